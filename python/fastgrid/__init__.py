@@ -1,0 +1,19 @@
+"""fastgrid: fast, safe parameter sweeps of expensive evaluations, on a Rust core.
+
+The compiled core lives in the private module ``fastgrid._core``; this package re-exports its public
+classes and adds the Python policy layers (sweep file, config cache, Optuna integration, CLI).
+"""
+
+from fastgrid._core import (
+    ConfigError,
+    PatternError,
+    SpecError,
+    __version__,
+)
+
+__all__ = [
+    "ConfigError",
+    "PatternError",
+    "SpecError",
+    "__version__",
+]

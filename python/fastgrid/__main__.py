@@ -1,0 +1,3 @@
+from fastgrid.cli import main
+
+main()

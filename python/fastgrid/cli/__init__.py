@@ -1,0 +1,16 @@
+"""The ``fastgrid`` command: one click group, one module per subcommand."""
+
+from __future__ import annotations
+
+import click
+
+from fastgrid import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="fastgrid")
+def main() -> None:
+    """Fast, safe parameter sweeps: lazy exact grids, an indexed results directory, Optuna runs."""
+
+
+# Subcommands register themselves here, one line each.

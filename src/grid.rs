@@ -1,0 +1,1 @@
+//! The grid engine (see the grid-engine issue). Placeholder until it lands.

@@ -1,0 +1,1 @@
+//! Canonical trial keys. Placeholder until the runner issue lands.

@@ -1,0 +1,1 @@
+//! Isolated deep merge of config trees. Placeholder until the runner issue lands.

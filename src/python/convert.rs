@@ -1,0 +1,120 @@
+//! Conversions between Python objects and the core `Value` tree.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use crate::error::Error;
+use crate::value::{Map, Value};
+
+/// Nesting deeper than this is refused rather than risking a stack overflow on hostile input.
+pub const MAX_DEPTH: usize = 256;
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Converts a JSON-like Python object. `path` is used only to name the place of an error.
+pub fn to_value(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
+    to_value_at(obj, path, 0)
+}
+
+fn to_value_at(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(Error::spec(path, format!("nested deeper than {MAX_DEPTH} levels")).into());
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    // bool before int: Python's bool is a subclass of int.
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        return i.extract::<i64>().map(Value::Int).map_err(|_| {
+            Error::spec(
+                path,
+                "integer does not fit in 64 bits (use a float or a string)",
+            )
+            .into()
+        });
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Value::Float(f.value()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::Str(Arc::from(s.to_str()?)));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = Map::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let key = k.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "{}: dict keys must be strings, got {}",
+                    if path.is_empty() { "<root>" } else { path },
+                    k.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
+            })?;
+            let key = key.to_str()?;
+            let child = to_value_at(&v, &join(path, key), depth + 1)?;
+            map.insert(Arc::from(key), child);
+        }
+        return Ok(Value::Map(map));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return l
+            .iter()
+            .enumerate()
+            .map(|(i, v)| to_value_at(&v, &format!("{path}[{i}]"), depth + 1))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::List);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return t
+            .iter()
+            .enumerate()
+            .map(|(i, v)| to_value_at(&v, &format!("{path}[{i}]"), depth + 1))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::List);
+    }
+    let type_name = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    Err(PyTypeError::new_err(format!(
+        "{}: {type_name} is not a JSON-like value (use None, bool, int, float, str, list or dict)",
+        if path.is_empty() { "<root>" } else { path }
+    )))
+}
+
+/// Builds a fresh Python object for a value (new lists and dicts every call).
+pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::Float(f) => PyFloat::new(py, *f).into_any(),
+        Value::Str(s) => PyString::new(py, s).into_any(),
+        Value::List(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Map(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(PyString::new(py, k), to_py(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}

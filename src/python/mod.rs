@@ -1,0 +1,18 @@
+//! The one bindings layer: pyclasses and functions that convert types, release the GIL and map
+//! errors. No algorithm lives here.
+
+use pyo3::prelude::*;
+
+pub mod convert;
+pub mod errors;
+mod grid;
+mod helpers;
+mod index;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    grid::register(m)?;
+    index::register(m)?;
+    helpers::register(m)?;
+    Ok(())
+}
