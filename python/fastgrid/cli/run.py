@@ -1,0 +1,77 @@
+"""``fastgrid run SWEEP_FILE``: run or resume a sweep, print the best trial and its config file."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from fastgrid.cli import main
+from fastgrid.sweepfile import SweepFileError, parse_duration
+
+
+def _timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command("run")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (overrides sweep.workers).")
+@click.option("--max-trials", type=click.IntRange(min=1), help="Trials to start in this run.")
+@click.option("--timeout", callback=_timeout, help="Stop starting trials after this long: 90s, 30m, 2h.")
+@click.option("--storage", help="Optuna storage URL (default: the embedded store in the working directory).")
+@click.option("--fresh", is_flag=True, help="Delete the stored trials of this sweep and start over.")
+@click.option(
+    "--allow-changed", is_flag=True, help="Resume even though the config or parameters tree changed."
+)
+@click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
+def run(
+    sweep_file: str,
+    workers: int | None,
+    max_trials: int | None,
+    timeout: float | None,
+    storage: str | None,
+    fresh: bool,
+    allow_changed: bool,
+    progress: bool | None,
+) -> None:
+    """Run SWEEP_FILE, or resume it: completed points are never run again."""
+    from fastgrid.sweep import Sweep, SweepChangedError
+
+    try:
+        sweep = Sweep.from_file(
+            sweep_file,
+            workers=workers,
+            max_trials=max_trials,
+            timeout=timeout,
+            storage=storage,
+            fresh=fresh,
+            allow_changed=allow_changed,
+            progress=progress,
+        )
+        result = sweep.run()
+    except (SweepFileError, SweepChangedError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (ValueError, OSError) as exc:
+        # Config files, models and storage URLs are checked when the run opens them.
+        click.echo(f"error: {sweep_file}: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(2)
+    if result.best is None:
+        click.echo(f"sweep {result.name}: no completed feasible trial yet")
+    else:
+        best = result.best
+        values = ", ".join(f"{v:.6g}" for v in best["values"])
+        click.echo(f"best trial {best['number']} of sweep {result.name}: {values}")
+        click.echo(f"  params: {json.dumps(best['params'], default=str)}")
+        if best["metrics"]:
+            click.echo(f"  metrics: {json.dumps(best['metrics'], default=str)}")
+        click.echo(f"  config: {result.best_config_path}")
+    if result.interrupted:
+        sys.exit(130)

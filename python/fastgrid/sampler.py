@@ -1,0 +1,275 @@
+"""``fastgrid.GridSampler``: an Optuna sampler over a lazy ``fastgrid.Grid``.
+
+A trial's point comes from its storage-assigned trial number (unique across workers sharing a
+storage), so trial ``n`` evaluates slot ``n`` of the grid (of its shuffled view with ``order =
+"shuffled"``); nothing is materialized and the per-trial cost does not grow with the study.
+Trials numbered past the grid's end retry the slots that have no completed trial (failed,
+interrupted or stale ones); when none is left the study stops. The slot of such a retry is stored
+in the trial's system attr ``fastgrid:slot`` so that retries are keyed by grid slot, not by number.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalChoiceType,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.samplers import BaseSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["SLOT_ATTR", "GridSampler", "axis_distribution", "decode_choice", "encode_choice", "get_path"]
+
+SLOT_ATTR = "fastgrid:slot"
+EXHAUSTED_ATTR = "fastgrid:exhausted"
+_SCALAR = (type(None), bool, int, float, str)
+
+
+def encode_choice(value: Any) -> CategoricalChoiceType:
+    """Optuna stores only scalars as categorical choices: lists and dicts travel as JSON text.
+
+    Strings that would read back as JSON containers are wrapped too, so decoding is unambiguous.
+    """
+    if isinstance(value, _SCALAR) and not (isinstance(value, str) and value.startswith("\x00json:")):
+        return value
+    return "\x00json:" + json.dumps(value, sort_keys=False, separators=(",", ":"))
+
+
+def decode_choice(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("\x00json:"):
+        return json.loads(value[len("\x00json:") :])
+    return value
+
+
+def get_path(point: dict[str, Any], parts: Sequence[str]) -> Any:
+    node: Any = point
+    for part in parts:
+        node = node[part]
+    return node
+
+
+def _stepped_high(low: float, high: float, step: float) -> float:
+    """The last on-step value ≤ high (Optuna warns and shifts ``high`` itself otherwise)."""
+    from decimal import Decimal
+
+    lo, hi, st = Decimal(repr(low)), Decimal(repr(high)), Decimal(repr(step))
+    return float(lo + ((hi - lo) // st) * st)
+
+
+def axis_distribution(axis: Any) -> BaseDistribution | None:
+    """The Optuna distribution that holds every value of a grid axis (None for a fixed value)."""
+    kind = _get(axis, "kind")
+    if kind == "fixed":
+        return None
+    if kind == "int":
+        low, high, step = int(_get(axis, "low")), int(_get(axis, "high")), int(_get(axis, "step") or 1)
+        return IntDistribution(low, low + ((high - low) // step) * step, step=step)
+    if kind == "float":
+        low, high = float(_get(axis, "low")), float(_get(axis, "high"))
+        step, log = _get(axis, "step"), bool(_get(axis, "log"))
+        if step is not None and not log:
+            return FloatDistribution(low, _stepped_high(low, high, float(step)), step=float(step))
+        return FloatDistribution(low, high, log=log)
+    values = _get(axis, "values")
+    return CategoricalDistribution([encode_choice(v) for v in values])
+
+
+def _get(axis: Any, name: str) -> Any:
+    """Axes are plain dicts from the grid engine (attribute access accepted too)."""
+    if isinstance(axis, dict):
+        return axis.get(name)
+    return getattr(axis, name, None)
+
+
+class GridSampler(BaseSampler):
+    """Evaluate every point of a ``fastgrid.Grid`` once, in grid or shuffled order.
+
+    ``retry_failed`` bounds how often this process re-queues a slot that failed in this run (a
+    resumed run retries every failed slot again). Use it like Optuna's GridSampler: the objective
+    calls ``trial.suggest_*`` with the grid's dotted parameter paths, or reads the whole nested
+    point with :meth:`point`.
+    """
+
+    def __init__(
+        self,
+        grid: Any,
+        *,
+        order: str = "sequential",
+        seed: int | None = None,
+        retry_failed: int = 1,
+        first_trial: int = 0,
+    ) -> None:
+        if order not in ("sequential", "shuffled"):
+            raise ValueError(f"order: expected 'sequential' or 'shuffled', got {order!r}")
+        self._grid = grid
+        self._order = order
+        self._seed = 0 if seed is None else int(seed)
+        self._view = grid if order == "sequential" else grid.shuffled(self._seed)
+        self._n = len(self._view)
+        self._retry_failed = retry_failed
+        self._paths: dict[str, tuple[str, ...]] = {
+            _get(a, "path"): tuple(_get(a, "path").split("."))
+            for a in grid.axes
+            if _get(a, "kind") != "fixed"
+        }
+        self._distributions = {
+            _get(a, "path"): d for a in grid.axes if (d := axis_distribution(a)) is not None
+        }
+        self._lock = threading.Lock()
+        self._points: dict[int, tuple[int, dict[str, Any]]] = {}
+        self._failed_here: Counter[int] = Counter()
+        self._exhausted: set[int] = set()
+        # Trials numbered below `first_trial` belong to an earlier, different grid of the same study
+        # (a resume with allow_changed): they count for nothing here.
+        self._first = first_trial
+
+    @property
+    def size(self) -> int:
+        return self._n
+
+    @property
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """Varying parameters (dotted path → distribution); fixed values are not registered."""
+        return dict(self._distributions)
+
+    # -- Optuna sampler protocol ---------------------------------------------------------------
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return {}
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        slot = trial.system_attrs.get(SLOT_ATTR)
+        if slot is None:
+            if 0 <= trial.number - self._first < self._n:
+                slot = trial.number - self._first
+            else:
+                slot = self._next_retry(study, trial.number, exclude=trial._trial_id)
+                if slot is None:
+                    # Nothing left: like Optuna's GridSampler, hand out a point anyway and stop
+                    # the study; fastgrid's Sweep checks `exhausted()` and never runs it.
+                    study._storage.set_trial_system_attr(trial._trial_id, EXHAUSTED_ATTR, True)
+                    with self._lock:
+                        self._exhausted.add(trial._trial_id)
+                    slot = (trial.number - self._first) % self._n
+                    _stop(study)
+                study._storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, slot)
+        point = self._view[slot]
+        with self._lock:
+            self._points[trial._trial_id] = (slot, point)
+
+    def sample_independent(
+        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        with self._lock:
+            entry = self._points.get(trial._trial_id)
+        if entry is None:
+            raise RuntimeError(f"trial {trial.number} was not prepared by GridSampler.before_trial")
+        parts = self._paths.get(param_name)
+        if parts is None:
+            raise ValueError(
+                f"parameter {param_name!r} is not in the grid (varying parameters: {', '.join(self._paths)})"
+            )
+        value = get_path(entry[1], parts)
+        return encode_choice(value) if isinstance(param_distribution, CategoricalDistribution) else value
+
+    def after_trial(
+        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        with self._lock:
+            entry = self._points.pop(trial._trial_id, None)
+        slot = entry[0] if entry is not None else self.slot_of(trial)
+        exhausted = trial.system_attrs.get(EXHAUSTED_ATTR, False)
+        if state != TrialState.COMPLETE and slot is not None and not exhausted:
+            with self._lock:
+                self._failed_here[slot] += 1
+        if trial.number - self._first >= self._n - 1 and self.remaining(study, after=trial.number + 1) == 0:
+            _stop(study)
+
+    # -- fastgrid extensions -------------------------------------------------------------------
+    def point(self, trial: optuna.Trial | FrozenTrial) -> dict[str, Any]:
+        """The nested point assigned to a running trial (a fresh dict; the caller may mutate it)."""
+        with self._lock:
+            entry = self._points.get(trial._trial_id)
+        if entry is None:
+            raise RuntimeError(f"trial {trial.number} was not prepared by GridSampler.before_trial")
+        return entry[1]
+
+    def slot(self, trial: optuna.Trial | FrozenTrial) -> int:
+        with self._lock:
+            entry = self._points.get(trial._trial_id)
+        if entry is None:
+            raise RuntimeError(f"trial {trial.number} was not prepared by GridSampler.before_trial")
+        return entry[0]
+
+    def slot_of(self, trial: FrozenTrial) -> int | None:
+        """The grid slot a stored trial evaluated (None for a trial that was never assigned one)."""
+        rel = trial.number - self._first
+        if rel < 0:
+            return None
+        slot = trial.system_attrs.get(SLOT_ATTR)
+        if slot is not None:
+            return int(slot)
+        return rel if rel < self._n else None
+
+    def exhausted(self, trial: optuna.Trial | FrozenTrial) -> bool:
+        """True when the trial was created after every slot was done or taken (do not run it)."""
+        with self._lock:
+            if trial._trial_id in self._exhausted:
+                return True
+        return isinstance(trial, FrozenTrial) and bool(trial.system_attrs.get(EXHAUSTED_ATTR, False))
+
+    def remaining(self, study: Study, *, after: int) -> int:
+        """Slots that a trial numbered ``after`` or later would still run.
+
+        Fresh slots ``after..n-1`` are counted without reading the storage; past the grid's end
+        it scans the study once (only the tail of a sweep, or a resume, pays for that).
+        """
+        fresh = max(self._n - (after - self._first), 0)
+        if fresh:
+            return fresh
+        return len(self._candidates(study, exclude=None))
+
+    def _candidates(self, study: Study, *, exclude: int | None) -> list[int]:
+        done: set[int] = set()
+        for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
+            if t._trial_id == exclude or t.system_attrs.get(EXHAUSTED_ATTR):
+                continue
+            slot = self.slot_of(t)
+            if slot is None:
+                continue
+            if t.state == TrialState.COMPLETE or t.state in (TrialState.RUNNING, TrialState.WAITING):
+                done.add(slot)
+        with self._lock:
+            failed_here = dict(self._failed_here)
+        return [
+            s for s in range(self._n) if s not in done and failed_here.get(s, 0) <= self._retry_failed
+        ]
+
+    def _next_retry(self, study: Study, number: int, *, exclude: int) -> int | None:
+        candidates = self._candidates(study, exclude=exclude)
+        if not candidates:
+            return None
+        # Rotating by trial number spreads concurrent workers over different slots.
+        return candidates[(number - self._first - self._n) % len(candidates)]
+
+
+def _stop(study: Study) -> None:
+    try:
+        study.stop()
+    except RuntimeError:
+        # `Study.stop` refuses outside `optimize`; fastgrid's own loop checks `remaining()` instead.
+        pass

@@ -1,0 +1,87 @@
+"""Search mode: a parameters tree mapped onto Optuna's ``suggest_*`` calls.
+
+Ints map to ``suggest_int``, float ranges to ``suggest_float`` (a step is taken from ``low`` and
+the top is the last on-step value, so a value never leaves [low, high]; log ranges stay log),
+choice lists to ``suggest_categorical`` (lists and dicts encoded as JSON text and decoded back
+before the objective sees them). Fixed values are not registered with Optuna.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import optuna
+
+from fastgrid.sampler import _get, _stepped_high, decode_choice, encode_choice
+
+__all__ = ["SearchSpace", "nest"]
+
+
+def nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """A nested dict from dotted paths, keys in the given order."""
+    out: dict[str, Any] = {}
+    for path, value in flat.items():
+        parts = path.split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+class SearchSpace:
+    """The suggest calls of a parameters tree's axes (``Grid.axes``-shaped plain data)."""
+
+    def __init__(self, axes: Sequence[Any]) -> None:
+        self._axes = [dict(a) if isinstance(a, dict) else {k: _get(a, k) for k in _KEYS} for a in axes]
+        for axis in self._axes:
+            if axis["kind"] == "grid":
+                axis["choices"] = [encode_choice(v) for v in axis["values"]]
+            elif axis["kind"] == "float" and axis.get("step") is not None and not axis.get("log"):
+                axis["top"] = _stepped_high(float(axis["low"]), float(axis["high"]), float(axis["step"]))
+            elif axis["kind"] == "float" and axis.get("num") and not axis.get("log"):
+                num = int(axis["num"])
+                axis["step"] = (float(axis["high"]) - float(axis["low"])) / (num - 1) if num > 1 else None
+                axis["top"] = float(axis["high"])
+
+    @property
+    def paths(self) -> list[str]:
+        return [a["path"] for a in self._axes]
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Ask Optuna for every varying parameter; return the flat point (dotted path → value)."""
+        flat: dict[str, Any] = {}
+        for axis in self._axes:
+            path, kind = axis["path"], axis["kind"]
+            if kind == "fixed":
+                flat[path] = axis["value"]
+            elif kind == "int":
+                low, high, step = int(axis["low"]), int(axis["high"]), int(axis.get("step") or 1)
+                log = bool(axis.get("log"))
+                flat[path] = trial.suggest_int(
+                    path, low, low + (high - low) // step * step, step=step if not log else 1, log=log
+                )
+            elif kind == "float":
+                low, high = float(axis["low"]), float(axis["high"])
+                step = axis.get("step")
+                if step is not None and not axis.get("log"):
+                    raw = trial.suggest_float(path, low, axis["top"], step=float(step))
+                    flat[path] = _on_step(raw, low, float(step), axis["top"])
+                else:
+                    flat[path] = trial.suggest_float(path, low, high, log=bool(axis.get("log")))
+            else:
+                flat[path] = decode_choice(trial.suggest_categorical(path, axis["choices"]))
+        return flat
+
+
+_KEYS = ("path", "kind", "low", "high", "step", "num", "log", "values", "value")
+
+
+def _on_step(value: float, low: float, step: float, top: float) -> float:
+    """Snap to low + k·step computed in decimal, so 0.18 + 2·0.04 is 0.26, not 0.26000000000000001."""
+    lo, st = Decimal(repr(low)), Decimal(repr(step))
+    k = round((Decimal(repr(value)) - lo) / st)
+    exact = float(lo + k * st)
+    return min(max(exact, low), top)

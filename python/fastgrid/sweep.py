@@ -1,0 +1,936 @@
+"""``fastgrid.Sweep``: ties the grid, config cache, objective and storage into an Optuna study.
+
+One trial: point (grid slot or search suggestion) → canonical trial key → reuse of a completed
+trial with the same key, or ``ConfigCache.merged(point)`` → objective → values, metrics and
+bookkeeping as user attrs. Re-running the same sweep resumes it; ``workers > 1`` runs that many
+worker processes, each with its own optimize loop on the shared study.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import math
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from pydantic import ValidationError
+
+from fastgrid import _parts
+from fastgrid.progress import Reporter, TrialEvent
+from fastgrid.sampler import GridSampler, decode_choice
+from fastgrid.search import SearchSpace, nest
+from fastgrid.sweepfile import (
+    SweepFile,
+    SweepFileError,
+    format_errors,
+    load_sweep_file,
+    resolve_paths,
+)
+
+__all__ = ["Sweep", "SweepChangedError", "SweepResult"]
+
+_ATTR_SPACE = "fastgrid.space"
+_ATTR_FINGERPRINT = "fastgrid.fingerprint"
+_ATTR_FIRST = "fastgrid.first_trial"
+_NO_CONFIG = "-"
+
+
+class SweepChangedError(ValueError):
+    """The stored sweep was started with a different config or parameters tree than this run's."""
+
+
+@dataclass
+class SweepResult:
+    """What a run leaves: rows of every trial, the best feasible one and its merged config.
+
+    ``rows`` holds one dict per trial of the study (all runs): number, state, value(s), params
+    (flat dotted paths), metrics, key, reused, feasible, reason, duration, attempts, result_path.
+    For several objectives ``best_trials`` is the feasible Pareto front and ``best`` its first row.
+    """
+
+    name: str
+    study: optuna.Study
+    rows: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    best_trials: list[dict[str, Any]]
+    best_config: dict[str, Any] | None
+    best_config_path: Path | None
+    interrupted: bool = False
+    ran: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {"complete": 0, "failed": 0, "reused": 0, "infeasible": 0, "running": 0}
+        for row in self.rows:
+            if row["state"] == "COMPLETE":
+                out["complete"] += 1
+                out["reused"] += bool(row["reused"])
+                out["infeasible"] += not row["feasible"]
+            elif row["state"] == "FAIL":
+                out["failed"] += 1
+            elif row["state"] == "RUNNING":
+                out["running"] += 1
+        return out
+
+
+def _duration(value: float | str | None) -> float | None:
+    from fastgrid.sweepfile import parse_duration
+
+    return None if value is None else parse_duration(value)
+
+
+class Sweep:
+    """A parameter sweep; build it from a sweep file (:meth:`from_file`) or with keywords.
+
+    ``objective`` is a callable taking the merged config (returning a number or a dict of
+    metrics), a ``"module:function"`` string, or a command argv list. The other keywords mirror
+    the sweep file's keys (see the README's sweep-file reference).
+    """
+
+    def __init__(
+        self,
+        *,
+        parameters: Mapping[str, Any],
+        objective: Callable[[dict[str, Any]], Any] | str | Sequence[str],
+        name: str = "sweep",
+        direction: str | Sequence[str] = "minimize",
+        metric: str = "value",
+        metrics: Sequence[str] | None = None,
+        sampler: str | Mapping[str, Any] = "grid",
+        pruner: str | Mapping[str, Any] | None = None,
+        order: str = "sequential",
+        where: Sequence[str] = (),
+        require: Sequence[str] = (),
+        max_trials: int | None = None,
+        timeout: float | str | None = None,
+        end_at: datetime | str | None = None,
+        workers: int = 1,
+        seed: int | None = None,
+        storage: str | None = None,
+        retry_failed: int = 1,
+        config: str | Path | None = None,
+        config_model: str | None = None,
+        allow_new: bool = False,
+        objective_timeout: float | str | None = None,
+        retries: int = 0,
+        backoff: float = 1.0,
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        results: Mapping[str, Any] | None = None,
+        directory: str | Path | None = None,
+        fresh: bool = False,
+        allow_changed: bool = False,
+        progress: bool | None = None,
+    ) -> None:
+        target: Callable[[dict[str, Any]], Any] | None = None
+        objective_section: dict[str, Any] = {
+            "timeout": objective_timeout,
+            "retries": retries,
+            "backoff": backoff,
+            "env": dict(env or {}),
+            "cwd": cwd,
+            "results": dict(results) if results is not None else None,
+        }
+        if isinstance(objective, str):
+            objective_section["callable"] = objective
+        elif callable(objective):
+            target = objective
+            objective_section["callable"] = "python:callable"
+        else:
+            objective_section["command"] = list(objective)
+        data: dict[str, Any] = {
+            "sweep": {
+                "name": name,
+                "direction": list(direction) if not isinstance(direction, str) else direction,
+                "metric": metric,
+                "metrics": list(metrics) if metrics is not None else None,
+                "sampler": sampler,
+                "pruner": pruner,
+                "order": order,
+                "where": list(where),
+                "max_trials": max_trials,
+                "timeout": timeout,
+                "end_at": end_at,
+                "workers": workers,
+                "seed": seed,
+                "storage": storage,
+                "retry_failed": retry_failed,
+            },
+            "objective": objective_section,
+            "constraints": {"require": list(require)},
+            "parameters": dict(parameters),
+        }
+        if config is not None:
+            data["config"] = {"path": config, "model": config_model, "allow_new": allow_new}
+        try:
+            spec = SweepFile.model_validate(data)
+        except ValidationError as exc:
+            raise SweepFileError("Sweep(...)", format_errors(exc)) from None
+        base = Path(directory) if directory is not None else Path.cwd()
+        self._init(spec, target=target, directory=base, fresh=fresh, allow_changed=allow_changed, progress=progress)
+
+    def _init(
+        self,
+        spec: SweepFile,
+        *,
+        target: Callable[[dict[str, Any]], Any] | None,
+        directory: Path,
+        fresh: bool,
+        allow_changed: bool,
+        progress: bool | None,
+        source: str = "Sweep(...)",
+    ) -> None:
+        self.spec = spec
+        self._target = target
+        self.directory = directory.resolve()
+        self.fresh = fresh
+        self.allow_changed = allow_changed
+        self.progress = progress
+        self.source = source
+        self._check(source)
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        *,
+        workers: int | None = None,
+        max_trials: int | None = None,
+        timeout: float | str | None = None,
+        storage: str | None = None,
+        fresh: bool = False,
+        allow_changed: bool = False,
+        directory: str | Path | None = None,
+        progress: bool | None = None,
+    ) -> Sweep:
+        """Load a sweep file; the keywords override its ``[sweep]`` keys (as the CLI flags do)."""
+        spec = load_sweep_file(path)
+        overrides: dict[str, Any] = {}
+        if workers is not None:
+            overrides["workers"] = workers
+        if max_trials is not None:
+            overrides["max_trials"] = max_trials
+        if timeout is not None:
+            overrides["timeout"] = timeout
+        if storage is not None:
+            overrides["storage"] = storage
+        if overrides:
+            try:
+                section = type(spec.sweep).model_validate({**spec.sweep.model_dump(exclude_unset=True), **overrides})
+            except ValidationError as exc:
+                raise SweepFileError(str(path), format_errors(exc)) from None
+            spec = spec.model_copy(update={"sweep": section})
+        self = cls.__new__(cls)
+        # Callables named in the file are imported from next to the file first.
+        folder = str(Path(path).resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        self._init(
+            spec,
+            target=None,
+            directory=Path(directory) if directory is not None else Path.cwd(),
+            fresh=fresh,
+            allow_changed=allow_changed,
+            progress=progress,
+            source=str(path),
+        )
+        return self
+
+    # -- validation of everything that can be checked before opening the storage --------------
+    @property
+    def name(self) -> str:
+        return self.spec.sweep.name or "sweep"
+
+    @property
+    def grid_mode(self) -> bool:
+        return self.spec.sweep.sampler.name == "grid"
+
+    def _check(self, source: str) -> None:
+        problems: list[str] = []
+        sweep = self.spec.sweep
+        if self.grid_mode:
+            try:
+                self._grid()
+            except (ValueError, OverflowError) as exc:
+                problems.append(f"parameters.{getattr(exc, 'path', '')}: {exc}".replace(".: ", ": "))
+        else:
+            try:
+                self._search_space()
+            except (ValueError, OverflowError) as exc:
+                problems.append(f"parameters.{getattr(exc, 'path', '')}: {exc}".replace(".: ", ": "))
+            for i, src in enumerate(sweep.where):
+                try:
+                    _parts.Expression(src)
+                except ValueError as exc:
+                    problems.append(f"sweep.where[{i}]: {exc}")
+        for i, src in enumerate(self.spec.constraints.require):
+            try:
+                _parts.Expression(src)
+            except ValueError as exc:
+                problems.append(f"constraints.require[{i}]: {exc}")
+        if sweep.order == "shuffled" and not self.grid_mode:
+            problems.append("sweep.order: 'shuffled' applies to the grid sampler only")
+        if not self.grid_mode:
+            try:
+                self._optuna_sampler()
+            except (TypeError, ValueError) as exc:
+                problems.append(f"sweep.sampler: {exc}")
+        if sweep.pruner is not None:
+            try:
+                _pruner(sweep.pruner.name, sweep.pruner.options)
+            except (TypeError, ValueError) as exc:
+                problems.append(f"sweep.pruner: {exc}")
+        if len(sweep.all_directions) > 1 and self.spec.sweep.sampler.name in ("cmaes",):
+            problems.append("sweep.sampler: 'cmaes' supports a single objective only")
+        if problems:
+            raise SweepFileError(source, problems)
+
+    def _grid(self) -> Any:
+        return _parts.Grid(self.spec.parameters, constraints=tuple(self.spec.sweep.where))
+
+    def _search_space(self) -> SearchSpace:
+        return SearchSpace(_parts.search_axes(self.spec.parameters))
+
+    def _optuna_sampler(self) -> optuna.samplers.BaseSampler:
+        sweep = self.spec.sweep
+        options = dict(sweep.sampler.options)
+        name = sweep.sampler.name
+        constrained = bool(self.spec.constraints.require)
+        classes: dict[str, Any] = {
+            "tpe": optuna.samplers.TPESampler,
+            "random": optuna.samplers.RandomSampler,
+            "cmaes": optuna.samplers.CmaEsSampler,
+            "qmc": optuna.samplers.QMCSampler,
+            "nsga2": optuna.samplers.NSGAIISampler,
+        }
+        cls = classes[name]
+        options.setdefault("seed", sweep.seed)
+        if constrained and name in ("tpe", "nsga2"):
+            options.setdefault("constraints_func", constraint_values)
+        with _quiet_experimental():
+            return cls(**options)
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self) -> SweepResult:
+        """Run (or resume) the sweep until every point is done or a budget ends it.
+
+        Ctrl-C stops scheduling, records running trials as FAIL with reason ``interrupted`` and
+        returns with ``interrupted=True``.
+        """
+        _quiet_optuna()
+        state = _RunState.create(self)
+        study = self._open_study(state)
+        reporter = Reporter(
+            name=self.name,
+            total=state.total,
+            done=_count_done(study),
+            best=_best_values(study, self.spec.sweep.all_directions),
+            directions=self.spec.sweep.all_directions,
+            tty=self.progress if self.progress is not None else sys.stderr.isatty(),
+        )
+        interrupted = False
+        ran = 0
+        with reporter:
+            try:
+                if self.spec.sweep.workers == 1:
+                    worker = _Worker(self, state, study=study, emit=reporter.update)
+                    ran = worker.loop()
+                else:
+                    ran = self._run_workers(state, reporter)
+            except KeyboardInterrupt:
+                interrupted = True
+            interrupted = interrupted or state.interrupted
+        result = self._result(study, state, interrupted=interrupted, ran=ran)
+        reporter.summary(result)
+        return result
+
+    def _open_study(self, state: _RunState) -> optuna.Study:
+        storage = _parts.open_storage(self.spec.sweep.storage, directory=self.directory)
+        directions = self.spec.sweep.all_directions
+        if self.fresh:
+            with contextlib.suppress(KeyError):
+                optuna.delete_study(study_name=self.name, storage=storage)
+        study = optuna.create_study(
+            study_name=self.name,
+            storage=storage,
+            directions=directions,
+            load_if_exists=True,
+        )
+        stored = [d.name.lower() for d in study.directions]
+        if stored != directions:
+            raise SweepChangedError(
+                f"sweep {self.name!r} in storage optimizes {stored}, this run asks for {directions}; "
+                "use a different sweep name, or fresh=True (--fresh) to delete the stored trials"
+            )
+        attrs = study.user_attrs
+        space, fingerprint = state.space, state.fingerprint
+        first = int(attrs.get(_ATTR_FIRST, 0))
+        if _ATTR_SPACE not in attrs:
+            study.set_user_attr(_ATTR_SPACE, space)
+            study.set_user_attr(_ATTR_FINGERPRINT, fingerprint)
+            study.set_user_attr(_ATTR_FIRST, 0)
+        else:
+            changes = _changes(attrs[_ATTR_SPACE], space, attrs.get(_ATTR_FINGERPRINT), fingerprint)
+            if changes and not self.allow_changed:
+                n = len(study.get_trials(deepcopy=False))
+                raise SweepChangedError(
+                    f"sweep {self.name!r} ({n} stored trials) was started with a different "
+                    + "; ".join(changes)
+                    + ". Pass fresh=True (--fresh) to delete the stored trials and start over, or "
+                    "allow_changed=True (--allow-changed) to continue with the stored trials."
+                )
+            if changes:
+                if attrs[_ATTR_SPACE] != space:
+                    # A different grid: slot numbers restart after the stored trials; completed
+                    # points of the old grid are still reused through their trial keys.
+                    first = len(study.get_trials(deepcopy=False))
+                    study.set_user_attr(_ATTR_FIRST, first)
+                study.set_user_attr(_ATTR_SPACE, space)
+                study.set_user_attr(_ATTR_FINGERPRINT, fingerprint)
+        state.first_trial = first
+        _fail_stale(study)
+        return study
+
+    def _run_workers(self, state: _RunState, reporter: Reporter) -> int:
+        ctx = mp.get_context("spawn")
+        events: Any = ctx.Queue()
+        counter: Any = ctx.Value("i", 0)
+        stop: Any = ctx.Event()
+        procs = [
+            ctx.Process(
+                target=_worker_main,
+                args=(self, state, i, events, counter, stop),
+                name=f"fastgrid-worker-{i}",
+            )
+            for i in range(self.spec.sweep.workers)
+        ]
+        for p in procs:
+            p.start()
+        try:
+            while any(p.is_alive() for p in procs):
+                _drain(events, reporter, timeout=0.2)
+            _drain(events, reporter, timeout=0.0)
+        except KeyboardInterrupt:
+            stop.set()
+            for p in procs:
+                if p.is_alive() and p.pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(p.pid, signal.SIGINT)
+            deadline = time.monotonic() + 30
+            for p in procs:
+                p.join(max(deadline - time.monotonic(), 0.1))
+                if p.is_alive():
+                    p.terminate()
+            _drain(events, reporter, timeout=0.0)
+            raise
+        finally:
+            for p in procs:
+                p.join()
+        failures = [p.exitcode for p in procs if p.exitcode not in (0, 130)]
+        if failures:
+            raise RuntimeError(f"{len(failures)} worker process(es) exited with codes {failures}")
+        state.interrupted = any(p.exitcode == 130 for p in procs)
+        return int(counter.value)
+
+    def _result(self, study: optuna.Study, state: _RunState, *, interrupted: bool, ran: int) -> SweepResult:
+        rows = [_row(t, state.fixed, state.paths) for t in study.get_trials(deepcopy=False)]
+        rows = [r for r in rows if r is not None]
+        feasible = [r for r in rows if r["state"] == "COMPLETE" and r["feasible"]]
+        directions = self.spec.sweep.all_directions
+        best_trials: list[dict[str, Any]] = []
+        if feasible:
+            if len(directions) == 1:
+                sign = -1.0 if directions[0] == "maximize" else 1.0
+                best_trials = [min(feasible, key=lambda r: (sign * r["values"][0], r["number"]))]
+            else:
+                best_trials = _pareto(feasible, directions)
+        best = best_trials[0] if best_trials else None
+        best_config = best_path = None
+        if best is not None:
+            best_config = state.config().merged(nest(best["params"]))
+            folder = self.directory / "runs" / self.name
+            folder.mkdir(parents=True, exist_ok=True)
+            best_path = folder / "best_config.json"
+            tmp = best_path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(best_config, indent=2, default=str) + "\n")
+            tmp.replace(best_path)
+        return SweepResult(
+            name=self.name,
+            study=study,
+            rows=rows,
+            best=best,
+            best_trials=best_trials,
+            best_config=best_config,
+            best_config_path=best_path,
+            interrupted=interrupted,
+            ran=ran,
+        )
+
+
+# -- per-run state shared with worker processes (picklable) ---------------------------------------
+@dataclass
+class _RunState:
+    sweep_name: str
+    space: dict[str, Any]
+    fingerprint: str
+    fixed: dict[str, Any]
+    paths: list[str]
+    total: int | None
+    deadline: float | None
+    max_trials: int | None
+    first_trial: int = 0
+    interrupted: bool = False
+    _config: Any = field(default=None, repr=False)
+    _source: Any = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, sweep: Sweep) -> _RunState:
+        spec = sweep.spec
+        cfg = spec.config
+        config = (
+            _parts.ConfigCache(cfg.path, model=cfg.model, allow_new=cfg.allow_new, reload=cfg.reload)
+            if cfg is not None
+            else None
+        )
+        fingerprint = str(config.fingerprint) if config is not None else _NO_CONFIG
+        if sweep.grid_mode:
+            grid = sweep._grid()
+            axes = list(grid.axes)
+            total: int | None = len(grid)
+        else:
+            axes = list(_parts.search_axes(spec.parameters))
+            total = spec.sweep.max_trials
+        fixed = {a["path"]: a["value"] for a in axes if a["kind"] == "fixed"}
+        space = {
+            "parameters": _parts.trial_key(spec.parameters),
+            "where": list(spec.sweep.where),
+            "sampler": spec.sweep.sampler.name,
+            "order": spec.sweep.order,
+            "seed": spec.sweep.seed if spec.sweep.order == "shuffled" else None,
+        }
+        deadlines = []
+        if spec.sweep.timeout is not None:
+            deadlines.append(time.time() + spec.sweep.timeout)
+        if spec.sweep.end_at is not None:
+            end = spec.sweep.end_at
+            deadlines.append(end.timestamp())
+        state = cls(
+            sweep_name=sweep.name,
+            space=space,
+            fingerprint=fingerprint,
+            fixed=fixed,
+            paths=[a["path"] for a in axes],
+            total=total,
+            deadline=min(deadlines) if deadlines else None,
+            max_trials=spec.sweep.max_trials,
+        )
+        state._config = config
+        return state
+
+    def config(self) -> Any:
+        if self._config is None:
+            self._config = _IdentityConfig()
+        return self._config
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Each worker process loads the config cache itself, once.
+        state = dict(self.__dict__)
+        state["_config"] = None
+        return state
+
+
+class _IdentityConfig:
+    """No ``[config]``: the merged config is the point itself."""
+
+    fingerprint = _NO_CONFIG
+
+    def merged(self, params: dict[str, Any]) -> dict[str, Any]:
+        return json.loads(json.dumps(params))
+
+
+def _changes(old_space: Any, space: dict[str, Any], old_fp: Any, fp: str) -> list[str]:
+    out = []
+    if isinstance(old_space, dict):
+        labels = {
+            "parameters": "parameters tree",
+            "where": "parameter constraints (sweep.where)",
+            "sampler": "sampler",
+            "order": "grid order",
+            "seed": "shuffle seed",
+        }
+        for key, label in labels.items():
+            if old_space.get(key) != space.get(key):
+                if key == "parameters":
+                    out.append(label)
+                else:
+                    out.append(f"{label} ({old_space.get(key)!r}, now {space.get(key)!r})")
+    if old_fp != fp:
+        out.append(f"default config (fingerprint {old_fp}, now {fp})")
+    return out
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    """RUNNING trials left by a killed earlier run of this sweep become FAIL (reason ``stale``)."""
+    storage = study._storage
+    for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+        with contextlib.suppress(Exception):
+            storage.set_trial_user_attr(t._trial_id, "reason", "stale: left running by an earlier run")
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+
+
+def _count_done(study: optuna.Study) -> int:
+    return len({t.user_attrs.get("key") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))})
+
+
+def _best_values(study: optuna.Study, directions: list[str]) -> list[float] | None:
+    if len(directions) != 1:
+        return None
+    sign = -1.0 if directions[0] == "maximize" else 1.0
+    done = [
+        t.values[0]
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values and t.user_attrs.get("feasible", True)
+    ]
+    return [min(done, key=lambda v: sign * v)] if done else None
+
+
+def constraint_values(trial: FrozenTrial) -> Sequence[float]:
+    """Optuna's ``constraints_func``: one value per ``require`` expression, ≤ 0 when satisfied."""
+    return list(trial.user_attrs.get("constraints", []))
+
+
+# -- one worker's loop ---------------------------------------------------------------------------
+class _Worker:
+    def __init__(
+        self,
+        sweep: Sweep,
+        state: _RunState,
+        *,
+        study: optuna.Study | None = None,
+        emit: Callable[[TrialEvent], None],
+        counter: Any = None,
+        stop: Any = None,
+    ) -> None:
+        spec = sweep.spec
+        self.sweep, self.state, self.emit = sweep, state, emit
+        self.counter, self.stop = counter, stop
+        self.metrics = spec.sweep.objective_metrics
+        self.directions = spec.sweep.all_directions
+        self.config = state.config()
+        self.require = [(src, _parts.Expression(src)) for src in spec.constraints.require]
+        self.grid_sampler: GridSampler | None = None
+        self.space: SearchSpace | None = None
+        self.where: list[tuple[str, Any]] = []
+        if sweep.grid_mode:
+            self.grid_sampler = GridSampler(
+                sweep._grid(),
+                order=spec.sweep.order,
+                seed=spec.sweep.seed,
+                retry_failed=spec.sweep.retry_failed,
+                first_trial=state.first_trial,
+            )
+            sampler: optuna.samplers.BaseSampler = self.grid_sampler
+            self.distributions = self.grid_sampler.distributions
+        else:
+            self.space = sweep._search_space()
+            self.where = [(src, _parts.Expression(src)) for src in spec.sweep.where]
+            sampler = sweep._optuna_sampler()
+            self.distributions = {}
+        pruner = _pruner(spec.sweep.pruner.name, spec.sweep.pruner.options) if spec.sweep.pruner else None
+        storage = study._storage if study is not None else _parts.open_storage(spec.sweep.storage, directory=sweep.directory)
+        self.study = optuna.load_study(study_name=sweep.name, storage=storage, sampler=sampler, pruner=pruner)
+        self.objective = _objective(sweep, self.metrics)
+        self.runs = sweep.directory / "runs" / sweep.name
+        self.reuse: dict[str, FrozenTrial] = {}
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            key = t.user_attrs.get("key")
+            if key is not None and (sweep.allow_changed or t.user_attrs.get("fingerprint") == state.fingerprint):
+                self.reuse.setdefault(key, t)
+        self.next_number = len(self.study.get_trials(deepcopy=False))
+
+    def _may_start(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            return False
+        if self.state.deadline is not None and time.time() >= self.state.deadline:
+            return False
+        if self.grid_sampler is not None and self.grid_sampler.remaining(self.study, after=self.next_number) == 0:
+            return False
+        if self.state.max_trials is not None:
+            if self.counter is None:
+                return self.started < self.state.max_trials
+            with self.counter.get_lock():
+                if self.counter.value >= self.state.max_trials:
+                    return False
+                self.counter.value += 1
+        elif self.counter is not None:
+            with self.counter.get_lock():
+                self.counter.value += 1
+        return True
+
+    def loop(self) -> int:
+        self.started = 0
+        while self._may_start():
+            self.started += 1
+            if not self.step():
+                break
+        return self.started
+
+    def step(self) -> bool:
+        """Run one trial; False when the grid turned out to be exhausted."""
+        trial = self.study.ask(fixed_distributions=self.distributions)
+        self.next_number = trial.number + 1
+        number = trial.number
+        try:
+            if self.grid_sampler is not None:
+                if self.grid_sampler.exhausted(trial):
+                    self.study.tell(trial, state=TrialState.FAIL)
+                    return False
+                point = self.grid_sampler.point(trial)
+            else:
+                assert self.space is not None
+                flat = self.space.suggest(trial)
+                violated = [src for src, expr in self.where if not expr.evaluate(flat)]
+                if violated:
+                    reason = "violates sweep.where: " + "; ".join(violated)
+                    self._finish_fail(trial, reason, point=None)
+                    return True
+                point = nest(flat)
+            key = _parts.trial_key(point)
+            storage, tid = self.study._storage, trial._trial_id
+            storage.set_trial_user_attr(tid, "key", key)
+            hit = self.reuse.get(key)
+            if hit is not None and hit.number != number:
+                self._finish_reused(trial, hit)
+                return True
+            config = self.config.merged(point)
+            outcome = self.objective.run(
+                config, trial_number=number, trial_dir=self.runs / f"trial_{number}", params=point
+            )
+        except KeyboardInterrupt:
+            self._finish_fail(trial, "interrupted", point=None)
+            raise
+        except Exception as exc:  # a bug in user code outside the objective must not lose the trial
+            self._finish_fail(trial, f"{type(exc).__name__}: {exc}", point=None)
+            raise
+        self._finish(trial, outcome)
+        return True
+
+    # -- recording ---------------------------------------------------------------------------
+    def _values(self, metrics: Mapping[str, Any], value: Any) -> list[float] | str:
+        if all(m in metrics for m in self.metrics):
+            raw: list[Any] = [metrics[m] for m in self.metrics]
+        elif value is not None and len(self.metrics) == 1 and not isinstance(value, list | tuple):
+            raw = [value]
+        elif isinstance(value, list | tuple) and len(value) == len(self.metrics):
+            raw = list(value)
+        else:
+            missing = [m for m in self.metrics if m not in metrics]
+            return f"missing metric {', '.join(missing)} (got {', '.join(map(str, metrics)) or 'none'})"
+        out = []
+        for name, v in zip(self.metrics, raw, strict=True):
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                return f"metric {name} is not a number: {v!r}"
+            if not math.isfinite(f):
+                return f"metric {name} is {f}"
+            out.append(f)
+        return out
+
+    def _constraints(self, metrics: Mapping[str, Any]) -> tuple[bool, list[float], list[str]]:
+        values, failed = [], []
+        for src, expr in self.require:
+            try:
+                ok = bool(expr.evaluate(dict(metrics)))
+            except (ValueError, KeyError, TypeError):
+                ok = False
+            values.append(0.0 if ok else 1.0)
+            if not ok:
+                failed.append(src)
+        return not failed, values, failed
+
+    def _finish(self, trial: optuna.Trial, outcome: Any) -> None:
+        storage, tid = self.study._storage, trial._trial_id
+        metrics = dict(outcome.metrics or {})
+        values: list[float] | str = self._values(metrics, outcome.value) if outcome.ok else str(outcome.reason)
+        storage.set_trial_user_attr(tid, "fingerprint", self.state.fingerprint)
+        storage.set_trial_user_attr(tid, "metrics", _jsonable(metrics))
+        storage.set_trial_user_attr(tid, "duration", round(float(outcome.duration), 6))
+        storage.set_trial_user_attr(tid, "attempts", int(outcome.attempts))
+        if outcome.result_path is not None:
+            storage.set_trial_user_attr(tid, "result_path", str(outcome.result_path))
+        if isinstance(values, str):
+            self._finish_fail(trial, values, point=None)
+            return
+        feasible, cvalues, failed = self._constraints(metrics)
+        storage.set_trial_user_attr(tid, "feasible", feasible)
+        if self.require:
+            storage.set_trial_user_attr(tid, "constraints", cvalues)
+            if failed:
+                storage.set_trial_user_attr(tid, "infeasible", failed)
+        self.study.tell(trial, values if len(values) > 1 else values[0])
+        frozen = storage.get_trial(tid)
+        self.reuse.setdefault(frozen.user_attrs["key"], frozen)
+        self.emit(TrialEvent(trial.number, "COMPLETE", values, None, float(outcome.duration), False, feasible))
+
+    def _finish_reused(self, trial: optuna.Trial, hit: FrozenTrial) -> None:
+        storage, tid = self.study._storage, trial._trial_id
+        for name in ("fingerprint", "metrics", "feasible", "constraints", "infeasible", "result_path"):
+            if name in hit.user_attrs:
+                storage.set_trial_user_attr(tid, name, hit.user_attrs[name])
+        storage.set_trial_user_attr(tid, "reused", hit.number)
+        storage.set_trial_user_attr(tid, "duration", 0.0)
+        storage.set_trial_user_attr(tid, "attempts", 0)
+        values = list(hit.values or [])
+        self.study.tell(trial, values if len(values) > 1 else values[0])
+        feasible = bool(hit.user_attrs.get("feasible", True))
+        self.emit(TrialEvent(trial.number, "COMPLETE", values, None, 0.0, True, feasible))
+
+    def _finish_fail(self, trial: optuna.Trial, reason: str, *, point: Any) -> None:
+        storage = self.study._storage
+        with contextlib.suppress(Exception):
+            storage.set_trial_user_attr(trial._trial_id, "reason", reason)
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.emit(TrialEvent(trial.number, "FAIL", None, reason, 0.0, False, False))
+
+
+def _worker_main(sweep: Sweep, state: _RunState, index: int, events: Any, counter: Any, stop: Any) -> None:
+    """Entry point of a worker process: its own storage connection, config cache and loop."""
+    _quiet_optuna()
+    try:
+        worker = _Worker(sweep, state, emit=events.put, counter=counter, stop=stop)
+        worker.loop()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _drain(events: Any, reporter: Reporter, *, timeout: float) -> None:
+    import queue
+
+    try:
+        event = events.get(timeout=timeout) if timeout > 0 else events.get_nowait()
+    except queue.Empty:
+        return
+    reporter.update(event)
+    while True:
+        try:
+            reporter.update(events.get_nowait())
+        except queue.Empty:
+            return
+
+
+def _objective(sweep: Sweep, metrics: list[str]) -> Any:
+    spec = sweep.spec.objective
+    if spec.command is not None:
+        results = None
+        if spec.results is not None:
+            results = _parts.ResultsSpec(dir=spec.results.dir, pattern=spec.results.pattern, key=spec.results.key)
+        return _parts.CommandObjective(
+            spec.command,
+            metrics=metrics,
+            timeout=spec.timeout,
+            retries=spec.retries,
+            backoff=spec.backoff,
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            results=results,
+        )
+    target: Any = sweep._target if sweep._target is not None else _import(str(spec.callable))
+    return _parts.CallableObjective(
+        target, metrics=metrics, timeout=spec.timeout, retries=spec.retries, backoff=spec.backoff
+    )
+
+
+def _import(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise SweepFileError("objective.callable", [f"objective.callable: cannot import {ref!r}: {exc}"]) from None
+    return obj
+
+
+def _pruner(name: str, options: Mapping[str, Any]) -> optuna.pruners.BasePruner:
+    classes: dict[str, Any] = {
+        "none": optuna.pruners.NopPruner,
+        "median": optuna.pruners.MedianPruner,
+        "percentile": optuna.pruners.PercentilePruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+        "threshold": optuna.pruners.ThresholdPruner,
+        "patient": optuna.pruners.PatientPruner,
+    }
+    return classes[name](**options)
+
+
+def _row(t: FrozenTrial, fixed: dict[str, Any], paths: list[str]) -> dict[str, Any] | None:
+    if t.system_attrs.get("fastgrid:exhausted"):
+        return None
+    params = {
+        p: fixed[p] if p in fixed else decode_choice(t.params[p]) for p in paths if p in fixed or p in t.params
+    }
+    ua = t.user_attrs
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "values": list(t.values) if t.values is not None else None,
+        "value": t.values[0] if t.values is not None and len(t.values) == 1 else None,
+        "params": params,
+        "metrics": ua.get("metrics", {}),
+        "key": ua.get("key"),
+        "reused": ua.get("reused"),
+        "feasible": bool(ua.get("feasible", t.state == TrialState.COMPLETE)),
+        "reason": ua.get("reason"),
+        "duration": ua.get("duration"),
+        "attempts": ua.get("attempts"),
+        "result_path": ua.get("result_path"),
+    }
+
+
+def _pareto(rows: list[dict[str, Any]], directions: list[str]) -> list[dict[str, Any]]:
+    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
+    keyed = [[s * v for s, v in zip(signs, r["values"], strict=True)] for r in rows]
+
+    def dominated(i: int) -> bool:
+        a = keyed[i]
+        return any(
+            all(x <= y for x, y in zip(b, a, strict=True)) and any(x < y for x, y in zip(b, a, strict=True))
+            for b in keyed
+        )
+
+    return [r for i, r in enumerate(rows) if not dominated(i)]
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(value, default=str).replace("NaN", "null"))
+
+
+@contextlib.contextmanager
+def _quiet_experimental() -> Any:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def _quiet_optuna() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,0 +1,353 @@
+"""The sweep file: pydantic models of its sections and errors that name the file, key path and fix.
+
+A sweep file is TOML (YAML and JSON are accepted too) with the sections ``[sweep]``, ``[objective]``,
+``[config]``, ``[constraints]`` and ``[parameters]``. Unknown keys are errors, so a typo never
+silently falls back to a default. Relative paths resolve against the sweep file's directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "ConfigSection",
+    "ConstraintsSection",
+    "ObjectiveSection",
+    "ResultsSection",
+    "SamplerSection",
+    "SweepFile",
+    "SweepFileError",
+    "SweepSection",
+    "load_sweep_file",
+    "parse_duration",
+]
+
+SAMPLERS = ("grid", "tpe", "random", "cmaes", "qmc", "nsga2")
+PRUNERS = ("none", "median", "percentile", "hyperband", "successive_halving", "threshold", "patient")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
+_UNIT = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+class SweepFileError(ValueError):
+    """A sweep file (or Sweep argument) that cannot be used; ``problems`` lists every finding.
+
+    Each problem is a line ``KEY PATH: what is wrong`` and the message starts with the file.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{source}: {len(problems)} {noun}:\n{lines}")
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"30m"``, ``"2h"``, ``"1h30m"`` or ``"1d"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like '90s', '30m', '2h' or a number of seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION.findall(text)
+            if not parts or _DURATION.sub("", text).strip():
+                raise ValueError(
+                    f"expected a duration like '90s', '30m', '2h' or '1h30m', got {value!r}"
+                ) from None
+            seconds = sum(float(n) * _UNIT[u.lower()] for n, u in parts)
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"expected a positive duration, got {value!r}")
+    return seconds
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SamplerSection(BaseModel):
+    """``sampler = "tpe"`` or ``sampler = {name = "tpe", n_startup_trials = 20}``: extra keys go to Optuna."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Literal["grid", "tpe", "random", "cmaes", "qmc", "nsga2"]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class PrunerSection(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Literal["none", "median", "percentile", "hyperband", "successive_halving", "threshold", "patient"]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SweepSection(_Model):
+    name: str | None = None
+    direction: Literal["minimize", "maximize"] | list[Literal["minimize", "maximize"]] = "minimize"
+    directions: list[Literal["minimize", "maximize"]] | None = None
+    metric: str = "value"
+    metrics: list[str] | None = None
+    sampler: SamplerSection = SamplerSection(name="grid")
+    pruner: PrunerSection | None = None
+    order: Literal["sequential", "shuffled"] = "sequential"
+    max_trials: int | None = Field(default=None, ge=1)
+    timeout: float | None = None
+    end_at: datetime | None = None
+    workers: int = Field(default=1, ge=1)
+    seed: int | None = None
+    storage: str | None = None
+    where: list[str] = []
+    retry_failed: int = Field(default=1, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not _NAME.match(v):
+            raise ValueError(
+                "expected letters, digits, '.', '_' or '-' (it names the Optuna study and the runs/ folder)"
+            )
+        return v
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _sampler(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("pruner", mode="before")
+    @classmethod
+    def _pruner(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v: Any) -> Any:
+        return None if v is None else parse_duration(v)
+
+    @model_validator(mode="after")
+    def _objectives(self) -> SweepSection:
+        if self.directions is not None:
+            if "direction" in self.model_fields_set:
+                raise ValueError("set 'direction' or 'directions', not both")
+            object.__setattr__(self, "direction", list(self.directions))
+        if isinstance(self.direction, list):
+            if not self.metrics or len(self.metrics) != len(self.direction):
+                raise ValueError(
+                    "a list of directions needs 'metrics', a list of the same length naming the metric "
+                    "each direction applies to"
+                )
+        elif self.metrics is not None and len(self.metrics) != 1:
+            raise ValueError("'metrics' with several names needs 'direction' to be a list of the same length")
+        return self
+
+    @property
+    def all_directions(self) -> list[str]:
+        return list(self.direction) if isinstance(self.direction, list) else [self.direction]
+
+    @property
+    def objective_metrics(self) -> list[str]:
+        return list(self.metrics) if self.metrics else [self.metric]
+
+
+class ResultsSection(_Model):
+    dir: Path
+    pattern: str
+    key: str | None = None
+
+
+class ObjectiveSection(_Model):
+    callable: str | None = None
+    command: list[str] | None = None
+    timeout: float | None = None
+    retries: int = Field(default=0, ge=0)
+    backoff: float = Field(default=1.0, ge=0)
+    env: dict[str, str] = {}
+    cwd: Path | None = None
+    results: ResultsSection | None = None
+
+    @field_validator("callable")
+    @classmethod
+    def _callable(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", v):
+            raise ValueError("expected 'module:function', e.g. 'mybacktest:run'")
+        return v
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("expected a non-empty argv list, e.g. ['python', 'bt.py', '{config_file}']")
+        return v
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v: Any) -> Any:
+        return None if v is None else parse_duration(v)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ObjectiveSection:
+        if (self.callable is None) == (self.command is None):
+            raise ValueError("set exactly one of 'callable' (\"module:function\") or 'command' (an argv list)")
+        if self.results is not None and self.command is None:
+            raise ValueError("'results' only applies to a 'command' objective")
+        return self
+
+
+class ConfigSection(_Model):
+    path: Path
+    model: str | None = None
+    allow_new: bool = False
+    reload: bool = False
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", v):
+            raise ValueError("expected 'module:Class', e.g. 'mystrategy.config:Settings'")
+        return v
+
+
+class ConstraintsSection(_Model):
+    require: list[str] = []
+
+
+class SweepFile(_Model):
+    """A whole sweep file; ``path`` is where it was read from (None when built in code)."""
+
+    sweep: SweepSection = SweepSection()
+    objective: ObjectiveSection
+    config: ConfigSection | None = None
+    constraints: ConstraintsSection = ConstraintsSection()
+    parameters: dict[str, Any]
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if not v:
+            raise ValueError("expected at least one parameter")
+        return v
+
+
+def _read(path: Path) -> Any:
+    """Parse TOML, YAML or JSON by extension, with the parser's line and column in errors."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SweepFileError(str(path), ["file not found"]) from None
+    except OSError as exc:
+        raise SweepFileError(str(path), [f"cannot read: {exc.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SweepFileError(str(path), [f"not UTF-8 text (byte {exc.start})"]) from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            return tomllib.loads(text)
+        if suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        if suffix == ".json":
+            return json.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepFileError(str(path), [f"invalid TOML: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise SweepFileError(str(path), [f"invalid YAML: {where}{getattr(exc, 'problem', exc)}"]) from None
+    except json.JSONDecodeError as exc:
+        raise SweepFileError(
+            str(path), [f"invalid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"]
+        ) from None
+    raise SweepFileError(str(path), [f"unknown file type {suffix!r}: expected .toml, .yaml, .yml or .json"])
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the key at ``loc`` (for listing the allowed keys of a typo)."""
+    model: type[BaseModel] | None = SweepFile
+    for part in loc[:-1]:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        nxt = None
+        for candidate in getattr(annotation, "__args__", (annotation,)):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                nxt = candidate
+        model = nxt
+    return model
+
+
+def format_errors(exc: ValidationError) -> list[str]:
+    """One readable line per pydantic error: dotted key path, what is wrong, what is expected."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        # pydantic adds union-branch tags ("str", "list[...]") to loc; they mean nothing to a user.
+        clean = [p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "int", "float")))]
+        path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in clean).replace(".[", "[")
+        kind = err["type"]
+        msg = err["msg"].removeprefix("Value error, ")
+        if kind == "extra_forbidden":
+            model = _model_at(tuple(clean))
+            allowed = sorted(model.model_fields) if model is not None else []
+            close = difflib.get_close_matches(str(clean[-1]), allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            listing = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+            msg = f"unknown key{hint}{listing}"
+        elif kind == "missing":
+            msg = "required key is missing"
+        elif "input" in err and kind not in ("value_error", "assertion_error"):
+            shown = repr(err["input"])
+            msg = f"{msg} (got {shown[:80]})"
+        problems.append(f"{path or '(top level)'}: {msg}")
+    # A union of a string and a table reports both branches; keep each line once.
+    return list(dict.fromkeys(problems))
+
+
+def load_sweep_file(path: str | Path) -> SweepFile:
+    """Read and validate a sweep file; relative paths in it are made relative to its directory."""
+    path = Path(path)
+    data = _read(path)
+    if not isinstance(data, dict):
+        raise SweepFileError(str(path), ["(top level): expected a table of sections"])
+    try:
+        sweep = SweepFile.model_validate(data)
+    except ValidationError as exc:
+        raise SweepFileError(str(path), format_errors(exc)) from None
+    return resolve_paths(sweep, path.resolve().parent, default_name=path.stem)
+
+
+def resolve_paths(sweep: SweepFile, base: Path, *, default_name: str) -> SweepFile:
+    """Anchor relative paths at ``base`` and fill the default sweep name."""
+    updates: dict[str, Any] = {}
+    if sweep.sweep.name is None:
+        name = default_name if _NAME.match(default_name) else "sweep"
+        updates["sweep"] = sweep.sweep.model_copy(update={"name": name})
+    if sweep.config is not None and not sweep.config.path.is_absolute():
+        updates["config"] = sweep.config.model_copy(update={"path": base / sweep.config.path})
+    obj = sweep.objective
+    obj_updates: dict[str, Any] = {}
+    if obj.cwd is not None and not obj.cwd.is_absolute():
+        obj_updates["cwd"] = base / obj.cwd
+    if obj.results is not None and not obj.results.dir.is_absolute():
+        obj_updates["results"] = obj.results.model_copy(update={"dir": base / obj.results.dir})
+    if obj_updates:
+        updates["objective"] = obj.model_copy(update=obj_updates)
+    return sweep.model_copy(update=updates) if updates else sweep
