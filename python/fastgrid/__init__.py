@@ -11,9 +11,27 @@ from fastgrid._core import (
     __version__,
 )
 
+from fastgrid.sweepfile import SweepFileError
+
 __all__ = [
     "ConfigError",
+    "GridSampler",
     "PatternError",
     "SpecError",
+    "Sweep",
+    "SweepFileError",
+    "SweepResult",
     "__version__",
 ]
+
+# Optuna takes a while to import: the runner's names load on first use, not on `import fastgrid`.
+_LAZY = {"Sweep": "fastgrid.sweep", "SweepResult": "fastgrid.sweep", "GridSampler": "fastgrid.sampler"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastgrid' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,4 +1,5 @@
 """TEMPORARY: where the runner finds the parts built on other branches until they land on main."""
+
 # ruff: noqa
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """TEMPORARY stand-ins for parts being built on other branches (deleted once they land on main)."""
+
 # ruff: noqa
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from fastgrid._core import SpecError
+from fastgrid._core import SpecError as _SpecError
+
+
+def SpecError(msg):
+    e = _SpecError(msg)
+    e.path = msg.split(":")[0]
+    return e
 
 
 def _expand_keys(tree: dict, prefix: str = "") -> dict:
@@ -53,9 +60,28 @@ def _axes(tree: dict, prefix: str = "") -> list[dict]:
                 raise SpecError(f"{path}: empty values")
             out.append({"path": path, "kind": "grid", "values": list(v["values"])})
         elif t == "int":
-            out.append({"path": path, "kind": "int", "low": v["low"], "high": v["high"], "step": v.get("step", 1), "log": v.get("log", False)})
+            out.append(
+                {
+                    "path": path,
+                    "kind": "int",
+                    "low": v["low"],
+                    "high": v["high"],
+                    "step": v.get("step", 1),
+                    "log": v.get("log", False),
+                }
+            )
         elif t == "float":
-            out.append({"path": path, "kind": "float", "low": v["low"], "high": v["high"], "step": v.get("step"), "num": v.get("num"), "log": v.get("log", False)})
+            out.append(
+                {
+                    "path": path,
+                    "kind": "float",
+                    "low": v["low"],
+                    "high": v["high"],
+                    "step": v.get("step"),
+                    "num": v.get("num"),
+                    "log": v.get("log", False),
+                }
+            )
         else:
             raise SpecError(f"{path}: unknown type {t!r}")
     return out
@@ -77,7 +103,11 @@ def _values(ax: dict) -> list:
             return out
         if ax.get("num") is not None:
             n = ax["num"]
-            return [ax["low"] + (ax["high"] - ax["low"]) * i / (n - 1) for i in range(n)] if n > 1 else [ax["low"]]
+            return (
+                [ax["low"] + (ax["high"] - ax["low"]) * i / (n - 1) for i in range(n)]
+                if n > 1
+                else [ax["low"]]
+            )
         raise SpecError(f"{ax['path']}: continuous float range in a grid: add step or num")
     return [ax["value"]]
 
@@ -160,7 +190,10 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 class Expression:
     def __init__(self, source: str) -> None:
         self.source = source
-        self._code = compile(source, "<expr>", "eval")
+        try:
+            self._code = compile(source, "<expr>", "eval")
+        except SyntaxError as e:
+            raise SpecError(f"{source}: syntax error") from None
         self.names = [n for n in self._code.co_names if n not in ("and", "or", "not")]
 
     def evaluate(self, mapping: dict) -> bool:
@@ -209,9 +242,13 @@ def open_storage(url, *, directory=None):
 
     if url is None:
         directory = Path(directory or Path.cwd())
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(directory / "fastgrid.db")))
+        return optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(directory / "fastgrid.db"))
+        )
     if url.startswith("journal:"):
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url[len("journal:"):]))
+        return optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(url[len("journal:") :])
+        )
     return optuna.storages.RDBStorage(url)
 
 
@@ -259,18 +296,27 @@ class CallableObjective:
         except Exception as e:
             return TrialOutcome(False, reason=f"{type(e).__name__}: {e}", duration=time.perf_counter() - t0)
         metrics = r if isinstance(r, dict) else {"value": r}
-        vals = _values_from(metrics, self.metrics) if self.metrics else [float(r) if not isinstance(r, dict) else None]
+        vals = (
+            _values_from(metrics, self.metrics)
+            if self.metrics
+            else [float(r) if not isinstance(r, dict) else None]
+        )
         if isinstance(vals, str):
             return TrialOutcome(False, metrics=metrics, reason=vals, duration=time.perf_counter() - t0)
-        return TrialOutcome(True, metrics=metrics, value=vals if len(vals) > 1 else vals[0], duration=time.perf_counter() - t0)
+        return TrialOutcome(
+            True, metrics=metrics, value=vals if len(vals) > 1 else vals[0], duration=time.perf_counter() - t0
+        )
 
 
 class CommandObjective:
-    def __init__(self, argv, *, metrics=(), timeout=None, retries=0, backoff=0.0, env=None, cwd=None, results=None) -> None:
+    def __init__(
+        self, argv, *, metrics=(), timeout=None, retries=0, backoff=0.0, env=None, cwd=None, results=None
+    ) -> None:
         self.argv = list(argv)
         self.metrics = list(metrics)
         self.timeout = timeout
         self.env = env or {}
+        self.cwd = cwd
 
     def run(self, config, *, trial_number, trial_dir, params):
         trial_dir = Path(trial_dir)
@@ -278,9 +324,19 @@ class CommandObjective:
         cfg = trial_dir / "config.json"
         cfg.write_text(json.dumps(config))
         out = trial_dir / "result.json"
-        argv = [a.format(config_file=cfg, output_file=out, trial_dir=trial_dir, trial_number=trial_number) for a in self.argv]
+        argv = [
+            a.format(config_file=cfg, output_file=out, trial_dir=trial_dir, trial_number=trial_number)
+            for a in self.argv
+        ]
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env={**os.environ, **self.env}, text=True)
+        p = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True, cwd=self.cwd,
+            env={**os.environ, **self.env},
+            text=True,
+        )
         try:
             so, se = p.communicate(timeout=self.timeout)
         except KeyboardInterrupt:
@@ -290,7 +346,9 @@ class CommandObjective:
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.communicate()
-            return TrialOutcome(False, reason=f"timeout after {self.timeout}s", duration=time.perf_counter() - t0)
+            return TrialOutcome(
+                False, reason=f"timeout after {self.timeout}s", duration=time.perf_counter() - t0
+            )
         d = time.perf_counter() - t0
         if p.returncode != 0:
             return TrialOutcome(False, reason=f"exit code {p.returncode}", duration=d, stderr_tail=se[-2000:])
@@ -304,7 +362,13 @@ class CommandObjective:
         vals = _values_from(metrics, self.metrics)
         if isinstance(vals, str):
             return TrialOutcome(False, metrics=metrics, reason=vals, duration=d)
-        return TrialOutcome(True, metrics=metrics, value=vals if len(vals) > 1 else vals[0], duration=d, result_path=str(out) if out.exists() else None)
+        return TrialOutcome(
+            True,
+            metrics=metrics,
+            value=vals if len(vals) > 1 else vals[0],
+            duration=d,
+            result_path=str(out) if out.exists() else None,
+        )
 
 
 @dataclass

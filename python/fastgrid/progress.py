@@ -102,9 +102,7 @@ class Reporter:
         else:
             self.failed += 1
         if self._progress is not None:
-            self._progress.update(
-                self._task, completed=self.done, best=_fmt(self.best), failed=self.failed
-            )
+            self._progress.update(self._task, completed=self.done, best=_fmt(self.best), failed=self.failed)
             return
         if event.state == "COMPLETE":
             tag = " reused" if event.reused else ""
@@ -113,7 +111,9 @@ class Reporter:
         else:
             text = f"trial {event.number} FAIL: {event.reason}"
         of = f"/{self.total}" if self.total is not None else ""
-        print(f"[{self.name}] {text}  done {self.done}{of} best={_fmt(self.best)}", file=self.stream, flush=True)
+        print(
+            f"[{self.name}] {text}  done {self.done}{of} best={_fmt(self.best)}", file=self.stream, flush=True
+        )
 
     def summary(self, result: Any) -> None:
         counts = result.counts

@@ -196,7 +196,16 @@ class GridSampler(BaseSampler):
         if state != TrialState.COMPLETE and slot is not None and not exhausted:
             with self._lock:
                 self._failed_here[slot] += 1
-        if trial.number - self._first >= self._n - 1 and self.remaining(study, after=trial.number + 1) == 0:
+        if (
+            trial.number - self._first >= self._n - 1
+            and self.remaining(
+                study,
+                after=trial.number + 1,
+                exclude=trial._trial_id,
+                done=slot if state == TrialState.COMPLETE else None,
+            )
+            == 0
+        ):
             _stop(study)
 
     # -- fastgrid extensions -------------------------------------------------------------------
@@ -232,7 +241,9 @@ class GridSampler(BaseSampler):
                 return True
         return isinstance(trial, FrozenTrial) and bool(trial.system_attrs.get(EXHAUSTED_ATTR, False))
 
-    def remaining(self, study: Study, *, after: int) -> int:
+    def remaining(
+        self, study: Study, *, after: int, exclude: int | None = None, done: int | None = None
+    ) -> int:
         """Slots that a trial numbered ``after`` or later would still run.
 
         Fresh slots ``after..n-1`` are counted without reading the storage; past the grid's end
@@ -241,10 +252,11 @@ class GridSampler(BaseSampler):
         fresh = max(self._n - (after - self._first), 0)
         if fresh:
             return fresh
-        return len(self._candidates(study, exclude=None))
+        return len(self._candidates(study, exclude=exclude, done=done))
 
-    def _candidates(self, study: Study, *, exclude: int | None) -> list[int]:
-        done: set[int] = set()
+    def _candidates(self, study: Study, *, exclude: int | None, done: int | None = None) -> list[int]:
+        """Slots with no completed, running or waiting trial (``exclude``: a trial being told)."""
+        taken: set[int] = set() if done is None else {done}
         for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
             if t._trial_id == exclude or t.system_attrs.get(EXHAUSTED_ATTR):
                 continue
@@ -252,12 +264,10 @@ class GridSampler(BaseSampler):
             if slot is None:
                 continue
             if t.state == TrialState.COMPLETE or t.state in (TrialState.RUNNING, TrialState.WAITING):
-                done.add(slot)
+                taken.add(slot)
         with self._lock:
             failed_here = dict(self._failed_here)
-        return [
-            s for s in range(self._n) if s not in done and failed_here.get(s, 0) <= self._retry_failed
-        ]
+        return [s for s in range(self._n) if s not in taken and failed_here.get(s, 0) <= self._retry_failed]
 
     def _next_retry(self, study: Study, number: int, *, exclude: int) -> int | None:
         candidates = self._candidates(study, exclude=exclude)

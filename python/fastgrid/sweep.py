@@ -179,7 +179,9 @@ class Sweep:
         except ValidationError as exc:
             raise SweepFileError("Sweep(...)", format_errors(exc)) from None
         base = Path(directory) if directory is not None else Path.cwd()
-        self._init(spec, target=target, directory=base, fresh=fresh, allow_changed=allow_changed, progress=progress)
+        self._init(
+            spec, target=target, directory=base, fresh=fresh, allow_changed=allow_changed, progress=progress
+        )
 
     def _init(
         self,
@@ -228,7 +230,9 @@ class Sweep:
             overrides["storage"] = storage
         if overrides:
             try:
-                section = type(spec.sweep).model_validate({**spec.sweep.model_dump(exclude_unset=True), **overrides})
+                section = type(spec.sweep).model_validate(
+                    {**spec.sweep.model_dump(exclude_unset=True), **overrides}
+                )
             except ValidationError as exc:
                 raise SweepFileError(str(path), format_errors(exc)) from None
             spec = spec.model_copy(update={"sweep": section})
@@ -591,7 +595,9 @@ def _fail_stale(study: optuna.Study) -> None:
 
 
 def _count_done(study: optuna.Study) -> int:
-    return len({t.user_attrs.get("key") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))})
+    return len(
+        {t.user_attrs.get("key") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    )
 
 
 def _best_values(study: optuna.Study, directions: list[str]) -> list[float] | None:
@@ -649,14 +655,20 @@ class _Worker:
             sampler = sweep._optuna_sampler()
             self.distributions = {}
         pruner = _pruner(spec.sweep.pruner.name, spec.sweep.pruner.options) if spec.sweep.pruner else None
-        storage = study._storage if study is not None else _parts.open_storage(spec.sweep.storage, directory=sweep.directory)
+        storage = (
+            study._storage
+            if study is not None
+            else _parts.open_storage(spec.sweep.storage, directory=sweep.directory)
+        )
         self.study = optuna.load_study(study_name=sweep.name, storage=storage, sampler=sampler, pruner=pruner)
         self.objective = _objective(sweep, self.metrics)
         self.runs = sweep.directory / "runs" / sweep.name
         self.reuse: dict[str, FrozenTrial] = {}
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             key = t.user_attrs.get("key")
-            if key is not None and (sweep.allow_changed or t.user_attrs.get("fingerprint") == state.fingerprint):
+            if key is not None and (
+                sweep.allow_changed or t.user_attrs.get("fingerprint") == state.fingerprint
+            ):
                 self.reuse.setdefault(key, t)
         self.next_number = len(self.study.get_trials(deepcopy=False))
 
@@ -665,7 +677,10 @@ class _Worker:
             return False
         if self.state.deadline is not None and time.time() >= self.state.deadline:
             return False
-        if self.grid_sampler is not None and self.grid_sampler.remaining(self.study, after=self.next_number) == 0:
+        if (
+            self.grid_sampler is not None
+            and self.grid_sampler.remaining(self.study, after=self.next_number) == 0
+        ):
             return False
         if self.state.max_trials is not None:
             if self.counter is None:
@@ -764,7 +779,9 @@ class _Worker:
     def _finish(self, trial: optuna.Trial, outcome: Any) -> None:
         storage, tid = self.study._storage, trial._trial_id
         metrics = dict(outcome.metrics or {})
-        values: list[float] | str = self._values(metrics, outcome.value) if outcome.ok else str(outcome.reason)
+        values: list[float] | str = (
+            self._values(metrics, outcome.value) if outcome.ok else str(outcome.reason)
+        )
         storage.set_trial_user_attr(tid, "fingerprint", self.state.fingerprint)
         storage.set_trial_user_attr(tid, "metrics", _jsonable(metrics))
         storage.set_trial_user_attr(tid, "duration", round(float(outcome.duration), 6))
@@ -783,7 +800,9 @@ class _Worker:
         self.study.tell(trial, values if len(values) > 1 else values[0])
         frozen = storage.get_trial(tid)
         self.reuse.setdefault(frozen.user_attrs["key"], frozen)
-        self.emit(TrialEvent(trial.number, "COMPLETE", values, None, float(outcome.duration), False, feasible))
+        self.emit(
+            TrialEvent(trial.number, "COMPLETE", values, None, float(outcome.duration), False, feasible)
+        )
 
     def _finish_reused(self, trial: optuna.Trial, hit: FrozenTrial) -> None:
         storage, tid = self.study._storage, trial._trial_id
@@ -836,7 +855,9 @@ def _objective(sweep: Sweep, metrics: list[str]) -> Any:
     if spec.command is not None:
         results = None
         if spec.results is not None:
-            results = _parts.ResultsSpec(dir=spec.results.dir, pattern=spec.results.pattern, key=spec.results.key)
+            results = _parts.ResultsSpec(
+                dir=spec.results.dir, pattern=spec.results.pattern, key=spec.results.key
+            )
         return _parts.CommandObjective(
             spec.command,
             metrics=metrics,
@@ -860,7 +881,9 @@ def _import(ref: str) -> Any:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
-        raise SweepFileError("objective.callable", [f"objective.callable: cannot import {ref!r}: {exc}"]) from None
+        raise SweepFileError(
+            "objective.callable", [f"objective.callable: cannot import {ref!r}: {exc}"]
+        ) from None
     return obj
 
 
@@ -881,7 +904,9 @@ def _row(t: FrozenTrial, fixed: dict[str, Any], paths: list[str]) -> dict[str, A
     if t.system_attrs.get("fastgrid:exhausted"):
         return None
     params = {
-        p: fixed[p] if p in fixed else decode_choice(t.params[p]) for p in paths if p in fixed or p in t.params
+        p: fixed[p] if p in fixed else decode_choice(t.params[p])
+        for p in paths
+        if p in fixed or p in t.params
     }
     ua = t.user_attrs
     return {

@@ -205,7 +205,9 @@ class ObjectiveSection(_Model):
     @model_validator(mode="after")
     def _one_kind(self) -> ObjectiveSection:
         if (self.callable is None) == (self.command is None):
-            raise ValueError("set exactly one of 'callable' (\"module:function\") or 'command' (an argv list)")
+            raise ValueError(
+                "set exactly one of 'callable' (\"module:function\") or 'command' (an argv list)"
+            )
         if self.results is not None and self.command is None:
             raise ValueError("'results' only applies to a 'command' objective")
         return self

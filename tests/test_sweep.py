@@ -1,0 +1,423 @@
+"""Sweep end to end: real storage files, real subprocess objectives, resume, reuse, constraints, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from fastgrid import Sweep, SweepFileError
+from fastgrid._parts import open_storage
+from fastgrid.sweep import SweepChangedError
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+CALLS: list[dict[str, Any]] = []
+FAIL_POINTS: set[int] = set()
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    config_file, output_file, log = sys.argv[1], sys.argv[2], sys.argv[3]
+    cfg = json.load(open(config_file))
+    with open(os.path.join(os.path.dirname(output_file), "pid"), "w") as f:
+        f.write(str(os.getpid()))
+    with open(log, "a") as f:
+        f.write(json.dumps(cfg["x"]) + "\\n")
+    if os.path.exists("slow"):
+        time.sleep(30)
+    if cfg["x"] == cfg.get("fail_at"):
+        sys.exit(3)
+    json.dump({"score": cfg["x"] * 2, "trades": cfg["x"]}, open(output_file, "w"))
+    """
+)
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    CALLS.clear()
+    FAIL_POINTS.clear()
+
+
+def objective(config: dict[str, Any]) -> dict[str, float]:
+    CALLS.append(json.loads(json.dumps(config)))
+    if config["x"] in FAIL_POINTS:
+        raise RuntimeError(f"x={config['x']} failed")
+    return {"score": float(config["x"] * 10 + config["y"]), "trades": float(config["x"])}
+
+
+def xy(nx: int = 3) -> dict[str, Any]:
+    return {"x": {"type": "int", "low": 0, "high": nx - 1}, "y": {"type": "grid", "values": [1, 2]}}
+
+
+def sweep(tmp_path: Path, **kw: Any) -> Sweep:
+    args: dict[str, Any] = {
+        "name": "t",
+        "parameters": xy(),
+        "objective": objective,
+        "metric": "score",
+        "direction": "maximize",
+        "directory": tmp_path,
+        "progress": False,
+    }
+    args.update(kw)
+    return Sweep(**args)
+
+
+def load(tmp_path: Path, name: str = "t") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(None, directory=tmp_path))
+
+
+def test_grid_sweep_runs_every_point_once_and_keeps_the_bookkeeping(tmp_path: Path) -> None:
+    config = tmp_path / "default.json"
+    config.write_text(json.dumps({"x": 0, "y": 0, "risk": {"cap": 0.5}}))
+    result = sweep(tmp_path, config=config).run()
+    assert sorted((c["x"], c["y"]) for c in CALLS) == [(x, y) for x in range(3) for y in (1, 2)]
+    assert all(c["risk"] == {"cap": 0.5} for c in CALLS)
+    assert result.best is not None and result.best["params"] == {"x": 2, "y": 2}
+    assert result.best["values"] == [22.0]
+    assert result.best_config == {"x": 2, "y": 2, "risk": {"cap": 0.5}}
+    assert result.best_config_path == tmp_path / "runs" / "t" / "best_config.json"
+    assert json.loads(result.best_config_path.read_text()) == result.best_config
+    study = load(tmp_path)
+    assert study.study_name == "t"
+    first = study.trials[0]
+    assert first.user_attrs["metrics"] == {"score": 1.0, "trades": 0.0}
+    assert first.user_attrs["attempts"] == 1 and first.user_attrs["feasible"] is True
+    assert isinstance(first.user_attrs["key"], str) and isinstance(first.user_attrs["fingerprint"], str)
+    assert first.params == {"x": 0, "y": 1}
+    assert len({t.user_attrs["key"] for t in study.trials}) == 6
+
+
+def test_resume_never_reruns_completed_points_and_retries_failed_ones(tmp_path: Path) -> None:
+    FAIL_POINTS.add(1)
+    first = sweep(tmp_path, max_trials=4, retry_failed=0).run()
+    assert [(c["x"], c["y"]) for c in CALLS] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert first.counts["complete"] == 2 and first.counts["failed"] == 2
+    assert {r["reason"] for r in first.rows if r["state"] == "FAIL"} == {"RuntimeError: x=1 failed"}
+    CALLS.clear()
+    FAIL_POINTS.clear()
+    second = sweep(tmp_path, retry_failed=0).run()
+    assert sorted((c["x"], c["y"]) for c in CALLS) == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert second.counts["complete"] == 6
+    assert second.ran == 4
+    CALLS.clear()
+    third = sweep(tmp_path).run()
+    assert CALLS == [] and third.ran == 0 and third.best is not None
+
+
+def test_a_failed_point_is_retried_in_the_same_run_up_to_retry_failed(tmp_path: Path) -> None:
+    FAIL_POINTS.add(2)
+    result = sweep(tmp_path, retry_failed=1).run()
+    assert Counter((c["x"], c["y"]) for c in CALLS)[(2, 1)] == 2
+    assert result.counts["failed"] == 4 and result.counts["complete"] == 4
+
+
+def test_duplicate_suggestions_reuse_the_completed_trial(tmp_path: Path) -> None:
+    params = {"x": {"type": "grid", "values": [0, 1, 2]}, "y": 1}
+    result = sweep(tmp_path, parameters=params, sampler={"name": "random", "seed": 1}, max_trials=15).run()
+    complete = [r for r in result.rows if r["state"] == "COMPLETE"]
+    assert len(complete) == 15
+    reused = [r for r in complete if r["reused"] is not None]
+    assert len(CALLS) == 15 - len(reused) == len({c["x"] for c in CALLS}) == 3
+    by_number = {r["number"]: r for r in result.rows}
+    for r in reused:
+        original = by_number[r["reused"]]
+        assert original["reused"] is None and original["params"] == r["params"]
+        assert original["values"] == r["values"]
+
+
+def test_where_shapes_the_grid(tmp_path: Path) -> None:
+    result = sweep(tmp_path, where=["x < y"]).run()
+    assert sorted((c["x"], c["y"]) for c in CALLS) == [(0, 1), (0, 2), (1, 2)]
+    assert len(result.rows) == 3
+
+
+def test_where_in_search_mode_records_violations_without_running_them(tmp_path: Path) -> None:
+    result = sweep(tmp_path, sampler={"name": "random", "seed": 2}, where=["x < y"], max_trials=20).run()
+    assert all(c["x"] < c["y"] for c in CALLS)
+    violations = [r for r in result.rows if r["state"] == "FAIL"]
+    assert violations and all(r["reason"] == "violates sweep.where: x < y" for r in violations)
+    assert all(r["params"]["x"] >= r["params"]["y"] for r in violations)
+
+
+def test_result_constraints_mark_infeasible_trials_and_best_is_best_feasible(tmp_path: Path) -> None:
+    result = sweep(tmp_path, require=["trades <= 1"]).run()
+    infeasible = {(r["params"]["x"], r["params"]["y"]) for r in result.rows if not r["feasible"]}
+    assert infeasible == {(2, 1), (2, 2)}
+    assert result.best is not None and result.best["params"] == {"x": 1, "y": 2}
+    study = load(tmp_path)
+    assert all(t.user_attrs["constraints"] == [float(t.params["x"] > 1)] for t in study.trials)
+
+
+def test_several_objectives_give_the_feasible_pareto_front(tmp_path: Path) -> None:
+    result = sweep(
+        tmp_path, direction=["maximize", "minimize"], metrics=["score", "trades"], metric="score"
+    ).run()
+    front = {(r["params"]["x"], r["params"]["y"]) for r in result.best_trials}
+    # Higher x raises the score and the trades; y raises only the score: y=2 dominates.
+    assert front == {(0, 2), (1, 2), (2, 2)}
+
+
+def test_a_changed_config_is_refused_and_fresh_or_allow_changed_override(tmp_path: Path) -> None:
+    config = tmp_path / "default.json"
+    config.write_text(json.dumps({"x": 0, "y": 0}))
+    sweep(tmp_path, config=config).run()
+    config.write_text(json.dumps({"x": 0, "y": 0, "extra": 1}))
+    with pytest.raises(SweepChangedError, match="default config") as info:
+        sweep(tmp_path, config=config).run()
+    assert "fresh=True (--fresh)" in str(info.value) and "allow_changed=True" in str(info.value)
+    CALLS.clear()
+    assert sweep(tmp_path, config=config, allow_changed=True).run().ran == 0
+    assert CALLS == []
+    result = sweep(tmp_path, config=config, fresh=True).run()
+    assert len(CALLS) == 6 and len(result.rows) == 6
+
+
+def test_a_changed_parameters_tree_is_refused_and_allow_changed_reuses_equal_points(tmp_path: Path) -> None:
+    sweep(tmp_path).run()
+    with pytest.raises(SweepChangedError, match="parameters tree"):
+        sweep(tmp_path, parameters=xy(4)).run()
+    CALLS.clear()
+    result = sweep(tmp_path, parameters=xy(4), allow_changed=True).run()
+    assert sorted((c["x"], c["y"]) for c in CALLS) == [(3, 1), (3, 2)]
+    assert sum(1 for r in result.rows if r["reused"] is not None) == 6
+
+
+def test_mutating_the_merged_config_leaks_into_no_other_trial(tmp_path: Path) -> None:
+    config = tmp_path / "default.json"
+    config.write_text(json.dumps({"x": 0, "y": 0, "risk": {"levels": [1, 2]}}))
+    seen: list[Any] = []
+
+    def mutating(cfg: dict[str, Any]) -> float:
+        seen.append(json.loads(json.dumps(cfg["risk"])))
+        cfg["risk"]["levels"].append(99)
+        cfg["risk"]["new"] = True
+        return 1.0
+
+    sweep(tmp_path, config=config, objective=mutating, metric="value").run()
+    assert seen == [{"levels": [1, 2]}] * 6
+
+
+def test_progress_prints_one_line_per_finished_trial_when_not_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    FAIL_POINTS.add(0)
+    sweep(tmp_path, retry_failed=0).run()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[t] trial")]
+    assert len(lines) == 6
+    assert sum("FAIL: RuntimeError: x=0 failed" in line for line in lines) == 2
+
+
+def test_bad_arguments_raise_one_error_naming_every_key() -> None:
+    with pytest.raises(SweepFileError) as info:
+        Sweep(parameters={"x": {"type": "int", "low": 0, "high": 2}}, objective=objective, order="random")
+    assert any(p.startswith("sweep.order:") for p in info.value.problems)
+
+
+# -- command objectives, workers and the CLI ---------------------------------------------------------
+def command_sweep(tmp_path: Path, *, extra: str = "", params: str = "", sweep_keys: str = "") -> Path:
+    (tmp_path / "bt.py").write_text(SCRIPT)
+    (tmp_path / "default.json").write_text(json.dumps({"x": 0, "fail_at": -1}))
+    text = f"""
+[sweep]
+name = "cmd"
+direction = "maximize"
+metric = "score"
+{sweep_keys}
+
+[objective]
+command = ["{sys.executable}", "bt.py", "{{config_file}}", "{{output_file}}", "{tmp_path / "log.txt"}"]
+cwd = "."
+{extra}
+
+[config]
+path = "default.json"
+
+[parameters]
+x = {{ type = "int", low = 0, high = 5 }}
+{params}
+"""
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    return path
+
+
+def logged(tmp_path: Path) -> Counter[int]:
+    log = tmp_path / "log.txt"
+    return Counter(int(line) for line in log.read_text().split()) if log.exists() else Counter()
+
+
+def run_cli(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fastgrid", "run", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_command_failures_are_recorded_with_their_reason_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    path = command_sweep(
+        tmp_path, extra='timeout = "20s"', params="fail_at = 3", sweep_keys="retry_failed = 0"
+    )
+    result = Sweep.from_file(path, directory=tmp_path, progress=False).run()
+    assert logged(tmp_path) == Counter(range(6))
+    failed = [r for r in result.rows if r["state"] == "FAIL"]
+    assert [r["params"]["x"] for r in failed] == [3]
+    assert "3" in failed[0]["reason"]
+    assert result.best is not None and result.best["params"]["x"] == 5
+    assert (tmp_path / "runs" / "cmd" / "trial_0").is_dir()
+
+
+def test_two_worker_processes_share_the_grid_without_running_a_point_twice(tmp_path: Path) -> None:
+    path = command_sweep(tmp_path, params="y = { type = 'grid', values = [1, 2, 3] }")
+    result = Sweep.from_file(path, directory=tmp_path, workers=2, progress=False).run()
+    assert logged(tmp_path) == Counter({x: 3 for x in range(6)})
+    assert result.counts["complete"] == 18 and result.counts["failed"] == 0
+    assert len({r["key"] for r in result.rows}) == 18
+
+
+def test_cli_prints_the_best_trial_and_its_config_file(tmp_path: Path) -> None:
+    path = command_sweep(tmp_path)
+    out = run_cli(tmp_path, str(path), "--max-trials", "3")
+    assert out.returncode == 0, out.stderr
+    assert "best trial 2 of sweep cmd: 4" in out.stdout
+    config_line = next(line for line in out.stdout.splitlines() if "config:" in line)
+    best = Path(config_line.split("config:")[1].strip())
+    assert json.loads(best.read_text()) == {"x": 2, "fail_at": -1}
+    again = run_cli(tmp_path, str(path))
+    assert again.returncode == 0 and logged(tmp_path) == Counter(range(6))
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("[sweep]\nworkerz = 2\n", "sweep.workerz: unknown key (did you mean 'workers'?)"),
+        ("[sweep\n", "invalid TOML"),
+        (
+            '[objective]\ncallable = "m:f"\n[parameters]\nx = { type = "float", low = 0, high = 1 }\n',
+            "parameters.x",
+        ),
+        (
+            '[objective]\ncallable = "m:f"\n[constraints]\nrequire = ["trades >="]\n[parameters]\nx = 1\n',
+            "constraints.require[0]",
+        ),
+    ],
+)
+def test_cli_bad_input_exits_2_with_a_message_and_no_traceback(
+    tmp_path: Path, content: str, needle: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    out = run_cli(tmp_path, str(path))
+    assert out.returncode == 2
+    assert needle in out.stderr and str(path) in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_cli_refuses_a_changed_sweep_with_exit_2(tmp_path: Path) -> None:
+    path = command_sweep(tmp_path)
+    assert run_cli(tmp_path, str(path), "--max-trials", "1").returncode == 0
+    (tmp_path / "default.json").write_text(json.dumps({"x": 0, "fail_at": -2}))
+    out = run_cli(tmp_path, str(path))
+    assert out.returncode == 2 and "--fresh" in out.stderr and "Traceback" not in out.stderr
+    assert run_cli(tmp_path, str(path), "--fresh").returncode == 0
+
+
+def _wait_for(path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_ctrl_c_records_the_running_trial_as_interrupted_and_a_rerun_resumes(tmp_path: Path) -> None:
+    path = command_sweep(tmp_path)
+    (tmp_path / "slow").write_text("")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastgrid", "run", str(path), "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pid_file = tmp_path / "runs" / "cmd" / "trial_0" / "pid"
+    _wait_for(pid_file)
+    time.sleep(0.2)
+    child = int(pid_file.read_text())
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "the objective's process was left running"
+    study = load(tmp_path, "cmd")
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.FAIL and trial.user_attrs["reason"] == "interrupted"
+    (tmp_path / "slow").unlink()
+    out = run_cli(tmp_path, str(path))
+    assert out.returncode == 0, out.stderr
+    assert sorted(t.params["x"] for t in load(tmp_path, "cmd").trials if t.state.name == "COMPLETE") == list(
+        range(6)
+    )
+
+
+def test_a_killed_run_leaves_a_stale_trial_that_the_next_run_retries(tmp_path: Path) -> None:
+    path = command_sweep(tmp_path)
+    (tmp_path / "slow").write_text("")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastgrid", "run", str(path), "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pid_file = tmp_path / "runs" / "cmd" / "trial_0" / "pid"
+    _wait_for(pid_file)
+    time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert [t.state.name for t in load(tmp_path, "cmd").trials] == ["RUNNING"]
+    (tmp_path / "slow").unlink()
+    out = run_cli(tmp_path, str(path))
+    assert out.returncode == 0, out.stderr
+    trials = load(tmp_path, "cmd").trials
+    assert trials[0].state.name == "FAIL" and trials[0].user_attrs["reason"].startswith("stale")
+    assert logged(tmp_path) == Counter({0: 2, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1})
+
+
+def test_stale_running_trials_are_failed_and_retried_on_resume(tmp_path: Path) -> None:
+    s = sweep(tmp_path, max_trials=2)
+    s.run()
+    study = load(tmp_path)
+    trial = study.ask()  # a trial left RUNNING, as by a killed process
+    assert trial.number == 2
+    CALLS.clear()
+    result = sweep(tmp_path).run()
+    rows = {r["number"]: r for r in result.rows}
+    assert rows[2]["state"] == "FAIL" and rows[2]["reason"].startswith("stale")
+    assert sorted((c["x"], c["y"]) for c in CALLS) == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert result.counts["complete"] == 6
