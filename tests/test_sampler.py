@@ -9,13 +9,12 @@ from typing import Any
 
 import optuna
 import pytest
-from optuna.samplers import RandomSampler
-from optuna.trial import TrialState
-
 from fastgrid import GridSampler
 from fastgrid._parts import Grid
 from fastgrid.sampler import decode_choice, encode_choice
 from fastgrid.search import SearchSpace, nest
+from optuna.samplers import RandomSampler
+from optuna.trial import TrialState
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

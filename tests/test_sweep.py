@@ -15,7 +15,6 @@ from typing import Any
 
 import optuna
 import pytest
-
 from fastgrid import Sweep, SweepFileError
 from fastgrid._parts import open_storage
 from fastgrid.sweep import SweepChangedError

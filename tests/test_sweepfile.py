@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from fastgrid import SweepFileError
 from fastgrid.sweepfile import load_sweep_file, parse_duration
 

@@ -10,7 +10,6 @@ from fastgrid._core import (
     SpecError,
     __version__,
 )
-
 from fastgrid.sweepfile import SweepFileError
 
 __all__ = [

@@ -333,7 +333,8 @@ class CommandObjective:
             argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            start_new_session=True, cwd=self.cwd,
+            start_new_session=True,
+            cwd=self.cwd,
             env={**os.environ, **self.env},
             text=True,
         )

@@ -10,6 +10,7 @@ in the trial's system attr ``fastgrid:slot`` so that retries are keyed by grid s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import Counter
@@ -72,8 +73,8 @@ def axis_distribution(axis: Any) -> BaseDistribution | None:
     if kind == "fixed":
         return None
     if kind == "int":
-        low, high, step = int(_get(axis, "low")), int(_get(axis, "high")), int(_get(axis, "step") or 1)
-        return IntDistribution(low, low + ((high - low) // step) * step, step=step)
+        ilow, ihigh, istep = int(_get(axis, "low")), int(_get(axis, "high")), int(_get(axis, "step") or 1)
+        return IntDistribution(ilow, ilow + ((ihigh - ilow) // istep) * istep, step=istep)
     if kind == "float":
         low, high = float(_get(axis, "low")), float(_get(axis, "high"))
         step, log = _get(axis, "step"), bool(_get(axis, "log"))
@@ -278,8 +279,6 @@ class GridSampler(BaseSampler):
 
 
 def _stop(study: Study) -> None:
-    try:
+    # `Study.stop` refuses outside `optimize`; fastgrid's own loop checks `remaining()` instead.
+    with contextlib.suppress(RuntimeError):
         study.stop()
-    except RuntimeError:
-        # `Study.stop` refuses outside `optimize`; fastgrid's own loop checks `remaining()` instead.
-        pass

@@ -58,17 +58,17 @@ class SearchSpace:
             if kind == "fixed":
                 flat[path] = axis["value"]
             elif kind == "int":
-                low, high, step = int(axis["low"]), int(axis["high"]), int(axis.get("step") or 1)
+                ilow, ihigh, istep = int(axis["low"]), int(axis["high"]), int(axis.get("step") or 1)
                 log = bool(axis.get("log"))
                 flat[path] = trial.suggest_int(
-                    path, low, low + (high - low) // step * step, step=step if not log else 1, log=log
+                    path, ilow, ilow + (ihigh - ilow) // istep * istep, step=istep if not log else 1, log=log
                 )
             elif kind == "float":
                 low, high = float(axis["low"]), float(axis["high"])
-                step = axis.get("step")
-                if step is not None and not axis.get("log"):
-                    raw = trial.suggest_float(path, low, axis["top"], step=float(step))
-                    flat[path] = _on_step(raw, low, float(step), axis["top"])
+                fstep = axis.get("step")
+                if fstep is not None and not axis.get("log"):
+                    raw = trial.suggest_float(path, low, axis["top"], step=float(fstep))
+                    flat[path] = _on_step(raw, low, float(fstep), axis["top"])
                 else:
                     flat[path] = trial.suggest_float(path, low, high, log=bool(axis.get("log")))
             else:

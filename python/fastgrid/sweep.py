@@ -36,7 +36,6 @@ from fastgrid.sweepfile import (
     SweepFileError,
     format_errors,
     load_sweep_file,
-    resolve_paths,
 )
 
 __all__ = ["Sweep", "SweepChangedError", "SweepResult"]
@@ -369,7 +368,7 @@ class Sweep:
         study = optuna.create_study(
             study_name=self.name,
             storage=storage,
-            directions=directions,
+            directions=directions,  # type: ignore[arg-type]
             load_if_exists=True,
         )
         stored = [d.name.lower() for d in study.directions]
@@ -449,8 +448,8 @@ class Sweep:
         return int(counter.value)
 
     def _result(self, study: optuna.Study, state: _RunState, *, interrupted: bool, ran: int) -> SweepResult:
-        rows = [_row(t, state.fixed, state.paths) for t in study.get_trials(deepcopy=False)]
-        rows = [r for r in rows if r is not None]
+        maybe = [_row(t, state.fixed, state.paths) for t in study.get_trials(deepcopy=False)]
+        rows = [r for r in maybe if r is not None]
         feasible = [r for r in rows if r["state"] == "COMPLETE" and r["feasible"]]
         directions = self.spec.sweep.all_directions
         best_trials: list[dict[str, Any]] = []

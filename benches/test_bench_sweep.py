@@ -1,0 +1,108 @@
+"""A whole Sweep: framework overhead per trial on the embedded store, and 1 vs 2 worker processes.
+
+- overhead: a grid sweep whose objective does nothing, timed end to end (open storage, every
+  trial, result), against the plain Optuna loop (GridSampler-free ``study.optimize`` with a
+  trivial objective) on Optuna's own journal file storage, in the same run. Divide by TRIALS.
+- workers: the same CPU-bound command trials with 1 and with 2 worker processes.
+Measure with:
+python -m pytest benches/test_bench_sweep.py --benchmark-enable --benchmark-only \
+    --benchmark-columns=median,min,rounds
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from fastgrid import Sweep
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def n_trials(benchmark: Any, big: int, small: int) -> int:
+    return small if benchmark.disabled else big
+
+
+def trivial(config: dict[str, Any]) -> float:
+    return float(config["a"])
+
+
+def fresh_dir() -> tuple[tuple[Path], dict[str, Any]]:
+    return (Path(tempfile.mkdtemp(prefix="fastgrid-bench-")),), {}
+
+
+@pytest.mark.benchmark(group="sweep: framework overhead, trivial objective (divide by trials)")
+def test_fastgrid_sweep_overhead(benchmark: Any) -> None:
+    n = n_trials(benchmark, 2_000, 50)
+    results = []
+
+    def run(directory: Path) -> None:
+        sweep = Sweep(
+            name="overhead",
+            parameters={"a": {"type": "int", "low": 0, "high": n - 1}, "b": "fixed"},
+            objective=trivial,
+            directory=directory,
+            progress=False,
+        )
+        results.append(sweep.run())
+
+    benchmark.pedantic(run, setup=fresh_dir, rounds=3 if not benchmark.disabled else 1, iterations=1)
+    for result in results:
+        assert result.counts["complete"] == n and result.best is not None and result.best["values"] == [0.0]
+
+
+@pytest.mark.benchmark(group="sweep: framework overhead, trivial objective (divide by trials)")
+def test_optuna_loop_on_journal_file(benchmark: Any) -> None:
+    n = n_trials(benchmark, 2_000, 50)
+    studies = []
+
+    def run(directory: Path) -> None:
+        storage = JournalStorage(JournalFileBackend(str(directory / "journal.log")))
+        study = optuna.create_study(study_name="overhead", storage=storage)
+        study.optimize(lambda t: float(t.suggest_int("a", 0, n - 1)), n_trials=n)
+        studies.append(study)
+
+    benchmark.pedantic(run, setup=fresh_dir, rounds=3 if not benchmark.disabled else 1, iterations=1)
+    for study in studies:
+        assert len(study.trials) == n
+
+
+BURN = "import json, sys\nsum(i * i for i in range(int(sys.argv[1])))\nprint(json.dumps({'value': 1.0}))\n"
+
+
+def workers_run(benchmark: Any, workers: int) -> None:
+    trials = n_trials(benchmark, 12, 2)
+    burn = 3_000_000 if not benchmark.disabled else 10_000
+    results = []
+
+    def run(directory: Path) -> None:
+        (directory / "burn.py").write_text(BURN)
+        sweep = Sweep(
+            name="workers",
+            parameters={"a": {"type": "int", "low": 1, "high": trials}},
+            objective=[sys.executable, str(directory / "burn.py"), str(burn)],
+            directory=directory,
+            workers=workers,
+            progress=False,
+        )
+        results.append(sweep.run())
+
+    benchmark.pedantic(run, setup=fresh_dir, rounds=2 if not benchmark.disabled else 1, iterations=1)
+    for result in results:
+        assert result.counts["complete"] == trials and result.counts["failed"] == 0
+
+
+@pytest.mark.benchmark(group="sweep: CPU-bound command trials, 1 vs 2 workers")
+def test_one_worker(benchmark: Any) -> None:
+    workers_run(benchmark, 1)
+
+
+@pytest.mark.benchmark(group="sweep: CPU-bound command trials, 1 vs 2 workers")
+def test_two_workers(benchmark: Any) -> None:
+    workers_run(benchmark, 2)
