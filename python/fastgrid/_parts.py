@@ -33,7 +33,10 @@ try:
 except ImportError:
     from fastgrid._standins import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 
+try:
+    from fastgrid._core import parse_parameters as search_axes  # type: ignore[attr-defined]
+except ImportError:
 
-def search_axes(parameters):
-    """The axes of a tree that may hold continuous ranges (search mode)."""
-    return Grid(parameters, continuous=True).axes
+    def search_axes(parameters):
+        """The axes of a tree that may hold continuous ranges (search mode)."""
+        return Grid(parameters, continuous=True).axes
