@@ -126,6 +126,12 @@ class GridSampler(BaseSampler):
         self._distributions = {
             _get(a, "path"): d for a in grid.axes if (d := axis_distribution(a)) is not None
         }
+        # A union of trees may give one path different kinds, or drop it from some points: such
+        # a grid cannot be described by one Optuna distribution per parameter.
+        paths = [_get(a, "path") for a in grid.axes]
+        self.registers_params = len(paths) == len(set(paths))
+        if not self.registers_params:
+            self._distributions = {}
         self._lock = threading.Lock()
         self._points: dict[int, tuple[int, dict[str, Any]]] = {}
         self._failed_here: Counter[int] = Counter()
@@ -140,7 +146,10 @@ class GridSampler(BaseSampler):
 
     @property
     def distributions(self) -> dict[str, BaseDistribution]:
-        """Varying parameters (dotted path → distribution); fixed values are not registered."""
+        """Varying parameters (dotted path → distribution); fixed values are not registered.
+
+        Empty for a union of trees whose parameters differ (``registers_params`` is then False).
+        """
         return dict(self._distributions)
 
     # -- Optuna sampler protocol ---------------------------------------------------------------
@@ -184,7 +193,10 @@ class GridSampler(BaseSampler):
             raise ValueError(
                 f"parameter {param_name!r} is not in the grid (varying parameters: {', '.join(self._paths)})"
             )
-        value = get_path(entry[1], parts)
+        try:
+            value = get_path(entry[1], parts)
+        except KeyError:
+            raise ValueError(f"parameter {param_name!r} is not part of grid point {entry[0]}") from None
         return encode_choice(value) if isinstance(param_distribution, CategoricalDistribution) else value
 
     def after_trial(

@@ -1,0 +1,335 @@
+"""One worker's loop: ask a trial, resolve its point, reuse or run it, record the outcome.
+
+A worker holds the study, sampler, config cache and objective of one process; ``workers > 1``
+runs one per worker process (built from a pickled Sweep, so each process loads them once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from fastgrid import _parts
+from fastgrid.progress import TrialEvent
+from fastgrid.sampler import GridSampler
+from fastgrid.search import SearchSpace, nest
+from fastgrid.sweepfile import SweepFileError
+
+if TYPE_CHECKING:
+    from fastgrid.sweep import Sweep, _RunState
+
+__all__ = ["Worker", "constraint_values", "worker_main"]
+
+
+def constraint_values(trial: FrozenTrial) -> Sequence[float]:
+    """Optuna's ``constraints_func``: one value per ``require`` expression, ≤ 0 when satisfied."""
+    return list(trial.user_attrs.get("constraints", []))
+
+
+# -- one worker's loop ---------------------------------------------------------------------------
+class Worker:
+    def __init__(
+        self,
+        sweep: Sweep,
+        state: _RunState,
+        *,
+        study: optuna.Study | None = None,
+        emit: Callable[[TrialEvent], None],
+        counter: Any = None,
+        stop: Any = None,
+    ) -> None:
+        spec = sweep.spec
+        self.sweep, self.state, self.emit = sweep, state, emit
+        self.counter, self.stop = counter, stop
+        self.metrics = spec.sweep.objective_metrics
+        self.directions = spec.sweep.all_directions
+        self.config = state.config()
+        self.require = [(src, _parts.Expression(src)) for src in spec.constraints.require]
+        self.grid_sampler: GridSampler | None = None
+        self.space: SearchSpace | None = None
+        self.where: list[tuple[str, Any]] = []
+        if sweep.grid_mode:
+            self.grid_sampler = GridSampler(
+                sweep._grid(),
+                order=spec.sweep.order,
+                seed=spec.sweep.seed,
+                retry_failed=spec.sweep.retry_failed,
+                first_trial=state.first_trial,
+            )
+            sampler: optuna.samplers.BaseSampler = self.grid_sampler
+            self.distributions = self.grid_sampler.distributions
+        else:
+            self.space = sweep._search_space()
+            self.where = [(src, _parts.Expression(src)) for src in spec.sweep.where]
+            sampler = sweep._optuna_sampler()
+            self.distributions = {}
+        pruner = _pruner(spec.sweep.pruner.name, spec.sweep.pruner.options) if spec.sweep.pruner else None
+        storage = (
+            study._storage
+            if study is not None
+            else _parts.open_storage(spec.sweep.storage, directory=sweep.directory)
+        )
+        self.study = optuna.load_study(study_name=sweep.name, storage=storage, sampler=sampler, pruner=pruner)
+        self.objective = _objective(sweep, self.metrics)
+        self.runs = sweep.directory / "runs" / sweep.name
+        self.reuse: dict[str, FrozenTrial] = {}
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            key = t.user_attrs.get("key")
+            if key is not None and (
+                sweep.allow_changed or t.user_attrs.get("fingerprint") == state.fingerprint
+            ):
+                self.reuse.setdefault(key, t)
+        self.next_number = len(self.study.get_trials(deepcopy=False))
+
+    def _may_start(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            return False
+        if self.state.deadline is not None and time.time() >= self.state.deadline:
+            return False
+        if (
+            self.grid_sampler is not None
+            and self.grid_sampler.remaining(self.study, after=self.next_number) == 0
+        ):
+            return False
+        if self.state.max_trials is not None:
+            if self.counter is None:
+                return self.started < self.state.max_trials
+            with self.counter.get_lock():
+                if self.counter.value >= self.state.max_trials:
+                    return False
+                self.counter.value += 1
+        elif self.counter is not None:
+            with self.counter.get_lock():
+                self.counter.value += 1
+        return True
+
+    def loop(self) -> int:
+        self.started = 0
+        while self._may_start():
+            self.started += 1
+            if not self.step():
+                break
+        return self.started
+
+    def step(self) -> bool:
+        """Run one trial; False when the grid turned out to be exhausted."""
+        trial = self.study.ask(fixed_distributions=self.distributions)
+        self.next_number = trial.number + 1
+        number = trial.number
+        try:
+            if self.grid_sampler is not None:
+                if self.grid_sampler.exhausted(trial):
+                    self.study.tell(trial, state=TrialState.FAIL)
+                    return False
+                point = self.grid_sampler.point(trial)
+            else:
+                assert self.space is not None
+                flat = self.space.suggest(trial)
+                violated = [src for src, expr in self.where if not _holds(expr, flat)]
+                if violated:
+                    reason = "violates sweep.where: " + "; ".join(violated)
+                    self._finish_fail(trial, reason, point=None)
+                    return True
+                point = nest(flat)
+            key = _parts.trial_key(point)
+            storage, tid = self.study._storage, trial._trial_id
+            storage.set_trial_user_attr(tid, "key", key)
+            if self.grid_sampler is not None and not self.grid_sampler.registers_params:
+                storage.set_trial_user_attr(tid, "params", _flatten(point))
+            hit = self.reuse.get(key)
+            if hit is not None and hit.number != number:
+                self._finish_reused(trial, hit)
+                return True
+            config = self.config.merged(point)
+            outcome = self.objective.run(
+                config, trial_number=number, trial_dir=self.runs / f"trial_{number}", params=point
+            )
+        except KeyboardInterrupt:
+            self._finish_fail(trial, "interrupted", point=None)
+            raise
+        except Exception as exc:  # a bug in user code outside the objective must not lose the trial
+            self._finish_fail(trial, f"{type(exc).__name__}: {exc}", point=None)
+            raise
+        self._finish(trial, outcome)
+        return True
+
+    # -- recording ---------------------------------------------------------------------------
+    def _values(self, metrics: Mapping[str, Any], value: Any) -> list[float] | str:
+        if all(m in metrics for m in self.metrics):
+            raw: list[Any] = [metrics[m] for m in self.metrics]
+        elif value is not None and len(self.metrics) == 1 and not isinstance(value, list | tuple):
+            raw = [value]
+        elif isinstance(value, list | tuple) and len(value) == len(self.metrics):
+            raw = list(value)
+        else:
+            missing = [m for m in self.metrics if m not in metrics]
+            return f"missing metric {', '.join(missing)} (got {', '.join(map(str, metrics)) or 'none'})"
+        out = []
+        for name, v in zip(self.metrics, raw, strict=True):
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                return f"metric {name} is not a number: {v!r}"
+            if not math.isfinite(f):
+                return f"metric {name} is {f}"
+            out.append(f)
+        return out
+
+    def _constraints(self, metrics: Mapping[str, Any]) -> tuple[bool, list[float], list[str]]:
+        values, failed = [], []
+        for src, expr in self.require:
+            try:
+                ok = bool(expr.evaluate(dict(metrics)))
+            except (ValueError, KeyError, TypeError):
+                ok = False
+            values.append(0.0 if ok else 1.0)
+            if not ok:
+                failed.append(src)
+        return not failed, values, failed
+
+    def _finish(self, trial: optuna.Trial, outcome: Any) -> None:
+        storage, tid = self.study._storage, trial._trial_id
+        metrics = dict(outcome.metrics or {})
+        values: list[float] | str = (
+            self._values(metrics, outcome.value) if outcome.ok else str(outcome.reason)
+        )
+        storage.set_trial_user_attr(tid, "fingerprint", self.state.fingerprint)
+        storage.set_trial_user_attr(tid, "metrics", _jsonable(metrics))
+        storage.set_trial_user_attr(tid, "duration", round(float(outcome.duration), 6))
+        storage.set_trial_user_attr(tid, "attempts", int(outcome.attempts))
+        if outcome.result_path is not None:
+            storage.set_trial_user_attr(tid, "result_path", str(outcome.result_path))
+        if isinstance(values, str):
+            self._finish_fail(trial, values, point=None)
+            return
+        feasible, cvalues, failed = self._constraints(metrics)
+        storage.set_trial_user_attr(tid, "feasible", feasible)
+        if self.require:
+            storage.set_trial_user_attr(tid, "constraints", cvalues)
+            if failed:
+                storage.set_trial_user_attr(tid, "infeasible", failed)
+        self.study.tell(trial, values if len(values) > 1 else values[0])
+        frozen = storage.get_trial(tid)
+        self.reuse.setdefault(frozen.user_attrs["key"], frozen)
+        self.emit(
+            TrialEvent(trial.number, "COMPLETE", values, None, float(outcome.duration), False, feasible)
+        )
+
+    def _finish_reused(self, trial: optuna.Trial, hit: FrozenTrial) -> None:
+        storage, tid = self.study._storage, trial._trial_id
+        for name in ("fingerprint", "metrics", "feasible", "constraints", "infeasible", "result_path"):
+            if name in hit.user_attrs:
+                storage.set_trial_user_attr(tid, name, hit.user_attrs[name])
+        storage.set_trial_user_attr(tid, "reused", hit.number)
+        storage.set_trial_user_attr(tid, "duration", 0.0)
+        storage.set_trial_user_attr(tid, "attempts", 0)
+        values = list(hit.values or [])
+        self.study.tell(trial, values if len(values) > 1 else values[0])
+        feasible = bool(hit.user_attrs.get("feasible", True))
+        self.emit(TrialEvent(trial.number, "COMPLETE", values, None, 0.0, True, feasible))
+
+    def _finish_fail(self, trial: optuna.Trial, reason: str, *, point: Any) -> None:
+        storage = self.study._storage
+        with contextlib.suppress(Exception):
+            storage.set_trial_user_attr(trial._trial_id, "reason", reason)
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.emit(TrialEvent(trial.number, "FAIL", None, reason, 0.0, False, False))
+
+
+def worker_main(sweep: Sweep, state: _RunState, index: int, events: Any, counter: Any, stop: Any) -> None:
+    """Entry point of a worker process: its own storage connection, config cache and loop."""
+    _quiet_optuna()
+    try:
+        worker = Worker(sweep, state, emit=events.put, counter=counter, stop=stop)
+        worker.loop()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _objective(sweep: Sweep, metrics: list[str]) -> Any:
+    spec = sweep.spec.objective
+    if spec.command is not None:
+        results = None
+        if spec.results is not None:
+            results = _parts.ResultsSpec(
+                dir=spec.results.dir, pattern=spec.results.pattern, key=spec.results.key
+            )
+        return _parts.CommandObjective(
+            spec.command,
+            metrics=metrics,
+            timeout=spec.timeout,
+            retries=spec.retries,
+            backoff=spec.backoff,
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            results=results,
+        )
+    target: Any = sweep._target if sweep._target is not None else _import(str(spec.callable))
+    return _parts.CallableObjective(
+        target, metrics=metrics, timeout=spec.timeout, retries=spec.retries, backoff=spec.backoff
+    )
+
+
+def _import(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise SweepFileError(
+            "objective.callable", [f"objective.callable: cannot import {ref!r}: {exc}"]
+        ) from None
+    return obj
+
+
+def _pruner(name: str, options: Mapping[str, Any]) -> optuna.pruners.BasePruner:
+    classes: dict[str, Any] = {
+        "none": optuna.pruners.NopPruner,
+        "median": optuna.pruners.MedianPruner,
+        "percentile": optuna.pruners.PercentilePruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+        "threshold": optuna.pruners.ThresholdPruner,
+        "patient": optuna.pruners.PatientPruner,
+    }
+    return classes[name](**options)
+
+
+def _holds(expr: Any, values: Mapping[str, Any]) -> bool:
+    """A constraint that cannot be evaluated on these values (wrong types) does not hold."""
+    try:
+        return bool(expr.evaluate(values))
+    except ValueError:
+        return False
+
+
+def _flatten(point: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in point.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(value, default=str).replace("NaN", "null"))
+
+
+def _quiet_optuna() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
