@@ -6,6 +6,7 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 
 from fastgrid._core import (
     ConfigError,
+    Expression,
     PatternError,
     SpecError,
     __version__,
@@ -13,6 +14,7 @@ from fastgrid._core import (
 
 __all__ = [
     "ConfigError",
+    "Expression",
     "PatternError",
     "SpecError",
     "__version__",

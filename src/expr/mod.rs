@@ -242,18 +242,20 @@ impl Expr {
     }
 }
 
-/// The closest known name: one that ends with `.name` (a forgotten namespace), else the nearest
-/// by edit distance if it is close enough to be a typo.
+/// The closest known name: one that ends with `.name` (a forgotten namespace), else the most
+/// similar one (Jaro-Winkler, which favours shared prefixes such as `sharpe` / `sharpe_ratio`)
+/// when it is close enough to be a typo.
 fn suggest<'k>(name: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
     let suffix = format!(".{name}");
-    let mut best: Option<(usize, &str)> = None;
+    let mut best: Option<(f64, &str)> = None;
     for k in known {
         if k.ends_with(&suffix) {
             return Some(k);
         }
-        let d = strsim::damerau_levenshtein(name, k);
-        if d <= (name.chars().count() / 3).max(2) && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, k));
+        let close = strsim::damerau_levenshtein(name, k) <= (name.chars().count() / 3).max(1);
+        let score = strsim::jaro_winkler(name, k);
+        if (close || score >= 0.85) && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, k));
         }
     }
     best.map(|(_, k)| k)

@@ -1,7 +1,8 @@
 //! `fastgrid.Expression`: the constraint language for Python callers (result constraints over
 //! metrics). Only conversion lives here; parsing and evaluation are `crate::expr`.
 
-use pyo3::exceptions::PyKeyError;
+use pyo3::exceptions::{PyKeyError, PyTypeError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
@@ -21,7 +22,7 @@ fn get<'py>(values: &Bound<'py, PyAny>, key: &str) -> PyResult<Option<Bound<'py,
     if let Ok(d) = values.cast::<PyDict>() {
         return d.get_item(key);
     }
-    if !values.hasattr(pyo3::intern!(values.py(), "keys"))? {
+    if !values.hasattr(intern!(values.py(), "keys"))? {
         return Ok(None);
     }
     match values.get_item(key) {
@@ -51,7 +52,7 @@ fn lookup<'py>(values: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<
 
 /// The dotted names a mapping offers (for "did you mean" on a missing name); error path only.
 fn known_names(values: &Bound<'_, PyAny>, prefix: &str, depth: usize, out: &mut Vec<String>) {
-    let Ok(keys) = values.call_method0(pyo3::intern!(values.py(), "keys")) else {
+    let Ok(keys) = values.call_method0(intern!(values.py(), "keys")) else {
         return;
     };
     let Ok(iter) = keys.try_iter() else { return };
@@ -67,10 +68,7 @@ fn known_names(values: &Bound<'_, PyAny>, prefix: &str, depth: usize, out: &mut 
         };
         if depth < 8 && out.len() < 10_000 {
             if let Ok(Some(child)) = get(values, key) {
-                if child
-                    .hasattr(pyo3::intern!(values.py(), "keys"))
-                    .unwrap_or(false)
-                {
+                if child.hasattr(intern!(values.py(), "keys")).unwrap_or(false) {
                     known_names(&child, &path, depth + 1, out);
                 }
             }
@@ -84,7 +82,7 @@ fn known_names(values: &Bound<'_, PyAny>, prefix: &str, depth: usize, out: &mut 
 fn convert(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Value> {
     match to_value(obj, name) {
         Ok(v) => Ok(v),
-        Err(e) => match obj.call_method0(pyo3::intern!(obj.py(), "item")) {
+        Err(e) => match obj.call_method0(intern!(obj.py(), "item")) {
             Ok(plain) if !plain.is(obj) => to_value(&plain, name),
             _ => Err(e),
         },
@@ -113,6 +111,12 @@ impl Expression {
 
     #[pyo3(signature = (values, /))]
     fn evaluate(&self, values: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if !values.is_instance_of::<PyDict>() && !values.hasattr(intern!(values.py(), "keys"))? {
+            let type_name = values.get_type().name()?;
+            return Err(PyTypeError::new_err(format!(
+                "Expression.evaluate needs a mapping of names to values, got {type_name}"
+            )));
+        }
         let names = self.expr.names();
         let mut converted = Vec::with_capacity(names.len());
         for name in &names {
