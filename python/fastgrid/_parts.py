@@ -7,10 +7,7 @@ try:
     from fastgrid._core import Grid  # type: ignore[attr-defined]
 except ImportError:
     from fastgrid._standins import Grid
-try:
-    from fastgrid._core import Expression  # type: ignore[attr-defined]
-except ImportError:
-    from fastgrid._standins import Expression
+from fastgrid._core import Expression
 try:
     from fastgrid._core import trial_key  # type: ignore[attr-defined]
 except ImportError:
