@@ -420,3 +420,82 @@ def test_stale_running_trials_are_failed_and_retried_on_resume(tmp_path: Path) -
     assert rows[2]["state"] == "FAIL" and rows[2]["reason"].startswith("stale")
     assert sorted((c["x"], c["y"]) for c in CALLS) == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert result.counts["complete"] == 6
+
+
+def test_two_workers_interrupted_by_sigint_record_both_trials_and_kill_their_commands(tmp_path: Path) -> None:
+    path = command_sweep(tmp_path)
+    (tmp_path / "slow").write_text("")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastgrid", "run", str(path), "--workers", "2", "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pid_files = [tmp_path / "runs" / "cmd" / f"trial_{n}" / "pid" for n in (0, 1)]
+    for pid_file in pid_files:
+        _wait_for(pid_file)
+    time.sleep(0.3)
+    children = [int(p.read_text()) for p in pid_files]
+    proc.send_signal(signal.SIGINT)  # to the parent only: it passes the interrupt on to its workers
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    deadline = time.monotonic() + 10
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(c) for c in children)
+    trials = load(tmp_path, "cmd").trials
+    assert sorted(t.user_attrs.get("reason") for t in trials) == ["interrupted", "interrupted"]
+
+
+def test_tpe_gets_the_result_constraints_as_its_constraints_func(tmp_path: Path) -> None:
+    result = sweep(
+        tmp_path,
+        sampler={"name": "tpe", "seed": 0, "n_startup_trials": 3},
+        require=["trades <= 1"],
+        max_trials=8,
+    ).run()
+    study = result.study
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert complete
+    for t in complete:
+        # Optuna >= 5 keeps one "constraints:<name>" system attr per constraint, older a list.
+        stored = {k: v for k, v in t.system_attrs.items() if k.startswith("constraints")}
+        assert list(stored.values()) in ([float(t.params["x"] > 1)], [[float(t.params["x"] > 1)]])
+    assert result.best is not None and result.best["params"]["x"] <= 1
+
+
+def test_timeout_and_end_at_stop_starting_trials(tmp_path: Path) -> None:
+    def slow(config: dict[str, Any]) -> float:
+        time.sleep(0.2)
+        return 1.0
+
+    params = {"x": {"type": "int", "low": 0, "high": 99}}
+    timed = sweep(
+        tmp_path, name="timed", parameters=params, objective=slow, metric="value", timeout="1s"
+    ).run()
+    assert 1 <= timed.ran < 100
+    past = sweep(
+        tmp_path,
+        name="past",
+        parameters=params,
+        objective=slow,
+        metric="value",
+        end_at="2000-01-01T00:00:00Z",
+    )
+    assert past.run().ran == 0
+
+
+def test_progress_bar_on_a_terminal_shows_done_total_best_and_failures() -> None:
+    import io
+
+    from fastgrid.progress import Reporter, TrialEvent
+
+    stream = io.StringIO()
+    with Reporter(name="bar", total=4, done=1, directions=["maximize"], tty=True, stream=stream) as reporter:
+        reporter.update(TrialEvent(1, "COMPLETE", [2.5], None, 0.1, False, True))
+        reporter.update(TrialEvent(2, "FAIL", None, "timeout", 0.1, False, False))
+        reporter.update(TrialEvent(3, "COMPLETE", [1.0], None, 0.1, False, True))
+    text = stream.getvalue()
+    assert "3/4" in text and "best 2.5" in text and "failed 1" in text

@@ -8,6 +8,7 @@ try:
 except ImportError:
     from fastgrid._standins import Grid
 from fastgrid._core import Expression
+
 try:
     from fastgrid._core import trial_key  # type: ignore[attr-defined]
 except ImportError:

@@ -319,7 +319,8 @@ class Sweep:
         }
         cls = classes[name]
         options.setdefault("seed", sweep.seed)
-        if constrained and name in ("tpe", "nsga2"):
+        # Optuna >= 5 reads constraints that the worker sets on each trial; older ones need this.
+        if constrained and name in ("tpe", "nsga2") and not hasattr(optuna.Trial, "set_constraint"):
             options.setdefault("constraints_func", constraint_values)
         with _quiet_experimental():
             return cls(**options)

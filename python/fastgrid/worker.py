@@ -13,6 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -36,6 +37,15 @@ def constraint_values(trial: FrozenTrial) -> Sequence[float]:
 
 
 # -- one worker's loop ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Done:
+    """A completed trial, as much of it as reusing its result needs."""
+
+    number: int
+    values: list[float]
+    attrs: dict[str, Any]
+
+
 class Worker:
     def __init__(
         self,
@@ -81,13 +91,14 @@ class Worker:
         self.study = optuna.load_study(study_name=sweep.name, storage=storage, sampler=sampler, pruner=pruner)
         self.objective = _objective(sweep, self.metrics)
         self.runs = sweep.directory / "runs" / sweep.name
-        self.reuse: dict[str, FrozenTrial] = {}
+        self.reuse: dict[str, _Done] = {}
+        self.key = ""
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             key = t.user_attrs.get("key")
             if key is not None and (
                 sweep.allow_changed or t.user_attrs.get("fingerprint") == state.fingerprint
             ):
-                self.reuse.setdefault(key, t)
+                self.reuse.setdefault(key, _Done(t.number, list(t.values or []), dict(t.user_attrs)))
         self.next_number = len(self.study.get_trials(deepcopy=False))
 
     def _may_start(self) -> bool:
@@ -140,7 +151,7 @@ class Worker:
                     self._finish_fail(trial, reason, point=None)
                     return True
                 point = nest(flat)
-            key = _parts.trial_key(point)
+            key = self.key = _parts.trial_key(point)
             storage, tid = self.study._storage, trial._trial_id
             storage.set_trial_user_attr(tid, "key", key)
             if self.grid_sampler is not None and not self.grid_sampler.registers_params:
@@ -212,29 +223,43 @@ class Worker:
             self._finish_fail(trial, values, point=None)
             return
         feasible, cvalues, failed = self._constraints(metrics)
-        storage.set_trial_user_attr(tid, "feasible", feasible)
+        attrs: dict[str, Any] = {"fingerprint": self.state.fingerprint, "metrics": _jsonable(metrics)}
+        attrs["feasible"] = feasible
         if self.require:
-            storage.set_trial_user_attr(tid, "constraints", cvalues)
+            attrs["constraints"] = cvalues
             if failed:
-                storage.set_trial_user_attr(tid, "infeasible", failed)
+                attrs["infeasible"] = failed
+        if outcome.result_path is not None:
+            attrs["result_path"] = str(outcome.result_path)
+        for name in ("feasible", "constraints", "infeasible"):
+            if name in attrs:
+                storage.set_trial_user_attr(tid, name, attrs[name])
+        self._set_constraints(trial, cvalues)
         self.study.tell(trial, values if len(values) > 1 else values[0])
-        frozen = storage.get_trial(tid)
-        self.reuse.setdefault(frozen.user_attrs["key"], frozen)
+        self.reuse.setdefault(self.key, _Done(trial.number, values, attrs))
         self.emit(
             TrialEvent(trial.number, "COMPLETE", values, None, float(outcome.duration), False, feasible)
         )
 
-    def _finish_reused(self, trial: optuna.Trial, hit: FrozenTrial) -> None:
+    def _set_constraints(self, trial: optuna.Trial, values: list[float]) -> None:
+        # Optuna >= 5 reads constraints set on the trial (older versions: `constraints_func`).
+        if self.space is not None and self.require and hasattr(trial, "set_constraint"):
+            for (src, _), value in zip(self.require, values, strict=True):
+                trial.set_constraint(src, value)
+
+    def _finish_reused(self, trial: optuna.Trial, hit: _Done) -> None:
         storage, tid = self.study._storage, trial._trial_id
         for name in ("fingerprint", "metrics", "feasible", "constraints", "infeasible", "result_path"):
-            if name in hit.user_attrs:
-                storage.set_trial_user_attr(tid, name, hit.user_attrs[name])
+            if name in hit.attrs:
+                storage.set_trial_user_attr(tid, name, hit.attrs[name])
         storage.set_trial_user_attr(tid, "reused", hit.number)
         storage.set_trial_user_attr(tid, "duration", 0.0)
         storage.set_trial_user_attr(tid, "attempts", 0)
-        values = list(hit.values or [])
+        if "constraints" in hit.attrs:
+            self._set_constraints(trial, list(hit.attrs["constraints"]))
+        values = list(hit.values)
         self.study.tell(trial, values if len(values) > 1 else values[0])
-        feasible = bool(hit.user_attrs.get("feasible", True))
+        feasible = bool(hit.attrs.get("feasible", True))
         self.emit(TrialEvent(trial.number, "COMPLETE", values, None, 0.0, True, feasible))
 
     def _finish_fail(self, trial: optuna.Trial, reason: str, *, point: Any) -> None:
