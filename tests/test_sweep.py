@@ -499,3 +499,20 @@ def test_progress_bar_on_a_terminal_shows_done_total_best_and_failures() -> None
         reporter.update(TrialEvent(3, "COMPLETE", [1.0], None, 0.1, False, True))
     text = stream.getvalue()
     assert "3/4" in text and "best 2.5" in text and "failed 1" in text
+
+
+def test_the_shipped_example_runs_with_two_workers_and_resumes_to_nothing(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "sma_sweep.toml"
+    out = run_cli(tmp_path, str(example), "--workers", "2")
+    assert out.returncode == 0, out.stderr
+    study = load(tmp_path, "sma")
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 81 == len({t.user_attrs["key"] for t in complete})
+    assert all(t.params["signal.fast"] < t.params["signal.slow"] for t in complete)
+    best = max((t for t in complete if t.user_attrs["feasible"]), key=lambda t: t.values[0])
+    assert f"best trial {best.number} of sweep sma" in out.stdout
+    config = json.loads((tmp_path / "runs" / "sma" / "best_config.json").read_text())
+    assert config["signal"] == {"fast": best.params["signal.fast"], "slow": best.params["signal.slow"]}
+    assert config["costs"] == {"per_trade": 0.0005}
+    again = run_cli(tmp_path, str(example))
+    assert again.returncode == 0 and "ran 0 trial(s)" in again.stderr

@@ -33,6 +33,7 @@ __all__ = ["SLOT_ATTR", "GridSampler", "axis_distribution", "decode_choice", "en
 
 SLOT_ATTR = "fastgrid:slot"
 EXHAUSTED_ATTR = "fastgrid:exhausted"
+FAILED_IN_ATTR = "fastgrid:failed_in"
 _SCALAR = (type(None), bool, int, float, str)
 
 
@@ -109,6 +110,7 @@ class GridSampler(BaseSampler):
         seed: int | None = None,
         retry_failed: int = 1,
         first_trial: int = 0,
+        run_id: str | None = None,
     ) -> None:
         if order not in ("sequential", "shuffled"):
             raise ValueError(f"order: expected 'sequential' or 'shuffled', got {order!r}")
@@ -139,6 +141,9 @@ class GridSampler(BaseSampler):
         # Trials numbered below `first_trial` belong to an earlier, different grid of the same study
         # (a resume with allow_changed): they count for nothing here.
         self._first = first_trial
+        # With a run id, failures of this run are marked in the storage, so the retry budget is
+        # shared by every worker of the run; without one each sampler counts its own.
+        self._run_id = run_id
 
     @property
     def size(self) -> int:
@@ -207,6 +212,8 @@ class GridSampler(BaseSampler):
         slot = entry[0] if entry is not None else self.slot_of(trial)
         exhausted = trial.system_attrs.get(EXHAUSTED_ATTR, False)
         if state != TrialState.COMPLETE and slot is not None and not exhausted:
+            if self._run_id is not None:
+                study._storage.set_trial_system_attr(trial._trial_id, FAILED_IN_ATTR, self._run_id)
             with self._lock:
                 self._failed_here[slot] += 1
         if (
@@ -216,6 +223,7 @@ class GridSampler(BaseSampler):
                 after=trial.number + 1,
                 exclude=trial._trial_id,
                 done=slot if state == TrialState.COMPLETE else None,
+                failed=slot if state != TrialState.COMPLETE and not exhausted else None,
             )
             == 0
         ):
@@ -255,7 +263,13 @@ class GridSampler(BaseSampler):
         return isinstance(trial, FrozenTrial) and bool(trial.system_attrs.get(EXHAUSTED_ATTR, False))
 
     def remaining(
-        self, study: Study, *, after: int, exclude: int | None = None, done: int | None = None
+        self,
+        study: Study,
+        *,
+        after: int,
+        exclude: int | None = None,
+        done: int | None = None,
+        failed: int | None = None,
     ) -> int:
         """Slots that a trial numbered ``after`` or later would still run.
 
@@ -265,11 +279,17 @@ class GridSampler(BaseSampler):
         fresh = max(self._n - (after - self._first), 0)
         if fresh:
             return fresh
-        return len(self._candidates(study, exclude=exclude, done=done))
+        return len(self._candidates(study, exclude=exclude, done=done, failed=failed))
 
-    def _candidates(self, study: Study, *, exclude: int | None, done: int | None = None) -> list[int]:
-        """Slots with no completed, running or waiting trial (``exclude``: a trial being told)."""
+    def _candidates(
+        self, study: Study, *, exclude: int | None, done: int | None = None, failed: int | None = None
+    ) -> list[int]:
+        """Slots with no completed, running or waiting trial and retries left.
+
+        ``exclude`` is a trial being told, ``done``/``failed`` its slot as it will be stored.
+        """
         taken: set[int] = set() if done is None else {done}
+        failed_in_run: Counter[int] = Counter()
         for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
             if t._trial_id == exclude or t.system_attrs.get(EXHAUSTED_ATTR):
                 continue
@@ -278,8 +298,16 @@ class GridSampler(BaseSampler):
                 continue
             if t.state == TrialState.COMPLETE or t.state in (TrialState.RUNNING, TrialState.WAITING):
                 taken.add(slot)
-        with self._lock:
-            failed_here = dict(self._failed_here)
+            elif self._run_id is not None and t.system_attrs.get(FAILED_IN_ATTR) == self._run_id:
+                failed_in_run[slot] += 1
+        if self._run_id is not None:
+            failed_here = dict(failed_in_run)
+            if failed is not None:
+                # The trial being told as failed is not stored as FAIL yet.
+                failed_here[failed] = failed_here.get(failed, 0) + 1
+        else:
+            with self._lock:
+                failed_here = dict(self._failed_here)
         return [s for s in range(self._n) if s not in taken and failed_here.get(s, 0) <= self._retry_failed]
 
     def _next_retry(self, study: Study, number: int, *, exclude: int) -> int | None:

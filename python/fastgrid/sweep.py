@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +36,14 @@ from fastgrid.sweepfile import (
     format_errors,
     load_sweep_file,
 )
-from fastgrid.worker import Worker, _pruner, _quiet_optuna, constraint_values, worker_main
+from fastgrid.worker import (
+    Worker,
+    _pruner,
+    _quiet_optuna,
+    add_import_path,
+    constraint_values,
+    worker_main,
+)
 
 __all__ = ["Sweep", "SweepChangedError", "SweepResult"]
 
@@ -191,7 +199,12 @@ class Sweep:
         allow_changed: bool,
         progress: bool | None,
         source: str = "Sweep(...)",
+        import_path: str | None = None,
     ) -> None:
+        # Callables named in a sweep file are imported from next to the file first (in every
+        # worker process too).
+        self.import_path = import_path
+        add_import_path(import_path)
         self.spec = spec
         self._target = target
         self.directory = directory.resolve()
@@ -235,10 +248,6 @@ class Sweep:
                 raise SweepFileError(str(path), format_errors(exc)) from None
             spec = spec.model_copy(update={"sweep": section})
         self = cls.__new__(cls)
-        # Callables named in the file are imported from next to the file first.
-        folder = str(Path(path).resolve().parent)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
         self._init(
             spec,
             target=None,
@@ -247,6 +256,7 @@ class Sweep:
             allow_changed=allow_changed,
             progress=progress,
             source=str(path),
+            import_path=str(Path(path).resolve().parent),
         )
         return self
 
@@ -495,6 +505,7 @@ class _RunState:
     max_trials: int | None
     first_trial: int = 0
     interrupted: bool = False
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _config: Any = field(default=None, repr=False)
     _source: Any = field(default=None, repr=False)
 
@@ -543,15 +554,10 @@ class _RunState:
         return state
 
     def config(self) -> Any:
+        """The config cache; it pickles as its path and options, so each worker loads it once."""
         if self._config is None:
             self._config = _IdentityConfig()
         return self._config
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Each worker process loads the config cache itself, once.
-        state = dict(self.__dict__)
-        state["_config"] = None
-        return state
 
 
 class _IdentityConfig:

@@ -74,6 +74,7 @@ class Worker:
                 seed=spec.sweep.seed,
                 retry_failed=spec.sweep.retry_failed,
                 first_trial=state.first_trial,
+                run_id=state.run_id,
             )
             sampler: optuna.samplers.BaseSampler = self.grid_sampler
             self.distributions = self.grid_sampler.distributions
@@ -128,6 +129,11 @@ class Worker:
         while self._may_start():
             self.started += 1
             if not self.step():
+                # Another worker took the last slot: this trial ran nothing, so it is not counted.
+                self.started -= 1
+                if self.counter is not None:
+                    with self.counter.get_lock():
+                        self.counter.value -= 1
                 break
         return self.started
 
@@ -270,9 +276,15 @@ class Worker:
         self.emit(TrialEvent(trial.number, "FAIL", None, reason, 0.0, False, False))
 
 
+def add_import_path(folder: str | None) -> None:
+    if folder is not None and folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
 def worker_main(sweep: Sweep, state: _RunState, index: int, events: Any, counter: Any, stop: Any) -> None:
     """Entry point of a worker process: its own storage connection, config cache and loop."""
     _quiet_optuna()
+    add_import_path(sweep.import_path)
     try:
         worker = Worker(sweep, state, emit=events.put, counter=counter, stop=stop)
         worker.loop()
