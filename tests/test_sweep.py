@@ -516,3 +516,11 @@ def test_the_shipped_example_runs_with_two_workers_and_resumes_to_nothing(tmp_pa
     assert config["costs"] == {"per_trade": 0.0005}
     again = run_cli(tmp_path, str(example))
     assert again.returncode == 0 and "ran 0 trial(s)" in again.stderr
+
+
+def test_a_search_without_any_budget_and_an_unpicklable_callable_for_workers_are_refused() -> None:
+    with pytest.raises(SweepFileError) as info:
+        Sweep(parameters=xy(), objective=lambda cfg: 1.0, sampler="tpe", workers=2)
+    found = "\n".join(info.value.problems)
+    assert "set sweep.max_trials, sweep.timeout or sweep.end_at" in found
+    assert "objective: with workers > 1 the callable must be importable" in found

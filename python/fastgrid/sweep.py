@@ -12,6 +12,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
 import time
@@ -282,6 +283,19 @@ class Sweep:
                 self._search_space()
             except (ValueError, OverflowError) as exc:
                 problems.append(f"parameters.{getattr(exc, 'path', '')}: {exc}".replace(".: ", ": "))
+            if sweep.max_trials is None and sweep.timeout is None and sweep.end_at is None:
+                problems.append(
+                    f"sweep.sampler: a {sweep.sampler.name!r} search has no natural end; "
+                    "set sweep.max_trials, sweep.timeout or sweep.end_at"
+                )
+        if sweep.workers > 1 and self._target is not None:
+            try:
+                pickle.dumps(self._target)
+            except Exception:
+                problems.append(
+                    "objective: with workers > 1 the callable must be importable by worker processes "
+                    "(a module-level function, or a 'module:function' string)"
+                )
             for i, src in enumerate(sweep.where):
                 try:
                     _parts.Expression(src)
