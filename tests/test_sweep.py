@@ -227,7 +227,7 @@ def test_bad_arguments_raise_one_error_naming_every_key() -> None:
 # -- command objectives, workers and the CLI ---------------------------------------------------------
 def command_sweep(tmp_path: Path, *, extra: str = "", params: str = "", sweep_keys: str = "") -> Path:
     (tmp_path / "bt.py").write_text(SCRIPT)
-    (tmp_path / "default.json").write_text(json.dumps({"x": 0, "fail_at": -1}))
+    (tmp_path / "default.json").write_text(json.dumps({"x": 0, "y": 0, "fail_at": -1}))
     text = f"""
 [sweep]
 name = "cmd"
@@ -295,7 +295,7 @@ def test_cli_prints_the_best_trial_and_its_config_file(tmp_path: Path) -> None:
     assert "best trial 2 of sweep cmd: 4" in out.stdout
     config_line = next(line for line in out.stdout.splitlines() if "config:" in line)
     best = Path(config_line.split("config:")[1].strip())
-    assert json.loads(best.read_text()) == {"x": 2, "fail_at": -1}
+    assert json.loads(best.read_text()) == {"x": 2, "y": 0, "fail_at": -1}
     again = run_cli(tmp_path, str(path))
     assert again.returncode == 0 and logged(tmp_path) == Counter(range(6))
 
@@ -329,7 +329,7 @@ def test_cli_bad_input_exits_2_with_a_message_and_no_traceback(
 def test_cli_refuses_a_changed_sweep_with_exit_2(tmp_path: Path) -> None:
     path = command_sweep(tmp_path)
     assert run_cli(tmp_path, str(path), "--max-trials", "1").returncode == 0
-    (tmp_path / "default.json").write_text(json.dumps({"x": 0, "fail_at": -2}))
+    (tmp_path / "default.json").write_text(json.dumps({"x": 0, "y": 0, "fail_at": -2}))
     out = run_cli(tmp_path, str(path))
     assert out.returncode == 2 and "--fresh" in out.stderr and "Traceback" not in out.stderr
     assert run_cli(tmp_path, str(path), "--fresh").returncode == 0
@@ -524,3 +524,12 @@ def test_a_search_without_any_budget_and_an_unpicklable_callable_for_workers_are
     found = "\n".join(info.value.problems)
     assert "set sweep.max_trials, sweep.timeout or sweep.end_at" in found
     assert "objective: with workers > 1 the callable must be importable" in found
+
+
+def test_a_parameter_the_config_lacks_is_refused_before_any_trial(tmp_path: Path) -> None:
+    config = tmp_path / "default.json"
+    config.write_text(json.dumps({"x": 0}))
+    with pytest.raises(SweepFileError) as info:
+        sweep(tmp_path, config=config).run()
+    assert info.value.problems[0].startswith("config:") and "y" in info.value.problems[0]
+    assert CALLS == []

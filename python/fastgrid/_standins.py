@@ -224,12 +224,16 @@ class ConfigCache:
         self.fingerprint = hashlib.sha256(json.dumps(self._data, sort_keys=True).encode()).hexdigest()[:16]
 
     def merged(self, params: dict) -> dict:
+        from fastgrid._core import ConfigError
+
         out = copy.deepcopy(self._data)
 
-        def put(node, p):
+        def put(node, p, prefix=""):
             for k, v in p.items():
+                if k not in node:
+                    raise ConfigError(f"{prefix}{k}: unknown key")
                 if isinstance(v, dict) and isinstance(node.get(k), dict):
-                    put(node[k], v)
+                    put(node[k], v, prefix + k + ".")
                 else:
                     node[k] = copy.deepcopy(v)
 

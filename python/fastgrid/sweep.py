@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pydantic import ValidationError
 
 from fastgrid import _parts
+from fastgrid._core import ConfigError
 from fastgrid.progress import Reporter
 from fastgrid.sampler import decode_choice
 from fastgrid.search import SearchSpace, nest
@@ -358,6 +359,7 @@ class Sweep:
         """
         _quiet_optuna()
         state = _RunState.create(self)
+        self._check_config(state)
         study = self._open_study(state)
         reporter = Reporter(
             name=self.name,
@@ -429,6 +431,18 @@ class Sweep:
         state.first_trial = first
         _fail_stale(study)
         return study
+
+    def _check_config(self, state: _RunState) -> None:
+        """Merge the first grid point once: a parameter path the config lacks fails every trial."""
+        if not self.grid_mode:
+            return
+        grid = self._grid()
+        if len(grid) == 0:
+            return
+        try:
+            state.config().merged(grid[0])
+        except ConfigError as exc:
+            raise SweepFileError(self.source, [f"config: {exc}"]) from None
 
     def _run_workers(self, state: _RunState, reporter: Reporter) -> int:
         ctx = mp.get_context("spawn")

@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import _parts
+from fastgrid._core import ConfigError
 from fastgrid.progress import TrialEvent
 from fastgrid.sampler import GridSampler
 from fastgrid.search import SearchSpace, nest
@@ -166,7 +167,12 @@ class Worker:
             if hit is not None and hit.number != number:
                 self._finish_reused(trial, hit)
                 return True
-            config = self.config.merged(point)
+            try:
+                config = self.config.merged(point)
+            except ConfigError as exc:
+                # A model may reject one point's values: that trial fails, the sweep goes on.
+                self._finish_fail(trial, f"config: {exc}", point=None)
+                return True
             outcome = self.objective.run(
                 config, trial_number=number, trial_dir=self.runs / f"trial_{number}", params=point
             )
