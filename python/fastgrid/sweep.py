@@ -44,6 +44,7 @@ from fastgrid.worker import (
     _quiet_optuna,
     add_import_path,
     constraint_values,
+    first_interrupt_only,
     worker_main,
 )
 
@@ -370,17 +371,18 @@ class Sweep:
             tty=self.progress if self.progress is not None else sys.stderr.isatty(),
         )
         interrupted = False
-        ran = 0
-        with reporter:
+        worker: Worker | None = None
+        with reporter, first_interrupt_only():
             try:
                 if self.spec.sweep.workers == 1:
                     worker = Worker(self, state, study=study, emit=reporter.update)
-                    ran = worker.loop()
+                    worker.loop()
                 else:
-                    ran = self._run_workers(state, reporter)
+                    self._run_workers(state, reporter)
             except KeyboardInterrupt:
                 interrupted = True
             interrupted = interrupted or state.interrupted
+        ran = worker.started if worker is not None else state.ran
         result = self._result(study, state, interrupted=interrupted, ran=ran)
         reporter.summary(result)
         return result
@@ -444,7 +446,7 @@ class Sweep:
         except ConfigError as exc:
             raise SweepFileError(self.source, [f"config: {exc}"]) from None
 
-    def _run_workers(self, state: _RunState, reporter: Reporter) -> int:
+    def _run_workers(self, state: _RunState, reporter: Reporter) -> None:
         ctx = mp.get_context("spawn")
         events: Any = ctx.Queue()
         counter: Any = ctx.Value("i", 0)
@@ -479,11 +481,11 @@ class Sweep:
         finally:
             for p in procs:
                 p.join()
+            state.ran = int(counter.value)
         failures = [p.exitcode for p in procs if p.exitcode not in (0, 130)]
         if failures:
             raise RuntimeError(f"{len(failures)} worker process(es) exited with codes {failures}")
         state.interrupted = any(p.exitcode == 130 for p in procs)
-        return int(counter.value)
 
     def _result(self, study: optuna.Study, state: _RunState, *, interrupted: bool, ran: int) -> SweepResult:
         maybe = [_row(t, state.fixed, state.paths) for t in study.get_trials(deepcopy=False)]
@@ -533,6 +535,7 @@ class _RunState:
     max_trials: int | None
     first_trial: int = 0
     interrupted: bool = False
+    ran: int = 0
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _config: Any = field(default=None, repr=False)
     _source: Any = field(default=None, repr=False)

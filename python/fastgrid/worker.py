@@ -10,9 +10,11 @@ import contextlib
 import importlib
 import json
 import math
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +31,7 @@ from fastgrid.sweepfile import SweepFileError
 if TYPE_CHECKING:
     from fastgrid.sweep import Sweep, _RunState
 
-__all__ = ["Worker", "constraint_values", "worker_main"]
+__all__ = ["Worker", "add_import_path", "constraint_values", "first_interrupt_only", "worker_main"]
 
 
 def constraint_values(trial: FrozenTrial) -> Sequence[float]:
@@ -61,6 +63,7 @@ class Worker:
         spec = sweep.spec
         self.sweep, self.state, self.emit = sweep, state, emit
         self.counter, self.stop = counter, stop
+        self.started = 0
         self.metrics = spec.sweep.objective_metrics
         self.directions = spec.sweep.all_directions
         self.config = state.config()
@@ -282,6 +285,31 @@ class Worker:
         self.emit(TrialEvent(trial.number, "FAIL", None, reason, 0.0, False, False))
 
 
+@contextlib.contextmanager
+def first_interrupt_only() -> Iterator[None]:
+    """Turn the first SIGINT into KeyboardInterrupt and ignore repeats until the block ends.
+
+    A terminal's Ctrl-C reaches every worker and the parent forwards one more; a second
+    interrupt must not cut short the recording of the trials the first one stopped.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = False
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def add_import_path(folder: str | None) -> None:
     if folder is not None and folder not in sys.path:
         sys.path.insert(0, folder)
@@ -292,8 +320,9 @@ def worker_main(sweep: Sweep, state: _RunState, index: int, events: Any, counter
     _quiet_optuna()
     add_import_path(sweep.import_path)
     try:
-        worker = Worker(sweep, state, emit=events.put, counter=counter, stop=stop)
-        worker.loop()
+        with first_interrupt_only():
+            worker = Worker(sweep, state, emit=events.put, counter=counter, stop=stop)
+            worker.loop()
     except KeyboardInterrupt:
         sys.exit(130)
 
