@@ -331,7 +331,8 @@ class Sweep:
     def _search_space(self) -> SearchSpace:
         return SearchSpace(_parts.search_axes(self.spec.parameters))
 
-    def _optuna_sampler(self) -> optuna.samplers.BaseSampler:
+    def _optuna_sampler(self, *, worker: int = 0) -> optuna.samplers.BaseSampler:
+        """The search sampler; worker processes get distinct seeds so they do not suggest in lockstep."""
         sweep = self.spec.sweep
         options = dict(sweep.sampler.options)
         name = sweep.sampler.name
@@ -345,6 +346,8 @@ class Sweep:
         }
         cls = classes[name]
         options.setdefault("seed", sweep.seed)
+        if options["seed"] is not None:
+            options["seed"] = int(options["seed"]) + worker
         # Optuna >= 5 reads constraints that the worker sets on each trial; older ones need this.
         if constrained and name in ("tpe", "nsga2") and not hasattr(optuna.Trial, "set_constraint"):
             options.setdefault("constraints_func", constraint_values)

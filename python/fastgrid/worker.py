@@ -59,6 +59,7 @@ class Worker:
         emit: Callable[[TrialEvent], None],
         counter: Any = None,
         stop: Any = None,
+        index: int = 0,
     ) -> None:
         spec = sweep.spec
         self.sweep, self.state, self.emit = sweep, state, emit
@@ -85,7 +86,7 @@ class Worker:
         else:
             self.space = sweep._search_space()
             self.where = [(src, _parts.Expression(src)) for src in spec.sweep.where]
-            sampler = sweep._optuna_sampler()
+            sampler = sweep._optuna_sampler(worker=index)
             self.distributions = {}
         pruner = _pruner(spec.sweep.pruner.name, spec.sweep.pruner.options) if spec.sweep.pruner else None
         storage = (
@@ -98,13 +99,17 @@ class Worker:
         self.runs = sweep.directory / "runs" / sweep.name
         self.reuse: dict[str, _Done] = {}
         self.key = ""
+        self._load_reuse()
+        self.next_number = len(self.study.get_trials(deepcopy=False))
+
+    def _load_reuse(self) -> None:
+        """Index the completed trials by key (this config's only, unless allow_changed)."""
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             key = t.user_attrs.get("key")
             if key is not None and (
-                sweep.allow_changed or t.user_attrs.get("fingerprint") == state.fingerprint
+                self.sweep.allow_changed or t.user_attrs.get("fingerprint") == self.state.fingerprint
             ):
                 self.reuse.setdefault(key, _Done(t.number, list(t.values or []), dict(t.user_attrs)))
-        self.next_number = len(self.study.get_trials(deepcopy=False))
 
     def _may_start(self) -> bool:
         if self.stop is not None and self.stop.is_set():
@@ -167,6 +172,11 @@ class Worker:
             if self.grid_sampler is not None and not self.grid_sampler.registers_params:
                 storage.set_trial_user_attr(tid, "params", _flatten(point))
             hit = self.reuse.get(key)
+            if hit is None and self.space is not None and self.counter is not None:
+                # Search mode with several workers: another process may have completed this
+                # point since we last looked (a grid never repeats a point, so it skips this).
+                self._load_reuse()
+                hit = self.reuse.get(key)
             if hit is not None and hit.number != number:
                 self._finish_reused(trial, hit)
                 return True
@@ -321,7 +331,7 @@ def worker_main(sweep: Sweep, state: _RunState, index: int, events: Any, counter
     add_import_path(sweep.import_path)
     try:
         with first_interrupt_only():
-            worker = Worker(sweep, state, emit=events.put, counter=counter, stop=stop)
+            worker = Worker(sweep, state, emit=events.put, counter=counter, stop=stop, index=index)
             worker.loop()
     except KeyboardInterrupt:
         sys.exit(130)
