@@ -533,3 +533,27 @@ def test_a_parameter_the_config_lacks_is_refused_before_any_trial(tmp_path: Path
         sweep(tmp_path, config=config).run()
     assert info.value.problems[0].startswith("config:") and "y" in info.value.problems[0]
     assert CALLS == []
+
+
+def test_a_second_run_leaves_the_running_trials_of_a_live_run_alone(tmp_path: Path) -> None:
+    path = command_sweep(tmp_path)
+    (tmp_path / "slow").write_text("")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "fastgrid", "run", str(path), "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(tmp_path / "runs" / "cmd" / "trial_0" / "pid")
+        (tmp_path / "slow").unlink()
+        out = run_cli(tmp_path, str(path))
+        assert out.returncode == 0, out.stderr
+        trials = load(tmp_path, "cmd").trials
+        # trial 0 belongs to the live first run: still running, not failed as stale.
+        assert trials[0].state.name == "RUNNING"
+        assert sorted(t.params["x"] for t in trials if t.state.name == "COMPLETE") == [1, 2, 3, 4, 5]
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=60)
+    assert load(tmp_path, "cmd").trials[0].user_attrs["reason"] == "interrupted"

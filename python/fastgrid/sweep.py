@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import socket
 import sys
 import time
 import uuid
@@ -385,6 +386,8 @@ class Sweep:
             except KeyboardInterrupt:
                 interrupted = True
             interrupted = interrupted or state.interrupted
+        with contextlib.suppress(Exception):
+            _register_run(study, state.run_id, active=False)
         ran = worker.started if worker is not None else state.ran
         result = self._result(study, state, interrupted=interrupted, ran=ran)
         reporter.summary(result)
@@ -435,6 +438,7 @@ class Sweep:
                 study.set_user_attr(_ATTR_FINGERPRINT, fingerprint)
         state.first_trial = first
         _fail_stale(study)
+        _register_run(study, state.run_id, active=True)
         return study
 
     def _check_config(self, state: _RunState) -> None:
@@ -624,8 +628,46 @@ def _changes(old_space: Any, space: dict[str, Any], old_fp: Any, fp: str) -> lis
     return out
 
 
+_RUN_PREFIX = "fastgrid:run:"
+
+
+def _live_runs(study: optuna.Study) -> list[str]:
+    """Other runs of this sweep registered in the study that may still be running.
+
+    A run on this host is alive while its process is; a run on another host cannot be checked
+    from here and counts as alive (heartbeats of distributed workers settle those).
+    """
+    host = socket.gethostname()
+    live = []
+    for name, info in study._storage.get_study_system_attrs(study._study_id).items():
+        if not name.startswith(_RUN_PREFIX) or not isinstance(info, dict):
+            continue
+        if info.get("host") != host:
+            live.append(name)
+            continue
+        try:
+            os.kill(int(info["pid"]), 0)
+        except ProcessLookupError:
+            continue
+        except (PermissionError, KeyError, ValueError, TypeError):
+            pass
+        if int(info.get("pid", -1)) != os.getpid():
+            live.append(name)
+    return live
+
+
+def _register_run(study: optuna.Study, run_id: str, *, active: bool) -> None:
+    info: Any = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()} if active else None
+    study._storage.set_study_system_attr(study._study_id, _RUN_PREFIX + run_id, info)
+
+
 def _fail_stale(study: optuna.Study) -> None:
-    """RUNNING trials left by a killed earlier run of this sweep become FAIL (reason ``stale``)."""
+    """RUNNING trials left by a killed earlier run of this sweep become FAIL (reason ``stale``).
+
+    Only when no other run of the sweep is alive: its running trials are not stale.
+    """
+    if _live_runs(study):
+        return
     storage = study._storage
     for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,)):
         with contextlib.suppress(Exception):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import _parts
@@ -40,6 +41,10 @@ def constraint_values(trial: FrozenTrial) -> Sequence[float]:
 
 
 # -- one worker's loop ---------------------------------------------------------------------------
+class _FinishedElsewhere(RuntimeError):
+    """A trial that another process finished while this one was running it."""
+
+
 @dataclass(frozen=True)
 class _Done:
     """A completed trial, as much of it as reusing its result needs."""
@@ -137,7 +142,14 @@ class Worker:
         self.started = 0
         while self._may_start():
             self.started += 1
-            if not self.step():
+            try:
+                more = self.step()
+            except (UpdateFinishedTrialError, _FinishedElsewhere) as exc:
+                # Another process finished this trial first (e.g. marked it stale): its own
+                # record stands, this result is dropped, and the sweep goes on.
+                print(f"fastgrid: {exc}; its result here was dropped", file=sys.stderr, flush=True)
+                continue
+            if not more:
                 # Another worker took the last slot: this trial ran nothing, so it is not counted.
                 self.started -= 1
                 if self.counter is not None:
@@ -154,7 +166,7 @@ class Worker:
         try:
             if self.grid_sampler is not None:
                 if self.grid_sampler.exhausted(trial):
-                    self.study.tell(trial, state=TrialState.FAIL)
+                    self._tell(trial, state=TrialState.FAIL)
                     return False
                 point = self.grid_sampler.point(trial)
             else:
@@ -260,11 +272,19 @@ class Worker:
             if name in attrs:
                 storage.set_trial_user_attr(tid, name, attrs[name])
         self._set_constraints(trial, cvalues)
-        self.study.tell(trial, values if len(values) > 1 else values[0])
+        self._tell(trial, values if len(values) > 1 else values[0])
         self.reuse.setdefault(self.key, _Done(trial.number, values, attrs))
         self.emit(
             TrialEvent(trial.number, "COMPLETE", values, None, float(outcome.duration), False, feasible)
         )
+
+    def _tell(self, trial: optuna.Trial, values: Any = None, *, state: TrialState | None = None) -> None:
+        try:
+            self.study.tell(trial, values, state=state)
+        except ValueError as exc:
+            if "Cannot tell a" not in str(exc):
+                raise
+            raise _FinishedElsewhere(f"trial {trial.number} was finished by another process") from None
 
     def _set_constraints(self, trial: optuna.Trial, values: list[float]) -> None:
         # Optuna >= 5 reads constraints set on the trial (older versions: `constraints_func`).
@@ -283,7 +303,7 @@ class Worker:
         if "constraints" in hit.attrs:
             self._set_constraints(trial, list(hit.attrs["constraints"]))
         values = list(hit.values)
-        self.study.tell(trial, values if len(values) > 1 else values[0])
+        self._tell(trial, values if len(values) > 1 else values[0])
         feasible = bool(hit.attrs.get("feasible", True))
         self.emit(TrialEvent(trial.number, "COMPLETE", values, None, 0.0, True, feasible))
 
@@ -291,7 +311,8 @@ class Worker:
         storage = self.study._storage
         with contextlib.suppress(Exception):
             storage.set_trial_user_attr(trial._trial_id, "reason", reason)
-        self.study.tell(trial, state=TrialState.FAIL)
+        with contextlib.suppress(_FinishedElsewhere):
+            self._tell(trial, state=TrialState.FAIL)
         self.emit(TrialEvent(trial.number, "FAIL", None, reason, 0.0, False, False))
 
 
