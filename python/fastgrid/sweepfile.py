@@ -113,7 +113,7 @@ class SweepSection(_Model):
     timeout: float | None = None
     end_at: datetime | None = None
     workers: int = Field(default=1, ge=1)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0)
     storage: str | None = None
     where: list[str] = []
     retry_failed: int = Field(default=1, ge=0)
