@@ -1,8 +1,9 @@
 """A whole Sweep: framework overhead per trial on the embedded store, and 1 vs 2 worker processes.
 
 - overhead: a grid sweep whose objective does nothing, timed end to end (open storage, every
-  trial, result), against the plain Optuna loop (GridSampler-free ``study.optimize`` with a
-  trivial objective) on Optuna's own journal file storage, in the same run. Divide by TRIALS.
+  trial with its bookkeeping, result), against the bare Optuna loop (random sampler, one
+  suggest, nothing recorded) on Optuna's journal file and on fastgrid's embedded store, in the
+  same run. Divide by TRIALS.
 - workers: the same CPU-bound command trials with 1 and with 2 worker processes.
 Measure with:
 python -m pytest benches/test_bench_sweep.py --benchmark-enable --benchmark-only \
@@ -13,16 +14,21 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
 from fastgrid import Sweep
+from fastgrid._parts import open_storage
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+TRIALS = 1_000
 
 
 def n_trials(benchmark: Any, big: int, small: int) -> int:
@@ -39,7 +45,7 @@ def fresh_dir() -> tuple[tuple[Path], dict[str, Any]]:
 
 @pytest.mark.benchmark(group="sweep: framework overhead, trivial objective (divide by trials)")
 def test_fastgrid_sweep_overhead(benchmark: Any) -> None:
-    n = n_trials(benchmark, 2_000, 50)
+    n = n_trials(benchmark, TRIALS, 50)
     results = []
 
     def run(directory: Path) -> None:
@@ -57,20 +63,30 @@ def test_fastgrid_sweep_overhead(benchmark: Any) -> None:
         assert result.counts["complete"] == n and result.best is not None and result.best["values"] == [0.0]
 
 
-@pytest.mark.benchmark(group="sweep: framework overhead, trivial objective (divide by trials)")
-def test_optuna_loop_on_journal_file(benchmark: Any) -> None:
-    n = n_trials(benchmark, 2_000, 50)
+def optuna_loop(benchmark: Any, storage_for: Callable[[Path], Any]) -> None:
+    """The bare Optuna loop: random sampler, one suggest, trivial objective, nothing recorded."""
+    n = n_trials(benchmark, TRIALS, 50)
     studies = []
 
     def run(directory: Path) -> None:
-        storage = JournalStorage(JournalFileBackend(str(directory / "journal.log")))
-        study = optuna.create_study(study_name="overhead", storage=storage)
+        sampler = optuna.samplers.RandomSampler(seed=0)
+        study = optuna.create_study(study_name="overhead", storage=storage_for(directory), sampler=sampler)
         study.optimize(lambda t: float(t.suggest_int("a", 0, n - 1)), n_trials=n)
         studies.append(study)
 
     benchmark.pedantic(run, setup=fresh_dir, rounds=3 if not benchmark.disabled else 1, iterations=1)
     for study in studies:
         assert len(study.trials) == n
+
+
+@pytest.mark.benchmark(group="sweep: framework overhead, trivial objective (divide by trials)")
+def test_optuna_loop_on_its_journal_file(benchmark: Any) -> None:
+    optuna_loop(benchmark, lambda d: JournalStorage(JournalFileBackend(str(d / "journal.log"))))
+
+
+@pytest.mark.benchmark(group="sweep: framework overhead, trivial objective (divide by trials)")
+def test_optuna_loop_on_the_embedded_store(benchmark: Any) -> None:
+    optuna_loop(benchmark, lambda d: open_storage(None, directory=d))
 
 
 BURN = "import json, sys\nsum(i * i for i in range(int(sys.argv[1])))\nprint(json.dumps({'value': 1.0}))\n"

@@ -377,9 +377,23 @@ def _objective(sweep: Sweep, metrics: list[str]) -> Any:
             results=results,
         )
     target: Any = sweep._target if sweep._target is not None else _import(str(spec.callable))
+    # A callable gets its config in memory; writing it to a file per trial would be pure overhead
+    # (the best trial's config is written at the end of the run).
     return _parts.CallableObjective(
-        target, metrics=metrics, timeout=spec.timeout, retries=spec.retries, backoff=spec.backoff
+        target,
+        metrics=metrics,
+        timeout=spec.timeout,
+        retries=spec.retries,
+        backoff=spec.backoff,
+        **_no_config_file(),
     )
+
+
+def _no_config_file() -> dict[str, Any]:
+    import inspect
+
+    params = inspect.signature(_parts.CallableObjective).parameters
+    return {"write_config": False} if "write_config" in params else {}
 
 
 def _import(ref: str) -> Any:
