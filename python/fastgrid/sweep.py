@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from fastgrid import _parts
 from fastgrid._core import ConfigError
-from fastgrid.progress import Reporter
+from fastgrid.progress import Reporter, TrialEvent
 from fastgrid.sampler import decode_choice
 from fastgrid.search import SearchSpace, nest
 from fastgrid.sweepfile import (
@@ -382,7 +382,7 @@ class Sweep:
                     worker = Worker(self, state, study=study, emit=reporter.update)
                     worker.loop()
                 else:
-                    self._run_workers(state, reporter)
+                    self._run_workers(state, reporter, study)
             except KeyboardInterrupt:
                 interrupted = True
             interrupted = interrupted or state.interrupted
@@ -453,7 +453,12 @@ class Sweep:
         except ConfigError as exc:
             raise SweepFileError(self.source, [f"config: {exc}"]) from None
 
-    def _run_workers(self, state: _RunState, reporter: Reporter) -> None:
+    def _run_workers(self, state: _RunState, reporter: Reporter, study: optuna.Study) -> None:
+        """This process is worker 0; workers 1..N-1 are spawned processes on the same study.
+
+        Running trials here while the others start up (a spawned worker imports Optuna and
+        opens the storage first, seconds on a busy machine) keeps that start-up off the clock.
+        """
         ctx = mp.get_context("spawn")
         events: Any = ctx.Queue()
         counter: Any = ctx.Value("i", 0)
@@ -464,11 +469,19 @@ class Sweep:
                 args=(self, state, i, events, counter, stop),
                 name=f"fastgrid-worker-{i}",
             )
-            for i in range(self.spec.sweep.workers)
+            for i in range(1, self.spec.sweep.workers)
         ]
         for p in procs:
             p.start()
+
+        def emit(event: TrialEvent) -> None:
+            _drain(events, reporter, timeout=0.0)
+            reporter.update(event)
+
+        local: Worker | None = None
         try:
+            local = Worker(self, state, study=study, emit=emit, counter=counter, stop=stop, index=0)
+            local.loop()
             while any(p.is_alive() for p in procs):
                 _drain(events, reporter, timeout=0.2)
             _drain(events, reporter, timeout=0.0)
@@ -486,6 +499,7 @@ class Sweep:
             _drain(events, reporter, timeout=0.0)
             raise
         finally:
+            stop.set()
             for p in procs:
                 p.join()
             state.ran = int(counter.value)
