@@ -557,3 +557,12 @@ def test_a_second_run_leaves_the_running_trials_of_a_live_run_alone(tmp_path: Pa
         first.send_signal(signal.SIGINT)
         first.wait(timeout=60)
     assert load(tmp_path, "cmd").trials[0].user_attrs["reason"] == "interrupted"
+
+
+def test_cli_storage_flag_puts_the_study_where_it_says(tmp_path: Path) -> None:
+    path = command_sweep(tmp_path)
+    out = run_cli(tmp_path, str(path), "--storage", "elsewhere.log", "--max-trials", "2")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "elsewhere.log").exists() and not (tmp_path / "fastgrid.db").exists()
+    study = optuna.load_study(study_name="cmd", storage=open_storage("elsewhere.log", directory=tmp_path))
+    assert [t.params["x"] for t in study.trials] == [0, 1]

@@ -249,6 +249,10 @@ def open_storage(url, *, directory=None):
         return optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(str(directory / "fastgrid.db"))
         )
+    if url.endswith(".log"):
+        return optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(Path(directory or Path.cwd()) / url))
+        )
     if url.startswith("journal:"):
         return optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(url[len("journal:") :])
