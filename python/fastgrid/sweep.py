@@ -95,12 +95,6 @@ class SweepResult:
         return out
 
 
-def _duration(value: float | str | None) -> float | None:
-    from fastgrid.sweepfile import parse_duration
-
-    return None if value is None else parse_duration(value)
-
-
 class Sweep:
     """A parameter sweep; build it from a sweep file (:meth:`from_file`) or with keywords.
 

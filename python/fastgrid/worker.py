@@ -166,6 +166,9 @@ class Worker:
         try:
             if self.grid_sampler is not None:
                 if self.grid_sampler.exhausted(trial):
+                    # Storage trial numbers cannot be given back: record why this one ran nothing.
+                    reason = "nothing left to run: another worker took the last point"
+                    self.study._storage.set_trial_user_attr(trial._trial_id, "reason", reason)
                     self._tell(trial, state=TrialState.FAIL)
                     return False
                 point = self.grid_sampler.point(trial)
@@ -175,7 +178,7 @@ class Worker:
                 violated = [src for src, expr in self.where if not _holds(expr, flat)]
                 if violated:
                     reason = "violates sweep.where: " + "; ".join(violated)
-                    self._finish_fail(trial, reason, point=None)
+                    self._finish_fail(trial, reason)
                     return True
                 point = nest(flat)
             key = self.key = _parts.trial_key(point)
@@ -196,16 +199,16 @@ class Worker:
                 config = self.config.merged(point)
             except ConfigError as exc:
                 # A model may reject one point's values: that trial fails, the sweep goes on.
-                self._finish_fail(trial, f"config: {exc}", point=None)
+                self._finish_fail(trial, f"config: {exc}")
                 return True
             outcome = self.objective.run(
                 config, trial_number=number, trial_dir=self.runs / f"trial_{number}", params=point
             )
         except KeyboardInterrupt:
-            self._finish_fail(trial, "interrupted", point=None)
+            self._finish_fail(trial, "interrupted")
             raise
         except Exception as exc:  # a bug in user code outside the objective must not lose the trial
-            self._finish_fail(trial, f"{type(exc).__name__}: {exc}", point=None)
+            self._finish_fail(trial, f"{type(exc).__name__}: {exc}")
             raise
         self._finish(trial, outcome)
         return True
@@ -257,7 +260,7 @@ class Worker:
         if outcome.result_path is not None:
             storage.set_trial_user_attr(tid, "result_path", str(outcome.result_path))
         if isinstance(values, str):
-            self._finish_fail(trial, values, point=None)
+            self._finish_fail(trial, values)
             return
         feasible, cvalues, failed = self._constraints(metrics)
         attrs: dict[str, Any] = {"fingerprint": self.state.fingerprint, "metrics": _jsonable(metrics)}
@@ -307,7 +310,7 @@ class Worker:
         feasible = bool(hit.attrs.get("feasible", True))
         self.emit(TrialEvent(trial.number, "COMPLETE", values, None, 0.0, True, feasible))
 
-    def _finish_fail(self, trial: optuna.Trial, reason: str, *, point: Any) -> None:
+    def _finish_fail(self, trial: optuna.Trial, reason: str) -> None:
         storage = self.study._storage
         with contextlib.suppress(Exception):
             storage.set_trial_user_attr(trial._trial_id, "reason", reason)
