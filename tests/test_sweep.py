@@ -566,3 +566,19 @@ def test_cli_storage_flag_puts_the_study_where_it_says(tmp_path: Path) -> None:
     assert (tmp_path / "elsewhere.log").exists() and not (tmp_path / "fastgrid.db").exists()
     study = optuna.load_study(study_name="cmd", storage=open_storage("elsewhere.log", directory=tmp_path))
     assert [t.params["x"] for t in study.trials] == [0, 1]
+
+
+def test_a_shuffled_sweep_runs_every_point_once_in_a_seeded_order_and_resumes_in_it(tmp_path: Path) -> None:
+    params = {"x": {"type": "int", "low": 0, "high": 9}, "y": {"type": "grid", "values": [1, 2]}}
+    sweep(tmp_path, parameters=params, order="shuffled", seed=5, max_trials=7).run()
+    sweep(tmp_path, parameters=params, order="shuffled", seed=5).run()
+    order = [(c["x"], c["y"]) for c in CALLS]
+    assert sorted(order) == [(x, y) for x in range(10) for y in (1, 2)]
+    assert order != sorted(order)
+    with pytest.raises(SweepChangedError, match="shuffle seed"):
+        sweep(tmp_path, parameters=params, order="shuffled", seed=6).run()
+    other = tmp_path / "other"
+    other.mkdir()
+    CALLS.clear()
+    sweep(other, parameters=params, order="shuffled", seed=5).run()
+    assert [(c["x"], c["y"]) for c in CALLS] == order
