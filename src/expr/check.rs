@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::value::Value;
 
-use super::eval::{self, Code, Fault, V};
+use super::eval::{self, Code, Fault, Num, V};
 use super::parser::{Cmp, Kind, Node};
 use super::types::TypeSet;
 
@@ -194,9 +194,29 @@ impl Checker<'_> {
                     links.push((*op, b.code, site));
                     (prev_ty, prev_node) = (b.ty, rhs);
                 }
+                let numeric = self.strict
+                    && TypeSet::NUMBER.contains(f.ty)
+                    && TypeSet::NUMBER.contains(prev_ty);
                 let code = match links.pop() {
                     Some((op, b, site)) if links.is_empty() => {
-                        Code::Cmp(op, Box::new((f.code, b)), site)
+                        let nums = numeric
+                            .then(|| {
+                                Some((
+                                    Num::from_code(&f.code, site, 0)?,
+                                    Num::from_code(&b, site, 1)?,
+                                ))
+                            })
+                            .flatten();
+                        match (nums, f.code, b) {
+                            (Some(nums), _, _) => Code::NumCmp(op, Box::new(nums)),
+                            (None, Code::Var(s), Code::Const(v))
+                            | (None, Code::Const(v), Code::Var(s))
+                                if op.is_equality() =>
+                            {
+                                Code::EqConst(s, Box::new(v), op == Cmp::Ne)
+                            }
+                            (None, a, b) => Code::Cmp(op, Box::new((a, b)), site),
+                        }
                     }
                     last => {
                         links.extend(last);
