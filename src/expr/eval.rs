@@ -295,7 +295,7 @@ where
 {
     match code {
         Code::NumCmp(op, args) => num_cmp_node(*op, args, slot),
-        Code::EqConst(s, value, ne) => Ok(equal(V::of(slot(*s)), V::of(value)) != *ne),
+        Code::EqConst(s, value, ne) => Ok(eq_const(slot(*s), value) != *ne),
         Code::Cmp(op, args, site) => {
             let a = operand(&args.0, slot)?;
             let b = operand(&args.1, slot)?;
@@ -348,6 +348,15 @@ where
     }
 }
 
+/// `value == constant`, with the usual string case first.
+#[inline(always)]
+fn eq_const(value: &Value, constant: &Value) -> bool {
+    match (value, constant) {
+        (Value::Str(x), Value::Str(y)) => x.as_bytes() == y.as_bytes(),
+        _ => equal(V::of(value), V::of(constant)),
+    }
+}
+
 /// An operand of `and` / `or` / `not` (or the whole expression): must be a bool.
 #[inline(always)]
 pub(crate) fn as_bool<'a, 'v: 'a, F>(code: &'a Code, site: u32, slot: &F) -> Result<bool, Fault>
@@ -357,7 +366,7 @@ where
     let r = match code {
         // The common shapes skip the call into the general evaluator.
         Code::NumCmp(op, args) => return num_cmp_node(*op, args, slot),
-        Code::EqConst(s, value, ne) => return Ok(equal(V::of(slot(*s)), V::of(value)) != *ne),
+        Code::EqConst(s, value, ne) => return Ok(eq_const(slot(*s), value) != *ne),
         Code::Var(s) => match slot(*s) {
             Value::Bool(b) => return Ok(*b),
             _ => eval_bool(code, slot),
