@@ -93,12 +93,12 @@ def _ast_evaluator(source: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def _python_eval(source: str) -> Callable[[dict[str, Any]], bool]:
-    # Dotted names become attribute access in Python; flatten them to identifiers for eval.
-    flat = source.replace("exit.", "exit_")
-    code = compile(flat, "<constraint>", "eval")
-    return lambda values: bool(
-        eval(code, {"__builtins__": {}}, {k.replace(".", "_"): v for k, v in values.items()})
-    )
+    code = compile(source.replace("exit.", "exit_"), "<constraint>", "eval")
+    no_builtins: dict[str, Any] = {"__builtins__": {}}
+    if "." not in source:
+        return lambda values: bool(eval(code, no_builtins, values))
+    # Dotted names are attribute access in Python: flatten them to identifiers first.
+    return lambda values: bool(eval(code, no_builtins, {k.replace(".", "_"): v for k, v in values.items()}))
 
 
 def _expected(source: str, values: dict[str, Any]) -> bool:
