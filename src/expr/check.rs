@@ -185,12 +185,14 @@ impl Checker<'_> {
                 let f = self.check(first)?;
                 let (mut prev_ty, mut prev_node) = (f.ty, &**first);
                 let mut all_const = f.is_const;
+                let mut all_numbers = TypeSet::NUMBER.contains(f.ty);
                 let mut links = Vec::with_capacity(rest.len());
                 for (op, at, rhs) in rest {
                     let b = self.check(rhs)?;
                     self.check_pair(*op, *at, prev_node, prev_ty, rhs, b.ty)?;
                     let site = self.site(SiteKind::Order, op.symbol(), *at, &[prev_node, rhs]);
                     all_const &= b.is_const;
+                    all_numbers &= TypeSet::NUMBER.contains(b.ty);
                     links.push((*op, b.code, site));
                     (prev_ty, prev_node) = (b.ty, rhs);
                 }
@@ -220,7 +222,13 @@ impl Checker<'_> {
                     }
                     last => {
                         links.extend(last);
-                        Code::Chain(Box::new(f.code), links.into_boxed_slice())
+                        let nums = (self.strict && all_numbers)
+                            .then(|| num_chain(&f.code, &links))
+                            .flatten();
+                        match nums {
+                            Some(chain) => chain,
+                            None => Code::Chain(Box::new(f.code), links.into_boxed_slice()),
+                        }
                     }
                 };
                 let (code, is_const) = self.fold(code, all_const);
@@ -362,6 +370,22 @@ impl Checker<'_> {
             ),
         ))
     }
+}
+
+/// A chain `a < b <= c` of statically numeric operands; operand `k` blames the first link
+/// it appears in.
+fn num_chain(first: &Code, links: &[(Cmp, Code, u32)]) -> Option<Code> {
+    let site0 = links.first()?.2;
+    let mut nums = vec![Num::from_code(first, site0, 0)?];
+    let mut ops = Vec::with_capacity(links.len());
+    for (op, code, site) in links {
+        nums.push(Num::from_code(code, *site, 1)?);
+        ops.push(*op);
+    }
+    Some(Code::NumChain(
+        nums.into_boxed_slice(),
+        ops.into_boxed_slice(),
+    ))
 }
 
 /// What is known about names when `node` evaluated to `truth`: `x == <literal>` true means `x`

@@ -99,6 +99,8 @@ pub(crate) enum Code {
     /// A comparison whose operands are statically numbers: the hot path of grid constraints,
     /// evaluated without the generic value enum.
     NumCmp(Cmp, Box<(Num, Num)>),
+    /// `a < b <= c` over statically numeric operands (`ops.len() == nums.len() - 1`).
+    NumChain(Box<[Num]>, Box<[Cmp]>),
     /// `x == <constant>` (or `!=` when the flag is set): `mode == 'long'`, `x == null`.
     EqConst(usize, Box<Value>, bool),
 }
@@ -270,6 +272,7 @@ where
         | Code::Or(..)
         | Code::Not(..)
         | Code::NumCmp(..)
+        | Code::NumChain(..)
         | Code::EqConst(..) => V::Bool(eval_bool(code, slot)?),
     })
 }
@@ -295,6 +298,20 @@ where
 {
     match code {
         Code::NumCmp(op, args) => num_cmp_node(*op, args, slot),
+        Code::NumChain(nums, ops) => {
+            let Some((first, rest)) = nums.split_first() else {
+                return Ok(true);
+            };
+            let mut a = num_operand(first, slot)?;
+            for (op, next) in ops.iter().zip(rest) {
+                let b = num_operand(next, slot)?;
+                if !compare_num(*op, a, b) {
+                    return Ok(false);
+                }
+                a = b;
+            }
+            Ok(true)
+        }
         Code::EqConst(s, value, ne) => Ok(eq_const(slot(*s), value) != *ne),
         Code::Cmp(op, args, site) => {
             let a = operand(&args.0, slot)?;
