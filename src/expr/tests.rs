@@ -464,6 +464,59 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
+    fn number() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (-20i64..20).prop_map(Value::Int),
+            any::<i64>().prop_map(Value::Int),
+            (-20.0f64..20.0).prop_map(Value::Float),
+            Just(Value::Float(f64::NAN)),
+            Just(Value::Float(f64::INFINITY)),
+            Just(Value::Int(i64::MIN)),
+        ]
+    }
+
+    fn numeric() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("x".to_owned()),
+            Just("y".to_owned()),
+            Just("z.w".to_owned()),
+            (-9i64..9).prop_map(|i| i.to_string()),
+            Just("0.5".to_owned()),
+            Just("9223372036854775807".to_owned()),
+        ];
+        leaf.prop_recursive(3, 12, 2, |inner| {
+            prop_oneof![
+                (
+                    inner.clone(),
+                    prop::sample::select(vec!["+", "-", "*", "/", "%"]),
+                    inner.clone()
+                )
+                    .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+                inner.prop_map(|a| format!("-{a}")),
+            ]
+        })
+    }
+
+    fn condition() -> impl Strategy<Value = String> {
+        let ops = || prop::sample::select(vec!["<", "<=", ">", ">=", "==", "!="]);
+        let cmp = prop_oneof![
+            (numeric(), ops(), numeric()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+            (numeric(), ops(), numeric(), ops(), numeric())
+                .prop_map(|(a, o, b, p, c)| format!("{a} {o} {b} {p} {c}")),
+        ];
+        cmp.prop_recursive(2, 6, 2, |inner| {
+            prop_oneof![
+                (
+                    inner.clone(),
+                    prop::sample::select(vec!["and", "or"]),
+                    inner.clone()
+                )
+                    .prop_map(|(a, op, b)| format!("({a}) {op} ({b})")),
+                inner.prop_map(|a| format!("not ({a})")),
+            ]
+        })
+    }
+
     proptest! {
         /// Any input either parses or reports a column inside the text (or just past its end);
         /// it never panics.
@@ -503,6 +556,22 @@ mod properties {
                     prop_assert_eq!(got.ok(), dynamic.ok(), "{}", src);
                 }
             }
+        }
+
+        /// Random well-typed expressions: the compiled program (numeric fast paths, folding) and
+        /// the dynamic one (generic values) agree on any numbers, NaN, infinities and overflow.
+        #[test]
+        fn random_expressions_compiled_matches_dynamic(
+            src in condition(),
+            vals in proptest::collection::vec(number(), 3),
+        ) {
+            let e = Expr::parse(&src).expect("generated expressions parse");
+            let resolve = |n: &str| ["x", "y", "z.w"].iter().position(|k| *k == n).map(|i| (i, TypeSet::NUMBER));
+            let c = e.compile(&resolve).unwrap_or_else(|err| panic!("{src}: {err}"));
+            let got = c.eval(&|i| &vals[i]).expect("evals");
+            let by_name = |n: &str| ["x", "y", "z.w"].iter().position(|k| *k == n).map(|i| &vals[i]);
+            let dynamic = e.eval_with(&by_name).expect("evals");
+            prop_assert_eq!(got, dynamic, "{}", src);
         }
 
         /// Compiled (specialised) and dynamic (generic) evaluation agree on random numbers.
