@@ -6,14 +6,20 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 
 from fastgrid._core import (
     ConfigError,
+    ConfigTemplate,
     PatternError,
     SpecError,
     __version__,
+    trial_key,
 )
+from fastgrid.config import ConfigCache
 
 __all__ = [
+    "ConfigCache",
     "ConfigError",
+    "ConfigTemplate",
     "PatternError",
     "SpecError",
     "__version__",
+    "trial_key",
 ]

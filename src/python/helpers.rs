@@ -1,5 +1,413 @@
-use pyo3::prelude::*;
+//! Bindings of the small hot helpers: `trial_key` and `ConfigTemplate`.
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use pyo3::exceptions::PyTypeError;
+use pyo3::gc::PyVisit;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
+use pyo3::PyTraverseError;
+
+use crate::error::Error;
+use crate::keys::{Encoder, KeyBuilder};
+use crate::merge::{self, Edit, Override, Patch, Template};
+use crate::value::Value;
+
+use super::convert::{to_py, to_value, MAX_DEPTH};
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(trial_key, m)?)?;
+    m.add_class::<ConfigTemplate>()?;
     Ok(())
+}
+
+// --- trial keys -------------------------------------------------------------------------------
+
+/// Walks the Python mapping straight into the key builder: no intermediate tree, so a key costs
+/// about as much as reading the dict once.
+#[pyfunction]
+#[pyo3(signature = (params, /))]
+fn trial_key(params: &Bound<'_, PyAny>) -> PyResult<String> {
+    let mut builder = KeyBuilder::new();
+    add_mapping(&mut builder, params, "", 0)?;
+    Ok(builder.finish()?)
+}
+
+fn add_mapping(
+    builder: &mut KeyBuilder,
+    obj: &Bound<'_, PyAny>,
+    path: &str,
+    depth: usize,
+) -> PyResult<()> {
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        for (k, v) in dict.iter() {
+            add_entry(builder, &k, &v, path, depth)?;
+        }
+        return Ok(());
+    }
+    if let Ok(mapping) = obj.cast::<PyMapping>() {
+        for item in mapping.items()?.iter() {
+            let (k, v) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()?;
+            add_entry(builder, &k, &v, path, depth)?;
+        }
+        return Ok(());
+    }
+    Err(PyTypeError::new_err(format!(
+        "{}: expected a mapping of parameters, got {}",
+        where_(path),
+        type_name(obj)
+    )))
+}
+
+fn add_entry(
+    builder: &mut KeyBuilder,
+    key: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+    path: &str,
+    depth: usize,
+) -> PyResult<()> {
+    let key = key.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{}: parameter names must be strings, got {}",
+            where_(path),
+            key.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })?;
+    let key = key.to_str()?;
+    let mark = builder.enter(key)?;
+    // Paths are only built when needed for a message or a nested walk.
+    let is_section = is_nonempty_mapping(value)?;
+    let child_path = || join(path, key);
+    if is_section {
+        if depth >= MAX_DEPTH {
+            return Err(Error::spec(child_path(), format!("nested deeper than {MAX_DEPTH} levels")).into());
+        }
+        add_mapping(builder, value, &child_path(), depth + 1)?;
+    } else {
+        let mut enc = builder.leaf();
+        encode(&mut enc, value, &child_path, depth)?;
+    }
+    builder.leave(mark);
+    Ok(())
+}
+
+fn is_nonempty_mapping(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if let Ok(d) = value.cast::<PyDict>() {
+        return Ok(!d.is_empty());
+    }
+    // Scalars are by far the common case: skip the abc check for them.
+    if value.is_instance_of::<PyString>()
+        || value.is_instance_of::<PyInt>()
+        || value.is_instance_of::<PyFloat>()
+        || value.is_instance_of::<PyList>()
+        || value.is_instance_of::<PyTuple>()
+        || value.is_none()
+    {
+        return Ok(false);
+    }
+    match value.cast::<PyMapping>() {
+        Ok(m) => Ok(m.len()? > 0),
+        Err(_) => Ok(false),
+    }
+}
+
+fn encode(
+    enc: &mut Encoder<'_>,
+    obj: &Bound<'_, PyAny>,
+    path: &dyn Fn() -> String,
+    depth: usize,
+) -> PyResult<()> {
+    if obj.is_none() {
+        enc.null();
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        // Before int: bool is a subclass of int, and True must not key like 1.
+        enc.bool(b.is_true());
+    } else if let Ok(i) = obj.cast::<PyInt>() {
+        let i = i.extract::<i64>().map_err(|_| {
+            Error::spec(
+                path(),
+                "integer does not fit in 64 bits (use a float or a string)",
+            )
+        })?;
+        enc.int(i);
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
+        enc.float(f.value());
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        enc.str(s.to_str()?);
+    } else if let Ok(l) = obj.cast::<PyList>() {
+        encode_items(enc, l.len(), l.iter(), path, depth)?;
+    } else if let Ok(t) = obj.cast::<PyTuple>() {
+        encode_items(enc, t.len(), t.iter(), path, depth)?;
+    } else {
+        // Dicts as values (inside lists, or an empty section) are rare: take the general route,
+        // which also sorts their keys.
+        enc.value(&to_value(obj, &path())?);
+    }
+    Ok(())
+}
+
+fn encode_items<'py>(
+    enc: &mut Encoder<'_>,
+    len: usize,
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    path: &dyn Fn() -> String,
+    depth: usize,
+) -> PyResult<()> {
+    if depth >= MAX_DEPTH {
+        return Err(Error::spec(path(), format!("nested deeper than {MAX_DEPTH} levels")).into());
+    }
+    enc.list_header(len);
+    let mut count = 0;
+    for (i, item) in items.enumerate() {
+        let item_path = || format!("{}[{i}]", path());
+        encode(enc, &item, &item_path, depth + 1)?;
+        count += 1;
+    }
+    // A list resized during the walk would break the length prefix.
+    if count != len {
+        return Err(Error::Invalid(format!("{}: list changed size while hashing", path())).into());
+    }
+    Ok(())
+}
+
+// --- config template --------------------------------------------------------------------------
+
+/// The template as Python objects, built once: immutable leaves are shared by every merged dict,
+/// dicts and lists are rebuilt fresh on every call.
+enum Node {
+    Leaf(Py<PyAny>),
+    Dict(Vec<(Py<PyString>, Node)>),
+    List(Vec<Node>),
+}
+
+impl Node {
+    fn build(py: Python<'_>, value: &Value) -> PyResult<Node> {
+        Ok(match value {
+            Value::Map(map) => Node::Dict(
+                map.iter()
+                    .map(|(k, v)| Ok((PyString::intern(py, k).unbind(), Node::build(py, v)?)))
+                    .collect::<PyResult<_>>()?,
+            ),
+            Value::List(items) => Node::List(
+                items
+                    .iter()
+                    .map(|v| Node::build(py, v))
+                    .collect::<PyResult<_>>()?,
+            ),
+            leaf => Node::Leaf(to_py(py, leaf)?.unbind()),
+        })
+    }
+
+    fn fresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match self {
+            Node::Leaf(obj) => obj.bind(py).clone(),
+            Node::Dict(entries) => fresh_dict(py, entries, None)?.into_any(),
+            Node::List(items) => {
+                let list = PyList::empty(py);
+                for item in items {
+                    list.append(item.fresh(py)?)?;
+                }
+                list.into_any()
+            }
+        })
+    }
+
+    fn visit(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        match self {
+            Node::Leaf(obj) => visit.call(obj),
+            Node::Dict(entries) => entries.iter().try_for_each(|(k, v)| {
+                visit.call(k)?;
+                v.visit(visit)
+            }),
+            Node::List(items) => items.iter().try_for_each(|v| v.visit(visit)),
+        }
+    }
+}
+
+/// A new dict for a template section with the plan's changes (if any) applied.
+fn fresh_dict<'py>(
+    py: Python<'py>,
+    entries: &[(Py<PyString>, Node)],
+    edit: Option<&Edit<'_>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    let Some(edit) = edit else {
+        for (key, node) in entries {
+            dict.set_item(key.bind(py), node.fresh(py)?)?;
+        }
+        return Ok(dict);
+    };
+    let mut changes = edit.existing.iter().peekable();
+    for (index, (key, node)) in entries.iter().enumerate() {
+        let value = match changes.next_if(|(i, _)| **i == index) {
+            None => node.fresh(py)?,
+            Some((_, Patch::Set(v))) => to_py(py, v)?,
+            Some((_, Patch::Edit(inner))) => match node {
+                Node::Dict(sub) => fresh_dict(py, sub, Some(inner))?.into_any(),
+                // The planner only edits sections; a leaf here would be a planner bug.
+                _ => fresh_dict(py, &[], Some(inner))?.into_any(),
+            },
+        };
+        dict.set_item(key.bind(py), value)?;
+    }
+    for (key, patch) in &edit.added {
+        let value = match patch {
+            Patch::Set(v) => to_py(py, v)?,
+            Patch::Edit(inner) => fresh_dict(py, &[], Some(inner))?.into_any(),
+        };
+        dict.set_item(PyString::new(py, key), value)?;
+    }
+    Ok(dict)
+}
+
+#[pyclass(frozen, module = "fastgrid._core")]
+pub struct ConfigTemplate {
+    template: Template,
+    mirror: Vec<(Py<PyString>, Node)>,
+}
+
+#[pymethods]
+impl ConfigTemplate {
+    #[new]
+    #[pyo3(signature = (tree, /))]
+    fn new(py: Python<'_>, tree: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let value = if tree.is_instance_of::<PyDict>() {
+            to_value(tree, "")?
+        } else if let Ok(mapping) = tree.cast::<PyMapping>() {
+            to_value(&PyDict::from_sequence(mapping.items()?.as_any())?.into_any(), "")?
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "ConfigTemplate expects a dict, got {}",
+                type_name(tree)
+            )));
+        };
+        let template = Template::new(value)?;
+        let mirror = match Node::build(py, template.root())? {
+            Node::Dict(entries) => entries,
+            _ => Vec::new(),
+        };
+        Ok(ConfigTemplate { template, mirror })
+    }
+
+    /// See `_core.pyi`.
+    #[pyo3(signature = (params, /, *, allow_new = false))]
+    fn merged<'py>(
+        &self,
+        py: Python<'py>,
+        params: &Bound<'py, PyAny>,
+        allow_new: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let overrides = overrides_of(params)?;
+        let edit = self.template.plan(&overrides, allow_new)?;
+        fresh_dict(py, &self.mirror, Some(&edit))
+    }
+
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        fresh_dict(py, &self.mirror, None)
+    }
+
+    #[getter]
+    fn fingerprint(&self) -> &str {
+        self.template.fingerprint()
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyDict>,))> {
+        let this = slf.get();
+        Ok((
+            slf.get_type().into_any(),
+            (this.to_dict(slf.py())?,),
+        ))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ConfigTemplate(<{} top-level keys>, fingerprint={:?})",
+            self.mirror.len(),
+            self.template.fingerprint()
+        )
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for (key, node) in &self.mirror {
+            visit.call(key)?;
+            node.visit(&visit)?;
+        }
+        Ok(())
+    }
+}
+
+/// `{"a.b": 1}` and `{"a": {"b": 1}}` both become overrides; nested dicts are split further by
+/// the planner.
+fn overrides_of(params: &Bound<'_, PyAny>) -> PyResult<Vec<Override>> {
+    let mut out = Vec::new();
+    let mut push = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
+        let key = k.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "override keys must be strings, got {}",
+                k.repr().map(|r| r.to_string()).unwrap_or_default()
+            ))
+        })?;
+        let key = key.to_str()?;
+        let segments = merge::split_path(key)?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        out.push((segments, override_value(v, key)?));
+        Ok(())
+    };
+    if let Ok(dict) = params.cast::<PyDict>() {
+        for (k, v) in dict.iter() {
+            push(&k, &v)?;
+        }
+    } else if let Ok(mapping) = params.cast::<PyMapping>() {
+        for item in mapping.items()?.iter() {
+            let (k, v) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()?;
+            push(&k, &v)?;
+        }
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "merged() expects a mapping of overrides, got {}",
+            type_name(params)
+        )));
+    }
+    Ok(out)
+}
+
+/// Override values may be read-only mappings (a config snapshot's sections): read them as dicts.
+fn override_value(v: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
+    if !v.is_instance_of::<PyDict>() {
+        if let Ok(mapping) = v.cast::<PyMapping>() {
+            let mut map = crate::value::Map::new();
+            for item in mapping.items()?.iter() {
+                let (k, inner) = item.extract::<(String, Bound<'_, PyAny>)>()?;
+                let value = override_value(&inner, &join(path, &k))?;
+                map.insert(k.into(), value);
+            }
+            return Ok(Value::Map(map));
+        }
+    }
+    to_value(v, path)
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn where_(path: &str) -> &str {
+    if path.is_empty() {
+        "<root>"
+    } else {
+        path
+    }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }
