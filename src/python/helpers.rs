@@ -170,28 +170,54 @@ fn encode_items<'py>(
 
 // --- config template --------------------------------------------------------------------------
 
-/// The template as Python objects, built once: immutable leaves are shared by every merged dict,
-/// dicts and lists are rebuilt fresh on every call.
+/// The template as Python objects, built once. Every section keeps a prototype dict holding its
+/// keys in order with the immutable leaves in place (and `None` where a dict or list goes): a
+/// fresh section is `PyDict_Copy` of it — a table copy without rehashing — plus one store per
+/// nested container and per override. Lists of scalars are copied the same way.
 enum Node {
     Leaf(Py<PyAny>),
-    Dict(Vec<(Py<PyString>, Node)>),
-    List(Vec<Node>),
+    Dict(Section),
+    List(Seq),
+}
+
+struct Section {
+    proto: Py<PyDict>,
+    /// Every key in template order, with its node (for edits, which address keys by position).
+    entries: Vec<(Py<PyString>, Node)>,
+    /// Positions of the entries that are dicts or lists, rebuilt on every copy.
+    containers: Vec<usize>,
+}
+
+struct Seq {
+    proto: Py<PyList>,
+    items: Vec<Node>,
+    /// Whether any item is a dict or list (else a slice copy of `proto` is the whole job).
+    nested: bool,
 }
 
 impl Node {
     fn build(py: Python<'_>, value: &Value) -> PyResult<Node> {
         Ok(match value {
-            Value::Map(map) => Node::Dict(
-                map.iter()
-                    .map(|(k, v)| Ok((PyString::intern(py, k).unbind(), Node::build(py, v)?)))
-                    .collect::<PyResult<_>>()?,
-            ),
-            Value::List(items) => Node::List(
-                items
+            Value::Map(map) => Node::Dict(Section::build(py, map)?),
+            Value::List(items) => {
+                let items = items
                     .iter()
                     .map(|v| Node::build(py, v))
-                    .collect::<PyResult<_>>()?,
-            ),
+                    .collect::<PyResult<Vec<_>>>()?;
+                let proto = PyList::empty(py);
+                for item in &items {
+                    proto.append(match item {
+                        Node::Leaf(obj) => obj.bind(py).clone(),
+                        _ => py.None().into_bound(py),
+                    })?;
+                }
+                let nested = items.iter().any(|n| !matches!(n, Node::Leaf(_)));
+                Node::List(Seq {
+                    proto: proto.unbind(),
+                    items,
+                    nested,
+                })
+            }
             leaf => Node::Leaf(to_py(py, leaf)?.unbind()),
         })
     }
@@ -199,11 +225,16 @@ impl Node {
     fn fresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         Ok(match self {
             Node::Leaf(obj) => obj.bind(py).clone(),
-            Node::Dict(entries) => fresh_dict(py, entries, None)?.into_any(),
-            Node::List(items) => {
-                let list = PyList::empty(py);
-                for item in items {
-                    list.append(item.fresh(py)?)?;
+            Node::Dict(section) => section.fresh(py, None)?.into_any(),
+            Node::List(seq) => {
+                let proto = seq.proto.bind(py);
+                let list = proto.get_slice(0, proto.len());
+                if seq.nested {
+                    for (i, item) in seq.items.iter().enumerate() {
+                        if !matches!(item, Node::Leaf(_)) {
+                            list.set_item(i, item.fresh(py)?)?;
+                        }
+                    }
                 }
                 list.into_any()
             }
@@ -213,55 +244,111 @@ impl Node {
     fn visit(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
         match self {
             Node::Leaf(obj) => visit.call(obj),
-            Node::Dict(entries) => entries.iter().try_for_each(|(k, v)| {
-                visit.call(k)?;
-                v.visit(visit)
-            }),
-            Node::List(items) => items.iter().try_for_each(|v| v.visit(visit)),
+            Node::Dict(section) => section.visit(visit),
+            Node::List(seq) => {
+                visit.call(&seq.proto)?;
+                seq.items.iter().try_for_each(|v| v.visit(visit))
+            }
         }
     }
 }
 
-/// A new dict for a template section with the plan's changes (if any) applied.
-fn fresh_dict<'py>(
-    py: Python<'py>,
-    entries: &[(Py<PyString>, Node)],
-    edit: Option<&Edit<'_>>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    let Some(edit) = edit else {
-        for (key, node) in entries {
+impl Section {
+    fn build(py: Python<'_>, map: &crate::value::Map) -> PyResult<Section> {
+        let proto = PyDict::new(py);
+        let mut entries = Vec::with_capacity(map.len());
+        let mut containers = Vec::new();
+        for (index, (k, v)) in map.iter().enumerate() {
+            let key = PyString::intern(py, k);
+            let node = Node::build(py, v)?;
+            match &node {
+                Node::Leaf(obj) => proto.set_item(&key, obj.bind(py))?,
+                _ => {
+                    proto.set_item(&key, py.None())?;
+                    containers.push(index);
+                }
+            }
+            entries.push((key.unbind(), node));
+        }
+        Ok(Section {
+            proto: proto.unbind(),
+            entries,
+            containers,
+        })
+    }
+
+    fn empty(py: Python<'_>) -> Section {
+        Section {
+            proto: PyDict::new(py).unbind(),
+            entries: Vec::new(),
+            containers: Vec::new(),
+        }
+    }
+
+    /// A new dict for this section with the plan's changes (if any) applied. Keys already in the
+    /// prototype keep their template position when stored again; new keys come last.
+    fn fresh<'py>(&self, py: Python<'py>, edit: Option<&Edit<'_>>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = self.proto.bind(py).copy()?;
+        let Some(edit) = edit else {
+            for &index in &self.containers {
+                let (key, node) = &self.entries[index];
+                dict.set_item(key.bind(py), node.fresh(py)?)?;
+            }
+            return Ok(dict);
+        };
+        let mut changes = edit.existing.iter().peekable();
+        for &index in &self.containers {
+            // Edits before this container touch leaves (or sections) at smaller positions.
+            while let Some((i, patch)) = changes.next_if(|(i, _)| **i <= index) {
+                self.store(py, &dict, *i, patch)?;
+            }
+            if edit.existing.contains_key(&index) {
+                continue;
+            }
+            let (key, node) = &self.entries[index];
             dict.set_item(key.bind(py), node.fresh(py)?)?;
         }
-        return Ok(dict);
-    };
-    let mut changes = edit.existing.iter().peekable();
-    for (index, (key, node)) in entries.iter().enumerate() {
-        let value = match changes.next_if(|(i, _)| **i == index) {
-            None => node.fresh(py)?,
-            Some((_, Patch::Set(v))) => to_py(py, v)?,
-            Some((_, Patch::Edit(inner))) => match node {
-                Node::Dict(sub) => fresh_dict(py, sub, Some(inner))?.into_any(),
-                // The planner only edits sections; a leaf here would be a planner bug.
-                _ => fresh_dict(py, &[], Some(inner))?.into_any(),
-            },
-        };
-        dict.set_item(key.bind(py), value)?;
+        for (i, patch) in changes {
+            self.store(py, &dict, *i, patch)?;
+        }
+        for (key, patch) in &edit.added {
+            let value = match patch {
+                Patch::Set(v) => to_py(py, v)?,
+                Patch::Edit(inner) => Section::empty(py).fresh(py, Some(inner))?.into_any(),
+            };
+            dict.set_item(PyString::new(py, key), value)?;
+        }
+        Ok(dict)
     }
-    for (key, patch) in &edit.added {
+
+    fn store(&self, py: Python<'_>, dict: &Bound<'_, PyDict>, index: usize, patch: &Patch<'_>) -> PyResult<()> {
+        let Some((key, node)) = self.entries.get(index) else {
+            return Err(Error::Invalid(format!("merge plan names position {index} of a section of {}", self.entries.len())).into());
+        };
         let value = match patch {
             Patch::Set(v) => to_py(py, v)?,
-            Patch::Edit(inner) => fresh_dict(py, &[], Some(inner))?.into_any(),
+            Patch::Edit(inner) => match node {
+                Node::Dict(sub) => sub.fresh(py, Some(inner))?.into_any(),
+                // The planner only edits sections; a leaf here would be a planner bug.
+                _ => Section::empty(py).fresh(py, Some(inner))?.into_any(),
+            },
         };
-        dict.set_item(PyString::new(py, key), value)?;
+        dict.set_item(key.bind(py), value)
     }
-    Ok(dict)
+
+    fn visit(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.proto)?;
+        self.entries.iter().try_for_each(|(k, v)| {
+            visit.call(k)?;
+            v.visit(visit)
+        })
+    }
 }
 
 #[pyclass(frozen, module = "fastgrid._core")]
 pub struct ConfigTemplate {
     template: Template,
-    mirror: Vec<(Py<PyString>, Node)>,
+    mirror: Section,
 }
 
 #[pymethods]
@@ -280,10 +367,7 @@ impl ConfigTemplate {
             )));
         };
         let template = Template::new(value)?;
-        let mirror = match Node::build(py, template.root())? {
-            Node::Dict(entries) => entries,
-            _ => Vec::new(),
-        };
+        let mirror = Section::build(py, template.root_map())?;
         Ok(ConfigTemplate { template, mirror })
     }
 
@@ -297,11 +381,11 @@ impl ConfigTemplate {
     ) -> PyResult<Bound<'py, PyDict>> {
         let overrides = overrides_of(params)?;
         let edit = self.template.plan(&overrides, allow_new)?;
-        fresh_dict(py, &self.mirror, Some(&edit))
+        self.mirror.fresh(py, Some(&edit))
     }
 
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        fresh_dict(py, &self.mirror, None)
+        self.mirror.fresh(py, None)
     }
 
     #[getter]
@@ -322,17 +406,13 @@ impl ConfigTemplate {
     fn __repr__(&self) -> String {
         format!(
             "ConfigTemplate(<{} top-level keys>, fingerprint={:?})",
-            self.mirror.len(),
+            self.mirror.entries.len(),
             self.template.fingerprint()
         )
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        for (key, node) in &self.mirror {
-            visit.call(key)?;
-            node.visit(&visit)?;
-        }
-        Ok(())
+        self.mirror.visit(&visit)
     }
 }
 
