@@ -121,7 +121,6 @@ relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @settings(relaxed, max_examples=300)
-@relaxed
 @given(params_trees)
 def test_key_follows_the_documented_encoding(params: dict[str, Any]) -> None:
     assert trial_key(params) == reference_key(params)
