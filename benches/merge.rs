@@ -36,17 +36,23 @@ fn config() -> Value {
 }
 
 fn overrides() -> Vec<Override> {
-    ["section_1.key_0", "section_3.key_1", "section_5.nested.window", "section_7.key_4", "section_9.list"]
-        .iter()
-        .map(|p| {
-            let value = if p.ends_with("list") {
-                Value::List(vec![Value::Int(7)])
-            } else {
-                Value::Float(0.25)
-            };
-            (p.split('.').map(str::to_owned).collect(), value)
-        })
-        .collect()
+    [
+        "section_1.key_0",
+        "section_3.key_1",
+        "section_5.nested.window",
+        "section_7.key_4",
+        "section_9.list",
+    ]
+    .iter()
+    .map(|p| {
+        let value = if p.ends_with("list") {
+            Value::List(vec![Value::Int(7)])
+        } else {
+            Value::Float(0.25)
+        };
+        (p.split('.').map(str::to_owned).collect(), value)
+    })
+    .collect()
 }
 
 fn params() -> Value {
@@ -66,16 +72,26 @@ fn benches(c: &mut Criterion) {
     let template = Template::new(config()).expect("valid config");
     let overrides = overrides();
     c.bench_function("merge/plan_5_overrides", |b| {
-        b.iter(|| template.plan(black_box(&overrides), false).map(|e| e.existing.len()))
+        b.iter(|| {
+            template
+                .plan(black_box(&overrides), false)
+                .map(|e| e.existing.len())
+        })
     });
     c.bench_function("merge/merge_150_leaves_5_overrides", |b| {
         b.iter(|| template.merge(black_box(&overrides), false))
     });
-    c.bench_function("merge/clone_150_leaves", |b| b.iter(|| black_box(template.root()).clone()));
+    c.bench_function("merge/clone_150_leaves", |b| {
+        b.iter(|| black_box(template.root()).clone())
+    });
     let params = params();
-    c.bench_function("keys/trial_key_15_params", |b| b.iter(|| trial_key(black_box(&params))));
+    c.bench_function("keys/trial_key_15_params", |b| {
+        b.iter(|| trial_key(black_box(&params)))
+    });
     let empty = Value::Map(Map::new());
-    c.bench_function("keys/trial_key_empty", |b| b.iter(|| trial_key(black_box(&empty))));
+    c.bench_function("keys/trial_key_empty", |b| {
+        b.iter(|| trial_key(black_box(&empty)))
+    });
     c.bench_function("keys/fingerprint_150_leaves", |b| {
         b.iter(|| trial_key(black_box(template.root())))
     });

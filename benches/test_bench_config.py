@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fastgrid import ConfigCache, ConfigTemplate, trial_key
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -149,4 +148,9 @@ def test_python_sha256_json(benchmark: Any) -> None:
         return hashlib.sha256(json.dumps(PARAMS, sort_keys=True).encode()).hexdigest()
 
     key = benchmark(sha)
-    assert key == hashlib.sha256(json.dumps(dict(reversed(list(PARAMS.items()))), sort_keys=True).encode()).hexdigest()
+    assert (
+        key
+        == hashlib.sha256(
+            json.dumps(dict(reversed(list(PARAMS.items()))), sort_keys=True).encode()
+        ).hexdigest()
+    )

@@ -39,8 +39,6 @@
 //! platform-independent, and 128 bits make an accidental collision among a sweep's trials
 //! negligible; keys identify trials, they are not a defence against forged inputs.
 
-use std::ops::Range;
-
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::error::{Error, Result};
@@ -52,7 +50,7 @@ pub const DOMAIN: &[u8] = b"fastgrid.trial_key.v1\0";
 /// Hex digits in a key (128 bits).
 pub const KEY_HEX_LEN: usize = 32;
 
-const SEP: char = '\0';
+const SEP: u8 = 0;
 const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
 
 /// The canonical key of a parameter set or config tree (a `Value::Map`).
@@ -62,56 +60,78 @@ pub fn trial_key(params: &Value) -> Result<String> {
         .ok_or_else(|| Error::spec("", format!("expected a dict, got {}", params.type_name())))?;
     let mut builder = KeyBuilder::new();
     builder.add_map(map)?;
-    builder.finish()
+    Ok(builder.finish()?.to_string())
 }
 
 /// Collects the leaves of a parameter set, then sorts, checks and hashes them. The bindings layer
 /// drives it straight from Python objects (no intermediate tree); `trial_key` drives it from a
 /// `Value`, so both produce the same encoding by construction.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyBuilder {
     /// The path being walked, segments joined by NUL.
-    prefix: String,
-    /// Every leaf path, concatenated.
-    paths: String,
-    /// Every leaf value, encoded and concatenated.
-    values: Vec<u8>,
+    prefix: Vec<u8>,
+    /// The hashed bytes under construction: the header, then each leaf's production
+    /// (`str(path) value`) in the order the leaves were added.
+    buf: Vec<u8>,
     leaves: Vec<Leaf>,
 }
 
-#[derive(Debug, Clone)]
+/// One leaf's span in `buf`: `start..` the next leaf's start (or the end of `buf`).
+#[derive(Debug, Clone, Copy)]
 struct Leaf {
-    path: Range<usize>,
-    value: Range<usize>,
+    start: usize,
+    path_len: usize,
+    /// The path's first 16 bytes, big-endian and zero-padded: ordering by it first and by the
+    /// whole path on a tie is the same as ordering by the path (no path holds two NULs in a row
+    /// or ends with one), and cheaper.
+    head: u128,
+}
+
+impl Leaf {
+    fn path<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        &buf[self.start + 8..self.start + 8 + self.path_len]
+    }
 }
 
 /// Where `enter` found the prefix, to give back to `leave`.
 #[derive(Debug, Clone, Copy)]
 pub struct Mark(usize);
 
+const HEADER_LEN: usize = DOMAIN.len() + 8;
+
+impl Default for KeyBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl KeyBuilder {
     pub fn new() -> Self {
-        Self::default()
+        // Sized for a typical trial (a few dozen parameters) so that no buffer grows.
+        let mut buf = Vec::with_capacity(1024);
+        buf.extend_from_slice(DOMAIN);
+        buf.extend_from_slice(&[0; 8]);
+        KeyBuilder {
+            prefix: Vec::with_capacity(64),
+            buf,
+            leaves: Vec::with_capacity(32),
+        }
     }
 
     /// Descends into `key` (split on dots). Pair with `leave(mark)`.
     pub fn enter(&mut self, key: &str) -> Result<Mark> {
         let mark = Mark(self.prefix.len());
-        for segment in key.split('.') {
-            if segment.is_empty() || segment.contains(SEP) {
-                let what = if segment.is_empty() {
-                    "has an empty segment"
-                } else {
-                    "contains a NUL character"
-                };
-                self.prefix.truncate(mark.0);
-                let path = join_path(&self.prefix, key);
-                return Err(Error::spec(path, format!("key {key:?} {what}")));
-            }
-            if !self.prefix.is_empty() {
-                self.prefix.push(SEP);
-            }
-            self.prefix.push_str(segment);
+        if !self.prefix.is_empty() {
+            self.prefix.push(SEP);
+        }
+        // Copy the key, then turn its dots into separators in place while checking it.
+        let start = self.prefix.len();
+        self.prefix.extend_from_slice(key.as_bytes());
+        let bad = dots_to_separators(&mut self.prefix[start..]).err();
+        if let Some(what) = bad {
+            self.prefix.truncate(mark.0);
+            let path = join_path(&self.prefix, key);
+            return Err(Error::spec(path, format!("key {key:?} {what}")));
         }
         Ok(mark)
     }
@@ -122,17 +142,18 @@ impl KeyBuilder {
 
     /// Starts a leaf at the current path; encode its value with the returned encoder.
     pub fn leaf(&mut self) -> Encoder<'_> {
-        let start = self.paths.len();
-        self.paths.push_str(&self.prefix);
-        let value_start = self.values.len();
+        let mut head = [0u8; 16];
+        let n = self.prefix.len().min(16);
+        head[..n].copy_from_slice(&self.prefix[..n]);
         self.leaves.push(Leaf {
-            path: start..self.paths.len(),
-            // The end is fixed in `finish`: a leaf's value runs up to the next leaf's value.
-            value: value_start..value_start,
+            start: self.buf.len(),
+            path_len: self.prefix.len(),
+            head: u128::from_be_bytes(head),
         });
-        Encoder {
-            out: &mut self.values,
-        }
+        self.buf
+            .extend_from_slice(&(self.prefix.len() as u64).to_le_bytes());
+        self.buf.extend_from_slice(&self.prefix);
+        Encoder { out: &mut self.buf }
     }
 
     /// Adds every leaf of a dict of parameters at the current path.
@@ -148,30 +169,31 @@ impl KeyBuilder {
         Ok(())
     }
 
-    /// Sorts the leaves, refuses duplicate or overlapping paths and returns the hex key.
-    pub fn finish(mut self) -> Result<String> {
-        let ends: Vec<usize> = self
-            .leaves
-            .iter()
-            .skip(1)
-            .map(|leaf| leaf.value.start)
-            .chain(std::iter::once(self.values.len()))
-            .collect();
-        for (leaf, end) in self.leaves.iter_mut().zip(ends) {
-            leaf.value.end = end;
+    /// Sorts the leaves, refuses duplicate or overlapping paths and returns the key.
+    pub fn finish(mut self) -> Result<Key> {
+        let buf = &self.buf;
+        // Spans are recorded in insertion order; each ends where the next begins.
+        let mut spans: Vec<(Leaf, usize)> = Vec::with_capacity(self.leaves.len());
+        for (i, leaf) in self.leaves.iter().enumerate() {
+            let end = self.leaves.get(i + 1).map_or(buf.len(), |next| next.start);
+            spans.push((*leaf, end));
         }
-        let paths = &self.paths;
-        self.leaves
-            .sort_unstable_by(|a, b| paths[a.path.clone()].cmp(&paths[b.path.clone()]));
-        for pair in self.leaves.windows(2) {
-            let (a, b) = (&paths[pair[0].path.clone()], &paths[pair[1].path.clone()]);
+        // Insertion sort underneath: near-linear when the input is already in order.
+        spans.sort_unstable_by(|a, b| {
+            a.0.head
+                .cmp(&b.0.head)
+                .then_with(|| a.0.path(buf).cmp(b.0.path(buf)))
+        });
+        let in_order = spans.windows(2).all(|w| w[0].0.start < w[1].0.start);
+        for pair in spans.windows(2) {
+            let (a, b) = (pair[0].0.path(buf), pair[1].0.path(buf));
             if a == b {
                 return Err(Error::spec(
                     dotted(a),
                     "given more than once (a dotted key and a nested dict name the same path)",
                 ));
             }
-            if b.len() > a.len() && b.starts_with(a) && b[a.len()..].starts_with(SEP) {
+            if b.len() > a.len() && b.starts_with(a) && b[a.len()] == SEP {
                 return Err(Error::spec(
                     dotted(b),
                     format!(
@@ -181,19 +203,21 @@ impl KeyBuilder {
                 ));
             }
         }
-
-        // One contiguous buffer and one hash call: XXH3 is fastest on whole inputs.
-        let mut data =
-            Vec::with_capacity(DOMAIN.len() + 8 + self.paths.len() + self.values.len() + 8 * self.leaves.len());
-        data.extend_from_slice(DOMAIN);
-        data.extend_from_slice(&(self.leaves.len() as u64).to_le_bytes());
-        for leaf in &self.leaves {
-            let path = &paths[leaf.path.clone()];
-            data.extend_from_slice(&(path.len() as u64).to_le_bytes());
-            data.extend_from_slice(path.as_bytes());
-            data.extend_from_slice(&self.values[leaf.value.clone()]);
-        }
-        Ok(hex128(xxh3_128(&data)))
+        let count = (spans.len() as u64).to_le_bytes();
+        let hash = if in_order {
+            // The common case for inputs built in a stable order: hash the buffer as it is.
+            self.buf[DOMAIN.len()..HEADER_LEN].copy_from_slice(&count);
+            xxh3_128(&self.buf)
+        } else {
+            let mut data = Vec::with_capacity(buf.len());
+            data.extend_from_slice(&buf[..DOMAIN.len()]);
+            data.extend_from_slice(&count);
+            for (leaf, end) in &spans {
+                data.extend_from_slice(&buf[leaf.start..*end]);
+            }
+            xxh3_128(&data)
+        };
+        Ok(hex128(hash))
     }
 }
 
@@ -264,17 +288,16 @@ impl Encoder<'_> {
     }
 
     fn raw_str(&mut self, s: &str) {
-        self.out
-            .extend_from_slice(&(s.len() as u64).to_le_bytes());
+        self.out.extend_from_slice(&(s.len() as u64).to_le_bytes());
         self.out.extend_from_slice(s.as_bytes());
     }
 }
 
-fn dotted(path: &str) -> String {
-    path.replace(SEP, ".")
+fn dotted(path: &[u8]) -> String {
+    String::from_utf8_lossy(path).replace('\0', ".")
 }
 
-fn join_path(prefix: &str, key: &str) -> String {
+fn join_path(prefix: &[u8], key: &str) -> String {
     if prefix.is_empty() {
         key.to_owned()
     } else {
@@ -282,8 +305,80 @@ fn join_path(prefix: &str, key: &str) -> String {
     }
 }
 
-fn hex128(hash: u128) -> String {
-    format!("{hash:032x}")
+fn hex128(hash: u128) -> Key {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; KEY_HEX_LEN];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(hash.to_be_bytes()) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
+    Key(out)
+}
+
+/// Turns the dots of a key into separators and refuses empty segments and NULs. Keys are short
+/// and dots few: eight bytes are tested at a time, and only words holding a dot or a NUL are
+/// looked at byte by byte.
+fn dots_to_separators(key: &mut [u8]) -> std::result::Result<(), &'static str> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const DOTS: u64 = u64::from_ne_bytes([b'.'; 8]);
+    // Nonzero iff some byte of `x` is zero (the classic bit trick; exact on "any", which is all
+    // that is asked of it here).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut after_dot = true;
+    let mut i = 0;
+    while i < key.len() {
+        let end = (i + 8).min(key.len());
+        if end - i == 8 {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&key[i..end]);
+            let word = u64::from_ne_bytes(word);
+            if has_zero(word) | has_zero(word ^ DOTS) == 0 {
+                after_dot = false;
+                i = end;
+                continue;
+            }
+        }
+        for byte in &mut key[i..end] {
+            match *byte {
+                b'.' if after_dot => return Err("has an empty segment"),
+                b'.' => {
+                    *byte = SEP;
+                    after_dot = true;
+                }
+                SEP => return Err("contains a NUL character"),
+                _ => after_dot = false,
+            }
+        }
+        i = end;
+    }
+    if after_dot {
+        return Err("has an empty segment");
+    }
+    Ok(())
+}
+
+/// A trial key: 32 lowercase hex digits, kept on the stack until someone needs a string.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key([u8; KEY_HEX_LEN]);
+
+impl Key {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({})", self.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -310,7 +405,10 @@ mod tests {
     /// cannot silently change every key.
     #[test]
     fn hash_is_reference_xxh3_128() {
-        assert_eq!(hex128(xxh3_128(b"abc")), "06b05ab6733a618578af5f94892f3950");
+        assert_eq!(
+            hex128(xxh3_128(b"abc")).as_str(),
+            "06b05ab6733a618578af5f94892f3950"
+        );
     }
 
     /// The documented encoding, written out independently of the builder.
@@ -330,6 +428,7 @@ mod tests {
         bytes.push(b'I');
         bytes.extend_from_slice(&(-2i64).to_le_bytes());
         let expected = format!("{:032x}", xxh3_128(&bytes));
+        assert_eq!(hex128(xxh3_128(&bytes)).as_str(), expected);
         assert_eq!(key(&params), expected);
         assert_eq!(expected.len(), KEY_HEX_LEN);
     }
@@ -343,7 +442,10 @@ mod tests {
 
     #[test]
     fn dotted_and_nested_are_the_same() {
-        let dotted = map(&[("risk.stop", Value::Float(0.1)), ("risk.size", Value::Int(3))]);
+        let dotted = map(&[
+            ("risk.stop", Value::Float(0.1)),
+            ("risk.size", Value::Int(3)),
+        ]);
         let nested = map(&[(
             "risk",
             map(&[("size", Value::Int(3)), ("stop", Value::Float(0.1))]),
@@ -369,8 +471,10 @@ mod tests {
             Value::Float(-0.0),
             Value::Map(Map::new()),
         ];
-        let keys: std::collections::HashSet<_> =
-            variants.iter().map(|v| key(&map(&[("p", v.clone())]))).collect();
+        let keys: std::collections::HashSet<_> = variants
+            .iter()
+            .map(|v| key(&map(&[("p", v.clone())])))
+            .collect();
         assert_eq!(keys.len(), variants.len());
     }
 
@@ -403,7 +507,10 @@ mod tests {
     fn dicts_inside_lists_are_sorted_but_not_split() {
         let a = Value::List(vec![map(&[("x", Value::Int(1)), ("y.z", Value::Int(2))])]);
         let b = Value::List(vec![map(&[("y.z", Value::Int(2)), ("x", Value::Int(1))])]);
-        let c = Value::List(vec![map(&[("x", Value::Int(1)), ("y", map(&[("z", Value::Int(2))]))])]);
+        let c = Value::List(vec![map(&[
+            ("x", Value::Int(1)),
+            ("y", map(&[("z", Value::Int(2))])),
+        ])]);
         assert_eq!(key(&map(&[("p", a.clone())])), key(&map(&[("p", b)])));
         assert_ne!(key(&map(&[("p", a)])), key(&map(&[("p", c)])));
     }
@@ -431,10 +538,7 @@ mod tests {
 
     #[test]
     fn duplicate_paths_are_refused() {
-        let params = map(&[
-            ("a.b", Value::Int(1)),
-            ("a", map(&[("b", Value::Int(2))])),
-        ]);
+        let params = map(&[("a.b", Value::Int(1)), ("a", map(&[("b", Value::Int(2))]))]);
         let err = trial_key(&params).unwrap_err();
         assert!(err.to_string().contains("more than once"), "{err}");
         assert!(
@@ -455,6 +559,38 @@ mod tests {
             matches!(&err, Error::Spec { path, .. } if path == "sec.x..y"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn word_at_a_time_scan_matches_a_byte_loop() {
+        fn naive(key: &[u8]) -> Option<Vec<u8>> {
+            let segments: Vec<&[u8]> = key.split(|b| *b == b'.').collect();
+            if segments.iter().any(|s| s.is_empty()) || key.contains(&0) {
+                return None;
+            }
+            Some(segments.join(&0u8))
+        }
+        let alphabet = [b'a', b'.', 0u8, b'z'];
+        // Every string up to 6 symbols, and longer ones built around 8-byte word edges.
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new()];
+        for len in 1..=6u32 {
+            for n in 0..4usize.pow(len) {
+                cases.push((0..len).map(|i| alphabet[(n >> (2 * i)) & 3]).collect());
+            }
+        }
+        for pos in 0..20 {
+            for sym in [b'.', 0u8] {
+                let mut long = vec![b'x'; 20];
+                long[pos] = sym;
+                cases.push(long);
+            }
+        }
+        cases.push(b"thresholds.entry_z.more_than_eight".to_vec());
+        for case in cases {
+            let mut scanned = case.clone();
+            let got = dots_to_separators(&mut scanned).ok().map(|()| scanned);
+            assert_eq!(got, naive(&case), "{case:?}");
+        }
     }
 
     #[test]

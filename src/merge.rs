@@ -243,11 +243,10 @@ impl<'v> Planner<'v> {
         let section = match existing {
             Some(Value::Map(m)) => Some(m),
             Some(other) if !rest.is_empty() || matches!(value, Value::Map(_)) => {
-                let below = rest.first().copied().or_else(|| {
-                    value
-                        .as_map()
-                        .and_then(|m| m.keys().next().map(|k| &**k))
-                });
+                let below = rest
+                    .first()
+                    .copied()
+                    .or_else(|| value.as_map().and_then(|m| m.keys().next().map(|k| &**k)));
                 return Err(self.not_a_section(other, below));
             }
             _ => None,
@@ -381,10 +380,8 @@ fn closest<'a>(key: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| {
-            let score = strsim::normalized_damerau_levenshtein(
-                &key.to_lowercase(),
-                &c.to_lowercase(),
-            );
+            let score =
+                strsim::normalized_damerau_levenshtein(&key.to_lowercase(), &c.to_lowercase());
             (score, *c)
         })
         .filter(|(score, _)| *score >= 0.6)
@@ -564,7 +561,10 @@ mod tests {
     #[test]
     fn unknown_key_inside_a_dict_override_names_the_full_path() {
         let (path, _) = merge_error(
-            &[ov("risk", map(&[("limits", map(&[("max_pos", Value::Int(1))]))]))],
+            &[ov(
+                "risk",
+                map(&[("limits", map(&[("max_pos", Value::Int(1))]))]),
+            )],
             false,
         );
         assert_eq!(path, "risk.limits.max_pos");
@@ -600,10 +600,12 @@ mod tests {
     #[test]
     fn a_path_through_a_leaf_is_refused() {
         for allow_new in [false, true] {
-            let (path, message) =
-                merge_error(&[ov("risk.stop_loss.x", Value::Int(1))], allow_new);
+            let (path, message) = merge_error(&[ov("risk.stop_loss.x", Value::Int(1))], allow_new);
             assert_eq!(path, "risk.stop_loss.x");
-            assert!(message.contains("\"risk.stop_loss\" is a float"), "{message}");
+            assert!(
+                message.contains("\"risk.stop_loss\" is a float"),
+                "{message}"
+            );
         }
         let (path, message) = merge_error(&[ov("symbols.0", Value::Int(1))], false);
         assert_eq!(path, "symbols.0");
@@ -616,7 +618,10 @@ mod tests {
     fn a_section_cannot_become_a_scalar() {
         let (path, message) = merge_error(&[ov("risk", Value::Float(0.5))], true);
         assert_eq!(path, "risk");
-        assert!(message.contains("cannot be replaced by a float"), "{message}");
+        assert!(
+            message.contains("cannot be replaced by a float"),
+            "{message}"
+        );
         assert!(message.contains("risk.stop_loss"), "{message}");
     }
 
@@ -649,7 +654,10 @@ mod tests {
         assert!(split_path("a..b").is_err());
         assert!(split_path("").is_err());
         assert_eq!(split_path("a.b").unwrap(), ["a", "b"]);
-        let (path, _) = merge_error(&[(vec!["risk".into(), String::new()], Value::Int(1))], false);
+        let (path, _) = merge_error(
+            &[(vec!["risk".into(), String::new()], Value::Int(1))],
+            false,
+        );
         assert_eq!(path, "risk.");
     }
 

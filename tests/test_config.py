@@ -14,16 +14,15 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import fastgrid
+import fastgrid.config as config_module
 import pytest
 import yaml
+from fastgrid import ConfigCache, ConfigError, ConfigTemplate
+from fastgrid.config import ConfigChangedWarning
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
-
-import fastgrid
-import fastgrid.config as config_module
-from fastgrid import ConfigCache, ConfigError, ConfigTemplate
-from fastgrid.config import ConfigChangedWarning
 
 DATA = Path(__file__).parent / "data"
 DEFAULT = json.loads((DATA / "strategy_default.json").read_text())
@@ -241,7 +240,7 @@ def test_snapshot_is_deeply_read_only_and_not_live(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         snap["risk"] = {}  # type: ignore[index]
     with pytest.raises(TypeError):
-        snap["risk"]["stop_loss"] = 1.0  # type: ignore[index]
+        snap["risk"]["stop_loss"] = 1.0
     assert isinstance(snap["universe"]["symbols"], tuple)
     merged = cache.merged({"risk.stop_loss": 0.05})
     merged["risk"]["kill_switch"]["enabled"] = False

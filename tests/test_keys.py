@@ -13,13 +13,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import fastgrid
 import pytest
 import xxhash
+from fastgrid import SpecError, trial_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import fastgrid
-from fastgrid import SpecError, trial_key
 
 DATA = Path(__file__).parent / "data"
 
@@ -85,7 +84,7 @@ in_lists = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
     max_leaves=4,
 )
-values = scalars | st.lists(in_lists, max_size=3) | st.just({})
+values: st.SearchStrategy[Any] = scalars | st.lists(in_lists, max_size=3) | st.just({})
 params_trees = st.recursive(
     st.dictionaries(names, values, max_size=4),
     lambda inner: st.dictionaries(names, inner | values, max_size=3),
@@ -176,10 +175,7 @@ def test_any_mapping_is_accepted() -> None:
 
 def test_keys_are_stable_across_processes_and_hash_seeds() -> None:
     params = json.loads((DATA / "strategy_default.json").read_text())
-    code = (
-        "import json, sys, fastgrid; "
-        "print(fastgrid.trial_key(json.loads(sys.stdin.read())))"
-    )
+    code = "import json, sys, fastgrid; print(fastgrid.trial_key(json.loads(sys.stdin.read())))"
     seen = set()
     for seed in ("0", "1", "12345"):
         out = subprocess.run(
@@ -226,6 +222,6 @@ def test_non_json_values_and_keys_are_type_errors() -> None:
     with pytest.raises(TypeError, match=r"risk\.when: .*object"):
         trial_key({"risk": {"when": object()}})
     with pytest.raises(TypeError, match="strings"):
-        trial_key({1: 2})
+        trial_key({1: 2})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="mapping"):
         trial_key([("a", 1)])  # type: ignore[arg-type]

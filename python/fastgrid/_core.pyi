@@ -1,5 +1,8 @@
 """Type stubs and documentation of fastgrid's compiled core (``fastgrid._core``)."""
 
+from collections.abc import Mapping
+from typing import Any, final
+
 __version__: str
 
 class SpecError(ValueError):
@@ -25,9 +28,6 @@ class ConfigError(ValueError):
 # --- results index -----------------------------------------------------------------------------
 
 # --- helpers: trial keys, merge ----------------------------------------------------------------
-
-from collections.abc import Mapping
-from typing import Any, final
 
 def trial_key(params: Mapping[str, Any], /) -> str:
     """The canonical key of a parameter set: 32 lowercase hex digits.

@@ -61,9 +61,7 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise _config_error(
-                f"{file}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
-            ) from None
+            raise _config_error(f"{file}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     elif kind == "TOML":
         try:
             data = tomllib.loads(text)
@@ -82,9 +80,7 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         except yaml.YAMLError as exc:
             raise _config_error(f"{file}: invalid YAML: {exc}") from None
     if not isinstance(data, dict):
-        raise _config_error(
-            f"{file}: a config must be a mapping at the top level, got {type(data).__name__}"
-        )
+        raise _config_error(f"{file}: a config must be a mapping at the top level, got {type(data).__name__}")
     return data
 
 
@@ -307,9 +303,10 @@ class ConfigCache:
             return state
         if self._reload:
             with self._lock:
-                if self._state is state:
-                    self._state = self._load()
-                return self._state
+                current = self._state
+                if current is state or current is None:
+                    current = self._state = self._load()
+                return current
         with self._lock:
             if self._warned:
                 return state
@@ -332,9 +329,7 @@ class ConfigCache:
         try:
             template = ConfigTemplate(data)
         except (ValueError, TypeError) as exc:
-            raise _config_error(
-                f"{self._path}: {exc}", path=getattr(exc, "path", "")
-            ) from None
+            raise _config_error(f"{self._path}: {exc}", path=getattr(exc, "path", "")) from None
         return _Loaded(
             template=template,
             snapshot=_freeze(template.to_dict()),

@@ -25,10 +25,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// about as much as reading the dict once.
 #[pyfunction]
 #[pyo3(signature = (params, /))]
-fn trial_key(params: &Bound<'_, PyAny>) -> PyResult<String> {
+fn trial_key<'py>(params: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
     let mut builder = KeyBuilder::new();
     add_mapping(&mut builder, params, "", 0)?;
-    Ok(builder.finish()?)
+    let key = builder.finish()?;
+    Ok(PyString::new(params.py(), key.as_str()))
 }
 
 fn add_mapping(
@@ -74,11 +75,11 @@ fn add_entry(
     let key = key.to_str()?;
     let mark = builder.enter(key)?;
     // Paths are only built when needed for a message or a nested walk.
-    let is_section = is_nonempty_mapping(value)?;
     let child_path = || join(path, key);
-    if is_section {
+    if is_section(value)? {
         if depth >= MAX_DEPTH {
-            return Err(Error::spec(child_path(), format!("nested deeper than {MAX_DEPTH} levels")).into());
+            let message = format!("nested deeper than {MAX_DEPTH} levels");
+            return Err(Error::spec(child_path(), message).into());
         }
         add_mapping(builder, value, &child_path(), depth + 1)?;
     } else {
@@ -89,17 +90,26 @@ fn add_entry(
     Ok(())
 }
 
-fn is_nonempty_mapping(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+/// A non-empty mapping is walked as a section; anything else is a leaf value.
+fn is_section(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    // Exact-type checks first: scalars are by far the common case and cost a pointer compare.
+    if value.is_exact_instance_of::<PyFloat>()
+        || value.is_exact_instance_of::<PyInt>()
+        || value.is_exact_instance_of::<PyString>()
+        || value.is_exact_instance_of::<PyBool>()
+        || value.is_exact_instance_of::<PyList>()
+        || value.is_none()
+    {
+        return Ok(false);
+    }
     if let Ok(d) = value.cast::<PyDict>() {
         return Ok(!d.is_empty());
     }
-    // Scalars are by far the common case: skip the abc check for them.
     if value.is_instance_of::<PyString>()
         || value.is_instance_of::<PyInt>()
         || value.is_instance_of::<PyFloat>()
         || value.is_instance_of::<PyList>()
         || value.is_instance_of::<PyTuple>()
-        || value.is_none()
     {
         return Ok(false);
     }
@@ -115,7 +125,9 @@ fn encode(
     path: &dyn Fn() -> String,
     depth: usize,
 ) -> PyResult<()> {
-    if obj.is_none() {
+    if let Ok(f) = obj.cast_exact::<PyFloat>() {
+        enc.float(f.value());
+    } else if obj.is_none() {
         enc.null();
     } else if let Ok(b) = obj.cast::<PyBool>() {
         // Before int: bool is a subclass of int, and True must not key like 1.
@@ -321,9 +333,19 @@ impl Section {
         Ok(dict)
     }
 
-    fn store(&self, py: Python<'_>, dict: &Bound<'_, PyDict>, index: usize, patch: &Patch<'_>) -> PyResult<()> {
+    fn store(
+        &self,
+        py: Python<'_>,
+        dict: &Bound<'_, PyDict>,
+        index: usize,
+        patch: &Patch<'_>,
+    ) -> PyResult<()> {
         let Some((key, node)) = self.entries.get(index) else {
-            return Err(Error::Invalid(format!("merge plan names position {index} of a section of {}", self.entries.len())).into());
+            return Err(Error::Invalid(format!(
+                "merge plan names position {index} of a section of {}",
+                self.entries.len()
+            ))
+            .into());
         };
         let value = match patch {
             Patch::Set(v) => to_py(py, v)?,
@@ -359,7 +381,10 @@ impl ConfigTemplate {
         let value = if tree.is_instance_of::<PyDict>() {
             to_value(tree, "")?
         } else if let Ok(mapping) = tree.cast::<PyMapping>() {
-            to_value(&PyDict::from_sequence(mapping.items()?.as_any())?.into_any(), "")?
+            to_value(
+                &PyDict::from_sequence(mapping.items()?.as_any())?.into_any(),
+                "",
+            )?
         } else {
             return Err(PyTypeError::new_err(format!(
                 "ConfigTemplate expects a dict, got {}",
@@ -397,10 +422,7 @@ impl ConfigTemplate {
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyDict>,))> {
         let this = slf.get();
-        Ok((
-            slf.get_type().into_any(),
-            (this.to_dict(slf.py())?,),
-        ))
+        Ok((slf.get_type().into_any(), (this.to_dict(slf.py())?,)))
     }
 
     fn __repr__(&self) -> String {
