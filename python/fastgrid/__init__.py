@@ -7,6 +7,7 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 from fastgrid._core import (
     ConfigError,
     ConfigTemplate,
+    Expression,
     PatternError,
     SpecError,
     __version__,
@@ -18,6 +19,7 @@ __all__ = [
     "ConfigCache",
     "ConfigError",
     "ConfigTemplate",
+    "Expression",
     "PatternError",
     "SpecError",
     "__version__",
