@@ -477,7 +477,15 @@ fn overrides_of(params: &Bound<'_, PyAny>) -> PyResult<Vec<Override>> {
 
 /// Override values may be read-only mappings (a config snapshot's sections): read them as dicts.
 fn override_value(v: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
-    if !v.is_instance_of::<PyDict>() {
+    // The abc check for Mapping is slow; the common values settle with pointer compares.
+    let plain = v.is_exact_instance_of::<PyFloat>()
+        || v.is_exact_instance_of::<PyInt>()
+        || v.is_exact_instance_of::<PyString>()
+        || v.is_exact_instance_of::<PyBool>()
+        || v.is_exact_instance_of::<PyList>()
+        || v.is_none()
+        || v.is_instance_of::<PyDict>();
+    if !plain {
         if let Ok(mapping) = v.cast::<PyMapping>() {
             let mut map = crate::value::Map::new();
             for item in mapping.items()?.iter() {
