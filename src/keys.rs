@@ -141,31 +141,44 @@ impl KeyBuilder {
         self.prefix.truncate(mark.0);
     }
 
-    /// Starts a leaf at the current path; encode its value with the returned encoder.
-    pub fn leaf(&mut self) -> Encoder<'_> {
-        let mut head = [0u8; 16];
-        let n = self.prefix.len().min(16);
-        head[..n].copy_from_slice(&self.prefix[..n]);
+    /// Starts a leaf at the current path plus `key` (split on dots): `enter`, `leaf` and `leave`
+    /// in one step, writing the path once.
+    pub fn leaf_at(&mut self, key: &str) -> Result<Encoder<'_>> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0; 8]);
+        let path_start = self.buf.len();
+        if !self.prefix.is_empty() {
+            self.buf.extend_from_slice(&self.prefix);
+            self.buf.push(SEP);
+        }
+        let key_start = self.buf.len();
+        self.buf.extend_from_slice(key.as_bytes());
+        if let Err(what) = dots_to_separators(&mut self.buf[key_start..]) {
+            self.buf.truncate(start);
+            let path = join_path(&self.prefix, key);
+            return Err(Error::spec(path, format!("key {key:?} {what}")));
+        }
+        let path_len = self.buf.len() - path_start;
+        self.buf[start..path_start].copy_from_slice(&(path_len as u64).to_le_bytes());
         self.leaves.push(Leaf {
-            start: self.buf.len(),
-            path_len: self.prefix.len(),
-            head: u128::from_be_bytes(head),
+            start,
+            path_len,
+            head: head_of(&self.buf[path_start..]),
         });
-        self.buf
-            .extend_from_slice(&(self.prefix.len() as u64).to_le_bytes());
-        self.buf.extend_from_slice(&self.prefix);
-        Encoder { out: &mut self.buf }
+        Ok(Encoder { out: &mut self.buf })
     }
 
     /// Adds every leaf of a dict of parameters at the current path.
     pub fn add_map(&mut self, map: &Map) -> Result<()> {
         for (key, value) in map {
-            let mark = self.enter(key)?;
             match value {
-                Value::Map(inner) if !inner.is_empty() => self.add_map(inner)?,
-                other => self.leaf().value(other),
+                Value::Map(inner) if !inner.is_empty() => {
+                    let mark = self.enter(key)?;
+                    self.add_map(inner)?;
+                    self.leave(mark);
+                }
+                other => self.leaf_at(key)?.value(other),
             }
-            self.leave(mark);
         }
         Ok(())
     }
@@ -322,42 +335,32 @@ fn hex128(hash: u128) -> Key {
     Key(out)
 }
 
-/// Turns the dots of a key into separators and refuses empty segments and NULs. Keys are short
-/// and dots few: eight bytes are tested at a time, and only words holding a dot or a NUL are
-/// looked at byte by byte.
+/// The first 16 bytes of a path, big-endian and zero-padded.
+fn head_of(path: &[u8]) -> u128 {
+    let mut head = [0u8; 16];
+    let n = path.len().min(16);
+    head[..n].copy_from_slice(&path[..n]);
+    u128::from_be_bytes(head)
+}
+
+/// Turns the dots of a key into separators and refuses empty segments and NULs. Name bytes
+/// (letters, digits, `_`) are all above `.`, so one compare per byte settles the common case.
 fn dots_to_separators(key: &mut [u8]) -> std::result::Result<(), &'static str> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const DOTS: u64 = u64::from_ne_bytes([b'.'; 8]);
-    // Nonzero iff some byte of `x` is zero (the classic bit trick; exact on "any", which is all
-    // that is asked of it here).
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let mut after_dot = true;
-    let mut i = 0;
-    while i < key.len() {
-        let end = (i + 8).min(key.len());
-        if end - i == 8 {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&key[i..end]);
-            let word = u64::from_ne_bytes(word);
-            if has_zero(word) | has_zero(word ^ DOTS) == 0 {
-                after_dot = false;
-                i = end;
-                continue;
-            }
+    for byte in key.iter_mut() {
+        if *byte > b'.' {
+            after_dot = false;
+            continue;
         }
-        for byte in &mut key[i..end] {
-            match *byte {
-                b'.' if after_dot => return Err("has an empty segment"),
-                b'.' => {
-                    *byte = SEP;
-                    after_dot = true;
-                }
-                SEP => return Err("contains a NUL character"),
-                _ => after_dot = false,
+        match *byte {
+            b'.' if after_dot => return Err("has an empty segment"),
+            b'.' => {
+                *byte = SEP;
+                after_dot = true;
             }
+            SEP => return Err("contains a NUL character"),
+            _ => after_dot = false,
         }
-        i = end;
     }
     if after_dot {
         return Err("has an empty segment");
@@ -602,7 +605,7 @@ mod tests {
     }
 
     #[test]
-    fn word_at_a_time_scan_matches_a_byte_loop() {
+    fn key_scan_matches_a_naive_split() {
         fn naive(key: &[u8]) -> Option<Vec<u8>> {
             let segments: Vec<&[u8]> = key.split(|b| *b == b'.').collect();
             if segments.iter().any(|s| s.is_empty()) || key.contains(&0) {
@@ -610,8 +613,8 @@ mod tests {
             }
             Some(segments.join(&0u8))
         }
-        let alphabet = [b'a', b'.', 0u8, b'z'];
-        // Every string up to 6 symbols, and longer ones built around 8-byte word edges.
+        let alphabet = [b'a', b'.', 0u8, b'-'];
+        // Every string of up to 6 symbols, and longer ones with a dot or NUL at each position.
         let mut cases: Vec<Vec<u8>> = vec![Vec::new()];
         for len in 1..=6u32 {
             for n in 0..4usize.pow(len) {

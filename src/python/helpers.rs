@@ -73,7 +73,6 @@ fn add_entry(
         ))
     })?;
     let key = key.to_str()?;
-    let mark = builder.enter(key)?;
     // Paths are only built when needed for a message or a nested walk.
     let child_path = || join(path, key);
     if is_section(value)? {
@@ -81,12 +80,13 @@ fn add_entry(
             let message = format!("nested deeper than {MAX_DEPTH} levels");
             return Err(Error::spec(child_path(), message).into());
         }
+        let mark = builder.enter(key)?;
         add_mapping(builder, value, &child_path(), depth + 1)?;
+        builder.leave(mark);
     } else {
-        let mut enc = builder.leaf();
+        let mut enc = builder.leaf_at(key)?;
         encode(&mut enc, value, &child_path, depth)?;
     }
-    builder.leave(mark);
     Ok(())
 }
 
