@@ -10,10 +10,12 @@ from fastgrid._core import (
     SpecError,
     __version__,
 )
+from fastgrid.results import ResultIndex
 
 __all__ = [
     "ConfigError",
     "PatternError",
+    "ResultIndex",
     "SpecError",
     "__version__",
 ]
