@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
+import shutil
 import threading
 from pathlib import Path
 
@@ -311,3 +312,13 @@ def test_environment_forces_polling(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("FASTGRID_FORCE_POLLING", "maybe")
     with pytest.raises(ValueError, match="FASTGRID_FORCE_POLLING='maybe'"):
         ResultIndex(tmp_path)
+
+
+def test_removing_the_directory_empties_the_index(tmp_path: Path, backend: dict[str, float]) -> None:
+    directory = tmp_path / "results"
+    directory.mkdir()
+    write(directory / "A_1h_1.json")
+    with open_index(directory, backend) as idx:
+        assert idx.file_count == 1
+        shutil.rmtree(directory)
+        settle_state(idx, {})

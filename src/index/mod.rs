@@ -117,7 +117,9 @@ impl<X: Send + Sync + 'static> Shared<X> {
         for path in paths {
             match self.layout.probe(&path) {
                 Probe::Ignored => {}
-                Probe::Root => rescan = true,
+                // The polling backend reports the directory's own mtime on every change in it;
+                // only its disappearance (deleted, moved away) matters.
+                Probe::Root => rescan |= !self.layout.dir.is_dir(),
                 Probe::Dir => {
                     // Files created before notify added a watch on the new directory.
                     for found in self.layout.scan_subdir(&path)? {
