@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-pub use map::{Entry, Found, Order, ResultMap};
+pub use map::{Entry, Found, Order, Rank, ResultMap};
 pub use pattern::{OrderBy, Pattern};
 pub use scan::{Layout, Probe};
 pub use watch::{Backend, Signal};
@@ -122,11 +122,9 @@ impl<X: Send + Sync + 'static> Shared<X> {
                 Probe::Root => rescan |= !self.layout.dir.is_dir(),
                 Probe::Dir => {
                     // Files created before notify added a watch on the new directory.
-                    for found in self.layout.scan_subdir(&path)? {
-                        probes.push((found.path.clone(), Probe::File(found)));
-                    }
+                    probes.extend(self.layout.scan_subdir(&path)?.into_iter().map(Probe::File));
                 }
-                probe => probes.push((path, probe)),
+                probe => probes.push(probe),
             }
         }
         if rescan {
@@ -138,13 +136,13 @@ impl<X: Send + Sync + 'static> Shared<X> {
         let mut changed = false;
         {
             let mut map = self.write();
-            for (path, probe) in probes {
+            for probe in probes {
                 match probe {
                     Probe::File(found) => changed |= map.upsert(found),
-                    Probe::Gone => {
-                        changed |= map.remove(&path);
+                    Probe::Gone(name) => {
+                        changed |= map.remove(&name);
                         if self.layout.recursive {
-                            changed |= map.remove_under(&path) > 0;
+                            changed |= map.remove_under(&name) > 0;
                         }
                     }
                     _ => {}
@@ -317,7 +315,7 @@ impl<X: Send + Sync + 'static> Index<X> {
                 }
                 Ok(changed)
             }
-            Probe::Gone => Err(Error::io(
+            Probe::Gone(_) => Err(Error::io(
                 path,
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             )),
@@ -344,8 +342,10 @@ impl<X: Send + Sync + 'static> Index<X> {
     pub fn order_of(&self, path: &Path) -> Result<Order> {
         self.check_open()?;
         let path = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
-        if let Some(e) = self.shared.read().get(&path) {
-            return Ok(e.order.clone());
+        if let Some(rel) = self.shared.layout.rel(&path) {
+            if let Some(e) = self.shared.read().get(rel) {
+                return Ok(e.order());
+            }
         }
         self.shared.layout.order_of(&path)
     }
@@ -434,9 +434,7 @@ mod tests {
     }
 
     fn latest_name(idx: &Index<()>, key: &str) -> Option<String> {
-        idx.latest(key)
-            .unwrap()
-            .map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned())
+        idx.latest(key).unwrap().map(|e| e.name.to_string())
     }
 
     /// Waits (bounded) until the newest file for `key` is `want`.

@@ -202,22 +202,40 @@ impl Pattern {
 
     /// Matches a name (or a `/`-separated relative path when `spans_dirs`).
     pub fn matches<'a>(&self, name: &'a str) -> Option<Match<'a>> {
-        let mut spans = vec![(0usize, 0usize); self.fields.len()];
-        if !self.match_from(name, 0, 0, &mut spans) {
+        let mut key = String::new();
+        let span = self.match_into(name, &mut key)?;
+        Some(Match {
+            key,
+            order_text: span.map(|(a, b)| &name[a..b]),
+        })
+    }
+
+    /// `matches` without allocating: writes the joined key into `key` (cleared first) and
+    /// returns the byte span of the order field (None when ordering by mtime).
+    pub fn match_into(&self, name: &str, key: &mut String) -> Option<Option<(usize, usize)>> {
+        const ON_STACK: usize = 8;
+        let mut stack = [(0usize, 0usize); ON_STACK];
+        let mut heap = Vec::new();
+        let spans: &mut [(usize, usize)] = if self.fields.len() <= ON_STACK {
+            &mut stack[..self.fields.len()]
+        } else {
+            heap.resize(self.fields.len(), (0, 0));
+            &mut heap
+        };
+        if !self.match_from(name, 0, 0, spans) {
             return None;
         }
-        let mut key = String::new();
+        key.clear();
         for (n, &i) in self.key_fields.iter().enumerate() {
             if n > 0 {
                 key.push(KEY_SEP);
             }
             key.push_str(&name[spans[i].0..spans[i].1]);
         }
-        let order_text = match self.order_by {
-            OrderBy::Field(i) => Some(&name[spans[i].0..spans[i].1]),
+        Some(match self.order_by {
+            OrderBy::Field(i) => Some(spans[i]),
             OrderBy::Mtime => None,
-        };
-        Some(Match { key, order_text })
+        })
     }
 
     /// Leftmost-shortest backtracking match; patterns are short, so the depth is tiny.

@@ -1,11 +1,13 @@
 //! Which paths hold results (`Layout`), and the full directory scan.
 
+use rustc_hash::FxHashSet as HashSet;
 use std::fs::{self, FileType, Metadata};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use super::map::{Found, Order};
+use super::map::{Found, Order, Rank};
 use super::pattern::{is_temp_name, OrderBy, Pattern};
 use crate::error::{Error, Result};
 
@@ -24,8 +26,9 @@ pub enum Probe {
     File(Found),
     /// A subdirectory (only reported when recursive).
     Dir,
-    /// Nothing, or nothing that can be a result (the path may have been a file or a directory).
-    Gone,
+    /// Nothing, or nothing that can be a result (the path may have been a file or a
+    /// directory); carries the name relative to the directory.
+    Gone(String),
     /// A path the index never holds (temp or non-matching name, outside the directory).
     Ignored,
     /// The indexed directory itself.
@@ -44,33 +47,76 @@ fn mtime_nanos(meta: &Metadata) -> i128 {
 }
 
 impl Layout {
-    /// The pattern match for a path given relative to `dir` with `/` separators.
-    fn found_rel(&self, rel: &str, path: PathBuf, meta: Option<&Metadata>) -> Option<Found> {
-        if rel.split('/').any(|part| part.starts_with('.')) {
-            return None;
-        }
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        if is_temp_name(name) {
-            return None;
-        }
-        let text = if self.pattern.spans_dirs() { rel } else { name };
-        let m = self.pattern.matches(text)?;
-        let order = match (self.pattern.order_by(), m.order_text) {
-            (OrderBy::Field(_), Some(t)) => Order::Text(t.into()),
-            _ => Order::Mtime(meta.map_or(0, mtime_nanos)),
+    /// The pattern match for a path given relative to `dir` with `/` separators. `key` is a
+    /// scratch buffer; `keys` interns keys so a scan allocates each key once.
+    fn found_rel(
+        &self,
+        rel: &str,
+        meta: Option<&Metadata>,
+        key: &mut String,
+        keys: &mut HashSet<Arc<str>>,
+    ) -> Option<Found> {
+        self.found_owned(rel, None, meta, key, keys)
+    }
+
+    /// `found_rel`, reusing `owned` (equal to `rel`) as the entry's name when given.
+    fn found_owned(
+        &self,
+        rel: &str,
+        owned: Option<String>,
+        meta: Option<&Metadata>,
+        key: &mut String,
+        keys: &mut HashSet<Arc<str>>,
+    ) -> Option<Found> {
+        let (text, offset) = self.match_text(rel)?;
+        let span = self.pattern.match_into(text, key)?;
+        let rank = match span {
+            Some((a, b)) => Rank::Span((a + offset) as u32, (b + offset) as u32),
+            None => Rank::Mtime(meta.map_or(0, mtime_nanos)),
+        };
+        let key = match keys.get(key.as_str()) {
+            Some(k) => Arc::clone(k),
+            None => {
+                let k: Arc<str> = Arc::from(key.as_str());
+                keys.insert(Arc::clone(&k));
+                k
+            }
         };
         Some(Found {
-            path,
-            key: m.key,
-            order,
+            name: owned.map_or_else(|| rel.into(), String::into_boxed_str),
+            key,
+            rank,
         })
+    }
+
+    /// The text the pattern reads (the relative path, or its last component) and its offset,
+    /// or None for hidden and temporary names.
+    fn match_text<'a>(&self, rel: &'a str) -> Option<(&'a str, usize)> {
+        if rel.split('/').any(|part| part.starts_with('.')) || rel.len() > u32::MAX as usize {
+            return None;
+        }
+        let offset = rel.rfind('/').map_or(0, |i| i + 1);
+        if is_temp_name(&rel[offset..]) {
+            return None;
+        }
+        Some(if self.pattern.spans_dirs() {
+            (rel, 0)
+        } else {
+            (&rel[offset..], offset)
+        })
+    }
+
+    fn plausible(&self, rel: &str) -> bool {
+        self.match_text(rel)
+            .is_some_and(|(text, _)| self.pattern.match_into(text, &mut String::new()).is_some())
     }
 
     fn needs_meta(&self) -> bool {
         self.pattern.order_by() == OrderBy::Mtime
     }
 
-    fn rel<'a>(&self, path: &'a Path) -> Option<&'a str> {
+    /// A path's name relative to `dir`, `/`-separated (None outside `dir` or not UTF-8).
+    pub fn rel<'a>(&self, path: &'a Path) -> Option<&'a str> {
         path.strip_prefix(&self.dir).ok()?.to_str()
     }
 
@@ -91,9 +137,12 @@ impl Layout {
         } else {
             None
         };
-        self.found_rel(rel, PathBuf::new(), meta.as_ref())
-            .map(|f| f.order)
-            .ok_or_else(not_ours)
+        let (text, _) = self.match_text(rel).ok_or_else(not_ours)?;
+        match self.pattern.match_into(text, &mut String::new()) {
+            Some(Some((a, b))) => Ok(Order::Text(text[a..b].into())),
+            Some(None) => Ok(Order::Mtime(meta.as_ref().map_or(0, mtime_nanos))),
+            None => Err(not_ours()),
+        }
     }
 
     /// Looks at one path (an event's, or one a caller recorded). Stats only plausible names.
@@ -111,41 +160,46 @@ impl Layout {
         if is_temp_name(name) {
             return Probe::Ignored;
         }
-        let plausible = self.found_rel(rel, PathBuf::new(), None).is_some();
+        let plausible = self.plausible(rel);
         if !plausible && !self.recursive {
             return Probe::Ignored;
         }
         match fs::metadata(path) {
             Ok(meta) if meta.is_dir() && self.recursive => Probe::Dir,
             Ok(meta) if meta.is_file() && plausible => {
-                match self.found_rel(rel, path.to_path_buf(), Some(&meta)) {
+                match self.found_rel(
+                    rel,
+                    Some(&meta),
+                    &mut String::new(),
+                    &mut HashSet::default(),
+                ) {
                     Some(found) => Probe::File(found),
                     None => Probe::Ignored,
                 }
             }
-            Ok(_) if plausible => Probe::Gone,
+            Ok(_) if plausible => Probe::Gone(rel.to_owned()),
             Ok(_) => Probe::Ignored,
-            Err(_) => Probe::Gone,
+            Err(_) => Probe::Gone(rel.to_owned()),
         }
     }
 
     /// Every result under `dir` (subdirectories too when recursive).
     pub fn scan(&self) -> Result<Vec<Found>> {
-        let mut out = Vec::new();
-        self.scan_into(&self.dir, "", &mut out, true)?;
-        Ok(out)
+        let mut scan = Scan::default();
+        self.scan_into(&self.dir, "", &mut scan, true)?;
+        Ok(scan.out)
     }
 
     /// Every result under `sub` (a directory below `dir`), for a directory that appeared.
     pub fn scan_subdir(&self, sub: &Path) -> Result<Vec<Found>> {
-        let mut out = Vec::new();
+        let mut scan = Scan::default();
         if let Some(rel) = self.rel(sub) {
-            self.scan_into(sub, rel, &mut out, false)?;
+            self.scan_into(sub, rel, &mut scan, false)?;
         }
-        Ok(out)
+        Ok(scan.out)
     }
 
-    fn scan_into(&self, dir: &Path, rel: &str, out: &mut Vec<Found>, top: bool) -> Result<()> {
+    fn scan_into(&self, dir: &Path, rel: &str, scan: &mut Scan, top: bool) -> Result<()> {
         // A subdirectory that vanished mid-scan simply has no results.
         let vanished = |e: &std::io::Error| !top && e.kind() == ErrorKind::NotFound;
         let entries = match fs::read_dir(dir) {
@@ -168,23 +222,34 @@ impl Layout {
             if is_temp_name(name) {
                 continue;
             }
+            let Ok(ftype) = entry.file_type() else {
+                continue;
+            };
             child_rel.truncate(rel.len());
             if !rel.is_empty() {
                 child_rel.push('/');
             }
             child_rel.push_str(name);
-            let Ok(ftype) = entry.file_type() else {
-                continue;
-            };
-            let path = entry.path();
-            let (is_dir, is_file, meta) = self.classify(&path, ftype);
+            let (is_dir, is_file, meta) = self.classify(&entry, ftype);
             if is_dir {
                 if self.recursive {
-                    self.scan_into(&path, &child_rel, out, false)?;
+                    self.scan_into(&entry.path(), &child_rel, scan, false)?;
                 }
             } else if is_file {
-                if let Some(found) = self.found_rel(&child_rel, path, meta.as_ref()) {
-                    out.push(found);
+                // At the top level the name is the whole relative path: keep its buffer.
+                let owned = if rel.is_empty() {
+                    os_name.into_string().ok()
+                } else {
+                    None
+                };
+                if let Some(found) = self.found_owned(
+                    &child_rel,
+                    owned,
+                    meta.as_ref(),
+                    &mut scan.key,
+                    &mut scan.keys,
+                ) {
+                    scan.out.push(found);
                 }
             }
         }
@@ -193,9 +258,9 @@ impl Layout {
 
     /// File type from the directory entry (no stat) unless a symlink must be followed or the
     /// order needs the mtime.
-    fn classify(&self, path: &Path, ftype: FileType) -> (bool, bool, Option<Metadata>) {
+    fn classify(&self, entry: &fs::DirEntry, ftype: FileType) -> (bool, bool, Option<Metadata>) {
         if ftype.is_symlink() || (self.needs_meta() && ftype.is_file()) {
-            match fs::metadata(path) {
+            match fs::metadata(entry.path()) {
                 Ok(m) => (m.is_dir(), m.is_file(), Some(m)),
                 Err(_) => (false, false, None),
             }
@@ -203,6 +268,14 @@ impl Layout {
             (ftype.is_dir(), ftype.is_file(), None)
         }
     }
+}
+
+/// Scratch state of one scan: the output, a key buffer and the keys seen so far.
+#[derive(Default)]
+struct Scan {
+    out: Vec<Found>,
+    key: String,
+    keys: HashSet<Arc<str>>,
 }
 
 #[cfg(test)]
@@ -224,12 +297,10 @@ mod tests {
         fs::write(path, b"{}").unwrap();
     }
 
-    fn names(mut found: Vec<Found>, dir: &Path) -> Vec<String> {
-        found.sort_by(|a, b| a.path.cmp(&b.path));
-        found
-            .iter()
-            .map(|f| f.path.strip_prefix(dir).unwrap().display().to_string())
-            .collect()
+    fn names(found: Vec<Found>) -> Vec<String> {
+        let mut names: Vec<String> = found.iter().map(|f| f.name.to_string()).collect();
+        names.sort();
+        names
     }
 
     #[test]
@@ -251,7 +322,7 @@ mod tests {
         fs::create_dir(d.join("C_1h_1.json")).unwrap();
         let l = layout(d, "{symbol}_{timeframe}_{stamp}.json", "stamp", false);
         assert_eq!(
-            names(l.scan().unwrap(), d),
+            names(l.scan().unwrap()),
             ["A_1h_1.json", "A_1h_2.json", "B_4h_1.json"]
         );
     }
@@ -265,15 +336,15 @@ mod tests {
         }
         let by_name = layout(d, "{symbol}_{stamp}.json", "stamp", true);
         assert_eq!(
-            names(by_name.scan().unwrap(), d),
+            names(by_name.scan().unwrap()),
             ["A_1.json", "x/A_2.json", "x/y/B_1.json"]
         );
         let by_path = layout(d, "{group}/{symbol}_{stamp}.json", "stamp", true);
         let found = by_path.scan().unwrap();
-        assert_eq!(names(found.clone(), d), ["x/A_2.json"]);
-        assert_eq!(found[0].key, "x\u{0}A");
+        assert_eq!(names(found.clone()), ["x/A_2.json"]);
+        assert_eq!(&*found[0].key, "x\u{0}A");
         assert_eq!(
-            names(by_name.scan_subdir(&d.join("x")).unwrap(), d),
+            names(by_name.scan_subdir(&d.join("x")).unwrap()),
             ["x/A_2.json", "x/y/B_1.json"]
         );
     }
@@ -285,7 +356,7 @@ mod tests {
         touch(&d.join("A.json"));
         let l = layout(d, "{symbol}.json", "mtime", false);
         let found = l.scan().unwrap();
-        assert!(matches!(found[0].order, Order::Mtime(t) if t > 0));
+        assert!(matches!(found[0].rank, Rank::Mtime(t) if t > 0));
     }
 
     #[test]
@@ -307,14 +378,23 @@ mod tests {
         touch(&d.join("A_1.json"));
         fs::create_dir(d.join("sub")).unwrap();
         let flat = layout(d, "{symbol}_{stamp}.json", "stamp", false);
-        assert!(matches!(flat.probe(&d.join("A_1.json")), Probe::File(f) if f.key == "A"));
-        assert_eq!(flat.probe(&d.join("A_2.json")), Probe::Gone);
+        assert!(
+            matches!(flat.probe(&d.join("A_1.json")), Probe::File(f) if &*f.key == "A" && f.rank == Rank::Span(2, 3))
+        );
+        assert_eq!(
+            flat.probe(&d.join("A_2.json")),
+            Probe::Gone("A_2.json".into())
+        );
         assert_eq!(flat.probe(&d.join("A_2.json.tmp")), Probe::Ignored);
         assert_eq!(flat.probe(&d.join("sub")), Probe::Ignored);
         assert_eq!(flat.probe(d), Probe::Root);
         assert_eq!(flat.probe(Path::new("/elsewhere/A_1.json")), Probe::Ignored);
         let deep = layout(d, "{symbol}_{stamp}.json", "stamp", true);
         assert_eq!(deep.probe(&d.join("sub")), Probe::Dir);
-        assert_eq!(deep.probe(&d.join("gone")), Probe::Gone);
+        assert_eq!(deep.probe(&d.join("gone")), Probe::Gone("gone".into()));
+        assert_eq!(
+            deep.order_of(&d.join("x/B_7.json")).unwrap(),
+            Order::Text("7".into())
+        );
     }
 }

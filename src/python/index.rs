@@ -2,7 +2,7 @@
 //! scans and waits, checks signals after every wait slice, and caches one `pathlib.Path` per
 //! entry (building a Path costs ~2 µs, more than the whole lookup).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,11 +31,11 @@ pub struct ResultIndex {
     fields: Vec<Py<PyString>>,
 }
 
-fn path_of(py: Python<'_>, entry: &PyEntry) -> PyResult<Py<PyAny>> {
+fn path_of(py: Python<'_>, dir: &Path, entry: &PyEntry) -> PyResult<Py<PyAny>> {
     if let Some(p) = entry.cache.get() {
         return Ok(p.clone_ref(py));
     }
-    let p = entry.path.as_ref().into_pyobject(py)?.unbind();
+    let p = dir.join(&*entry.name).into_pyobject(py)?.unbind();
     // Another thread may have cached an equal Path first; either is fine.
     let _ = entry.cache.set(p.clone_ref(py));
     Ok(p)
@@ -117,7 +117,7 @@ impl ResultIndex {
     }
 
     /// What `newer_than` means as an order value (and path, for ties).
-    fn threshold(&self, value: &Bound<'_, PyAny>) -> PyResult<(Order, Option<PathBuf>)> {
+    fn threshold(&self, value: &Bound<'_, PyAny>) -> PyResult<(Order, Option<String>)> {
         let by_mtime = self.inner.pattern().order_by() == OrderBy::Mtime;
         if let Ok(text) = value.cast::<PyString>() {
             if !by_mtime {
@@ -131,7 +131,8 @@ impl ResultIndex {
         } else if value.hasattr(intern!(value.py(), "__fspath__"))? {
             let path: PathBuf = value.extract()?;
             let path = std::path::absolute(&path).map_err(|e| Error::io(&path, e))?;
-            return Ok((self.inner.order_of(&path)?, Some(path)));
+            let order = self.inner.order_of(&path)?;
+            return Ok((order, self.inner.layout().rel(&path).map(str::to_owned)));
         }
         Err(PyTypeError::new_err(if by_mtime {
             "newer_than must be None, an os.PathLike or a timestamp in seconds (order_by='mtime')"
@@ -196,7 +197,7 @@ impl ResultIndex {
     ) -> PyResult<Option<Py<PyAny>>> {
         let key = self.key(py, fields, "latest")?;
         match self.inner.latest(&key)? {
-            Some(entry) => Ok(Some(path_of(py, &entry)?)),
+            Some(entry) => Ok(Some(path_of(py, self.inner.dir(), &entry)?)),
             None => Ok(None),
         }
     }
@@ -209,7 +210,10 @@ impl ResultIndex {
     ) -> PyResult<Vec<Py<PyAny>>> {
         let key = self.key(py, fields, "history")?;
         let entries: Vec<PyEntry> = self.inner.read()?.history(&key).cloned().collect();
-        entries.iter().map(|e| path_of(py, e)).collect()
+        entries
+            .iter()
+            .map(|e| path_of(py, self.inner.dir(), e))
+            .collect()
     }
 
     fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -237,7 +241,7 @@ impl ResultIndex {
         newest.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let out = PyDict::new(py);
         for (k, e) in &newest {
-            out.set_item(self.key_tuple(py, k)?, path_of(py, e)?)?;
+            out.set_item(self.key_tuple(py, k)?, path_of(py, self.inner.dir(), e)?)?;
         }
         Ok(out)
     }
@@ -272,7 +276,10 @@ impl ResultIndex {
         if item.hasattr(intern!(py, "__fspath__"))? {
             let path: PathBuf = item.extract()?;
             let path = std::path::absolute(&path).map_err(|e| Error::io(&path, e))?;
-            return Ok(self.inner.read()?.get(&path).is_some());
+            let Some(rel) = self.inner.layout().rel(&path) else {
+                return Ok(false);
+            };
+            return Ok(self.inner.read()?.get(rel).is_some());
         }
         Err(PyTypeError::new_err(format!(
             "'in <ResultIndex>' takes a key tuple, a dict of key fields or an os.PathLike, not {}",
@@ -318,7 +325,7 @@ impl ResultIndex {
                     Some((order, path)) => entry.is_newer_than(order, path.as_deref()),
                 };
                 if newer {
-                    return Ok(Some(path_of(py, &entry)?));
+                    return Ok(Some(path_of(py, self.inner.dir(), &entry)?));
                 }
             }
             let slice = match deadline {
