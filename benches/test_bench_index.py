@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from fastgrid import ResultIndex
 
 SYMBOLS = 100
@@ -88,7 +87,9 @@ def test_lookup(benchmark, filled, files: int, way: str) -> None:  # type: ignor
 
         def scandir_max() -> Path:
             with os.scandir(directory) as it:
-                return Path(max(e.path for e in it if e.name.startswith("S042_1h_") and e.name.endswith(".json")))
+                return Path(
+                    max(e.path for e in it if e.name.startswith("S042_1h_") and e.name.endswith(".json"))
+                )
 
         got = benchmark(scandir_max)
     else:
@@ -168,7 +169,6 @@ def test_write_to_visible_latency(benchmark, tmp_path: Path, way: str) -> None: 
 
     if way == "fastgrid":
         with ResultIndex(tmp_path) as idx:
-
             previous: list[Path | None] = [None]
 
             def one() -> None:

@@ -13,7 +13,7 @@ State = dict[tuple[str, ...], list[str]]
 
 def state(idx: ResultIndex) -> State:
     """Every key with its files' names, newest first: the whole observable index."""
-    return {key: [p.name for p in idx.history(**dict(zip(idx.fields, key)))] for key in idx.keys()}
+    return {key: [p.name for p in idx.history(**dict(zip(idx.fields, key, strict=True)))] for key in idx}
 
 
 def settle(idx: ResultIndex, predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = "") -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from _results_helpers import atomic_write, settle, settle_state, state, write
-
 from fastgrid import ResultIndex
 
 BACKENDS = {"native": {}, "poll": {"poll_interval": 0.05}}
@@ -125,9 +124,15 @@ def test_many_files_scanned_and_followed(tmp_path: Path, backend: dict[str, floa
         for s in symbols:
             (tmp_path / f"{s}_1h_0100.json").touch()
             (tmp_path / f"{s}_1h_0000.json").unlink()
-        settle(idx, lambda: idx.file_count == 10_000 and all(
-            idx.latest(symbol=s, timeframe="1h") == tmp_path / f"{s}_1h_0100.json" for s in symbols
-        ))
+        settle(
+            idx,
+            lambda: (
+                idx.file_count == 10_000
+                and all(
+                    idx.latest(symbol=s, timeframe="1h") == tmp_path / f"{s}_1h_0100.json" for s in symbols
+                )
+            ),
+        )
         with ResultIndex(tmp_path, watch=False) as fresh:
             assert state(idx) == state(fresh)
 
@@ -197,7 +202,9 @@ def test_rescan_forces_a_refresh_without_a_watcher(tmp_path: Path) -> None:
         assert idx.rescan() is False
 
 
-def test_record_inserts_at_once_and_the_event_is_idempotent(tmp_path: Path, backend: dict[str, float]) -> None:
+def test_record_inserts_at_once_and_the_event_is_idempotent(
+    tmp_path: Path, backend: dict[str, float]
+) -> None:
     with open_index(tmp_path, backend) as idx:
         path = write(tmp_path / "A_1h_1.json")
         idx.record(path)
@@ -256,7 +263,9 @@ def test_latest_agrees_with_sorted_glob(tmp_path: Path, seed: int) -> None:
                 assert idx.latest(symbol=symbol, timeframe=tf) == (matches[-1] if matches else None)
 
 
-def test_recursive_index_follows_new_and_removed_directories(tmp_path: Path, backend: dict[str, float]) -> None:
+def test_recursive_index_follows_new_and_removed_directories(
+    tmp_path: Path, backend: dict[str, float]
+) -> None:
     write((tmp_path / "BTC").mkdir() or tmp_path / "BTC" / "1.json")
     with open_index(tmp_path, backend, pattern="{symbol}/{stamp}.json", recursive=True) as idx:
         assert state(idx) == {("BTC",): ["1.json"]}

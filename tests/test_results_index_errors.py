@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from fastgrid import PatternError, ResultIndex
 
 
@@ -82,7 +81,9 @@ def test_lookup_fields_are_checked(tmp_path: Path) -> None:
     with ResultIndex(tmp_path, watch=False) as idx:
         with pytest.raises(TypeError, match=r'latest\(\) missing key field "timeframe"'):
             idx.latest(symbol="A")
-        with pytest.raises(TypeError, match=r"unknown field\(s\) window \(the key fields are: symbol, timeframe\)"):
+        with pytest.raises(
+            TypeError, match=r"unknown field\(s\) window \(the key fields are: symbol, timeframe\)"
+        ):
             idx.latest(symbol="A", timeframe="1h", window="3")
         with pytest.raises(TypeError, match='key field "timeframe" must be a str, got int'):
             idx.history(symbol="A", timeframe=1)

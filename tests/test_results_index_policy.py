@@ -7,10 +7,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import fastgrid
 import pytest
 from click.testing import CliRunner
-
-import fastgrid
 from fastgrid import _core
 from fastgrid.cli import main
 from fastgrid.cli import results as results_cli
@@ -42,7 +41,9 @@ class FakeIndex:
         key = tuple(fields[f] for f in self.fields)
         return [self.snapshot()[key]]
 
-    def wait_changed(self, since: int, *, timeout: float | None, stop_event: threading.Event | None = None) -> int:
+    def wait_changed(
+        self, since: int, *, timeout: float | None, stop_event: threading.Event | None = None
+    ) -> int:
         self.waits.append((since, timeout))
         if self.generation + 1 < len(self._snapshots):
             self.generation += 1

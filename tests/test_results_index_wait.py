@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from _results_helpers import atomic_write, write
-
 from fastgrid import ResultIndex
 
 
@@ -43,7 +42,9 @@ def test_wakes_when_a_newer_result_lands(idx: ResultIndex) -> None:
 
 def test_newer_than_a_stamp_or_a_deleted_path(idx: ResultIndex) -> None:
     idx.record(write(idx.directory / "A_1h_5.json"))
-    assert idx.wait_for(symbol="A", timeframe="1h", newer_than="4", timeout=0) == idx.directory / "A_1h_5.json"
+    assert (
+        idx.wait_for(symbol="A", timeframe="1h", newer_than="4", timeout=0) == idx.directory / "A_1h_5.json"
+    )
     gone = idx.directory / "A_1h_9.json"
     timer = later(0.1, lambda: write(idx.directory / "A_1h_10.json"))
     # "10" < "9" as text, exactly as sorted(glob) sees it: the new file is not newer.
@@ -53,7 +54,7 @@ def test_newer_than_a_stamp_or_a_deleted_path(idx: ResultIndex) -> None:
 
 
 def test_times_out(idx: ResultIndex) -> None:
-    with pytest.raises(TimeoutError, match="within 0.2s"):
+    with pytest.raises(TimeoutError, match=r"within 0\.2s"):
         idx.wait_for(symbol="A", timeframe="1h", timeout=0.2)
 
 

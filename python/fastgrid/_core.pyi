@@ -4,6 +4,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
 from typing_extensions import Self
 
 __version__: str

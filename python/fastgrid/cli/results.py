@@ -14,7 +14,7 @@ from fastgrid.results import DEFAULT_PATTERN, ResultIndex, iter_updates
 
 
 def _record(fields: tuple[str, ...], key: tuple[str, ...], path: Path) -> dict[str, str]:
-    return {**dict(zip(fields, key)), "path": str(path)}
+    return {**dict(zip(fields, key, strict=True)), "path": str(path)}
 
 
 @main.command("results")
@@ -60,7 +60,7 @@ def results(
         else:
             table = Table(*fields, "newest", "files", title=str(index.directory))
             for key, path in snapshot.items():
-                count = len(index.history(**dict(zip(fields, key))))
+                count = len(index.history(**dict(zip(fields, key, strict=True))))
                 table.add_row(*key, path.name, str(count))
             console.print(table)
         if not watch:
@@ -70,7 +70,7 @@ def results(
                 if as_json:
                     click.echo(json.dumps(_record(fields, key, path)), nl=True)
                 else:
-                    label = " ".join(f"{f}={v}" for f, v in zip(fields, key))
+                    label = " ".join(f"{f}={v}" for f, v in zip(fields, key, strict=True))
                     console.print(f"{label}  [bold]{path.name}[/bold]", highlight=False)
         except KeyboardInterrupt:
             return
