@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, final
 
-from typing_extensions import Self
+from typing_extensions import Self, disjoint_base
 
 __version__: str
 
@@ -35,6 +35,7 @@ class ConfigError(ValueError):
 
 # --- results index -----------------------------------------------------------------------------
 
+@disjoint_base
 class ResultIndex:
     """An indexed results directory: the newest result file per key in O(1), kept current.
 
@@ -93,7 +94,7 @@ class ResultIndex:
     def __iter__(self) -> Iterator[tuple[str, ...]]:
         """Iterates over ``keys()``."""
 
-    def __contains__(self, item: object) -> bool:
+    def __contains__(self, item: object, /) -> bool:
         """``(values...) in idx`` / ``{field: value} in idx`` test a key; an ``os.PathLike``
         tests whether that file is indexed."""
 
