@@ -35,6 +35,8 @@ pub struct Pattern {
     /// Indices into `fields` of the fields that form the key, in pattern order.
     key_fields: Vec<usize>,
     order_by: OrderBy,
+    /// Whether the pattern contains `/` (then names are relative paths and fields stop at `/`).
+    spans_dirs: bool,
 }
 
 /// A successful match: the joined key and the ordering text (when ordering by a field).
@@ -166,6 +168,7 @@ impl Pattern {
             .filter(|&i| !is_wildcard(&fields[i]) && OrderBy::Field(i) != order_by)
             .collect();
         Ok(Pattern {
+            spans_dirs: pattern.contains('/'),
             text: pattern.to_owned(),
             segments,
             fields,
@@ -197,7 +200,7 @@ impl Pattern {
 
     /// Whether the pattern spans directories (contains `/`); otherwise it matches file names.
     pub fn spans_dirs(&self) -> bool {
-        self.text.contains('/')
+        self.spans_dirs
     }
 
     /// Matches a name (or a `/`-separated relative path when `spans_dirs`).
@@ -213,6 +216,9 @@ impl Pattern {
     /// `matches` without allocating: writes the joined key into `key` (cleared first) and
     /// returns the byte span of the order field (None when ordering by mtime).
     pub fn match_into(&self, name: &str, key: &mut String) -> Option<Option<(usize, usize)>> {
+        if !self.spans_dirs && name.contains('/') {
+            return None;
+        }
         const ON_STACK: usize = 8;
         let mut stack = [(0usize, 0usize); ON_STACK];
         let mut heap = Vec::new();
@@ -248,8 +254,12 @@ impl Pattern {
                     && self.match_from(name, seg + 1, pos + lit.len(), spans)
             }
             Some(Segment::Field(f)) => {
-                // A field stops at '/', so the usable text ends there.
-                let limit = rest.find('/').unwrap_or(rest.len());
+                // A field stops at '/', so the usable text ends there (file names have none).
+                let limit = if self.spans_dirs {
+                    rest.find('/').unwrap_or(rest.len())
+                } else {
+                    rest.len()
+                };
                 match self.segments.get(seg + 1) {
                     None => {
                         if limit == rest.len() && limit > 0 {
@@ -263,7 +273,13 @@ impl Pattern {
                         // The field is non-empty: the literal may start after its first char.
                         let mut from = rest.chars().next().map_or(1, char::len_utf8);
                         while from <= limit {
-                            let Some(found) = rest[from..].find(lit.as_str()) else {
+                            let hay = &rest[from..];
+                            // One-char separators (the common `_`) take the memchr path.
+                            let found = match lit.as_bytes() {
+                                [b] if b.is_ascii() => hay.find(char::from(*b)),
+                                _ => hay.find(lit.as_str()),
+                            };
+                            let Some(found) = found else {
                                 return false;
                             };
                             let end = from + found;
