@@ -134,7 +134,17 @@ def test_sweep_1000_trials(benchmark, filled, tmp_path_factory, way: str) -> Non
                 assert found is not None
                 return found
 
-            benchmark.pedantic(sweep, args=(newest,), setup=clean, rounds=3, iterations=1)
+            baseline = directory / f"S042_1h_{stamp(files // SYMBOLS - 1)}.json"
+
+            def clean_and_settle() -> None:
+                # The previous round's files must be gone from the index too, not only from disk.
+                clean()
+                deadline = time.monotonic() + 30
+                while idx.latest(symbol="S042", timeframe="1h") != baseline:
+                    assert time.monotonic() < deadline, "index never caught up with the cleanup"
+                    idx.wait_changed(idx.generation, timeout=0.1)
+
+            benchmark.pedantic(sweep, args=(newest,), setup=clean_and_settle, rounds=3, iterations=1)
     else:
         benchmark.pedantic(
             sweep,
