@@ -47,7 +47,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Path]:
     return get
 
 
-def big_only(benchmark, files: int, small: int = 1_000) -> None:  # type: ignore[no-untyped-def]
+def big_only(benchmark, files: int, small: int = 1_000) -> None:
     if benchmark.disabled and files > small:
         pytest.skip("large sizes run only with --benchmark-enable")
 
@@ -72,7 +72,7 @@ WAYS = ["fastgrid", "sorted_glob", "scandir_max", "python_dict"]
 
 @pytest.mark.parametrize("files", SIZES)
 @pytest.mark.parametrize("way", WAYS)
-def test_lookup(benchmark, filled, files: int, way: str) -> None:  # type: ignore[no-untyped-def]
+def test_lookup(benchmark, filled, files: int, way: str) -> None:
     big_only(benchmark, files)
     directory = filled(files)
     expected = directory / f"S042_1h_{stamp(files // SYMBOLS - 1)}.json"
@@ -102,7 +102,7 @@ def test_lookup(benchmark, filled, files: int, way: str) -> None:  # type: ignor
 
 
 @pytest.mark.parametrize("way", ["fastgrid", "sorted_glob"])
-def test_sweep_1000_trials(benchmark, filled, tmp_path_factory, way: str) -> None:  # type: ignore[no-untyped-def]
+def test_sweep_1000_trials(benchmark, filled, tmp_path_factory, way: str) -> None:
     files, trials = (1_000, 50) if benchmark.disabled else (10_000, 1_000)
     directory = tmp_path_factory.mktemp(f"sweep-{way}")
     fill(directory, files)
@@ -113,8 +113,11 @@ def test_sweep_1000_trials(benchmark, filled, tmp_path_factory, way: str) -> Non
         for p in directory.glob("S042_1h_29991231_*.json"):
             p.unlink()
 
-    def sweep(find: Callable[[Path | None], Path]) -> None:
-        previous: Path | None = None
+    # The directory's newest S042 file before the sweep: each trial's result is newer than it.
+    baseline = directory / f"S042_1h_{stamp(files // SYMBOLS - 1)}.json"
+
+    def sweep(find: Callable[[Path], Path]) -> None:
+        previous = baseline
         for t in range(trials):
             start = time.perf_counter()
             path = directory / f"S042_1h_29991231_{t:06d}.json"
@@ -129,12 +132,10 @@ def test_sweep_1000_trials(benchmark, filled, tmp_path_factory, way: str) -> Non
     if way == "fastgrid":
         with ResultIndex(directory) as idx:
 
-            def newest(previous: Path | None) -> Path:
+            def newest(previous: Path) -> Path:
                 found = idx.wait_for(symbol="S042", timeframe="1h", newer_than=previous, timeout=10)
                 assert found is not None
                 return found
-
-            baseline = directory / f"S042_1h_{stamp(files // SYMBOLS - 1)}.json"
 
             def clean_and_settle() -> None:
                 # The previous round's files must be gone from the index too, not only from disk.
@@ -162,7 +163,7 @@ def test_sweep_1000_trials(benchmark, filled, tmp_path_factory, way: str) -> Non
 
 
 @pytest.mark.parametrize("way", ["fastgrid", "watchfiles"])
-def test_write_to_visible_latency(benchmark, tmp_path: Path, way: str) -> None:  # type: ignore[no-untyped-def]
+def test_write_to_visible_latency(benchmark, tmp_path: Path, way: str) -> None:
     samples = 20 if benchmark.disabled else 300
     benchmark.group = "write -> visible latency"
     counter = iter(range(10**9))
@@ -217,7 +218,7 @@ def test_write_to_visible_latency(benchmark, tmp_path: Path, way: str) -> None: 
 
 @pytest.mark.parametrize("files", [1_000, 100_000])
 @pytest.mark.parametrize("way", ["fastgrid", "python_scandir"])
-def test_initial_scan(benchmark, filled, files: int, way: str) -> None:  # type: ignore[no-untyped-def]
+def test_initial_scan(benchmark, filled, files: int, way: str) -> None:
     big_only(benchmark, files)
     directory = filled(files)
     benchmark.group = f"initial scan {files // 1000}k files"

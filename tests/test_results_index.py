@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from _results_helpers import atomic_write, settle, settle_state, state, write
+from _results_helpers import State, atomic_write, settle, settle_state, state, write
 from fastgrid import ResultIndex
 
 BACKENDS = {"native": {}, "poll": {"poll_interval": 0.05}}
@@ -22,7 +22,7 @@ def backend(request: pytest.FixtureRequest) -> dict[str, float]:
 
 
 def open_index(directory: Path, backend: dict[str, float], **options: object) -> ResultIndex:
-    return ResultIndex(directory, **backend, **options)  # type: ignore[arg-type]
+    return ResultIndex(directory, **backend, **options)
 
 
 def test_initial_scan_builds_the_exact_state(tmp_path: Path) -> None:
@@ -152,15 +152,17 @@ def test_concurrent_writers_in_threads_and_processes_lose_nothing(
         ]
         ctx = multiprocessing.get_context("spawn")
         procs = [ctx.Process(target=_process_writer, args=(str(tmp_path), f"p{p}", count)) for p in range(2)]
-        for w in [*threads, *procs]:
-            w.start()
+        for t in threads:
+            t.start()
+        for p in procs:
+            p.start()
         for t in threads:
             t.join()
         for p in procs:
             p.join(timeout=60)
             assert p.exitcode == 0
         writers = ["p0", "p1", "t0", "t1", "t2"]
-        expected = {
+        expected: State = {
             (f"P{k}", "1h"): sorted(
                 (f"P{k}_1h_{i:05d}_{w}.json" for w in writers for i in range(count) if i % 3 == k),
                 reverse=True,
@@ -266,7 +268,8 @@ def test_latest_agrees_with_sorted_glob(tmp_path: Path, seed: int) -> None:
 def test_recursive_index_follows_new_and_removed_directories(
     tmp_path: Path, backend: dict[str, float]
 ) -> None:
-    write((tmp_path / "BTC").mkdir() or tmp_path / "BTC" / "1.json")
+    (tmp_path / "BTC").mkdir()
+    write(tmp_path / "BTC" / "1.json")
     with open_index(tmp_path, backend, pattern="{symbol}/{stamp}.json", recursive=True) as idx:
         assert state(idx) == {("BTC",): ["1.json"]}
         staging = tmp_path / ".staging"

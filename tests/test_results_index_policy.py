@@ -60,9 +60,10 @@ class FakeIndex:
         self.closed = True
 
 
-A1 = {("A", "1h"): Path("/results/A_1h_1.json")}
-A2 = {("A", "1h"): Path("/results/A_1h_2.json")}
-A2B1 = {**A2, ("B", "4h"): Path("/results/B_4h_1.json")}
+Snapshot = dict[tuple[str, ...], Path]
+A1: Snapshot = {("A", "1h"): Path("/results/A_1h_1.json")}
+A2: Snapshot = {("A", "1h"): Path("/results/A_1h_2.json")}
+A2B1: Snapshot = {**A2, ("B", "4h"): Path("/results/B_4h_1.json")}
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,13 @@ from fastgrid import ResultIndex
 
 
 @pytest.fixture(params=["native", "poll"])
-def idx(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+def idx(request: pytest.FixtureRequest, tmp_path: Path):
     options = {"poll_interval": 0.05} if request.param == "poll" else {}
-    with ResultIndex(tmp_path, **options) as index:  # type: ignore[arg-type]
+    with ResultIndex(tmp_path, **options) as index:
         yield index
 
 
-def later(seconds: float, action) -> threading.Timer:  # type: ignore[no-untyped-def]
+def later(seconds: float, action) -> threading.Timer:
     timer = threading.Timer(seconds, action)
     timer.start()
     return timer
@@ -74,7 +74,7 @@ def test_ctrl_c_interrupts_the_wait(idx: ResultIndex) -> None:
 
 
 def test_other_threads_run_while_waiting(idx: ResultIndex) -> None:
-    counted = []
+    counted: list[int] = []
     worker = threading.Thread(target=lambda: counted.extend(range(200_000)))
     timer = later(0.05, worker.start)
     with pytest.raises(TimeoutError):
