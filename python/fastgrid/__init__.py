@@ -14,6 +14,7 @@ from fastgrid._core import (
     trial_key,
 )
 from fastgrid.config import ConfigCache
+from fastgrid.results import ResultIndex
 from fastgrid.sweepfile import SweepFileError
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Expression",
     "GridSampler",
     "PatternError",
+    "ResultIndex",
     "SpecError",
     "Sweep",
     "SweepFileError",
