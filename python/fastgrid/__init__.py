@@ -10,10 +10,12 @@ from fastgrid._core import (
     SpecError,
     __version__,
 )
+from fastgrid.storage import open_storage
 
 __all__ = [
     "ConfigError",
     "PatternError",
     "SpecError",
+    "open_storage",
     "__version__",
 ]
