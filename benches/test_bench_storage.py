@@ -171,7 +171,7 @@ def _build_rdb(path: Path, n: int) -> None:
             for (t,) in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'trial_%'"
             )
-            if "trial_id" in _columns(conn, t)
+            if t != "trials" and "trial_id" in _columns(conn, t)
         ]
         trial_cols = _columns(conn, "trials")
         for copy in range(1, n // block):
