@@ -6,6 +6,7 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 
 from fastgrid._core import (
     ConfigError,
+    Expression,
     PatternError,
     SpecError,
     __version__,
@@ -14,6 +15,7 @@ from fastgrid.storage import open_storage
 
 __all__ = [
     "ConfigError",
+    "Expression",
     "PatternError",
     "SpecError",
     "open_storage",
