@@ -180,6 +180,33 @@ def test_open_storage_is_exported() -> None:
     assert "open_storage" in fastgrid.__all__
 
 
+@pytest.fixture(scope="module")
+def postgres_url() -> Any:
+    from support.pgserver import PostgresUnavailable, running_server
+
+    try:
+        with running_server() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server for this test: {exc}")
+
+
+def test_postgresql_url_with_heartbeat_and_export(tmp_path: Path, postgres_url: str) -> None:
+    storage = open_storage(postgres_url, heartbeat_interval=5, grace_period=20)
+    assert isinstance(storage, _CachedStorage)
+    assert (storage._backend.heartbeat_interval, storage._backend.grace_period) == (5, 20)
+    study = optuna.create_study(storage=storage, study_name="pg")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=5)
+    source = run_rich_study(open_storage(tmp_path / "src.db"), 6, name="to-pg")
+    export_study(open_storage(tmp_path / "src.db"), study_name="to-pg", to_url=postgres_url)
+    exported = optuna.load_study(
+        study_name="to-pg", storage=postgres_url.replace("postgresql", "postgresql+psycopg")
+    )
+    assert [(t.params, t.values, t.user_attrs) for t in exported.trials] == [
+        (t.params, t.values, t.user_attrs) for t in source.trials
+    ]
+
+
 # --- redaction ---------------------------------------------------------------------------------------
 
 

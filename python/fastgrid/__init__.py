@@ -18,6 +18,6 @@ __all__ = [
     "Expression",
     "PatternError",
     "SpecError",
-    "open_storage",
     "__version__",
+    "open_storage",
 ]

@@ -11,6 +11,7 @@ Accepted forms (see ``ACCEPTED_FORMS``):
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import urllib.parse
@@ -149,6 +150,7 @@ def open_storage(
         path = Path(urllib.parse.unquote(rest[1:])).expanduser()
         return _embedded(path if path.is_absolute() else base / path, text, heartbeat_interval, grace_period)
     if scheme.split("+", 1)[0] in _RDB_SCHEMES:
+        text = _with_installed_postgres_driver(text, scheme)
         try:
             rdb = RDBStorage(text, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         except ImportError as exc:
@@ -159,6 +161,19 @@ def open_storage(
         # What optuna.create_study does with a URL string: the cache saves a query per finished trial.
         return _CachedStorage(rdb)
     raise _bad_url(text, f"unknown scheme {scheme!r}")
+
+
+def _with_installed_postgres_driver(url: str, scheme: str) -> str:
+    """``postgresql://`` means psycopg2 to SQLAlchemy; use psycopg 3 when only it is installed.
+
+    fastgrid's ``postgres`` extra installs psycopg 3, so a plain URL would otherwise fail for want of a
+    driver the user never chose.
+    """
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    if importlib.util.find_spec("psycopg2") is not None or importlib.util.find_spec("psycopg") is None:
+        return url
+    return "postgresql+psycopg" + url[len(scheme) :]
 
 
 def _no_heartbeat(url: str, heartbeat_interval: int | None, grace_period: int | None) -> None:
