@@ -484,6 +484,40 @@ def test_four_processes_share_one_file(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def _forked_worker(study: optuna.Study) -> None:
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=25)
+
+
+def test_forked_children_inheriting_the_storage_act_as_new_workers(tmp_path: Path) -> None:
+    path = tmp_path / "fork.db"
+    storage = open_storage(path)
+    study = optuna.create_study(storage=storage, study_name="fork")
+    parent_trial = study.ask()
+    parent_trial.suggest_float("x", 0, 1)  # a deferred write the children must not commit again
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_forked_worker, args=(study,)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    study.tell(parent_trial, 0.5)
+    trials = optuna_view(path, "fork")
+    assert sorted(t.number for t in trials) == list(range(51))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert trials[0].params == parent_trial.params
+
+
+def test_threads_share_one_storage(tmp_path: Path) -> None:
+    path = tmp_path / "threads.db"
+    study = optuna.create_study(storage=open_storage(path), study_name="t")
+    study.optimize(rich_objective, n_trials=60, n_jobs=4, catch=(RuntimeError,))
+    trials = optuna_view(path, "t")
+    assert sorted(t.number for t in trials) == list(range(60))
+    assert all(t.state.is_finished() for t in trials)
+    assert trials == study.get_trials()
+
+
 _KILLED_WRITER = textwrap.dedent(
     """
     import sys, optuna

@@ -16,6 +16,7 @@ same file) and replaces only those paths:
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import uuid
 from collections.abc import Container
@@ -175,6 +176,7 @@ class EmbeddedStorage(JournalStorage):
         self._replay_result = _IndexedReplayResult(self._worker_id_prefix)
         self._just_synced = False
         self._pending: list[str] = []
+        self._pid = os.getpid()
         with self._thread_lock:
             self._restore_snapshot()
             self._snapshot_at = self._replay_result.log_number_read
@@ -215,6 +217,7 @@ class EmbeddedStorage(JournalStorage):
     # Every JournalStorage operation is `_write_log` then `_sync_with_backend`, under the thread lock.
     # Writing and reading in one transaction makes that following sync redundant, so it is skipped once.
     def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
+        self._forked_check()
         self._just_synced = False
         result = self._replay_result
         body = self.backend.encode({"op_code": op_code, "worker_id": result.worker_id, **extra_fields})
@@ -224,12 +227,24 @@ class EmbeddedStorage(JournalStorage):
     def _sync_with_backend(self) -> None:
         if self._just_synced:
             self._just_synced = False
-        elif self._pending:
-            self._commit(list(self._pending), strict_last=False)
         else:
-            super()._sync_with_backend()
+            self._forked_check()
+            if self._pending:
+                self._commit(list(self._pending), strict_last=False)
+            else:
+                super()._sync_with_backend()
         if self._replay_result.log_number_read - self._snapshot_at >= self._snapshot_every:
             self._dump_snapshot()
+
+    def _forked_check(self) -> None:
+        """After fork(), become a new worker: a child must not commit the parent's deferred writes
+        nor pass for the parent's worker (Optuna keys trial ownership on the worker id)."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._pending = []
+            self._worker_id_prefix = str(uuid.uuid4()) + "-"
+            self._replay_result._worker_id_prefix = self._worker_id_prefix
+            self._replay_result._worker_id_to_owned_trial_id = {}
 
     def _commit(self, bodies: list[str], *, strict_last: bool) -> None:
         """Append ``bodies`` in one transaction and replay everything new, in the file's order."""
@@ -257,6 +272,7 @@ class EmbeddedStorage(JournalStorage):
     # transaction with its state change instead of one each. They are validated now, as Optuna would
     # (unknown or finished trial, incompatible distribution), so errors still surface at the call.
     def _defer(self, op_code: int, trial_id: int, extra_fields: dict[str, Any]) -> None:
+        self._forked_check()
         result = self._replay_result
         trial = result._trials.get(trial_id)
         if trial is None:
@@ -370,10 +386,11 @@ class EmbeddedStorage(JournalStorage):
         with self._thread_lock:
             self._sync_with_backend()
             trials = self._replay_result.get_all_trials(study_id, states)
-        if not deepcopy:
-            return trials
-        with no_gc():
-            return _deep_copy(trials)
+            if not deepcopy:
+                return trials
+            # Copied under the lock, as Optuna does: a running trial's dicts can still change.
+            with no_gc():
+                return _deep_copy(trials)
 
     def get_best_trial(self, study_id: int) -> FrozenTrial:
         with self._thread_lock:
