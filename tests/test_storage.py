@@ -135,6 +135,17 @@ def test_sqlite_url_opens_cached_rdb_with_heartbeat(tmp_path: Path) -> None:
     assert (backend.heartbeat_interval, backend.grace_period) == (5, 20)
 
 
+def test_relative_sqlite_urls_resolve_against_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sweep").mkdir()
+    storage = open_storage("sqlite:///rel.db", directory=tmp_path / "sweep")
+    optuna.create_study(storage=storage, study_name="r")
+    assert (tmp_path / "sweep" / "rel.db").is_file()
+    assert not (tmp_path / "rel.db").exists()
+
+
 @pytest.mark.parametrize("url", [None, "x.db", "fastgrid:///x.db", "x.log"])
 def test_heartbeat_on_file_stores_is_an_error(tmp_path: Path, url: str | None) -> None:
     with pytest.raises(ValueError, match="heartbeat"):

@@ -114,7 +114,8 @@ def open_storage(
 
     Args:
         url: a storage URL or path; ``None`` means the embedded store ``fastgrid.db``.
-        directory: where ``None`` and relative paths point (default: the current directory).
+        directory: where ``None`` and relative paths point, ``sqlite:///relative.db`` included
+            (default: the current directory).
         heartbeat_interval, grace_period: Optuna's heartbeat options, passed to ``RDBStorage``; the file
             storages have no heartbeat, so giving them there is an error rather than silently ignored.
 
@@ -151,6 +152,7 @@ def open_storage(
         return _embedded(path if path.is_absolute() else base / path, text, heartbeat_interval, grace_period)
     if scheme.split("+", 1)[0] in _RDB_SCHEMES:
         text = _with_installed_postgres_driver(text, scheme)
+        text = _anchor_sqlite_path(text, match.end(), scheme, base)
         try:
             rdb = RDBStorage(text, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         except ImportError as exc:
@@ -161,6 +163,21 @@ def open_storage(
         # What optuna.create_study does with a URL string: the cache saves a query per finished trial.
         return _CachedStorage(rdb)
     raise _bad_url(text, f"unknown scheme {scheme!r}")
+
+
+def _anchor_sqlite_path(url: str, rest_at: int, scheme: str, base: Path) -> str:
+    """``sqlite:///rel.db`` → an absolute path under ``base``, like every other relative path here.
+
+    SQLAlchemy would resolve it against the process's working directory, which for a sweep started from
+    elsewhere is not where its sweep file and embedded store live.
+    """
+    if scheme.split("+", 1)[0] != "sqlite":
+        return url
+    rest = url[rest_at:]
+    if not rest.startswith("/") or rest.startswith("//") or rest[1:].startswith(":memory:") or len(rest) < 2:
+        return url
+    path, sep, query = rest[1:].partition("?")
+    return f"{url[:rest_at]}/{base / path}{sep}{query}"
 
 
 def _with_installed_postgres_driver(url: str, scheme: str) -> str:
