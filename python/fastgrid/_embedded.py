@@ -19,8 +19,9 @@ import copy
 import os
 import threading
 import uuid
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from datetime import datetime, timezone
+from sys import intern
 from typing import Any
 
 import optuna
@@ -56,6 +57,7 @@ _SNAPSHOT_TAG = f"fastgrid-replay-{SNAPSHOT_FORMAT}/optuna-{optuna.__version__}"
 _DEFAULT_SNAPSHOT_EVERY = 2_000
 
 _STATES = tuple(TrialState)
+_KEYED_FIELDS = ("params", "user_attr", "system_attr", "user_attrs", "system_attrs", "distributions")
 
 
 class _IndexedReplayResult(JournalStorageReplayResult):
@@ -67,6 +69,19 @@ class _IndexedReplayResult(JournalStorageReplayResult):
         self._unranked: dict[int, list[int]] = {}
         self._best: dict[int, int] = {}
         self._dist_cache: dict[str, BaseDistribution] = {}
+
+    def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
+        # Every trial repeats the same param and attribute names; decoded from JSON, each would be its
+        # own string object. Interned, they are shared in memory and pickled once per snapshot.
+        for log in logs:
+            for field in _KEYED_FIELDS:
+                mapping = log.get(field)
+                if mapping:
+                    log[field] = {intern(k): v for k, v in mapping.items()}
+            name = log.get("param_name")
+            if name is not None:
+                log["param_name"] = intern(name)
+            super().apply_logs((log,))
 
     def _index(self, trial_id: int, old: TrialState | None, new: TrialState) -> None:
         study_id = self._trial_id_to_study_id[trial_id]
@@ -80,8 +95,16 @@ class _IndexedReplayResult(JournalStorageReplayResult):
     def _apply_create_trial(self, log: dict[str, Any]) -> None:
         trial_id = len(self._trials)
         super()._apply_create_trial(log)
-        if trial_id in self._trials:
-            self._index(trial_id, None, self._trials[trial_id].state)
+        trial = self._trials.get(trial_id)
+        if trial is None:
+            return
+        texts = log.get("distributions")
+        if texts:
+            # Trials created from a template (add_trial, copy_study) carry their distributions;
+            # share equal ones, as _apply_set_trial_param does. The trial is new: nobody holds it yet.
+            cache, own = self._dist_cache, trial._distributions
+            trial._distributions = {name: cache.setdefault(text, own[name]) for name, text in texts.items()}
+        self._index(trial_id, None, trial.state)
 
     # Optuna 5.0's _apply_set_trial_param, except that equal distributions (same JSON) share one
     # object: decoding each log's distribution anew dominated replay time, and the shared objects
@@ -412,8 +435,12 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 _new = object.__new__
 
 
-def _copy_value(value: Any) -> Any:
-    return value if type(value) in _SCALARS else copy.deepcopy(value)
+def _copy_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    # Attribute values are nearly always scalars: then a shallow copy is a deep one.
+    for value in attrs.values():
+        if type(value) not in _SCALARS:
+            return copy.deepcopy(attrs)
+    return attrs.copy()
 
 
 def _copy_plain(obj: Any) -> Any:
@@ -424,27 +451,27 @@ def _copy_plain(obj: Any) -> Any:
     return new
 
 
-def _copy_trial(trial: FrozenTrial) -> FrozenTrial:
+def _copy_trial(trial: FrozenTrial, memo: dict[int, BaseDistribution]) -> FrozenTrial:
     """A copy of ``trial`` sharing nothing mutable with it, built field by field.
 
     Equivalent to ``copy.deepcopy`` for what a replayed trial holds (scalars, JSON containers, datetimes,
     distributions) at a fraction of its cost: only non-scalar attribute values go through deepcopy.
+    Like ``copy.deepcopy`` of a whole list, a distribution shared by several trials (the replay
+    shares equal ones) is copied once per call, through ``memo``.
     """
     new = _new(FrozenTrial)
     fields = new.__dict__
     fields.update(trial.__dict__)
     fields["_params"] = trial._params.copy()
-    fields["_distributions"] = {k: _copy_plain(d) for k, d in trial._distributions.items()}
-    user_attrs = trial._user_attrs
-    if user_attrs:
-        fields["_user_attrs"] = {k: _copy_value(v) for k, v in user_attrs.items()}
-    else:
-        fields["_user_attrs"] = {}
-    system_attrs = trial._system_attrs
-    if system_attrs:
-        fields["_system_attrs"] = {k: _copy_value(v) for k, v in system_attrs.items()}
-    else:
-        fields["_system_attrs"] = {}
+    dists = {}
+    for name, dist in trial._distributions.items():
+        copied = memo.get(id(dist))
+        if copied is None:
+            copied = memo[id(dist)] = _copy_plain(dist)
+        dists[name] = copied
+    fields["_distributions"] = dists
+    fields["_user_attrs"] = _copy_attrs(trial._user_attrs)
+    fields["_system_attrs"] = _copy_attrs(trial._system_attrs)
     fields["intermediate_values"] = trial.intermediate_values.copy()
     if trial._values is not None:
         fields["_values"] = trial._values.copy()
@@ -452,4 +479,5 @@ def _copy_trial(trial: FrozenTrial) -> FrozenTrial:
 
 
 def _deep_copy(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    return [_copy_trial(t) for t in trials]
+    memo: dict[int, BaseDistribution] = {}
+    return [_copy_trial(t, memo) for t in trials]
