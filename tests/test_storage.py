@@ -449,6 +449,37 @@ def test_a_pickled_storage_reopens_the_same_file(tmp_path: Path) -> None:
     assert optuna.load_study(study_name="p", storage=clone).get_trials() == study.get_trials()
 
 
+def test_a_deleted_store_is_not_silently_recreated_on_reconnect(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    storage = open_storage(path)
+    assert isinstance(storage, EmbeddedStorage)
+    storage.backend.close()
+    for leftover in tmp_path.glob("gone.db*"):
+        leftover.unlink()
+    with pytest.raises(sqlite3.OperationalError):
+        storage.get_all_studies()
+    assert not path.exists()
+
+
+_CLEAN_EXIT = textwrap.dedent(
+    """
+    import sys, optuna
+    from fastgrid.storage import open_storage
+    study = optuna.create_study(storage=open_storage(sys.argv[1]), study_name="x")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=30)
+    """
+)
+
+
+def test_a_normal_exit_leaves_a_snapshot_covering_the_whole_log(tmp_path: Path) -> None:
+    path = tmp_path / "exit.db"
+    subprocess.run([sys.executable, "-c", _CLEAN_EXIT, str(path)], check=True, timeout=120)
+    backend = SQLiteJournalBackend(path)
+    snapshot = backend.load_tagged_snapshot()
+    assert snapshot is not None and snapshot[0] == backend.log_count() > 0
+    assert len(optuna.load_study(study_name="x", storage=open_storage(path)).trials) == 30
+
+
 def test_schema_version_mismatch_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "v.db"
     open_storage(path)

@@ -19,10 +19,12 @@ same file) and replaces only those paths:
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Container, Iterable
 from datetime import datetime, timezone
 from sys import intern
@@ -208,6 +210,7 @@ class EmbeddedStorage(JournalStorage):
             self._restore_snapshot()
             self._snapshot_at = self._replay_result.log_number_read
             self._sync_with_backend()
+        _at_exit.add(self)
 
     @property
     def backend(self) -> SQLiteJournalBackend:
@@ -357,10 +360,16 @@ class EmbeddedStorage(JournalStorage):
             self._defer(JournalOperation.SET_TRIAL_SYSTEM_ATTR, trial_id, {"system_attr": {key: value}})
 
     def checkpoint(self) -> None:
-        """Write a snapshot now (e.g. at the end of a sweep) so the next open replays nothing."""
+        """Commit deferred writes and snapshot now, so the next open replays nothing.
+
+        Runs by itself when the interpreter exits normally; after a crash, reopening replays at most
+        ``snapshot_every`` log entries.
+        """
         with self._thread_lock:
+            self._forked_check()
             self._sync_with_backend()
-            self._dump_snapshot()
+            if self._replay_result.log_number_read > self._snapshot_at:
+                self._dump_snapshot()
 
     # Copied from Optuna 5.0's JournalStorage.create_new_trial minus its every-100-trials snapshot,
     # which pickles the whole state (O(trials)) and would make per-trial cost grow with the study.
@@ -485,3 +494,28 @@ def _copy_trial(trial: FrozenTrial, memo: dict[int, BaseDistribution]) -> Frozen
 def _deep_copy(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     memo: dict[int, BaseDistribution] = {}
     return [_copy_trial(t, memo) for t in trials]
+
+
+class _ExitCheckpoints:
+    """Checkpoints every live EmbeddedStorage of this process at normal interpreter exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: weakref.WeakSet[EmbeddedStorage] = weakref.WeakSet()
+        atexit.register(self.run)
+
+    def add(self, storage: EmbeddedStorage) -> None:
+        with self._lock:
+            self._live.add(storage)
+
+    def run(self) -> None:
+        with self._lock:
+            live = list(self._live)
+        for storage in live:
+            try:
+                storage.checkpoint()
+            except Exception as exc:  # the file may be gone (a temporary directory); the log is intact
+                _logger.debug(f"exit checkpoint of {storage.backend.path} skipped: {exc!r}")
+
+
+_at_exit = _ExitCheckpoints()

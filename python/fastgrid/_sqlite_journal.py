@@ -18,6 +18,7 @@ import random
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,7 +70,7 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self._pid = -1
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         with self._lock:
-            self._connection()
+            self._connection(create=True)
 
     @property
     def path(self) -> Path:
@@ -82,14 +83,24 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["_path"])  # type: ignore[misc]
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, *, create: bool = False) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            target: str | Path = self._path
+        else:
+            # Reconnecting (after fork or close) must not silently start an empty store in place of
+            # one that was deleted or moved meanwhile.
+            target = "file:" + urllib.parse.quote(str(self._path.resolve())) + "?mode=rw"
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so a writer takes the write lock up
         # front instead of upgrading a read lock mid-transaction (the classic SQLITE_BUSY deadlock).
         conn = sqlite3.connect(
-            self._path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            target,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=not create,
         )
         try:
             self._retry(lambda: self._prepare(conn))
