@@ -276,6 +276,33 @@ def test_round_trip_matches_optunas_own_replay(tmp_path: Path) -> None:
     )
 
 
+def _pruned_objective(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("x", -3, 3)
+    y = trial.suggest_int("y", 0, 8)
+    for step in range(5):
+        trial.report((x - 1) ** 2 + y / (step + 1), step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return (x - 1) ** 2 + y
+
+
+def test_tpe_with_a_pruner_runs_exactly_as_in_memory(tmp_path: Path) -> None:
+    # TPE reads the finished trials before every suggestion and the pruner reads intermediate values
+    # right after report(): any lost, reordered or late write changes what gets sampled next.
+    def run(storage: optuna.storages.BaseStorage | None) -> list[tuple[Any, ...]]:
+        study = optuna.create_study(
+            storage=storage,
+            sampler=optuna.samplers.TPESampler(seed=7, n_startup_trials=5),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+        )
+        study.optimize(_pruned_objective, n_trials=40)
+        return [(t.number, t.state, t.params, t.values, t.intermediate_values) for t in study.trials]
+
+    expected = run(None)
+    assert any(row[1] == TrialState.PRUNED for row in expected)
+    assert run(open_storage(tmp_path / "tpe.db")) == expected
+
+
 def test_multi_objective_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "mo.db"
     study = optuna.create_study(
