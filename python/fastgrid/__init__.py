@@ -6,18 +6,24 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 
 from fastgrid._core import (
     ConfigError,
+    ConfigTemplate,
     Expression,
     PatternError,
     SpecError,
     __version__,
+    trial_key,
 )
+from fastgrid.config import ConfigCache
 from fastgrid.storage import open_storage
 
 __all__ = [
+    "ConfigCache",
     "ConfigError",
+    "ConfigTemplate",
     "Expression",
     "PatternError",
     "SpecError",
     "__version__",
     "open_storage",
+    "trial_key",
 ]
