@@ -15,6 +15,7 @@ from fastgrid._core import (
 )
 from fastgrid.config import ConfigCache
 from fastgrid.results import ResultIndex
+from fastgrid.storage import open_storage
 
 __all__ = [
     "ConfigCache",
@@ -25,5 +26,6 @@ __all__ = [
     "ResultIndex",
     "SpecError",
     "__version__",
+    "open_storage",
     "trial_key",
 ]
