@@ -10,10 +10,15 @@ from fastgrid._core import (
     SpecError,
     __version__,
 )
+from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 
 __all__ = [
+    "CallableObjective",
+    "CommandObjective",
     "ConfigError",
     "PatternError",
+    "ResultsSpec",
     "SpecError",
+    "TrialOutcome",
     "__version__",
 ]
