@@ -32,10 +32,13 @@ def parse_json(data: bytes, *, source: str) -> Any:
     except UnicodeDecodeError as exc:
         raise OutputError(f"output is not UTF-8 text: byte {exc.start} ({source})") from None
     except json.JSONDecodeError as exc:
-        kind = "truncated JSON" if exc.pos >= len(exc.doc.rstrip()) else "not JSON"
-        raise OutputError(
-            f"output is {kind}: line {exc.lineno} col {exc.colno}: {exc.msg} ({source})"
-        ) from None
+        # An unterminated string always runs to the end of the input; other errors at the very end
+        # mean the document stopped early (a killed writer, a full disk).
+        unterminated = exc.msg.startswith("Unterminated string")
+        kind = "truncated JSON" if unterminated or exc.pos >= len(exc.doc.rstrip()) else "not JSON"
+        where = f"line {exc.lineno} col {exc.colno}"
+        detail = f"unterminated string starting at {where}" if unterminated else f"{where}: {exc.msg}"
+        raise OutputError(f"output is {kind}: {detail} ({source})") from None
     except RecursionError:
         raise OutputError(f"output is nested too deeply to parse ({source})") from None
 
