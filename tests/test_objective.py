@@ -283,7 +283,7 @@ def test_results_key_placeholders_are_checked_like_argv(tmp_path: Path) -> None:
         ),
         (
             "print('{\"sharpe\": 1.5, ')\n",
-            "output is truncated JSON: line 1 col 16: Expecting property name enclosed in double quotes (stdout)",
+            "output is truncated JSON: line 1 col 16: Expecting property name enclosed in double quotes",
         ),
         (
             "print('{\"sharpe\" 1.5}')\n",

@@ -207,4 +207,4 @@ def _import(target: str) -> Callable[[dict], Any]:
             ) from None
     if not callable(obj):
         raise ValueError(f"callable {target!r}: {attribute!r} is a {type(obj).__name__}, not a callable")
-    return obj  # type: ignore[no-any-return]
+    return obj

@@ -212,7 +212,7 @@ def render_value(value: Any) -> str:
     if isinstance(value, (list, tuple, dict)):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
     if isinstance(value, os.PathLike):
-        return os.fspath(value)  # type: ignore[return-value]
+        return os.fspath(value)
     return str(value)
 
 

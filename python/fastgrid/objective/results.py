@@ -67,7 +67,7 @@ class ResultIndexLike(Protocol):
 def open_index(directory: Path, spec: ResultsSpec) -> ResultIndexLike:
     from fastgrid import ResultIndex  # type: ignore[attr-defined]
 
-    return ResultIndex(directory, pattern=spec.pattern, order_by=spec.order_by, watch=spec.watch)  # type: ignore[no-any-return]
+    return ResultIndex(directory, pattern=spec.pattern, order_by=spec.order_by, watch=spec.watch)
 
 
 class SharedIndex:
