@@ -786,3 +786,16 @@ def test_public_names_are_exported() -> None:
     for name in ("CallableObjective", "CommandObjective", "ResultsSpec", "TrialOutcome"):
         assert name in fastgrid.__all__
     assert os.path.basename(fastgrid.objective.__file__) == "__init__.py"
+
+
+def test_without_pidfd_the_polling_fallback_behaves_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(os, "pidfd_open", raising=False)
+    hang = script(tmp_path, "hang.py", HANG)
+    outcome = run(CommandObjective([PY, hang, "{trial_dir}"], metrics=["x"], timeout=1.0), tmp_path)
+    assert outcome.reason == "timeout after 1.0s"
+    pids = json.loads((tmp_path / "runs" / "trial_0" / "pids.json").read_text())
+    assert gone(pids["self"]) and gone(pids["grandchild"])
+    s = script(tmp_path, "ok.py", "print('{\"x\": 4}')\n")
+    assert run(CommandObjective([PY, s], metrics=["x"]), tmp_path, n=1).value == 4.0

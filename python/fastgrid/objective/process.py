@@ -100,9 +100,10 @@ def run_in_group(
             env=dict(env),
             start_new_session=True,
         )
-    watch = _ExitWatch(proc.pid)
+    watch: _ExitWatch | None = None
     timed_out = False
     try:
+        watch = _ExitWatch(proc.pid)
         if not watch.wait(timeout):
             timed_out = True
             _signal_group(proc.pid, signal.SIGTERM)
@@ -113,5 +114,6 @@ def run_in_group(
         proc.wait()
         raise
     finally:
-        watch.close()
+        if watch is not None:
+            watch.close()
     return Exit(returncode=proc.wait(), timed_out=timed_out)
