@@ -252,13 +252,19 @@ def test_results_directory_without_a_new_file_fails_instead_of_reusing_the_old_o
     assert "symbol='BTC'" in outcome.reason
 
 
-def test_results_key_must_name_pattern_fields() -> None:
-    with pytest.raises(ValueError, match=r"results.key: 'sym' is not a field of the pattern"):
+def test_results_key_must_name_every_key_field_of_the_pattern() -> None:
+    with pytest.raises(ValueError, match=r"results.key: 'sym' is not a key field of the pattern"):
         ResultsSpec("results", pattern="{symbol}_{stamp}.json", key={"sym": "{params.s}"})
+    with pytest.raises(ValueError, match=r"results.key: 'stamp' is not a key field"):
+        ResultsSpec("results", pattern="{symbol}_{stamp}.json", key={"symbol": "x", "stamp": "1"})
+    with pytest.raises(ValueError, match=r"results.key: missing 'timeframe'; give a template for every key"):
+        ResultsSpec("results", key={"symbol": "{params.symbol}"})
+    spec = ResultsSpec("r", pattern="{symbol}_{_run}_{{x}}_{stamp}.json", key={"symbol": "{params.symbol}"})
+    assert spec.key == {"symbol": "{params.symbol}"}
 
 
 def test_results_key_placeholders_are_checked_like_argv(tmp_path: Path) -> None:
-    spec = ResultsSpec("results", key={"symbol": "{param.symbol}"})
+    spec = ResultsSpec("results", key={"symbol": "{param.symbol}", "timeframe": "1h"})
     with pytest.raises(ValueError, match=r"results.key\['symbol'\]: unknown placeholder '\{param.symbol\}'"):
         CommandObjective([PY, "-c", "pass"], metrics=["x"], results=spec, cwd=tmp_path)
 

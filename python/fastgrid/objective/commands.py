@@ -277,6 +277,8 @@ class CommandObjective:
             assert self.results is not None and self._index is not None
             try:
                 path = index.wait_for(newer_than=before, timeout=self.results.wait, **key)
+                if path is None:  # only with a stop event, which is not passed: treat as not found
+                    raise TimeoutError
             except TimeoutError:
                 fields = ", ".join(f"{k}={v!r}" for k, v in key.items()) or "any key"
                 raise OutputError(

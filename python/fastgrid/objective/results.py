@@ -35,6 +35,7 @@ class ResultsSpec:
     order_by: str = "stamp"
     wait: float = 10.0
     watch: bool = True
+    recursive: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, Mapping):
@@ -42,13 +43,22 @@ class ResultsSpec:
                 f"results.key: expected a table of pattern field → template, got {type(self.key).__name__}"
             )
         object.__setattr__(self, "key", dict(self.key))
-        fields = set(_PATTERN_FIELD.findall(self.pattern))
+        # ResultIndex looks a result up by ALL its key fields: every pattern field except the
+        # order field and wildcards (`_`, `_name`).
+        literal = self.pattern.replace("{{", "").replace("}}", "")
+        fields = {f for f in _PATTERN_FIELD.findall(literal) if f != self.order_by and not f.startswith("_")}
         for name in self.key:
             if name not in fields:
                 raise ValueError(
-                    f"results.key: {name!r} is not a field of the pattern {self.pattern!r} "
-                    f"(fields: {', '.join(sorted(fields)) or 'none'})"
+                    f"results.key: {name!r} is not a key field of the pattern {self.pattern!r} "
+                    f"(key fields: {', '.join(sorted(fields)) or 'none'})"
                 )
+        missing = sorted(fields - set(self.key))
+        if missing:
+            raise ValueError(
+                f"results.key: missing {', '.join(map(repr, missing))}; give a template for every key "
+                f"field of the pattern {self.pattern!r}, e.g. {{{missing[0]!r}: '{{params.{missing[0]}}}'}}"
+            )
         if not self.wait >= 0:
             raise ValueError(f"results.wait: expected seconds >= 0, got {self.wait!r}")
 
@@ -59,7 +69,7 @@ class ResultsSpec:
 class ResultIndexLike(Protocol):
     def latest(self, **fields: Any) -> Path | None: ...
 
-    def wait_for(self, *, newer_than: Path | None = None, timeout: float, **fields: Any) -> Path: ...
+    def wait_for(self, *, newer_than: Path | None = None, timeout: float, **fields: Any) -> Path | None: ...
 
     def close(self) -> None: ...
 
@@ -67,7 +77,13 @@ class ResultIndexLike(Protocol):
 def open_index(directory: Path, spec: ResultsSpec) -> ResultIndexLike:
     from fastgrid import ResultIndex  # type: ignore[attr-defined]
 
-    return ResultIndex(directory, pattern=spec.pattern, order_by=spec.order_by, watch=spec.watch)
+    return ResultIndex(
+        directory,
+        pattern=spec.pattern,
+        order_by=spec.order_by,
+        watch=spec.watch,
+        recursive=spec.recursive,
+    )
 
 
 class SharedIndex:
