@@ -252,6 +252,24 @@ def test_results_directory_without_a_new_file_fails_instead_of_reusing_the_old_o
     assert "symbol='BTC'" in outcome.reason
 
 
+@pytest.mark.skipif(not hasattr(fastgrid, "ResultIndex"), reason="fastgrid.ResultIndex not merged yet")
+def test_results_directory_with_the_real_result_index(tmp_path: Path) -> None:
+    obj = results_objective(tmp_path, wait=2.0)
+    (tmp_path / "results" / "BTC_1h_20260101.json").write_text('{"sharpe": -5}')
+    (tmp_path / "results" / "BTC_1h_20270101.json.tmp").write_text('{"sharpe": -7}')
+    try:
+        first = run(obj, tmp_path, params={"symbol": "BTC", "stamp": "20261129", "value": 2.5})
+        assert first.ok, first.reason
+        assert (first.value, first.result_path) == (2.5, str(tmp_path / "results" / "BTC_1h_20261129.json"))
+        # The newest BTC file now exists; a trial writing nothing must not be handed it.
+        again = run(obj, tmp_path, n=1, params={"symbol": "BTC", "stamp": "none", "value": 0})
+        assert not again.ok and again.reason is not None and again.reason.startswith("no output")
+        other = run(obj, tmp_path, n=2, params={"symbol": "ETH", "stamp": "20261130", "value": 1.0})
+        assert other.ok and other.value == 1.0
+    finally:
+        obj.close()
+
+
 def test_results_key_must_name_every_key_field_of_the_pattern() -> None:
     with pytest.raises(ValueError, match=r"results.key: 'sym' is not a key field of the pattern"):
         ResultsSpec("results", pattern="{symbol}_{stamp}.json", key={"sym": "{params.s}"})
