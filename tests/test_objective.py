@@ -823,3 +823,26 @@ def test_without_pidfd_the_polling_fallback_behaves_the_same(
     assert gone(pids["self"]) and gone(pids["grandchild"])
     s = script(tmp_path, "ok.py", "print('{\"x\": 4}')\n")
     assert run(CommandObjective([PY, s], metrics=["x"]), tmp_path, n=1).value == 4.0
+
+
+def test_callable_timeout_outside_the_main_thread_warns_and_runs_to_completion(tmp_path: Path) -> None:
+    import threading
+    import warnings
+
+    obj = CallableObjective(lambda cfg: 5, metrics=["x"], timeout=0.5)
+    box: dict[str, Any] = {}
+
+    def worker() -> None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            box["outcome"] = run(obj, tmp_path)
+        box["warnings"] = [str(w.message) for w in caught if w.category is RuntimeWarning]
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(60)
+    assert box["outcome"].ok and box["outcome"].value == 5.0
+    assert len(box["warnings"]) == 1
+    assert box["warnings"][0].startswith(
+        "CallableObjective: the timeout is only enforced in a process's main thread"
+    )
