@@ -6,6 +6,7 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 
 from fastgrid._core import (
     ConfigError,
+    Expression,
     PatternError,
     SpecError,
     __version__,
@@ -16,6 +17,7 @@ __all__ = [
     "CallableObjective",
     "CommandObjective",
     "ConfigError",
+    "Expression",
     "PatternError",
     "ResultsSpec",
     "SpecError",
