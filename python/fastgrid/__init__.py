@@ -6,21 +6,27 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 
 from fastgrid._core import (
     ConfigError,
+    ConfigTemplate,
     Expression,
     PatternError,
     SpecError,
     __version__,
+    trial_key,
 )
+from fastgrid.config import ConfigCache
 from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 
 __all__ = [
     "CallableObjective",
     "CommandObjective",
+    "ConfigCache",
     "ConfigError",
+    "ConfigTemplate",
     "Expression",
     "PatternError",
     "ResultsSpec",
     "SpecError",
     "TrialOutcome",
     "__version__",
+    "trial_key",
 ]
