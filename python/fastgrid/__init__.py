@@ -16,15 +16,20 @@ from fastgrid._core import (
 from fastgrid.config import ConfigCache
 from fastgrid.results import ResultIndex
 from fastgrid.storage import open_storage
+from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 
 __all__ = [
+    "CallableObjective",
+    "CommandObjective",
     "ConfigCache",
     "ConfigError",
     "ConfigTemplate",
     "Expression",
     "PatternError",
     "ResultIndex",
+    "ResultsSpec",
     "SpecError",
+    "TrialOutcome",
     "__version__",
     "open_storage",
     "trial_key",
