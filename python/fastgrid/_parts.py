@@ -7,24 +7,10 @@ try:
     from fastgrid._core import Grid  # type: ignore[attr-defined]
 except ImportError:
     from fastgrid._standins import Grid
-from fastgrid._core import Expression
-
-from fastgrid._core import trial_key
+from fastgrid._core import Expression, trial_key
 from fastgrid.config import ConfigCache
-
-try:
-    from fastgrid.storage import open_storage, redact_url  # type: ignore[import-not-found]
-except ImportError:
-    from fastgrid._standins import open_storage, redact_url
-try:
-    from fastgrid.objective import (  # type: ignore[import-not-found]
-        CallableObjective,
-        CommandObjective,
-        ResultsSpec,
-        TrialOutcome,
-    )
-except ImportError:
-    from fastgrid._standins import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
+from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
+from fastgrid.storage import open_storage, redact_url
 
 try:
     from fastgrid._core import parse_parameters as search_axes  # type: ignore[attr-defined]
