@@ -15,6 +15,7 @@ from fastgrid._core import (
 )
 from fastgrid.config import ConfigCache
 from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
+from fastgrid.results import ResultIndex
 
 __all__ = [
     "CallableObjective",
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigTemplate",
     "Expression",
     "PatternError",
+    "ResultIndex",
     "ResultsSpec",
     "SpecError",
     "TrialOutcome",
