@@ -16,6 +16,7 @@ from fastgrid._core import (
 from fastgrid.config import ConfigCache
 from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 from fastgrid.results import ResultIndex
+from fastgrid.storage import open_storage
 
 __all__ = [
     "CallableObjective",
@@ -30,5 +31,6 @@ __all__ = [
     "SpecError",
     "TrialOutcome",
     "__version__",
+    "open_storage",
     "trial_key",
 ]
