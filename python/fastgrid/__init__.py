@@ -6,14 +6,18 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 
 from fastgrid._core import (
     ConfigError,
+    Grid,
     PatternError,
     SpecError,
     __version__,
+    parse_parameters,
 )
 
 __all__ = [
     "ConfigError",
+    "Grid",
     "PatternError",
     "SpecError",
     "__version__",
+    "parse_parameters",
 ]

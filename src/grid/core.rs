@@ -134,33 +134,36 @@ impl Grid {
 
     /// The index of a point (nested dicts, or flat dotted keys when `flat`), if it is in the grid.
     pub fn find(&self, point: &Value, flat: bool) -> Option<u128> {
+        self.parts
+            .iter()
+            .enumerate()
+            .find_map(|(p, part)| Some(self.starts[p] + Grid::find_in(part, point, flat)?))
+    }
+
+    /// The index of a point inside one part.
+    pub fn find_in(part: &Part, point: &Value, flat: bool) -> Option<u128> {
         let Value::Map(map) = point else { return None };
-        for (p, part) in self.parts.iter().enumerate() {
-            let params = &part.tree.params;
-            let shape_ok = if flat {
-                map.len() == params.len()
-            } else {
-                same_shape(map, &part.tree.shape)
-            };
-            if !shape_ok {
-                continue;
-            }
-            let digits: Option<Vec<u64>> = params
-                .iter()
-                .map(|param| {
-                    let value = if flat {
-                        map.get(param.path.as_str())
-                    } else {
-                        lookup(point, &param.segments)
-                    }?;
-                    param.axis.position(value)
-                })
-                .collect();
-            if let Some(rank) = digits.and_then(|d| part.space.rank(&d)) {
-                return Some(self.starts[p] + rank);
-            }
+        let params = &part.tree.params;
+        let shape_ok = if flat {
+            map.len() == params.len()
+        } else {
+            same_shape(map, &part.tree.shape)
+        };
+        if !shape_ok {
+            return None;
         }
-        None
+        let digits: Option<Vec<u64>> = params
+            .iter()
+            .map(|param| {
+                let value = if flat {
+                    map.get(param.path.as_str())
+                } else {
+                    lookup(point, &param.segments)
+                }?;
+                param.axis.position(value)
+            })
+            .collect();
+        part.space.rank(&digits?)
     }
 }
 

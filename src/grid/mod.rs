@@ -8,6 +8,7 @@ pub mod axis;
 pub mod columns;
 pub mod constrained;
 pub mod order;
+pub mod rules;
 pub mod spec;
 
 mod core;

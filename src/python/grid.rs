@@ -1,5 +1,818 @@
-use pyo3::prelude::*;
+//! `Grid`, its iterators and `parse_parameters`: conversions around the pure-Rust grid engine.
+//!
+//! Points are built from objects made once per grid: key strings (interned) and each axis's value
+//! objects. Iteration keeps a private template point, updates only the axes the odometer changed
+//! and hands out a copy (the C-level `dict.copy()`), so a point costs about one dict copy. Lists and
+//! dicts among the values are mutable, so every point gets its own copy of those.
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use std::sync::{Arc, Mutex};
+
+use numpy::PyArray1;
+use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
+
+use super::convert::{to_py, to_value};
+use crate::error::{Error, Result as CoreResult};
+use crate::grid::axis::{Axis, Kind};
+use crate::grid::columns::{self, Column, Columns, MISSING};
+use crate::grid::order::{increment, shard_bounds, View};
+use crate::grid::rules;
+use crate::grid::spec::{parse_root, Node, Param, Tree};
+use crate::grid::Grid as CoreGrid;
+use crate::value::Value;
+
+/// Axes up to this many values keep their value objects; larger ones build each value on demand.
+const CACHE_LIMIT: u64 = 1 << 16;
+/// `columns()` refuses grids larger than this; `iter_columns(chunk=...)` handles any size.
+const COLUMNS_LIMIT: u128 = 1 << 32;
+
+/// Runs core work with the GIL released, checking for Ctrl-C from time to time.
+fn detached<T: Send>(py: Python<'_>, f: impl FnOnce(&dyn Fn() -> CoreResult<()>) -> CoreResult<T> + Send) -> PyResult<T> {
+    let pending: Mutex<Option<PyErr>> = Mutex::new(None);
+    let check = || {
+        Python::attach(|py| py.check_signals()).map_err(|e| {
+            if let Ok(mut p) = pending.lock() {
+                *p = Some(e);
+            }
+            Error::Invalid("interrupted".into())
+        })
+    };
+    let result = py.detach(|| f(&check));
+    match result {
+        Ok(v) => Ok(v),
+        Err(e) => match pending.lock().ok().and_then(|mut p| p.take()) {
+            Some(interrupt) => Err(interrupt),
+            None => Err(e.into()),
+        },
+    }
+}
+
+enum PlanKind {
+    Namespace(usize),
+    Leaf(usize),
+}
+
+struct PlanNode {
+    parent: usize,
+    key: Py<PyString>,
+    kind: PlanKind,
+}
+
+/// How one tree's points are assembled in Python.
+struct PartPlan {
+    /// Depth-first, so inserting in this order keeps every dict in declaration order.
+    nodes: Vec<PlanNode>,
+    namespaces: usize,
+    /// Per axis: the namespace holding its leaf, and the key.
+    leaf: Vec<(usize, Py<PyString>)>,
+    /// Per axis: cached value objects (`None` for axes too large to cache).
+    values: Vec<Option<Vec<Py<PyAny>>>>,
+    /// Per axis: whether some values are lists/dicts (fresh copy per point).
+    mutable: Vec<bool>,
+    mutable_axes: Vec<usize>,
+}
+
+struct Cache {
+    parts: Vec<PartPlan>,
+}
+
+fn build_plan(py: Python<'_>, tree: &Tree, flat: bool) -> PyResult<PartPlan> {
+    let mut plan = PartPlan {
+        nodes: Vec::new(),
+        namespaces: 1,
+        leaf: Vec::new(),
+        values: Vec::new(),
+        mutable: Vec::new(),
+        mutable_axes: Vec::new(),
+    };
+    let mut leaf: Vec<Option<(usize, Py<PyString>)>> = (0..tree.params.len()).map(|_| None).collect();
+    if flat {
+        for (a, p) in tree.params.iter().enumerate() {
+            let key = PyString::intern(py, &p.path).unbind();
+            plan.nodes.push(PlanNode {
+                parent: 0,
+                key: key.clone_ref(py),
+                kind: PlanKind::Leaf(a),
+            });
+            leaf[a] = Some((0, key));
+        }
+    } else {
+        fn walk(
+            py: Python<'_>,
+            ns: &indexmap::IndexMap<Arc<str>, Node>,
+            parent: usize,
+            plan: &mut PartPlan,
+            leaf: &mut [Option<(usize, Py<PyString>)>],
+        ) {
+            for (k, node) in ns {
+                let key = PyString::intern(py, k).unbind();
+                match node {
+                    Node::Leaf(a) => {
+                        plan.nodes.push(PlanNode {
+                            parent,
+                            key: key.clone_ref(py),
+                            kind: PlanKind::Leaf(*a),
+                        });
+                        leaf[*a] = Some((parent, key));
+                    }
+                    Node::Namespace(inner) => {
+                        let id = plan.namespaces;
+                        plan.namespaces += 1;
+                        plan.nodes.push(PlanNode {
+                            parent,
+                            key,
+                            kind: PlanKind::Namespace(id),
+                        });
+                        walk(py, inner, id, plan, leaf);
+                    }
+                }
+            }
+        }
+        walk(py, &tree.shape, 0, &mut plan, &mut leaf);
+    }
+    plan.leaf = leaf
+        .into_iter()
+        .map(|l| l.ok_or_else(|| PyValueError::new_err("internal: parameter without a place")))
+        .collect::<PyResult<_>>()?;
+    for (a, p) in tree.params.iter().enumerate() {
+        let mutable = p.axis.has_mutable();
+        plan.mutable.push(mutable);
+        if mutable {
+            plan.mutable_axes.push(a);
+        }
+        let n = p.axis.len().unwrap_or(0);
+        plan.values.push(if n <= CACHE_LIMIT {
+            Some(
+                (0..n)
+                    .map(|k| to_py(py, &p.axis.value(k)).map(Bound::unbind))
+                    .collect::<PyResult<_>>()?,
+            )
+        } else {
+            None
+        });
+    }
+    Ok(plan)
+}
+
+impl PartPlan {
+    /// The value object of axis `a` at position `k`: shared when immutable, a fresh copy otherwise.
+    fn value<'py>(&self, py: Python<'py>, axis: &Axis, a: usize, k: u64) -> PyResult<Bound<'py, PyAny>> {
+        match &self.values[a] {
+            Some(objs) if !self.mutable[a] => Ok(objs[k as usize].bind(py).clone()),
+            _ => to_py(py, &axis.value(k)),
+        }
+    }
+
+    fn point<'py>(&self, py: Python<'py>, params: &[Param], digits: &[u64]) -> PyResult<Bound<'py, PyDict>> {
+        let root = PyDict::new(py);
+        let mut dicts = Vec::with_capacity(self.namespaces);
+        dicts.push(root.clone());
+        for node in &self.nodes {
+            let parent = &dicts[node.parent];
+            match node.kind {
+                PlanKind::Leaf(a) => {
+                    parent.set_item(node.key.bind(py), self.value(py, &params[a].axis, a, digits[a])?)?
+                }
+                PlanKind::Namespace(_) => {
+                    let d = PyDict::new(py);
+                    parent.set_item(node.key.bind(py), &d)?;
+                    dicts.push(d);
+                }
+            }
+        }
+        Ok(root)
+    }
+}
+
+/// A lazy, exact, indexable grid over a parameters tree (docs in `_core.pyi`).
+#[pyclass(frozen, sequence, module = "fastgrid", name = "Grid")]
+pub struct PyGrid {
+    core: Arc<CoreGrid>,
+    // The cache holds only str/int/float/bool/None objects, which cannot form reference cycles,
+    // and it is shared by every view of the grid; visiting it from each view in a `__traverse__`
+    // would over-count references, so there is deliberately none.
+    cache: Arc<Cache>,
+    view: View,
+    flat: bool,
+    constraints: Arc<Vec<String>>,
+}
+
+fn constraint_texts(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    let Some(obj) = obj else { return Ok(Vec::new()) };
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(vec![s.to_str()?.to_owned()]);
+    }
+    obj.try_iter()
+        .map_err(|_| PyTypeError::new_err("constraints must be a string or an iterable of strings"))?
+        .map(|item| {
+            let item = item?;
+            item.cast::<PyString>()
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "each constraint must be a string, got {}",
+                        item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                    ))
+                })?
+                .to_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+fn too_large(what: &str) -> PyErr {
+    PyOverflowError::new_err(format!("{what} is beyond this operation's integer range"))
+}
+
+impl PyGrid {
+    fn with_view(&self, view: View) -> PyGrid {
+        PyGrid {
+            core: self.core.clone(),
+            cache: self.cache.clone(),
+            view,
+            flat: self.flat,
+            constraints: self.constraints.clone(),
+        }
+    }
+
+    fn point_at<'py>(&self, py: Python<'py>, pos: u128) -> PyResult<Bound<'py, PyDict>> {
+        let mut digits = Vec::new();
+        let part = self.core.digits(self.view.map(pos), &mut digits);
+        self.cache.parts[part].point(py, &self.core.parts[part].tree.params, &digits)
+    }
+
+    fn normalize(&self, index: &Bound<'_, PyAny>) -> PyResult<u128> {
+        let len = self.view.len();
+        let i: i128 = index.extract().map_err(|_| {
+            if index.cast::<pyo3::types::PyInt>().is_ok() {
+                PyIndexError::new_err("grid index out of range")
+            } else {
+                PyTypeError::new_err(format!(
+                    "grid indices must be integers or slices, not {}",
+                    index.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                ))
+            }
+        })?;
+        let resolved = if i < 0 {
+            i128::try_from(len).ok().and_then(|l| l.checked_add(i)).filter(|&x| x >= 0)
+        } else {
+            Some(i)
+        };
+        match resolved {
+            Some(x) if (x as u128) < len => Ok(x as u128),
+            _ => Err(Error::IndexOutOfRange {
+                index: i.to_string(),
+                len: len.to_string(),
+                what: "grid",
+            }
+            .into()),
+        }
+    }
+
+    fn slice(&self, slice: &Bound<'_, PySlice>) -> PyResult<PyGrid> {
+        let len = i128::try_from(self.view.len()).map_err(|_| too_large("grid size"))?;
+        let get = |name: &str| -> PyResult<Option<i128>> {
+            let v = slice.getattr(name)?;
+            if v.is_none() {
+                return Ok(None);
+            }
+            match v.extract::<i128>() {
+                Ok(x) => Ok(Some(x)),
+                // Ints past i128 clamp like CPython clamps past Py_ssize_t.
+                Err(_) if v.cast::<pyo3::types::PyInt>().is_ok() => {
+                    Ok(Some(if v.lt(0)? { i128::MIN / 2 } else { i128::MAX / 2 }))
+                }
+                Err(_) => Err(PyTypeError::new_err("slice indices must be integers or None")),
+            }
+        };
+        let step = get("step")?.unwrap_or(1);
+        if step == 0 {
+            return Err(PyValueError::new_err("slice step cannot be zero"));
+        }
+        let (lower, upper) = if step > 0 { (0, len) } else { (-1, len - 1) };
+        let clamp = |v: Option<i128>, default: i128| match v {
+            None => default,
+            Some(v) if v < 0 => (v + len).max(lower),
+            Some(v) => v.min(upper),
+        };
+        let start = clamp(get("start")?, if step > 0 { lower } else { upper });
+        let stop = clamp(get("stop")?, if step > 0 { upper } else { lower });
+        let count = if step > 0 && stop > start {
+            (stop - start - 1) / step + 1
+        } else if step < 0 && start > stop {
+            (start - stop - 1) / (-step) + 1
+        } else {
+            0
+        };
+        Ok(self.with_view(self.view.slice(start, step, count as u128)?))
+    }
+
+    fn find(&self, point: &Bound<'_, PyAny>) -> Option<u128> {
+        let value = to_value(point, "").ok()?;
+        let base = self.core.find(&value, self.flat)?;
+        self.view.unmap(base)
+    }
+
+    fn axes_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let mut out = Vec::new();
+        for (t, part) in self.core.parts.iter().enumerate() {
+            for p in &part.tree.params {
+                let d = describe(py, p)?;
+                d.set_item("tree", t)?;
+                out.push(d);
+            }
+        }
+        PyTuple::new(py, out)
+    }
+}
+
+fn describe<'py>(py: Python<'py>, p: &Param) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("path", &p.path)?;
+    d.set_item("kind", p.kind.name())?;
+    d.set_item("size", p.axis.len())?;
+    for (name, v) in &p.fields {
+        d.set_item(*name, to_py(py, v)?)?;
+    }
+    Ok(d)
+}
+
+fn seed_of(seed: &Bound<'_, PyAny>) -> PyResult<u64> {
+    seed.extract::<u64>()
+        .map_err(|_| PyValueError::new_err("seed must be an integer in [0, 2**64)"))
+}
+
+#[pymethods]
+impl PyGrid {
+    #[new]
+    #[pyo3(signature = (spec, /, *, constraints = None, flat = false))]
+    fn new(py: Python<'_>, spec: &Bound<'_, PyAny>, constraints: Option<&Bound<'_, PyAny>>, flat: bool) -> PyResult<Self> {
+        let root = to_value(spec, "")?;
+        let texts = constraint_texts(constraints)?;
+        let texts_for_build = texts.clone();
+        let core = detached(py, move |check| {
+            CoreGrid::new(&root, &texts_for_build, &rules::compile, check)
+        })?;
+        let parts = core
+            .parts
+            .iter()
+            .map(|p| build_plan(py, &p.tree, flat))
+            .collect::<PyResult<_>>()?;
+        let view = View::identity(core.len());
+        Ok(PyGrid {
+            core: Arc::new(core),
+            cache: Arc::new(Cache { parts }),
+            view,
+            flat,
+            constraints: Arc::new(texts),
+        })
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        let n = self.view.len();
+        if n > isize::MAX as u128 {
+            return Err(Error::Overflow(format!(
+                "the grid has {n} points, more than sys.maxsize; use grid.size"
+            ))
+            .into());
+        }
+        Ok(n as usize)
+    }
+
+    #[getter]
+    fn size(&self) -> u128 {
+        self.view.len()
+    }
+
+    #[getter]
+    fn flat(&self) -> bool {
+        self.flat
+    }
+
+    #[getter]
+    fn paths<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.core.paths())
+    }
+
+    #[getter]
+    fn axes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        self.axes_list(py)
+    }
+
+    #[getter]
+    fn constraints<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.constraints.iter())
+    }
+
+    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        if let Ok(slice) = key.cast::<PySlice>() {
+            return Ok(Bound::new(py, self.slice(slice)?)?.into_any());
+        }
+        let pos = self.normalize(key)?;
+        Ok(self.point_at(py, pos)?.into_any())
+    }
+
+    fn __contains__(&self, point: &Bound<'_, PyAny>) -> bool {
+        self.find(point).is_some()
+    }
+
+    fn index(&self, point: &Bound<'_, PyAny>) -> PyResult<u128> {
+        self.find(point).ok_or_else(|| {
+            let shown = point.repr().map(|r| r.to_string()).unwrap_or_default();
+            Error::NotFound(format!("{shown} is not in the grid")).into()
+        })
+    }
+
+    fn count(&self, point: &Bound<'_, PyAny>) -> usize {
+        let Ok(value) = to_value(point, "") else { return 0 };
+        // Parts of a union may share points; count each part's occurrence inside this view.
+        (0..self.core.parts.len())
+            .filter(|&p| {
+                let single = CorePartRef { grid: &self.core, part: p };
+                single
+                    .find(&value, self.flat)
+                    .and_then(|base| self.view.unmap(base))
+                    .is_some()
+            })
+            .count()
+    }
+
+    fn __iter__(&self) -> GridIter {
+        GridIter::new(self, 0, self.view.len(), false)
+    }
+
+    fn __reversed__(&self) -> GridIter {
+        GridIter::new(self, 0, self.view.len(), true)
+    }
+
+    fn shard(&self, k: &Bound<'_, PyAny>, n: &Bound<'_, PyAny>) -> PyResult<PyGrid> {
+        let (k, n): (u128, u128) = match (k.extract(), n.extract()) {
+            (Ok(k), Ok(n)) if n >= 1 && k < n => (k, n),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "shard(k, n) needs integers 0 <= k < n, got k={k}, n={n}"
+                )))
+            }
+        };
+        let (a, b) = shard_bounds(self.view.len(), k, n);
+        let start = i128::try_from(a).map_err(|_| too_large("shard start"))?;
+        Ok(self.with_view(self.view.slice(start, 1, b - a)?))
+    }
+
+    #[pyo3(signature = (seed, /))]
+    fn shuffled(&self, seed: &Bound<'_, PyAny>) -> PyResult<PyGrid> {
+        Ok(self.with_view(self.view.shuffled(seed_of(seed)?)))
+    }
+
+    #[pyo3(signature = (n, /, *, seed))]
+    fn sample<'py>(&self, py: Python<'py>, n: usize, seed: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        if n as u128 > self.view.len() {
+            return Err(PyValueError::new_err(format!(
+                "sample of {n} points is larger than the grid ({} points)",
+                self.view.len()
+            )));
+        }
+        let shuffled = self.with_view(self.view.shuffled(seed_of(seed)?));
+        let points = (0..n as u128)
+            .map(|i| shuffled.point_at(py, i))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, points)
+    }
+
+    fn columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let n = self.view.len();
+        if n > COLUMNS_LIMIT {
+            return Err(PyValueError::new_err(format!(
+                "columns() of {n} points would not fit in memory; use iter_columns(chunk=...)"
+            )));
+        }
+        columns_dict(py, &self.core, &self.cache, &self.view, 0, n)
+    }
+
+    #[pyo3(signature = (*, chunk = 1_000_000))]
+    fn iter_columns(&self, chunk: u64) -> PyResult<ColumnsIter> {
+        if chunk == 0 {
+            return Err(PyValueError::new_err("chunk must be a positive integer"));
+        }
+        Ok(ColumnsIter {
+            core: self.core.clone(),
+            cache: self.cache.clone(),
+            view: self.view.clone(),
+            state: Mutex::new(0),
+            chunk: chunk as u128,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        let mut trees = Vec::new();
+        for part in &self.core.parts {
+            let mut varying = Vec::new();
+            let mut fixed = 0;
+            for p in &part.tree.params {
+                match p.axis.len() {
+                    Some(1) if p.kind == Kind::Fixed => fixed += 1,
+                    n => varying.push(format!("{}={}", p.path, n.unwrap_or(0))),
+                }
+            }
+            if varying.len() > 12 {
+                let more = varying.len() - 10;
+                varying.truncate(10);
+                varying.push(format!("… {more} more"));
+            }
+            let mut text = if varying.is_empty() { "1".to_owned() } else { varying.join(" × ") };
+            if fixed > 0 {
+                text.push_str(&format!(" (+{fixed} fixed)"));
+            }
+            if !part.space.is_product() {
+                text.push_str(&format!(" → {} admissible", group(part.space.len())));
+            }
+            trees.push(text);
+        }
+        let body = if trees.len() == 1 {
+            trees.remove(0)
+        } else {
+            trees.iter().map(|t| format!("[{t}]")).collect::<Vec<_>>().join(" + ")
+        };
+        let mut s = format!("Grid({} points: {body}", group(self.core.len()));
+        if !self.constraints.is_empty() {
+            s.push_str(&format!(", constraints={:?}", self.constraints));
+        }
+        if self.flat {
+            s.push_str(", flat=True");
+        }
+        s.push(')');
+        if self.view.len() != self.core.len() || self.view.as_range() != Some((0, 1)) {
+            s = format!("<view of {} points of {s}>", group(self.view.len()));
+        }
+        s
+    }
+}
+
+/// `Grid::find` restricted to one part (for `count`).
+struct CorePartRef<'a> {
+    grid: &'a CoreGrid,
+    part: usize,
+}
+
+impl CorePartRef<'_> {
+    fn find(&self, value: &Value, flat: bool) -> Option<u128> {
+        let part = &self.grid.parts[self.part];
+        let single = CoreGrid::find_in(part, value, flat)?;
+        Some(self.grid.start(self.part) + single)
+    }
+}
+
+fn group(n: u128) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn columns_dict<'py>(
+    py: Python<'py>,
+    core: &Arc<CoreGrid>,
+    cache: &Cache,
+    view: &View,
+    from: u128,
+    to: u128,
+) -> PyResult<Bound<'py, PyDict>> {
+    let grid = core.clone();
+    let v = view.clone();
+    let cols: Columns = detached(py, move |check| columns::fill(&grid, &v, from, to, check))?;
+    let plan = columns::plan(core);
+    let out = PyDict::new(py);
+    for ((path, col), (_, axes)) in core.paths().iter().zip(cols.columns).zip(&plan) {
+        let array = match col {
+            Column::I64(v) => PyArray1::from_vec(py, v).into_any(),
+            Column::F64(v) => PyArray1::from_vec(py, v).into_any(),
+            Column::Bool(v) => PyArray1::from_vec(py, v).into_any(),
+            Column::Object(ks) => {
+                let objs = ks
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &k)| {
+                        let p = cols.parts.as_ref().map_or(0, |ps| ps[j] as usize);
+                        match axes[p] {
+                            Some(a) if k != MISSING => cache.parts[p]
+                                .value(py, &core.parts[p].tree.params[a].axis, a, k)
+                                .map(Bound::unbind),
+                            _ => Ok(py.None()),
+                        }
+                    })
+                    .collect::<PyResult<Vec<Py<PyAny>>>>()?;
+                PyArray1::from_vec(py, objs).into_any()
+            }
+        };
+        out.set_item(path, array)?;
+    }
+    Ok(out)
+}
+
+/// Iterates a grid view's points (docs in `_core.pyi`).
+#[pyclass(module = "fastgrid")]
+pub struct GridIter {
+    core: Arc<CoreGrid>,
+    cache: Arc<Cache>,
+    view: View,
+    next: u128,
+    end: u128,
+    reverse: bool,
+    state: Option<IterState>,
+}
+
+struct IterState {
+    part: usize,
+    local: u128,
+    digits: Vec<u64>,
+    template: Vec<Py<PyDict>>,
+}
+
+impl GridIter {
+    fn new(grid: &PyGrid, next: u128, end: u128, reverse: bool) -> GridIter {
+        GridIter {
+            core: grid.core.clone(),
+            cache: grid.cache.clone(),
+            view: grid.view.clone(),
+            next,
+            end,
+            reverse,
+            state: None,
+        }
+    }
+
+    fn fresh_state(&self, py: Python<'_>, part: usize, local: u128) -> PyResult<IterState> {
+        let space = &self.core.parts[part].space;
+        let mut digits = vec![0; space.radices().len()];
+        space.decode(local, &mut digits);
+        let plan = &self.cache.parts[part];
+        let params = &self.core.parts[part].tree.params;
+        let root = plan.point(py, params, &digits)?;
+        // Collect the namespace dicts of the template in plan order.
+        let mut template = vec![root.clone().unbind()];
+        let mut dicts = vec![root];
+        for node in &plan.nodes {
+            if let PlanKind::Namespace(_) = node.kind {
+                let d = dicts[node.parent].get_item(node.key.bind(py))?;
+                let d = d
+                    .ok_or_else(|| PyValueError::new_err("internal: namespace missing"))?
+                    .cast_into::<PyDict>()?;
+                template.push(d.clone().unbind());
+                dicts.push(d);
+            }
+        }
+        Ok(IterState {
+            part,
+            local,
+            digits,
+            template,
+        })
+    }
+}
+
+#[pymethods]
+impl GridIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __length_hint__(&self) -> usize {
+        usize::try_from(self.end - self.next).unwrap_or(usize::MAX)
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        if self.next >= self.end {
+            return Ok(None);
+        }
+        let pos = if self.reverse { self.end - 1 - self.next } else { self.next };
+        self.next += 1;
+        let base = self.view.map(pos);
+        let (part, local) = self.core.locate(base);
+        let space = &self.core.parts[part].space;
+        let plan = &self.cache.parts[part];
+        let params = &self.core.parts[part].tree.params;
+        match self.state.as_mut() {
+            Some(st) if st.part == part => {
+                let tmpl = &st.template;
+                if space.is_product() && st.local.checked_add(1) == Some(local) {
+                    if let Some(first) = increment(&mut st.digits, space.radices()) {
+                        for a in first..st.digits.len() {
+                            let (ns, key) = &plan.leaf[a];
+                            if !plan.mutable[a] {
+                                tmpl[*ns]
+                                    .bind(py)
+                                    .set_item(key.bind(py), plan.value(py, &params[a].axis, a, st.digits[a])?)?;
+                            }
+                        }
+                    }
+                } else if st.local != local {
+                    let mut fresh = vec![0; st.digits.len()];
+                    space.decode(local, &mut fresh);
+                    for (a, (&new, old)) in fresh.iter().zip(st.digits.iter_mut()).enumerate() {
+                        if new != *old && !plan.mutable[a] {
+                            let (ns, key) = &plan.leaf[a];
+                            tmpl[*ns]
+                                .bind(py)
+                                .set_item(key.bind(py), plan.value(py, &params[a].axis, a, new)?)?;
+                        }
+                        *old = new;
+                    }
+                }
+                st.local = local;
+            }
+            _ => {
+                self.state = Some(self.fresh_state(py, part, local)?);
+            }
+        }
+        let Some(st) = self.state.as_ref() else {
+            return Ok(None);
+        };
+        // Hand out a copy, never the template: the caller may mutate what it receives.
+        let root = st.template[0].bind(py).copy()?;
+        if plan.namespaces == 1 && plan.mutable_axes.is_empty() {
+            return Ok(Some(root));
+        }
+        let mut out = Vec::with_capacity(plan.namespaces);
+        out.push(root.clone());
+        for node in &plan.nodes {
+            if let PlanKind::Namespace(id) = node.kind {
+                let copy = st.template[id].bind(py).copy()?;
+                out[node.parent].set_item(node.key.bind(py), &copy)?;
+                out.push(copy);
+            }
+        }
+        for &a in &plan.mutable_axes {
+            let (ns, key) = &plan.leaf[a];
+            out[*ns].set_item(key.bind(py), plan.value(py, &params[a].axis, a, st.digits[a])?)?;
+        }
+        Ok(Some(root))
+    }
+}
+
+/// Iterates a grid view's columns in chunks (docs in `_core.pyi`).
+#[pyclass(frozen, module = "fastgrid")]
+pub struct ColumnsIter {
+    core: Arc<CoreGrid>,
+    cache: Arc<Cache>,
+    view: View,
+    /// The next position; a lock because the class is frozen and may be shared between threads.
+    state: Mutex<u128>,
+    chunk: u128,
+}
+
+#[pymethods]
+impl ColumnsIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let (from, to) = {
+            let mut next = self
+                .state
+                .lock()
+                .map_err(|_| PyValueError::new_err("columns iterator poisoned by a panic"))?;
+            let from = *next;
+            if from >= self.view.len() {
+                return Ok(None);
+            }
+            let to = from.saturating_add(self.chunk).min(self.view.len());
+            *next = to;
+            (from, to)
+        };
+        columns_dict(py, &self.core, &self.cache, &self.view, from, to).map(Some)
+    }
+}
+
+/// Validates a parameters tree (continuous float ranges allowed) and describes its parameters.
+#[pyfunction]
+#[pyo3(signature = (tree, /))]
+fn parse_parameters<'py>(py: Python<'py>, tree: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    let root = to_value(tree, "")?;
+    if matches!(root, Value::List(_)) {
+        return Err(Error::spec("", "parse_parameters takes one tree (a dict), not a list of trees").into());
+    }
+    let trees = parse_root(&root)?;
+    let list = PyList::empty(py);
+    for p in &trees[0].params {
+        list.append(describe(py, p)?)?;
+    }
+    Ok(list)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyGrid>()?;
+    m.add_class::<GridIter>()?;
+    m.add_class::<ColumnsIter>()?;
+    m.add_function(wrap_pyfunction!(parse_parameters, m)?)?;
+    let py = m.py();
+    py.import("collections.abc")?
+        .getattr("Sequence")?
+        .call_method1("register", (py.get_type::<PyGrid>(),))?;
     Ok(())
 }
