@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use numpy::PyArray1;
 use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
 
 use super::convert::{to_py, to_value};
@@ -70,7 +72,11 @@ struct PartPlan {
     values: Vec<Option<Vec<Py<PyAny>>>>,
     /// Per axis: whether some values are lists/dicts (fresh copy per point).
     mutable: Vec<bool>,
-    mutable_axes: Vec<usize>,
+    /// The point at digits `zeros`: its namespace dicts by id, copied to make other points.
+    template: Vec<Py<PyDict>>,
+    zeros: Vec<u64>,
+    /// One flat dict with no mutable values: a point is exactly a copy of the template.
+    simple: bool,
 }
 
 struct Cache {
@@ -84,7 +90,9 @@ fn build_plan(py: Python<'_>, tree: &Tree, flat: bool) -> PyResult<PartPlan> {
         leaf: Vec::new(),
         values: Vec::new(),
         mutable: Vec::new(),
-        mutable_axes: Vec::new(),
+        template: Vec::new(),
+        zeros: vec![0; tree.params.len()],
+        simple: false,
     };
     let mut leaf: Vec<Option<(usize, Py<PyString>)>> = (0..tree.params.len()).map(|_| None).collect();
     if flat {
@@ -135,12 +143,9 @@ fn build_plan(py: Python<'_>, tree: &Tree, flat: bool) -> PyResult<PartPlan> {
         .into_iter()
         .map(|l| l.ok_or_else(|| PyValueError::new_err("internal: parameter without a place")))
         .collect::<PyResult<_>>()?;
-    for (a, p) in tree.params.iter().enumerate() {
+    for p in &tree.params {
         let mutable = p.axis.has_mutable();
         plan.mutable.push(mutable);
-        if mutable {
-            plan.mutable_axes.push(a);
-        }
         let n = p.axis.len().unwrap_or(0);
         plan.values.push(if n <= CACHE_LIMIT {
             Some(
@@ -152,6 +157,12 @@ fn build_plan(py: Python<'_>, tree: &Tree, flat: bool) -> PyResult<PartPlan> {
             None
         });
     }
+    plan.simple = plan.namespaces == 1 && !plan.mutable.iter().any(|&m| m);
+    plan.template = plan
+        .build(py, &tree.params, &plan.zeros)?
+        .into_iter()
+        .map(Bound::unbind)
+        .collect();
     Ok(plan)
 }
 
@@ -164,25 +175,87 @@ impl PartPlan {
         }
     }
 
-    fn point<'py>(&self, py: Python<'py>, params: &[Param], digits: &[u64]) -> PyResult<Bound<'py, PyDict>> {
-        let root = PyDict::new(py);
-        let mut dicts = Vec::with_capacity(self.namespaces);
-        dicts.push(root.clone());
-        for node in &self.nodes {
-            let parent = &dicts[node.parent];
-            match node.kind {
-                PlanKind::Leaf(a) => {
-                    parent.set_item(node.key.bind(py), self.value(py, &params[a].axis, a, digits[a])?)?
+    /// Sets leaf `a` of a template to the value at `k`, without touching reference counts when the
+    /// value object is cached (this is the inner loop of iteration).
+    fn set_leaf(&self, py: Python<'_>, namespaces: &[Py<PyDict>], axis: &Axis, a: usize, k: u64) -> PyResult<()> {
+        let (ns, key) = &self.leaf[a];
+        let dict = &namespaces[*ns];
+        match &self.values[a] {
+            Some(objs) if !self.mutable[a] => {
+                // SAFETY: dict, key and value are live objects owned by the plan and the template;
+                // PyDict_SetItem takes its own references.
+                let rc = unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), objs[k as usize].as_ptr()) };
+                if rc < 0 {
+                    Err(PyErr::fetch(py))
+                } else {
+                    Ok(())
                 }
+            }
+            _ => dict.bind(py).set_item(key.bind(py), self.value(py, axis, a, k)?),
+        }
+    }
+
+    /// Builds a point from scratch (used once per part, for the template).
+    fn build<'py>(&self, py: Python<'py>, params: &[Param], digits: &[u64]) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let mut dicts = Vec::with_capacity(self.namespaces);
+        dicts.push(PyDict::new(py));
+        for node in &self.nodes {
+            match node.kind {
+                PlanKind::Leaf(a) => dicts[node.parent]
+                    .set_item(node.key.bind(py), self.value(py, &params[a].axis, a, digits[a])?)?,
                 PlanKind::Namespace(_) => {
                     let d = PyDict::new(py);
-                    parent.set_item(node.key.bind(py), &d)?;
+                    dicts[node.parent].set_item(node.key.bind(py), &d)?;
                     dicts.push(d);
                 }
             }
         }
+        Ok(dicts)
+    }
+
+    /// A point as copies of `namespaces` (the template's dicts, which are never handed out) with
+    /// the leaves whose digit differs from `base` (or that are mutable) set.
+    fn point_from<'py>(
+        &self,
+        py: Python<'py>,
+        namespaces: &[Py<PyDict>],
+        params: &[Param],
+        digits: &[u64],
+        base: Option<&[u64]>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let root = copy_dict(py, &namespaces[0])?;
+        let mut out = Vec::new();
+        if self.namespaces > 1 {
+            out.reserve(self.namespaces);
+            out.push(root.clone());
+            for node in &self.nodes {
+                if let PlanKind::Namespace(id) = node.kind {
+                    let copy = namespaces[id].bind(py).copy()?;
+                    out[node.parent].set_item(node.key.bind(py), &copy)?;
+                    out.push(copy);
+                }
+            }
+        }
+        for (a, &d) in digits.iter().enumerate() {
+            if self.mutable[a] || base.is_none_or(|b| b[a] != d) {
+                let (ns, key) = &self.leaf[a];
+                let target = if *ns == 0 { &root } else { &out[*ns] };
+                target.set_item(key.bind(py), self.value(py, &params[a].axis, a, d)?)?;
+            }
+        }
         Ok(root)
     }
+
+    fn point<'py>(&self, py: Python<'py>, params: &[Param], digits: &[u64]) -> PyResult<Bound<'py, PyDict>> {
+        self.point_from(py, &self.template, params, digits, Some(&self.zeros))
+    }
+}
+
+fn copy_dict<'py>(py: Python<'py>, dict: &Py<PyDict>) -> PyResult<Bound<'py, PyDict>> {
+    // SAFETY: PyDict_Copy of a live dict returns a new reference or NULL with an exception set.
+    let copy = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyDict_Copy(dict.as_ptr()))? };
+    // SAFETY: PyDict_Copy always returns a dict.
+    Ok(unsafe { copy.cast_into_unchecked::<PyDict>() })
 }
 
 /// A lazy, exact, indexable grid over a parameters tree (docs in `_core.pyi`).
@@ -437,12 +510,12 @@ impl PyGrid {
             .count()
     }
 
-    fn __iter__(&self) -> GridIter {
-        GridIter::new(self, 0, self.view.len(), false)
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        chained(py, GridIter::new(self, false))
     }
 
-    fn __reversed__(&self) -> GridIter {
-        GridIter::new(self, 0, self.view.len(), true)
+    fn __reversed__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        chained(py, GridIter::new(self, true))
     }
 
     fn shard(&self, k: &Bound<'_, PyAny>, n: &Bound<'_, PyAny>) -> PyResult<PyGrid> {
@@ -548,6 +621,18 @@ impl PyGrid {
     }
 }
 
+static CHAIN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn chained<'py>(py: Python<'py>, chunks: GridIter) -> PyResult<Bound<'py, PyAny>> {
+    let chain = CHAIN.get_or_try_init(py, || {
+        py.import("itertools")?
+            .getattr("chain")?
+            .getattr("from_iterable")
+            .map(Bound::unbind)
+    })?;
+    chain.bind(py).call1((Bound::new(py, chunks)?,))
+}
+
 /// `Grid::find` restricted to one part (for `count`).
 struct CorePartRef<'a> {
     grid: &'a CoreGrid,
@@ -614,7 +699,9 @@ fn columns_dict<'py>(
     Ok(out)
 }
 
-/// Iterates a grid view's points (docs in `_core.pyi`).
+/// Produces a grid view's points in lists of growing size; `Grid.__iter__` flattens them with
+/// `itertools.chain.from_iterable`, so handing out a point is a C-level list step rather than a
+/// call into Rust per point (docs in `_core.pyi`).
 #[pyclass(module = "fastgrid")]
 pub struct GridIter {
     core: Arc<CoreGrid>,
@@ -623,9 +710,11 @@ pub struct GridIter {
     next: u128,
     end: u128,
     reverse: bool,
+    chunk: usize,
     state: Option<IterState>,
 }
 
+/// The iterator's private template: the namespace dicts of the last point, updated in place.
 struct IterState {
     part: usize,
     local: u128,
@@ -633,15 +722,19 @@ struct IterState {
     template: Vec<Py<PyDict>>,
 }
 
+const FIRST_CHUNK: usize = 8;
+const MAX_CHUNK: usize = 32;
+
 impl GridIter {
-    fn new(grid: &PyGrid, next: u128, end: u128, reverse: bool) -> GridIter {
+    fn new(grid: &PyGrid, reverse: bool) -> GridIter {
         GridIter {
             core: grid.core.clone(),
             cache: grid.cache.clone(),
             view: grid.view.clone(),
-            next,
-            end,
+            next: 0,
+            end: grid.view.len(),
             reverse,
+            chunk: FIRST_CHUNK,
             state: None,
         }
     }
@@ -651,27 +744,108 @@ impl GridIter {
         let mut digits = vec![0; space.radices().len()];
         space.decode(local, &mut digits);
         let plan = &self.cache.parts[part];
-        let params = &self.core.parts[part].tree.params;
-        let root = plan.point(py, params, &digits)?;
-        // Collect the namespace dicts of the template in plan order.
-        let mut template = vec![root.clone().unbind()];
-        let mut dicts = vec![root];
-        for node in &plan.nodes {
-            if let PlanKind::Namespace(_) = node.kind {
-                let d = dicts[node.parent].get_item(node.key.bind(py))?;
-                let d = d
-                    .ok_or_else(|| PyValueError::new_err("internal: namespace missing"))?
-                    .cast_into::<PyDict>()?;
-                template.push(d.clone().unbind());
-                dicts.push(d);
-            }
-        }
+        let template = plan
+            .build(py, &self.core.parts[part].tree.params, &digits)?
+            .into_iter()
+            .map(Bound::unbind)
+            .collect();
         Ok(IterState {
             part,
             local,
             digits,
             template,
         })
+    }
+
+    /// Whether consecutive points are consecutive indices of one unconstrained tree whose points
+    /// are single flat dicts of cached, immutable values (the common case worth a dedicated loop).
+    fn contiguous(&self) -> bool {
+        !self.reverse
+            && self.core.parts.len() == 1
+            && self.core.parts[0].space.is_product()
+            && self.cache.parts[0].simple
+            && self.cache.parts[0].values.iter().all(Option::is_some)
+            && matches!(self.view.as_range(), Some((_, 1)))
+    }
+
+    /// Appends up to `n` points at slots `1..` of `list` after `next_point` set the template: an
+    /// odometer step, one `PyDict_SetItem` per changed axis, one `PyDict_Copy` per point.
+    fn fill_contiguous(&mut self, py: Python<'_>, list: &Bound<'_, PyAny>, n: usize) -> PyResult<usize> {
+        let n = (n as u128).min(self.end - self.next) as usize;
+        let plan = &self.cache.parts[0];
+        let radices = self.core.parts[0].space.radices();
+        let Some(st) = self.state.as_mut() else { return Ok(0) };
+        let tmpl = st.template[0].as_ptr();
+        let keys: Vec<*mut ffi::PyObject> = plan.leaf.iter().map(|(_, k)| k.as_ptr()).collect();
+        let values: Vec<&[Py<PyAny>]> = plan.values.iter().map(|v| v.as_deref().unwrap_or(&[])).collect();
+        let last = radices.len().wrapping_sub(1);
+        for i in 0..n {
+            let first = increment(&mut st.digits, radices).unwrap_or(0);
+            for a in first..=last {
+                let value = values[a][st.digits[a] as usize].as_ptr();
+                // SAFETY: the template, keys and values are live objects owned by this iterator and
+                // the plan; PyDict_SetItem takes its own references.
+                if unsafe { ffi::PyDict_SetItem(tmpl, keys[a], value) } < 0 {
+                    return Err(PyErr::fetch(py));
+                }
+            }
+            // SAFETY: PyDict_Copy returns a new reference or NULL with an exception set; the list
+            // slot `i + 1` is empty and takes over the reference.
+            let copy = unsafe { ffi::PyDict_Copy(tmpl) };
+            if copy.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), (i + 1) as ffi::Py_ssize_t, copy) };
+        }
+        st.local += n as u128;
+        self.next += n as u128;
+        Ok(n)
+    }
+
+    fn next_point<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        if self.next >= self.end {
+            return Ok(None);
+        }
+        let pos = if self.reverse { self.end - 1 - self.next } else { self.next };
+        self.next += 1;
+        let (part, local) = self.core.locate(self.view.map(pos));
+        let space = &self.core.parts[part].space;
+        let plan = &self.cache.parts[part];
+        let params = &self.core.parts[part].tree.params;
+        let st = match self.state.as_mut() {
+            Some(st) if st.part == part => {
+                let set = |st: &IterState, a: usize, d: u64| -> PyResult<()> {
+                    if plan.mutable[a] {
+                        return Ok(());
+                    }
+                    plan.set_leaf(py, &st.template, &params[a].axis, a, d)
+                };
+                if space.is_product() && st.local.checked_add(1) == Some(local) {
+                    if let Some(first) = increment(&mut st.digits, space.radices()) {
+                        for a in first..st.digits.len() {
+                            set(st, a, st.digits[a])?;
+                        }
+                    }
+                } else if st.local != local {
+                    let mut fresh = vec![0; st.digits.len()];
+                    space.decode(local, &mut fresh);
+                    for (a, &d) in fresh.iter().enumerate() {
+                        if d != st.digits[a] {
+                            set(st, a, d)?;
+                        }
+                    }
+                    st.digits = fresh;
+                }
+                st.local = local;
+                st
+            }
+            _ => self.state.insert(self.fresh_state(py, part, local)?),
+        };
+        // Hand out copies, never the template: the caller may mutate what it receives.
+        if plan.simple {
+            return copy_dict(py, &st.template[0]).map(Some);
+        }
+        plan.point_from(py, &st.template, params, &st.digits, Some(&st.digits)).map(Some)
     }
 }
 
@@ -681,76 +855,33 @@ impl GridIter {
         slf
     }
 
-    fn __length_hint__(&self) -> usize {
-        usize::try_from(self.end - self.next).unwrap_or(usize::MAX)
-    }
-
-    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        if self.next >= self.end {
+    /// The next list of points (growing from 16 to 1024 per list).
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let remaining = self.end - self.next;
+        if remaining == 0 {
             return Ok(None);
         }
-        let pos = if self.reverse { self.end - 1 - self.next } else { self.next };
-        self.next += 1;
-        let base = self.view.map(pos);
-        let (part, local) = self.core.locate(base);
-        let space = &self.core.parts[part].space;
-        let plan = &self.cache.parts[part];
-        let params = &self.core.parts[part].tree.params;
-        match self.state.as_mut() {
-            Some(st) if st.part == part => {
-                let tmpl = &st.template;
-                if space.is_product() && st.local.checked_add(1) == Some(local) {
-                    if let Some(first) = increment(&mut st.digits, space.radices()) {
-                        for a in first..st.digits.len() {
-                            let (ns, key) = &plan.leaf[a];
-                            if !plan.mutable[a] {
-                                tmpl[*ns]
-                                    .bind(py)
-                                    .set_item(key.bind(py), plan.value(py, &params[a].axis, a, st.digits[a])?)?;
-                            }
-                        }
-                    }
-                } else if st.local != local {
-                    let mut fresh = vec![0; st.digits.len()];
-                    space.decode(local, &mut fresh);
-                    for (a, (&new, old)) in fresh.iter().zip(st.digits.iter_mut()).enumerate() {
-                        if new != *old && !plan.mutable[a] {
-                            let (ns, key) = &plan.leaf[a];
-                            tmpl[*ns]
-                                .bind(py)
-                                .set_item(key.bind(py), plan.value(py, &params[a].axis, a, new)?)?;
-                        }
-                        *old = new;
-                    }
-                }
-                st.local = local;
-            }
-            _ => {
-                self.state = Some(self.fresh_state(py, part, local)?);
+        let n = (self.chunk as u128).min(remaining) as usize;
+        self.chunk = (self.chunk * 4).min(MAX_CHUNK);
+        // SAFETY: a new list of `n` empty slots; each slot is filled once with a reference the
+        // list takes over (`into_ptr`), and a list with unfilled (NULL) slots is still safe to free
+        // if an error returns early.
+        let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n as ffi::Py_ssize_t))? };
+        let mut i = 0;
+        if self.contiguous() {
+            // The first point settles the template; the rest of the chunk takes the fast loop.
+            if let Some(point) = self.next_point(py)? {
+                unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), 0, point.into_ptr()) };
+                i = 1;
+                i += self.fill_contiguous(py, &list, n - 1)?;
             }
         }
-        let Some(st) = self.state.as_ref() else {
-            return Ok(None);
-        };
-        // Hand out a copy, never the template: the caller may mutate what it receives.
-        let root = st.template[0].bind(py).copy()?;
-        if plan.namespaces == 1 && plan.mutable_axes.is_empty() {
-            return Ok(Some(root));
+        while i < n {
+            let Some(point) = self.next_point(py)? else { break };
+            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, point.into_ptr()) };
+            i += 1;
         }
-        let mut out = Vec::with_capacity(plan.namespaces);
-        out.push(root.clone());
-        for node in &plan.nodes {
-            if let PlanKind::Namespace(id) = node.kind {
-                let copy = st.template[id].bind(py).copy()?;
-                out[node.parent].set_item(node.key.bind(py), &copy)?;
-                out.push(copy);
-            }
-        }
-        for &a in &plan.mutable_axes {
-            let (ns, key) = &plan.leaf[a];
-            out[*ns].set_item(key.bind(py), plan.value(py, &params[a].axis, a, st.digits[a])?)?;
-        }
-        Ok(Some(root))
+        Ok(Some(list.cast_into::<PyList>()?))
     }
 }
 
