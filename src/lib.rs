@@ -4,6 +4,7 @@
 //! bindings layer that converts types, releases the GIL and maps `error::Error` to exceptions.
 
 pub mod error;
+pub mod expr;
 pub mod grid;
 pub mod index;
 pub mod keys;

@@ -6,6 +6,7 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 
 from fastgrid._core import (
     ConfigError,
+    Expression,
     Grid,
     PatternError,
     SpecError,
@@ -15,6 +16,7 @@ from fastgrid._core import (
 
 __all__ = [
     "ConfigError",
+    "Expression",
     "Grid",
     "PatternError",
     "SpecError",

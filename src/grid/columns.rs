@@ -218,7 +218,7 @@ mod tests {
         Value::Map(pairs.into_iter().map(|(k, v)| (Arc::from(k), v)).collect())
     }
 
-    fn none(_: &Tree, _: &str) -> Result<Option<Constraint>> {
+    fn none(_: &Tree, _: &str, _: bool) -> Result<Option<Constraint>> {
         Ok(None)
     }
 

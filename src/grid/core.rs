@@ -27,9 +27,9 @@ pub struct Grid {
     paths: Vec<String>,
 }
 
-/// Compiles constraint texts against one tree; `None` for a constraint that names a parameter the
-/// tree does not have.
-pub type Compiler<'a> = &'a dyn Fn(&Tree, &str) -> Result<Option<Constraint>>;
+/// Compiles a constraint text against one tree; with `strict` false, `None` for a constraint that
+/// names a parameter the tree does not have.
+pub type Compiler<'a> = &'a dyn Fn(&Tree, &str, bool) -> Result<Option<Constraint>>;
 
 impl Grid {
     /// Builds a grid from a parameters tree (or a list of trees) and constraint texts.
@@ -39,11 +39,12 @@ impl Grid {
             tree.require_discrete()?;
         }
         let mut used = vec![false; constraints.len()];
+        let strict = trees.len() == 1;
         let mut parts = Vec::with_capacity(trees.len());
         for tree in trees {
             let mut bound = Vec::new();
             for (k, text) in constraints.iter().enumerate() {
-                if let Some(c) = compile(&tree, text)? {
+                if let Some(c) = compile(&tree, text, strict)? {
                     used[k] = true;
                     bound.push(c);
                 }
@@ -188,7 +189,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    fn no_constraints(_: &Tree, _: &str) -> Result<Option<Constraint>> {
+    fn no_constraints(_: &Tree, _: &str, _: bool) -> Result<Option<Constraint>> {
         Ok(None)
     }
 

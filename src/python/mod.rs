@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 pub mod convert;
 pub mod errors;
+mod expr;
 mod grid;
 mod helpers;
 mod index;
@@ -14,5 +15,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     grid::register(m)?;
     index::register(m)?;
     helpers::register(m)?;
+    expr::register(m)?;
     Ok(())
 }
