@@ -14,3 +14,4 @@ def main() -> None:
 
 
 # Subcommands register themselves here, one line each.
+from fastgrid.cli import grid as _grid  # noqa: E402, F401
