@@ -1,7 +1,10 @@
 """Type stubs and documentation of fastgrid's compiled core (``fastgrid._core``)."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, final
+
+import numpy as np
+import numpy.typing as npt
 
 __version__: str
 
@@ -27,12 +30,6 @@ class ConfigError(ValueError):
     path: str
 
 # --- grid engine -------------------------------------------------------------------------------
-
-from collections.abc import Iterable, Iterator
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
 
 class Grid:
     """A lazy, exact, indexable cartesian grid over a parameters tree (implemented in Rust).

@@ -5,7 +5,7 @@ use super::axis::{Axis, Dtype};
 use super::constrained::Check;
 use super::order::View;
 use super::Grid;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::value::Value;
 
 /// Object columns hold this for a point whose tree lacks the path (unions only).
@@ -105,13 +105,21 @@ fn int(v: &Value) -> i64 {
     }
 }
 
-fn empty(dtype: Dtype, n: usize) -> Column {
-    match dtype {
-        Dtype::I64 => Column::I64(Vec::with_capacity(n)),
-        Dtype::F64 => Column::F64(Vec::with_capacity(n)),
-        Dtype::Bool => Column::Bool(Vec::with_capacity(n)),
-        Dtype::Object => Column::Object(Vec::with_capacity(n)),
-    }
+fn reserve<T>(n: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    // Fallible, so an impossible size is an error instead of an abort.
+    v.try_reserve_exact(n)
+        .map_err(|_| Error::Invalid(format!("cannot allocate columns of {n} values; use smaller chunks")))?;
+    Ok(v)
+}
+
+fn empty(dtype: Dtype, n: usize) -> Result<Column> {
+    Ok(match dtype {
+        Dtype::I64 => Column::I64(reserve(n)?),
+        Dtype::F64 => Column::F64(reserve(n)?),
+        Dtype::Bool => Column::Bool(reserve(n)?),
+        Dtype::Object => Column::Object(reserve(n)?),
+    })
 }
 
 fn push(col: &mut Column, get: Option<&Getter>, k: u64) {
@@ -128,7 +136,8 @@ fn push(col: &mut Column, get: Option<&Getter>, k: u64) {
 
 /// Columns of view positions `from..to`.
 pub fn fill(grid: &Grid, view: &View, from: u128, to: u128, check: Check) -> Result<Columns> {
-    let n = (to - from) as usize;
+    let n = usize::try_from(to - from)
+        .map_err(|_| Error::Invalid("too many points for columns; use smaller chunks".into()))?;
     let plan = plan(grid);
     let getters: Vec<Vec<Option<Getter>>> = plan
         .iter()
@@ -139,7 +148,7 @@ pub fn fill(grid: &Grid, view: &View, from: u128, to: u128, check: Check) -> Res
                 .collect()
         })
         .collect();
-    let mut columns: Vec<Column> = plan.iter().map(|(d, _)| empty(*d, n)).collect();
+    let mut columns: Vec<Column> = plan.iter().map(|(d, _)| empty(*d, n)).collect::<Result<_>>()?;
 
     let single_product = grid.parts.len() == 1 && grid.parts[0].space.is_product();
     if let (true, Some((start, 1))) = (single_product, view.as_range()) {

@@ -26,8 +26,10 @@ use crate::value::Value;
 
 /// Axes up to this many values keep their value objects; larger ones build each value on demand.
 const CACHE_LIMIT: u64 = 1 << 16;
-/// `columns()` refuses grids larger than this; `iter_columns(chunk=...)` handles any size.
-const COLUMNS_LIMIT: u128 = 1 << 32;
+/// `columns()` refuses results larger than this (8 bytes per value); `iter_columns(chunk=...)`
+/// handles any size. An explicit budget, because Linux overcommit would let a huge allocation
+/// succeed and the OOM killer end the process later.
+const COLUMNS_BUDGET: u128 = 8 << 30;
 
 /// Runs core work with the GIL released, checking for Ctrl-C from time to time.
 fn detached<T: Send>(py: Python<'_>, f: impl FnOnce(&dyn Fn() -> CoreResult<()>) -> CoreResult<T> + Send) -> PyResult<T> {
@@ -554,9 +556,11 @@ impl PyGrid {
 
     fn columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let n = self.view.len();
-        if n > COLUMNS_LIMIT {
+        let bytes = n.saturating_mul(self.core.paths().len().max(1) as u128 * 8);
+        if bytes > COLUMNS_BUDGET {
             return Err(PyValueError::new_err(format!(
-                "columns() of {n} points would not fit in memory; use iter_columns(chunk=...)"
+                "columns() of {n} points would take {} GiB; use iter_columns(chunk=...)",
+                bytes >> 30
             )));
         }
         columns_dict(py, &self.core, &self.cache, &self.view, 0, n)
