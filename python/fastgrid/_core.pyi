@@ -31,6 +31,7 @@ class ConfigError(ValueError):
 
 # --- grid engine -------------------------------------------------------------------------------
 
+@final
 class Grid:
     """A lazy, exact, indexable cartesian grid over a parameters tree (implemented in Rust).
 
@@ -47,14 +48,14 @@ class Grid:
     Bad specs raise :class:`SpecError` naming the parameter path.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         spec: dict[str, Any] | list[dict[str, Any]],
         /,
         *,
-        constraints: str | Iterable[str] | None = (),
+        constraints: str | Iterable[str] | None = None,
         flat: bool = False,
-    ) -> None: ...
+    ) -> Grid: ...
     @property
     def size(self) -> int:
         """Number of points as a Python int (also beyond ``sys.maxsize``, where ``len()`` raises)."""
@@ -74,13 +75,13 @@ class Grid:
         """The constraint texts."""
     def __len__(self) -> int:
         """Exact number of points; OverflowError beyond ``sys.maxsize`` (use ``size``)."""
-    def __getitem__(self, index: int | slice) -> Any:
+    def __getitem__(self, index: int | slice, /) -> Any:
         """``grid[i]`` (negative too) decodes point ``i`` in O(parameters) for unconstrained grids and
         O(parameters · log) for constrained ones; ``grid[a:b:c]`` is a lazy view (a ``Grid``)."""
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Points in order, built in Rust (a ``chain`` over small lists from ``GridIter``)."""
     def __reversed__(self) -> Iterator[dict[str, Any]]: ...
-    def __contains__(self, point: object) -> bool:
+    def __contains__(self, point: object, /) -> bool:
         """Whether ``point`` is in the grid, in O(parameters); type-strict (``True`` is not ``1``)."""
     def index(self, point: object) -> int:
         """Position of ``point`` in this grid or view; ValueError when it is not in it."""
@@ -100,12 +101,14 @@ class Grid:
     def iter_columns(self, *, chunk: int = 1_000_000) -> ColumnsIter:
         """``columns()`` of consecutive chunks of at most ``chunk`` points."""
 
+@final
 class GridIter:
     """Produces a grid's points in small lists; ``iter(grid)`` chains them."""
 
     def __iter__(self) -> GridIter: ...
     def __next__(self) -> list[dict[str, Any]]: ...
 
+@final
 class ColumnsIter:
     """Iterator returned by ``Grid.iter_columns``."""
 
