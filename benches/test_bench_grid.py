@@ -32,7 +32,9 @@ MILLION = load_parameters(EXAMPLES / "million.json")
 
 @pytest.fixture(scope="module")
 def full(request: pytest.FixtureRequest) -> bool:
-    return not request.config.getoption("benchmark_disable")
+    # pytest-benchmark's own rule: disabled by addopts unless --benchmark-enable is given.
+    config = request.config
+    return bool(config.getoption("benchmark_enable") or not config.getoption("benchmark_disable"))
 
 
 @pytest.fixture(scope="module")

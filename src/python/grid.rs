@@ -681,26 +681,46 @@ fn columns_dict<'py>(
             Column::I64(v) => PyArray1::from_vec(py, v).into_any(),
             Column::F64(v) => PyArray1::from_vec(py, v).into_any(),
             Column::Bool(v) => PyArray1::from_vec(py, v).into_any(),
-            Column::Object(ks) => {
-                let objs = ks
-                    .iter()
-                    .enumerate()
-                    .map(|(j, &k)| {
-                        let p = cols.parts.as_ref().map_or(0, |ps| ps[j] as usize);
-                        match axes[p] {
-                            Some(a) if k != MISSING => cache.parts[p]
-                                .value(py, &core.parts[p].tree.params[a].axis, a, k)
-                                .map(Bound::unbind),
-                            _ => Ok(py.None()),
-                        }
-                    })
-                    .collect::<PyResult<Vec<Py<PyAny>>>>()?;
-                PyArray1::from_vec(py, objs).into_any()
-            }
+            Column::Object(ks) => object_column(py, core, cache, axes, cols.parts.as_deref(), &ks)?,
         };
         out.set_item(path, array)?;
     }
     Ok(out)
+}
+
+/// An object array of the values at positions `ks` (per point's part), sharing the cached value
+/// objects (one reference each) and copying lists/dicts.
+fn object_column<'py>(
+    py: Python<'py>,
+    core: &CoreGrid,
+    cache: &Cache,
+    axes: &[Option<usize>],
+    parts: Option<&[u32]>,
+    ks: &[u64],
+) -> PyResult<Bound<'py, PyAny>> {
+    // Per part: the shared objects of the path's axis when they can be shared.
+    let shared: Vec<Option<&[Py<PyAny>]>> = axes
+        .iter()
+        .zip(&cache.parts)
+        .map(|(a, plan)| a.and_then(|a| plan.values[a].as_deref().filter(|_| !plan.mutable[a])))
+        .collect();
+    if let (None, [Some(table)]) = (parts, shared.as_slice()) {
+        // One tree, shared objects: the common case, one reference increment per value.
+        let objs: Vec<Py<PyAny>> = ks.iter().map(|&k| table[k as usize].clone_ref(py)).collect();
+        return Ok(PyArray1::from_vec(py, objs).into_any());
+    }
+    let mut objs: Vec<Py<PyAny>> = Vec::with_capacity(ks.len());
+    for (j, &k) in ks.iter().enumerate() {
+        let p = parts.map_or(0, |ps| ps[j] as usize);
+        let obj = match (shared[p], axes[p]) {
+            (_, None) => py.None(),
+            (_, Some(_)) if k == MISSING => py.None(),
+            (Some(table), _) => table[k as usize].clone_ref(py),
+            (None, Some(a)) => cache.parts[p].value(py, &core.parts[p].tree.params[a].axis, a, k)?.unbind(),
+        };
+        objs.push(obj);
+    }
+    Ok(PyArray1::from_vec(py, objs).into_any())
 }
 
 /// Produces a grid view's points in lists of growing size; `Grid.__iter__` flattens them with
