@@ -64,7 +64,7 @@ pub enum Axis {
 
 impl Axis {
     /// Number of values (`None` for a continuous range).
-    pub fn len(&self) -> Option<u64> {
+    pub fn size(&self) -> Option<u64> {
         match self {
             Axis::Values(v) => Some(v.len() as u64),
             Axis::Int { len, .. } | Axis::FloatStep { len, .. } => Some(*len),
@@ -105,7 +105,7 @@ impl Axis {
             }
             Axis::FloatStep { .. } | Axis::FloatNum { .. } | Axis::FloatLog { .. } => {
                 let Value::Float(x) = value else { return None };
-                let n = self.len()?;
+                let n = self.size()?;
                 if n == 0 || !x.is_finite() {
                     return None;
                 }
@@ -193,7 +193,9 @@ fn geometric(low: f64, high: f64, num: u64, k: u64) -> f64 {
         return high;
     }
     let t = k as f64 / (num - 1) as f64;
-    (low.ln() + t * (high.ln() - low.ln())).exp().clamp(low, high)
+    (low.ln() + t * (high.ln() - low.ln()))
+        .exp()
+        .clamp(low, high)
 }
 
 /// A bound or step as an exact decimal: the shortest text of the float, as written in the file.
@@ -226,7 +228,12 @@ pub fn to_decimal(v: &Value, path: &str, field: &str) -> Result<Decimal> {
 
 /// Number of values `low + k·step ≤ high` (exact, in decimal).
 pub fn stepped_len(low: Decimal, high: Decimal, step: Decimal, path: &str) -> Result<u64> {
-    let too_many = || Error::spec(path, "range has more than 2^64 - 1 values; use a larger step");
+    let too_many = || {
+        Error::spec(
+            path,
+            "range has more than 2^64 - 1 values; use a larger step",
+        )
+    };
     let span = high.checked_sub(low).ok_or_else(too_many)?;
     let mut k = span
         .checked_div(step)
@@ -253,7 +260,7 @@ mod tests {
     use super::*;
 
     fn floats(axis: &Axis) -> Vec<f64> {
-        (0..axis.len().unwrap())
+        (0..axis.size().unwrap())
             .map(|k| axis.value(k).as_f64().unwrap())
             .collect()
     }
@@ -270,9 +277,15 @@ mod tests {
 
     #[test]
     fn stepped_floats_are_the_decimal_values() {
-        assert_eq!(floats(&stepped(0.18, 0.34, 0.04)), vec![0.18, 0.22, 0.26, 0.3, 0.34]);
-        assert_eq!(floats(&stepped(0.2, 0.6, 0.1)), vec![0.2, 0.3, 0.4, 0.5, 0.6]);
-        assert_eq!(stepped(0.0, 0.0001, 1e-05).len(), Some(11));
+        assert_eq!(
+            floats(&stepped(0.18, 0.34, 0.04)),
+            vec![0.18, 0.22, 0.26, 0.3, 0.34]
+        );
+        assert_eq!(
+            floats(&stepped(0.2, 0.6, 0.1)),
+            vec![0.2, 0.3, 0.4, 0.5, 0.6]
+        );
+        assert_eq!(stepped(0.0, 0.0001, 1e-05).size(), Some(11));
         assert_eq!(floats(&stepped(0.1, 1.0, 0.1)).last(), Some(&1.0));
     }
 
@@ -319,7 +332,7 @@ mod tests {
             Axis::Values(vec![Value::Bool(true), Value::Int(1), Value::Null]),
         ];
         for axis in &axes {
-            for k in 0..axis.len().unwrap() {
+            for k in 0..axis.size().unwrap() {
                 assert_eq!(axis.position(&axis.value(k)), Some(k));
             }
         }

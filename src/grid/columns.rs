@@ -34,7 +34,8 @@ pub fn plan(grid: &Grid) -> Vec<(Dtype, Vec<Option<usize>>)> {
     grid.paths()
         .iter()
         .map(|path| {
-            let axes: Vec<Option<usize>> = grid.parts.iter().map(|p| p.tree.position(path)).collect();
+            let axes: Vec<Option<usize>> =
+                grid.parts.iter().map(|p| p.tree.position(path)).collect();
             let mut dtypes = grid
                 .parts
                 .iter()
@@ -42,7 +43,14 @@ pub fn plan(grid: &Grid) -> Vec<(Dtype, Vec<Option<usize>>)> {
                 .map(|(p, a)| a.map(|a| p.tree.params[a].axis.dtype()));
             let first = dtypes.next().flatten();
             let same = first.is_some() && dtypes.all(|d| d == first);
-            (if same { first.unwrap_or(Dtype::Object) } else { Dtype::Object }, axes)
+            (
+                if same {
+                    first.unwrap_or(Dtype::Object)
+                } else {
+                    Dtype::Object
+                },
+                axes,
+            )
         })
         .collect()
 }
@@ -58,9 +66,12 @@ enum Getter<'a> {
 impl Getter<'_> {
     fn new(axis: &Axis, dtype: Dtype) -> Getter<'_> {
         if let (Axis::Int { low, step, .. }, Dtype::I64) = (axis, dtype) {
-            return Getter::Int { low: *low, step: *step };
+            return Getter::Int {
+                low: *low,
+                step: *step,
+            };
         }
-        let n = axis.len().unwrap_or(0);
+        let n = axis.size().unwrap_or(0);
         if n > TABLE_LIMIT {
             return Getter::Compute(axis);
         }
@@ -108,8 +119,11 @@ fn int(v: &Value) -> i64 {
 fn reserve<T>(n: usize) -> Result<Vec<T>> {
     let mut v = Vec::new();
     // Fallible, so an impossible size is an error instead of an abort.
-    v.try_reserve_exact(n)
-        .map_err(|_| Error::Invalid(format!("cannot allocate columns of {n} values; use smaller chunks")))?;
+    v.try_reserve_exact(n).map_err(|_| {
+        Error::Invalid(format!(
+            "cannot allocate columns of {n} values; use smaller chunks"
+        ))
+    })?;
     Ok(v)
 }
 
@@ -148,7 +162,10 @@ pub fn fill(grid: &Grid, view: &View, from: u128, to: u128, check: Check) -> Res
                 .collect()
         })
         .collect();
-    let mut columns: Vec<Column> = plan.iter().map(|(d, _)| empty(*d, n)).collect::<Result<_>>()?;
+    let mut columns: Vec<Column> = plan
+        .iter()
+        .map(|(d, _)| empty(*d, n))
+        .collect::<Result<_>>()?;
 
     let single_product = grid.parts.len() == 1 && grid.parts[0].space.is_product();
     if let (true, Some((start, 1))) = (single_product, view.as_range()) {
@@ -194,36 +211,58 @@ pub fn fill(grid: &Grid, view: &View, from: u128, to: u128, check: Check) -> Res
 /// Fills `n` values of a column whose value position at base index `i` is `(i / stride) % radix`.
 /// The column is periodic with period `stride · radix`: the first period is written run by run,
 /// the rest is copied from what is already written, doubling each time (memcpy speed).
-fn fill_repeating(col: &mut Column, get: Option<&Getter>, base: u128, n: usize, stride: u128, radix: u64) {
-    fn periodic<T: Copy>(v: &mut Vec<T>, n: usize, period: u128, value: impl Fn(u64) -> T, first_k: u64, first_run: usize, stride: usize, radix: u64) {
-        let head = (period.min(n as u128)) as usize;
-        let (mut k, mut run) = (first_k, first_run);
+fn fill_repeating(
+    col: &mut Column,
+    get: Option<&Getter>,
+    base: u128,
+    n: usize,
+    stride: u128,
+    radix: u64,
+) {
+    let block = base / stride;
+    let runs = Runs {
+        k: (block % radix as u128) as u64,
+        first_run: ((block + 1) * stride - base).min(n as u128) as usize,
+        stride: stride.min(usize::MAX as u128) as usize,
+        radix,
+        period: stride.saturating_mul(radix as u128),
+    };
+    match (col, get) {
+        (Column::I64(v), Some(g)) => runs.fill(v, n, |k| g.i64(k)),
+        (Column::F64(v), Some(g)) => runs.fill(v, n, |k| g.f64(k)),
+        (Column::Bool(v), Some(g)) => runs.fill(v, n, |k| g.bool(k)),
+        (Column::Object(v), _) => runs.fill(v, n, |k| k),
+        _ => {}
+    }
+}
+
+/// Where a repeating column starts: value position `k` for `first_run` values, then runs of
+/// `stride`, cycling through `radix` positions; the whole pattern repeats every `period` values.
+struct Runs {
+    k: u64,
+    first_run: usize,
+    stride: usize,
+    radix: u64,
+    period: u128,
+}
+
+impl Runs {
+    fn fill<T: Copy>(&self, v: &mut Vec<T>, n: usize, value: impl Fn(u64) -> T) {
+        let head = self.period.min(n as u128) as usize;
+        let (mut k, mut run) = (self.k, self.first_run);
         while v.len() < head {
             let take = run.min(head - v.len());
             v.extend(std::iter::repeat_n(value(k), take));
-            k = if k + 1 == radix { 0 } else { k + 1 };
-            run = stride;
+            k = if k + 1 == self.radix { 0 } else { k + 1 };
+            run = self.stride;
         }
-        let period = head;
         while v.len() < n {
             let len = v.len();
-            let whole = len - len % period;
+            let whole = len - len % head;
             let take = whole.min(n - len);
-            let from = len % period;
+            let from = len % head;
             v.extend_from_within(from..from + take);
         }
-    }
-    let block = base / stride;
-    let k = (block % radix as u128) as u64;
-    let first_run = ((block + 1) * stride - base).min(n as u128) as usize;
-    let period = stride.saturating_mul(radix as u128);
-    let stride = stride.min(usize::MAX as u128) as usize;
-    match (col, get) {
-        (Column::I64(v), Some(g)) => periodic(v, n, period, |k| g.i64(k), k, first_run, stride, radix),
-        (Column::F64(v), Some(g)) => periodic(v, n, period, |k| g.f64(k), k, first_run, stride, radix),
-        (Column::Bool(v), Some(g)) => periodic(v, n, period, |k| g.bool(k), k, first_run, stride, radix),
-        (Column::Object(v), _) => periodic(v, n, period, |k| k, k, first_run, stride, radix),
-        _ => {}
     }
 }
 
@@ -245,7 +284,14 @@ mod tests {
     #[test]
     fn fast_and_general_paths_agree() {
         let tree = map(vec![
-            ("i", map(vec![("type", Value::Str("int".into())), ("low", Value::Int(1)), ("high", Value::Int(5))])),
+            (
+                "i",
+                map(vec![
+                    ("type", Value::Str("int".into())),
+                    ("low", Value::Int(1)),
+                    ("high", Value::Int(5)),
+                ]),
+            ),
             (
                 "f",
                 map(vec![
@@ -259,14 +305,20 @@ mod tests {
                 "b",
                 map(vec![
                     ("type", Value::Str("grid".into())),
-                    ("values", Value::List(vec![Value::Bool(true), Value::Bool(false)])),
+                    (
+                        "values",
+                        Value::List(vec![Value::Bool(true), Value::Bool(false)]),
+                    ),
                 ]),
             ),
             (
                 "o",
                 map(vec![
                     ("type", Value::Str("grid".into())),
-                    ("values", Value::List(vec![Value::Str("x".into()), Value::Int(1)])),
+                    (
+                        "values",
+                        Value::List(vec![Value::Str("x".into()), Value::Int(1)]),
+                    ),
                 ]),
             ),
         ]);
@@ -286,9 +338,13 @@ mod tests {
                 _ => panic!("dtypes differ"),
             }
         }
-        let Column::F64(f) = &fast.columns[1] else { panic!("f is not f64") };
+        let Column::F64(f) = &fast.columns[1] else {
+            panic!("f is not f64")
+        };
         assert_eq!(&f[..6], &[0.2, 0.3, 0.3, 0.3, 0.3, 0.1]);
-        let Column::I64(i) = &fast.columns[0] else { panic!("i is not i64") };
+        let Column::I64(i) = &fast.columns[0] else {
+            panic!("i is not i64")
+        };
         assert_eq!(i[0], 1);
         assert_eq!(i[42], 5);
     }

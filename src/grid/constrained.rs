@@ -515,7 +515,8 @@ mod tests {
     fn constrained_space_equals_filtering() {
         let radices = vec![4, 3, 5, 2];
         let axes: Vec<Axis> = radices.iter().map(|&r| ints(r as i64)).collect();
-        let space = Space::constrained(&axes, radices.clone(), vec![less(0, 2)], &|| Ok(())).unwrap();
+        let space =
+            Space::constrained(&axes, radices.clone(), vec![less(0, 2)], &|| Ok(())).unwrap();
         let expected = brute(&radices, &|d| d[0] < d[2]);
         check_against(&space, &expected);
         let mut d = vec![0; 4];
@@ -556,7 +557,9 @@ mod tests {
         assert_eq!(space.len(), 0);
         assert_eq!(space.rank(&[0]), None);
         let axes: Vec<Axis> = vec![ints(100_000), ints(200)];
-        let r = Space::constrained(&axes, vec![100_000, 200], vec![less(0, 1)], &|| Err(Error::Invalid("interrupted".into())));
+        let r = Space::constrained(&axes, vec![100_000, 200], vec![less(0, 1)], &|| {
+            Err(Error::Invalid("interrupted".into()))
+        });
         assert!(r.is_err());
     }
 }

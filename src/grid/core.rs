@@ -33,7 +33,12 @@ pub type Compiler<'a> = &'a dyn Fn(&Tree, &str, bool) -> Result<Option<Constrain
 
 impl Grid {
     /// Builds a grid from a parameters tree (or a list of trees) and constraint texts.
-    pub fn new(root: &Value, constraints: &[String], compile: Compiler, check: Check) -> Result<Grid> {
+    pub fn new(
+        root: &Value,
+        constraints: &[String],
+        compile: Compiler,
+        check: Check,
+    ) -> Result<Grid> {
         let trees = parse_root(root)?;
         for tree in &trees {
             tree.require_discrete()?;
@@ -52,7 +57,7 @@ impl Grid {
             let radices: Vec<u64> = tree
                 .params
                 .iter()
-                .map(|p| p.axis.len().unwrap_or(0))
+                .map(|p| p.axis.size().unwrap_or(0))
                 .collect();
             let axes: Vec<Axis> = tree.params.iter().map(|p| p.axis.clone()).collect();
             let space = Space::constrained(&axes, radices, bound, check)?;
@@ -175,7 +180,10 @@ fn lookup<'v>(mut v: &'v Value, segments: &[std::sync::Arc<str>]) -> Option<&'v 
     Some(v)
 }
 
-fn same_shape(map: &crate::value::Map, shape: &indexmap::IndexMap<std::sync::Arc<str>, Node>) -> bool {
+fn same_shape(
+    map: &crate::value::Map,
+    shape: &indexmap::IndexMap<std::sync::Arc<str>, Node>,
+) -> bool {
     map.len() == shape.len()
         && shape.iter().all(|(k, node)| match (node, map.get(&**k)) {
             (Node::Leaf(_), Some(_)) => true,
@@ -204,7 +212,10 @@ mod tests {
     fn ints(values: &[i64]) -> Value {
         map(vec![
             ("type", Value::Str("grid".into())),
-            ("values", Value::List(values.iter().map(|&i| Value::Int(i)).collect())),
+            (
+                "values",
+                Value::List(values.iter().map(|&i| Value::Int(i)).collect()),
+            ),
         ])
     }
 
@@ -212,14 +223,20 @@ mod tests {
     fn union_locates_and_finds_points() {
         let g = grid(Value::List(vec![
             map(vec![("a", ints(&[1, 2, 3]))]),
-            map(vec![("b", ints(&[5, 6])), ("n", map(vec![("c", ints(&[7, 8]))]))]),
+            map(vec![
+                ("b", ints(&[5, 6])),
+                ("n", map(vec![("c", ints(&[7, 8]))])),
+            ]),
         ]));
         assert_eq!(g.len(), 7);
         assert_eq!(g.paths(), ["a", "b", "n.c"]);
         let mut d = Vec::new();
         assert_eq!(g.digits(4, &mut d), 1);
         assert_eq!(d, [0, 1]);
-        let point = map(vec![("b", Value::Int(5)), ("n", map(vec![("c", Value::Int(8))]))]);
+        let point = map(vec![
+            ("b", Value::Int(5)),
+            ("n", map(vec![("c", Value::Int(8))])),
+        ]);
         assert_eq!(g.find(&point, false), Some(4));
         let flat = map(vec![("b", Value::Int(5)), ("n.c", Value::Int(8))]);
         assert_eq!(g.find(&flat, true), Some(4));
@@ -238,7 +255,9 @@ mod tests {
                 ("high", Value::Float(1.0)),
             ]),
         )]);
-        let err = Grid::new(&tree, &[], &no_constraints, &|| Ok(())).err().unwrap();
+        let err = Grid::new(&tree, &[], &no_constraints, &|| Ok(()))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("step"), "{err}");
     }
 }

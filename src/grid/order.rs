@@ -43,7 +43,9 @@ pub fn increment(digits: &mut [u64], radices: &[u64]) -> Option<usize> {
 
 /// Product of sizes, `None` past u128.
 pub fn product(sizes: impl IntoIterator<Item = u128>) -> Option<u128> {
-    sizes.into_iter().try_fold(1u128, |acc, s| acc.checked_mul(s))
+    sizes
+        .into_iter()
+        .try_fold(1u128, |acc, s| acc.checked_mul(s))
 }
 
 const ROUNDS: usize = 8;
@@ -289,7 +291,11 @@ mod tests {
 
     #[test]
     fn seeds_give_fixed_different_orders() {
-        let order = |seed| (0..10).map(|i| Permutation::new(10, seed).apply(i)).collect::<Vec<_>>();
+        let order = |seed| {
+            (0..10)
+                .map(|i| Permutation::new(10, seed).apply(i))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(order(1), order(1));
         assert_ne!(order(1), order(2));
         assert_ne!(order(1), (0..10).collect::<Vec<_>>());
@@ -297,7 +303,11 @@ mod tests {
 
     #[test]
     fn views_compose_and_invert() {
-        let v = View::identity(100).slice(10, 3, 20).unwrap().slice(19, -2, 5).unwrap();
+        let v = View::identity(100)
+            .slice(10, 3, 20)
+            .unwrap()
+            .slice(19, -2, 5)
+            .unwrap();
         let got: Vec<_> = (0..5).map(|i| v.map(i)).collect();
         assert_eq!(got, [67, 61, 55, 49, 43]);
         assert_eq!(v.unmap(55), Some(2));

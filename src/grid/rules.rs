@@ -68,10 +68,14 @@ mod tests {
 
     fn tree() -> Value {
         Value::Map(
-            [("fast", ints(1, 6)), ("mid", ints(0, 2)), ("slow", ints(2, 8))]
-                .into_iter()
-                .map(|(k, v)| (Arc::from(k), v))
-                .collect(),
+            [
+                ("fast", ints(1, 6)),
+                ("mid", ints(0, 2)),
+                ("slow", ints(2, 8)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (Arc::from(k), v))
+            .collect(),
         )
     }
 
@@ -104,7 +108,10 @@ mod tests {
     #[test]
     fn unknown_names_and_type_errors_are_expr_errors() {
         let err = grid(&["fast < slw"]).err().unwrap();
-        assert!(matches!(&err, Error::Expr { message, .. } if message.contains("slow")), "{err}");
+        assert!(
+            matches!(&err, Error::Expr { message, .. } if message.contains("slow")),
+            "{err}"
+        );
         assert!(matches!(grid(&["fast < 'x'"]), Err(Error::Expr { .. })));
         assert!(matches!(grid(&["fast <"]), Err(Error::Expr { .. })));
     }

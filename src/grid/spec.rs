@@ -46,7 +46,11 @@ impl Tree {
 
     /// A continuous float range cannot be enumerated; a grid needs `step` or `num`.
     pub fn require_discrete(&self) -> Result<()> {
-        match self.params.iter().find(|p| matches!(p.axis, Axis::Continuous { .. })) {
+        match self
+            .params
+            .iter()
+            .find(|p| matches!(p.axis, Axis::Continuous { .. }))
+        {
             Some(p) => Err(Error::spec(
                 &p.path,
                 "a float range without `step` or `num` is continuous; a grid needs `step = ...` \
@@ -63,7 +67,10 @@ pub fn parse_root(root: &Value) -> Result<Vec<Tree>> {
         Value::Map(m) => Ok(vec![parse_tree(m, "")?]),
         Value::List(items) => {
             if items.is_empty() {
-                return Err(Error::spec("", "an empty list of parameter trees has no points"));
+                return Err(Error::spec(
+                    "",
+                    "an empty list of parameter trees has no points",
+                ));
             }
             items
                 .iter()
@@ -284,14 +291,16 @@ impl Builder<'_> {
             "grid" => {
                 let values = match required("values")? {
                     Value::List(v) if v.is_empty() => {
-                        return Err(err("`values` is empty; a grid axis needs at least one choice".into()))
+                        return Err(err(
+                            "`values` is empty; a grid axis needs at least one choice".into(),
+                        ))
                     }
                     Value::List(v) => v.clone(),
                     other => {
                         return Err(err(format!(
-                            "`values` must be a list, got {} (for a single value use type \"fixed\")",
-                            other.type_name()
-                        )))
+                        "`values` must be a list, got {} (for a single value use type \"fixed\")",
+                        other.type_name()
+                    )))
                     }
                 };
                 let fields = vec![("values", Value::List(values.clone()))];
@@ -299,7 +308,11 @@ impl Builder<'_> {
             }
             "fixed" => {
                 let v = required("value")?.clone();
-                make(Kind::Fixed, Axis::Values(vec![v.clone()]), vec![("value", v)])
+                make(
+                    Kind::Fixed,
+                    Axis::Values(vec![v.clone()]),
+                    vec![("value", v)],
+                )
             }
             "int" => {
                 let int = |name: &'static str| match m.get(name) {
@@ -311,15 +324,19 @@ impl Builder<'_> {
                         show(other)
                     ))),
                 };
-                let low = int("low")?.ok_or_else(|| err("type \"int\" needs the field `low`".into()))?;
-                let high = int("high")?.ok_or_else(|| err("type \"int\" needs the field `high`".into()))?;
+                let low =
+                    int("low")?.ok_or_else(|| err("type \"int\" needs the field `low`".into()))?;
+                let high = int("high")?
+                    .ok_or_else(|| err("type \"int\" needs the field `high`".into()))?;
                 let step = int("step")?.unwrap_or(1);
                 let log = flag(m, "log", &err)?;
                 if step <= 0 {
                     return Err(err(format!("`step` must be positive, got {step}")));
                 }
                 if low > high {
-                    return Err(err(format!("`low` ({low}) is greater than `high` ({high})")));
+                    return Err(err(format!(
+                        "`low` ({low}) is greater than `high` ({high})"
+                    )));
                 }
                 if log && low <= 0 {
                     return Err(err(format!("a log range needs `low` > 0, got {low}")));
@@ -327,7 +344,11 @@ impl Builder<'_> {
                 let len = (high as i128 - low as i128) / step as i128 + 1;
                 let len = u64::try_from(len)
                     .map_err(|_| err("range has more than 2^64 - 1 values".into()))?;
-                let mut fields = vec![("low", Value::Int(low)), ("high", Value::Int(high)), ("step", Value::Int(step))];
+                let mut fields = vec![
+                    ("low", Value::Int(low)),
+                    ("high", Value::Int(high)),
+                    ("step", Value::Int(step)),
+                ];
                 fields.push(("log", Value::Bool(log)));
                 make(Kind::Int, Axis::Int { low, step, len }, fields)
             }
@@ -337,7 +358,9 @@ impl Builder<'_> {
                 let high_v = required("high")?;
                 let (low, high) = (number(low_v, "low", &err)?, number(high_v, "high", &err)?);
                 if low > high {
-                    return Err(err(format!("`low` ({low}) is greater than `high` ({high})")));
+                    return Err(err(format!(
+                        "`low` ({low}) is greater than `high` ({high})"
+                    )));
                 }
                 if log && low <= 0.0 {
                     return Err(err(format!("a log range needs `low` > 0, got {low}")));
@@ -360,19 +383,29 @@ impl Builder<'_> {
                     }
                     (Some(_), None) if log => {
                         return Err(err(
-                            "a log range is spaced by `num`, not `step`; replace `step` by `num`".into(),
+                            "a log range is spaced by `num`, not `step`; replace `step` by `num`"
+                                .into(),
                         ))
                     }
                     (Some(step_v), None) => {
                         let dl = to_decimal(low_v, &path, "low").map_err(|e| retag(e, self.tag))?;
-                        let dh = to_decimal(high_v, &path, "high").map_err(|e| retag(e, self.tag))?;
-                        let ds = to_decimal(step_v, &path, "step").map_err(|e| retag(e, self.tag))?;
+                        let dh =
+                            to_decimal(high_v, &path, "high").map_err(|e| retag(e, self.tag))?;
+                        let ds =
+                            to_decimal(step_v, &path, "step").map_err(|e| retag(e, self.tag))?;
                         if ds <= Decimal::ZERO {
-                            return Err(err(format!("`step` must be positive, got {}", show(step_v))));
+                            return Err(err(format!(
+                                "`step` must be positive, got {}",
+                                show(step_v)
+                            )));
                         }
                         let len = stepped_len(dl, dh, ds, &path).map_err(|e| retag(e, self.tag))?;
                         fields.push(("step", as_float(step_v)));
-                        Axis::FloatStep { low: dl, step: ds, len }
+                        Axis::FloatStep {
+                            low: dl,
+                            step: ds,
+                            len,
+                        }
                     }
                     (None, Some(num)) if log => {
                         fields.push(("num", Value::Int(num as i64)));
@@ -380,9 +413,14 @@ impl Builder<'_> {
                     }
                     (None, Some(num)) => {
                         let dl = to_decimal(low_v, &path, "low").map_err(|e| retag(e, self.tag))?;
-                        let dh = to_decimal(high_v, &path, "high").map_err(|e| retag(e, self.tag))?;
+                        let dh =
+                            to_decimal(high_v, &path, "high").map_err(|e| retag(e, self.tag))?;
                         fields.push(("num", Value::Int(num as i64)));
-                        Axis::FloatNum { low: dl, high: dh, num }
+                        Axis::FloatNum {
+                            low: dl,
+                            high: dh,
+                            num,
+                        }
                     }
                     (None, None) => Axis::Continuous { low, high, log },
                 };
@@ -403,7 +441,9 @@ fn qualify(tag: &str, path: &str) -> String {
 
 fn retag(e: Error, tag: &str) -> Error {
     match e {
-        Error::Spec { path, message } if !tag.is_empty() => Error::spec(qualify(tag, &path), message),
+        Error::Spec { path, message } if !tag.is_empty() => {
+            Error::spec(qualify(tag, &path), message)
+        }
         other => other,
     }
 }
@@ -443,7 +483,10 @@ fn flag(m: &Map, name: &str, err: &dyn Fn(String) -> Error) -> Result<bool> {
     match m.get(name) {
         None => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(err(format!("`{name}` must be true or false, got {}", show(other)))),
+        Some(other) => Err(err(format!(
+            "`{name}` must be true or false, got {}",
+            show(other)
+        ))),
     }
 }
 
@@ -452,13 +495,21 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, Value)]) -> Value {
-        Value::Map(pairs.iter().map(|(k, v)| (Arc::from(*k), v.clone())).collect())
+        Value::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| (Arc::from(*k), v.clone()))
+                .collect(),
+        )
     }
 
     fn grid(values: &[i64]) -> Value {
         map(&[
             ("type", Value::Str("grid".into())),
-            ("values", Value::List(values.iter().map(|&i| Value::Int(i)).collect())),
+            (
+                "values",
+                Value::List(values.iter().map(|&i| Value::Int(i)).collect()),
+            ),
         ])
     }
 
@@ -480,7 +531,10 @@ mod tests {
         let paths: Vec<_> = tree.params.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["a.x", "a.y", "b"]);
         assert_eq!(tree.params[2].kind, Kind::Fixed);
-        assert_eq!(tree.shape.keys().map(|k| &**k).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            tree.shape.keys().map(|k| &**k).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
     }
 
     #[test]
@@ -498,18 +552,39 @@ mod tests {
         let t = |leaf: Value| err_path(&map(&[("ns", map(&[("p", leaf)]))]));
         let s = |x: &str| Value::Str(x.into());
         assert_eq!(t(map(&[("type", s("nope"))])), "ns.p");
-        assert_eq!(t(map(&[("type", s("grid")), ("values", Value::List(vec![]))])), "ns.p");
-        assert_eq!(t(map(&[("type", s("int")), ("low", Value::Int(1))])), "ns.p");
         assert_eq!(
-            t(map(&[("type", s("int")), ("low", Value::Int(1)), ("high", Value::Int(2)), ("stp", Value::Int(1))])),
+            t(map(&[("type", s("grid")), ("values", Value::List(vec![]))])),
             "ns.p"
         );
         assert_eq!(
-            t(map(&[("type", s("float")), ("low", Value::Float(1.0)), ("high", Value::Float(0.0)), ("step", Value::Float(0.1))])),
+            t(map(&[("type", s("int")), ("low", Value::Int(1))])),
             "ns.p"
         );
         assert_eq!(
-            t(map(&[("type", s("float")), ("low", Value::Float(0.0)), ("high", Value::Float(1.0)), ("step", Value::Float(0.0))])),
+            t(map(&[
+                ("type", s("int")),
+                ("low", Value::Int(1)),
+                ("high", Value::Int(2)),
+                ("stp", Value::Int(1))
+            ])),
+            "ns.p"
+        );
+        assert_eq!(
+            t(map(&[
+                ("type", s("float")),
+                ("low", Value::Float(1.0)),
+                ("high", Value::Float(0.0)),
+                ("step", Value::Float(0.1))
+            ])),
+            "ns.p"
+        );
+        assert_eq!(
+            t(map(&[
+                ("type", s("float")),
+                ("low", Value::Float(0.0)),
+                ("high", Value::Float(1.0)),
+                ("step", Value::Float(0.0))
+            ])),
             "ns.p"
         );
     }
@@ -526,13 +601,19 @@ mod tests {
             ]),
         )]);
         let tree = parse_root(&root).unwrap().remove(0);
-        assert!(matches!(tree.params[0].axis, Axis::Continuous { log: true, .. }));
+        assert!(matches!(
+            tree.params[0].axis,
+            Axis::Continuous { log: true, .. }
+        ));
         assert!(matches!(tree.require_discrete(), Err(Error::Spec { path, .. }) if path == "lr"));
     }
 
     #[test]
     fn union_errors_carry_the_tree_index() {
-        let root = Value::List(vec![map(&[("a", grid(&[1]))]), map(&[("b", map(&[("type", Value::Str("x".into()))]))])]);
+        let root = Value::List(vec![
+            map(&[("a", grid(&[1]))]),
+            map(&[("b", map(&[("type", Value::Str("x".into()))]))]),
+        ]);
         assert_eq!(err_path(&root), "[1].b");
     }
 }

@@ -32,7 +32,10 @@ const CACHE_LIMIT: u64 = 1 << 16;
 const COLUMNS_BUDGET: u128 = 8 << 30;
 
 /// Runs core work with the GIL released, checking for Ctrl-C from time to time.
-fn detached<T: Send>(py: Python<'_>, f: impl FnOnce(&dyn Fn() -> CoreResult<()>) -> CoreResult<T> + Send) -> PyResult<T> {
+fn detached<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce(&dyn Fn() -> CoreResult<()>) -> CoreResult<T> + Send,
+) -> PyResult<T> {
     let pending: Mutex<Option<PyErr>> = Mutex::new(None);
     let check = || {
         Python::attach(|py| py.check_signals()).map_err(|e| {
@@ -96,7 +99,8 @@ fn build_plan(py: Python<'_>, tree: &Tree, flat: bool) -> PyResult<PartPlan> {
         zeros: vec![0; tree.params.len()],
         simple: false,
     };
-    let mut leaf: Vec<Option<(usize, Py<PyString>)>> = (0..tree.params.len()).map(|_| None).collect();
+    let mut leaf: Vec<Option<(usize, Py<PyString>)>> =
+        (0..tree.params.len()).map(|_| None).collect();
     if flat {
         for (a, p) in tree.params.iter().enumerate() {
             let key = PyString::intern(py, &p.path).unbind();
@@ -148,7 +152,7 @@ fn build_plan(py: Python<'_>, tree: &Tree, flat: bool) -> PyResult<PartPlan> {
     for p in &tree.params {
         let mutable = p.axis.has_mutable();
         plan.mutable.push(mutable);
-        let n = p.axis.len().unwrap_or(0);
+        let n = p.axis.size().unwrap_or(0);
         plan.values.push(if n <= CACHE_LIMIT {
             Some(
                 (0..n)
@@ -170,7 +174,13 @@ fn build_plan(py: Python<'_>, tree: &Tree, flat: bool) -> PyResult<PartPlan> {
 
 impl PartPlan {
     /// The value object of axis `a` at position `k`: shared when immutable, a fresh copy otherwise.
-    fn value<'py>(&self, py: Python<'py>, axis: &Axis, a: usize, k: u64) -> PyResult<Bound<'py, PyAny>> {
+    fn value<'py>(
+        &self,
+        py: Python<'py>,
+        axis: &Axis,
+        a: usize,
+        k: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
         match &self.values[a] {
             Some(objs) if !self.mutable[a] => Ok(objs[k as usize].bind(py).clone()),
             _ => to_py(py, &axis.value(k)),
@@ -179,32 +189,50 @@ impl PartPlan {
 
     /// Sets leaf `a` of a template to the value at `k`, without touching reference counts when the
     /// value object is cached (this is the inner loop of iteration).
-    fn set_leaf(&self, py: Python<'_>, namespaces: &[Py<PyDict>], axis: &Axis, a: usize, k: u64) -> PyResult<()> {
+    fn set_leaf(
+        &self,
+        py: Python<'_>,
+        namespaces: &[Py<PyDict>],
+        axis: &Axis,
+        a: usize,
+        k: u64,
+    ) -> PyResult<()> {
         let (ns, key) = &self.leaf[a];
         let dict = &namespaces[*ns];
         match &self.values[a] {
             Some(objs) if !self.mutable[a] => {
                 // SAFETY: dict, key and value are live objects owned by the plan and the template;
                 // PyDict_SetItem takes its own references.
-                let rc = unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), objs[k as usize].as_ptr()) };
+                let rc = unsafe {
+                    ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), objs[k as usize].as_ptr())
+                };
                 if rc < 0 {
                     Err(PyErr::fetch(py))
                 } else {
                     Ok(())
                 }
             }
-            _ => dict.bind(py).set_item(key.bind(py), self.value(py, axis, a, k)?),
+            _ => dict
+                .bind(py)
+                .set_item(key.bind(py), self.value(py, axis, a, k)?),
         }
     }
 
     /// Builds a point from scratch (used once per part, for the template).
-    fn build<'py>(&self, py: Python<'py>, params: &[Param], digits: &[u64]) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    fn build<'py>(
+        &self,
+        py: Python<'py>,
+        params: &[Param],
+        digits: &[u64],
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let mut dicts = Vec::with_capacity(self.namespaces);
         dicts.push(PyDict::new(py));
         for node in &self.nodes {
             match node.kind {
-                PlanKind::Leaf(a) => dicts[node.parent]
-                    .set_item(node.key.bind(py), self.value(py, &params[a].axis, a, digits[a])?)?,
+                PlanKind::Leaf(a) => dicts[node.parent].set_item(
+                    node.key.bind(py),
+                    self.value(py, &params[a].axis, a, digits[a])?,
+                )?,
                 PlanKind::Namespace(_) => {
                     let d = PyDict::new(py);
                     dicts[node.parent].set_item(node.key.bind(py), &d)?;
@@ -248,7 +276,12 @@ impl PartPlan {
         Ok(root)
     }
 
-    fn point<'py>(&self, py: Python<'py>, params: &[Param], digits: &[u64]) -> PyResult<Bound<'py, PyDict>> {
+    fn point<'py>(
+        &self,
+        py: Python<'py>,
+        params: &[Param],
+        digits: &[u64],
+    ) -> PyResult<Bound<'py, PyDict>> {
         self.point_from(py, &self.template, params, digits, Some(&self.zeros))
     }
 }
@@ -274,19 +307,26 @@ pub struct PyGrid {
 }
 
 fn constraint_texts(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
-    let Some(obj) = obj else { return Ok(Vec::new()) };
+    let Some(obj) = obj else {
+        return Ok(Vec::new());
+    };
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(vec![s.to_str()?.to_owned()]);
     }
     obj.try_iter()
-        .map_err(|_| PyTypeError::new_err("constraints must be a string or an iterable of strings"))?
+        .map_err(|_| {
+            PyTypeError::new_err("constraints must be a string or an iterable of strings")
+        })?
         .map(|item| {
             let item = item?;
             item.cast::<PyString>()
                 .map_err(|_| {
                     PyTypeError::new_err(format!(
                         "each constraint must be a string, got {}",
-                        item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                        item.get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
                     ))
                 })?
                 .to_str()
@@ -324,12 +364,19 @@ impl PyGrid {
             } else {
                 PyTypeError::new_err(format!(
                     "grid indices must be integers or slices, not {}",
-                    index.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                    index
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
                 ))
             }
         })?;
         let resolved = if i < 0 {
-            i128::try_from(len).ok().and_then(|l| l.checked_add(i)).filter(|&x| x >= 0)
+            i128::try_from(len)
+                .ok()
+                .and_then(|l| l.checked_add(i))
+                .filter(|&x| x >= 0)
         } else {
             Some(i)
         };
@@ -354,10 +401,14 @@ impl PyGrid {
             match v.extract::<i128>() {
                 Ok(x) => Ok(Some(x)),
                 // Ints past i128 clamp like CPython clamps past Py_ssize_t.
-                Err(_) if v.cast::<pyo3::types::PyInt>().is_ok() => {
-                    Ok(Some(if v.lt(0)? { i128::MIN / 2 } else { i128::MAX / 2 }))
-                }
-                Err(_) => Err(PyTypeError::new_err("slice indices must be integers or None")),
+                Err(_) if v.cast::<pyo3::types::PyInt>().is_ok() => Ok(Some(if v.lt(0)? {
+                    i128::MIN / 2
+                } else {
+                    i128::MAX / 2
+                })),
+                Err(_) => Err(PyTypeError::new_err(
+                    "slice indices must be integers or None",
+                )),
             }
         };
         let step = get("step")?.unwrap_or(1);
@@ -405,7 +456,7 @@ fn describe<'py>(py: Python<'py>, p: &Param) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("path", &p.path)?;
     d.set_item("kind", p.kind.name())?;
-    d.set_item("size", p.axis.len())?;
+    d.set_item("size", p.axis.size())?;
     for (name, v) in &p.fields {
         d.set_item(*name, to_py(py, v)?)?;
     }
@@ -421,7 +472,12 @@ fn seed_of(seed: &Bound<'_, PyAny>) -> PyResult<u64> {
 impl PyGrid {
     #[new]
     #[pyo3(signature = (spec, /, *, constraints = None, flat = false))]
-    fn new(py: Python<'_>, spec: &Bound<'_, PyAny>, constraints: Option<&Bound<'_, PyAny>>, flat: bool) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        spec: &Bound<'_, PyAny>,
+        constraints: Option<&Bound<'_, PyAny>>,
+        flat: bool,
+    ) -> PyResult<Self> {
         let root = to_value(spec, "")?;
         let texts = constraint_texts(constraints)?;
         let texts_for_build = texts.clone();
@@ -479,7 +535,11 @@ impl PyGrid {
         PyTuple::new(py, self.constraints.iter())
     }
 
-    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         if let Ok(slice) = key.cast::<PySlice>() {
             return Ok(Bound::new(py, self.slice(slice)?)?.into_any());
         }
@@ -499,11 +559,16 @@ impl PyGrid {
     }
 
     fn count(&self, point: &Bound<'_, PyAny>) -> usize {
-        let Ok(value) = to_value(point, "") else { return 0 };
+        let Ok(value) = to_value(point, "") else {
+            return 0;
+        };
         // Parts of a union may share points; count each part's occurrence inside this view.
         (0..self.core.parts.len())
             .filter(|&p| {
-                let single = CorePartRef { grid: &self.core, part: p };
+                let single = CorePartRef {
+                    grid: &self.core,
+                    part: p,
+                };
                 single
                     .find(&value, self.flat)
                     .and_then(|base| self.view.unmap(base))
@@ -540,7 +605,12 @@ impl PyGrid {
     }
 
     #[pyo3(signature = (n, /, *, seed))]
-    fn sample<'py>(&self, py: Python<'py>, n: usize, seed: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        n: usize,
+        seed: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         if n as u128 > self.view.len() {
             return Err(PyValueError::new_err(format!(
                 "sample of {n} points is larger than the grid ({} points)",
@@ -586,7 +656,7 @@ impl PyGrid {
             let mut varying = Vec::new();
             let mut fixed = 0;
             for p in &part.tree.params {
-                match p.axis.len() {
+                match p.axis.size() {
                     Some(1) if p.kind == Kind::Fixed => fixed += 1,
                     n => varying.push(format!("{}={}", p.path, n.unwrap_or(0))),
                 }
@@ -596,7 +666,11 @@ impl PyGrid {
                 varying.truncate(10);
                 varying.push(format!("… {more} more"));
             }
-            let mut text = if varying.is_empty() { "1".to_owned() } else { varying.join(" × ") };
+            let mut text = if varying.is_empty() {
+                "1".to_owned()
+            } else {
+                varying.join(" × ")
+            };
             if fixed > 0 {
                 text.push_str(&format!(" (+{fixed} fixed)"));
             }
@@ -608,7 +682,11 @@ impl PyGrid {
         let body = if trees.len() == 1 {
             trees.remove(0)
         } else {
-            trees.iter().map(|t| format!("[{t}]")).collect::<Vec<_>>().join(" + ")
+            trees
+                .iter()
+                .map(|t| format!("[{t}]"))
+                .collect::<Vec<_>>()
+                .join(" + ")
         };
         let mut s = format!("Grid({} points: {body}", group(self.core.len()));
         if !self.constraints.is_empty() {
@@ -706,7 +784,10 @@ fn object_column<'py>(
         .collect();
     if let (None, [Some(table)]) = (parts, shared.as_slice()) {
         // One tree, shared objects: the common case, one reference increment per value.
-        let objs: Vec<Py<PyAny>> = ks.iter().map(|&k| table[k as usize].clone_ref(py)).collect();
+        let objs: Vec<Py<PyAny>> = ks
+            .iter()
+            .map(|&k| table[k as usize].clone_ref(py))
+            .collect();
         return Ok(PyArray1::from_vec(py, objs).into_any());
     }
     let mut objs: Vec<Py<PyAny>> = Vec::with_capacity(ks.len());
@@ -716,7 +797,9 @@ fn object_column<'py>(
             (_, None) => py.None(),
             (_, Some(_)) if k == MISSING => py.None(),
             (Some(table), _) => table[k as usize].clone_ref(py),
-            (None, Some(a)) => cache.parts[p].value(py, &core.parts[p].tree.params[a].axis, a, k)?.unbind(),
+            (None, Some(a)) => cache.parts[p]
+                .value(py, &core.parts[p].tree.params[a].axis, a, k)?
+                .unbind(),
         };
         objs.push(obj);
     }
@@ -794,14 +877,25 @@ impl GridIter {
 
     /// Appends up to `n` points at slots `1..` of `list` after `next_point` set the template: an
     /// odometer step, one `PyDict_SetItem` per changed axis, one `PyDict_Copy` per point.
-    fn fill_contiguous(&mut self, py: Python<'_>, list: &Bound<'_, PyAny>, n: usize) -> PyResult<usize> {
+    fn fill_contiguous(
+        &mut self,
+        py: Python<'_>,
+        list: &Bound<'_, PyAny>,
+        n: usize,
+    ) -> PyResult<usize> {
         let n = (n as u128).min(self.end - self.next) as usize;
         let plan = &self.cache.parts[0];
         let radices = self.core.parts[0].space.radices();
-        let Some(st) = self.state.as_mut() else { return Ok(0) };
+        let Some(st) = self.state.as_mut() else {
+            return Ok(0);
+        };
         let tmpl = st.template[0].as_ptr();
         let keys: Vec<*mut ffi::PyObject> = plan.leaf.iter().map(|(_, k)| k.as_ptr()).collect();
-        let values: Vec<&[Py<PyAny>]> = plan.values.iter().map(|v| v.as_deref().unwrap_or(&[])).collect();
+        let values: Vec<&[Py<PyAny>]> = plan
+            .values
+            .iter()
+            .map(|v| v.as_deref().unwrap_or(&[]))
+            .collect();
         let last = radices.len().wrapping_sub(1);
         for i in 0..n {
             let first = increment(&mut st.digits, radices).unwrap_or(0);
@@ -830,7 +924,11 @@ impl GridIter {
         if self.next >= self.end {
             return Ok(None);
         }
-        let pos = if self.reverse { self.end - 1 - self.next } else { self.next };
+        let pos = if self.reverse {
+            self.end - 1 - self.next
+        } else {
+            self.next
+        };
         self.next += 1;
         let (part, local) = self.core.locate(self.view.map(pos));
         let space = &self.core.parts[part].space;
@@ -869,7 +967,8 @@ impl GridIter {
         if plan.simple {
             return copy_dict(py, &st.template[0]).map(Some);
         }
-        plan.point_from(py, &st.template, params, &st.digits, Some(&st.digits)).map(Some)
+        plan.point_from(py, &st.template, params, &st.digits, Some(&st.digits))
+            .map(Some)
     }
 }
 
@@ -890,7 +989,8 @@ impl GridIter {
         // SAFETY: a new list of `n` empty slots; each slot is filled once with a reference the
         // list takes over (`into_ptr`), and a list with unfilled (NULL) slots is still safe to free
         // if an error returns early.
-        let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n as ffi::Py_ssize_t))? };
+        let list =
+            unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n as ffi::Py_ssize_t))? };
         let mut i = 0;
         if self.contiguous() {
             // The first point settles the template; the rest of the chunk takes the fast loop.
@@ -901,7 +1001,9 @@ impl GridIter {
             }
         }
         while i < n {
-            let Some(point) = self.next_point(py)? else { break };
+            let Some(point) = self.next_point(py)? else {
+                break;
+            };
             unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, point.into_ptr()) };
             i += 1;
         }
@@ -947,10 +1049,17 @@ impl ColumnsIter {
 /// Validates a parameters tree (continuous float ranges allowed) and describes its parameters.
 #[pyfunction]
 #[pyo3(signature = (tree, /))]
-fn parse_parameters<'py>(py: Python<'py>, tree: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+fn parse_parameters<'py>(
+    py: Python<'py>,
+    tree: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
     let root = to_value(tree, "")?;
     if matches!(root, Value::List(_)) {
-        return Err(Error::spec("", "parse_parameters takes one tree (a dict), not a list of trees").into());
+        return Err(Error::spec(
+            "",
+            "parse_parameters takes one tree (a dict), not a list of trees",
+        )
+        .into());
     }
     let trees = parse_root(&root)?;
     let list = PyList::empty(py);
