@@ -116,7 +116,31 @@ fn int(v: &Value) -> i64 {
     }
 }
 
-fn reserve<T>(n: usize) -> Result<Vec<T>> {
+/// Columns to fill in place (the bindings pass numpy's own buffers, which numpy allocates with
+/// huge pages; fresh small pages would cost more in page faults than the filling itself).
+pub enum Out<'a> {
+    I64(&'a mut [i64]),
+    F64(&'a mut [f64]),
+    Bool(&'a mut [bool]),
+    /// Value positions, `MISSING` where the point's tree lacks the path.
+    Object(&'a mut [u64]),
+}
+
+impl Out<'_> {
+    fn set(&mut self, j: usize, get: Option<&Getter>, k: u64) {
+        match (self, get) {
+            (Out::I64(v), Some(g)) => v[j] = g.i64(k),
+            (Out::F64(v), Some(g)) => v[j] = g.f64(k),
+            (Out::Bool(v), Some(g)) => v[j] = g.bool(k),
+            (Out::Object(v), Some(_)) => v[j] = k,
+            (Out::Object(v), None) => v[j] = MISSING,
+            // A typed column exists only when every part has the path.
+            _ => {}
+        }
+    }
+}
+
+fn reserve<T: Clone>(n: usize, zero: T) -> Result<Vec<T>> {
     let mut v = Vec::new();
     // Fallible, so an impossible size is an error instead of an abort.
     v.try_reserve_exact(n).map_err(|_| {
@@ -124,35 +148,56 @@ fn reserve<T>(n: usize) -> Result<Vec<T>> {
             "cannot allocate columns of {n} values; use smaller chunks"
         ))
     })?;
+    v.resize(n, zero);
     Ok(v)
 }
 
-fn empty(dtype: Dtype, n: usize) -> Result<Column> {
-    Ok(match dtype {
-        Dtype::I64 => Column::I64(reserve(n)?),
-        Dtype::F64 => Column::F64(reserve(n)?),
-        Dtype::Bool => Column::Bool(reserve(n)?),
-        Dtype::Object => Column::Object(reserve(n)?),
-    })
-}
-
-fn push(col: &mut Column, get: Option<&Getter>, k: u64) {
-    match (col, get) {
-        (Column::I64(v), Some(g)) => v.push(g.i64(k)),
-        (Column::F64(v), Some(g)) => v.push(g.f64(k)),
-        (Column::Bool(v), Some(g)) => v.push(g.bool(k)),
-        (Column::Object(v), Some(_)) => v.push(k),
-        (Column::Object(v), None) => v.push(MISSING),
-        // A typed column exists only when every part has the path.
-        _ => {}
-    }
-}
-
-/// Columns of view positions `from..to`.
+/// Columns of view positions `from..to`, in new vectors.
 pub fn fill(grid: &Grid, view: &View, from: u128, to: u128, check: Check) -> Result<Columns> {
     let n = usize::try_from(to - from)
         .map_err(|_| Error::Invalid("too many points for columns; use smaller chunks".into()))?;
+    let mut columns: Vec<Column> = plan(grid)
+        .iter()
+        .map(|(dtype, _)| {
+            Ok(match dtype {
+                Dtype::I64 => Column::I64(reserve(n, 0)?),
+                Dtype::F64 => Column::F64(reserve(n, 0.0)?),
+                Dtype::Bool => Column::Bool(reserve(n, false)?),
+                Dtype::Object => Column::Object(reserve(n, 0)?),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut parts = if grid.parts.len() > 1 {
+        Some(reserve(n, 0u32)?)
+    } else {
+        None
+    };
+    let mut outs: Vec<Out> = columns
+        .iter_mut()
+        .map(|c| match c {
+            Column::I64(v) => Out::I64(v),
+            Column::F64(v) => Out::F64(v),
+            Column::Bool(v) => Out::Bool(v),
+            Column::Object(v) => Out::Object(v),
+        })
+        .collect();
+    fill_into(grid, view, from, &mut outs, parts.as_deref_mut(), check)?;
+    drop(outs);
+    Ok(Columns { parts, columns })
+}
+
+/// Fills `outs` (parallel to `Grid::paths`, each as long as the range, typed as `plan` says) with
+/// the columns of view positions `from..`; `parts` receives each point's part for unions.
+pub fn fill_into(
+    grid: &Grid,
+    view: &View,
+    from: u128,
+    outs: &mut [Out],
+    mut parts: Option<&mut [u32]>,
+    check: Check,
+) -> Result<()> {
     let plan = plan(grid);
+    let n = outs.iter().map(Out::len).max().unwrap_or(0);
     let getters: Vec<Vec<Option<Getter>>> = plan
         .iter()
         .map(|(dtype, axes)| {
@@ -162,10 +207,6 @@ pub fn fill(grid: &Grid, view: &View, from: u128, to: u128, check: Check) -> Res
                 .collect()
         })
         .collect();
-    let mut columns: Vec<Column> = plan
-        .iter()
-        .map(|(d, _)| empty(*d, n))
-        .collect::<Result<_>>()?;
 
     let single_product = grid.parts.len() == 1 && grid.parts[0].space.is_product();
     if let (true, Some((start, 1))) = (single_product, view.as_range()) {
@@ -180,45 +221,46 @@ pub fn fill(grid: &Grid, view: &View, from: u128, to: u128, check: Check) -> Res
         for (c, (_, axes)) in plan.iter().enumerate() {
             let Some(a) = axes[0] else { continue };
             let get = getters[c][0].as_ref();
-            fill_repeating(&mut columns[c], get, base, n, strides[a], radices[a]);
+            fill_repeating(&mut outs[c], get, base, strides[a], radices[a]);
             check()?;
         }
-        return Ok(Columns {
-            parts: None,
-            columns,
-        });
+        return Ok(());
     }
 
-    let mut parts = (grid.parts.len() > 1).then(|| Vec::with_capacity(n));
     let mut digits = Vec::new();
-    for (j, pos) in (from..to).enumerate() {
+    for (j, pos) in (from..from + n as u128).enumerate() {
         if j % 65_536 == 65_535 {
             check()?;
         }
         let p = grid.digits(view.map(pos), &mut digits);
-        if let Some(parts) = parts.as_mut() {
-            parts.push(p as u32);
+        if let Some(parts) = parts.as_deref_mut() {
+            parts[j] = p as u32;
         }
         for (c, (_, axes)) in plan.iter().enumerate() {
             let get = getters[c][p].as_ref();
             let k = axes[p].map_or(MISSING, |a| digits[a]);
-            push(&mut columns[c], get, k);
+            outs[c].set(j, get, k);
         }
     }
-    Ok(Columns { parts, columns })
+    Ok(())
 }
 
-/// Fills `n` values of a column whose value position at base index `i` is `(i / stride) % radix`.
+impl Out<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Out::I64(v) => v.len(),
+            Out::F64(v) => v.len(),
+            Out::Bool(v) => v.len(),
+            Out::Object(v) => v.len(),
+        }
+    }
+}
+
+/// Fills a column whose value position at base index `i` is `(i / stride) % radix`.
 /// The column is periodic with period `stride · radix`: the first period is written run by run,
 /// the rest is copied from what is already written, doubling each time (memcpy speed).
-fn fill_repeating(
-    col: &mut Column,
-    get: Option<&Getter>,
-    base: u128,
-    n: usize,
-    stride: u128,
-    radix: u64,
-) {
+fn fill_repeating(out: &mut Out, get: Option<&Getter>, base: u128, stride: u128, radix: u64) {
+    let n = out.len();
     let block = base / stride;
     let runs = Runs {
         k: (block % radix as u128) as u64,
@@ -227,11 +269,11 @@ fn fill_repeating(
         radix,
         period: stride.saturating_mul(radix as u128),
     };
-    match (col, get) {
-        (Column::I64(v), Some(g)) => runs.fill(v, n, |k| g.i64(k)),
-        (Column::F64(v), Some(g)) => runs.fill(v, n, |k| g.f64(k)),
-        (Column::Bool(v), Some(g)) => runs.fill(v, n, |k| g.bool(k)),
-        (Column::Object(v), _) => runs.fill(v, n, |k| k),
+    match (out, get) {
+        (Out::I64(v), Some(g)) => runs.fill(v, |k| g.i64(k)),
+        (Out::F64(v), Some(g)) => runs.fill(v, |k| g.f64(k)),
+        (Out::Bool(v), Some(g)) => runs.fill(v, |k| g.bool(k)),
+        (Out::Object(v), _) => runs.fill(v, |k| k),
         _ => {}
     }
 }
@@ -247,21 +289,23 @@ struct Runs {
 }
 
 impl Runs {
-    fn fill<T: Copy>(&self, v: &mut Vec<T>, n: usize, value: impl Fn(u64) -> T) {
+    fn fill<T: Copy>(&self, v: &mut [T], value: impl Fn(u64) -> T) {
+        let n = v.len();
         let head = self.period.min(n as u128) as usize;
-        let (mut k, mut run) = (self.k, self.first_run);
-        while v.len() < head {
-            let take = run.min(head - v.len());
-            v.extend(std::iter::repeat_n(value(k), take));
+        let (mut k, mut run, mut pos) = (self.k, self.first_run, 0);
+        while pos < head {
+            let take = run.min(head - pos);
+            v[pos..pos + take].fill(value(k));
+            pos += take;
             k = if k + 1 == self.radix { 0 } else { k + 1 };
             run = self.stride;
         }
-        while v.len() < n {
-            let len = v.len();
-            let whole = len - len % head;
-            let take = whole.min(n - len);
-            let from = len % head;
-            v.extend_from_within(from..from + take);
+        while pos < n {
+            let whole = pos - pos % head;
+            let take = whole.min(n - pos);
+            let from = pos % head;
+            v.copy_within(from..from + take, pos);
+            pos += take;
         }
     }
 }

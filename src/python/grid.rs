@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use numpy::PyArray1;
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -16,8 +16,9 @@ use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
 
 use super::convert::{to_py, to_value};
 use crate::error::{Error, Result as CoreResult};
+use crate::grid::axis::Dtype;
 use crate::grid::axis::{Axis, Kind};
-use crate::grid::columns::{self, Column, Columns, MISSING};
+use crate::grid::columns::{self, Out, MISSING};
 use crate::grid::order::{increment, shard_bounds, View};
 use crate::grid::rules;
 use crate::grid::spec::{parse_root, Node, Param, Tree};
@@ -749,17 +750,52 @@ fn columns_dict<'py>(
     from: u128,
     to: u128,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let grid = core.clone();
-    let v = view.clone();
-    let cols: Columns = detached(py, move |check| columns::fill(&grid, &v, from, to, check))?;
+    enum Buf<'py> {
+        I64(Bound<'py, PyArray1<i64>>),
+        F64(Bound<'py, PyArray1<f64>>),
+        Bool(Bound<'py, PyArray1<bool>>),
+        Object(Vec<u64>),
+    }
+    let n = usize::try_from(to - from).map_err(|_| too_large("columns size"))?;
     let plan = columns::plan(core);
+    // numpy allocates the numeric arrays (zeroed, with huge pages); Rust fills them in place.
+    let mut bufs: Vec<Buf> = plan
+        .iter()
+        .map(|(dtype, _)| match dtype {
+            Dtype::I64 => Buf::I64(PyArray1::zeros(py, n, false)),
+            Dtype::F64 => Buf::F64(PyArray1::zeros(py, n, false)),
+            Dtype::Bool => Buf::Bool(PyArray1::zeros(py, n, false)),
+            Dtype::Object => Buf::Object(vec![0; n]),
+        })
+        .collect();
+    let mut parts = (core.parts.len() > 1).then(|| vec![0u32; n]);
+    {
+        let not_contiguous = |_| PyValueError::new_err("internal: a new array is not contiguous");
+        // SAFETY: the arrays are new, contiguous and referenced nowhere else until they are
+        // returned, so these are the only views of their buffers while Rust fills them.
+        let mut outs: Vec<Out> = bufs
+            .iter_mut()
+            .map(|b| {
+                Ok(match b {
+                    Buf::I64(a) => Out::I64(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
+                    Buf::F64(a) => Out::F64(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
+                    Buf::Bool(a) => Out::Bool(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
+                    Buf::Object(v) => Out::Object(v),
+                })
+            })
+            .collect::<PyResult<_>>()?;
+        let parts = parts.as_deref_mut();
+        detached(py, |check| {
+            columns::fill_into(core, view, from, &mut outs, parts, check)
+        })?;
+    }
     let out = PyDict::new(py);
-    for ((path, col), (_, axes)) in core.paths().iter().zip(cols.columns).zip(&plan) {
-        let array = match col {
-            Column::I64(v) => PyArray1::from_vec(py, v).into_any(),
-            Column::F64(v) => PyArray1::from_vec(py, v).into_any(),
-            Column::Bool(v) => PyArray1::from_vec(py, v).into_any(),
-            Column::Object(ks) => object_column(py, core, cache, axes, cols.parts.as_deref(), &ks)?,
+    for ((path, buf), (_, axes)) in core.paths().iter().zip(bufs).zip(&plan) {
+        let array = match buf {
+            Buf::I64(a) => a.into_any(),
+            Buf::F64(a) => a.into_any(),
+            Buf::Bool(a) => a.into_any(),
+            Buf::Object(ks) => object_column(py, core, cache, axes, parts.as_deref(), &ks)?,
         };
         out.set_item(path, array)?;
     }
