@@ -754,18 +754,21 @@ fn columns_dict<'py>(
         I64(Bound<'py, PyArray1<i64>>),
         F64(Bound<'py, PyArray1<f64>>),
         Bool(Bound<'py, PyArray1<bool>>),
-        Object(Vec<u64>),
+        Object(Bound<'py, PyArray1<u64>>),
     }
     let n = usize::try_from(to - from).map_err(|_| too_large("columns size"))?;
     let plan = columns::plan(core);
-    // numpy allocates the numeric arrays (zeroed, with huge pages); Rust fills them in place.
+    // numpy allocates the arrays (with huge pages on Linux, which saves most page faults) and
+    // Rust fills them in place. SAFETY: i64/f64/u64 arrays may start uninitialized: every element
+    // is written before the array is read, and any bit pattern is a valid value meanwhile; bools
+    // are zeroed because not every byte is a valid bool.
     let mut bufs: Vec<Buf> = plan
         .iter()
         .map(|(dtype, _)| match dtype {
-            Dtype::I64 => Buf::I64(PyArray1::zeros(py, n, false)),
-            Dtype::F64 => Buf::F64(PyArray1::zeros(py, n, false)),
+            Dtype::I64 => Buf::I64(unsafe { PyArray1::new(py, n, false) }),
+            Dtype::F64 => Buf::F64(unsafe { PyArray1::new(py, n, false) }),
             Dtype::Bool => Buf::Bool(PyArray1::zeros(py, n, false)),
-            Dtype::Object => Buf::Object(vec![0; n]),
+            Dtype::Object => Buf::Object(unsafe { PyArray1::new(py, n, false) }),
         })
         .collect();
     let mut parts = (core.parts.len() > 1).then(|| vec![0u32; n]);
@@ -780,7 +783,9 @@ fn columns_dict<'py>(
                     Buf::I64(a) => Out::I64(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
                     Buf::F64(a) => Out::F64(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
                     Buf::Bool(a) => Out::Bool(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
-                    Buf::Object(v) => Out::Object(v),
+                    Buf::Object(a) => {
+                        Out::Object(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?)
+                    }
                 })
             })
             .collect::<PyResult<_>>()?;
@@ -795,7 +800,12 @@ fn columns_dict<'py>(
             Buf::I64(a) => a.into_any(),
             Buf::F64(a) => a.into_any(),
             Buf::Bool(a) => a.into_any(),
-            Buf::Object(ks) => object_column(py, core, cache, axes, parts.as_deref(), &ks)?,
+            Buf::Object(ks) => {
+                // SAFETY: filled above; no other view of this private array exists.
+                let ks = unsafe { ks.as_slice() }
+                    .map_err(|_| PyValueError::new_err("internal: not contiguous"))?;
+                object_column(py, core, cache, axes, parts.as_deref(), ks)?
+            }
         };
         out.set_item(path, array)?;
     }
@@ -818,15 +828,21 @@ fn object_column<'py>(
         .zip(&cache.parts)
         .map(|(a, plan)| a.and_then(|a| plan.values[a].as_deref().filter(|_| !plan.mutable[a])))
         .collect();
+    // numpy zero-fills new object arrays (NULL pointers), so each slot is written exactly once
+    // with a new reference and nothing is released.
+    let array = unsafe { PyArray1::<Py<PyAny>>::new(py, ks.len(), false) };
+    let data = array.data().cast::<*mut ffi::PyObject>();
     if let (None, [Some(table)]) = (parts, shared.as_slice()) {
         // One tree, shared objects: the common case, one reference increment per value.
-        let objs: Vec<Py<PyAny>> = ks
-            .iter()
-            .map(|&k| table[k as usize].clone_ref(py))
-            .collect();
-        return Ok(PyArray1::from_vec(py, objs).into_any());
+        for (j, &k) in ks.iter().enumerate() {
+            // SAFETY: j < len; the slot is NULL and takes over the new reference.
+            unsafe {
+                data.add(j)
+                    .write(table[k as usize].clone_ref(py).into_ptr())
+            };
+        }
+        return Ok(array.into_any());
     }
-    let mut objs: Vec<Py<PyAny>> = Vec::with_capacity(ks.len());
     for (j, &k) in ks.iter().enumerate() {
         let p = parts.map_or(0, |ps| ps[j] as usize);
         let obj = match (shared[p], axes[p]) {
@@ -837,9 +853,10 @@ fn object_column<'py>(
                 .value(py, &core.parts[p].tree.params[a].axis, a, k)?
                 .unbind(),
         };
-        objs.push(obj);
+        // SAFETY: as above.
+        unsafe { data.add(j).write(obj.into_ptr()) };
     }
-    Ok(PyArray1::from_vec(py, objs).into_any())
+    Ok(array.into_any())
 }
 
 /// Produces a grid view's points in lists of growing size; `Grid.__iter__` flattens them with
