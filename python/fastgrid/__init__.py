@@ -6,20 +6,26 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 
 from fastgrid._core import (
     ConfigError,
+    ConfigTemplate,
     Expression,
     Grid,
     PatternError,
     SpecError,
     __version__,
     parse_parameters,
+    trial_key,
 )
+from fastgrid.config import ConfigCache
 
 __all__ = [
+    "ConfigCache",
     "ConfigError",
+    "ConfigTemplate",
     "Expression",
     "Grid",
     "PatternError",
     "SpecError",
     "__version__",
     "parse_parameters",
+    "trial_key",
 ]

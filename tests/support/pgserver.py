@@ -53,7 +53,9 @@ def _as_server_user(argv: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return argv
     if shutil.which("runuser") is None:
-        raise PostgresUnavailable("running as root and `runuser` is missing: cannot drop to the postgres user")
+        raise PostgresUnavailable(
+            "running as root and `runuser` is missing: cannot drop to the postgres user"
+        )
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
@@ -75,7 +77,17 @@ def running_server(*, database: str = "fastgrid") -> Iterator[str]:
             raise PostgresUnavailable(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
         start = run(
-            [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-l", str(root / "server.log"), "-w", "start"]
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-o",
+                options,
+                "-l",
+                str(root / "server.log"),
+                "-w",
+                "start",
+            ]
         )
         if start.returncode != 0:
             log = (root / "server.log").read_text(errors="replace") if (root / "server.log").exists() else ""
