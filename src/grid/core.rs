@@ -1,5 +1,7 @@
 //! `Grid`: the union of one or more trees' index spaces, in order.
 
+use std::collections::HashMap;
+
 use super::axis::Axis;
 use super::constrained::{Check, Constraint, Space};
 use super::spec::{parse_root, Node, Tree};
@@ -10,9 +12,47 @@ use crate::value::Value;
 pub struct Part {
     pub tree: Tree,
     pub space: Space,
+    /// Per axis, for float ranges of at most `FLOAT_INDEX_LIMIT` values: value bits → position,
+    /// so `index`/`in` skip the decimal arithmetic of `Axis::position`.
+    floats: Vec<Option<HashMap<u64, u64>>>,
 }
 
+const FLOAT_INDEX_LIMIT: u64 = 1 << 12;
+
 impl Part {
+    pub fn new(tree: Tree, space: Space) -> Part {
+        let floats = tree
+            .params
+            .iter()
+            .map(|p| match (&p.axis, p.axis.size()) {
+                (Axis::Values(_) | Axis::Int { .. }, _) => None,
+                (axis, Some(n)) if n <= FLOAT_INDEX_LIMIT => Some(
+                    (0..n)
+                        .filter_map(|k| match axis.value(k) {
+                            Value::Float(f) => Some((f.to_bits(), k)),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
+        Part {
+            tree,
+            space,
+            floats,
+        }
+    }
+
+    /// The position of `value` on axis `a`.
+    fn position(&self, a: usize, value: &Value) -> Option<u64> {
+        match (&self.floats[a], value) {
+            (Some(index), Value::Float(f)) => index.get(&f.to_bits()).copied(),
+            (Some(_), _) => None,
+            (None, _) => self.tree.params[a].axis.position(value),
+        }
+    }
+
     pub fn axes(&self) -> impl Iterator<Item = &Axis> {
         self.tree.params.iter().map(|p| &p.axis)
     }
@@ -61,7 +101,7 @@ impl Grid {
                 .collect();
             let axes: Vec<Axis> = tree.params.iter().map(|p| p.axis.clone()).collect();
             let space = Space::constrained(&axes, radices, bound, check)?;
-            parts.push(Part { tree, space });
+            parts.push(Part::new(tree, space));
         }
         if let Some(k) = used.iter().position(|u| !u) {
             // Reached only for unions: a single tree reports the unknown name while compiling.
@@ -160,13 +200,14 @@ impl Grid {
         }
         let digits: Option<Vec<u64>> = params
             .iter()
-            .map(|param| {
+            .enumerate()
+            .map(|(a, param)| {
                 let value = if flat {
                     map.get(param.path.as_str())
                 } else {
                     lookup(point, &param.segments)
                 }?;
-                param.axis.position(value)
+                part.position(a, value)
             })
             .collect();
         part.space.rank(&digits?)
