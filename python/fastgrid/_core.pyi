@@ -51,7 +51,6 @@ class Grid:
     def __new__(
         cls,
         spec: dict[str, Any] | list[dict[str, Any]],
-        /,
         *,
         constraints: str | Iterable[str] | None = None,
         flat: bool = False,

@@ -472,7 +472,7 @@ fn seed_of(seed: &Bound<'_, PyAny>) -> PyResult<u64> {
 #[pymethods]
 impl PyGrid {
     #[new]
-    #[pyo3(signature = (spec, /, *, constraints = None, flat = false))]
+    #[pyo3(signature = (spec, *, constraints = None, flat = false))]
     fn new(
         py: Python<'_>,
         spec: &Bound<'_, PyAny>,
