@@ -16,16 +16,25 @@ from fastgrid._core import (
     trial_key,
 )
 from fastgrid.config import ConfigCache
+from fastgrid.results import ResultIndex
+from fastgrid.storage import open_storage
+from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 
 __all__ = [
+    "CallableObjective",
+    "CommandObjective",
     "ConfigCache",
     "ConfigError",
     "ConfigTemplate",
     "Expression",
     "Grid",
     "PatternError",
+    "ResultIndex",
+    "ResultsSpec",
     "SpecError",
+    "TrialOutcome",
     "__version__",
+    "open_storage",
     "parse_parameters",
     "trial_key",
 ]
