@@ -15,8 +15,7 @@ from typing import Any
 
 import optuna
 import pytest
-from fastgrid import Sweep, SweepFileError
-from fastgrid._parts import open_storage
+from fastgrid import Sweep, SweepFileError, open_storage
 from fastgrid.sweep import SweepChangedError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

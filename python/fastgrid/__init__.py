@@ -8,9 +8,11 @@ from fastgrid._core import (
     ConfigError,
     ConfigTemplate,
     Expression,
+    Grid,
     PatternError,
     SpecError,
     __version__,
+    parse_parameters,
     trial_key,
 )
 from fastgrid.config import ConfigCache
@@ -28,6 +30,7 @@ __all__ = [
     "ConfigError",
     "ConfigTemplate",
     "Expression",
+    "Grid",
     "GridSampler",
     "PatternError",
     "ResultIndex",
@@ -39,5 +42,6 @@ __all__ = [
     "TrialOutcome",
     "__version__",
     "open_storage",
+    "parse_parameters",
     "trial_key",
 ]
