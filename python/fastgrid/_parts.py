@@ -1,4 +1,4 @@
-"""The parts the runner composes, imported in one place (grid, expressions, keys, config, storage, objectives)."""
+"""The parts the runner composes, in one place: grid, expressions, keys, config, storage, objectives."""
 
 from fastgrid._core import Expression, Grid, trial_key
 from fastgrid._core import parse_parameters as search_axes
