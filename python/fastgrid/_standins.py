@@ -241,7 +241,7 @@ class ConfigCache:
         return out
 
 
-def open_storage(url, *, directory=None):
+def open_storage(url, *, directory=None, heartbeat_interval=None, grace_period=None):
     import optuna
 
     if url is None:
@@ -257,7 +257,11 @@ def open_storage(url, *, directory=None):
         return optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(url[len("journal:") :])
         )
-    return optuna.storages.RDBStorage(url)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return optuna.storages._CachedStorage(
+        optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+    )
 
 
 def redact_url(url):

@@ -117,6 +117,8 @@ class SweepSection(_Model):
     storage: str | None = None
     where: list[str] = []
     retry_failed: int = Field(default=1, ge=0)
+    heartbeat_interval: int = Field(default=10, ge=1)
+    grace_period: int | None = Field(default=None, ge=1)
 
     @field_validator("name")
     @classmethod
@@ -157,6 +159,20 @@ class SweepSection(_Model):
         elif self.metrics is not None and len(self.metrics) != 1:
             raise ValueError("'metrics' with several names needs 'direction' to be a list of the same length")
         return self
+
+    @model_validator(mode="after")
+    def _heartbeat(self) -> SweepSection:
+        if self.grace_period is not None and self.grace_period <= self.heartbeat_interval:
+            raise ValueError(
+                f"grace_period ({self.grace_period}s) must exceed heartbeat_interval "
+                f"({self.heartbeat_interval}s), or live trials would be failed as stale"
+            )
+        return self
+
+    @property
+    def grace(self) -> int:
+        """Seconds without a heartbeat after which a running trial is failed (default: twice the interval)."""
+        return self.grace_period if self.grace_period is not None else 2 * self.heartbeat_interval
 
     @property
     def all_directions(self) -> list[str]:
