@@ -12,10 +12,12 @@ Either way the failed trial's grid slot is retried by the grid sampler like any 
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +33,7 @@ __all__ = ["HEARTBEAT_ATTR", "STALE_REASON", "Heartbeat", "is_rdb_url", "open_he
 
 HEARTBEAT_ATTR = "fastgrid:heartbeat"
 STALE_REASON = "stale: its worker stopped sending heartbeats (killed or lost)"
+_OPEN_ATTEMPTS = 5
 _RDB = re.compile(r"^(sqlite|postgresql|postgres|mysql|mariadb)(\+[A-Za-z0-9_]+)?://", re.IGNORECASE)
 
 
@@ -43,7 +46,20 @@ def open_heartbeat_storage(url: str | None, *, directory: Path, interval: int, g
     """Open ``url`` like ``open_storage``, with Optuna's heartbeat when the storage has one."""
     if not is_rdb_url(url):
         return _parts.open_storage(url, directory=directory)
-    storage = _parts.open_storage(url, directory=directory, heartbeat_interval=interval, grace_period=grace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                storage = _parts.open_storage(
+                    url, directory=directory, heartbeat_interval=interval, grace_period=grace
+                )
+                break
+            except Exception:
+                # Workers starting together on a new database race to create Optuna's tables
+                # (PostgreSQL then reports a duplicate key); the loser finds them on a retry.
+                if attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 + random.random() * 0.5 * (attempt + 1))
     backend = getattr(storage, "_backend", storage)
     if isinstance(backend, optuna.storages.RDBStorage):
         # Set after construction (open_storage takes no callback): Optuna's own optimize loop
@@ -70,6 +86,10 @@ class Heartbeat:
         self.interval = float(interval)
         self.grace = float(grace)
         self.native = is_heartbeat_enabled(storage)
+        if self.native:
+            # fastgrid runs its own ask/tell loop with the heartbeat around each trial, which is
+            # what Optuna's warning (asked without Study.optimize) is about.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
 
     @contextlib.contextmanager
     def beating(self, trial_id: int) -> Iterator[None]:

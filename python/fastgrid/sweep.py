@@ -424,9 +424,10 @@ class Sweep:
         space, fingerprint = state.space, state.fingerprint
         first = int(attrs.get(_ATTR_FIRST, 0))
         if _ATTR_SPACE not in attrs:
-            study.set_user_attr(_ATTR_SPACE, space)
+            # The space goes last: workers starting together read it as "the others are set".
             study.set_user_attr(_ATTR_FINGERPRINT, fingerprint)
             study.set_user_attr(_ATTR_FIRST, 0)
+            study.set_user_attr(_ATTR_SPACE, space)
         else:
             changes = _changes(attrs[_ATTR_SPACE], space, attrs.get(_ATTR_FINGERPRINT), fingerprint)
             if changes and not self.allow_changed:
