@@ -14,9 +14,9 @@ from fastgrid._core import (
     trial_key,
 )
 from fastgrid.config import ConfigCache
+from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 from fastgrid.results import ResultIndex
 from fastgrid.storage import open_storage
-from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 from fastgrid.sweepfile import SweepFileError
 
 __all__ = [
