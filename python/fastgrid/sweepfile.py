@@ -18,6 +18,8 @@ import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fastgrid import _strict
+
 __all__ = [
     "ConfigSection",
     "ConstraintsSection",
@@ -291,9 +293,15 @@ def _read(path: Path) -> Any:
         if suffix == ".toml":
             return tomllib.loads(text)
         if suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text)
+            return _strict.yaml_load(text)
         if suffix == ".json":
-            return json.loads(text)
+            return _strict.json_loads(text)
+    except (_strict.DuplicateKeyError, _strict.TooDeepError) as exc:
+        raise SweepFileError(str(path), [f"invalid {suffix[1:].upper()}: {exc}"]) from None
+    except RecursionError:
+        raise SweepFileError(
+            str(path), [f"invalid {suffix[1:].upper()}: nested too deeply to read"]
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise SweepFileError(str(path), [f"invalid TOML: {exc}"]) from None
     except yaml.YAMLError as exc:
