@@ -266,12 +266,13 @@ class SweepFile(_Model):
     objective: ObjectiveSection
     config: ConfigSection | None = None
     constraints: ConstraintsSection = ConstraintsSection()
-    parameters: dict[str, Any]
+    # A list of trees is the union of their grids (grid mode only).
+    parameters: dict[str, Any] | list[dict[str, Any]]
 
     @field_validator("parameters")
     @classmethod
-    def _parameters(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if not v:
+    def _parameters(cls, v: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
+        if not v or (isinstance(v, list) and not all(v)):
             raise ValueError("expected at least one parameter")
         return v
 
