@@ -176,9 +176,10 @@ class GridSampler(BaseSampler):
             if 0 <= trial.number - self._first < self._n:
                 slot = trial.number - self._first
             else:
-                slot = self._next_retry(study, trial.number, exclude=trial._trial_id)
-                claimed = slot is not None
-                if slot is not None:
+                retry = self._next_retry(study, trial.number, exclude=trial._trial_id)
+                claimed = False
+                if retry is not None:
+                    slot = retry
                     study._storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, slot)
                     claimed = self._claim_holds(study, trial, slot)
                 if not claimed:
@@ -188,13 +189,13 @@ class GridSampler(BaseSampler):
                     study._storage.set_trial_system_attr(trial._trial_id, EXHAUSTED_ATTR, True)
                     with self._lock:
                         self._exhausted.add(trial._trial_id)
-                    if slot is None:
+                    if retry is None:
                         slot = (trial.number - self._first) % self._n
                         study._storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, slot)
                     _stop(study)
-        point = self._view[slot]
+        point = self._view[int(slot)]
         with self._lock:
-            self._points[trial._trial_id] = (slot, point)
+            self._points[trial._trial_id] = (int(slot), point)
 
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
