@@ -171,31 +171,33 @@ class GridSampler(BaseSampler):
         return {}
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        slot = trial.system_attrs.get(SLOT_ATTR)
-        if slot is None:
-            if 0 <= trial.number - self._first < self._n:
-                slot = trial.number - self._first
-            else:
-                retry = self._next_retry(study, trial.number, exclude=trial._trial_id)
-                claimed = False
-                if retry is not None:
-                    slot = retry
+        stored = trial.system_attrs.get(SLOT_ATTR)
+        slot: int
+        if stored is not None:
+            slot = int(stored)
+        elif 0 <= trial.number - self._first < self._n:
+            slot = trial.number - self._first
+        else:
+            retry = self._next_retry(study, trial.number, exclude=trial._trial_id)
+            claimed = False
+            if retry is not None:
+                slot = retry
+                study._storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, slot)
+                claimed = self._claim_holds(study, trial, slot)
+            if not claimed:
+                # Nothing left (or another worker claimed the same retry first): like Optuna's
+                # GridSampler, hand out a point anyway and stop the study; fastgrid's Sweep
+                # checks `exhausted()` and never runs it.
+                study._storage.set_trial_system_attr(trial._trial_id, EXHAUSTED_ATTR, True)
+                with self._lock:
+                    self._exhausted.add(trial._trial_id)
+                if retry is None:
+                    slot = (trial.number - self._first) % self._n
                     study._storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, slot)
-                    claimed = self._claim_holds(study, trial, slot)
-                if not claimed:
-                    # Nothing left (or another worker claimed the same retry first): like
-                    # Optuna's GridSampler, hand out a point anyway and stop the study;
-                    # fastgrid's Sweep checks `exhausted()` and never runs it.
-                    study._storage.set_trial_system_attr(trial._trial_id, EXHAUSTED_ATTR, True)
-                    with self._lock:
-                        self._exhausted.add(trial._trial_id)
-                    if retry is None:
-                        slot = (trial.number - self._first) % self._n
-                        study._storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, slot)
-                    _stop(study)
-        point = self._view[int(slot)]
+                _stop(study)
+        point = self._view[slot]
         with self._lock:
-            self._points[trial._trial_id] = (int(slot), point)
+            self._points[trial._trial_id] = (slot, point)
 
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
