@@ -53,7 +53,7 @@ def grid(n: int) -> dict[str, Any]:
 
 
 @pytest.mark.benchmark(group=GROUP)
-def test_fastgrid_long_sweep_memory_stays_flat(benchmark: Any) -> None:
+def test_fastgrid_long_sweep_memory_along_the_run(benchmark: Any) -> None:
     n = n_trials(benchmark)
     samples: list[tuple[int, float]] = []
     every = max(n // 10, 1)
