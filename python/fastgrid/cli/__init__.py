@@ -18,3 +18,4 @@ from fastgrid.cli import export as _export  # noqa: E402, F401
 from fastgrid.cli import grid as _grid  # noqa: E402, F401
 from fastgrid.cli import results as _results  # noqa: E402, F401
 from fastgrid.cli import run as _run  # noqa: E402, F401
+from fastgrid.cli import worker as _worker  # noqa: E402, F401
