@@ -525,6 +525,16 @@ def test_a_search_without_any_budget_and_an_unpicklable_callable_for_workers_are
     assert "objective: with workers > 1 the callable must be importable" in found
 
 
+def test_a_union_of_trees_is_refused_in_search_mode_naming_the_sampler() -> None:
+    trees = [{"x": {"type": "int", "low": 0, "high": 3}}, {"y": {"type": "int", "low": 0, "high": 3}}]
+    with pytest.raises(SweepFileError) as info:
+        Sweep(parameters=trees, objective=lambda cfg: 1.0, sampler="tpe", max_trials=3)
+    assert any(
+        p.startswith("parameters:") and "needs sampler = 'grid'" in p and "'tpe'" in p
+        for p in info.value.problems
+    )
+
+
 def test_a_parameter_the_config_lacks_is_refused_before_any_trial(tmp_path: Path) -> None:
     config = tmp_path / "default.json"
     config.write_text(json.dumps({"x": 0}))

@@ -292,6 +292,11 @@ class Sweep:
                 self._grid()
             except (ValueError, OverflowError) as exc:
                 problems.append(f"parameters.{getattr(exc, 'path', '')}: {exc}".replace(".: ", ": "))
+        elif isinstance(self.spec.parameters, list):
+            problems.append(
+                f"parameters: a list of trees (a union of grids) needs sampler = 'grid'; "
+                f"a {sweep.sampler.name!r} search takes one tree"
+            )
         else:
             try:
                 self._search_space()
@@ -341,6 +346,8 @@ class Sweep:
         return _parts.Grid(self.spec.parameters, constraints=tuple(self.spec.sweep.where))
 
     def _search_space(self) -> SearchSpace:
+        # _check refuses a list of trees in search mode before this runs.
+        assert isinstance(self.spec.parameters, dict)
         return SearchSpace(_parts.search_axes(self.spec.parameters))
 
     def _optuna_sampler(self, *, worker: int = 0) -> optuna.samplers.BaseSampler:
@@ -596,6 +603,7 @@ class _RunState:
             axes = list(grid.axes)
             total: int | None = len(grid)
         else:
+            assert isinstance(spec.parameters, dict)  # _check refused a list of trees in search mode
             axes = list(_parts.search_axes(spec.parameters))
             total = spec.sweep.max_trials
         fixed = {a["path"]: a["value"] for a in axes if a["kind"] == "fixed"}
