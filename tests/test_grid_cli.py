@@ -46,6 +46,20 @@ def test_index_sample_shard_flat_and_constraints() -> None:
     assert lines(out.stdout) == [48]
 
 
+def test_a_sweep_files_where_constraints_shape_the_printed_grid(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(
+        '[sweep]\nname = "s"\nwhere = ["fast < slow"]\n'
+        '[parameters]\nfast = {type = "int", low = 1, high = 4}\nslow = {type = "int", low = 1, high = 4}\n'
+    )
+    out = run(str(sweep), "--count", "-c", "fast > 1")
+    assert out.returncode == 0, out.stderr
+    (count,) = lines(out.stdout)
+    expected = [p for p in Grid(load_parameters(sweep)) if 1 < p["fast"] < p["slow"]]
+    assert count == len(expected) == 3
+    assert lines(run(str(sweep)).stdout) == [p for p in Grid(load_parameters(sweep)) if p["fast"] < p["slow"]]
+
+
 def test_without_options_every_point_is_printed() -> None:
     out = run(str(EXAMPLES / "coarse_grid.json"))
     assert lines(out.stdout) == list(Grid(load_parameters(EXAMPLES / "coarse_grid.json")))

@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["SUFFIXES", "load_parameters", "read_file"]
+__all__ = ["SUFFIXES", "load_grid_spec", "load_parameters", "read_file"]
 
 SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 
@@ -98,3 +98,20 @@ def load_parameters(path: str | Path) -> Any:
     if data is None:
         raise _syntax_error(Path(path), None, None, "the file is empty; it needs a parameters tree")
     return data
+
+
+def load_grid_spec(path: str | Path) -> tuple[Any, tuple[str, ...]]:
+    """The parameters tree of a file and, for a sweep file, its ``[sweep] where`` constraints, so
+    that ``fastgrid grid`` shows the same points a grid sweep of that file runs."""
+    data = read_file(path)
+    if data is None:
+        raise _syntax_error(Path(path), None, None, "the file is empty; it needs a parameters tree")
+    if not (isinstance(data, dict) and "parameters" in data):
+        return data, ()
+    sweep = data.get("sweep")
+    where = sweep.get("where", []) if isinstance(sweep, dict) else []
+    if isinstance(where, str):
+        where = [where]
+    if not (isinstance(where, list) and all(isinstance(w, str) for w in where)):
+        raise _syntax_error(Path(path), None, None, "sweep.where must be a list of constraint strings")
+    return data["parameters"], tuple(where)

@@ -10,7 +10,7 @@ import click
 
 from fastgrid import Grid, SpecError
 from fastgrid.cli import main
-from fastgrid.spec_files import load_parameters
+from fastgrid.spec_files import load_grid_spec
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:
@@ -47,17 +47,18 @@ def grid(
     constraints: tuple[str, ...],
     flat: bool,
 ) -> None:
-    """Read the parameters tree of FILE (TOML, YAML or JSON, or a sweep file's [parameters]) and
-    print JSON lines: the count, then points. Without --count/--head/--index/--sample, every point."""
+    """Read the parameters tree of FILE (TOML, YAML or JSON, or a sweep file's [parameters], with its
+    [sweep] where constraints) and print JSON lines: the count, then points. Without
+    --count/--head/--index/--sample, every point."""
     if sample is not None and seed is None:
         raise click.UsageError("--sample needs --seed (the same seed gives the same points)")
     shard_kn = _shard(shard)
     try:
-        tree = load_parameters(file)
+        tree, where = load_grid_spec(file)
     except SpecError as e:
         raise click.ClickException(str(e)) from None  # already names the file and line
     try:
-        g = Grid(tree, constraints=constraints, flat=flat)
+        g = Grid(tree, constraints=(*where, *constraints), flat=flat)
     except (SpecError, TypeError) as e:
         raise click.ClickException(f"{file}: {e}") from None
     if shard_kn is not None:
