@@ -38,3 +38,9 @@ except ImportError:
     def search_axes(parameters):
         """The axes of a tree that may hold continuous ranges (search mode)."""
         return Grid(parameters, continuous=True).axes
+
+
+try:
+    from fastgrid.storage import export_study  # type: ignore[import-not-found]
+except ImportError:
+    from fastgrid._standins import export_study

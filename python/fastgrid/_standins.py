@@ -385,3 +385,18 @@ class ResultsSpec:
     dir: str
     pattern: str
     key: str | None = None
+
+
+def export_study(src_storage, *, study_name, to_url):
+    import optuna
+
+    source = open_storage(src_storage) if isinstance(src_storage, str) else src_storage
+    target = open_storage(to_url)
+    if study_name in {s.study_name for s in target.get_all_studies()}:
+        raise ValueError(f"{to_url}: already holds a study named {study_name!r}; export elsewhere")
+    try:
+        source.get_study_id_from_name(study_name)
+    except KeyError:
+        names = sorted(s.study_name for s in source.get_all_studies())
+        raise KeyError(f"no study named {study_name!r} in the source storage (studies: {names})") from None
+    optuna.copy_study(from_study_name=study_name, from_storage=source, to_storage=target)
