@@ -41,6 +41,6 @@ except ImportError:
 
 
 try:
-    from fastgrid.storage import export_study  # type: ignore[import-not-found]
+    from fastgrid.storage import export_study
 except ImportError:
     from fastgrid._standins import export_study

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +74,8 @@ def heatmap_figure(
         raise ValueError(f"sweep {report.name!r} has no completed trial with a value of {metric!r} to plot")
     xs = sorted({k[0] for k in cells}, key=_sort_key)
     ys = sorted({k[1] for k in cells}, key=_sort_key)
-    reduce = {"max": max, "min": min, "mean": lambda v: sum(v) / len(v)}[agg]
+    reducers: dict[str, Callable[[list[float]], float]] = {"max": max, "min": min, "mean": _mean}
+    reduce = reducers[agg]
     grid = [[math.nan] * len(xs) for _ in ys]
     for (vx, vy), values in cells.items():
         grid[ys.index(vy)][xs.index(vx)] = reduce(values)
@@ -91,6 +93,10 @@ def heatmap_figure(
     fig.colorbar(image, ax=ax, label=f"{metric} ({agg})")
     fig.tight_layout()
     return fig
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
 
 
 def _hashable(value: Any) -> Any:
@@ -130,7 +136,7 @@ def optuna_figure(report: Report, kind: str) -> Any:
         options = {"target": lambda t: t.values[0], "target_name": report.metrics[0]}
     else:
         options = {"target_name": report.metrics[0]}
-    draw = {
+    draw: Any = {
         "history": vis.plot_optimization_history,
         "importance": vis.plot_param_importances,
         "parallel": vis.plot_parallel_coordinate,

@@ -136,7 +136,7 @@ def load_report(
         ValueError: neither or both of a sweep file and a study name; no such study.
     """
     from fastgrid import _parts
-    from fastgrid.sweep import _RunState, _row
+    from fastgrid.sweep import _row, _RunState
 
     if (sweep_file is None) == (study is None):
         raise ValueError("give a sweep file, or --storage and --study, not both")

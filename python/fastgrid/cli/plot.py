@@ -52,7 +52,7 @@ def plot(
     elif axes:
         raise click.UsageError(f"{kind} takes no parameters (got {' '.join(axes)})")
     rep = load(sweep_file, storage, None, importance=False)
-    target = output or (f"heatmap.png" if kind == "heatmap" else f"{kind}.html")
+    target = output or ("heatmap.png" if kind == "heatmap" else f"{kind}.html")
     try:
         if kind == "heatmap":
             plots.save_heatmap(rep, axes[0], axes[1], target, metric=metric, agg=agg)

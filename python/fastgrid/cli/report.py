@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from fastgrid.cli import InputError, main
 
+if TYPE_CHECKING:
+    from fastgrid.report import Report
 
-def load(sweep_file: str | None, storage: str | None, study: str | None, *, importance: bool = True):  # type: ignore[no-untyped-def]
+
+def load(
+    sweep_file: str | None, storage: str | None, study: str | None, *, importance: bool = True
+) -> Report:
     """The stored sweep named by a sweep file or by --storage/--study (shared by report and plot)."""
     from fastgrid.report import load_report
 
