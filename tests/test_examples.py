@@ -59,7 +59,9 @@ def loop_backtest(close: list[float], fast: int, slow: int, mode: str, cost: flo
     }
 
 
-@pytest.mark.parametrize(("fast", "slow", "mode"), [(5, 20, "long"), (10, 60, "long_short"), (30, 150, "long")])
+@pytest.mark.parametrize(
+    ("fast", "slow", "mode"), [(5, 20, "long"), (10, 60, "long_short"), (30, 150, "long")]
+)
 def test_backtest_matches_a_plain_loop(fast: int, slow: int, mode: str) -> None:
     close = generate_ohlc(bars=900, seed=3).close
     got = backtest(close, fast=fast, slow=slow, mode=mode, cost=0.001, bars_per_year=8760)
