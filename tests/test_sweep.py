@@ -468,12 +468,12 @@ def test_tpe_gets_the_result_constraints_as_its_constraints_func(tmp_path: Path)
 
 def test_timeout_and_end_at_stop_starting_trials(tmp_path: Path) -> None:
     def slow(config: dict[str, Any]) -> float:
-        time.sleep(0.2)
+        time.sleep(0.5)
         return 1.0
 
     params = {"x": {"type": "int", "low": 0, "high": 99}}
     timed = sweep(
-        tmp_path, name="timed", parameters=params, objective=slow, metric="value", timeout="1s"
+        tmp_path, name="timed", parameters=params, objective=slow, metric="value", timeout="5s"
     ).run()
     assert 1 <= timed.ran < 100
     past = sweep(

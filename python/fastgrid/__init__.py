@@ -6,15 +6,20 @@ classes and adds the Python policy layers (sweep file, config cache, Optuna inte
 
 from fastgrid._core import (
     ConfigError,
+    ConfigTemplate,
     Expression,
     PatternError,
     SpecError,
     __version__,
+    trial_key,
 )
+from fastgrid.config import ConfigCache
 from fastgrid.sweepfile import SweepFileError
 
 __all__ = [
+    "ConfigCache",
     "ConfigError",
+    "ConfigTemplate",
     "Expression",
     "GridSampler",
     "PatternError",
@@ -23,6 +28,7 @@ __all__ = [
     "SweepFileError",
     "SweepResult",
     "__version__",
+    "trial_key",
 ]
 
 # Optuna takes a while to import: the runner's names load on first use, not on `import fastgrid`.

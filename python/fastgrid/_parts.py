@@ -9,14 +9,8 @@ except ImportError:
     from fastgrid._standins import Grid
 from fastgrid._core import Expression
 
-try:
-    from fastgrid._core import trial_key  # type: ignore[attr-defined]
-except ImportError:
-    from fastgrid._standins import trial_key
-try:
-    from fastgrid.config import ConfigCache  # type: ignore[import-not-found]
-except ImportError:
-    from fastgrid._standins import ConfigCache
+from fastgrid._core import trial_key
+from fastgrid.config import ConfigCache
 try:
     from fastgrid.storage import open_storage, redact_url  # type: ignore[import-not-found]
 except ImportError:

@@ -212,35 +212,6 @@ class _NS:
     pass
 
 
-def trial_key(params: Any) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:32]
-
-
-class ConfigCache:
-    def __init__(self, path, *, model=None, allow_new: bool = False, reload: bool = False) -> None:
-        self.path = Path(path)
-        text = self.path.read_text()
-        self._data = json.loads(text)
-        self.fingerprint = hashlib.sha256(json.dumps(self._data, sort_keys=True).encode()).hexdigest()[:16]
-
-    def merged(self, params: dict) -> dict:
-        from fastgrid._core import ConfigError
-
-        out = copy.deepcopy(self._data)
-
-        def put(node, p, prefix=""):
-            for k, v in p.items():
-                if k not in node:
-                    raise ConfigError(f"{prefix}{k}: unknown key")
-                if isinstance(v, dict) and isinstance(node.get(k), dict):
-                    put(node[k], v, prefix + k + ".")
-                else:
-                    node[k] = copy.deepcopy(v)
-
-        put(out, params)
-        return out
-
-
 def open_storage(url, *, directory=None):
     import optuna
 

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::value::Value;
 
-use super::eval::{self, Code, Fault, V};
+use super::eval::{self, Code, Fault, Num, V};
 use super::parser::{Cmp, Kind, Node};
 use super::types::TypeSet;
 
@@ -185,22 +185,50 @@ impl Checker<'_> {
                 let f = self.check(first)?;
                 let (mut prev_ty, mut prev_node) = (f.ty, &**first);
                 let mut all_const = f.is_const;
+                let mut all_numbers = TypeSet::NUMBER.contains(f.ty);
                 let mut links = Vec::with_capacity(rest.len());
                 for (op, at, rhs) in rest {
                     let b = self.check(rhs)?;
                     self.check_pair(*op, *at, prev_node, prev_ty, rhs, b.ty)?;
                     let site = self.site(SiteKind::Order, op.symbol(), *at, &[prev_node, rhs]);
                     all_const &= b.is_const;
+                    all_numbers &= TypeSet::NUMBER.contains(b.ty);
                     links.push((*op, b.code, site));
                     (prev_ty, prev_node) = (b.ty, rhs);
                 }
+                let numeric = self.strict
+                    && TypeSet::NUMBER.contains(f.ty)
+                    && TypeSet::NUMBER.contains(prev_ty);
                 let code = match links.pop() {
                     Some((op, b, site)) if links.is_empty() => {
-                        Code::Cmp(op, Box::new((f.code, b)), site)
+                        let nums = numeric
+                            .then(|| {
+                                Some((
+                                    Num::from_code(&f.code, site, 0)?,
+                                    Num::from_code(&b, site, 1)?,
+                                ))
+                            })
+                            .flatten();
+                        match (nums, f.code, b) {
+                            (Some(nums), _, _) => Code::NumCmp(op, Box::new(nums)),
+                            (None, Code::Var(s), Code::Const(v))
+                            | (None, Code::Const(v), Code::Var(s))
+                                if op.is_equality() =>
+                            {
+                                Code::EqConst(s, Box::new(v), op == Cmp::Ne)
+                            }
+                            (None, a, b) => Code::Cmp(op, Box::new((a, b)), site),
+                        }
                     }
                     last => {
                         links.extend(last);
-                        Code::Chain(Box::new(f.code), links.into_boxed_slice())
+                        let nums = (self.strict && all_numbers)
+                            .then(|| num_chain(&f.code, &links))
+                            .flatten();
+                        match nums {
+                            Some(chain) => chain,
+                            None => Code::Chain(Box::new(f.code), links.into_boxed_slice()),
+                        }
                     }
                 };
                 let (code, is_const) = self.fold(code, all_const);
@@ -342,6 +370,22 @@ impl Checker<'_> {
             ),
         ))
     }
+}
+
+/// A chain `a < b <= c` of statically numeric operands; operand `k` blames the first link
+/// it appears in.
+fn num_chain(first: &Code, links: &[(Cmp, Code, u32)]) -> Option<Code> {
+    let site0 = links.first()?.2;
+    let mut nums = vec![Num::from_code(first, site0, 0)?];
+    let mut ops = Vec::with_capacity(links.len());
+    for (op, code, site) in links {
+        nums.push(Num::from_code(code, *site, 1)?);
+        ops.push(*op);
+    }
+    Some(Code::NumChain(
+        nums.into_boxed_slice(),
+        ops.into_boxed_slice(),
+    ))
 }
 
 /// What is known about names when `node` evaluated to `truth`: `x == <literal>` true means `x`

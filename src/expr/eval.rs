@@ -96,6 +96,144 @@ pub(crate) enum Code {
     And(Box<[(Code, u32)]>),
     Or(Box<[(Code, u32)]>),
     Not(Box<Code>, u32),
+    /// A comparison whose operands are statically numbers: the hot path of grid constraints,
+    /// evaluated without the generic value enum.
+    NumCmp(Cmp, Box<(Num, Num)>),
+    /// `a < b <= c` over statically numeric operands (`ops.len() == nums.len() - 1`).
+    NumChain(Box<[Num]>, Box<[Cmp]>),
+    /// `x == <constant>` (or `!=` when the flag is set): `mode == 'long'`, `x == null`.
+    EqConst(usize, Box<Value>, bool),
+}
+
+/// A statically numeric sub-expression.
+#[derive(Debug, Clone)]
+pub(crate) enum Num {
+    Int(i64),
+    Float(f64),
+    /// A slot read; `site`/`pos` name the operator and operand to blame if the value is not a
+    /// number after all (a caller broke its declared types).
+    Var {
+        slot: usize,
+        site: u32,
+        pos: u8,
+    },
+    Neg(Box<Num>),
+    Arith(Arith, Box<(Num, Num)>),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum N {
+    I(i64),
+    F(f64),
+}
+
+impl Num {
+    /// The numeric form of a checked numeric `Code` (`None` if it is not purely numeric).
+    pub(crate) fn from_code(code: &Code, site: u32, pos: u8) -> Option<Num> {
+        Some(match code {
+            Code::Const(Value::Int(i)) => Num::Int(*i),
+            Code::Const(Value::Float(f)) => Num::Float(*f),
+            Code::Var(slot) => Num::Var {
+                slot: *slot,
+                site,
+                pos,
+            },
+            Code::Neg(arg, site) => Num::Neg(Box::new(Num::from_code(arg, *site, 0)?)),
+            Code::Pos(arg, site) => Num::from_code(arg, *site, 0)?,
+            Code::Arith(op, args, site) => Num::Arith(
+                *op,
+                Box::new((
+                    Num::from_code(&args.0, *site, 0)?,
+                    Num::from_code(&args.1, *site, 1)?,
+                )),
+            ),
+            _ => return None,
+        })
+    }
+}
+
+/// `eval_num` with the leaves inlined (no call for a slot or a constant).
+#[inline(always)]
+fn num_operand<'v, F>(num: &Num, slot: &F) -> Result<N, Fault>
+where
+    F: Fn(usize) -> &'v Value + ?Sized,
+{
+    match num {
+        Num::Var { slot: s, site, pos } => match slot(*s) {
+            Value::Int(i) => Ok(N::I(*i)),
+            Value::Float(f) => Ok(N::F(*f)),
+            other => Err(num_fault(other, *site, *pos)),
+        },
+        Num::Int(i) => Ok(N::I(*i)),
+        Num::Float(f) => Ok(N::F(*f)),
+        _ => eval_num(num, slot),
+    }
+}
+
+#[cold]
+fn num_fault(other: &Value, site: u32, pos: u8) -> Fault {
+    let mut bad = [None, None];
+    bad[usize::from(pos & 1)] = Some(V::of(other).kind());
+    Fault { site, bad }
+}
+
+/// A comparison of two numeric operands, inlined into its caller.
+#[inline(always)]
+fn num_cmp_node<'v, F>(op: Cmp, args: &(Num, Num), slot: &F) -> Result<bool, Fault>
+where
+    F: Fn(usize) -> &'v Value + ?Sized,
+{
+    let a = num_operand(&args.0, slot)?;
+    let b = num_operand(&args.1, slot)?;
+    Ok(compare_num(op, a, b))
+}
+
+fn eval_num<'v, F>(num: &Num, slot: &F) -> Result<N, Fault>
+where
+    F: Fn(usize) -> &'v Value + ?Sized,
+{
+    match num {
+        Num::Var { .. } | Num::Int(_) | Num::Float(_) => num_operand(num, slot),
+        Num::Neg(arg) => Ok(match num_operand(arg, slot)? {
+            N::I(i) => i.checked_neg().map_or(N::F(-(i as f64)), N::I),
+            N::F(f) => N::F(-f),
+        }),
+        Num::Arith(op, args) => {
+            let a = num_operand(&args.0, slot)?;
+            let b = num_operand(&args.1, slot)?;
+            Ok(arith_num(*op, a, b))
+        }
+    }
+}
+
+impl<'a> From<N> for V<'a> {
+    fn from(n: N) -> V<'a> {
+        match n {
+            N::I(i) => V::Int(i),
+            N::F(f) => V::Float(f),
+        }
+    }
+}
+
+#[inline]
+fn compare_num(op: Cmp, a: N, b: N) -> bool {
+    let ord = match (a, b) {
+        (N::I(x), N::I(y)) => Some(x.cmp(&y)),
+        (N::F(x), N::F(y)) => x.partial_cmp(&y),
+        (N::I(x), N::F(y)) => cmp_int_float(x, y),
+        (N::F(x), N::I(y)) => cmp_int_float(y, x).map(Ordering::reverse),
+    };
+    match ord {
+        None => op == Cmp::Ne,
+        Some(ord) => match op {
+            Cmp::Lt => ord == Ordering::Less,
+            Cmp::Le => ord != Ordering::Greater,
+            Cmp::Gt => ord == Ordering::Greater,
+            Cmp::Ge => ord != Ordering::Less,
+            Cmp::Eq => ord == Ordering::Equal,
+            Cmp::Ne => ord != Ordering::Equal,
+        },
+    }
 }
 
 /// Where a fault happened (an index into the program's sites) and which operands were refused.
@@ -124,14 +262,32 @@ where
             other => return Err(fault1(*site, other)),
         },
         Code::Arith(op, args, site) => {
-            let a = eval(&args.0, slot)?;
-            let b = eval(&args.1, slot)?;
+            let a = operand(&args.0, slot)?;
+            let b = operand(&args.1, slot)?;
             arith(*op, a, b).ok_or_else(|| fault_numbers(*site, a, b))?
         }
-        Code::Cmp(..) | Code::Chain(..) | Code::And(..) | Code::Or(..) | Code::Not(..) => {
-            V::Bool(eval_bool(code, slot)?)
-        }
+        Code::Cmp(..)
+        | Code::Chain(..)
+        | Code::And(..)
+        | Code::Or(..)
+        | Code::Not(..)
+        | Code::NumCmp(..)
+        | Code::NumChain(..)
+        | Code::EqConst(..) => V::Bool(eval_bool(code, slot)?),
     })
+}
+
+/// `eval` with the leaves inlined: most operands are a slot or a constant.
+#[inline(always)]
+fn operand<'a, 'v: 'a, F>(code: &'a Code, slot: &F) -> Out<'a>
+where
+    F: Fn(usize) -> &'v Value + ?Sized,
+{
+    match code {
+        Code::Var(s) => Ok(V::of(slot(*s))),
+        Code::Const(v) => Ok(V::of(v)),
+        _ => eval(code, slot),
+    }
 }
 
 /// Evaluates a node that must produce a bool; `site` names the place that demands it.
@@ -141,15 +297,31 @@ where
     F: Fn(usize) -> &'v Value + ?Sized,
 {
     match code {
+        Code::NumCmp(op, args) => num_cmp_node(*op, args, slot),
+        Code::NumChain(nums, ops) => {
+            let Some((first, rest)) = nums.split_first() else {
+                return Ok(true);
+            };
+            let mut a = num_operand(first, slot)?;
+            for (op, next) in ops.iter().zip(rest) {
+                let b = num_operand(next, slot)?;
+                if !compare_num(*op, a, b) {
+                    return Ok(false);
+                }
+                a = b;
+            }
+            Ok(true)
+        }
+        Code::EqConst(s, value, ne) => Ok(eq_const(slot(*s), value) != *ne),
         Code::Cmp(op, args, site) => {
-            let a = eval(&args.0, slot)?;
-            let b = eval(&args.1, slot)?;
+            let a = operand(&args.0, slot)?;
+            let b = operand(&args.1, slot)?;
             compare(*op, a, b).ok_or_else(|| fault_order(*site, a, b))
         }
         Code::Chain(first, rest) => {
-            let mut a = eval(first, slot)?;
+            let mut a = operand(first, slot)?;
             for (op, next, site) in rest.iter() {
-                let b = eval(next, slot)?;
+                let b = operand(next, slot)?;
                 if !compare(*op, a, b).ok_or_else(|| fault_order(*site, a, b))? {
                     return Ok(false);
                 }
@@ -193,13 +365,32 @@ where
     }
 }
 
+/// `value == constant`, with the usual string case first.
+#[inline(always)]
+fn eq_const(value: &Value, constant: &Value) -> bool {
+    match (value, constant) {
+        (Value::Str(x), Value::Str(y)) => x.as_bytes() == y.as_bytes(),
+        _ => equal(V::of(value), V::of(constant)),
+    }
+}
+
 /// An operand of `and` / `or` / `not` (or the whole expression): must be a bool.
-#[inline]
+#[inline(always)]
 pub(crate) fn as_bool<'a, 'v: 'a, F>(code: &'a Code, site: u32, slot: &F) -> Result<bool, Fault>
 where
     F: Fn(usize) -> &'v Value + ?Sized,
 {
-    eval_bool(code, slot).map_err(|f| {
+    let r = match code {
+        // The common shapes skip the call into the general evaluator.
+        Code::NumCmp(op, args) => return num_cmp_node(*op, args, slot),
+        Code::EqConst(s, value, ne) => return Ok(eq_const(slot(*s), value) != *ne),
+        Code::Var(s) => match slot(*s) {
+            Value::Bool(b) => return Ok(*b),
+            _ => eval_bool(code, slot),
+        },
+        _ => eval_bool(code, slot),
+    };
+    r.map_err(|f| {
         if f.site == u32::MAX {
             Fault { site, ..f }
         } else {
@@ -237,52 +428,65 @@ fn fault_order(site: u32, a: V<'_>, b: V<'_>) -> Fault {
     }
 }
 
-/// Arithmetic on two numbers (`None` if either is not a number). Int ⊕ int stays exact and
-/// falls back to f64 on overflow; `/` is true division; `%` takes the divisor's sign (Python);
-/// division by zero gives IEEE inf/NaN rather than an error, so a constraint never aborts a grid.
+/// Arithmetic on two numbers (`None` if either is not a number); see `arith_num`.
 #[inline]
 pub(crate) fn arith<'a>(op: Arith, a: V<'a>, b: V<'a>) -> Option<V<'a>> {
-    Some(match (a, b) {
-        (V::Int(x), V::Int(y)) => match op {
-            Arith::Add => x
-                .checked_add(y)
-                .map_or(V::Float(x as f64 + y as f64), V::Int),
-            Arith::Sub => x
-                .checked_sub(y)
-                .map_or(V::Float(x as f64 - y as f64), V::Int),
-            Arith::Mul => x
-                .checked_mul(y)
-                .map_or(V::Float(x as f64 * y as f64), V::Int),
-            Arith::Div => V::Float(x as f64 / y as f64),
-            Arith::Rem => match x.checked_rem(y) {
-                Some(r) if r != 0 && ((r < 0) != (y < 0)) => V::Int(r + y),
-                Some(r) => V::Int(r),
-                None if y == 0 => V::Float(f64::NAN),
-                // i64::MIN % -1
-                None => V::Int(0),
-            },
-        },
-        _ => {
-            let x = num(a)?;
-            let y = num(b)?;
-            V::Float(match op {
-                Arith::Add => x + y,
-                Arith::Sub => x - y,
-                Arith::Mul => x * y,
-                Arith::Div => x / y,
-                Arith::Rem => py_fmod(x, y),
-            })
-        }
-    })
+    Some(arith_num(op, N::of(a)?, N::of(b)?).into())
 }
 
-#[inline]
-fn num(v: V<'_>) -> Option<f64> {
-    match v {
-        V::Int(i) => Some(i as f64),
-        V::Float(f) => Some(f),
-        _ => None,
+impl N {
+    #[inline]
+    fn of(v: V<'_>) -> Option<N> {
+        match v {
+            V::Int(i) => Some(N::I(i)),
+            V::Float(f) => Some(N::F(f)),
+            _ => None,
+        }
     }
+
+    #[inline]
+    fn float(self) -> f64 {
+        match self {
+            N::I(i) => i as f64,
+            N::F(f) => f,
+        }
+    }
+}
+
+/// Int ⊕ int stays exact and falls back to f64 on overflow; `/` is true division; `%` takes the
+/// divisor's sign (Python); division by zero gives IEEE inf/NaN rather than an error, so a
+/// constraint never aborts a grid.
+#[inline]
+fn arith_num(op: Arith, a: N, b: N) -> N {
+    if let (N::I(x), N::I(y)) = (a, b) {
+        return match op {
+            Arith::Add => x
+                .checked_add(y)
+                .map_or_else(|| N::F(x as f64 + y as f64), N::I),
+            Arith::Sub => x
+                .checked_sub(y)
+                .map_or_else(|| N::F(x as f64 - y as f64), N::I),
+            Arith::Mul => x
+                .checked_mul(y)
+                .map_or_else(|| N::F(x as f64 * y as f64), N::I),
+            Arith::Div => N::F(x as f64 / y as f64),
+            Arith::Rem => match x.checked_rem(y) {
+                Some(r) if r != 0 && ((r < 0) != (y < 0)) => N::I(r + y),
+                Some(r) => N::I(r),
+                None if y == 0 => N::F(f64::NAN),
+                // i64::MIN % -1
+                None => N::I(0),
+            },
+        };
+    }
+    let (x, y) = (a.float(), b.float());
+    N::F(match op {
+        Arith::Add => x + y,
+        Arith::Sub => x - y,
+        Arith::Mul => x * y,
+        Arith::Div => x / y,
+        Arith::Rem => py_fmod(x, y),
+    })
 }
 
 /// Python's float `%`: the result has the sign of the divisor.
@@ -325,18 +529,6 @@ fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
     }))
 }
 
-/// Numeric order; `None` when a NaN is involved.
-#[inline]
-fn num_cmp(a: V<'_>, b: V<'_>) -> Option<Option<Ordering>> {
-    Some(match (a, b) {
-        (V::Int(x), V::Int(y)) => Some(x.cmp(&y)),
-        (V::Float(x), V::Float(y)) => x.partial_cmp(&y),
-        (V::Int(x), V::Float(y)) => cmp_int_float(x, y),
-        (V::Float(x), V::Int(y)) => cmp_int_float(y, x).map(Ordering::reverse),
-        _ => return None,
-    })
-}
-
 /// Python's `==` restricted to this language: numbers compare by value (`1 == 1.0`), every other
 /// pair must have the same type (`true == 1` is false), NaN equals nothing.
 #[inline]
@@ -346,7 +538,10 @@ pub(crate) fn equal(a: V<'_>, b: V<'_>) -> bool {
         (V::Bool(x), V::Bool(y)) => x == y,
         (V::Str(x), V::Str(y)) => x == y,
         (V::Other(x), V::Other(y)) => x == y,
-        _ => num_cmp(a, b).flatten() == Some(Ordering::Equal),
+        _ => match (N::of(a), N::of(b)) {
+            (Some(x), Some(y)) => compare_num(Cmp::Eq, x, y),
+            _ => false,
+        },
     }
 }
 
@@ -358,7 +553,7 @@ pub(crate) fn compare(op: Cmp, a: V<'_>, b: V<'_>) -> Option<bool> {
         Cmp::Ne => return Some(!equal(a, b)),
         _ => match (a, b) {
             (V::Str(x), V::Str(y)) => Some(x.cmp(y)),
-            _ => num_cmp(a, b)?,
+            _ => return Some(compare_num(op, N::of(a)?, N::of(b)?)),
         },
     };
     let Some(ord) = ord else {

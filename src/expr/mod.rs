@@ -238,7 +238,13 @@ impl Expr {
                 values.len()
             )));
         }
-        self.inner.dynamic.eval(&|i| values[i])
+        self.eval_indexed(&|i| values[i])
+    }
+
+    /// Evaluates with `value(i)` giving the value of the `i`-th of [`Expr::names`], checking
+    /// types at run time.
+    pub fn eval_indexed<'v>(&self, value: &dyn Fn(usize) -> &'v Value) -> Result<bool> {
+        self.inner.dynamic.eval(value)
     }
 }
 

@@ -428,3 +428,170 @@ fn expr_and_compiled_are_send_sync_clone() {
     check::<Expr>();
     check::<Compiled>();
 }
+
+#[test]
+fn readme_examples_hold() {
+    assert!(eval("9007199254740993 > 9007199254740992.0", &[]));
+    let fs = |f: i64, s: i64| [("fast", int(f)), ("slow", int(s))];
+    assert!(eval("10 <= fast < slow <= 200", &fs(10, 200)));
+    assert!(!eval("10 <= fast < slow <= 200", &fs(10, 201)));
+    assert!(!eval("10 <= fast < slow <= 200", &fs(20, 20)));
+    let v = |u: bool, p: i64| {
+        [
+            ("use_filter", Value::Bool(u)),
+            ("filter.period", int(p)),
+            ("slow", int(50)),
+        ]
+    };
+    let src = "not (use_filter and filter.period > slow)";
+    assert!(!eval(src, &v(true, 60)));
+    assert!(eval(src, &v(false, 60)));
+    assert!(eval(src, &v(true, 40)));
+    let expr = Expr::parse("stop == null or stop < 0.05").expect("parses");
+    let compiled = expr
+        .compile(&|_| Some((0, TypeSet::NULL | TypeSet::NUMBER)))
+        .expect("the guard narrows");
+    for (value, want) in [
+        (Value::Null, true),
+        (float(0.01), true),
+        (float(0.07), false),
+    ] {
+        assert_eq!(compiled.eval(&|_| &value).expect("evals"), want);
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn number() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (-20i64..20).prop_map(Value::Int),
+            any::<i64>().prop_map(Value::Int),
+            (-20.0f64..20.0).prop_map(Value::Float),
+            Just(Value::Float(f64::NAN)),
+            Just(Value::Float(f64::INFINITY)),
+            Just(Value::Int(i64::MIN)),
+        ]
+    }
+
+    fn numeric() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("x".to_owned()),
+            Just("y".to_owned()),
+            Just("z.w".to_owned()),
+            (-9i64..9).prop_map(|i| i.to_string()),
+            Just("0.5".to_owned()),
+            Just("9223372036854775807".to_owned()),
+        ];
+        leaf.prop_recursive(3, 12, 2, |inner| {
+            prop_oneof![
+                (
+                    inner.clone(),
+                    prop::sample::select(vec!["+", "-", "*", "/", "%"]),
+                    inner.clone()
+                )
+                    .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+                inner.prop_map(|a| format!("-{a}")),
+            ]
+        })
+    }
+
+    fn condition() -> impl Strategy<Value = String> {
+        let ops = || prop::sample::select(vec!["<", "<=", ">", ">=", "==", "!="]);
+        let cmp = prop_oneof![
+            (numeric(), ops(), numeric()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+            (numeric(), ops(), numeric(), ops(), numeric())
+                .prop_map(|(a, o, b, p, c)| format!("{a} {o} {b} {p} {c}")),
+        ];
+        cmp.prop_recursive(2, 6, 2, |inner| {
+            prop_oneof![
+                (
+                    inner.clone(),
+                    prop::sample::select(vec!["and", "or"]),
+                    inner.clone()
+                )
+                    .prop_map(|(a, op, b)| format!("({a}) {op} ({b})")),
+                inner.prop_map(|a| format!("not ({a})")),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any input either parses or reports a column inside the text (or just past its end);
+        /// it never panics.
+        #[test]
+        fn parse_never_panics(src in "\\PC{0,40}") {
+            match Expr::parse(&src) {
+                Ok(e) => prop_assert_eq!(e.source(), src.as_str()),
+                Err(Error::Expr { column, .. }) => {
+                    prop_assert!(column >= 1 && column <= src.chars().count() + 1);
+                }
+                Err(other) => prop_assert!(false, "unexpected error {other:?}"),
+            }
+        }
+
+        /// The same, over the language's own alphabet, where far more inputs parse.
+        #[test]
+        fn token_soup_never_panics(parts in proptest::collection::vec(
+            prop_oneof![
+                Just("a"), Just("b.c"), Just("1"), Just("2.5"), Just("'s'"), Just("null"),
+                Just("true"), Just("("), Just(")"), Just("<"), Just("=="), Just("+"), Just("-"),
+                Just("*"), Just("/"), Just("%"), Just("and"), Just("or"), Just("not"), Just("!="),
+            ],
+            0..12,
+        )) {
+            let src = parts.join(" ");
+            if let Ok(e) = Expr::parse(&src) {
+                // Whatever parses evaluates (or reports) without panicking, both ways.
+                let vals = [int(3), float(0.5)];
+                let lookup = |n: &str| Some(if n == "a" { &vals[0] } else { &vals[1] });
+                let dynamic = e.eval_with(&lookup);
+                let resolve = |n: &str| Some((usize::from(n != "a"), TypeSet::NUMBER));
+                if let Ok(c) = e.compile(&resolve) {
+                    // A checked program never fails on values of the declared types, and agrees
+                    // with the dynamic evaluation.
+                    let got = c.eval(&|i| &vals[i]);
+                    prop_assert!(got.is_ok(), "{src}: {got:?}");
+                    prop_assert_eq!(got.ok(), dynamic.ok(), "{}", src);
+                }
+            }
+        }
+
+        /// Random well-typed expressions: the compiled program (numeric fast paths, folding) and
+        /// the dynamic one (generic values) agree on any numbers, NaN, infinities and overflow.
+        #[test]
+        fn random_expressions_compiled_matches_dynamic(
+            src in condition(),
+            vals in proptest::collection::vec(number(), 3),
+        ) {
+            let e = Expr::parse(&src).expect("generated expressions parse");
+            let resolve = |n: &str| ["x", "y", "z.w"].iter().position(|k| *k == n).map(|i| (i, TypeSet::NUMBER));
+            let c = e.compile(&resolve).unwrap_or_else(|err| panic!("{src}: {err}"));
+            let got = c.eval(&|i| &vals[i]).expect("evals");
+            let by_name = |n: &str| ["x", "y", "z.w"].iter().position(|k| *k == n).map(|i| &vals[i]);
+            let dynamic = e.eval_with(&by_name).expect("evals");
+            prop_assert_eq!(got, dynamic, "{}", src);
+        }
+
+        /// Compiled (specialised) and dynamic (generic) evaluation agree on random numbers.
+        #[test]
+        fn compiled_matches_dynamic(
+            x in prop_oneof![any::<i64>().prop_map(Value::Int), any::<f64>().prop_map(Value::Float)],
+            y in prop_oneof![(-5i64..5).prop_map(Value::Int), (-5.0f64..5.0).prop_map(Value::Float)],
+            src in prop_oneof![
+                Just("x < y"), Just("x <= y * 2"), Just("x == y"), Just("x != y"), Just("-x > y"),
+                Just("x % y >= 0"), Just("x / y < x"), Just("x + y - y == x"), Just("y < x < y + 1"),
+                Just("x == 3 or y != 2"),
+            ],
+        ) {
+            let e = Expr::parse(src).expect("parses");
+            let c = e.compile(&|n| Some((usize::from(n == "y"), TypeSet::NUMBER))).expect("compiles");
+            let vals = [x, y];
+            let got = c.eval(&|i| &vals[i]).expect("evals");
+            let by_name = |n: &str| Some(&vals[usize::from(n == "y")]);
+            let dynamic = e.eval_with(&by_name).expect("evals");
+            prop_assert_eq!(got, dynamic);
+        }
+    }
+}

@@ -14,11 +14,17 @@ use super::convert::to_value;
 #[pyclass(frozen, name = "Expression", module = "fastgrid")]
 pub struct Expression {
     expr: Expr,
+    /// Each name as a Python string (hash cached by Python), with its dotted segments. Strings
+    /// cannot form reference cycles, so no `__traverse__` is needed for them.
+    keys: Vec<(Py<PyString>, Vec<Py<PyString>>)>,
 }
 
 /// `values[key]`, or `None` when the key is absent (KeyError) or `values` is not subscriptable
 /// by a string; any other exception propagates.
-fn get<'py>(values: &Bound<'py, PyAny>, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn get<'py>(
+    values: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     if let Ok(d) = values.cast::<PyDict>() {
         return d.get_item(key);
     }
@@ -33,16 +39,21 @@ fn get<'py>(values: &Bound<'py, PyAny>, key: &str) -> PyResult<Option<Bound<'py,
 }
 
 /// A name `a.b` is the flat key `"a.b"` first, then the nested path `values["a"]["b"]`.
-fn lookup<'py>(values: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-    if let Some(v) = get(values, name)? {
+fn lookup<'py>(
+    values: &Bound<'py, PyAny>,
+    flat: &Py<PyString>,
+    parts: &[Py<PyString>],
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = values.py();
+    if let Some(v) = get(values, flat.bind(py))? {
         return Ok(Some(v));
     }
-    if !name.contains('.') {
+    if parts.is_empty() {
         return Ok(None);
     }
     let mut cur = values.clone();
-    for part in name.split('.') {
-        match get(&cur, part)? {
+    for part in parts {
+        match get(&cur, part.bind(py))? {
             Some(next) => cur = next,
             None => return Ok(None),
         }
@@ -67,7 +78,7 @@ fn known_names(values: &Bound<'_, PyAny>, prefix: &str, depth: usize, out: &mut 
             format!("{prefix}.{key}")
         };
         if depth < 8 && out.len() < 10_000 {
-            if let Ok(Some(child)) = get(values, key) {
+            if let Ok(Some(child)) = get(values, &PyString::new(values.py(), key)) {
                 if child.hasattr(intern!(values.py(), "keys")).unwrap_or(false) {
                     known_names(&child, &path, depth + 1, out);
                 }
@@ -93,10 +104,22 @@ fn convert(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Value> {
 impl Expression {
     #[new]
     #[pyo3(signature = (source, /))]
-    fn new(source: &str) -> PyResult<Self> {
-        Ok(Expression {
-            expr: Expr::parse(source)?,
-        })
+    fn new(py: Python<'_>, source: &str) -> PyResult<Self> {
+        let expr = Expr::parse(source)?;
+        let key = |s: &str| PyString::intern(py, s).unbind();
+        let keys = expr
+            .names()
+            .into_iter()
+            .map(|name| {
+                let parts = if name.contains('.') {
+                    name.split('.').map(key).collect()
+                } else {
+                    Vec::new()
+                };
+                (key(name), parts)
+            })
+            .collect();
+        Ok(Expression { expr, keys })
     }
 
     #[getter]
@@ -117,14 +140,14 @@ impl Expression {
                 "Expression.evaluate needs a mapping of names to values, got {type_name}"
             )));
         }
-        let names = self.expr.names();
-        let mut converted = Vec::with_capacity(names.len());
-        for name in &names {
-            match lookup(values, name)? {
-                Some(obj) => converted.push(convert(&obj, name)?),
+        let mut converted = Vec::with_capacity(self.keys.len());
+        for (flat, parts) in &self.keys {
+            match lookup(values, flat, parts)? {
+                Some(obj) => converted.push(convert(&obj, flat.bind(values.py()).to_str()?)?),
                 None => {
                     let mut known = Vec::new();
                     known_names(values, "", 0, &mut known);
+                    let name = flat.bind(values.py()).to_str()?;
                     return Err(self
                         .expr
                         .unknown_name(name, known.iter().map(String::as_str))
@@ -132,8 +155,7 @@ impl Expression {
                 }
             }
         }
-        let refs: Vec<&Value> = converted.iter().collect();
-        Ok(self.expr.eval_values(&refs)?)
+        Ok(self.expr.eval_indexed(&|i| &converted[i])?)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
