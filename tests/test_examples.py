@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,31 @@ def test_cli_script_reports_an_unreadable_config(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "cannot read config nope.json" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_command_sweep_runs_the_script_and_finds_the_best(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastgrid import Sweep
+
+    # `python` in the sweep file is the interpreter of the active environment.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    folder = examples.copy_to(tmp_path / "ex")
+    result = Sweep.from_file(folder / examples.COMMAND, directory=tmp_path, progress=False).run()
+    config = json.loads((folder / "sma_config.json").read_text())
+    expected = {}
+    for fast in (10, 20, 30):
+        for slow in (50, 100):
+            expected[(fast, slow)] = run({**config, "signal": {"fast": fast, "slow": slow, "mode": "long"}})
+    assert result.counts["complete"] == 6 and result.counts["failed"] == 0
+    feasible = {k: m for k, m in expected.items() if m["trades"] >= 10}
+    best = max(feasible, key=lambda k: feasible[k]["sharpe"])
+    assert result.best is not None
+    assert (result.best["params"]["signal.fast"], result.best["params"]["signal.slow"]) == best
+    assert result.best["metrics"] == expected[best]
+    files = sorted((folder / "results").glob("SYNTH_1h_*.json"))
+    assert len(files) == 6
+    assert sorted(json.loads(f.read_text())["sharpe"] for f in files) == sorted(
+        m["sharpe"] for m in expected.values()
+    )

@@ -11,6 +11,7 @@ from fastgrid._core import Expression
 
 from fastgrid._core import trial_key
 from fastgrid.config import ConfigCache
+
 try:
     from fastgrid.storage import open_storage, redact_url  # type: ignore[import-not-found]
 except ImportError:
