@@ -15,6 +15,7 @@ from fastgrid._core import (
 )
 from fastgrid.config import ConfigCache
 from fastgrid.sweepfile import SweepFileError
+from fastgrid.results import ResultIndex
 
 __all__ = [
     "ConfigCache",
@@ -23,6 +24,7 @@ __all__ = [
     "Expression",
     "GridSampler",
     "PatternError",
+    "ResultIndex",
     "SpecError",
     "Sweep",
     "SweepFileError",

@@ -1,7 +1,12 @@
 """Type stubs and documentation of fastgrid's compiled core (``fastgrid._core``)."""
 
-from collections.abc import Mapping
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, final
+
+from typing_extensions import Self, disjoint_base
 
 __version__: str
 
@@ -29,6 +34,142 @@ class ConfigError(ValueError):
 # --- grid engine -------------------------------------------------------------------------------
 
 # --- results index -----------------------------------------------------------------------------
+
+@disjoint_base
+class ResultIndex:
+    """An indexed results directory: the newest result file per key in O(1), kept current.
+
+    ``ResultIndex(directory, *, pattern="{symbol}_{timeframe}_{stamp}.json", order_by="stamp",
+    watch=True, recursive=False, poll_interval=None)``
+
+    ``pattern`` is literal text with ``{field}`` placeholders; fields match non-empty text
+    without ``/``, each as short as possible from the left. Fields other than ``order_by`` form
+    the key; fields named ``_`` or ``_name`` are wildcards (matched, not part of the key);
+    ``{{``/``}}`` are literal braces. A pattern with ``/`` matches the path relative to
+    ``directory`` (needs ``recursive=True``); otherwise it matches file names.
+
+    "Newest" compares the ``order_by`` field's text like Python's ``str`` (as
+    ``sorted(glob)[-1]`` does for equal-width stamps), or the modification time with
+    ``order_by="mtime"``; ties go to the path that sorts last. Temporary names (dot-files,
+    ``*.tmp``, ``*.part``, ``*~``) and non-matching names are ignored, so a writer that renames
+    a temp file into place is seen once, when the rename lands.
+
+    With ``watch=True`` a background thread applies filesystem events (native, or polling every
+    ``poll_interval`` seconds when given, when ``FASTGRID_FORCE_POLLING`` is set, or when native
+    watching fails); an event-queue overflow or watcher error triggers a full rescan. Returned
+    paths are absolute ``pathlib.Path`` objects, cached per file.
+
+    Raises FileNotFoundError / NotADirectoryError / PermissionError for the directory,
+    PatternError for a bad pattern or ``order_by``, ValueError for bad options. After
+    ``close()`` every method raises ValueError.
+    """
+
+    def __new__(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        pattern: str = "{symbol}_{timeframe}_{stamp}.json",
+        order_by: str = "stamp",
+        watch: bool = True,
+        recursive: bool = False,
+        poll_interval: float | None = None,
+    ) -> Self: ...
+    def latest(self, **fields: str) -> Path | None:
+        """The newest file for the key given by all key fields (e.g. ``symbol="BTCUSD",
+        timeframe="1h"``), or None. One hash-map lookup. TypeError names a missing, unknown or
+        non-str field."""
+
+    def history(self, **fields: str) -> list[Path]:
+        """Every file of the key, newest first."""
+
+    def keys(self) -> list[tuple[str, ...]]:
+        """Every key (a tuple of the key fields' values, in ``fields`` order), sorted."""
+
+    def snapshot(self) -> dict[tuple[str, ...], Path]:
+        """Key → newest file, sorted by key."""
+
+    def __len__(self) -> int:
+        """The number of keys (``file_count`` counts files)."""
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        """Iterates over ``keys()``."""
+
+    def __contains__(self, item: object, /) -> bool:
+        """``(values...) in idx`` / ``{field: value} in idx`` test a key; an ``os.PathLike``
+        tests whether that file is indexed."""
+
+    def record(self, path: str | os.PathLike[str]) -> bool:
+        """Indexes a file the caller just wrote, without waiting for its event (the event is
+        then a no-op). Returns whether the index changed. FileNotFoundError if it does not
+        exist; ValueError if it is not a result file of this index."""
+
+    def rescan(self) -> bool:
+        """Re-reads the directory now (GIL released); returns whether the index changed."""
+
+    def wait_for(
+        self,
+        *,
+        newer_than: str | float | os.PathLike[str] | None = None,
+        timeout: float | None,
+        stop_event: threading.Event | None = None,
+        **fields: str,
+    ) -> Path | None:
+        """Blocks until the key has a result newer than ``newer_than`` and returns it.
+
+        ``newer_than``: None (any result, so an existing one returns at once), a path (newer
+        than that file), a ``str`` compared with the order field, or with ``order_by="mtime"``
+        seconds since the epoch. The GIL is released; wakes on change, checks signals (Ctrl-C
+        raises KeyboardInterrupt) and ``stop_event`` every 50 ms. Returns None when
+        ``stop_event`` is set; raises TimeoutError after ``timeout`` seconds (None: no limit).
+        """
+
+    def wait_changed(
+        self, since: int, *, timeout: float | None, stop_event: threading.Event | None = None
+    ) -> int:
+        """Blocks until ``generation`` differs from ``since`` and returns it; returns ``since``
+        unchanged after ``timeout`` or when ``stop_event`` is set."""
+
+    def close(self) -> None:
+        """Stops watching and frees the index. Idempotent."""
+
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> bool: ...
+    @property
+    def directory(self) -> Path:
+        """The indexed directory, absolute."""
+
+    @property
+    def pattern(self) -> str: ...
+    @property
+    def order_by(self) -> str: ...
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The key fields, in pattern order."""
+
+    @property
+    def recursive(self) -> bool: ...
+    @property
+    def backend(self) -> str:
+        """``"inotify"`` (or the platform's native kind), ``"poll every Ns"`` (with the reason
+        when it is a fallback), or ``"none"`` with ``watch=False``."""
+
+    @property
+    def generation(self) -> int:
+        """Increases on every change of the index; idempotent events leave it alone."""
+
+    @property
+    def file_count(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def last_error(self) -> str | None:
+        """The last watcher or rescan error the background thread met (it keeps going)."""
+
+    def _simulate_overflow(self) -> None:
+        """Test hook: deliver inotify's path-less queue-overflow (Rescan) event."""
+
+    def _drop_events(self, drop: bool) -> None:
+        """Test hook: while on, path events are discarded as a full kernel queue would."""
 
 # --- helpers: trial keys, merge ----------------------------------------------------------------
 

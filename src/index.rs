@@ -1,1 +1,0 @@
-//! The indexed results directory (see the results-index issue). Placeholder until it lands.
