@@ -96,3 +96,20 @@ def test_top_rows_skips_failed_infeasible_and_repeated_points() -> None:
     ]
     assert [r["number"] for r in top_rows(rows, "maximize", 2)] == [4, 0]
     assert [r["number"] for r in top_rows(rows, "minimize", 5)] == [5, 0, 4]
+
+
+def test_run_command_prints_the_validation(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tpe_copy(tmp_path, max_trials=12, top=2)
+    out = subprocess.run(
+        [sys.executable, "-m", "fastgrid", "run", str(path), "--no-progress"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.strip().startswith("validated trial")]
+    assert len(lines) == 2
+    assert all(", held-out " in line and "search " in line for line in lines)
