@@ -33,7 +33,8 @@ def demo(directory: str | None, progress: bool | None) -> None:
         sys.exit(130)
     click.echo(f"\nheatmap:     {out.heatmap}")
     click.echo(f"best config: {out.best_config}")
-    click.echo(
-        f"next: cd {out.directory} && fastgrid report grid.toml --top 20; "
-        "fastgrid plot grid.toml heatmap signal.fast signal.mode; fastgrid run tpe.toml"
-    )
+    click.echo(f"next:        cd {out.directory}")
+    click.echo("             fastgrid report grid.toml --top 20")
+    click.echo("             fastgrid plot grid.toml heatmap signal.slow signal.mode --agg mean")
+    click.echo("             fastgrid run tpe.toml     # TPE search, then the top 5 re-run on held-out bars")
+    click.echo("             fastgrid run command.toml && fastgrid results results/   # a script per trial")
