@@ -14,8 +14,8 @@ from fastgrid._core import (
     trial_key,
 )
 from fastgrid.config import ConfigCache
-from fastgrid.sweepfile import SweepFileError
 from fastgrid.results import ResultIndex
+from fastgrid.sweepfile import SweepFileError
 
 __all__ = [
     "ConfigCache",

@@ -169,9 +169,19 @@ class SweepSection(_Model):
 
 
 class ResultsSection(_Model):
+    """Where a command that names its own result file puts it (see ``fastgrid.ResultIndex``)."""
+
     dir: Path
-    pattern: str
-    key: str | None = None
+    pattern: str | None = None
+    key: dict[str, str] = {}
+    order_by: str | None = None
+    wait: float | None = None
+    recursive: bool | None = None
+
+    @field_validator("wait", mode="before")
+    @classmethod
+    def _wait(cls, v: Any) -> Any:
+        return None if v is None else parse_duration(v)
 
 
 class ObjectiveSection(_Model):

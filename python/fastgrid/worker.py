@@ -367,7 +367,12 @@ def _objective(sweep: Sweep, metrics: list[str]) -> Any:
         results = None
         if spec.results is not None:
             results = _parts.ResultsSpec(
-                dir=spec.results.dir, pattern=spec.results.pattern, key=spec.results.key
+                dir=spec.results.dir,
+                **{
+                    k: v
+                    for k, v in spec.results.model_dump(exclude={"dir"}).items()
+                    if v is not None and v != {}
+                },
             )
         return _parts.CommandObjective(
             spec.command,

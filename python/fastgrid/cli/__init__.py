@@ -44,5 +44,5 @@ from fastgrid.cli import demo as _demo  # noqa: E402, F401
 from fastgrid.cli import export as _export  # noqa: E402, F401
 from fastgrid.cli import plot as _plot  # noqa: E402, F401
 from fastgrid.cli import report as _report  # noqa: E402, F401
-from fastgrid.cli import run as _run  # noqa: E402, F401
 from fastgrid.cli import results as _results  # noqa: E402, F401
+from fastgrid.cli import run as _run  # noqa: E402, F401
