@@ -14,10 +14,14 @@ from fastgrid._core import (
     trial_key,
 )
 from fastgrid.config import ConfigCache
+from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 from fastgrid.results import ResultIndex
+from fastgrid.storage import open_storage
 from fastgrid.sweepfile import SweepFileError
 
 __all__ = [
+    "CallableObjective",
+    "CommandObjective",
     "ConfigCache",
     "ConfigError",
     "ConfigTemplate",
@@ -25,11 +29,14 @@ __all__ = [
     "GridSampler",
     "PatternError",
     "ResultIndex",
+    "ResultsSpec",
     "SpecError",
     "Sweep",
     "SweepFileError",
     "SweepResult",
+    "TrialOutcome",
     "__version__",
+    "open_storage",
     "trial_key",
 ]
 

@@ -1,32 +1,43 @@
-"""``fastgrid export SWEEP_FILE --to URL``: copy the stored study to another Optuna storage."""
+"""``fastgrid export SWEEP_FILE|STUDY --to URL``: copy a sweep's study to any Optuna storage."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 from fastgrid.cli import InputError, main
 
+_SWEEP_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
+
 
 @main.command("export")
-@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.argument("source")
 @click.option("--to", "to_url", required=True, help="Destination storage URL, e.g. sqlite:///export.db.")
-@click.option("--storage", help="Source storage URL (default: the sweep file's).")
-def export(sweep_file: str, to_url: str, storage: str | None) -> None:
-    """Copy SWEEP_FILE's study (every trial and attribute) to the storage at --to.
+@click.option("--storage", help="Source storage URL (default: the sweep file's, or the embedded store here).")
+def export(source: str, to_url: str, storage: str | None) -> None:
+    """Copy a sweep's study, with every trial and attribute, to the storage at --to.
 
-    The copy opens in any Optuna tool, e.g. `optuna-dashboard sqlite:///export.db`.
+    SOURCE is a sweep file (its study and storage are used) or a study name (a sweep's name) in
+    --storage. Then, for example: optuna-dashboard sqlite:///export.db
     """
-    from fastgrid import _parts
-    from fastgrid.sweep import Sweep
+    from fastgrid.storage import export_study, open_storage, redact_url
     from fastgrid.worker import _quiet_optuna
 
     _quiet_optuna()
-    sweep = Sweep.from_file(sweep_file, storage=storage)
-    source = _parts.open_storage(sweep.spec.sweep.storage, directory=sweep.directory)
+    if source.lower().endswith(_SWEEP_SUFFIXES) or Path(source).is_file():
+        from fastgrid.sweep import Sweep
+
+        sweep = Sweep.from_file(source, storage=storage)
+        name, url, directory = sweep.name, sweep.spec.sweep.storage, sweep.directory
+        where = f"{source}: "
+    else:
+        name, url, directory, where = source, storage, None, ""
     try:
-        _parts.export_study(source, study_name=sweep.name, to_url=to_url)
+        export_study(open_storage(url, directory=directory), study_name=name, to_url=to_url)
     except KeyError as exc:
-        raise InputError(f"{sweep_file}: {exc.args[0] if exc.args else exc} (run the sweep first)") from None
-    except ValueError as exc:
-        raise InputError(f"--to: {exc}") from None
-    click.echo(f"exported sweep {sweep.name} to {_parts.redact_url(to_url)}")
+        hint = " (run the sweep first)" if where else ""
+        raise InputError(f"{where}{exc.args[0] if exc.args else exc}{hint}") from None
+    except (ValueError, OSError) as exc:
+        raise InputError(str(exc)) from None
+    click.echo(f"exported study {name!r} to {redact_url(to_url)}")

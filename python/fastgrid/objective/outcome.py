@@ -1,0 +1,97 @@
+"""What one trial produced, and how the objective value is picked from its metrics."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Objective", "TrialOutcome", "check_metric_names", "pick_value"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrialOutcome:
+    """The result of running one trial (after all its attempts).
+
+    ``ok`` is False for every failure of the trial itself (crash, non-zero exit, timeout, bad or
+    missing output, missing or NaN metric); ``reason`` then says what happened. ``metrics`` holds
+    every metric read (empty on failure) and ``value`` the objective value(s) picked from it: a
+    float for one metric, a tuple for several. ``duration`` is the wall time of the whole run,
+    retries and backoff included; ``attempts`` how many times the objective was started (0 when a
+    placeholder value was refused before anything ran). ``metrics`` is a plain dict so outcomes
+    pickle across worker processes.
+    """
+
+    ok: bool
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    value: float | tuple[float, ...] | None = None
+    reason: str | None = None
+    duration: float = 0.0
+    attempts: int = 0
+    result_path: str | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    returncode: int | None = None
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """Anything that runs one trial: the sweep runner only ever calls ``run``."""
+
+    def run(
+        self, config: dict, *, trial_number: int, trial_dir: Path, params: Mapping[str, Any]
+    ) -> TrialOutcome: ...
+
+
+def check_metric_names(metrics: Sequence[str] | str) -> tuple[str, ...]:
+    """Validate the ``metrics`` option; a lone string means one metric (not its characters)."""
+    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    if not names:
+        raise ValueError("metrics: name at least one metric, e.g. metrics=['sharpe']")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"metrics[{i}]: expected a non-empty metric name, got {name!r}")
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"metrics: {name!r} is listed twice")
+        seen.add(name)
+    return names
+
+
+def _keys_hint(metrics: Mapping[Any, Any]) -> str:
+    keys = sorted(str(k) for k in metrics)
+    shown = ", ".join(keys[:20])
+    return shown + (f", ... ({len(keys)} keys)" if len(keys) > 20 else "") if keys else "none"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def pick_value(
+    metrics: Mapping[Any, Any], names: Sequence[str], *, source: str
+) -> float | tuple[float, ...] | str:
+    """The objective value(s) named by ``names``, or the reason they cannot be used (a str).
+
+    NaN and infinities are refused: Optuna cannot rank a NaN, and one infinite value would
+    dominate every later comparison of the study.
+    """
+    values: list[float] = []
+    for name in names:
+        if name not in metrics:
+            return f"metric {name!r} missing from {source} (keys: {_keys_hint(metrics)})"
+        raw = metrics[name]
+        if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
+            return f"metric {name!r} is not a number: {_short(raw)} ({type(raw).__name__})"
+        number = float(raw)
+        if math.isnan(number):
+            return f"metric {name!r} is NaN"
+        if math.isinf(number):
+            return f"metric {name!r} is infinite ({number})"
+        values.append(number)
+    return values[0] if len(values) == 1 else tuple(values)

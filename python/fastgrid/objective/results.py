@@ -1,0 +1,108 @@
+"""Results of scripts that name their own result file, found through ``fastgrid.ResultIndex``."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastgrid.objective.placeholders import Template, parse
+
+__all__ = ["ResultsSpec", "SharedIndex"]
+
+DEFAULT_PATTERN = "{symbol}_{timeframe}_{stamp}.json"
+_PATTERN_FIELD = re.compile(r"\{([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsSpec:
+    """Where a script that names its own result file puts it.
+
+    ``dir`` (relative paths are taken from the command's working directory) and ``pattern`` are
+    those of :class:`fastgrid.ResultIndex`; ``key`` maps pattern fields to templates with the
+    command placeholders (``{"symbol": "{params.symbol}"}``) and picks this trial's file. The
+    trial's result is the newest matching file that is newer than the newest one that existed
+    before the trial started; ``wait`` is how long to wait for it after the command exits (the
+    watcher may lag a little behind the write). Concurrent trials must differ in ``key``.
+    """
+
+    dir: str | Path
+    pattern: str = DEFAULT_PATTERN
+    key: Mapping[str, str] = field(default_factory=dict)
+    order_by: str = "stamp"
+    wait: float = 10.0
+    watch: bool = True
+    recursive: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, Mapping):
+            raise ValueError(
+                f"results.key: expected a table of pattern field → template, got {type(self.key).__name__}"
+            )
+        object.__setattr__(self, "key", dict(self.key))
+        # ResultIndex looks a result up by ALL its key fields: every pattern field except the
+        # order field and wildcards (`_`, `_name`).
+        literal = self.pattern.replace("{{", "").replace("}}", "")
+        fields = {f for f in _PATTERN_FIELD.findall(literal) if f != self.order_by and not f.startswith("_")}
+        for name in self.key:
+            if name not in fields:
+                raise ValueError(
+                    f"results.key: {name!r} is not a key field of the pattern {self.pattern!r} "
+                    f"(key fields: {', '.join(sorted(fields)) or 'none'})"
+                )
+        missing = sorted(fields - set(self.key))
+        if missing:
+            raise ValueError(
+                f"results.key: missing {', '.join(map(repr, missing))}; give a template for every key "
+                f"field of the pattern {self.pattern!r}, e.g. {{{missing[0]!r}: '{{params.{missing[0]}}}'}}"
+            )
+        if not self.wait >= 0:
+            raise ValueError(f"results.wait: expected seconds >= 0, got {self.wait!r}")
+
+    def templates(self) -> dict[str, Template]:
+        return {name: parse(text, where=f"results.key[{name!r}]") for name, text in self.key.items()}
+
+
+class ResultIndexLike(Protocol):
+    def latest(self, **fields: Any) -> Path | None: ...
+
+    def wait_for(self, *, newer_than: Path | None = None, timeout: float, **fields: Any) -> Path | None: ...
+
+    def close(self) -> None: ...
+
+
+def open_index(directory: Path, spec: ResultsSpec) -> ResultIndexLike:
+    from fastgrid import ResultIndex  # type: ignore[attr-defined]
+
+    return ResultIndex(
+        directory,
+        pattern=spec.pattern,
+        order_by=spec.order_by,
+        watch=spec.watch,
+        recursive=spec.recursive,
+    )
+
+
+class SharedIndex:
+    """One index per objective, opened on first use and shared by its trials (thread-safe)."""
+
+    def __init__(self, directory: Path, spec: ResultsSpec) -> None:
+        self.directory = directory
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._index: ResultIndexLike | None = None
+
+    def get(self) -> ResultIndexLike:
+        with self._lock:
+            if self._index is None:
+                self._index = open_index(self.directory, self.spec)
+            return self._index
+
+    def close(self) -> None:
+        with self._lock:
+            index, self._index = self._index, None
+        if index is not None:
+            index.close()
