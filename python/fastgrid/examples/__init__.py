@@ -23,9 +23,12 @@ def folder() -> Path:
 
 
 def copy_to(directory: str | Path) -> Path:
-    """Copy the sweep files and default config into ``directory`` (created); returns it."""
+    """Copy the sweep files and default config into ``directory`` (created), with an empty
+    ``results/`` folder for ``command.toml``; returns it."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     for name in FILES:
         shutil.copyfile(folder() / name, target / name)
+    # command.toml's results index watches this folder from the first trial on: it must exist.
+    (target / "results").mkdir(exist_ok=True)
     return target
