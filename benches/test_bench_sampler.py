@@ -14,8 +14,7 @@ from typing import Any
 
 import optuna
 import pytest
-from fastgrid import GridSampler
-from fastgrid._parts import Grid
+from fastgrid import Grid, GridSampler
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 

@@ -20,8 +20,7 @@ from typing import Any
 
 import optuna
 import pytest
-from fastgrid import Sweep
-from fastgrid._parts import open_storage
+from fastgrid import Sweep, open_storage
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 

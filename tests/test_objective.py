@@ -252,7 +252,6 @@ def test_results_directory_without_a_new_file_fails_instead_of_reusing_the_old_o
     assert "symbol='BTC'" in outcome.reason
 
 
-@pytest.mark.skipif(not hasattr(fastgrid, "ResultIndex"), reason="fastgrid.ResultIndex not merged yet")
 def test_results_directory_with_the_real_result_index(tmp_path: Path) -> None:
     obj = results_objective(tmp_path, wait=2.0)
     (tmp_path / "results" / "BTC_1h_20260101.json").write_text('{"sharpe": -5}')

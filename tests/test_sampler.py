@@ -9,8 +9,7 @@ from typing import Any
 
 import optuna
 import pytest
-from fastgrid import GridSampler
-from fastgrid._parts import Grid
+from fastgrid import Grid, GridSampler
 from fastgrid.sampler import decode_choice, encode_choice
 from fastgrid.search import SearchSpace, nest
 from optuna.samplers import RandomSampler

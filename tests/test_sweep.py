@@ -15,8 +15,7 @@ from typing import Any
 
 import optuna
 import pytest
-from fastgrid import Sweep, SweepFileError
-from fastgrid._parts import open_storage
+from fastgrid import Sweep, SweepFileError, open_storage
 from fastgrid.sweep import SweepChangedError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -582,3 +581,18 @@ def test_a_shuffled_sweep_runs_every_point_once_in_a_seeded_order_and_resumes_in
     CALLS.clear()
     sweep(other, parameters=params, order="shuffled", seed=5).run()
     assert [(c["x"], c["y"]) for c in CALLS] == order
+
+
+def test_a_union_of_trees_runs_each_point_and_records_params_of_either_shape(tmp_path: Path) -> None:
+    def score(config: dict[str, Any]) -> float:
+        CALLS.append(json.loads(json.dumps(config)))
+        return float(config.get("x", 0) + config.get("z", 0))
+
+    trees = [
+        {"x": {"type": "int", "low": 0, "high": 2}},
+        {"x": {"type": "grid", "values": [10]}, "z": {"type": "grid", "values": [1, 2]}},
+    ]
+    result = sweep(tmp_path, parameters=trees, objective=score, metric="value").run()
+    assert CALLS == [{"x": 0}, {"x": 1}, {"x": 2}, {"x": 10, "z": 1}, {"x": 10, "z": 2}]
+    assert [r["params"] for r in result.rows] == CALLS
+    assert result.best is not None and result.best["params"] == {"x": 10, "z": 2}  # maximized

@@ -8,15 +8,19 @@ from fastgrid._core import (
     ConfigError,
     ConfigTemplate,
     Expression,
+    Grid,
     PatternError,
     SpecError,
     __version__,
+    parse_parameters,
     trial_key,
 )
 from fastgrid.config import ConfigCache
 from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 from fastgrid.results import ResultIndex
+from fastgrid.sampler import GridSampler
 from fastgrid.storage import open_storage
+from fastgrid.sweep import Sweep, SweepResult
 from fastgrid.sweepfile import SweepFileError
 
 __all__ = [
@@ -26,6 +30,7 @@ __all__ = [
     "ConfigError",
     "ConfigTemplate",
     "Expression",
+    "Grid",
     "GridSampler",
     "PatternError",
     "ResultIndex",
@@ -37,17 +42,6 @@ __all__ = [
     "TrialOutcome",
     "__version__",
     "open_storage",
+    "parse_parameters",
     "trial_key",
 ]
-
-# Optuna takes a while to import: the runner's names load on first use, not on `import fastgrid`.
-_LAZY = {"Sweep": "fastgrid.sweep", "SweepResult": "fastgrid.sweep", "GridSampler": "fastgrid.sampler"}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fastgrid' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)

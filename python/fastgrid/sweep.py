@@ -109,7 +109,7 @@ class Sweep:
     def __init__(
         self,
         *,
-        parameters: Mapping[str, Any],
+        parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
         objective: Callable[[dict[str, Any]], Any] | str | Sequence[str],
         name: str = "sweep",
         direction: str | Sequence[str] = "minimize",
@@ -178,7 +178,9 @@ class Sweep:
             },
             "objective": objective_section,
             "constraints": {"require": list(require)},
-            "parameters": dict(parameters),
+            "parameters": dict(parameters)
+            if isinstance(parameters, Mapping)
+            else [dict(p) for p in parameters],
         }
         if validate is not None:
             data["validate"] = dict(validate)
@@ -602,7 +604,8 @@ class _RunState:
             total = spec.sweep.max_trials
         fixed = {a["path"]: a["value"] for a in axes if a["kind"] == "fixed"}
         space = {
-            "parameters": _parts.trial_key(spec.parameters),
+            # trial_key takes a mapping: a union of trees is keyed as one.
+            "parameters": _parts.trial_key({"trees": spec.parameters}),
             "where": list(spec.sweep.where),
             "sampler": spec.sweep.sampler.name,
             "order": spec.sweep.order,

@@ -268,14 +268,15 @@ class SweepFile(_Model):
     config: ConfigSection | None = None
     constraints: ConstraintsSection = ConstraintsSection()
     validate_: ValidateSection | None = Field(default=None, alias="validate")
-    parameters: dict[str, Any]
+    # A list of trees is the union of their grids (grid mode only).
+    parameters: dict[str, Any] | list[dict[str, Any]]
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @field_validator("parameters")
     @classmethod
-    def _parameters(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if not v:
+    def _parameters(cls, v: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
+        if not v or (isinstance(v, list) and not all(v)):
             raise ValueError("expected at least one parameter")
         return v
 

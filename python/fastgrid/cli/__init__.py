@@ -42,6 +42,7 @@ def main() -> None:
 # Subcommands register themselves here, one line each.
 from fastgrid.cli import demo as _demo  # noqa: E402, F401
 from fastgrid.cli import export as _export  # noqa: E402, F401
+from fastgrid.cli import grid as _grid  # noqa: E402, F401
 from fastgrid.cli import plot as _plot  # noqa: E402, F401
 from fastgrid.cli import report as _report  # noqa: E402, F401
 from fastgrid.cli import results as _results  # noqa: E402, F401

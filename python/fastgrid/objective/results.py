@@ -75,7 +75,7 @@ class ResultIndexLike(Protocol):
 
 
 def open_index(directory: Path, spec: ResultsSpec) -> ResultIndexLike:
-    from fastgrid import ResultIndex  # type: ignore[attr-defined]
+    from fastgrid import ResultIndex
 
     return ResultIndex(
         directory,

@@ -1,1 +1,0 @@
-//! The grid engine (see the grid-engine issue). Placeholder until it lands.
