@@ -113,3 +113,28 @@ def test_run_command_prints_the_validation(tmp_path: Path) -> None:
     lines = [line for line in out.stdout.splitlines() if line.strip().startswith("validated trial")]
     assert len(lines) == 2
     assert all(", held-out " in line and "search " in line for line in lines)
+
+
+def score(config: dict) -> float:
+    # In sample (w absent) x is best at 3; on the "held-out" override (w = 1) x = 1 is best.
+    return -abs(config["x"] - (1 if config.get("w") == 1 else 3)) - 0.1 * config["x"]
+
+
+def test_sweep_keyword_validate_without_a_config(tmp_path: Path) -> None:
+    sweep = Sweep(
+        parameters={"x": {"type": "int", "low": 0, "high": 4}},
+        objective=score,
+        direction="maximize",
+        validate={"top": 3, "override": {"w": 1}},
+        directory=tmp_path,
+        progress=False,
+    )
+    result = sweep.run()
+    # The top 3 in sample are x = 3, 2, 4; held out they score -0.2 - ..., x = 2 wins among them.
+    assert sorted(v["number"] for v in result.validation) == [2, 3, 4]
+    assert [v["params"]["x"] for v in result.validation] == [2, 3, 4]
+    assert [v["validated"] for v in result.validation] == pytest.approx(
+        [score({"x": x, "w": 1}) for x in (2, 3, 4)]
+    )
+    assert result.best is not None and result.best["params"] == {"x": 2}
+    assert result.best_config == {"x": 2}
