@@ -20,11 +20,7 @@ from fastgrid.spec_files import load_parameters, read_file
 from grid_reference import expand, strict
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-# examples/ also holds the runner's SMA sweep (sma_sweep.toml and its default config sma_config.json),
-# which are not grid workloads with an expected size.
-WORKLOADS = sorted(
-    p for p in EXAMPLES.iterdir() if p.suffix in (".json", ".toml") and not p.name.startswith("sma_")
-)
+WORKLOADS = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".json", ".toml"))
 
 
 def test_every_shared_workload_is_shipped() -> None:

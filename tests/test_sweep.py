@@ -501,7 +501,7 @@ def test_progress_bar_on_a_terminal_shows_done_total_best_and_failures() -> None
 
 
 def test_the_shipped_example_runs_with_two_workers_and_resumes_to_nothing(tmp_path: Path) -> None:
-    example = Path(__file__).resolve().parents[1] / "examples" / "sma_sweep.toml"
+    example = Path(__file__).resolve().parents[1] / "examples" / "sma" / "sma_sweep.toml"
     out = run_cli(tmp_path, str(example), "--workers", "2")
     assert out.returncode == 0, out.stderr
     study = load(tmp_path, "sma")
