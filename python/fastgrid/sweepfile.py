@@ -1,7 +1,7 @@
 """The sweep file: pydantic models of its sections and errors that name the file, key path and fix.
 
 A sweep file is TOML (YAML and JSON are accepted too) with the sections ``[sweep]``, ``[objective]``,
-``[config]``, ``[constraints]`` and ``[parameters]``. Unknown keys are errors, so a typo never
+``[config]``, ``[constraints]``, ``[validate]`` and ``[parameters]``. Unknown keys are errors, so a typo never
 silently falls back to a default. Relative paths resolve against the sweep file's directory.
 """
 
