@@ -92,8 +92,8 @@ BURN = "import json, sys\nsum(i * i for i in range(int(sys.argv[1])))\nprint(jso
 
 
 def workers_run(benchmark: Any, workers: int) -> None:
-    trials = n_trials(benchmark, 12, 2)
-    burn = 3_000_000 if not benchmark.disabled else 10_000
+    trials = n_trials(benchmark, 16, 2)
+    burn = 12_000_000 if not benchmark.disabled else 10_000
     results = []
 
     def run(directory: Path) -> None:
