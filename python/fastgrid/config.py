@@ -55,11 +55,31 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise _config_error(
             f"{file}: unknown config format {file.suffix!r} (use .json, .toml, .yaml or .yml)"
         )
-    text = file.read_text(encoding="utf-8")
+    from fastgrid import _strict  # imports yaml: only when a config file is read
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _config_error(f"{file}: not UTF-8 text (byte {exc.start})") from None
+    data: Any
+    try:
+        data = _parse(file, kind, text)
+    except (_strict.DuplicateKeyError, _strict.TooDeepError) as exc:
+        raise _config_error(f"{file}: invalid {kind}: {exc}") from None
+    except RecursionError:
+        raise _config_error(f"{file}: invalid {kind}: nested too deeply to read") from None
+    if not isinstance(data, dict):
+        raise _config_error(f"{file}: a config must be a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _parse(file: Path, kind: str, text: str) -> Any:
+    from fastgrid import _strict
+
     data: Any
     if kind == "JSON":
         try:
-            data = json.loads(text)
+            data = _strict.json_loads(text)
         except json.JSONDecodeError as exc:
             raise _config_error(f"{file}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     elif kind == "TOML":
@@ -71,7 +91,7 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = _strict.yaml_load(text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(file)
@@ -79,8 +99,6 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise _config_error(f"{where}: invalid YAML: {problem}") from None
         except yaml.YAMLError as exc:
             raise _config_error(f"{file}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise _config_error(f"{file}: a config must be a mapping at the top level, got {type(data).__name__}")
     return data
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +36,9 @@ SLOT_ATTR = "fastgrid:slot"
 EXHAUSTED_ATTR = "fastgrid:exhausted"
 FAILED_IN_ATTR = "fastgrid:failed_in"
 _SCALAR = (type(None), bool, int, float, str)
+# How long a retry waits for a lower-numbered retry to write its claim (its worker may have died
+# in between; then the claim goes ahead).
+_CLAIM_WAIT = 10.0
 
 
 def encode_choice(value: Any) -> CategoricalChoiceType:
@@ -167,21 +171,30 @@ class GridSampler(BaseSampler):
         return {}
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        slot = trial.system_attrs.get(SLOT_ATTR)
-        if slot is None:
-            if 0 <= trial.number - self._first < self._n:
-                slot = trial.number - self._first
-            else:
-                slot = self._next_retry(study, trial.number, exclude=trial._trial_id)
-                if slot is None:
-                    # Nothing left: like Optuna's GridSampler, hand out a point anyway and stop
-                    # the study; fastgrid's Sweep checks `exhausted()` and never runs it.
-                    study._storage.set_trial_system_attr(trial._trial_id, EXHAUSTED_ATTR, True)
-                    with self._lock:
-                        self._exhausted.add(trial._trial_id)
-                    slot = (trial.number - self._first) % self._n
-                    _stop(study)
+        stored = trial.system_attrs.get(SLOT_ATTR)
+        slot: int
+        if stored is not None:
+            slot = int(stored)
+        elif 0 <= trial.number - self._first < self._n:
+            slot = trial.number - self._first
+        else:
+            retry = self._next_retry(study, trial.number, exclude=trial._trial_id)
+            claimed = False
+            if retry is not None:
+                slot = retry
                 study._storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, slot)
+                claimed = self._claim_holds(study, trial, slot)
+            if not claimed:
+                # Nothing left (or another worker claimed the same retry first): like Optuna's
+                # GridSampler, hand out a point anyway and stop the study; fastgrid's Sweep
+                # checks `exhausted()` and never runs it.
+                study._storage.set_trial_system_attr(trial._trial_id, EXHAUSTED_ATTR, True)
+                with self._lock:
+                    self._exhausted.add(trial._trial_id)
+                if retry is None:
+                    slot = (trial.number - self._first) % self._n
+                    study._storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, slot)
+                _stop(study)
         point = self._view[slot]
         with self._lock:
             self._points[trial._trial_id] = (slot, point)
@@ -309,6 +322,32 @@ class GridSampler(BaseSampler):
             with self._lock:
                 failed_here = dict(self._failed_here)
         return [s for s in range(self._n) if s not in taken and failed_here.get(s, 0) <= self._retry_failed]
+
+    def _claim_holds(self, study: Study, trial: FrozenTrial, slot: int) -> bool:
+        """Whether this trial keeps the retry of ``slot``: the lowest-numbered claimant wins.
+
+        Workers choose retries from what they read, so two may pick the same failed slot at
+        once. Each writes its claim first and then reads the trials numbered below its own: a
+        claim of the same slot there, or a retry whose claim is not written yet (its worker is
+        between ask and claim, milliseconds), decides. Trial numbers follow creation order, so
+        of two racing claimants the higher one always sees the lower one.
+        """
+        deadline = time.monotonic() + _CLAIM_WAIT
+        while True:
+            undecided = False
+            for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
+                if t.number >= trial.number or t.number - self._first < self._n:
+                    continue
+                if t.system_attrs.get(EXHAUSTED_ATTR):
+                    continue
+                other = t.system_attrs.get(SLOT_ATTR)
+                if other is None:
+                    undecided = undecided or t.state in (TrialState.RUNNING, TrialState.WAITING)
+                elif int(other) == slot and t.state != TrialState.FAIL:
+                    return False
+            if not undecided or time.monotonic() > deadline:
+                return True
+            time.sleep(0.01)
 
     def _next_retry(self, study: Study, number: int, *, exclude: int) -> int | None:
         candidates = self._candidates(study, exclude=exclude)

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from fastgrid import _parts
 from fastgrid._core import ConfigError
+from fastgrid.heartbeat import open_heartbeat_storage
 from fastgrid.progress import Reporter, TrialEvent
 from fastgrid.sampler import decode_choice
 from fastgrid.search import SearchSpace, nest
@@ -218,6 +219,7 @@ class Sweep:
         self.allow_changed = allow_changed
         self.progress = progress
         self.source = source
+        self.wait_for_others = False
         self._check(source)
 
     @classmethod
@@ -233,8 +235,16 @@ class Sweep:
         allow_changed: bool = False,
         directory: str | Path | None = None,
         progress: bool | None = None,
+        heartbeat_interval: int | None = None,
+        grace_period: int | None = None,
+        wait_for_others: bool = False,
     ) -> Sweep:
-        """Load a sweep file; the keywords override its ``[sweep]`` keys (as the CLI flags do)."""
+        """Load a sweep file; the keywords override its ``[sweep]`` keys (as the CLI flags do).
+
+        ``wait_for_others`` (what ``fastgrid worker`` sets): when no point is left to start but
+        other workers still run some, keep waiting, and run again those whose worker stops
+        sending heartbeats, instead of returning.
+        """
         spec = load_sweep_file(path)
         overrides: dict[str, Any] = {}
         if workers is not None:
@@ -245,6 +255,10 @@ class Sweep:
             overrides["timeout"] = timeout
         if storage is not None:
             overrides["storage"] = storage
+        if heartbeat_interval is not None:
+            overrides["heartbeat_interval"] = heartbeat_interval
+        if grace_period is not None:
+            overrides["grace_period"] = grace_period
         if overrides:
             try:
                 section = type(spec.sweep).model_validate(
@@ -264,6 +278,7 @@ class Sweep:
             source=str(path),
             import_path=str(Path(path).resolve().parent),
         )
+        self.wait_for_others = wait_for_others
         return self
 
     # -- validation of everything that can be checked before opening the storage --------------
@@ -398,7 +413,7 @@ class Sweep:
         return result
 
     def _open_study(self, state: _RunState) -> optuna.Study:
-        storage = _parts.open_storage(self.spec.sweep.storage, directory=self.directory)
+        storage = self.open_storage()
         directions = self.spec.sweep.all_directions
         if self.fresh:
             with contextlib.suppress(KeyError):
@@ -419,9 +434,10 @@ class Sweep:
         space, fingerprint = state.space, state.fingerprint
         first = int(attrs.get(_ATTR_FIRST, 0))
         if _ATTR_SPACE not in attrs:
-            study.set_user_attr(_ATTR_SPACE, space)
+            # The space goes last: workers starting together read it as "the others are set".
             study.set_user_attr(_ATTR_FINGERPRINT, fingerprint)
             study.set_user_attr(_ATTR_FIRST, 0)
+            study.set_user_attr(_ATTR_SPACE, space)
         else:
             changes = _changes(attrs[_ATTR_SPACE], space, attrs.get(_ATTR_FINGERPRINT), fingerprint)
             if changes and not self.allow_changed:
@@ -444,6 +460,13 @@ class Sweep:
         _fail_stale(study)
         _register_run(study, state.run_id, active=True)
         return study
+
+    def open_storage(self) -> Any:
+        """The sweep's storage, with Optuna's heartbeat where the storage has one."""
+        sweep = self.spec.sweep
+        return open_heartbeat_storage(
+            sweep.storage, directory=self.directory, interval=sweep.heartbeat_interval, grace=sweep.grace
+        )
 
     def _check_config(self, state: _RunState) -> None:
         """Merge the first grid point once: a parameter path the config lacks fails every trial."""
@@ -545,7 +568,8 @@ class Sweep:
         folder = self.directory / "runs" / self.name
         folder.mkdir(parents=True, exist_ok=True)
         best_path = folder / "best_config.json"
-        tmp = best_path.with_suffix(".json.tmp")
+        # Several workers (or machines) may finish at once: each writes its own temporary file.
+        tmp = best_path.with_suffix(f".json.{os.getpid()}.{state.run_id[:8]}.tmp")
         tmp.write_text(json.dumps(best_config, indent=2, default=str) + "\n")
         tmp.replace(best_path)
         return best_config, best_path

@@ -18,6 +18,8 @@ import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fastgrid import _strict
+
 __all__ = [
     "ConfigSection",
     "ConstraintsSection",
@@ -118,6 +120,8 @@ class SweepSection(_Model):
     storage: str | None = None
     where: list[str] = []
     retry_failed: int = Field(default=1, ge=0)
+    heartbeat_interval: int = Field(default=10, ge=1)
+    grace_period: int | None = Field(default=None, ge=1)
 
     @field_validator("name")
     @classmethod
@@ -158,6 +162,20 @@ class SweepSection(_Model):
         elif self.metrics is not None and len(self.metrics) != 1:
             raise ValueError("'metrics' with several names needs 'direction' to be a list of the same length")
         return self
+
+    @model_validator(mode="after")
+    def _heartbeat(self) -> SweepSection:
+        if self.grace_period is not None and self.grace_period <= self.heartbeat_interval:
+            raise ValueError(
+                f"grace_period ({self.grace_period}s) must exceed heartbeat_interval "
+                f"({self.heartbeat_interval}s), or live trials would be failed as stale"
+            )
+        return self
+
+    @property
+    def grace(self) -> int:
+        """Seconds without a heartbeat after which a running trial is failed (default: twice the interval)."""
+        return self.grace_period if self.grace_period is not None else 2 * self.heartbeat_interval
 
     @property
     def all_directions(self) -> list[str]:
@@ -304,9 +322,15 @@ def _read(path: Path) -> Any:
         if suffix == ".toml":
             return tomllib.loads(text)
         if suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text)
+            return _strict.yaml_load(text)
         if suffix == ".json":
-            return json.loads(text)
+            return _strict.json_loads(text)
+    except (_strict.DuplicateKeyError, _strict.TooDeepError) as exc:
+        raise SweepFileError(str(path), [f"invalid {suffix[1:].upper()}: {exc}"]) from None
+    except RecursionError:
+        raise SweepFileError(
+            str(path), [f"invalid {suffix[1:].upper()}: nested too deeply to read"]
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise SweepFileError(str(path), [f"invalid TOML: {exc}"]) from None
     except yaml.YAMLError as exc:

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import _parts
 from fastgrid._core import ConfigError
+from fastgrid.heartbeat import STALE_REASON, Heartbeat
 from fastgrid.progress import TrialEvent
 from fastgrid.sampler import GridSampler
 from fastgrid.search import SearchSpace, nest
@@ -94,12 +95,9 @@ class Worker:
             sampler = sweep._optuna_sampler(worker=index)
             self.distributions = {}
         pruner = _pruner(spec.sweep.pruner.name, spec.sweep.pruner.options) if spec.sweep.pruner else None
-        storage = (
-            study._storage
-            if study is not None
-            else _parts.open_storage(spec.sweep.storage, directory=sweep.directory)
-        )
+        storage = study._storage if study is not None else sweep.open_storage()
         self.study = optuna.load_study(study_name=sweep.name, storage=storage, sampler=sampler, pruner=pruner)
+        self.heartbeat = Heartbeat(storage, interval=spec.sweep.heartbeat_interval, grace=spec.sweep.grace)
         self.objective = _objective(sweep, self.metrics)
         self.runs = sweep.directory / "runs" / sweep.name
         self.reuse: dict[str, _Done] = {}
@@ -139,7 +137,19 @@ class Worker:
         return True
 
     def loop(self) -> int:
+        """Run trials until the grid is done (or a budget ends); returns how many this worker started.
+
+        With ``wait_for_others``, when no point is left but other workers still run some, this
+        worker waits: a trial whose worker died stops beating, is failed after the grace period
+        and its point is run here.
+        """
         self.started = 0
+        while True:
+            self._run_available()
+            if not self._await_others():
+                return self.started
+
+    def _run_available(self) -> None:
         while self._may_start():
             self.started += 1
             try:
@@ -155,13 +165,44 @@ class Worker:
                 if self.counter is not None:
                     with self.counter.get_lock():
                         self.counter.value -= 1
-                break
-        return self.started
+                return
+
+    def _await_others(self) -> bool:
+        """Wait while other workers run the last points; True when one of them came free again."""
+        if self.grid_sampler is None or not self.sweep.wait_for_others:
+            return False
+        poll = min(max(self.heartbeat.interval / 2, 0.2), 5.0)
+        while True:
+            if not self._budget_left():
+                return False
+            for number in self.heartbeat.fail_stale(self.study):
+                self.emit(TrialEvent(number, "FAIL", None, STALE_REASON, 0.0, False, False))
+            if self.grid_sampler.remaining(self.study, after=sys.maxsize) > 0:
+                return True
+            if self.heartbeat.running(self.study) == 0:
+                return False
+            time.sleep(poll)
+
+    def _budget_left(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            return False
+        if self.state.deadline is not None and time.time() >= self.state.deadline:
+            return False
+        if self.state.max_trials is not None:
+            if self.counter is None:
+                return self.started < self.state.max_trials
+            with self.counter.get_lock():
+                return bool(self.counter.value < self.state.max_trials)
+        return True
 
     def step(self) -> bool:
         """Run one trial; False when the grid turned out to be exhausted."""
         trial = self.study.ask(fixed_distributions=self.distributions)
         self.next_number = trial.number + 1
+        with self.heartbeat.beating(trial._trial_id):
+            return self._step(trial)
+
+    def _step(self, trial: optuna.Trial) -> bool:
         number = trial.number
         try:
             if self.grid_sampler is not None:

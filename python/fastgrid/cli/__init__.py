@@ -47,3 +47,4 @@ from fastgrid.cli import plot as _plot  # noqa: E402, F401
 from fastgrid.cli import report as _report  # noqa: E402, F401
 from fastgrid.cli import results as _results  # noqa: E402, F401
 from fastgrid.cli import run as _run  # noqa: E402, F401
+from fastgrid.cli import worker as _worker  # noqa: E402, F401

@@ -1,0 +1,83 @@
+"""``fastgrid worker SWEEP_FILE``: join a sweep on a shared storage and run its points until done.
+
+Start any number of these, on any machines that reach the storage: each is one worker process;
+grid points go by storage-assigned trial number, so no point runs twice, and a worker that dies
+leaves its trial to be failed after the heartbeat grace period and run again by another.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from fastgrid.cli import main
+from fastgrid.cli.run import _timeout
+from fastgrid.sweepfile import SweepFileError
+
+
+@main.command("worker")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option(
+    "--storage",
+    help="Optuna storage URL shared by the workers, e.g. postgresql://user:pass@host/db "
+    "(default: sweep.storage, else the embedded store in the working directory).",
+)
+@click.option("--max-trials", type=click.IntRange(min=1), help="Trials this worker starts at most.")
+@click.option("--timeout", callback=_timeout, help="Stop starting trials after this long: 90s, 30m, 2h.")
+@click.option(
+    "--heartbeat-interval",
+    type=click.IntRange(min=1),
+    help="Seconds between heartbeats of a running trial (overrides sweep.heartbeat_interval).",
+)
+@click.option(
+    "--grace-period",
+    type=click.IntRange(min=1),
+    help="Seconds without a heartbeat before a trial counts as dead and is retried "
+    "(overrides sweep.grace_period; default twice the interval).",
+)
+@click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
+def worker(
+    sweep_file: str,
+    storage: str | None,
+    max_trials: int | None,
+    timeout: float | None,
+    heartbeat_interval: int | None,
+    grace_period: int | None,
+    progress: bool | None,
+) -> None:
+    """Join the sweep of SWEEP_FILE (creating it if new) and run its points until none is left."""
+    from fastgrid.sweep import Sweep, SweepChangedError
+
+    try:
+        sweep = Sweep.from_file(
+            sweep_file,
+            workers=1,
+            max_trials=max_trials,
+            timeout=timeout,
+            storage=storage,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            progress=progress,
+            wait_for_others=True,
+        )
+        result = sweep.run()
+    except (SweepFileError, SweepChangedError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (ValueError, OSError) as exc:
+        click.echo(f"error: {sweep_file}: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(2)
+    counts = result.counts
+    click.echo(
+        f"worker done: sweep {result.name}: ran {result.ran} trial(s) here; "
+        f"{counts['complete']} complete, {counts['failed']} failed, {counts['running']} running in all"
+    )
+    if result.best is not None:
+        best = result.best
+        values = ", ".join(f"{v:.6g}" for v in best["values"])
+        params = json.dumps(best["params"], default=str)
+        click.echo(f"best trial {best['number']}: {values}  params: {params}")
+    if result.interrupted:
+        sys.exit(130)
