@@ -329,7 +329,7 @@ def test_model_by_import_string(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("no_colon", ValueError, "module:Class"),
         ("fastgrid_no_such_module:X", ValueError, "cannot import"),
-        ("fastgrid.config:NoSuchClass", ValueError, "has no 'NoSuchClass'"),
+        ("fastgrid.config:NoSuchClass", ValueError, "has no attribute 'NoSuchClass'"),
         ("fastgrid.config:ConfigCache", TypeError, "BaseModel"),
         (dict, TypeError, "BaseModel"),
     ],

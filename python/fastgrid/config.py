@@ -7,7 +7,6 @@ the tree without sharing anything mutable with the cache or with other trials.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -21,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from fastgrid._core import ConfigError, ConfigTemplate
+from fastgrid._imports import import_object
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -110,19 +110,7 @@ def _resolve_model(model: Any) -> type | None:
 
     cls = model
     if isinstance(model, str):
-        module_name, sep, qualname = model.partition(":")
-        if not sep or not module_name or not qualname:
-            raise ValueError(f"model {model!r}: expected 'module:Class'")
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ValueError(f"model {model!r}: cannot import {module_name!r}: {exc}") from None
-        for part in qualname.split("."):
-            try:
-                obj = getattr(obj, part)
-            except AttributeError:
-                raise ValueError(f"model {model!r}: {module_name!r} has no {qualname!r}") from None
-        cls = obj
+        cls = import_object(model, what="model", form="module:Class")
     if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
         raise TypeError(f"model must be a pydantic BaseModel subclass or 'module:Class', got {model!r}")
     return cls

@@ -7,7 +7,6 @@ runs one per worker process (built from a pickled Sweep, so each process loads t
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import math
 import signal
@@ -24,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import _parts
 from fastgrid._core import ConfigError
+from fastgrid._imports import import_object
 from fastgrid.heartbeat import STALE_REASON, Heartbeat
 from fastgrid.progress import TrialEvent
 from fastgrid.sampler import GridSampler
@@ -446,16 +446,10 @@ def _no_config_file() -> dict[str, Any]:
 
 
 def _import(ref: str) -> Any:
-    module, _, attr = ref.partition(":")
     try:
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise SweepFileError(
-            "objective.callable", [f"objective.callable: cannot import {ref!r}: {exc}"]
-        ) from None
-    return obj
+        return import_object(ref, what="callable")
+    except ValueError as exc:
+        raise SweepFileError("objective.callable", [f"objective.callable: {exc}"]) from None
 
 
 def _pruner(name: str, options: Mapping[str, Any]) -> optuna.pruners.BasePruner:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 import numbers
 import re
 import signal
@@ -16,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fastgrid._imports import import_object
 from fastgrid.objective.base import (
     Attempt,
     TrialFiles,
@@ -193,18 +193,8 @@ class CallableObjective:
 
 
 def _import(target: str) -> Callable[[dict], Any]:
-    module_name, _, attribute = target.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ValueError(f"callable {target!r}: cannot import {module_name!r}: {short_message(exc)}") from exc
-    for part in attribute.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ValueError(
-                f"callable {target!r}: module {module_name!r} has no attribute {attribute!r}"
-            ) from None
+    obj = import_object(target, what="callable")
+    attribute = target.partition(":")[2]
     if not callable(obj):
         raise ValueError(f"callable {target!r}: {attribute!r} is a {type(obj).__name__}, not a callable")
     return obj
