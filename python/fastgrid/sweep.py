@@ -69,6 +69,8 @@ class SweepResult:
     ``rows`` holds one dict per trial of the study (all runs): number, state, value(s), params
     (flat dotted paths), metrics, key, reused, feasible, reason, duration, attempts, result_path.
     For several objectives ``best_trials`` is the feasible Pareto front and ``best`` its first row.
+    With a ``[validate]`` step, ``validation`` holds its rows (best validated first) and ``best`` is
+    the trial that validated best.
     """
 
     name: str
@@ -80,6 +82,7 @@ class SweepResult:
     best_config_path: Path | None
     interrupted: bool = False
     ran: int = 0
+    validation: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -134,6 +137,7 @@ class Sweep:
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
         results: Mapping[str, Any] | None = None,
+        validate: Mapping[str, Any] | None = None,
         directory: str | Path | None = None,
         fresh: bool = False,
         allow_changed: bool = False,
@@ -179,6 +183,8 @@ class Sweep:
             if isinstance(parameters, Mapping)
             else [dict(p) for p in parameters],
         }
+        if validate is not None:
+            data["validate"] = dict(validate)
         if config is not None:
             data["config"] = {"path": config, "model": config_model, "allow_new": allow_new}
         try:
@@ -408,6 +414,8 @@ class Sweep:
             _register_run(study, state.run_id, active=False)
         ran = worker.started if worker is not None else state.ran
         result = self._result(study, state, interrupted=interrupted, ran=ran)
+        if self.spec.validate_ is not None and not interrupted and result.best is not None:
+            self._validate(study, state, result)
         reporter.summary(result)
         return result
 
@@ -549,14 +557,7 @@ class Sweep:
         best = best_trials[0] if best_trials else None
         best_config = best_path = None
         if best is not None:
-            best_config = state.config().merged(nest(best["params"]))
-            folder = self.directory / "runs" / self.name
-            folder.mkdir(parents=True, exist_ok=True)
-            best_path = folder / "best_config.json"
-            # Several workers (or machines) may finish at once: each writes its own temporary file.
-            tmp = best_path.with_suffix(f".json.{os.getpid()}.{state.run_id[:8]}.tmp")
-            tmp.write_text(json.dumps(best_config, indent=2, default=str) + "\n")
-            tmp.replace(best_path)
+            best_config, best_path = self._write_best_config(state, best)
         return SweepResult(
             name=self.name,
             study=study,
@@ -568,6 +569,33 @@ class Sweep:
             interrupted=interrupted,
             ran=ran,
         )
+
+    def _write_best_config(self, state: _RunState, best: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+        best_config = state.config().merged(nest(best["params"]))
+        folder = self.directory / "runs" / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        best_path = folder / "best_config.json"
+        # Several workers (or machines) may finish at once: each writes its own temporary file.
+        tmp = best_path.with_suffix(f".json.{os.getpid()}.{state.run_id[:8]}.tmp")
+        tmp.write_text(json.dumps(best_config, indent=2, default=str) + "\n")
+        tmp.replace(best_path)
+        return best_config, best_path
+
+    def _validate(self, study: optuna.Study, state: _RunState, result: SweepResult) -> None:
+        """``[validate]``: re-run the top trials with the override; best = best validated."""
+        from fastgrid.validate import ATTR_VALIDATION, validate
+
+        try:
+            rows = validate(self, state, result)
+        except (ValueError, ConfigError) as exc:
+            raise SweepFileError(self.source, [str(exc)]) from None
+        result.validation = rows
+        study.set_user_attr(ATTR_VALIDATION, json.loads(json.dumps(rows, default=str)))
+        if rows and rows[0]["validated"] is not None:
+            by_number = {r["number"]: r for r in result.rows}
+            best = by_number[rows[0]["number"]]
+            result.best, result.best_trials = best, [best]
+            result.best_config, result.best_config_path = self._write_best_config(state, best)
 
 
 # -- per-run state shared with worker processes (picklable) ---------------------------------------

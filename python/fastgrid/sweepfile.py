@@ -1,7 +1,7 @@
 """The sweep file: pydantic models of its sections and errors that name the file, key path and fix.
 
 A sweep file is TOML (YAML and JSON are accepted too) with the sections ``[sweep]``, ``[objective]``,
-``[config]``, ``[constraints]`` and ``[parameters]``. Unknown keys are errors, so a typo never
+``[config]``, ``[constraints]``, ``[validate]`` and ``[parameters]``. Unknown keys are errors, so a typo never
 silently falls back to a default. Relative paths resolve against the sweep file's directory.
 """
 
@@ -29,6 +29,7 @@ __all__ = [
     "SweepFile",
     "SweepFileError",
     "SweepSection",
+    "ValidateSection",
     "load_sweep_file",
     "parse_duration",
 ]
@@ -259,6 +260,24 @@ class ConstraintsSection(_Model):
     require: list[str] = []
 
 
+class ValidateSection(_Model):
+    """``[validate]``: re-run the top ``top`` trials with ``override`` (dotted config path → value).
+
+    The override typically moves the data window to held-out bars; "best" becomes the best trial on
+    the validation run.
+    """
+
+    top: int = Field(default=5, ge=1)
+    override: dict[str, Any]
+
+    @field_validator("override")
+    @classmethod
+    def _override(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if not v:
+            raise ValueError('expected at least one dotted config path, e.g. {"data.start" = 3000}')
+        return v
+
+
 class SweepFile(_Model):
     """A whole sweep file; ``path`` is where it was read from (None when built in code)."""
 
@@ -266,8 +285,11 @@ class SweepFile(_Model):
     objective: ObjectiveSection
     config: ConfigSection | None = None
     constraints: ConstraintsSection = ConstraintsSection()
+    validate_: ValidateSection | None = Field(default=None, alias="validate")
     # A list of trees is the union of their grids (grid mode only).
     parameters: dict[str, Any] | list[dict[str, Any]]
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @field_validator("parameters")
     @classmethod
@@ -275,6 +297,12 @@ class SweepFile(_Model):
         if not v or (isinstance(v, list) and not all(v)):
             raise ValueError("expected at least one parameter")
         return v
+
+    @model_validator(mode="after")
+    def _validate_objectives(self) -> SweepFile:
+        if self.validate_ is not None and len(self.sweep.all_directions) > 1:
+            raise ValueError("[validate] compares one score; it needs a single objective (direction)")
+        return self
 
 
 def _read(path: Path) -> Any:
@@ -316,13 +344,19 @@ def _read(path: Path) -> Any:
     raise SweepFileError(str(path), [f"unknown file type {suffix!r}: expected .toml, .yaml, .yml or .json"])
 
 
+def _keys(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields by the key a file uses (the alias where there is one)."""
+    return {f.alias or name: f for name, f in model.model_fields.items()}
+
+
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the key at ``loc`` (for listing the allowed keys of a typo)."""
     model: type[BaseModel] | None = SweepFile
     for part in loc[:-1]:
-        if model is None or not isinstance(part, str) or part not in model.model_fields:
+        fields = _keys(model) if model is not None else {}
+        if not isinstance(part, str) or part not in fields:
             return None
-        annotation = model.model_fields[part].annotation
+        annotation = fields[part].annotation
         nxt = None
         for candidate in getattr(annotation, "__args__", (annotation,)):
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
@@ -343,7 +377,7 @@ def format_errors(exc: ValidationError) -> list[str]:
         msg = err["msg"].removeprefix("Value error, ")
         if kind == "extra_forbidden":
             model = _model_at(tuple(clean))
-            allowed = sorted(model.model_fields) if model is not None else []
+            allowed = sorted(_keys(model)) if model is not None else []
             close = difflib.get_close_matches(str(clean[-1]), allowed, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             listing = f"; allowed keys: {', '.join(allowed)}" if allowed else ""

@@ -1,31 +1,43 @@
-"""``fastgrid export STUDY --to URL``: copy a sweep's study to any Optuna storage (for dashboards)."""
+"""``fastgrid export SWEEP_FILE|STUDY --to URL``: copy a sweep's study to any Optuna storage."""
 
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 
 import click
 
-from fastgrid.cli import main
+from fastgrid.cli import InputError, main
+
+_SWEEP_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 
 
 @main.command("export")
-@click.argument("study")
+@click.argument("source")
 @click.option("--to", "to_url", required=True, help="Destination storage URL, e.g. sqlite:///export.db.")
-@click.option("--storage", help="Source storage URL (default: the embedded store in the working directory).")
-def export(study: str, to_url: str, storage: str | None) -> None:
-    """Copy STUDY (a sweep's name) with all its trials to the storage at --to.
+@click.option("--storage", help="Source storage URL (default: the sweep file's, or the embedded store here).")
+def export(source: str, to_url: str, storage: str | None) -> None:
+    """Copy a sweep's study, with every trial and attribute, to the storage at --to.
 
-    Then, for example: optuna-dashboard sqlite:///export.db
+    SOURCE is a sweep file (its study and storage are used) or a study name (a sweep's name) in
+    --storage. Then, for example: optuna-dashboard sqlite:///export.db
     """
     from fastgrid.storage import export_study, open_storage, redact_url
+    from fastgrid.worker import _quiet_optuna
 
+    _quiet_optuna()
+    if source.lower().endswith(_SWEEP_SUFFIXES) or Path(source).is_file():
+        from fastgrid.sweep import Sweep
+
+        sweep = Sweep.from_file(source, storage=storage)
+        name, url, directory = sweep.name, sweep.spec.sweep.storage, sweep.directory
+        where = f"{source}: "
+    else:
+        name, url, directory, where = source, storage, None, ""
     try:
-        export_study(open_storage(storage), study_name=study, to_url=to_url)
+        export_study(open_storage(url, directory=directory), study_name=name, to_url=to_url)
     except KeyError as exc:
-        click.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
-        sys.exit(2)
+        hint = " (run the sweep first)" if where else ""
+        raise InputError(f"{where}{exc.args[0] if exc.args else exc}{hint}") from None
     except (ValueError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    click.echo(f"exported study {study!r} to {redact_url(to_url)}")
+        raise InputError(str(exc)) from None
+    click.echo(f"exported study {name!r} to {redact_url(to_url)}")

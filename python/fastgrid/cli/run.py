@@ -68,10 +68,14 @@ def run(
     else:
         best = result.best
         values = ", ".join(f"{v:.6g}" for v in best["values"])
-        click.echo(f"best trial {best['number']} of sweep {result.name}: {values}")
+        label = "best validated trial" if result.validation else "best trial"
+        click.echo(f"{label} {best['number']} of sweep {result.name}: {values}")
         click.echo(f"  params: {json.dumps(best['params'], default=str)}")
         if best["metrics"]:
             click.echo(f"  metrics: {json.dumps(best['metrics'], default=str)}")
         click.echo(f"  config: {result.best_config_path}")
+    for v in result.validation:
+        held_out = f"{v['validated']:.6g}" if v["validated"] is not None else f"- ({v['reason']})"
+        click.echo(f"  validated trial {v['number']}: search {v['value']:.6g}, held-out {held_out}")
     if result.interrupted:
         sys.exit(130)

@@ -1,0 +1,333 @@
+"""Reports of a stored sweep: the top trials, counts, parameter importance and exports.
+
+Everything here reads the study; nothing runs a trial. A report is built from a sweep file (its
+storage, study name, config and parameters) or from a storage URL and a study name alone (then
+there is no default config: the "best config" is the best trial's parameters as a nested dict).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from fastgrid.search import nest
+
+__all__ = ["Report", "load_report", "render_report"]
+
+
+@dataclass
+class Report:
+    """The rows of every trial of one study plus what a reader wants first.
+
+    ``rows`` are those of :class:`fastgrid.SweepResult`; ``best`` is the best feasible trial
+    (the best validated one when the sweep has a ``[validate]`` step); ``validation`` the rows of
+    that step; ``importance`` Optuna's parameter importances for the first objective (None when
+    fewer than two trials completed or Optuna could not compute them).
+    """
+
+    name: str
+    directions: list[str]
+    metrics: list[str]
+    rows: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    best_config: dict[str, Any] | None
+    validation: list[dict[str, Any]] = field(default_factory=list)
+    importance: dict[str, float] | None = None
+    study: optuna.Study | None = field(default=None, repr=False)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {"complete": 0, "failed": 0, "reused": 0, "infeasible": 0, "running": 0}
+        for row in self.rows:
+            if row["state"] == "COMPLETE":
+                out["complete"] += 1
+                out["reused"] += bool(row["reused"])
+                out["infeasible"] += not row["feasible"]
+            elif row["state"] == "FAIL":
+                out["failed"] += 1
+            elif row["state"] == "RUNNING":
+                out["running"] += 1
+        return out
+
+    @property
+    def param_names(self) -> list[str]:
+        names: dict[str, None] = {}
+        for row in self.rows:
+            names.update(dict.fromkeys(row["params"]))
+        return list(names)
+
+    def top(self, n: int) -> list[dict[str, Any]]:
+        """The ``n`` best completed trials, feasible ones first, then by the first objective."""
+        sign = -1.0 if self.directions[0] == "maximize" else 1.0
+        done = [r for r in self.rows if r["state"] == "COMPLETE" and r["values"]]
+        done.sort(key=lambda r: (not r["feasible"], sign * r["values"][0], r["number"]))
+        return done[:n]
+
+    def to_json(self, path: str | Path) -> None:
+        data = {
+            "sweep": self.name,
+            "directions": self.directions,
+            "metrics": self.metrics,
+            "counts": self.counts,
+            "best": self.best,
+            "best_config": self.best_config,
+            "validation": self.validation,
+            "importance": self.importance,
+            "trials": self.rows,
+        }
+        Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+    def to_csv(self, path: str | Path) -> None:
+        """One line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
+        metric_names: dict[str, None] = {}
+        for row in self.rows:
+            metric_names.update(dict.fromkeys(row["metrics"]))
+        values = [f"value_{m}" for m in self.metrics] if len(self.metrics) > 1 else ["value"]
+        header = (
+            ["number", "state", *values]
+            + [f"params.{p}" for p in self.param_names]
+            + [f"metrics.{m}" for m in metric_names]
+            + ["feasible", "reused", "duration", "attempts", "reason"]
+        )
+        with Path(path).open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for row in self.rows:
+                vals = list(row["values"]) if row["values"] else [None] * len(values)
+                writer.writerow(
+                    [row["number"], row["state"], *vals]
+                    + [_cell(row["params"].get(p)) for p in self.param_names]
+                    + [_cell(row["metrics"].get(m)) for m in metric_names]
+                    + [row["feasible"], row["reused"], row["duration"], row["attempts"], row["reason"]]
+                )
+
+    def write_best_config(self, path: str | Path) -> None:
+        if self.best_config is None:
+            raise ValueError(f"sweep {self.name!r} has no completed feasible trial: no best config")
+        Path(path).write_text(json.dumps(self.best_config, indent=2, default=str) + "\n")
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+def load_report(
+    sweep_file: str | Path | None = None,
+    *,
+    storage: str | None = None,
+    study: str | None = None,
+    directory: str | Path | None = None,
+    importance: bool = True,
+) -> Report:
+    """Read a stored sweep: from ``sweep_file`` (``storage`` overrides its storage), or from
+    ``storage`` and ``study`` (its name).
+
+    Raises:
+        SweepFileError: a sweep file that cannot be used.
+        ValueError: neither or both of a sweep file and a study name; no such study.
+    """
+    from fastgrid import _parts
+    from fastgrid.sweep import _row, _RunState
+
+    if (sweep_file is None) == (study is None):
+        raise ValueError("give a sweep file, or --storage and --study, not both")
+    if sweep_file is not None:
+        from fastgrid.sweep import Sweep
+
+        sweep = Sweep.from_file(sweep_file, storage=storage, directory=directory)
+        state = _RunState.create(sweep)
+        store = _parts.open_storage(sweep.spec.sweep.storage, directory=sweep.directory)
+        name, config = sweep.name, state.config()
+        fixed, paths = state.fixed, state.paths
+        metrics = sweep.spec.sweep.objective_metrics
+        where = f"{sweep.spec.sweep.storage or 'fastgrid.db'} (from {sweep.directory})"
+    else:
+        if storage is None:
+            raise ValueError("--study needs --storage (the storage URL the study lives in)")
+        store = _parts.open_storage(storage, directory=Path(directory) if directory else None)
+        name, config, fixed, paths, metrics = str(study), None, {}, None, None
+        where = _parts.redact_url(storage)
+    try:
+        loaded = optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        names = sorted(optuna.get_all_study_names(storage=store))
+        listing = ", ".join(names) if names else "none"
+        raise ValueError(
+            f"no sweep named {name!r} in the storage {where}; studies there: {listing} "
+            "(run the sweep first, or pass the storage it used with --storage)"
+        ) from None
+    trials = loaded.get_trials(deepcopy=False)
+    rows = []
+    for t in trials:
+        row = _row(t, fixed, paths if paths is not None else list(t.params))
+        if row is not None:
+            rows.append(row)
+    directions = [d.name.lower() for d in loaded.directions]
+    if metrics is None:
+        metrics = ["value"] if len(directions) == 1 else [f"objective_{i}" for i in range(len(directions))]
+    from fastgrid.validate import ATTR_VALIDATION
+
+    validation = list(loaded.user_attrs.get(ATTR_VALIDATION, []))
+    best = _best(rows, directions, validation)
+    best_config = None
+    if best is not None:
+        best_config = config.merged(nest(best["params"])) if config is not None else nest(best["params"])
+    report = Report(
+        name=name,
+        directions=directions,
+        metrics=list(metrics),
+        rows=rows,
+        best=best,
+        best_config=best_config,
+        validation=validation,
+        study=loaded,
+    )
+    if importance:
+        report.importance = _importance(loaded)
+    return report
+
+
+def _best(
+    rows: list[dict[str, Any]], directions: list[str], validation: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    from fastgrid.sweep import _pareto
+
+    if validation and validation[0].get("validated") is not None:
+        number = validation[0]["number"]
+        for row in rows:
+            if row["number"] == number:
+                return row
+    feasible = [r for r in rows if r["state"] == "COMPLETE" and r["feasible"] and r["values"]]
+    if not feasible:
+        return None
+    if len(directions) > 1:
+        return _pareto(feasible, directions)[0]
+    sign = -1.0 if directions[0] == "maximize" else 1.0
+    return min(feasible, key=lambda r: (sign * r["values"][0], r["number"]))
+
+
+def _importance(study: optuna.Study) -> dict[str, float] | None:
+    """Optuna's fANOVA importances of the first objective; None when they cannot be computed."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len({tuple(sorted(t.params.items())) for t in complete}) < 2 or not any(t.params for t in complete):
+        return None
+    target = None if len(study.directions) == 1 else (lambda t: t.values[0])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = optuna.importance.get_param_importances(study, target=target)
+    except (ValueError, RuntimeError, ZeroDivisionError):
+        # e.g. every trial has the same value, or the params changed distribution mid-study.
+        return None
+    return {k: float(v) for k, v in result.items() if math.isfinite(float(v))}
+
+
+# -- rendering -------------------------------------------------------------------------------------
+def _short_names(paths: Sequence[str]) -> dict[str, str]:
+    """Column titles: the last segment of each dotted path, unless two paths share it."""
+    last = [p.rsplit(".", 1)[-1] for p in paths]
+    return {p: (s if last.count(s) == 1 else p) for p, s in zip(paths, last, strict=True)}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "-"
+    return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+def render_report(report: Report, *, top: int = 10, console: Any = None) -> None:
+    """Print the report with rich: counts, the top trials, validation, importance, best params."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            # A pipe or file gets the whole table rather than rich's 80-column default.
+            console = Console(width=200)
+    counts = report.counts
+    direction = ", ".join(report.directions)
+    console.print(
+        f"[bold]sweep {report.name}[/bold] ({direction} {', '.join(report.metrics)}): "
+        f"{counts['complete']} complete ({counts['reused']} reused, {counts['infeasible']} infeasible), "
+        f"{counts['failed']} failed, {counts['running']} running"
+    )
+    rows = report.top(top)
+    params = report.param_names
+    names = _short_names(params)
+    extra: dict[str, None] = {}
+    for row in rows:
+        extra.update(dict.fromkeys(m for m in row["metrics"] if m not in report.metrics))
+    table = Table(title=f"top {len(rows)} trials", title_justify="left")
+    table.add_column("#", justify="right")
+    for m in report.metrics:
+        table.add_column(m, justify="right", style="bold")
+    for p in params:
+        table.add_column(names[p], justify="right")
+    for m in extra:
+        table.add_column(m, justify="right")
+    table.add_column("feasible")
+    table.add_column("time", justify="right")
+    for row in rows:
+        tag = f"{row['number']}" + (f" (={row['reused']})" if row["reused"] is not None else "")
+        values = [_fmt(v) for v in (row["values"] or [])]
+        table.add_row(
+            tag,
+            *values,
+            *[_fmt(row["params"].get(p)) for p in params],
+            *[_fmt(row["metrics"].get(m)) for m in extra],
+            "yes" if row["feasible"] else "[red]no[/red]",
+            _duration(row["duration"]),
+        )
+    console.print(table)
+    if report.validation:
+        vt = Table(title="validation (held-out re-run of the top trials)", title_justify="left")
+        vt.add_column("#", justify="right")
+        vt.add_column("search score", justify="right")
+        vt.add_column("validated", justify="right", style="bold")
+        for p in params:
+            vt.add_column(names[p], justify="right")
+        vt.add_column("note")
+        for v in report.validation:
+            vt.add_row(
+                str(v["number"]),
+                _fmt(v["value"]),
+                _fmt(v["validated"]),
+                *[_fmt(v["params"].get(p)) for p in params],
+                v.get("reason") or "",
+            )
+        console.print(vt)
+    if report.importance:
+        console.print("parameter importance (Optuna, fANOVA):")
+        for name, value in report.importance.items():
+            bar = "█" * max(1, round(value * 30))
+            console.print(f"  {name:<24} {value:6.3f} {bar}")
+    if report.best is None:
+        console.print("no completed feasible trial yet")
+    else:
+        best = report.best
+        label = "best validated trial" if report.validation and best is not None else "best trial"
+        console.print(
+            f"{label}: #{best['number']} "
+            + ", ".join(f"{m}={_fmt(v)}" for m, v in zip(report.metrics, best["values"] or [], strict=False))
+        )
+        console.print("  params: " + json.dumps(best["params"], default=str))
