@@ -79,7 +79,7 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, content: str, suffix: st
     bad = tmp_path / f"bad{suffix}"
     bad.write_text(content)
     out = run(str(bad), "--count")
-    assert out.returncode != 0
+    assert out.returncode == 2
     assert expected in out.stderr
     assert "Traceback" not in out.stderr
 

@@ -171,9 +171,9 @@ def test_cli_on_a_real_directory(tmp_path: Path) -> None:
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     out = CliRunner().invoke(main, ["results", str(tmp_path / "missing")])
-    assert out.exit_code == 1
+    assert out.exit_code == 2
     assert "No such file or directory" in out.output
     assert "Traceback" not in out.output
     out = CliRunner().invoke(main, ["results", str(tmp_path), "--pattern", "{a}_{a}.json", "--order-by", "a"])
-    assert out.exit_code == 1
+    assert out.exit_code == 2
     assert "field {a} appears more than once" in out.output

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from fastgrid import Grid, SpecError
-from fastgrid.cli import main
+from fastgrid.cli import InputError, main
 from fastgrid.spec_files import load_grid_spec
 
 
@@ -56,25 +56,25 @@ def grid(
     try:
         tree, where = load_grid_spec(file)
     except SpecError as e:
-        raise click.ClickException(str(e)) from None  # already names the file and line
+        raise InputError(str(e)) from None  # already names the file and line
     try:
         g = Grid(tree, constraints=(*where, *constraints), flat=flat)
     except (SpecError, TypeError) as e:
-        raise click.ClickException(f"{file}: {e}") from None
+        raise InputError(f"{file}: {e}") from None
     if shard_kn is not None:
         g = g.shard(*shard_kn)
     if count:
         _emit(g.size)
     for i in indexes:
         if not -g.size <= i < g.size:
-            raise click.ClickException(f"--index {i} is out of range for {g.size} points")
+            raise InputError(f"--index {i} is out of range for {g.size} points")
         _emit(g[i])
     if head is not None:
         for point in g[:head]:
             _emit(point)
     if sample is not None and seed is not None:
         if sample > g.size:
-            raise click.ClickException(f"--sample {sample} is larger than the grid ({g.size} points)")
+            raise InputError(f"--sample {sample} is larger than the grid ({g.size} points)")
         for point in g.sample(sample, seed=seed):
             _emit(point)
     if not (count or indexes or head is not None or sample is not None):

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from fastgrid.cli import main
+from fastgrid.cli import InputError, main
 from fastgrid.results import DEFAULT_PATTERN, ResultIndex, iter_updates
 
 
@@ -47,7 +47,7 @@ def results(
             poll_interval=poll_interval if watch else None,
         )
     except (OSError, ValueError) as err:
-        raise click.ClickException(str(err)) from None
+        raise InputError(str(err)) from None
     console = Console(soft_wrap=True)
     with index:
         fields = tuple(index.fields)
