@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from fastgrid.search import nest
+from fastgrid.sweep import trial_counts
 
 __all__ = ["Report", "load_report", "render_report"]
 
@@ -46,17 +47,7 @@ class Report:
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {"complete": 0, "failed": 0, "reused": 0, "infeasible": 0, "running": 0}
-        for row in self.rows:
-            if row["state"] == "COMPLETE":
-                out["complete"] += 1
-                out["reused"] += bool(row["reused"])
-                out["infeasible"] += not row["feasible"]
-            elif row["state"] == "FAIL":
-                out["failed"] += 1
-            elif row["state"] == "RUNNING":
-                out["running"] += 1
-        return out
+        return trial_counts(self.rows)
 
     @property
     def param_names(self) -> list[str]:

@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -86,17 +86,22 @@ class SweepResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {"complete": 0, "failed": 0, "reused": 0, "infeasible": 0, "running": 0}
-        for row in self.rows:
-            if row["state"] == "COMPLETE":
-                out["complete"] += 1
-                out["reused"] += bool(row["reused"])
-                out["infeasible"] += not row["feasible"]
-            elif row["state"] == "FAIL":
-                out["failed"] += 1
-            elif row["state"] == "RUNNING":
-                out["running"] += 1
-        return out
+        return trial_counts(self.rows)
+
+
+def trial_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Complete / failed / reused / infeasible / running counts of trial rows (``SweepResult.rows``)."""
+    out = {"complete": 0, "failed": 0, "reused": 0, "infeasible": 0, "running": 0}
+    for row in rows:
+        if row["state"] == "COMPLETE":
+            out["complete"] += 1
+            out["reused"] += bool(row["reused"])
+            out["infeasible"] += not row["feasible"]
+        elif row["state"] == "FAIL":
+            out["failed"] += 1
+        elif row["state"] == "RUNNING":
+            out["running"] += 1
+    return out
 
 
 class Sweep:

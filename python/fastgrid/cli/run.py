@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from fastgrid.cli import main
+from fastgrid.cli import InputError, main
 from fastgrid.sweepfile import SweepFileError, parse_duration
 
 
@@ -57,12 +57,10 @@ def run(
         )
         result = sweep.run()
     except (SweepFileError, SweepChangedError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        raise InputError(str(exc)) from None
     except (ValueError, OSError) as exc:
         # Config files, models and storage URLs are checked when the run opens them.
-        click.echo(f"error: {sweep_file}: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(2)
+        raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
     if result.best is None:
         click.echo(f"sweep {result.name}: no completed feasible trial yet")
     else:

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from fastgrid.cli import main
+from fastgrid.cli import InputError, main
 from fastgrid.cli.run import _timeout
 from fastgrid.sweepfile import SweepFileError
 
@@ -64,11 +64,9 @@ def worker(
         )
         result = sweep.run()
     except (SweepFileError, SweepChangedError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        raise InputError(str(exc)) from None
     except (ValueError, OSError) as exc:
-        click.echo(f"error: {sweep_file}: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(2)
+        raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
     counts = result.counts
     click.echo(
         f"worker done: sweep {result.name}: ran {result.ran} trial(s) here; "
