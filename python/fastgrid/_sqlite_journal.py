@@ -12,6 +12,7 @@ milliseconds per trial, which is the very overhead this store exists to avoid.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -19,7 +20,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +30,21 @@ from optuna.storages.journal._base import BaseJournalSnapshot
 __all__ = ["SQLiteJournalBackend"]
 
 _T = TypeVar("_T")
+
+
+@contextlib.contextmanager
+def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction: the write lock is taken up front (so a busy database
+    fails at BEGIN, where the retry loop can wait, not at COMMIT); rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
 
 # Bumped only if the table layout changes; a file with another version is refused, not misread.
 SCHEMA_VERSION = 1
@@ -119,8 +135,7 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 f"{self._path}: SQLite refused WAL mode (got {mode!r}); is it on a network filesystem?"
             )
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _write_transaction(conn):
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 conn.execute(statement)
             row = conn.execute("SELECT value FROM fastgrid_meta WHERE key = 'schema'").fetchone()
@@ -133,10 +148,6 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                     f"{self._path}: fastgrid store schema version {row[0]}, this fastgrid reads "
                     f"version {SCHEMA_VERSION}"
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _retry(self, op: Callable[[], _T]) -> _T:
         delay = 0.001
@@ -170,15 +181,9 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             conn = self._connection()
 
             def write() -> None:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _write_transaction(conn):
                     # NULL primary key → max + 1, so numbers stay dense under concurrent writers.
                     conn.executemany("INSERT INTO journal (body) VALUES (?)", bodies)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
 
             self._retry(write)
 
@@ -198,19 +203,13 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             conn = self._connection()
 
             def write() -> list[tuple[str]]:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _write_transaction(conn):
                     unread = conn.execute(
                         "SELECT body FROM journal WHERE log_number > ? ORDER BY log_number",
                         (log_number_from,),
                     ).fetchall()
                     if rows_in:
                         conn.executemany("INSERT INTO journal (body) VALUES (?)", rows_in)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
                 return unread
 
             unread = self._retry(write)
@@ -246,8 +245,7 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             conn = self._connection()
 
             def write() -> None:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _write_transaction(conn):
                     conn.execute(
                         "INSERT INTO snapshot (slot, log_number, tag, data) VALUES (?, ?, ?, ?) "
                         "ON CONFLICT (slot) DO UPDATE SET log_number = excluded.log_number, "
@@ -255,11 +253,6 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                         "WHERE excluded.log_number >= snapshot.log_number OR excluded.log_number < 0",
                         (slot, log_number, tag, sqlite3.Binary(data)),
                     )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
 
             self._retry(write)
 
