@@ -396,15 +396,8 @@ mod tests {
     use super::*;
 
     fn map(entries: &[(&str, Value)]) -> Value {
-        Value::Map(
-            entries
-                .iter()
-                .map(|(k, v)| (Arc::from(*k), v.clone()))
-                .collect(),
-        )
+        Value::map_from(entries.iter().map(|(k, v)| (*k, v.clone())))
     }
-
-    use std::sync::Arc;
 
     fn key(v: &Value) -> String {
         trial_key(v).unwrap()

@@ -433,12 +433,7 @@ mod tests {
     use super::*;
 
     fn map(entries: &[(&str, Value)]) -> Value {
-        Value::Map(
-            entries
-                .iter()
-                .map(|(k, v)| (Arc::from(*k), v.clone()))
-                .collect(),
-        )
+        Value::map_from(entries.iter().map(|(k, v)| (*k, v.clone())))
     }
 
     fn ov(path: &str, value: Value) -> Override {

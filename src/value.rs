@@ -40,6 +40,11 @@ impl PartialEq for Value {
 }
 
 impl Value {
+    /// A map from `(key, value)` pairs, in their order (a later duplicate key replaces the value).
+    pub fn map_from<'k>(pairs: impl IntoIterator<Item = (&'k str, Value)>) -> Value {
+        Value::Map(pairs.into_iter().map(|(k, v)| (Arc::from(k), v)).collect())
+    }
+
     /// A short name of the value's type, for error messages.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -315,10 +315,9 @@ mod tests {
     use super::*;
     use crate::grid::constrained::Constraint;
     use crate::grid::spec::Tree;
-    use std::sync::Arc;
 
     fn map(pairs: Vec<(&str, Value)>) -> Value {
-        Value::Map(pairs.into_iter().map(|(k, v)| (Arc::from(k), v)).collect())
+        Value::map_from(pairs)
     }
 
     fn none(_: &Tree, _: &str, _: bool) -> Result<Option<Constraint>> {

@@ -236,7 +236,6 @@ fn same_shape(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn no_constraints(_: &Tree, _: &str, _: bool) -> Result<Option<Constraint>> {
         Ok(None)
@@ -247,7 +246,7 @@ mod tests {
     }
 
     fn map(pairs: Vec<(&str, Value)>) -> Value {
-        Value::Map(pairs.into_iter().map(|(k, v)| (Arc::from(k), v)).collect())
+        Value::map_from(pairs)
     }
 
     fn ints(values: &[i64]) -> Value {

@@ -495,12 +495,7 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, Value)]) -> Value {
-        Value::Map(
-            pairs
-                .iter()
-                .map(|(k, v)| (Arc::from(*k), v.clone()))
-                .collect(),
-        )
+        Value::map_from(pairs.iter().map(|(k, v)| (*k, v.clone())))
     }
 
     fn grid(values: &[i64]) -> Value {
