@@ -15,13 +15,15 @@ same file) and replaces only those paths:
 - a compact snapshot every ``snapshot_every`` log entries or half as many as there are trials,
   whichever is more (a bounded replay on resume at amortised O(1) cost per trial), instead of
   pickling everything every 100 trials, plus one at normal interpreter exit;
-- deep copies built field by field (scalars shared, equal distributions copied once per call).
+- deep copies built field by field (scalars shared, equal distributions copied once per call);
+- trials replaced copy-on-write with a cheap clone instead of ``copy.copy``, and finished trials
+  sharing what is equal across the study (``fastgrid._frozen``), so a finished trial costs little
+  more than its own values in memory.
 """
 
 from __future__ import annotations
 
 import atexit
-import copy
 import os
 import threading
 import uuid
@@ -50,25 +52,40 @@ from optuna.storages.journal._storage import (
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from fastgrid._snapshot import FORMAT as SNAPSHOT_FORMAT
-from fastgrid._snapshot import dump_state, load_state, no_gc
+from fastgrid._frozen import SharedValues, clone_trial, deep_copy_trials, share_finished
+from fastgrid._snapshot import TAG as SNAPSHOT_TAG
+from fastgrid._snapshot import dump_state, load_state, no_gc, readable
 from fastgrid._sqlite_journal import SQLiteJournalBackend
 
 __all__ = ["EmbeddedStorage"]
 
 _logger = optuna.logging.get_logger(__name__)
 
-# Snapshots are tagged with the Optuna version: a pickled replay state from another version may not
-# unpickle into the same classes, and then a full replay (always correct) is used instead.
-_SNAPSHOT_TAG = f"fastgrid-replay-{SNAPSHOT_FORMAT}/optuna-{optuna.__version__}"
 _DEFAULT_SNAPSHOT_EVERY = 2_000
 
 _STATES = tuple(TrialState)
-_KEYED_FIELDS = ("params", "user_attr", "system_attr", "user_attrs", "system_attrs", "distributions")
+_RUNNING, _WAITING, _COMPLETE = TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE
+
+
+def _local_naive(text: str) -> datetime:
+    # What Optuna's replay stores: the logged UTC time as a naive local time.
+    return datetime.fromisoformat(text).astimezone().replace(tzinfo=None)
+
+
+def _finished(state: TrialState) -> bool:
+    # TrialState.is_finished, without an enum method call on the replay's hottest path.
+    return state is not _RUNNING and state is not _WAITING
 
 
 class _IndexedReplayResult(JournalStorageReplayResult):
-    """Optuna's replay state plus indexes that make the per-trial queries O(1)."""
+    """Optuna's replay state plus indexes that make the per-trial queries O(1).
+
+    The replay of trial operations is Optuna 5.0's, rewritten for speed (it runs for every log entry
+    of every trial): a dispatch table instead of a chain of enum comparisons, one trial lookup per
+    entry, ``clone_trial`` for ``copy.copy``. As in Optuna, a stored trial is replaced, never changed,
+    so whoever holds an earlier version keeps it. Names and repeated values decoded from each entry's
+    JSON are shared (``SharedValues``), and a trial that finishes shares its equal-to-others fields.
+    """
 
     def __init__(self, worker_id_prefix: str) -> None:
         super().__init__(worker_id_prefix)
@@ -76,19 +93,30 @@ class _IndexedReplayResult(JournalStorageReplayResult):
         self._unranked: dict[int, list[int]] = {}
         self._best: dict[int, int] = {}
         self._dist_cache: dict[str, BaseDistribution] = {}
+        self._shared = SharedValues()
 
     def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
-        # Every trial repeats the same param and attribute names; decoded from JSON, each would be its
-        # own string object. Interned, they are shared in memory and pickled once per snapshot.
+        handlers = _HANDLERS
         for log in logs:
-            for field in _KEYED_FIELDS:
-                mapping = log.get(field)
-                if mapping:
-                    log[field] = {intern(k): v for k, v in mapping.items()}
-            name = log.get("param_name")
-            if name is not None:
-                log["param_name"] = intern(name)
-            super().apply_logs((log,))
+            self.log_number_read += 1
+            op = log["op_code"]
+            handler = handlers.get(op)
+            if handler is not None:
+                handler(self, log)
+            elif op not in _IGNORED_OPS:
+                raise ValueError(f"unknown journal operation {op!r} in log entry {self.log_number_read}")
+
+    def _updatable(self, log: dict[str, Any]) -> FrozenTrial | None:
+        """The trial ``log`` writes to, or None to skip the entry (Optuna's _trial_exists_and_updatable:
+        a write of this worker to a missing or finished trial raises instead)."""
+        trial = self._trials.get(log["trial_id"])
+        if trial is not None and not _finished(trial.state):
+            return trial
+        if log["worker_id"] == self.worker_id:
+            if trial is None:
+                raise KeyError(NOT_FOUND_MSG)
+            raise UpdateFinishedTrialError(UNUPDATABLE_MSG.format(trial_number=trial.number))
+        return None
 
     def _index(self, trial_id: int, old: TrialState | None, new: TrialState) -> None:
         study_id = self._trial_id_to_study_id[trial_id]
@@ -96,10 +124,25 @@ class _IndexedReplayResult(JournalStorageReplayResult):
         if old is not None:
             buckets[old].pop(trial_id, None)
         buckets.setdefault(new, {})[trial_id] = None
-        if new == TrialState.COMPLETE:
+        if new is _COMPLETE:
             self._unranked.setdefault(study_id, []).append(trial_id)
 
+    def _apply_set_study_user_attr(self, log: dict[str, Any]) -> None:
+        log["user_attr"] = self._shared.attrs(log["user_attr"])
+        super()._apply_set_study_user_attr(log)
+
+    def _apply_set_study_system_attr(self, log: dict[str, Any]) -> None:
+        log["system_attr"] = self._shared.attrs(log["system_attr"])
+        super()._apply_set_study_system_attr(log)
+
     def _apply_create_trial(self, log: dict[str, Any]) -> None:
+        shared = self._shared
+        for field in ("params", "distributions"):
+            if field in log:
+                log[field] = {intern(k): v for k, v in log[field].items()}
+        for field in ("user_attrs", "system_attrs"):
+            if field in log:
+                log[field] = shared.attrs(log[field])
         trial_id = len(self._trials)
         super()._apply_create_trial(log)
         trial = self._trials.get(trial_id)
@@ -111,16 +154,18 @@ class _IndexedReplayResult(JournalStorageReplayResult):
             # share equal ones, as _apply_set_trial_param does. The trial is new: nobody holds it yet.
             cache, own = self._dist_cache, trial._distributions
             trial._distributions = {name: cache.setdefault(text, own[name]) for name, text in texts.items()}
+        if _finished(trial.state):
+            share_finished(shared, trial)
         self._index(trial_id, None, trial.state)
 
-    # Optuna 5.0's _apply_set_trial_param, except that equal distributions (same JSON) share one
-    # object: decoding each log's distribution anew dominated replay time, and the shared objects
-    # let snapshots store each distribution once. Trials never mutate their distributions.
+    # Equal distributions (same JSON) share one object: decoding each log's distribution anew
+    # dominated replay time, and shared objects let snapshots store each distribution once.
     def _apply_set_trial_param(self, log: dict[str, Any]) -> None:
-        trial_id = log["trial_id"]
-        if not self._trial_exists_and_updatable(trial_id, log):
+        current = self._updatable(log)
+        if current is None:
             return
-        param_name = log["param_name"]
+        trial_id = log["trial_id"]
+        param_name = intern(log["param_name"])
         text = log["distribution"]
         distribution = self._dist_cache.get(text)
         if distribution is None:
@@ -128,28 +173,67 @@ class _IndexedReplayResult(JournalStorageReplayResult):
         study_id = self._trial_id_to_study_id[trial_id]
         for prev_trial_id in self._study_id_to_trial_ids[study_id]:
             prev_trial = self._trials[prev_trial_id]
-            if param_name in prev_trial.params:
+            if param_name in prev_trial._params:
                 try:
-                    check_distribution_compatibility(prev_trial.distributions[param_name], distribution)
+                    check_distribution_compatibility(prev_trial._distributions[param_name], distribution)
                 except Exception:
-                    if self._is_issued_by_this_worker(log):
+                    if log["worker_id"] == self.worker_id:
                         raise
                     return
                 break
-        trial = copy.copy(self._trials[trial_id])
-        trial.params = {
-            **trial.params,
+        trial = clone_trial(current)
+        trial._params = {
+            **trial._params,
             param_name: distribution.to_external_repr(log["param_value_internal"]),
         }
-        trial.distributions = {**trial.distributions, param_name: distribution}
+        trial._distributions = {**trial._distributions, param_name: distribution}
         self._trials[trial_id] = trial
 
     def _apply_set_trial_state_values(self, log: dict[str, Any]) -> None:
-        before = self._trials.get(log["trial_id"])
-        super()._apply_set_trial_state_values(log)
-        after = self._trials.get(log["trial_id"])
-        if before is not None and after is not None and after is not before:
-            self._index(after._trial_id, before.state, after.state)
+        before = self._updatable(log)
+        if before is None:
+            return
+        trial_id = log["trial_id"]
+        state = TrialState(log["state"])
+        if state is _RUNNING and before.state is _RUNNING:
+            return  # the waiting trial was popped by another process first
+        trial = clone_trial(before)
+        if state is _RUNNING:
+            trial._datetime_start = _local_naive(log["datetime_start"])
+            if log["worker_id"] == self.worker_id:
+                self._worker_id_to_owned_trial_id[self.worker_id] = trial_id
+        finished = _finished(state)
+        if finished:
+            trial.datetime_complete = _local_naive(log["datetime_complete"])
+        trial.state = state
+        if log["values"] is not None:
+            trial._values = list(log["values"])
+        if finished:
+            # A fresh copy nobody holds yet, and never written again once finished.
+            share_finished(self._shared, trial)
+        self._trials[trial_id] = trial
+        self._index(trial_id, before.state, state)
+
+    def _apply_set_trial_intermediate_value(self, log: dict[str, Any]) -> None:
+        current = self._updatable(log)
+        if current is not None:
+            trial = clone_trial(current)
+            trial.intermediate_values = {**trial.intermediate_values, log["step"]: log["intermediate_value"]}
+            self._trials[log["trial_id"]] = trial
+
+    def _apply_set_trial_user_attr(self, log: dict[str, Any]) -> None:
+        current = self._updatable(log)
+        if current is not None:
+            trial = clone_trial(current)
+            trial._user_attrs = {**trial._user_attrs, **self._shared.attrs(log["user_attr"])}
+            self._trials[log["trial_id"]] = trial
+
+    def _apply_set_trial_system_attr(self, log: dict[str, Any]) -> None:
+        current = self._updatable(log)
+        if current is not None:
+            trial = clone_trial(current)
+            trial._system_attrs = {**trial._system_attrs, **self._shared.attrs(log["system_attr"])}
+            self._trials[log["trial_id"]] = trial
 
     def get_all_trials(self, study_id: int, states: Container[TrialState] | None) -> list[FrozenTrial]:
         if study_id not in self._studies:
@@ -185,6 +269,22 @@ class _IndexedReplayResult(JournalStorageReplayResult):
         return trials[best_id]
 
 
+_HANDLERS: dict[int, Any] = {
+    JournalOperation.CREATE_STUDY: _IndexedReplayResult._apply_create_study,
+    JournalOperation.DELETE_STUDY: _IndexedReplayResult._apply_delete_study,
+    JournalOperation.SET_STUDY_USER_ATTR: _IndexedReplayResult._apply_set_study_user_attr,
+    JournalOperation.SET_STUDY_SYSTEM_ATTR: _IndexedReplayResult._apply_set_study_system_attr,
+    JournalOperation.CREATE_TRIAL: _IndexedReplayResult._apply_create_trial,
+    JournalOperation.SET_TRIAL_PARAM: _IndexedReplayResult._apply_set_trial_param,
+    JournalOperation.SET_TRIAL_STATE_VALUES: _IndexedReplayResult._apply_set_trial_state_values,
+    JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE: _IndexedReplayResult._apply_set_trial_intermediate_value,
+    JournalOperation.SET_TRIAL_USER_ATTR: _IndexedReplayResult._apply_set_trial_user_attr,
+    JournalOperation.SET_TRIAL_SYSTEM_ATTR: _IndexedReplayResult._apply_set_trial_system_attr,
+}
+# Operations Optuna's replay skips (DISCARD_TRIALS, Optuna 5's, is only used by other implementations).
+_IGNORED_OPS = frozenset(op for op in JournalOperation if op.name == "DISCARD_TRIALS")
+
+
 class EmbeddedStorage(JournalStorage):
     """fastgrid's default Optuna storage: a crash-safe SQLite journal with O(1) per-trial paths.
 
@@ -208,6 +308,8 @@ class EmbeddedStorage(JournalStorage):
         self._just_synced = False
         self._pending: list[str] = []
         self._pid = os.getpid()
+        # True while the file's snapshot is of an older format: the next checkpoint rewrites it.
+        self._snapshot_outdated = False
         with self._thread_lock:
             self._restore_snapshot()
             self._snapshot_at = self._replay_result.log_number_read
@@ -226,25 +328,33 @@ class EmbeddedStorage(JournalStorage):
 
     def _restore_snapshot(self) -> None:
         found = self.backend.load_tagged_snapshot()
-        if found is None or found[1] != _SNAPSHOT_TAG:
-            return
+        if found is None or not readable(found[1]):
+            return  # none yet, or from another Optuna/Python version: a full replay is always correct
         result = _IndexedReplayResult(self._worker_id_prefix)
         try:
-            result._by_state = load_state(found[2], result)
+            result._by_state, result._dist_cache = load_state(found[2], found[1], result)
         except Exception as exc:  # a damaged or foreign snapshot only costs a full replay
             _logger.warning(f"{self.backend.path}: ignoring unreadable snapshot ({exc!r}); replaying the log")
             return
         for study_id, buckets in result._by_state.items():
             result._unranked[study_id] = sorted(buckets.get(TrialState.COMPLETE, ()))
         self._replay_result = result
+        self._snapshot_outdated = found[1] != SNAPSHOT_TAG
 
     def _dump_snapshot(self) -> None:
         result = self._replay_result
         assert isinstance(result, _IndexedReplayResult)
-        self.backend.save_tagged_snapshot(
-            dump_state(result, result._by_state), log_number=result.log_number_read, tag=_SNAPSHOT_TAG
-        )
         self._snapshot_at = result.log_number_read
+        self._snapshot_outdated = False
+        try:
+            data = dump_state(result, result._by_state)
+        except ValueError as exc:
+            # Only a value the log's JSON could not have produced gets here (Optuna's Trial writes
+            # its caller's objects into the stored trial in place); the log is intact, and the next
+            # snapshot is tried after another interval.
+            _logger.warning(f"{self.backend.path}: snapshot skipped ({exc})")
+            return
+        self.backend.save_tagged_snapshot(data, log_number=result.log_number_read, tag=SNAPSHOT_TAG)
 
     # Every JournalStorage operation is `_write_log` then `_sync_with_backend`, under the thread lock.
     # Writing and reading in one transaction makes that following sync redundant, so it is skipped once.
@@ -373,7 +483,7 @@ class EmbeddedStorage(JournalStorage):
         with self._thread_lock:
             self._forked_check()
             self._sync_with_backend()
-            if self._replay_result.log_number_read > self._snapshot_at:
+            if self._replay_result.log_number_read > self._snapshot_at or self._snapshot_outdated:
                 self._dump_snapshot()
 
     # Copied from Optuna 5.0's JournalStorage.create_new_trial minus its every-100-trials snapshot,
@@ -431,7 +541,7 @@ class EmbeddedStorage(JournalStorage):
                 return trials
             # Copied under the lock, as Optuna does: a running trial's dicts can still change.
             with no_gc():
-                return _deep_copy(trials)
+                return deep_copy_trials(trials)
 
     def get_best_trial(self, study_id: int) -> FrozenTrial:
         with self._thread_lock:
@@ -448,57 +558,26 @@ class EmbeddedStorage(JournalStorage):
         self.checkpoint()
         self.backend.close()
 
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-_new = object.__new__
-
-
-def _copy_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    # Attribute values are nearly always scalars: then a shallow copy is a deep one.
-    for value in attrs.values():
-        if type(value) not in _SCALARS:
-            return copy.deepcopy(attrs)
-    return attrs.copy()
-
-
-def _copy_plain(obj: Any) -> Any:
-    # Distributions hold only scalars and tuples of scalars, so copying their __dict__ copies them
-    # fully; this is what copy.copy does, minus its generic dispatch (4x slower per object).
-    new = _new(type(obj))
-    new.__dict__.update(obj.__dict__)
-    return new
-
-
-def _copy_trial(trial: FrozenTrial, memo: dict[int, BaseDistribution]) -> FrozenTrial:
-    """A copy of ``trial`` sharing nothing mutable with it, built field by field.
-
-    Equivalent to ``copy.deepcopy`` for what a replayed trial holds (scalars, JSON containers, datetimes,
-    distributions) at a fraction of its cost: only non-scalar attribute values go through deepcopy.
-    Like ``copy.deepcopy`` of a whole list, a distribution shared by several trials (the replay
-    shares equal ones) is copied once per call, through ``memo``.
-    """
-    new = _new(FrozenTrial)
-    fields = new.__dict__
-    fields.update(trial.__dict__)
-    fields["_params"] = trial._params.copy()
-    dists = {}
-    for name, dist in trial._distributions.items():
-        copied = memo.get(id(dist))
-        if copied is None:
-            copied = memo[id(dist)] = _copy_plain(dist)
-        dists[name] = copied
-    fields["_distributions"] = dists
-    fields["_user_attrs"] = _copy_attrs(trial._user_attrs)
-    fields["_system_attrs"] = _copy_attrs(trial._system_attrs)
-    fields["intermediate_values"] = trial.intermediate_values.copy()
-    if trial._values is not None:
-        fields["_values"] = trial._values.copy()
-    return new
-
-
-def _deep_copy(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    memo: dict[int, BaseDistribution] = {}
-    return [_copy_trial(t, memo) for t in trials]
+    def __del__(self) -> None:
+        # The exit hook holds storages weakly, so one dropped before exit (a Sweep's, when its run
+        # returns) would leave the log since the last periodic snapshot (up to half the trials'
+        # entries) to replay on the next open. Snapshotting here keeps that open fast.
+        try:
+            if "_snapshot_at" not in self.__dict__:
+                return  # __init__ did not get that far
+            if (
+                self._replay_result.log_number_read <= self._snapshot_at
+                and not self._pending
+                and not self._snapshot_outdated
+            ):
+                return
+            # GC may run this while this thread holds the backend's lock for another storage that
+            # shares the backend; waiting for it then would deadlock, and the snapshot is optional.
+            if self.backend._lock.locked():
+                return
+            self.checkpoint()
+        except Exception as exc:  # the file may be gone or the interpreter shutting down
+            _logger.debug(f"checkpoint on drop skipped: {exc!r}")
 
 
 class _ExitCheckpoints:
