@@ -6,8 +6,9 @@ Measure (release build) with:
         --benchmark-columns=median,min,rounds -s
 
 Sizes: as plain tests (benchmarks disabled) every case runs on a few dozen trials in seconds; when
-enabled, per-trial overhead runs 1,000 trials and resume loads 2,000; ``FASTGRID_BENCH_FULL=1`` adds
-10,000 trials to both (Optuna's SQLite storage then takes several minutes).
+enabled, per-trial overhead runs 1,000 trials, resume loads 2,000 and 10,000 and the memory case keeps
+2,000; ``FASTGRID_BENCH_FULL=1`` adds 10,000 trials to the per-trial overhead (Optuna's SQLite storage
+then takes several minutes).
 
 The sampler is Optuna's ``RandomSampler`` (seeded) over two parameters, and the objective is trivial,
 so what is timed is Optuna's trial machinery plus the storage. ``InMemoryStorage`` is included as the
@@ -16,9 +17,12 @@ floor: the part of the per-trial cost that no storage can remove.
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import os
 import sqlite3
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +39,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 FULL = os.environ.get("FASTGRID_BENCH_FULL") == "1"
 OVERHEAD_SIZES = [1_000, 10_000] if FULL else [1_000]
-RESUME_SIZES = [2_000, 10_000] if FULL else [2_000]
+RESUME_SIZES = [2_000, 10_000]
+MEMORY_TRIALS = 2_000
 SMOKE_TRIALS = 20  # the size every case runs at when benchmarks are disabled
 
 
@@ -112,23 +117,28 @@ _DISTRIBUTIONS = {
 
 
 PERIOD = 200  # trial contents repeat with this period (the RDB fixture replicates one block in SQL)
+FINGERPRINT = hashlib.sha256(b"sweep").hexdigest()  # one per sweep, written into every trial
+
+
+def _sweep_attrs(i: int, params: dict[str, Any]) -> dict[str, Any]:
+    """The user attrs fastgrid's runner writes into each finished trial."""
+    return {
+        "key": hashlib.md5(str(i).encode()).hexdigest(),
+        "params": dict(params),
+        "fingerprint": FINGERPRINT,
+        "metrics": {"sharpe": (i % 101) / 50, "trades": i % 300, "max_drawdown": (i % 23) / 100},
+        "duration": round(1.5 + (i % 7) / 1000, 6),
+        "attempts": 1,
+        "feasible": True,
+    }
 
 
 def _sweep_trial(number: int) -> optuna.trial.FrozenTrial:
-    """A finished trial as a real sweep records it: four params, a value, a handful of metrics."""
+    """A finished trial as a real sweep records it: four params, a value, the runner's attrs."""
     i = number % PERIOD
+    params = {"fast": 2 + i % 49, "slow": 20 + 5 * (i % 37), "stop": 0.005 + (i % 19) / 200, "kind": "sma"}
     return optuna.trial.create_trial(
-        params={"fast": 2 + i % 49, "slow": 20 + 5 * (i % 37), "stop": 0.005 + (i % 19) / 200, "kind": "sma"},
-        distributions=_DISTRIBUTIONS,
-        value=float(i % 997),
-        user_attrs={
-            "sharpe": (i % 101) / 50,
-            "trades": i % 300,
-            "max_drawdown": (i % 23) / 100,
-            "duration_s": 1.5,
-            "trial_key": f"{i:032x}",
-        },
-        system_attrs={"fastgrid:attempts": 1},
+        params=params, distributions=_DISTRIBUTIONS, value=float(i % 997), user_attrs=_sweep_attrs(i, params)
     )
 
 
@@ -241,3 +251,65 @@ def test_resume_load(
             expected.params,
             expected.user_attrs,
         )
+
+
+# --- memory ------------------------------------------------------------------------------------------
+
+MEMORY_STORES: dict[str, Callable[[Path], BaseStorage]] = {
+    "fastgrid embedded": lambda d: open_storage(d / "m.db"),
+    "optuna JournalFileBackend": lambda d: JournalStorage(JournalFileBackend(str(d / "m.log"))),
+    "optuna in-memory": lambda d: InMemoryStorage(),
+}
+
+
+@pytest.mark.parametrize("store", list(MEMORY_STORES))
+def test_memory_per_finished_trial(benchmark: Any, tmp_path: Path, store: str) -> None:
+    """Bytes of Python memory each finished sweep-shaped trial keeps alive in the storage.
+
+    Measured with tracemalloc (allocations still live after the run, divided by the trials added);
+    the time column is the run itself (slowed by tracemalloc) and not the point of this group.
+    """
+    n = _size(benchmark, MEMORY_TRIALS)
+    benchmark.group = f"storage: memory per finished trial ({MEMORY_TRIALS} sweep-shaped trials)"
+    kept: list[tuple[optuna.Study, float]] = []
+    counter = iter(range(1_000))
+
+    def setup() -> tuple[tuple[optuna.Study], dict[str, Any]]:
+        directory = tmp_path / f"run{next(counter)}"
+        directory.mkdir()
+        study = optuna.create_study(
+            storage=MEMORY_STORES[store](directory), sampler=optuna.samplers.RandomSampler(seed=0)
+        )
+        _run_sweep_trials(study, 0, 20)  # first-use caches and imports are not per-trial costs
+        return (study,), {}
+
+    def run(study: optuna.Study) -> None:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            _run_sweep_trials(study, 20, n)
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        kept.append((study, (after - before) / n))
+
+    benchmark.pedantic(run, setup=setup, rounds=1, iterations=1)
+    study, per_trial = kept[-1]
+    trials = study.get_trials(deepcopy=False)
+    assert [t.number for t in trials] == list(range(n + 20))
+    assert all(t.user_attrs == _sweep_attrs(t.number, t.params) for t in trials)
+    benchmark.extra_info["bytes_per_trial"] = round(per_trial)
+    if not benchmark.disabled:
+        print(f"\n  {store:26s} {n} trials: {per_trial:7.0f} bytes kept per finished trial")
+
+
+def _run_sweep_trials(study: optuna.Study, first: int, n: int) -> None:
+    storage = study._storage
+    for i in range(first, first + n):
+        trial = study.ask()
+        params = {name: trial._suggest(name, dist) for name, dist in _DISTRIBUTIONS.items()}
+        for key, value in _sweep_attrs(i, params).items():
+            storage.set_trial_user_attr(trial._trial_id, key, value)
+        study.tell(trial, float(i))
