@@ -142,19 +142,34 @@ def _sweep_trial(number: int) -> optuna.trial.FrozenTrial:
     )
 
 
-def _build_embedded(path: Path, n: int) -> None:
+def _build_embedded(path: Path, n: int) -> tuple[int, str, bytes]:
+    """The study as a finished sweep leaves it (snapshot covering the whole log); returns the snapshot
+    taken before its last 10% of trials, to put back for the after-a-crash case."""
     storage = open_storage(path)
     assert isinstance(storage, EmbeddedStorage)
     study = optuna.create_study(storage=storage, study_name="sweep")
     # The bulk arrives through add_trials; the last 10% run through optimize() (params fixed by
-    # enqueue_trial) and mostly lie after the last snapshot, so loading also replays a tail of log
-    # entries as it would after a crash.
+    # enqueue_trial), as a sweep writes them.
     bulk = n - n // 10
     study.add_trials([_sweep_trial(i) for i in range(bulk)])
     storage.checkpoint()
+    before_tail = storage.backend.load_tagged_snapshot()
+    assert before_tail is not None
     for number in range(bulk, n):
         study.enqueue_trial(_sweep_trial(number).params)
     study.optimize(objective_for_tail, n_trials=n - bulk)
+    storage.close()
+    return before_tail
+
+
+def _as_after_a_crash(path: Path, snapshot: tuple[int, str, bytes]) -> None:
+    """Put back the snapshot taken before the last 10% of trials: the next open replays their log
+    entries, as after a crash. Opening writes a newer snapshot when it goes, so redo before each load."""
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE snapshot SET log_number = ?, tag = ?, data = ? WHERE slot = 0",
+            (snapshot[0], snapshot[1], snapshot[2]),
+        )
 
 
 def objective_for_tail(trial: optuna.Trial) -> float:
@@ -208,14 +223,19 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def resume_files(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, int], Path]:
-    built: dict[tuple[str, int], Path] = {}
+def resume_files(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str, int], tuple[Path, tuple[int, str, bytes] | None]]:
+    built: dict[tuple[str, int], tuple[Path, tuple[int, str, bytes] | None]] = {}
 
-    def get(kind: str, n: int) -> Path:
+    def get(kind: str, n: int) -> tuple[Path, tuple[int, str, bytes] | None]:
         if (kind, n) not in built:
             path = tmp_path_factory.mktemp("resume") / f"{kind}-{n}.db"
-            (_build_embedded if kind == "embedded" else _build_rdb)(path, n)
-            built[kind, n] = path
+            if kind == "optuna sqlite RDB":
+                _build_rdb(path, n)
+                built[kind, n] = (path, None)
+            else:
+                built[kind, n] = (path, _build_embedded(path, n))
         return built[kind, n]
 
     return get
@@ -231,16 +251,30 @@ def _load_rdb(path: Path, deepcopy: bool) -> list[optuna.trial.FrozenTrial]:
 
 @pytest.mark.parametrize("size", RESUME_SIZES)
 @pytest.mark.parametrize("deepcopy", [False, True], ids=["get_trials(deepcopy=False)", "trials"])
-@pytest.mark.parametrize("kind", ["embedded", "optuna sqlite RDB"])
+@pytest.mark.parametrize("kind", ["embedded", "embedded, after a crash", "optuna sqlite RDB"])
 def test_resume_load(
-    benchmark: Any, resume_files: Callable[[str, int], Path], kind: str, deepcopy: bool, size: int
+    benchmark: Any,
+    resume_files: Callable[[str, int], tuple[Path, tuple[int, str, bytes] | None]],
+    kind: str,
+    deepcopy: bool,
+    size: int,
 ) -> None:
+    """``embedded``: the store as a finished (or Ctrl-C'd) sweep leaves it, snapshot up to date;
+    ``after a crash``: its last 10% of trials lie after the snapshot and are replayed from the log."""
     n = _size(benchmark, size)
     benchmark.group = f"storage: resume (load_study + get_trials), {size} trials"
-    path = resume_files(kind, n)
-    load = _load_embedded if kind == "embedded" else _load_rdb
-    rounds = 5 if kind == "embedded" else 2
-    trials = benchmark.pedantic(load, args=(path, deepcopy), rounds=rounds, iterations=1, warmup_rounds=0)
+    path, before_tail = resume_files("embedded" if kind.startswith("embedded") else kind, n)
+    load = _load_rdb if kind == "optuna sqlite RDB" else _load_embedded
+    rounds = 2 if kind == "optuna sqlite RDB" else 7
+
+    def setup() -> tuple[tuple[Path, bool], dict[str, Any]]:
+        if kind == "embedded, after a crash":
+            assert before_tail is not None
+            _as_after_a_crash(path, before_tail)
+        gc.collect()
+        return (path, deepcopy), {}
+
+    trials = benchmark.pedantic(load, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
     assert [t.number for t in trials] == list(range(n))
     assert all(t.state == TrialState.COMPLETE for t in trials)
     for number in (0, n // 2, n - 1):
