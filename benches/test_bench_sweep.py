@@ -4,7 +4,8 @@
   trial with its bookkeeping, result), against the bare Optuna loop (random sampler, one
   suggest, nothing recorded) on Optuna's journal file and on fastgrid's embedded store, in the
   same run. Divide by TRIALS.
-- workers: the same CPU-bound command trials with 1 and with 2 worker processes.
+- workers: the same CPU-bound trials with 1 and with 2 workers, as commands (worker threads,
+  each waiting on its subprocess) and as a Python callable (worker processes).
 Measure with:
 python -m pytest benches/test_bench_sweep.py --benchmark-enable --benchmark-only \
     --benchmark-columns=median,min,rounds
@@ -121,3 +122,39 @@ def test_one_worker(benchmark: Any) -> None:
 @pytest.mark.benchmark(group="sweep: CPU-bound command trials, 1 vs 2 workers")
 def test_two_workers(benchmark: Any) -> None:
     workers_run(benchmark, 2)
+
+
+def burn_callable(config: dict[str, Any]) -> float:
+    """A CPU-bound Python "backtest" (pure Python, holds the GIL: only processes scale it)."""
+    return float(sum(i * i for i in range(int(config["burn"]))) % 7)
+
+
+def callable_workers_run(benchmark: Any, workers: int) -> None:
+    trials = n_trials(benchmark, 16, 2)
+    burn = 12_000_000 if not benchmark.disabled else 10_000
+    results = []
+
+    def run(directory: Path) -> None:
+        sweep = Sweep(
+            name="workers",
+            parameters={"a": {"type": "int", "low": 1, "high": trials}, "burn": burn},
+            objective=burn_callable,
+            directory=directory,
+            workers=workers,
+            progress=False,
+        )
+        results.append(sweep.run())
+
+    benchmark.pedantic(run, setup=fresh_dir, rounds=2 if not benchmark.disabled else 1, iterations=1)
+    for result in results:
+        assert result.counts["complete"] == trials and result.counts["failed"] == 0
+
+
+@pytest.mark.benchmark(group="sweep: CPU-bound Python callable trials, 1 vs 2 workers")
+def test_callable_one_worker(benchmark: Any) -> None:
+    callable_workers_run(benchmark, 1)
+
+
+@pytest.mark.benchmark(group="sweep: CPU-bound Python callable trials, 1 vs 2 workers")
+def test_callable_two_workers(benchmark: Any) -> None:
+    callable_workers_run(benchmark, 2)

@@ -138,15 +138,16 @@ class CallableObjective:
     ) -> TrialOutcome:
         started = time.perf_counter()
         function = self.load()
-        files = TrialFiles.create(trial_dir)
+        # The directory is made only when something goes in it (the config, an error log): a
+        # callable returns its metrics in memory, and a mkdir per trial is measurable overhead.
         if self.write_config:
-            write_json_atomic(files.config, config)
+            write_json_atomic(TrialFiles.create(trial_dir).config, config)
         # A retry must see the config as it was, whatever the failed attempt did to it.
         pristine = copy.deepcopy(config) if self.retries else None
 
         def attempt(number: int) -> Attempt:
             given = config if number == 1 or pristine is None else copy.deepcopy(pristine)
-            return self._attempt(function, given, files, number)
+            return self._attempt(function, given, trial_dir, number)
 
         last, attempts = retry(attempt, retries=self.retries, backoff=self.backoff)
         return TrialOutcome(
@@ -159,7 +160,7 @@ class CallableObjective:
         )
 
     def _attempt(
-        self, function: Callable[[dict], Any], config: dict, files: TrialFiles, number: int
+        self, function: Callable[[dict], Any], config: dict, trial_dir: Path, number: int
     ) -> Attempt:
         try:
             with _deadline(self.timeout):
@@ -167,7 +168,7 @@ class CallableObjective:
         except _Deadline:
             return Attempt(ok=False, reason=f"timeout after {self.timeout}s")
         except (Exception, SystemExit) as exc:
-            with open(files.error, "a", encoding="utf-8") as log:
+            with open(TrialFiles.create(trial_dir).error, "a", encoding="utf-8") as log:
                 log.write(f"--- attempt {number}\n")
                 log.write("".join(traceback.format_exception(exc)))
             return Attempt(ok=False, reason=short_message(exc))
