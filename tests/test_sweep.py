@@ -163,6 +163,34 @@ def test_search_workers_never_run_one_point_twice_at_once(tmp_path: Path) -> Non
     assert {r["params"]["x"]: r["values"] for r in complete} == {0: [0.0], 1: [1.0]}
 
 
+def staged(config: dict[str, Any], trial: Any) -> float:
+    """Reports an intermediate value per step, as a long backtest would per month."""
+    CALLS.append(config)
+    for step in range(5):
+        trial.report(float(config["x"]), step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"x={config['x']}")
+    return float(config["x"])
+
+
+def test_a_callable_that_takes_the_trial_is_pruned_and_a_pruned_point_is_not_run_again(
+    tmp_path: Path,
+) -> None:
+    pruner = {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0}
+    params = {"x": {"type": "int", "low": 0, "high": 5}}
+    result = sweep(tmp_path, parameters=params, objective=staged, direction="minimize", pruner=pruner).run()
+    rows = sorted(result.rows, key=lambda r: r["number"])
+    assert [r["state"] for r in rows] == ["COMPLETE", "COMPLETE"] + ["PRUNED"] * 4
+    assert rows[2]["reason"] == "pruned: x=2 (at step 0)"
+    assert result.counts["pruned"] == 4 and result.counts["failed"] == 0
+    assert result.best is not None and result.best["params"] == {"x": 0}
+    frozen = load(tmp_path).trials
+    assert frozen[0].intermediate_values == {step: 0.0 for step in range(5)}
+    CALLS.clear()
+    again = sweep(tmp_path, parameters=params, objective=staged, direction="minimize", pruner=pruner).run()
+    assert CALLS == [] and again.ran == 0
+
+
 def test_where_shapes_the_grid(tmp_path: Path) -> None:
     result = sweep(tmp_path, where=["x < y"]).run()
     assert sorted((c["x"], c["y"]) for c in CALLS) == [(0, 1), (0, 2), (1, 2)]

@@ -89,7 +89,7 @@ class SweepResult:
     fixed: dict[str, Any] = field(default_factory=dict, repr=False)
     paths: list[str] = field(default_factory=list, repr=False)
     counts: dict[str, int] = field(default_factory=dict)
-    """Complete / failed / reused / infeasible / running trials of the study."""
+    """Complete / failed / reused / infeasible / running / pruned trials of the study."""
 
     @functools.cached_property
     def rows(self) -> list[dict[str, Any]]:
@@ -98,8 +98,8 @@ class SweepResult:
 
 
 def trial_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Complete / failed / reused / infeasible / running counts of trial rows (``SweepResult.rows``)."""
-    out = {"complete": 0, "failed": 0, "reused": 0, "infeasible": 0, "running": 0}
+    """Complete / failed / reused / infeasible / running / pruned counts of rows (``SweepResult.rows``)."""
+    out = {"complete": 0, "failed": 0, "reused": 0, "infeasible": 0, "running": 0, "pruned": 0}
     for row in rows:
         if row["state"] == "COMPLETE":
             out["complete"] += 1
@@ -109,6 +109,8 @@ def trial_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
             out["failed"] += 1
         elif row["state"] == "RUNNING":
             out["running"] += 1
+        elif row["state"] == "PRUNED":
+            out["pruned"] += 1
     return out
 
 
@@ -627,7 +629,7 @@ class Sweep:
         # One pass over the study for the counts and the feasible trials: a resumed sweep of
         # 10,000 trials must not pay for a row per trial (``rows`` is built on first use).
         feasible: list[FrozenTrial] = []
-        complete, failed, reused, infeasible, running = 0, 0, 0, 0, 0
+        complete, failed, reused, infeasible, running, pruned = 0, 0, 0, 0, 0, 0
         COMPLETE, FAIL, RUNNING = TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING
         for t in trials:
             trial_state = t.state
@@ -645,12 +647,15 @@ class Sweep:
                 failed += not t.system_attrs.get(EXHAUSTED_ATTR)
             elif trial_state == RUNNING:
                 running += 1
+            elif trial_state == TrialState.PRUNED:
+                pruned += 1
         counts = {
             "complete": complete,
             "failed": failed,
             "reused": reused,
             "infeasible": infeasible,
             "running": running,
+            "pruned": pruned,
         }
         best_trials: list[dict[str, Any]] = []
         if feasible:

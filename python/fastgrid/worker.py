@@ -263,7 +263,11 @@ class Worker:
                 # A model may reject one point's values: that trial fails, the sweep goes on.
                 self._finish_fail(trial, f"config: {exc}")
                 return True
-            extra = {"cancel": self.cancel} if self.cancel is not None else {}
+            extra: dict[str, Any] = {}
+            if self.cancel is not None:
+                extra["cancel"] = self.cancel
+            if isinstance(self.objective, _parts.CallableObjective):
+                extra["trial"] = trial  # for trial.report / should_prune (see README "Pruning")
             outcome = self.objective.run(
                 config, trial_number=number, trial_dir=self.runs / f"trial_{number}", params=point, **extra
             )
@@ -350,6 +354,9 @@ class Worker:
         storage.set_trial_user_attr(tid, "attempts", int(outcome.attempts))
         if outcome.result_path is not None:
             storage.set_trial_user_attr(tid, "result_path", str(outcome.result_path))
+        if getattr(outcome, "pruned", False):
+            self._finish_pruned(trial, str(outcome.reason or "pruned"))
+            return
         if isinstance(values, str):
             self._finish_fail(trial, values)
             return
@@ -402,6 +409,16 @@ class Worker:
         self._tell(trial, values if len(values) > 1 else values[0])
         feasible = bool(hit.user_attrs.get("feasible", True))
         self.emit(TrialEvent(trial.number, "COMPLETE", values, None, 0.0, True, feasible))
+
+    def _finish_pruned(self, trial: optuna.Trial, reason: str) -> None:
+        """The pruner stopped the trial: PRUNED with its last reported value, never retried."""
+        frozen = self.study._storage.get_trial(trial._trial_id)
+        step = frozen.last_step
+        if step is not None:
+            reason = f"{reason} (at step {step})"
+        self.study._storage.set_trial_user_attr(trial._trial_id, "reason", reason)
+        self._tell(trial, state=TrialState.PRUNED)
+        self.emit(TrialEvent(trial.number, "PRUNED", None, reason, 0.0, False, False))
 
     def _finish_fail(self, trial: optuna.Trial, reason: str) -> None:
         storage = self.study._storage
