@@ -310,6 +310,7 @@ class EmbeddedStorage(JournalStorage):
         self._pid = os.getpid()
         # True while the file's snapshot is of an older format: the next checkpoint rewrites it.
         self._snapshot_outdated = False
+        self._wrote = False  # since the last snapshot check
         with self._thread_lock:
             self._restore_snapshot()
             self._snapshot_at = self._replay_result.log_number_read
@@ -365,6 +366,7 @@ class EmbeddedStorage(JournalStorage):
         body = self.backend.encode({"op_code": op_code, "worker_id": result.worker_id, **extra_fields})
         self._commit([*self._pending, body], strict_last=True)
         self._just_synced = True
+        self._wrote = True
 
     def _sync_with_backend(self) -> None:
         if self._just_synced:
@@ -373,13 +375,19 @@ class EmbeddedStorage(JournalStorage):
             self._forked_check()
             if self._pending:
                 self._commit(list(self._pending), strict_last=False)
+                self._wrote = True
             else:
                 super()._sync_with_backend()
-        result = self._replay_result
         # A snapshot costs O(trials); spacing them by half the trial count keeps its amortised cost
-        # per log entry bounded as the study grows (and a normal exit snapshots anyway).
-        if result.log_number_read - self._snapshot_at >= max(self._snapshot_every, len(result._trials) // 2):
-            self._dump_snapshot()
+        # per log entry bounded as the study grows (and a normal exit snapshots anyway). Only writes
+        # trigger one, so that reopening a study (all reads) never waits for one.
+        if self._wrote:
+            self._wrote = False
+            result = self._replay_result
+            if result.log_number_read - self._snapshot_at >= max(
+                self._snapshot_every, len(result._trials) // 2
+            ):
+                self._dump_snapshot()
 
     def _forked_check(self) -> None:
         """After fork(), become a new worker: a child must not commit the parent's deferred writes

@@ -144,11 +144,21 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _copy_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    # Attribute values are nearly always scalars: then a shallow copy is a deep one.
-    for value in attrs.values():
-        if type(value) not in _SCALARS:
-            return copy.deepcopy(attrs)
-    return attrs.copy()
+    # Attribute values are JSON data, mostly scalars: copying the containers among them copies them.
+    scalars = _SCALARS
+    return {k: v if type(v) in scalars else _copy_json(v) for k, v in attrs.items()}
+
+
+def _copy_json(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy_json(v) for v in value]
+    if kind in _SCALARS:
+        return value
+    # Not from the log's JSON (Optuna's Trial writes its caller's object into a running trial).
+    return copy.deepcopy(value)
 
 
 def _copy_plain(obj: Any) -> Any:

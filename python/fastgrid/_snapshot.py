@@ -91,8 +91,12 @@ def dump_state(result: JournalStorageReplayResult, by_state: ByState) -> bytes:
     dists: list[str] = []
     set_index: dict[tuple[tuple[str, int], ...], int] = {}
     dist_sets: list[tuple[tuple[str, int], ...]] = []
+    by_dict: dict[int, int] = {}  # finished trials share their distributions dict: look it up once
 
     def dist_set(mapping: dict[str, BaseDistribution]) -> int:
+        known = by_dict.get(id(mapping))
+        if known is not None:
+            return known
         pairs = []
         for name, d in mapping.items():
             found = dist_index.get(id(d))
@@ -105,6 +109,7 @@ def dump_state(result: JournalStorageReplayResult, by_state: ByState) -> bytes:
         if index is None:
             index = set_index[key] = len(dist_sets)
             dist_sets.append(key)
+        by_dict[id(mapping)] = index  # every trial's dict stays alive (and its id unique) meanwhile
         return index
 
     encode = _encode_datetime
