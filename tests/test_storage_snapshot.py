@@ -328,3 +328,28 @@ def test_shared_values_intern_names_and_reuse_repeated_strings() -> None:
     key1, key2 = next(iter(first["m"])), next(iter(second["m"]))
     assert key1 is key2
     assert shared.attrs({"fp": "other"})["fp"] == "other"
+
+
+def test_reopening_reads_without_writing_a_snapshot_and_the_next_write_does(tmp_path: Path) -> None:
+    path = tmp_path / "tail.db"
+    storage = EmbeddedStorage(SQLiteJournalBackend(path), snapshot_every=10)
+    study = optuna.create_study(storage=storage, study_name="t")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    storage.checkpoint()
+    covered = storage.backend.load_tagged_snapshot()
+    assert covered is not None
+    writer = EmbeddedStorage(SQLiteJournalBackend(path), snapshot_every=10**6)
+    optuna.load_study(study_name="t", storage=writer).optimize(
+        lambda t: t.suggest_float("x", 0, 1), n_trials=5
+    )
+    writer._snapshot_at = 1 << 60  # leave the tail unsnapshotted, as a crash would
+    del writer
+
+    reader = EmbeddedStorage(SQLiteJournalBackend(path), snapshot_every=10)
+    resumed = optuna.load_study(study_name="t", storage=reader)
+    assert len(resumed.get_trials(deepcopy=False)) == 8
+    found = reader.backend.load_tagged_snapshot()
+    assert found is not None and found[0] == covered[0]  # reading paid for no snapshot
+    resumed.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    found = reader.backend.load_tagged_snapshot()
+    assert found is not None and found[0] > covered[0]
