@@ -11,6 +11,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -50,11 +51,16 @@ class _ExitWatch:
         flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
         return os.waitid(os.P_PID, self.pid, flags) is not None
 
-    def wait(self, timeout: float | None) -> bool:
-        """True once the child has exited; False when ``timeout`` seconds passed first."""
+    def wait(self, timeout: float | None, cancel: threading.Event | None = None) -> bool:
+        """True once the child has exited; False when ``timeout`` seconds passed first.
+
+        KeyboardInterrupt when ``cancel`` is set (checked at every wake-up).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.0005
         while True:
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt
             remaining = _WAKE_EVERY if deadline is None else min(_WAKE_EVERY, deadline - time.monotonic())
             if self._poll is not None:
                 if self._poll.poll(max(remaining, 0.0) * 1000.0):
@@ -83,13 +89,18 @@ def run_in_group(
     stderr_path: Path,
     timeout: float | None,
     grace: float,
+    cancel: threading.Event | None = None,
 ) -> Exit:
     """Run ``argv`` to completion or timeout; on timeout SIGTERM the group, then SIGKILL it.
 
     After the leader exits, whatever it left in its group (background children) is killed too: a
     trial is over when its command is. Any exception while waiting (KeyboardInterrupt above all)
-    kills the group before it propagates. Raises OSError when the command cannot be started.
+    kills the group before it propagates. ``cancel`` set from another thread acts like a
+    KeyboardInterrupt here (the way a threaded runner stops its trials on Ctrl-C). Raises OSError
+    when the command cannot be started.
     """
+    if cancel is not None and cancel.is_set():
+        raise KeyboardInterrupt
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         proc = subprocess.Popen(
             list(argv),
@@ -104,7 +115,7 @@ def run_in_group(
     timed_out = False
     try:
         watch = _ExitWatch(proc.pid)
-        if not watch.wait(timeout):
+        if not watch.wait(timeout, cancel):
             timed_out = True
             _signal_group(proc.pid, signal.SIGTERM)
             watch.wait(grace)
