@@ -136,7 +136,7 @@ def test_python_load_validate_dump_per_trial(
 
 # A key takes about a microsecond: time batches of calls, so that the timer's own ~0.1 us per
 # round does not weigh on one side more than the other. Both sides run the same batches.
-KEY_BATCH = {"iterations": 200, "rounds": 300, "warmup_rounds": 5}
+KEY_BATCH = {"iterations": 100, "rounds": 1000, "warmup_rounds": 10}
 
 
 @pytest.mark.benchmark(group="trial-key")

@@ -87,8 +87,8 @@ impl Walk<'_> {
         if let Ok(f) = value.cast_exact::<PyFloat>() {
             self.leaf(key)?.float(f.value());
         } else if let Ok(i) = value.cast_exact::<PyInt>() {
-            let i = int64(i, &child_path)?;
-            self.leaf(key)?.int(i);
+            let mut enc = self.leaf(key)?;
+            enc.int(int64(i, &child_path)?);
         } else if let Ok(s) = value.cast_exact::<PyString>() {
             let s = s.to_str()?;
             self.leaf(key)?.str(s);
