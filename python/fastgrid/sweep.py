@@ -142,6 +142,7 @@ class Sweep:
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
         results: Mapping[str, Any] | None = None,
+        log_limit: int | None = None,
         validate: Mapping[str, Any] | None = None,
         directory: str | Path | None = None,
         fresh: bool = False,
@@ -157,6 +158,8 @@ class Sweep:
             "cwd": cwd,
             "results": dict(results) if results is not None else None,
         }
+        if log_limit is not None:
+            objective_section["log_limit"] = log_limit
         if isinstance(objective, str):
             objective_section["callable"] = objective
         elif callable(objective):
