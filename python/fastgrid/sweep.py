@@ -55,6 +55,8 @@ __all__ = ["Sweep", "SweepChangedError", "SweepResult"]
 _ATTR_SPACE = "fastgrid.space"
 _ATTR_FINGERPRINT = "fastgrid.fingerprint"
 _ATTR_FIRST = "fastgrid.first_trial"
+# The objective metric names, for reports that read the study without the sweep file.
+ATTR_METRICS = "fastgrid.metrics"
 _NO_CONFIG = "-"
 
 
@@ -471,6 +473,9 @@ class Sweep:
                     study.set_user_attr(_ATTR_FIRST, first)
                 study.set_user_attr(_ATTR_SPACE, space)
                 study.set_user_attr(_ATTR_FINGERPRINT, fingerprint)
+        metrics = self.spec.sweep.objective_metrics
+        if attrs.get(ATTR_METRICS) != metrics:
+            study.set_user_attr(ATTR_METRICS, metrics)
         state.first_trial = first
         _fail_stale(study)
         _register_run(study, state.run_id, active=True)
