@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -12,6 +15,7 @@ import fastgrid
 import pytest
 from fastgrid import CommandObjective
 from fastgrid.objective.capped import DEFAULT_LOG_LIMIT, DEFAULT_LOG_TAIL, CappedLog
+from fastgrid.objective.process import Exit, run_in_group
 from fastgrid.sweepfile import SweepFileError, load_sweep_file
 
 PY = sys.executable
@@ -234,3 +238,52 @@ def test_a_sweep_passes_log_limit_to_its_command_trials(tmp_path: Path) -> None:
     head, dropped, tail = split_log(data)
     assert head.startswith(b"noise 0\n") and tail.endswith(b'{"value": 1}\n')
     assert len(head) + len(tail) <= 50_000 and dropped > 0
+
+
+def test_a_writer_that_left_the_group_does_not_hold_the_trial_open(tmp_path: Path) -> None:
+    # A daemon started with its own session escapes the group kill and keeps the pipes open; the
+    # trial must still end (after a short drain) with the leader's output and result.
+    body = """
+    import subprocess, sys
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"], start_new_session=True)
+    print(child.pid)
+    print('{"sharpe": 3}')
+    """
+    obj = CommandObjective([PY, script(tmp_path, "s.py", body)], metrics=["sharpe"])
+    pid = None
+    try:
+        outcome = run(obj, tmp_path)
+        pid = int(outcome.stdout_tail.splitlines()[0])
+        assert outcome.ok, outcome.reason
+        assert outcome.value == 3
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_full_disk_under_a_log_does_not_stop_the_command(tmp_path: Path) -> None:
+    body = """
+    import sys
+    for i in range(10_000):
+        print("row", i)
+    print("done", file=sys.stderr)
+    """
+    done = run_in_group(
+        [PY, script(tmp_path, "s.py", body)],
+        cwd=None,
+        env=dict(os.environ),
+        stdout_path=Path("/dev/full"),  # every write: ENOSPC
+        stderr_path=tmp_path / "stderr.log",
+        timeout=60,
+        grace=1,
+    )
+    assert done == Exit(returncode=0, timed_out=False)
+    assert (tmp_path / "stderr.log").read_text() == "done\n"
+
+
+def test_capped_log_records_a_write_error_instead_of_raising(tmp_path: Path) -> None:
+    log = CappedLog(Path("/dev/full"), limit=100, tail=10)
+    log.write(b"x" * 500)
+    log.write(b"y" * 500)
+    log.close()
+    assert isinstance(log.error, OSError) and log.error.errno == errno.ENOSPC

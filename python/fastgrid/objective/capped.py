@@ -32,7 +32,7 @@ class CappedLog:
     which starts at a line boundary whenever the tail holds one. ``limit=None`` keeps everything.
     """
 
-    __slots__ = ("_file", "_head_room", "_last", "_past_head", "_tail", "_tail_keep", "dropped")
+    __slots__ = ("_file", "_head_room", "_last", "_past_head", "_tail", "_tail_keep", "dropped", "error")
 
     def __init__(self, path: Path, *, limit: int | None, tail: int = DEFAULT_LOG_TAIL) -> None:
         self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
@@ -46,12 +46,20 @@ class CappedLog:
         self._past_head = 0
         self._last = b"\n"
         self.dropped = 0
+        self.error: OSError | None = None
 
     def write(self, data: bytes) -> None:
         if self._head_room:
             n = len(data) if len(data) <= self._head_room else int(self._head_room)
-            self._file.write(data[:n] if n < len(data) else data)
-            self._file.flush()  # the head stays readable live (`tail -f stdout.log`)
+            try:
+                self._file.write(data[:n] if n < len(data) else data)
+                self._file.flush()  # the head stays readable live (`tail -f stdout.log`)
+            except OSError as exc:
+                # A full disk must not turn into the trial's failure (or the runner's crash):
+                # the rest of the stream only feeds the in-memory tail.
+                self.error = exc
+                self._head_room = 0
+                return
             self._head_room -= n
             if n:
                 self._last = data[n - 1 : n]
@@ -69,6 +77,8 @@ class CappedLog:
         if self._file.closed:
             return
         try:
+            if self.error is not None:
+                return
             tail = self._tail
             if self._past_head > len(tail):
                 cut = tail.find(b"\n")
@@ -79,5 +89,10 @@ class CappedLog:
                 self._file.write(lead + b"[fastgrid: %d bytes of output dropped]\n" % self.dropped)
             if tail:
                 self._file.write(tail)
+        except OSError as exc:
+            self.error = exc
         finally:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:  # the buffered bytes could not be written either
+                self.error = self.error or exc

@@ -52,10 +52,6 @@ class _Pump:
             self._pipes[pipe.fileno()] = (pipe, log)
             self._poll.register(pipe.fileno(), select.POLLIN)
 
-    @property
-    def open(self) -> bool:
-        return bool(self._pipes)
-
     def wake_on(self, fd: int | None) -> None:
         """Make ``run`` return True once ``fd`` is readable (None: stop watching the last one)."""
         if self._wake is not None:
@@ -193,6 +189,10 @@ def run_in_group(
     except BaseException:
         _signal_group(proc.pid, signal.SIGKILL)
         proc.wait()
+        if watch is not None:
+            watch.close()
+        # The last lines before a Ctrl-C are the ones worth reading.
+        pump.drain(_DRAIN_AFTER_EXIT)
         raise
     finally:
         if watch is not None:
