@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,14 @@ def test_a_study_without_fastgrid_metadata_keeps_generic_names(tmp_path: Path) -
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     out = fastgrid_cli("report", "--storage", url, "--study", "plain", cwd=tmp_path)
     assert header(out.stdout)[:2] == ["#", "value"]
+
+
+def test_a_plain_optuna_study_with_metric_names_uses_them(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'named.db'}"
+    study = optuna.create_study(study_name="named", storage=url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["loss"])
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    out = fastgrid_cli("report", "--storage", url, "--study", "named", cwd=tmp_path)
+    assert header(out.stdout)[:2] == ["#", "loss"]
