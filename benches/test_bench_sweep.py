@@ -4,7 +4,8 @@
   trial with its bookkeeping, result), against the bare Optuna loop (random sampler, one
   suggest, nothing recorded) on Optuna's journal file and on fastgrid's embedded store, in the
   same run. Divide by TRIALS.
-- workers: the same CPU-bound command trials with 1 and with 2 worker processes.
+- workers: the same CPU-bound trials with 1 and with 2 workers, as commands (worker threads,
+  each waiting on its subprocess) and as a Python callable (worker processes).
 Measure with:
 python -m pytest benches/test_bench_sweep.py --benchmark-enable --benchmark-only \
     --benchmark-columns=median,min,rounds
@@ -91,17 +92,24 @@ def test_optuna_loop_on_the_embedded_store(benchmark: Any) -> None:
 BURN = "import json, sys\nsum(i * i for i in range(int(sys.argv[1])))\nprint(json.dumps({'value': 1.0}))\n"
 
 
-def workers_run(benchmark: Any, workers: int) -> None:
+def burn_callable(config: dict[str, Any]) -> float:
+    """A CPU-bound Python "backtest" (pure Python, holds the GIL: only processes scale it)."""
+    return float(sum(i * i for i in range(int(config["burn"]))) % 7)
+
+
+def workers_run(benchmark: Any, workers: int, *, command: bool) -> None:
+    """The same CPU-bound trials, as a command (burn.py) or as a Python callable."""
     trials = n_trials(benchmark, 16, 2)
     burn = 12_000_000 if not benchmark.disabled else 10_000
     results = []
 
     def run(directory: Path) -> None:
         (directory / "burn.py").write_text(BURN)
+        objective: Any = [sys.executable, str(directory / "burn.py"), str(burn)] if command else burn_callable
         sweep = Sweep(
             name="workers",
-            parameters={"a": {"type": "int", "low": 1, "high": trials}},
-            objective=[sys.executable, str(directory / "burn.py"), str(burn)],
+            parameters={"a": {"type": "int", "low": 1, "high": trials}, "burn": burn},
+            objective=objective,
             directory=directory,
             workers=workers,
             progress=False,
@@ -115,9 +123,19 @@ def workers_run(benchmark: Any, workers: int) -> None:
 
 @pytest.mark.benchmark(group="sweep: CPU-bound command trials, 1 vs 2 workers")
 def test_one_worker(benchmark: Any) -> None:
-    workers_run(benchmark, 1)
+    workers_run(benchmark, 1, command=True)
 
 
 @pytest.mark.benchmark(group="sweep: CPU-bound command trials, 1 vs 2 workers")
 def test_two_workers(benchmark: Any) -> None:
-    workers_run(benchmark, 2)
+    workers_run(benchmark, 2, command=True)
+
+
+@pytest.mark.benchmark(group="sweep: CPU-bound Python callable trials, 1 vs 2 workers")
+def test_callable_one_worker(benchmark: Any) -> None:
+    workers_run(benchmark, 1, command=False)
+
+
+@pytest.mark.benchmark(group="sweep: CPU-bound Python callable trials, 1 vs 2 workers")
+def test_callable_two_workers(benchmark: Any) -> None:
+    workers_run(benchmark, 2, command=False)

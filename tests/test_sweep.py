@@ -135,6 +135,62 @@ def test_duplicate_suggestions_reuse_the_completed_trial(tmp_path: Path) -> None
         assert original["values"] == r["values"]
 
 
+def test_search_workers_never_run_one_point_twice_at_once(tmp_path: Path) -> None:
+    # Two points, eight suggestions, two workers: duplicates are suggested while their twin is
+    # still running; the later one waits for it and reuses its result.
+    script = tmp_path / "slow_point.py"
+    script.write_text(
+        "import json, sys, time\n"
+        "time.sleep(0.4)\n"
+        "open(sys.argv[2], 'a').write(sys.argv[1] + '\\n')\n"
+        "print(json.dumps({'score': float(sys.argv[1])}))\n"
+    )
+    log = tmp_path / "ran.txt"
+    result = Sweep(
+        name="twins",
+        parameters={"x": {"type": "grid", "values": [0, 1]}},
+        objective=[sys.executable, str(script), "{params.x}", str(log)],
+        metric="score",
+        sampler={"name": "random", "seed": 3},
+        max_trials=8,
+        workers=2,
+        directory=tmp_path,
+        progress=False,
+    ).run()
+    assert Counter(log.read_text().split()) == Counter({"0": 1, "1": 1})
+    complete = [r for r in result.rows if r["state"] == "COMPLETE"]
+    assert len(complete) == 8 and sum(r["reused"] is not None for r in complete) == 6
+    assert {r["params"]["x"]: r["values"] for r in complete} == {0: [0.0], 1: [1.0]}
+
+
+def staged(config: dict[str, Any], trial: Any) -> float:
+    """Reports an intermediate value per step, as a long backtest would per month."""
+    CALLS.append(config)
+    for step in range(5):
+        trial.report(float(config["x"]), step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"x={config['x']}")
+    return float(config["x"])
+
+
+def test_a_callable_that_takes_the_trial_is_pruned_and_a_pruned_point_is_not_run_again(
+    tmp_path: Path,
+) -> None:
+    pruner = {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0}
+    params = {"x": {"type": "int", "low": 0, "high": 5}}
+    result = sweep(tmp_path, parameters=params, objective=staged, direction="minimize", pruner=pruner).run()
+    rows = sorted(result.rows, key=lambda r: r["number"])
+    assert [r["state"] for r in rows] == ["COMPLETE", "COMPLETE"] + ["PRUNED"] * 4
+    assert rows[2]["reason"] == "pruned: x=2 (at step 0)"
+    assert result.counts["pruned"] == 4 and result.counts["failed"] == 0
+    assert result.best is not None and result.best["params"] == {"x": 0}
+    frozen = load(tmp_path).trials
+    assert frozen[0].intermediate_values == {step: 0.0 for step in range(5)}
+    CALLS.clear()
+    again = sweep(tmp_path, parameters=params, objective=staged, direction="minimize", pruner=pruner).run()
+    assert CALLS == [] and again.ran == 0
+
+
 def test_where_shapes_the_grid(tmp_path: Path) -> None:
     result = sweep(tmp_path, where=["x < y"]).run()
     assert sorted((c["x"], c["y"]) for c in CALLS) == [(0, 1), (0, 2), (1, 2)]
@@ -279,12 +335,62 @@ def test_command_failures_are_recorded_with_their_reason_and_the_sweep_goes_on(t
     assert (tmp_path / "runs" / "cmd" / "trial_0").is_dir()
 
 
-def test_two_worker_processes_share_the_grid_without_running_a_point_twice(tmp_path: Path) -> None:
+def test_two_workers_share_the_grid_without_running_a_point_twice(tmp_path: Path) -> None:
     path = command_sweep(tmp_path, params="y = { type = 'grid', values = [1, 2, 3] }")
     result = Sweep.from_file(path, directory=tmp_path, workers=2, progress=False).run()
     assert logged(tmp_path) == Counter({x: 3 for x in range(6)})
     assert result.counts["complete"] == 18 and result.counts["failed"] == 0
     assert len({r["key"] for r in result.rows}) == 18
+
+
+TIMED = textwrap.dedent(
+    """
+    import json, os, sys, time
+    start = time.time()
+    time.sleep(0.4)
+    with open(sys.argv[1], "a") as f:
+        f.write(json.dumps([os.getppid(), start, time.time()]) + "\\n")
+    print(json.dumps({"score": 1.0}))
+    """
+)
+
+
+def test_command_workers_are_threads_of_this_process_running_commands_at_once(tmp_path: Path) -> None:
+    (tmp_path / "timed.py").write_text(TIMED)
+    log = tmp_path / "spans.jsonl"
+    result = Sweep(
+        name="threads",
+        parameters={"x": {"type": "int", "low": 0, "high": 5}},
+        objective=[sys.executable, str(tmp_path / "timed.py"), str(log)],
+        metric="score",
+        directory=tmp_path,
+        workers=3,
+        progress=False,
+    ).run()
+    assert result.counts["complete"] == 6
+    spans = [json.loads(line) for line in log.read_text().splitlines()]
+    # Every command's parent is this process: no worker processes in between.
+    assert {parent for parent, _, _ in spans} == {os.getpid()}
+    # At some moment three commands ran at once.
+    assert max(sum(s <= t < e for _, s, e in spans) for _, t, _ in spans) == 3
+
+
+def test_callable_workers_are_separate_processes(tmp_path: Path) -> None:
+    (tmp_path / "pidmod.py").write_text(
+        "import os, time\n"
+        "def run(config):\n"
+        "    time.sleep(0.25)\n"
+        "    return {'score': float(config['x']), 'pid': os.getpid()}\n"
+    )
+    (tmp_path / "sweep.toml").write_text(
+        '[sweep]\nname = "procs"\nmetric = "score"\nworkers = 2\n'
+        '[objective]\ncallable = "pidmod:run"\n'
+        '[parameters]\nx = { type = "int", low = 0, high = 23 }\n'
+    )
+    result = Sweep.from_file(tmp_path / "sweep.toml", directory=tmp_path, progress=False).run()
+    assert result.counts["complete"] == 24
+    pids = {r["metrics"]["pid"] for r in result.rows}
+    assert len(pids) == 2 and os.getpid() in pids
 
 
 def test_cli_prints_the_best_trial_and_its_config_file(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -225,6 +226,24 @@ def test_the_embedded_heartbeat_keeps_a_slow_trial_alive_and_reaps_a_silent_one(
     assert storage.get_trial(silent._trial_id).user_attrs["reason"] == STALE_REASON
     # A second reaper finds nothing left to do.
     assert beat.fail_stale(study) == []
+
+
+def test_one_beat_thread_serves_every_trial_and_close_stops_it(tmp_path: Path) -> None:
+    from fastgrid._parts import open_storage
+
+    storage = open_storage(None, directory=tmp_path)
+    study = optuna.create_study(study_name="hb-one", storage=storage)
+    beat = Heartbeat(storage, interval=0.1, grace=1.0)
+    before = threading.active_count()
+    for _ in range(20):
+        with beat.beating(study.ask()._trial_id):
+            assert threading.active_count() == before + 1
+    slow = study.ask()
+    with beat.beating(slow._trial_id):
+        time.sleep(0.35)
+    assert HEARTBEAT_ATTR in storage.get_trial(slow._trial_id).system_attrs
+    beat.close()
+    assert threading.active_count() == before
 
 
 def test_postgresql_storage_uses_optunas_heartbeat(tmp_path: Path, postgres_url: str) -> None:

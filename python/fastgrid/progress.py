@@ -99,6 +99,8 @@ class Reporter:
             self.reused += event.reused
             if event.feasible and event.values is not None and self._better(event.values):
                 self.best = list(event.values)
+        elif event.state == "PRUNED":
+            self.done += 1  # judged by the pruner: its point is done
         else:
             self.failed += 1
         if self._progress is not None:
@@ -108,6 +110,8 @@ class Reporter:
             tag = " reused" if event.reused else ""
             tag += "" if event.feasible else " infeasible"
             text = f"trial {event.number} ok{tag} value={_fmt(event.values)} ({event.duration:.2f}s)"
+        elif event.state == "PRUNED":
+            text = f"trial {event.number} {event.reason}"
         else:
             text = f"trial {event.number} FAIL: {event.reason}"
         of = f"/{self.total}" if self.total is not None else ""
@@ -122,7 +126,9 @@ class Reporter:
         lines = [
             f"sweep {result.name} {head} after {elapsed:.1f}s: ran {result.ran} trial(s) this run; "
             f"{counts['complete']} complete ({counts['reused']} reused, {counts['infeasible']} infeasible), "
-            f"{counts['failed']} failed in the study"
+            f"{counts['failed']} failed"
+            + (f", {counts['pruned']} pruned" if counts.get("pruned") else "")
+            + " in the study"
         ]
         if result.interrupted:
             lines.append("run the same command again to resume")

@@ -269,6 +269,7 @@ def render_report(report: Report, *, top: int = 10, console: Any = None) -> None
         f"[bold]sweep {report.name}[/bold] ({direction} {', '.join(report.metrics)}): "
         f"{counts['complete']} complete ({counts['reused']} reused, {counts['infeasible']} infeasible), "
         f"{counts['failed']} failed, {counts['running']} running"
+        + (f", {counts['pruned']} pruned" if counts.get("pruned") else "")
     )
     rows = report.top(top)
     params = report.param_names

@@ -34,6 +34,7 @@ __all__ = ["SLOT_ATTR", "GridSampler", "axis_distribution", "decode_choice", "en
 
 SLOT_ATTR = "fastgrid:slot"
 EXHAUSTED_ATTR = "fastgrid:exhausted"
+_DONE = (TrialState.COMPLETE, TrialState.PRUNED)  # states whose slot is never run again
 FAILED_IN_ATTR = "fastgrid:failed_in"
 _SCALAR = (type(None), bool, int, float, str)
 # How long a retry waits for a lower-numbered retry to write its claim (its worker may have died
@@ -224,7 +225,9 @@ class GridSampler(BaseSampler):
             entry = self._points.pop(trial._trial_id, None)
         slot = entry[0] if entry is not None else self.slot_of(trial)
         exhausted = trial.system_attrs.get(EXHAUSTED_ATTR, False)
-        if state != TrialState.COMPLETE and slot is not None and not exhausted:
+        # A pruned point was judged, not lost: like a completed one it is not run again.
+        done = state in _DONE
+        if not done and slot is not None and not exhausted:
             if self._run_id is not None:
                 study._storage.set_trial_system_attr(trial._trial_id, FAILED_IN_ATTR, self._run_id)
             with self._lock:
@@ -235,8 +238,8 @@ class GridSampler(BaseSampler):
                 study,
                 after=trial.number + 1,
                 exclude=trial._trial_id,
-                done=slot if state == TrialState.COMPLETE else None,
-                failed=slot if state != TrialState.COMPLETE and not exhausted else None,
+                done=slot if done else None,
+                failed=slot if not done and not exhausted else None,
             )
             == 0
         ):
@@ -303,15 +306,26 @@ class GridSampler(BaseSampler):
         """
         taken: set[int] = set() if done is None else {done}
         failed_in_run: Counter[int] = Counter()
+        # The loop of a resume over every stored trial: slot_of inlined, attributes read once.
+        first, n, run_id = self._first, self._n, self._run_id
+        holding = (*_DONE, TrialState.RUNNING, TrialState.WAITING)
         for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
-            if t._trial_id == exclude or t.system_attrs.get(EXHAUSTED_ATTR):
+            system = t.system_attrs
+            if t._trial_id == exclude or system.get(EXHAUSTED_ATTR):
                 continue
-            slot = self.slot_of(t)
-            if slot is None:
+            rel = t.number - first
+            if rel < 0:
                 continue
-            if t.state == TrialState.COMPLETE or t.state in (TrialState.RUNNING, TrialState.WAITING):
+            stored = system.get(SLOT_ATTR)
+            if stored is not None:
+                slot = int(stored)
+            elif rel < n:
+                slot = rel
+            else:
+                continue
+            if t.state in holding:
                 taken.add(slot)
-            elif self._run_id is not None and t.system_attrs.get(FAILED_IN_ATTR) == self._run_id:
+            elif run_id is not None and system.get(FAILED_IN_ATTR) == run_id:
                 failed_in_run[slot] += 1
         if self._run_id is not None:
             failed_here = dict(failed_in_run)
@@ -321,6 +335,8 @@ class GridSampler(BaseSampler):
         else:
             with self._lock:
                 failed_here = dict(self._failed_here)
+        if not failed_here and len(taken) >= self._n:
+            return []
         return [s for s in range(self._n) if s not in taken and failed_here.get(s, 0) <= self._retry_failed]
 
     def _claim_holds(self, study: Study, trial: FrozenTrial, slot: int) -> bool:

@@ -9,6 +9,7 @@ worker processes, each with its own optimize loop on the shared study.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -16,6 +17,7 @@ import pickle
 import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,7 +34,7 @@ from fastgrid import _parts
 from fastgrid._core import ConfigError
 from fastgrid.heartbeat import open_heartbeat_storage
 from fastgrid.progress import Reporter, TrialEvent
-from fastgrid.sampler import decode_choice
+from fastgrid.sampler import EXHAUSTED_ATTR, decode_choice
 from fastgrid.search import SearchSpace, nest
 from fastgrid.sweepfile import (
     SweepFile,
@@ -70,6 +72,7 @@ class SweepResult:
 
     ``rows`` holds one dict per trial of the study (all runs): number, state, value(s), params
     (flat dotted paths), metrics, key, reused, feasible, reason, duration, attempts, result_path.
+    It is built on first access (a resumed sweep of 10,000 trials need not pay for it).
     For several objectives ``best_trials`` is the feasible Pareto front and ``best`` its first row.
     With a ``[validate]`` step, ``validation`` holds its rows (best validated first) and ``best`` is
     the trial that validated best.
@@ -77,7 +80,6 @@ class SweepResult:
 
     name: str
     study: optuna.Study
-    rows: list[dict[str, Any]]
     best: dict[str, Any] | None
     best_trials: list[dict[str, Any]]
     best_config: dict[str, Any] | None
@@ -85,24 +87,32 @@ class SweepResult:
     interrupted: bool = False
     ran: int = 0
     validation: list[dict[str, Any]] = field(default_factory=list)
+    trials: list[FrozenTrial] = field(default_factory=list, repr=False)
+    fixed: dict[str, Any] = field(default_factory=dict, repr=False)
+    paths: list[str] = field(default_factory=list, repr=False)
+    counts: dict[str, int] = field(default_factory=dict)
+    """Complete / failed / reused / infeasible / running / pruned trials of the study."""
 
-    @property
-    def counts(self) -> dict[str, int]:
-        return trial_counts(self.rows)
+    @functools.cached_property
+    def rows(self) -> list[dict[str, Any]]:
+        maybe = (_row(t, self.fixed, self.paths) for t in self.trials)
+        return [r for r in maybe if r is not None]
 
 
 def trial_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Complete / failed / reused / infeasible / running counts of trial rows (``SweepResult.rows``)."""
-    out = {"complete": 0, "failed": 0, "reused": 0, "infeasible": 0, "running": 0}
+    """Complete / failed / reused / infeasible / running / pruned counts of rows (``SweepResult.rows``)."""
+    out = {"complete": 0, "failed": 0, "reused": 0, "infeasible": 0, "running": 0, "pruned": 0}
     for row in rows:
         if row["state"] == "COMPLETE":
             out["complete"] += 1
-            out["reused"] += bool(row["reused"])
+            out["reused"] += row["reused"] is not None  # a trial number, and 0 is one
             out["infeasible"] += not row["feasible"]
         elif row["state"] == "FAIL":
             out["failed"] += 1
         elif row["state"] == "RUNNING":
             out["running"] += 1
+        elif row["state"] == "PRUNED":
+            out["pruned"] += 1
     return out
 
 
@@ -400,11 +410,12 @@ class Sweep:
         state = _RunState.create(self)
         self._check_config(state)
         study = self._open_study(state)
+        done, best_so_far = _progress_start(study, self.spec.sweep.all_directions)
         reporter = Reporter(
             name=self.name,
             total=state.total,
-            done=_count_done(study),
-            best=_best_values(study, self.spec.sweep.all_directions),
+            done=done,
+            best=best_so_far,
             directions=self.spec.sweep.all_directions,
             tty=self.progress if self.progress is not None else sys.stderr.isatty(),
         )
@@ -415,6 +426,8 @@ class Sweep:
                 if self.spec.sweep.workers == 1:
                     worker = Worker(self, state, study=study, emit=reporter.update)
                     worker.loop()
+                elif self.spec.objective.command is not None:
+                    self._run_worker_threads(state, reporter, study)
                 else:
                     self._run_workers(state, reporter, study)
             except KeyboardInterrupt:
@@ -500,6 +513,65 @@ class Sweep:
         except ConfigError as exc:
             raise SweepFileError(self.source, [f"config: {exc}"]) from None
 
+    def _run_worker_threads(self, state: _RunState, reporter: Reporter, study: optuna.Study) -> None:
+        """Command trials: this thread is worker 0, threads 1..N-1 the others, one storage.
+
+        A command trial is a subprocess, so a worker only waits for it: threads give N trials
+        at once without starting N Python processes (each importing Optuna and replaying the
+        storage, which on 2 cores costs one trial's worth of CPU). Ctrl-C reaches this thread;
+        ``cancel`` then kills the other threads' commands and they record them as interrupted.
+        """
+        lock = threading.Lock()
+
+        def emit(event: TrialEvent) -> None:
+            with lock:
+                reporter.update(event)
+
+        counter: Any = mp.get_context("spawn").Value("i", 0)
+        stop, cancel = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        def work(index: int) -> None:
+            try:
+                worker = Worker(
+                    self,
+                    state,
+                    study=study,
+                    emit=emit,
+                    counter=counter,
+                    stop=stop,
+                    index=index,
+                    cancel=cancel,
+                )
+                worker.loop()
+            except KeyboardInterrupt:
+                return  # cancelled: its trial was recorded as interrupted
+            except BaseException as exc:  # surfaced by the main thread, after the others finish
+                errors.append(exc)
+                stop.set()
+
+        threads = [
+            threading.Thread(target=work, args=(i,), name=f"fastgrid-worker-{i}", daemon=True)
+            for i in range(1, self.spec.sweep.workers)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            Worker(self, state, study=study, emit=emit, counter=counter, stop=stop, index=0).loop()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)  # a bounded wait, so that Ctrl-C is seen here
+        except BaseException:
+            stop.set()
+            cancel.set()
+            for t in threads:
+                t.join()
+            raise
+        finally:
+            state.ran = int(counter.value)
+        if errors:
+            raise errors[0]
+
     def _run_workers(self, state: _RunState, reporter: Reporter, study: optuna.Study) -> None:
         """This process is worker 0; workers 1..N-1 are spawned processes on the same study.
 
@@ -552,21 +624,56 @@ class Sweep:
             state.ran = int(counter.value)
         failures = [p.exitcode for p in procs if p.exitcode not in (0, 130)]
         if failures:
-            raise RuntimeError(f"{len(failures)} worker process(es) exited with codes {failures}")
+            raise RuntimeError(
+                f"{len(failures)} worker process(es) exited with codes {failures} (their error is printed "
+                "above). Worker processes import the main module again: a script that runs a sweep with "
+                "workers > 1 must start it under `if __name__ == '__main__':`."
+            )
         state.interrupted = any(p.exitcode == 130 for p in procs)
 
     def _result(self, study: optuna.Study, state: _RunState, *, interrupted: bool, ran: int) -> SweepResult:
-        maybe = [_row(t, state.fixed, state.paths) for t in study.get_trials(deepcopy=False)]
-        rows = [r for r in maybe if r is not None]
-        feasible = [r for r in rows if r["state"] == "COMPLETE" and r["feasible"]]
+        trials = study.get_trials(deepcopy=False)
         directions = self.spec.sweep.all_directions
+        # One pass over the study for the counts and the feasible trials: a resumed sweep of
+        # 10,000 trials must not pay for a row per trial (``rows`` is built on first use).
+        feasible: list[FrozenTrial] = []
+        complete, failed, reused, infeasible, running, pruned = 0, 0, 0, 0, 0, 0
+        COMPLETE, FAIL, RUNNING = TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING
+        for t in trials:
+            trial_state = t.state
+            if trial_state == COMPLETE:
+                attrs = t.user_attrs
+                complete += 1
+                if attrs.get("reused") is not None:
+                    reused += 1
+                if attrs.get("feasible", True):
+                    if t.values:
+                        feasible.append(t)
+                else:
+                    infeasible += 1
+            elif trial_state == FAIL:
+                failed += not t.system_attrs.get(EXHAUSTED_ATTR)
+            elif trial_state == RUNNING:
+                running += 1
+            elif trial_state == TrialState.PRUNED:
+                pruned += 1
+        counts = {
+            "complete": complete,
+            "failed": failed,
+            "reused": reused,
+            "infeasible": infeasible,
+            "running": running,
+            "pruned": pruned,
+        }
         best_trials: list[dict[str, Any]] = []
         if feasible:
             if len(directions) == 1:
                 sign = -1.0 if directions[0] == "maximize" else 1.0
-                best_trials = [min(feasible, key=lambda r: (sign * r["values"][0], r["number"]))]
+                top = min(feasible, key=lambda t: (sign * t.values[0], t.number))
+                best_trials = [r for r in [_row(top, state.fixed, state.paths)] if r is not None]
             else:
-                best_trials = _pareto(feasible, directions)
+                rows = [_row(t, state.fixed, state.paths) for t in feasible]
+                best_trials = _pareto([r for r in rows if r is not None], directions)
         best = best_trials[0] if best_trials else None
         best_config = best_path = None
         if best is not None:
@@ -574,13 +681,16 @@ class Sweep:
         return SweepResult(
             name=self.name,
             study=study,
-            rows=rows,
             best=best,
             best_trials=best_trials,
             best_config=best_config,
             best_config_path=best_path,
             interrupted=interrupted,
             ran=ran,
+            trials=trials,
+            fixed=state.fixed,
+            paths=state.paths,
+            counts=counts,
         )
 
     def _write_best_config(self, state: _RunState, best: dict[str, Any]) -> tuple[dict[str, Any], Path]:
@@ -759,26 +869,27 @@ def _fail_stale(study: optuna.Study) -> None:
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
 
 
-def _count_done(study: optuna.Study) -> int:
-    return len(
-        {t.user_attrs.get("key") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-    )
-
-
-def _best_values(study: optuna.Study, directions: list[str]) -> list[float] | None:
-    if len(directions) != 1:
-        return None
+def _progress_start(study: optuna.Study, directions: list[str]) -> tuple[int, list[float] | None]:
+    """Points already done (distinct keys) and the best feasible value so far, in one pass."""
+    keys: set[Any] = set()
+    best: float | None = None
     sign = -1.0 if directions[0] == "maximize" else 1.0
-    done = [
-        t.values[0]
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.values and t.user_attrs.get("feasible", True)
-    ]
-    return [min(done, key=lambda v: sign * v)] if done else None
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        attrs = t.user_attrs
+        keys.add(attrs.get("key"))
+        values = t.values
+        if (
+            len(directions) == 1
+            and values
+            and attrs.get("feasible", True)
+            and (best is None or sign * values[0] < sign * best)
+        ):
+            best = values[0]
+    return len(keys), None if best is None else [best]
 
 
 def _row(t: FrozenTrial, fixed: dict[str, Any], paths: list[str]) -> dict[str, Any] | None:
-    if t.system_attrs.get("fastgrid:exhausted"):
+    if t.system_attrs.get(EXHAUSTED_ATTR):
         return None
     if "params" in t.user_attrs:
         params = dict(t.user_attrs["params"])

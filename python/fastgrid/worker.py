@@ -14,12 +14,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
+
+try:
+    from optuna.study._tell import _tell_with_warning
+except ImportError:  # pragma: no cover - an Optuna that moved it: the public, copying tell
+    _tell_with_warning = None
 
 from fastgrid import _parts
 from fastgrid._core import ConfigError
@@ -32,6 +36,8 @@ from fastgrid.sweepfile import SweepFileError
 
 if TYPE_CHECKING:
     from fastgrid.sweep import Sweep, _RunState
+
+_TWIN_POLL = 0.05  # seconds between looks at a twin trial running elsewhere
 
 __all__ = ["Worker", "add_import_path", "constraint_values", "first_interrupt_only", "worker_main"]
 
@@ -46,15 +52,6 @@ class _FinishedElsewhere(RuntimeError):
     """A trial that another process finished while this one was running it."""
 
 
-@dataclass(frozen=True)
-class _Done:
-    """A completed trial, as much of it as reusing its result needs."""
-
-    number: int
-    values: list[float]
-    attrs: dict[str, Any]
-
-
 class Worker:
     def __init__(
         self,
@@ -66,10 +63,14 @@ class Worker:
         counter: Any = None,
         stop: Any = None,
         index: int = 0,
+        cancel: threading.Event | None = None,
     ) -> None:
         spec = sweep.spec
         self.sweep, self.state, self.emit = sweep, state, emit
         self.counter, self.stop = counter, stop
+        # Set by the runner of a worker thread: kills its running command (Ctrl-C reaches only
+        # the main thread).
+        self.cancel = cancel
         self.started = 0
         self.metrics = spec.sweep.objective_metrics
         self.directions = spec.sweep.all_directions
@@ -100,19 +101,37 @@ class Worker:
         self.heartbeat = Heartbeat(storage, interval=spec.sweep.heartbeat_interval, grace=spec.sweep.grace)
         self.objective = _objective(sweep, self.metrics)
         self.runs = sweep.directory / "runs" / sweep.name
-        self.reuse: dict[str, _Done] = {}
+        # Completed trials by key -> trial id: the records stay in the storage and are read only
+        # when a suggestion repeats one, so resuming a long sweep copies nothing per trial.
+        self.reuse: dict[str, int] = {}
+        self._indexed = 0  # every trial numbered below this is finished and indexed
         self.key = ""
         self._load_reuse()
         self.next_number = len(self.study.get_trials(deepcopy=False))
 
     def _load_reuse(self) -> None:
-        """Index the completed trials by key (this config's only, unless allow_changed)."""
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            key = t.user_attrs.get("key")
-            if key is not None and (
-                self.sweep.allow_changed or t.user_attrs.get("fingerprint") == self.state.fingerprint
-            ):
-                self.reuse.setdefault(key, _Done(t.number, list(t.values or []), dict(t.user_attrs)))
+        """Index the completed trials by key (this config's only, unless allow_changed).
+
+        Only trials not yet indexed are read: the finished prefix is skipped on later calls.
+        """
+        trials = self.study._storage.get_all_trials(self.study._study_id, deepcopy=False)
+        fingerprint, any_config = self.state.fingerprint, self.sweep.allow_changed
+        reuse, prefix, indexed = self.reuse, True, self._indexed
+        complete, unfinished = TrialState.COMPLETE, (TrialState.RUNNING, TrialState.WAITING)
+        for t in trials[indexed:]:
+            state = t.state
+            if state == complete:
+                attrs = t.user_attrs
+                key = attrs.get("key")
+                if key is None or key in reuse:
+                    pass
+                elif any_config or attrs.get("fingerprint") == fingerprint:
+                    reuse[key] = t._trial_id
+            if prefix and state not in unfinished:
+                indexed += 1
+            else:
+                prefix = False
+        self._indexed = indexed
 
     def _may_start(self) -> bool:
         if self.stop is not None and self.stop.is_set():
@@ -144,10 +163,13 @@ class Worker:
         and its point is run here.
         """
         self.started = 0
-        while True:
-            self._run_available()
-            if not self._await_others():
-                return self.started
+        try:
+            while True:
+                self._run_available()
+                if not self._await_others():
+                    return self.started
+        finally:
+            self.heartbeat.close()
 
     def _run_available(self) -> None:
         while self._may_start():
@@ -229,12 +251,11 @@ class Worker:
                 storage.set_trial_user_attr(tid, "params", _flatten(point))
             hit = self.reuse.get(key)
             if hit is None and self.space is not None and self.counter is not None:
-                # Search mode with several workers: another process may have completed this
-                # point since we last looked (a grid never repeats a point, so it skips this).
-                self._load_reuse()
-                hit = self.reuse.get(key)
-            if hit is not None and hit.number != number:
-                self._finish_reused(trial, hit)
+                # Search mode with several workers: another worker may have completed this point
+                # since we last looked, or be running it now (a grid never repeats a point).
+                hit = self._await_twin(key, trial)
+            if hit is not None and hit != trial._trial_id:
+                self._finish_reused(trial, storage.get_trial(hit))
                 return True
             try:
                 config = self.config.merged(point)
@@ -242,8 +263,13 @@ class Worker:
                 # A model may reject one point's values: that trial fails, the sweep goes on.
                 self._finish_fail(trial, f"config: {exc}")
                 return True
+            extra: dict[str, Any] = {}
+            if self.cancel is not None:
+                extra["cancel"] = self.cancel
+            if isinstance(self.objective, _parts.CallableObjective):
+                extra["trial"] = trial  # for trial.report / should_prune (see README "Pruning")
             outcome = self.objective.run(
-                config, trial_number=number, trial_dir=self.runs / f"trial_{number}", params=point
+                config, trial_number=number, trial_dir=self.runs / f"trial_{number}", params=point, **extra
             )
         except KeyboardInterrupt:
             self._finish_fail(trial, "interrupted")
@@ -253,6 +279,34 @@ class Worker:
             raise
         self._finish(trial, outcome)
         return True
+
+    def _await_twin(self, key: str, trial: optuna.Trial) -> int | None:
+        """The id of a completed trial of ``key`` to reuse, waiting for a running one if needed.
+
+        Of two workers suggested the same point at once, the lower trial number runs it and the
+        other waits and reuses its result; if that trial fails (or its worker dies and it goes
+        stale) this one runs the point itself. The key is published first, so that a twin with
+        a higher number sees this trial.
+        """
+        storage, study_id = self.study._storage, self.study._study_id
+        flush = getattr(storage, "flush", None)
+        if flush is not None:
+            flush()
+        running = (TrialState.RUNNING,)
+        while True:
+            self._load_reuse()
+            hit = self.reuse.get(key)
+            if hit is not None:
+                return hit
+            if not any(
+                t.number < trial.number and t.user_attrs.get("key") == key
+                for t in storage.get_all_trials(study_id, deepcopy=False, states=running)
+            ):
+                return None
+            if self.cancel is not None and self.cancel.wait(_TWIN_POLL):
+                raise KeyboardInterrupt
+            if self.cancel is None:
+                time.sleep(_TWIN_POLL)
 
     # -- recording ---------------------------------------------------------------------------
     def _values(self, metrics: Mapping[str, Any], value: Any) -> list[float] | str:
@@ -300,6 +354,9 @@ class Worker:
         storage.set_trial_user_attr(tid, "attempts", int(outcome.attempts))
         if outcome.result_path is not None:
             storage.set_trial_user_attr(tid, "result_path", str(outcome.result_path))
+        if getattr(outcome, "pruned", False):
+            self._finish_pruned(trial, str(outcome.reason or "pruned"))
+            return
         if isinstance(values, str):
             self._finish_fail(trial, values)
             return
@@ -317,14 +374,16 @@ class Worker:
                 storage.set_trial_user_attr(tid, name, attrs[name])
         self._set_constraints(trial, cvalues)
         self._tell(trial, values if len(values) > 1 else values[0])
-        self.reuse.setdefault(self.key, _Done(trial.number, values, attrs))
+        self.reuse.setdefault(self.key, trial._trial_id)
         self.emit(
             TrialEvent(trial.number, "COMPLETE", values, None, float(outcome.duration), False, feasible)
         )
 
     def _tell(self, trial: optuna.Trial, values: Any = None, *, state: TrialState | None = None) -> None:
         try:
-            self.study.tell(trial, values, state=state)
+            # Study.tell also returns a deep copy of the finished trial, which nobody here reads
+            # (a quarter of a trivial trial's bookkeeping); Optuna's own tell step does the rest.
+            _tell_study(self.study, trial, values, state=state)
         except ValueError as exc:
             if "Cannot tell a" not in str(exc):
                 raise
@@ -336,20 +395,30 @@ class Worker:
             for (src, _), value in zip(self.require, values, strict=True):
                 trial.set_constraint(src, value)
 
-    def _finish_reused(self, trial: optuna.Trial, hit: _Done) -> None:
+    def _finish_reused(self, trial: optuna.Trial, hit: FrozenTrial) -> None:
         storage, tid = self.study._storage, trial._trial_id
         for name in ("fingerprint", "metrics", "feasible", "constraints", "infeasible", "result_path"):
-            if name in hit.attrs:
-                storage.set_trial_user_attr(tid, name, hit.attrs[name])
+            if name in hit.user_attrs:
+                storage.set_trial_user_attr(tid, name, hit.user_attrs[name])
         storage.set_trial_user_attr(tid, "reused", hit.number)
         storage.set_trial_user_attr(tid, "duration", 0.0)
         storage.set_trial_user_attr(tid, "attempts", 0)
-        if "constraints" in hit.attrs:
-            self._set_constraints(trial, list(hit.attrs["constraints"]))
-        values = list(hit.values)
+        if "constraints" in hit.user_attrs:
+            self._set_constraints(trial, list(hit.user_attrs["constraints"]))
+        values = list(hit.values or [])
         self._tell(trial, values if len(values) > 1 else values[0])
-        feasible = bool(hit.attrs.get("feasible", True))
+        feasible = bool(hit.user_attrs.get("feasible", True))
         self.emit(TrialEvent(trial.number, "COMPLETE", values, None, 0.0, True, feasible))
+
+    def _finish_pruned(self, trial: optuna.Trial, reason: str) -> None:
+        """The pruner stopped the trial: PRUNED with its last reported value, never retried."""
+        frozen = self.study._storage.get_trial(trial._trial_id)
+        step = frozen.last_step
+        if step is not None:
+            reason = f"{reason} (at step {step})"
+        self.study._storage.set_trial_user_attr(trial._trial_id, "reason", reason)
+        self._tell(trial, state=TrialState.PRUNED)
+        self.emit(TrialEvent(trial.number, "PRUNED", None, reason, 0.0, False, False))
 
     def _finish_fail(self, trial: optuna.Trial, reason: str) -> None:
         storage = self.study._storage
@@ -358,6 +427,13 @@ class Worker:
         with contextlib.suppress(_FinishedElsewhere):
             self._tell(trial, state=TrialState.FAIL)
         self.emit(TrialEvent(trial.number, "FAIL", None, reason, 0.0, False, False))
+
+
+def _tell_study(study: optuna.Study, trial: optuna.Trial, values: Any, *, state: TrialState | None) -> None:
+    if _tell_with_warning is None:
+        study.tell(trial, values, state=state)
+    else:
+        _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state)
 
 
 @contextlib.contextmanager

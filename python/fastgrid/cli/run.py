@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from fastgrid.cli import InputError, main
 from fastgrid.sweepfile import SweepFileError, parse_duration
+
+if TYPE_CHECKING:
+    from fastgrid.sweep import SweepResult
+
+
+def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
+    """``Sweep.from_file(sweep_file, **options).run()``, bad input as the CLI's InputError."""
+    from fastgrid.sweep import Sweep, SweepChangedError
+
+    try:
+        return Sweep.from_file(sweep_file, **options).run()
+    except (SweepFileError, SweepChangedError) as exc:
+        raise InputError(str(exc)) from None
+    except (ValueError, OSError) as exc:
+        # Config files, models and storage URLs are checked when the run opens them.
+        raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
 
 
 def _timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -42,25 +59,16 @@ def run(
     progress: bool | None,
 ) -> None:
     """Run SWEEP_FILE, or resume it: completed points are never run again."""
-    from fastgrid.sweep import Sweep, SweepChangedError
-
-    try:
-        sweep = Sweep.from_file(
-            sweep_file,
-            workers=workers,
-            max_trials=max_trials,
-            timeout=timeout,
-            storage=storage,
-            fresh=fresh,
-            allow_changed=allow_changed,
-            progress=progress,
-        )
-        result = sweep.run()
-    except (SweepFileError, SweepChangedError) as exc:
-        raise InputError(str(exc)) from None
-    except (ValueError, OSError) as exc:
-        # Config files, models and storage URLs are checked when the run opens them.
-        raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
+    result = run_sweep_file(
+        sweep_file,
+        workers=workers,
+        max_trials=max_trials,
+        timeout=timeout,
+        storage=storage,
+        fresh=fresh,
+        allow_changed=allow_changed,
+        progress=progress,
+    )
     if result.best is None:
         click.echo(f"sweep {result.name}: no completed feasible trial yet")
     else:

@@ -12,9 +12,8 @@ import sys
 
 import click
 
-from fastgrid.cli import InputError, main
-from fastgrid.cli.run import _timeout
-from fastgrid.sweepfile import SweepFileError
+from fastgrid.cli import main
+from fastgrid.cli.run import _timeout, run_sweep_file
 
 
 @main.command("worker")
@@ -48,25 +47,17 @@ def worker(
     progress: bool | None,
 ) -> None:
     """Join the sweep of SWEEP_FILE (creating it if new) and run its points until none is left."""
-    from fastgrid.sweep import Sweep, SweepChangedError
-
-    try:
-        sweep = Sweep.from_file(
-            sweep_file,
-            workers=1,
-            max_trials=max_trials,
-            timeout=timeout,
-            storage=storage,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            progress=progress,
-            wait_for_others=True,
-        )
-        result = sweep.run()
-    except (SweepFileError, SweepChangedError) as exc:
-        raise InputError(str(exc)) from None
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
+    result = run_sweep_file(
+        sweep_file,
+        workers=1,
+        max_trials=max_trials,
+        timeout=timeout,
+        storage=storage,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
+        progress=progress,
+        wait_for_others=True,
+    )
     counts = result.counts
     click.echo(
         f"worker done: sweep {result.name}: ran {result.ran} trial(s) here; "

@@ -105,6 +105,7 @@ class Attempt:
     result_path: str | None = None
     returncode: int | None = None
     retryable: bool = True
+    pruned: bool = False
 
 
 def retry(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import inspect
 import numbers
 import re
 import signal
@@ -14,6 +16,8 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import optuna
 
 from fastgrid._imports import import_object
 from fastgrid.objective.base import (
@@ -71,6 +75,11 @@ class CallableObjective:
     callable fails the trial with ``"ExceptionType: message"`` and its traceback in
     ``trial_dir/error.log``; KeyboardInterrupt propagates.
 
+    Pruning: a callable with a parameter named ``trial`` is called as ``target(config,
+    trial=trial)`` with the running Optuna trial (``None`` when ``run`` is given none), so that
+    it can ``trial.report(value, step)`` and ``raise optuna.TrialPruned()`` when
+    ``trial.should_prune()``; the outcome is then ``pruned`` (not a failure, never retried).
+
     Timeouts: in-process code cannot be killed. In a process's main thread (the usual case, and the
     case of worker processes) ``timeout`` arms SIGALRM, which raises inside the callable at its
     next Python bytecode — a call stuck inside C code is interrupted only when it returns to
@@ -113,6 +122,14 @@ class CallableObjective:
                 self._function = _import(str(self.target))
             return self._function
 
+    @functools.cached_property
+    def wants_trial(self) -> bool:
+        """Whether the target takes the running Optuna trial (a parameter named ``trial``)."""
+        try:
+            return "trial" in inspect.signature(self.load()).parameters
+        except (TypeError, ValueError):  # builtins and some C callables have no signature
+            return False
+
     def validate(self, parameters: Iterable[str]) -> None:
         """Nothing to check (no placeholders); present so runners treat both kinds alike."""
 
@@ -134,19 +151,28 @@ class CallableObjective:
         return f"CallableObjective({self.target!r}, metrics={list(self.metrics)!r})"
 
     def run(
-        self, config: dict, *, trial_number: int, trial_dir: Path, params: Mapping[str, Any]
+        self,
+        config: dict,
+        *,
+        trial_number: int,
+        trial_dir: Path,
+        params: Mapping[str, Any],
+        trial: Any = None,
     ) -> TrialOutcome:
         started = time.perf_counter()
         function = self.load()
-        files = TrialFiles.create(trial_dir)
+        if self.wants_trial:
+            function = functools.partial(function, trial=trial)
+        # The directory is made only when something goes in it (the config, an error log): a
+        # callable returns its metrics in memory, and a mkdir per trial is measurable overhead.
         if self.write_config:
-            write_json_atomic(files.config, config)
+            write_json_atomic(TrialFiles.create(trial_dir).config, config)
         # A retry must see the config as it was, whatever the failed attempt did to it.
         pristine = copy.deepcopy(config) if self.retries else None
 
         def attempt(number: int) -> Attempt:
             given = config if number == 1 or pristine is None else copy.deepcopy(pristine)
-            return self._attempt(function, given, files, number)
+            return self._attempt(function, given, trial_dir, number)
 
         last, attempts = retry(attempt, retries=self.retries, backoff=self.backoff)
         return TrialOutcome(
@@ -156,18 +182,22 @@ class CallableObjective:
             reason=last.reason,
             duration=time.perf_counter() - started,
             attempts=attempts,
+            pruned=last.pruned,
         )
 
     def _attempt(
-        self, function: Callable[[dict], Any], config: dict, files: TrialFiles, number: int
+        self, function: Callable[[dict], Any], config: dict, trial_dir: Path, number: int
     ) -> Attempt:
         try:
             with _deadline(self.timeout):
                 result = function(config)
         except _Deadline:
             return Attempt(ok=False, reason=f"timeout after {self.timeout}s")
+        except optuna.TrialPruned as exc:
+            reason = f"pruned: {exc}" if str(exc) else "pruned"
+            return Attempt(ok=False, reason=reason, retryable=False, pruned=True)
         except (Exception, SystemExit) as exc:
-            with open(files.error, "a", encoding="utf-8") as log:
+            with open(TrialFiles.create(trial_dir).error, "a", encoding="utf-8") as log:
                 log.write(f"--- attempt {number}\n")
                 log.write("".join(traceback.format_exception(exc)))
             return Attempt(ok=False, reason=short_message(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -175,8 +176,16 @@ class CommandObjective:
     # -- one trial --------------------------------------------------------------------------
 
     def run(
-        self, config: dict, *, trial_number: int, trial_dir: Path, params: Mapping[str, Any]
+        self,
+        config: dict,
+        *,
+        trial_number: int,
+        trial_dir: Path,
+        params: Mapping[str, Any],
+        cancel: threading.Event | None = None,
     ) -> TrialOutcome:
+        """Run one trial. Setting ``cancel`` (from another thread) kills the command's process
+        group and raises KeyboardInterrupt here, as Ctrl-C does in the main thread."""
         started = time.perf_counter()
         files = TrialFiles.create(trial_dir)
         write_json_atomic(files.config, config)
@@ -204,7 +213,7 @@ class CommandObjective:
         )
 
         def attempt(number: int) -> Attempt:
-            return self._attempt(argv, env, files, key)
+            return self._attempt(argv, env, files, key, cancel)
 
         def keep_logs(number: int) -> None:
             # The failed attempt's logs stay next to the new ones as stdout.attempt<N>.log.
@@ -227,7 +236,12 @@ class CommandObjective:
         )
 
     def _attempt(
-        self, argv: list[str], env: dict[str, str], files: TrialFiles, key: dict[str, str]
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        files: TrialFiles,
+        key: dict[str, str],
+        cancel: threading.Event | None = None,
     ) -> Attempt:
         # A stale output.json (an earlier attempt, or a run interrupted before a resume) must never
         # be read as this attempt's result.
@@ -244,6 +258,7 @@ class CommandObjective:
                 timeout=self.timeout,
                 grace=self.kill_grace,
                 log_limit=self.log_limit,
+                cancel=cancel,
             )
         except OSError as exc:
             return Attempt(

@@ -22,7 +22,8 @@ class TrialOutcome:
     float for one metric, a tuple for several. ``duration`` is the wall time of the whole run,
     retries and backoff included; ``attempts`` how many times the objective was started (0 when a
     placeholder value was refused before anything ran). ``metrics`` is a plain dict so outcomes
-    pickle across worker processes.
+    pickle across worker processes. ``pruned`` is True (with ``ok`` False) when the objective
+    raised ``optuna.TrialPruned``: the pruner stopped it, which is not a failure.
     """
 
     ok: bool
@@ -35,6 +36,7 @@ class TrialOutcome:
     stdout_tail: str = ""
     stderr_tail: str = ""
     returncode: int | None = None
+    pruned: bool = False
 
 
 @runtime_checkable

@@ -11,6 +11,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -113,11 +114,16 @@ class _ExitWatch:
         flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
         return os.waitid(os.P_PID, self.pid, flags) is not None
 
-    def wait(self, timeout: float | None) -> bool:
-        """True once the child has exited; False when ``timeout`` seconds passed first."""
+    def wait(self, timeout: float | None, cancel: threading.Event | None = None) -> bool:
+        """True once the child has exited; False when ``timeout`` seconds passed first.
+
+        KeyboardInterrupt when ``cancel`` is set (checked at every wake-up).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.0005
         while True:
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt
             remaining = _WAKE_EVERY if deadline is None else min(_WAKE_EVERY, deadline - time.monotonic())
             if self._fd is not None:
                 if self._pump.run(remaining):
@@ -147,14 +153,19 @@ def run_in_group(
     timeout: float | None,
     grace: float,
     log_limit: int | None = DEFAULT_LOG_LIMIT,
+    cancel: threading.Event | None = None,
 ) -> Exit:
     """Run ``argv`` to completion or timeout; on timeout SIGTERM the group, then SIGKILL it.
 
     After the leader exits, whatever it left in its group (background children) is killed too: a
     trial is over when its command is. Any exception while waiting (KeyboardInterrupt above all)
-    kills the group before it propagates. stdout and stderr go through pipes into logs of at most
-    ``log_limit`` bytes each (see ``CappedLog``). Raises OSError when the command cannot be started.
+    kills the group before it propagates. ``cancel`` set from another thread acts like a
+    KeyboardInterrupt here (the way a threaded runner stops its trials on Ctrl-C). stdout and
+    stderr go through pipes into logs of at most ``log_limit`` bytes each (see ``CappedLog``).
+    Raises OSError when the command cannot be started.
     """
+    if cancel is not None and cancel.is_set():
+        raise KeyboardInterrupt
     logs: list[CappedLog] = []
     try:
         logs.append(CappedLog(stdout_path, limit=log_limit))
@@ -179,7 +190,7 @@ def run_in_group(
     timed_out = False
     try:
         watch = _ExitWatch(proc.pid, pump)
-        if not watch.wait(timeout):
+        if not watch.wait(timeout, cancel):
             timed_out = True
             _signal_group(proc.pid, signal.SIGTERM)
             watch.wait(grace)
