@@ -500,6 +500,7 @@ def _objective(sweep: Sweep, metrics: list[str]) -> Any:
             env=dict(spec.env),
             cwd=spec.cwd,
             results=results,
+            log_limit=spec.log_limit,
         )
     target: Any = sweep._target if sweep._target is not None else _import(str(spec.callable))
     # A callable gets its config in memory; writing it to a file per trial would be pure overhead
