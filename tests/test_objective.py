@@ -851,3 +851,14 @@ def test_callable_timeout_outside_the_main_thread_warns_and_runs_to_completion(t
     assert box["warnings"][0].startswith(
         "CallableObjective: the timeout is only enforced in a process's main thread"
     )
+
+
+def test_tail_text_reads_a_bounded_window_even_of_a_device(tmp_path: Path) -> None:
+    from fastgrid.objective.reading import tail_text
+
+    log = tmp_path / "stdout.log"
+    log.write_text("".join(f"line {i}\n" for i in range(5000)))
+    assert tail_text(log, lines=3) == "line 4997\nline 4998\nline 4999"
+    zero = tmp_path / "zero.log"
+    zero.symlink_to("/dev/zero")
+    assert len(tail_text(zero, max_bytes=1024)) <= 1024

@@ -9,13 +9,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 import optuna
 import pytest
-import tomllib
 from fastgrid import Grid
 from fastgrid.cli import main
 from fastgrid.objective.results import ResultsSpec

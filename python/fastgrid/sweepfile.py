@@ -10,11 +10,11 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 try:
     from optuna.study._tell import _tell_with_warning
 except ImportError:  # pragma: no cover - an Optuna that moved it: the public, copying tell
-    _tell_with_warning = None
+    _tell_with_warning = None  # type: ignore[assignment]
 
 from fastgrid import _parts
 from fastgrid._core import ConfigError

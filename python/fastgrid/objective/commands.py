@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -29,7 +30,7 @@ from fastgrid.objective.reading import (
     read_json_file,
     tail_text,
 )
-from fastgrid.objective.results import ResultsSpec, SharedIndex
+from fastgrid.objective.results import ResultsSpec, SharedIndex, results_turn
 
 __all__ = ["CommandObjective"]
 
@@ -221,7 +222,15 @@ class CommandObjective:
                 if log.exists():
                     os.replace(log, log.with_name(f"{log.stem}.attempt{number - 1}{log.suffix}"))
 
-        last, attempts = retry(attempt, retries=self.retries, backoff=self.backoff, before_retry=keep_logs)
+        turn = (
+            results_turn(self._index.directory, key, cancel=cancel)
+            if self._index is not None
+            else contextlib.nullcontext()
+        )
+        with turn:
+            last, attempts = retry(
+                attempt, retries=self.retries, backoff=self.backoff, before_retry=keep_logs
+            )
         return TrialOutcome(
             ok=last.ok,
             metrics=last.metrics,

@@ -128,7 +128,8 @@ def tail_text(path: Path, *, lines: int = 20, max_bytes: int = 8192) -> str:
         with open(path, "rb") as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(max(0, size - max_bytes))
-            data = f.read()
+            # Bounded even when the "file" is a device (a symlink to /dev/zero has no end).
+            data = f.read(max_bytes)
     except FileNotFoundError:
         return ""
     split = data.decode("utf-8", errors="replace").splitlines()
