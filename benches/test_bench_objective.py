@@ -4,6 +4,7 @@ Measure with:
   python -m pytest benches/test_bench_objective.py --benchmark-enable --benchmark-only \
       --benchmark-columns=median,min,rounds
 FASTGRID_BENCH_ROUNDS sets the rounds (default 40); disabled runs make one call each.
+FASTGRID_BENCH_CHATTY_MB sets how much the chatty trial prints (default 20).
 """
 
 from __future__ import annotations
@@ -60,6 +61,54 @@ def test_plain_subprocess_run_floor(benchmark: Any, tmp_path: Path, trivial_scri
         return float(json.loads(done.stdout.splitlines()[-1])["sharpe"])
 
     assert benchmark.pedantic(trial, rounds=ROUNDS, iterations=1, warmup_rounds=1) == 1.0
+
+
+CHATTY = """
+import sys
+line = b"x" * 99 + b"\\n"
+block = line * 10_000
+for _ in range(int(sys.argv[1])):
+    sys.stdout.buffer.write(block)
+print('{"sharpe": 1.0}')
+"""
+# Megabytes a chatty trial prints (its log is capped at the default 10 MiB).
+CHATTY_MB = int(os.environ.get("FASTGRID_BENCH_CHATTY_MB", "20"))
+
+
+@pytest.fixture
+def chatty_script(tmp_path: Path) -> str:
+    path = tmp_path / "chatty.py"
+    path.write_text(CHATTY)
+    return str(path)
+
+
+@pytest.mark.benchmark(group="objective-command-chatty")
+def test_command_objective_chatty_trial(benchmark: Any, tmp_path: Path, chatty_script: str) -> None:
+    obj = CommandObjective([*PY, chatty_script, str(CHATTY_MB)], metrics=["sharpe"], timeout=120)
+    numbers = itertools.count()
+
+    def trial() -> Any:
+        n = next(numbers)
+        return obj.run(CONFIG, trial_number=n, trial_dir=tmp_path / f"trial_{n}", params={})
+
+    outcome = benchmark.pedantic(trial, rounds=max(ROUNDS // 4, 1), iterations=1, warmup_rounds=1)
+    assert outcome.ok and outcome.value == 1.0
+    assert (tmp_path / "trial_0" / "stdout.log").stat().st_size < 10 * 1024 * 1024 + 100
+
+
+@pytest.mark.benchmark(group="objective-command-chatty")
+def test_plain_subprocess_chatty_floor(benchmark: Any, tmp_path: Path, chatty_script: str) -> None:
+    log = tmp_path / "stdout.log"
+
+    def trial() -> float:
+        # The plain way: the child writes its whole output straight into the log file.
+        with open(log, "wb") as out:
+            subprocess.run([*PY, chatty_script, str(CHATTY_MB)], stdout=out, check=True)
+        with open(log, "rb") as f:
+            f.seek(-200, os.SEEK_END)
+            return float(json.loads(f.read().splitlines()[-1])["sharpe"])
+
+    assert benchmark.pedantic(trial, rounds=max(ROUNDS // 4, 1), iterations=1, warmup_rounds=1) == 1.0
 
 
 def backtest(config: dict) -> dict:

@@ -9,6 +9,7 @@ import random
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -225,3 +226,126 @@ def test_non_json_values_and_keys_are_type_errors() -> None:
         trial_key({1: 2})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="mapping"):
         trial_key([("a", 1)])  # type: ignore[arg-type]
+
+
+# --- the hot path: names seen again and again ------------------------------------------------
+
+# Flat dotted names as a sampler reports them: long shared prefixes (heads that tie past 16
+# bytes), a '-' that sorts between '.' and letters, non-ASCII, and the odd bad name.
+dotted_names = st.lists(
+    st.sampled_from(["a", "a-c", "risk", "execution", "slippage", "slippage_bps", "thresholds", "é"])
+    | st.text(alphabet="abcxyz_", min_size=1, max_size=20),
+    min_size=1,
+    max_size=4,
+).map(".".join) | st.sampled_from(["a..b", ".a", "a.", "a\0b"])
+flat_params = st.dictionaries(dotted_names, scalars | st.lists(scalars, max_size=3), max_size=24)
+
+
+def _expected(params: dict[str, Any]) -> str | None:
+    """The reference key, or None where trial_key must refuse the names."""
+    paths = [tuple(name.split(".")) for name in params]
+    if any("" in path or "\0" in "".join(path) for path in paths):
+        return None
+    if any(p != q and q[: len(p)] == p for p in paths for q in paths):
+        return None
+    return reference_key(params)
+
+
+@settings(relaxed, max_examples=400)
+@given(flat_params, st.randoms())
+def test_flat_dotted_keys_follow_the_documented_encoding(params: dict[str, Any], rng: random.Random) -> None:
+    expected = _expected(params)
+    # Twice with the same name objects (the cached way), then with fresh copies of the names.
+    fresh = {"".join(list(name)): value for name, value in _shuffled(params, rng).items()}
+    for each in (params, params, fresh):
+        if expected is None:
+            with pytest.raises(SpecError):
+                trial_key(each)
+        else:
+            assert trial_key(each) == expected
+
+
+def test_known_keys_never_change() -> None:
+    # Frozen v1 keys, as the implementation before the cached fast path computed them (and the
+    # independent reference above does): a change here changes every stored trial key.
+    params = {
+        "thresholds.entry_z": 1.75,
+        "exit.take_profit_pct": 0.04,
+        "exit.trailing.enabled": True,
+        "risk.max_positions": 5,
+        "data.timeframe": "15m",
+        "filters.session.hours": [8, 20],
+    }
+    nested = {
+        "risk": {"stop_loss": 0.02, "limits": {"max": 5}},
+        "fast": 10,
+        "name": "é",
+        "on": True,
+        "nothing": None,
+        "grid": [1, 2.5, "x", [False]],
+        "empty": {},
+    }
+    types = {"i": -(2**63), "f": -0.0, "nan": float("nan"), "s": "", "t": (1, "a"), "m": [{"b": 1, "a.x": 2}]}
+    default = json.loads((DATA / "strategy_default.json").read_text())
+    known = [
+        ({}, "8dbcb2d2e4a4732a0be7bc0498bd05de"),
+        (nested, "58480793157c598c97ce85351703ca56"),
+        (types, "53df93812c3c7b3daad606862c61c270"),
+        (default, "cf6279481f40a9cee0174b6837cd9c5c"),
+    ]
+    for tree, key in known:
+        assert reference_key(tree) == key
+        # Twice: the second call takes the cached names and the remembered order.
+        assert trial_key(tree) == trial_key(tree) == key
+    assert trial_key(params) == reference_key(params)
+
+
+def test_names_reused_with_new_values_and_after_errors() -> None:
+    names = [f"section_{i % 7}.name_{i}_with_a_long_tail" for i in range(40)]
+    for round_ in range(3):
+        params = {name: float(i * round_) for i, name in enumerate(names)}
+        assert trial_key(params) == reference_key(params)
+        with pytest.raises(SpecError, match="also used as a section"):
+            trial_key({**params, "section_1": 1})
+        with pytest.raises(SpecError, match="empty segment"):
+            trial_key({**params, "section_1..x": 1})
+        assert trial_key(params) == reference_key(params)
+
+
+def test_many_and_long_names_are_keyed_right() -> None:
+    # More names than the per-thread cache holds, and names longer than it keeps.
+    wide = {f"p{i}.x": i for i in range(2000)}
+    long = {"a" * 70_000: 1, "b." + "c" * 70_000: 2.5}
+    for params in (wide, long, wide, long):
+        assert trial_key(params) == reference_key(params)
+
+
+def test_a_mapping_that_asks_for_a_key_while_being_keyed() -> None:
+    inner = {"x.y": 1, "z": "s"}
+
+    class Reentrant(Mapping[str, Any]):
+        def __getitem__(self, name: str) -> Any:
+            return inner[name]
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(inner)
+
+        def __len__(self) -> int:
+            return len(inner)
+
+        def items(self) -> Any:
+            seen.append(trial_key(inner))
+            return inner.items()
+
+    seen: list[str] = []
+    params = {"a": 1.5, "sec": Reentrant(), "b.c": [1, 2]}
+    assert trial_key(params) == reference_key({"a": 1.5, "sec": inner, "b.c": [1, 2]})
+    assert seen == [reference_key(inner)]
+
+
+def test_string_subclass_names() -> None:
+    class Name(str):
+        pass
+
+    params = {Name("risk.stop"): 0.1, "fast": 3}
+    assert trial_key(params) == trial_key(params) == reference_key({"risk.stop": 0.1, "fast": 3})

@@ -431,7 +431,10 @@ def test_an_output_file_of_100_mb_fails_without_being_read(tmp_path: Path) -> No
     assert peak < 5_000_000
 
 
-def test_100_mb_of_stdout_is_streamed_and_its_last_json_line_read_from_the_tail(tmp_path: Path) -> None:
+@pytest.mark.parametrize("log_limit", [None, 10 * 1024 * 1024])
+def test_100_mb_of_stdout_is_streamed_and_its_last_json_line_read_from_the_tail(
+    tmp_path: Path, log_limit: int | None
+) -> None:
     s = script(
         tmp_path,
         "chatty.py",
@@ -445,7 +448,7 @@ def test_100_mb_of_stdout_is_streamed_and_its_last_json_line_read_from_the_tail(
     )
     tracemalloc.start()
     try:
-        outcome = run(CommandObjective([PY, s], metrics=["sharpe"]), tmp_path)
+        outcome = run(CommandObjective([PY, s], metrics=["sharpe"], log_limit=log_limit), tmp_path)
         peak = tracemalloc.get_traced_memory()[1]
         log_size = (tmp_path / "runs" / "trial_0" / "stdout.log").stat().st_size
     finally:
@@ -453,7 +456,10 @@ def test_100_mb_of_stdout_is_streamed_and_its_last_json_line_read_from_the_tail(
         (tmp_path / "runs" / "trial_0" / "stdout.log").unlink(missing_ok=True)
     assert outcome.ok, outcome.reason
     assert outcome.value == 0.5
-    assert log_size > 100_000_000
+    if log_limit is None:
+        assert log_size > 100_000_000
+    else:  # capped: head, marker line, tail
+        assert log_limit - 1_000_000 < log_size < log_limit + 100
     assert peak < 5_000_000
 
 
@@ -845,3 +851,14 @@ def test_callable_timeout_outside_the_main_thread_warns_and_runs_to_completion(t
     assert box["warnings"][0].startswith(
         "CallableObjective: the timeout is only enforced in a process's main thread"
     )
+
+
+def test_tail_text_reads_a_bounded_window_even_of_a_device(tmp_path: Path) -> None:
+    from fastgrid.objective.reading import tail_text
+
+    log = tmp_path / "stdout.log"
+    log.write_text("".join(f"line {i}\n" for i in range(5000)))
+    assert tail_text(log, lines=3) == "line 4997\nline 4998\nline 4999"
+    zero = tmp_path / "zero.log"
+    zero.symlink_to("/dev/zero")
+    assert len(tail_text(zero, max_bytes=1024)) <= 1024

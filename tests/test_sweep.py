@@ -375,6 +375,46 @@ def test_command_workers_are_threads_of_this_process_running_commands_at_once(tm
     assert max(sum(s <= t < e for _, s, e in spans) for _, t, _ in spans) == 3
 
 
+SELF_NAMED = textwrap.dedent(
+    """
+    import json, os, sys, time
+    x, symbol, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    start = time.time()
+    time.sleep(0.6 - 0.15 * x)  # later trials finish first
+    stamp = time.strftime("%Y%m%d%H%M%S") + f"{time.time_ns() % 10**9:09d}"
+    tmp = os.path.join("results", f".{stamp}.tmp")
+    json.dump({"score": float(x)}, open(tmp, "w"))
+    os.replace(tmp, os.path.join("results", f"{symbol}_1h_{stamp}.json"))
+    with open(log, "a") as f:
+        f.write(json.dumps([symbol, start, time.time()]) + "\\n")
+    """
+)
+
+
+@pytest.mark.parametrize("shared_key", [True, False], ids=["same key", "key per trial"])
+def test_command_workers_never_read_each_others_self_named_results(tmp_path: Path, shared_key: bool) -> None:
+    (tmp_path / "self_named.py").write_text(SELF_NAMED)
+    (tmp_path / "results").mkdir()
+    symbol = "SYM" if shared_key else "S{params.x}"
+    log = tmp_path / "spans.jsonl"
+    (tmp_path / "sweep.toml").write_text(
+        '[sweep]\nname = "named"\nmetric = "score"\nworkers = 2\n'
+        "[objective]\n"
+        f'command = ["{sys.executable}", "self_named.py", "{{params.x}}", "{symbol}", "{log}"]\n'
+        'cwd = "."\n'
+        f'results = {{ dir = "results", key = {{ symbol = "{symbol}", timeframe = "1h" }} }}\n'
+        '[parameters]\nx = { type = "int", low = 0, high = 3 }\n'
+    )
+    result = Sweep.from_file(tmp_path / "sweep.toml", directory=tmp_path, progress=False).run()
+    assert result.counts["complete"] == 4
+    # Every trial read its own file, whatever finished first.
+    assert all(r["values"] == [float(r["params"]["x"])] for r in result.rows)
+    spans = [json.loads(line) for line in log.read_text().splitlines()]
+    overlapping = any(a[1] < b[2] and b[1] < a[2] for i, a in enumerate(spans) for b in spans[i + 1 :])
+    # Trials whose files only the stamp tells apart take turns; others run at once.
+    assert overlapping is not shared_key
+
+
 def test_callable_workers_are_separate_processes(tmp_path: Path) -> None:
     (tmp_path / "pidmod.py").write_text(
         "import os, time\n"

@@ -4,11 +4,11 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Self, final
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Self, disjoint_base
+from typing_extensions import disjoint_base
 
 __version__: str
 
@@ -276,6 +276,9 @@ def trial_key(params: Mapping[str, Any], /) -> str:
 
     The key is XXH3-128 (seed 0) of a documented, versioned, type-tagged encoding (see the
     README's "config" section and ``src/keys.rs``), so any language can recompute it.
+
+    Each thread remembers the name strings it has keyed (up to 256, holding a reference to each)
+    and the last key's order, so keying trial after trial with the same names is cheaper.
 
     Raises:
         SpecError: a path given twice (``{"a.b": 1, "a": {"b": 2}}``), a path that is both a value

@@ -29,7 +29,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Container, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from sys import intern
 from typing import Any
 
@@ -501,7 +501,7 @@ class EmbeddedStorage(JournalStorage):
             return self._create_from_template(study_id, template_trial)
         log: dict[str, Any] = {
             "study_id": study_id,
-            "datetime_start": datetime.now(tz=timezone.utc).isoformat(timespec="microseconds"),
+            "datetime_start": datetime.now(tz=UTC).isoformat(timespec="microseconds"),
         }
         with self._thread_lock:
             self._write_log(JournalOperation.CREATE_TRIAL, log)
@@ -517,12 +517,12 @@ class EmbeddedStorage(JournalStorage):
             log["value"] = template_trial.value
             log["values"] = None
         if template_trial.datetime_start:
-            start = template_trial.datetime_start.astimezone(timezone.utc)
+            start = template_trial.datetime_start.astimezone(UTC)
             log["datetime_start"] = start.isoformat(timespec="microseconds")
         else:
             log["datetime_start"] = None
         if template_trial.datetime_complete:
-            complete = template_trial.datetime_complete.astimezone(timezone.utc)
+            complete = template_trial.datetime_complete.astimezone(UTC)
             log["datetime_complete"] = complete.isoformat(timespec="microseconds")
         log["distributions"] = {k: distribution_to_json(d) for k, d in template_trial.distributions.items()}
         log["params"] = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
+import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,11 +21,6 @@ from typing import Any
 
 from fastgrid._core import ConfigError, ConfigTemplate
 from fastgrid._imports import import_object
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 __all__ = ["ConfigCache", "ConfigChangedWarning", "load_config_file"]
 

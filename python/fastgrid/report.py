@@ -20,7 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from fastgrid.search import nest
-from fastgrid.sweep import trial_counts
+from fastgrid.sweep import ATTR_METRICS, trial_counts
 
 __all__ = ["Report", "load_report", "render_report"]
 
@@ -164,7 +164,7 @@ def load_report(
             rows.append(row)
     directions = [d.name.lower() for d in loaded.directions]
     if metrics is None:
-        metrics = ["value"] if len(directions) == 1 else [f"objective_{i}" for i in range(len(directions))]
+        metrics = _stored_metrics(loaded.user_attrs.get(ATTR_METRICS) or loaded.metric_names, len(directions))
     from fastgrid.validate import ATTR_VALIDATION
 
     validation = list(loaded.user_attrs.get(ATTR_VALIDATION, []))
@@ -185,6 +185,14 @@ def load_report(
     if importance:
         report.importance = _importance(loaded)
     return report
+
+
+def _stored_metrics(stored: Any, n: int) -> list[str]:
+    """The metric names the sweep stored on its study (or Optuna's own ``set_metric_names``);
+    generic names for a study without them (an older fastgrid's, or plain Optuna's)."""
+    if isinstance(stored, list) and len(stored) == n and all(isinstance(m, str) for m in stored):
+        return list(stored)
+    return ["value"] if n == 1 else [f"objective_{i}" for i in range(n)]
 
 
 def _best(

@@ -9,16 +9,11 @@ parser traceback.
 from __future__ import annotations
 
 import json
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from fastgrid._core import SpecError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 __all__ = ["SUFFIXES", "load_grid_spec", "load_parameters", "read_file"]
 

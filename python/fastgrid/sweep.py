@@ -57,6 +57,8 @@ __all__ = ["Sweep", "SweepChangedError", "SweepResult"]
 _ATTR_SPACE = "fastgrid.space"
 _ATTR_FINGERPRINT = "fastgrid.fingerprint"
 _ATTR_FIRST = "fastgrid.first_trial"
+# The objective metric names, for reports that read the study without the sweep file.
+ATTR_METRICS = "fastgrid.metrics"
 _NO_CONFIG = "-"
 
 
@@ -152,6 +154,7 @@ class Sweep:
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
         results: Mapping[str, Any] | None = None,
+        log_limit: int | None = None,
         validate: Mapping[str, Any] | None = None,
         directory: str | Path | None = None,
         fresh: bool = False,
@@ -167,6 +170,8 @@ class Sweep:
             "cwd": cwd,
             "results": dict(results) if results is not None else None,
         }
+        if log_limit is not None:
+            objective_section["log_limit"] = log_limit
         if isinstance(objective, str):
             objective_section["callable"] = objective
         elif callable(objective):
@@ -481,6 +486,9 @@ class Sweep:
                     study.set_user_attr(_ATTR_FIRST, first)
                 study.set_user_attr(_ATTR_SPACE, space)
                 study.set_user_attr(_ATTR_FINGERPRINT, fingerprint)
+        metrics = self.spec.sweep.objective_metrics
+        if attrs.get(ATTR_METRICS) != metrics:
+            study.set_user_attr(ATTR_METRICS, metrics)
         state.first_trial = first
         _fail_stale(study)
         _register_run(study, state.run_id, active=True)

@@ -10,15 +10,16 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fastgrid import _strict
+from fastgrid.objective.capped import DEFAULT_LOG_LIMIT
 
 __all__ = [
     "ConfigSection",
@@ -211,6 +212,8 @@ class ObjectiveSection(_Model):
     env: dict[str, str] = {}
     cwd: Path | None = None
     results: ResultsSection | None = None
+    # Bytes kept per log (stdout.log, stderr.log) of a command trial: head + marker + last 64 KiB.
+    log_limit: int = Field(default=DEFAULT_LOG_LIMIT, ge=1)
 
     @field_validator("callable")
     @classmethod
@@ -239,6 +242,8 @@ class ObjectiveSection(_Model):
             )
         if self.results is not None and self.command is None:
             raise ValueError("'results' only applies to a 'command' objective")
+        if "log_limit" in self.model_fields_set and self.command is None:
+            raise ValueError("'log_limit' only applies to a 'command' objective (its stdout/stderr logs)")
         return self
 
 

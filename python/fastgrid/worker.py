@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 try:
     from optuna.study._tell import _tell_with_warning
 except ImportError:  # pragma: no cover - an Optuna that moved it: the public, copying tell
-    _tell_with_warning = None
+    _tell_with_warning = None  # type: ignore[assignment]
 
 from fastgrid import _parts
 from fastgrid._core import ConfigError
@@ -500,6 +500,7 @@ def _objective(sweep: Sweep, metrics: list[str]) -> Any:
             env=dict(spec.env),
             cwd=spec.cwd,
             results=results,
+            log_limit=spec.log_limit,
         )
     target: Any = sweep._target if sweep._target is not None else _import(str(spec.callable))
     # A callable gets its config in memory; writing it to a file per trial would be pure overhead

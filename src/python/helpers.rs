@@ -7,11 +7,12 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, P
 use pyo3::PyTraverseError;
 
 use crate::error::Error;
-use crate::keys::{Encoder, KeyBuilder};
+use crate::keys::{with_builder, Encoder, Key, KeyBuilder, Mark};
 use crate::merge::{self, Edit, Override, Patch, Template};
 use crate::value::Value;
 
 use super::convert::{to_py, to_value, MAX_DEPTH};
+use super::names::{with_names, NameCache};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(trial_key, m)?)?;
@@ -26,68 +27,112 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyfunction]
 #[pyo3(signature = (params, /))]
 fn trial_key<'py>(params: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
-    let mut builder = KeyBuilder::new();
-    add_mapping(&mut builder, params, "", 0)?;
-    let key = builder.finish()?;
+    let key = with_names(|names| {
+        with_builder(|builder| -> PyResult<Key> {
+            let mut walk = Walk { builder, names };
+            walk.mapping(params, "", 0)?;
+            Ok(walk.builder.finish()?)
+        })
+    })?;
     Ok(PyString::new(params.py(), key.as_str()))
 }
 
-fn add_mapping(
-    builder: &mut KeyBuilder,
-    obj: &Bound<'_, PyAny>,
-    path: &str,
-    depth: usize,
-) -> PyResult<()> {
-    if let Ok(dict) = obj.cast::<PyDict>() {
-        for (k, v) in dict.iter() {
-            add_entry(builder, &k, &v, path, depth)?;
-        }
-        return Ok(());
-    }
-    if let Ok(mapping) = obj.cast::<PyMapping>() {
-        for item in mapping.items()?.iter() {
-            let (k, v) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()?;
-            add_entry(builder, &k, &v, path, depth)?;
-        }
-        return Ok(());
-    }
-    Err(PyTypeError::new_err(format!(
-        "{}: expected a mapping of parameters, got {}",
-        where_(path),
-        type_name(obj)
-    )))
+/// One key's walk: the builder, and the thread's cache of split names unless a reentrant call
+/// holds it.
+struct Walk<'a> {
+    builder: &'a mut KeyBuilder,
+    names: Option<&'a mut NameCache>,
 }
 
-fn add_entry(
-    builder: &mut KeyBuilder,
-    key: &Bound<'_, PyAny>,
-    value: &Bound<'_, PyAny>,
-    path: &str,
-    depth: usize,
-) -> PyResult<()> {
-    let key = key.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{}: parameter names must be strings, got {}",
-            where_(path),
-            key.repr().map(|r| r.to_string()).unwrap_or_default()
-        ))
-    })?;
-    let key = key.to_str()?;
-    // Paths are only built when needed for a message or a nested walk.
-    let child_path = || join(path, key);
-    if is_section(value)? {
-        if depth >= MAX_DEPTH {
-            let message = format!("nested deeper than {MAX_DEPTH} levels");
-            return Err(Error::spec(child_path(), message).into());
+impl Walk<'_> {
+    fn mapping(&mut self, obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<()> {
+        if let Ok(dict) = obj.cast::<PyDict>() {
+            for (k, v) in dict.iter() {
+                self.entry(&k, &v, path, depth)?;
+            }
+            return Ok(());
         }
-        let mark = builder.enter(key)?;
-        add_mapping(builder, value, &child_path(), depth + 1)?;
-        builder.leave(mark);
-    } else {
-        let mut enc = builder.leaf_at(key)?;
-        encode(&mut enc, value, &child_path, depth)?;
+        if let Ok(mapping) = obj.cast::<PyMapping>() {
+            for item in mapping.items()?.iter() {
+                let (k, v) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()?;
+                self.entry(&k, &v, path, depth)?;
+            }
+            return Ok(());
+        }
+        Err(PyTypeError::new_err(format!(
+            "{}: expected a mapping of parameters, got {}",
+            where_(path),
+            type_name(obj)
+        )))
     }
-    Ok(())
+
+    fn entry(
+        &mut self,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        path: &str,
+        depth: usize,
+    ) -> PyResult<()> {
+        let key = key.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{}: parameter names must be strings, got {}",
+                where_(path),
+                key.repr().map(|r| r.to_string()).unwrap_or_default()
+            ))
+        })?;
+        // Paths are only built when needed for a message or a nested walk.
+        let child_path = || join(path, &key.to_string_lossy());
+        // The usual leaves settle on one pointer compare of their exact type, before the general
+        // section test below (whose subclass and Mapping checks cost more than the leaf itself).
+        if let Ok(f) = value.cast_exact::<PyFloat>() {
+            self.leaf(key)?.float(f.value());
+        } else if let Ok(i) = value.cast_exact::<PyInt>() {
+            let mut enc = self.leaf(key)?;
+            enc.int(int64(i, &child_path)?);
+        } else if let Ok(s) = value.cast_exact::<PyString>() {
+            let s = s.to_str()?;
+            self.leaf(key)?.str(s);
+        } else if let Ok(b) = value.cast_exact::<PyBool>() {
+            self.leaf(key)?.bool(b.is_true());
+        } else if is_section(value)? {
+            if depth >= MAX_DEPTH {
+                let message = format!("nested deeper than {MAX_DEPTH} levels");
+                return Err(Error::spec(child_path(), message).into());
+            }
+            let mark = self.enter(key)?;
+            self.mapping(value, &child_path(), depth + 1)?;
+            self.builder.leave(mark);
+        } else {
+            let mut enc = self.leaf(key)?;
+            encode(&mut enc, value, &child_path, depth)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the leaf named `key` under the current path.
+    fn leaf(&mut self, key: &Bound<'_, PyString>) -> PyResult<Encoder<'_>> {
+        if let Some(split) = self.names.as_deref_mut().and_then(|names| names.split(key)) {
+            return Ok(self.builder.leaf_at_split(split));
+        }
+        Ok(self.builder.leaf_at(key.to_str()?)?)
+    }
+
+    fn enter(&mut self, key: &Bound<'_, PyString>) -> PyResult<Mark> {
+        if let Some(split) = self.names.as_deref_mut().and_then(|names| names.split(key)) {
+            return Ok(self.builder.enter_split(split));
+        }
+        Ok(self.builder.enter(key.to_str()?)?)
+    }
+}
+
+fn int64(i: &Bound<'_, PyInt>, path: &dyn Fn() -> String) -> PyResult<i64> {
+    i.extract::<i64>().map_err(|_| {
+        Error::spec(
+            path(),
+            "integer does not fit in 64 bits (use a float or a string)",
+        )
+        .into()
+    })
 }
 
 /// A non-empty mapping is walked as a section; anything else is a leaf value.
@@ -133,13 +178,7 @@ fn encode(
         // Before int: bool is a subclass of int, and True must not key like 1.
         enc.bool(b.is_true());
     } else if let Ok(i) = obj.cast::<PyInt>() {
-        let i = i.extract::<i64>().map_err(|_| {
-            Error::spec(
-                path(),
-                "integer does not fit in 64 bits (use a float or a string)",
-            )
-        })?;
-        enc.int(i);
+        enc.int(int64(i, path)?);
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         enc.float(f.value());
     } else if let Ok(s) = obj.cast::<PyString>() {

@@ -9,6 +9,7 @@ mod expr;
 mod grid;
 mod helpers;
 mod index;
+mod names;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;

@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastgrid.examples.sma import run
@@ -23,7 +23,7 @@ __all__ = ["main", "result_name"]
 
 def result_name(symbol: str, timeframe: str, when: datetime) -> str:
     """``{symbol}_{timeframe}_{stamp}.json`` with a UTC stamp that sorts in time order."""
-    return f"{symbol}_{timeframe}_{when.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}.json"
+    return f"{symbol}_{timeframe}_{when.astimezone(UTC):%Y%m%dT%H%M%S%fZ}.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics = run(config)
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    name = result_name(config["data"]["symbol"], config["data"]["timeframe"], datetime.now(timezone.utc))
+    name = result_name(config["data"]["symbol"], config["data"]["timeframe"], datetime.now(UTC))
     target = args.results_dir / name
     # Written under a temporary name and renamed into place: a reader never sees half a file.
     tmp = target.with_name(f".{name}.tmp")

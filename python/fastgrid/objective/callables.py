@@ -160,9 +160,9 @@ class CallableObjective:
         trial: Any = None,
     ) -> TrialOutcome:
         started = time.perf_counter()
-        function = self.load()
+        function: Callable[[dict], Any] = self.load()
         if self.wants_trial:
-            function = functools.partial(function, trial=trial)
+            function = functools.partial(function, trial=trial)  # type: ignore[call-arg]
         # The directory is made only when something goes in it (the config, an error log): a
         # callable returns its metrics in memory, and a mkdir per trial is measurable overhead.
         if self.write_config:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ from fastgrid.objective.base import (
     retry,
     write_json_atomic,
 )
+from fastgrid.objective.capped import DEFAULT_LOG_LIMIT, check_log_limit
 from fastgrid.objective.outcome import TrialOutcome, check_metric_names, pick_value
 from fastgrid.objective.process import run_in_group
 from fastgrid.objective.reading import (
@@ -28,7 +30,7 @@ from fastgrid.objective.reading import (
     read_json_file,
     tail_text,
 )
-from fastgrid.objective.results import ResultsSpec, SharedIndex
+from fastgrid.objective.results import ResultsSpec, SharedIndex, results_turn
 
 __all__ = ["CommandObjective"]
 
@@ -56,6 +58,8 @@ class CommandObjective:
     ``results``, the command's own newest result file; else the last line of stdout that is a JSON
     object. Commands run in their own process group; a timeout kills the whole group (SIGTERM,
     ``kill_grace`` seconds, SIGKILL), and so does a KeyboardInterrupt, which is then re-raised.
+    Each of stdout.log and stderr.log keeps at most ``log_limit`` bytes (default 10 MiB; None keeps
+    everything): the head, a line ``[fastgrid: N bytes of output dropped]``, and the last 64 KiB.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class CommandObjective:
         cwd: Path | None = None,
         results: ResultsSpec | None = None,
         max_output_bytes: int = 10_000_000,
+        log_limit: int | None = DEFAULT_LOG_LIMIT,
         kill_grace: float = 2.0,
         parameters: Iterable[str] | None = None,
     ) -> None:
@@ -102,6 +107,7 @@ class CommandObjective:
         ):
             raise ValueError(f"max_output_bytes: expected a positive integer, got {max_output_bytes!r}")
         self.max_output_bytes = max_output_bytes
+        self.log_limit = check_log_limit(log_limit)
         if not kill_grace >= 0:
             raise ValueError(f"kill_grace: expected seconds >= 0, got {kill_grace!r}")
         self.kill_grace = float(kill_grace)
@@ -216,7 +222,15 @@ class CommandObjective:
                 if log.exists():
                     os.replace(log, log.with_name(f"{log.stem}.attempt{number - 1}{log.suffix}"))
 
-        last, attempts = retry(attempt, retries=self.retries, backoff=self.backoff, before_retry=keep_logs)
+        turn = (
+            results_turn(self._index.directory, key, cancel=cancel)
+            if self._index is not None
+            else contextlib.nullcontext()
+        )
+        with turn:
+            last, attempts = retry(
+                attempt, retries=self.retries, backoff=self.backoff, before_retry=keep_logs
+            )
         return TrialOutcome(
             ok=last.ok,
             metrics=last.metrics,
@@ -252,6 +266,7 @@ class CommandObjective:
                 stderr_path=files.stderr,
                 timeout=self.timeout,
                 grace=self.kill_grace,
+                log_limit=self.log_limit,
                 cancel=cancel,
             )
         except OSError as exc:
@@ -320,6 +335,7 @@ _STATE = (
     "env",
     "cwd",
     "max_output_bytes",
+    "log_limit",
     "kill_grace",
     "results",
     "_key_templates",

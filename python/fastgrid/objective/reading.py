@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fastgrid.objective.capped import MARKER
+
 __all__ = ["OutputError", "format_bytes", "last_json_object_line", "read_json_file", "tail_text"]
 
 _BLOCK = 1 << 16
@@ -75,7 +77,8 @@ def last_json_object_line(path: Path, *, limit: int) -> dict | None:
     Memory stays within one line of at most ``limit`` bytes plus one block. Lines that do not start
     with ``{`` are skipped (log lines); the last one that does must parse, or the output counts as
     broken (truncated or garbage) rather than silently falling back to an older line. None when
-    there is no such line.
+    there is no such line. Reaching the marker of a capped log (``CappedLog``) before any such line
+    is an error too: the result may have been in the dropped part.
     """
     with open(path, "rb") as f:
         pos = f.seek(0, os.SEEK_END)
@@ -93,6 +96,15 @@ def last_json_object_line(path: Path, *, limit: int) -> dict | None:
                 lines = parts[:0:-1]
             for line in lines:
                 text = line.strip()
+                dropped = MARKER.match(text) if text.startswith(b"[fastgrid: ") else None
+                if dropped is not None:
+                    # The result line, if any, was in the part cut out (or cut in two); an older
+                    # line from the head would be a silent wrong answer.
+                    raise OutputError(
+                        f"no output: stdout passed the log limit ({int(dropped[1])} bytes dropped "
+                        "from its middle) and its kept tail has no JSON object line; print the "
+                        "result last, write it to {output_file}, or raise [objective] log_limit"
+                    )
                 if text.startswith(b"{"):
                     if len(text) > limit:
                         raise OutputError(f"output larger than {format_bytes(limit)} (stdout line)")
@@ -116,7 +128,8 @@ def tail_text(path: Path, *, lines: int = 20, max_bytes: int = 8192) -> str:
         with open(path, "rb") as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(max(0, size - max_bytes))
-            data = f.read()
+            # Bounded even when the "file" is a device (a symlink to /dev/zero has no end).
+            data = f.read(max_bytes)
     except FileNotFoundError:
         return ""
     split = data.decode("utf-8", errors="replace").splitlines()

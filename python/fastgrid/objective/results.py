@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from fastgrid.objective.placeholders import Template, parse
 
-__all__ = ["ResultsSpec", "SharedIndex"]
+__all__ = ["ResultsSpec", "SharedIndex", "results_turn"]
 
 DEFAULT_PATTERN = "{symbol}_{timeframe}_{stamp}.json"
 _PATTERN_FIELD = re.compile(r"\{([A-Za-z_]\w*)")
@@ -26,7 +27,8 @@ class ResultsSpec:
     command placeholders (``{"symbol": "{params.symbol}"}``) and picks this trial's file. The
     trial's result is the newest matching file that is newer than the newest one that existed
     before the trial started; ``wait`` is how long to wait for it after the command exits (the
-    watcher may lag a little behind the write). Concurrent trials must differ in ``key``.
+    watcher may lag a little behind the write). Trials of this process whose keys render the
+    same cannot tell their files apart, so they take turns (see :func:`results_turn`).
     """
 
     dir: str | Path
@@ -106,3 +108,40 @@ class SharedIndex:
             index, self._index = self._index, None
         if index is not None:
             index.close()
+
+
+# Process-wide: every worker thread has its own objective, and they must agree on whose turn it is.
+_TURNS: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[threading.Lock, int]] = {}
+_TURNS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def results_turn(
+    directory: Path, key: Mapping[str, str], *, cancel: threading.Event | None = None
+) -> Iterator[None]:
+    """Hold the turn of ``key`` in ``directory`` while a trial runs and reads its result.
+
+    A script that names its own file gives concurrent trials with the same key files that only
+    their stamps tell apart, so "the newest file after my start" could be another trial's. Such
+    trials run one at a time; trials with different keys still run at once. ``cancel`` set
+    while waiting raises KeyboardInterrupt, like Ctrl-C.
+    """
+    ident = (str(directory), tuple(sorted(key.items())))
+    with _TURNS_GUARD:
+        lock, users = _TURNS.get(ident, (threading.Lock(), 0))
+        _TURNS[ident] = (lock, users + 1)
+    try:
+        while not lock.acquire(timeout=0.1):
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt
+        try:
+            yield
+        finally:
+            lock.release()
+    finally:
+        with _TURNS_GUARD:
+            lock, users = _TURNS[ident]
+            if users == 1:
+                del _TURNS[ident]
+            else:
+                _TURNS[ident] = (lock, users - 1)
