@@ -139,3 +139,53 @@ def test_callable_one_worker(benchmark: Any) -> None:
 @pytest.mark.benchmark(group="sweep: CPU-bound Python callable trials, 1 vs 2 workers")
 def test_callable_two_workers(benchmark: Any) -> None:
     workers_run(benchmark, 2, command=False)
+
+
+# -- resume: a finished sweep, run again ------------------------------------------------------------
+RESUME_TRIALS = 10_000
+
+
+@pytest.fixture(scope="module")
+def finished_sweeps(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A finished grid sweep on the embedded store, and the same trials in Optuna's journal file."""
+    enabled = not request.config.getoption("benchmark_disable")
+    n = RESUME_TRIALS if enabled else 50
+    directory = Path(tempfile.mkdtemp(prefix="fastgrid-resume-"))
+    parameters = {"a": {"type": "int", "low": 0, "high": n - 1}, "b": "fixed"}
+    Sweep(name="resume", parameters=parameters, objective=trivial, directory=directory, progress=False).run()
+    journal = directory / "journal.log"
+    study = optuna.create_study(
+        study_name="resume",
+        storage=JournalStorage(JournalFileBackend(str(journal))),
+        sampler=optuna.samplers.BruteForceSampler(),
+    )
+    study.optimize(lambda t: float(t.suggest_int("a", 0, n - 1)), n_trials=n)
+    return {"n": n, "directory": directory, "parameters": parameters, "journal": journal}
+
+
+@pytest.mark.benchmark(group="sweep: resume a finished 10,000-trial sweep (nothing left to run)")
+def test_fastgrid_resume_finished_sweep(benchmark: Any, finished_sweeps: dict[str, Any]) -> None:
+    def resume() -> Any:
+        return Sweep(
+            name="resume",
+            parameters=finished_sweeps["parameters"],
+            objective=trivial,
+            directory=finished_sweeps["directory"],
+            progress=False,
+        ).run()
+
+    result = benchmark.pedantic(resume, rounds=5, iterations=1, warmup_rounds=1)
+    assert result.ran == 0 and result.counts["complete"] == finished_sweeps["n"]
+    assert result.best is not None and result.best["values"] == [0.0]
+
+
+@pytest.mark.benchmark(group="sweep: resume a finished 10,000-trial sweep (nothing left to run)")
+def test_optuna_journal_load_study_and_trials(benchmark: Any, finished_sweeps: dict[str, Any]) -> None:
+    """The anchor: only reading the same trials back from Optuna's journal file."""
+
+    def load() -> list[Any]:
+        storage = JournalStorage(JournalFileBackend(str(finished_sweeps["journal"])))
+        return optuna.load_study(study_name="resume", storage=storage).trials
+
+    trials = benchmark.pedantic(load, rounds=5, iterations=1)
+    assert len(trials) == finished_sweeps["n"]

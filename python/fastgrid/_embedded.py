@@ -482,16 +482,19 @@ class EmbeddedStorage(JournalStorage):
         with self._thread_lock:
             self._defer(JournalOperation.SET_TRIAL_SYSTEM_ATTR, trial_id, {"system_attr": {key: value}})
 
-    def checkpoint(self) -> None:
-        """Commit deferred writes and snapshot now, so the next open replays nothing.
+    def checkpoint(self, *, min_new: int = 1) -> None:
+        """Commit deferred writes, and snapshot if at least ``min_new`` log entries are not in one.
 
-        Runs by itself when the interpreter exits normally; after a crash, reopening replays at most
-        ``snapshot_every`` log entries (or half the number of trials, if more).
+        Runs by itself (with a small ``min_new``: replaying a short tail costs less than a new
+        snapshot of a large study) at normal interpreter exit and when the store is dropped;
+        after a crash, reopening replays at most ``snapshot_every`` log entries (or half the
+        number of trials, if more).
         """
         with self._thread_lock:
             self._forked_check()
             self._sync_with_backend()
-            if self._replay_result.log_number_read > self._snapshot_at or self._snapshot_outdated:
+            new = self._replay_result.log_number_read - self._snapshot_at
+            if new >= max(min_new, 1) or self._snapshot_outdated:
                 self._dump_snapshot()
 
     # Copied from Optuna 5.0's JournalStorage.create_new_trial minus its every-100-trials snapshot,
@@ -574,7 +577,7 @@ class EmbeddedStorage(JournalStorage):
             if "_snapshot_at" not in self.__dict__:
                 return  # __init__ did not get that far
             if (
-                self._replay_result.log_number_read <= self._snapshot_at
+                self._replay_result.log_number_read - self._snapshot_at < SMALL_TAIL
                 and not self._pending
                 and not self._snapshot_outdated
             ):
@@ -583,9 +586,14 @@ class EmbeddedStorage(JournalStorage):
             # shares the backend; waiting for it then would deadlock, and the snapshot is optional.
             if self.backend._lock.locked():
                 return
-            self.checkpoint()
+            self.checkpoint(min_new=SMALL_TAIL)
         except Exception as exc:  # the file may be gone or the interpreter shutting down
             _logger.debug(f"checkpoint on drop skipped: {exc!r}")
+
+
+# Log entries that exit and drop checkpoints leave to replay rather than rewrite the snapshot:
+# replaying them costs about a millisecond, a snapshot of a large study tens.
+SMALL_TAIL = 256
 
 
 class _ExitCheckpoints:
@@ -605,7 +613,7 @@ class _ExitCheckpoints:
             live = list(self._live)
         for storage in live:
             try:
-                storage.checkpoint()
+                storage.checkpoint(min_new=SMALL_TAIL)
             except Exception as exc:  # the file may be gone (a temporary directory); the log is intact
                 _logger.debug(f"exit checkpoint of {storage.backend.path} skipped: {exc!r}")
 

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from fastgrid import _parts
 from fastgrid._core import ConfigError
+from fastgrid._embedded import SMALL_TAIL
 from fastgrid.heartbeat import open_heartbeat_storage
 from fastgrid.progress import Reporter, TrialEvent
 from fastgrid.sampler import EXHAUSTED_ATTR, decode_choice
@@ -435,6 +436,11 @@ class Sweep:
             interrupted = interrupted or state.interrupted
         with contextlib.suppress(Exception):
             _register_run(study, state.run_id, active=False)
+        checkpoint = getattr(study._storage, "checkpoint", None)
+        if checkpoint is not None:
+            # The embedded store: snapshot what this run wrote, so the next open replays nothing.
+            with contextlib.suppress(Exception):
+                checkpoint(min_new=SMALL_TAIL)
         ran = worker.started if worker is not None else state.ran
         result = self._result(study, state, interrupted=interrupted, ran=ran)
         if self.spec.validate_ is not None and not interrupted and result.best is not None:
