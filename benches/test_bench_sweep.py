@@ -157,7 +157,7 @@ def finished_sweeps(request: pytest.FixtureRequest) -> dict[str, Any]:
     study = optuna.create_study(
         study_name="resume",
         storage=JournalStorage(JournalFileBackend(str(journal))),
-        sampler=optuna.samplers.BruteForceSampler(),
+        sampler=optuna.samplers.RandomSampler(seed=0),
     )
     study.optimize(lambda t: float(t.suggest_int("a", 0, n - 1)), n_trials=n)
     return {"n": n, "directory": directory, "parameters": parameters, "journal": journal}
