@@ -13,9 +13,11 @@ python -m pytest benches/test_bench_sweep.py --benchmark-enable --benchmark-only
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,36 @@ def test_two_workers(benchmark: Any) -> None:
     workers_run(benchmark, 2, command=True)
 
 
+def bare_run(benchmark: Any, at_once: int) -> None:
+    """The ceiling: the same 16 commands with subprocess.run, ``at_once`` at a time, nothing else.
+
+    On a shared 2-core VM two CPU-bound processes do not always get two whole cores; this
+    measures what the machine gives two at once in the same run.
+    """
+    trials = n_trials(benchmark, 16, 2)
+    burn = 12_000_000 if not benchmark.disabled else 10_000
+
+    def run(directory: Path) -> None:
+        (directory / "burn.py").write_text(BURN)
+        argv = [sys.executable, str(directory / "burn.py"), str(burn)]
+        with ThreadPoolExecutor(at_once) as pool:
+            futures = [pool.submit(subprocess.run, argv, capture_output=True) for _ in range(trials)]
+            done = [f.result() for f in futures]
+        assert [p.returncode for p in done] == [0] * trials
+
+    benchmark.pedantic(run, setup=fresh_dir, rounds=2 if not benchmark.disabled else 1, iterations=1)
+
+
+@pytest.mark.benchmark(group="sweep: CPU-bound command trials, 1 vs 2 workers")
+def test_bare_subprocesses_one_at_a_time(benchmark: Any) -> None:
+    bare_run(benchmark, 1)
+
+
+@pytest.mark.benchmark(group="sweep: CPU-bound command trials, 1 vs 2 workers")
+def test_bare_subprocesses_two_at_a_time(benchmark: Any) -> None:
+    bare_run(benchmark, 2)
+
+
 @pytest.mark.benchmark(group="sweep: CPU-bound Python callable trials, 1 vs 2 workers")
 def test_callable_one_worker(benchmark: Any) -> None:
     workers_run(benchmark, 1, command=False)
@@ -148,7 +180,9 @@ RESUME_TRIALS = 10_000
 @pytest.fixture(scope="module")
 def finished_sweeps(request: pytest.FixtureRequest) -> dict[str, Any]:
     """A finished grid sweep on the embedded store, and the same trials in Optuna's journal file."""
-    enabled = not request.config.getoption("benchmark_disable")
+    # As pytest-benchmark decides it: the project's addopts disable, --benchmark-enable wins.
+    option = request.config.getoption
+    enabled = option("benchmark_enable") or not option("benchmark_disable")
     n = RESUME_TRIALS if enabled else 50
     directory = Path(tempfile.mkdtemp(prefix="fastgrid-resume-"))
     parameters = {"a": {"type": "int", "low": 0, "high": n - 1}, "b": "fixed"}
@@ -189,3 +223,49 @@ def test_optuna_journal_load_study_and_trials(benchmark: Any, finished_sweeps: d
 
     trials = benchmark.pedantic(load, rounds=5, iterations=1)
     assert len(trials) == finished_sweeps["n"]
+
+
+@pytest.mark.parametrize("command", [True, False], ids=["command", "callable"])
+def test_paired_worker_scaling(benchmark: Any, command: bool) -> None:
+    """1 and 2 workers alternately, so that a shared VM's drifting speed hits both alike.
+
+    Prints each pair's 1-worker / 2-worker time ratio and their median; the separate groups
+    above time each side in its own stretch of minutes, which this machine's drift can skew.
+    """
+    if benchmark.disabled:
+        pytest.skip("a timing comparison: runs with --benchmark-enable")
+    import statistics
+    import time
+
+    trials, burn = 8, 12_000_000
+    ratios = []
+
+    def once(workers: int) -> float:
+        directory = fresh_dir()[0][0]
+        (directory / "burn.py").write_text(BURN)
+        objective: Any = [sys.executable, str(directory / "burn.py"), str(burn)] if command else burn_callable
+        sweep = Sweep(
+            name="paired",
+            parameters={"a": {"type": "int", "low": 1, "high": trials}, "burn": burn},
+            objective=objective,
+            directory=directory,
+            workers=workers,
+            progress=False,
+        )
+        start = time.perf_counter()
+        result = sweep.run()
+        assert result.counts["complete"] == trials
+        return time.perf_counter() - start
+
+    def pairs() -> None:
+        for _ in range(3):
+            one, two = once(1), once(2)
+            ratios.append(one / two)
+
+    benchmark.pedantic(pairs, rounds=1, iterations=1)
+    kind = "command" if command else "callable"
+    print(
+        f"\n{kind}: 1-worker / 2-worker time, per pair: {[round(r, 2) for r in ratios]}; "
+        f"median {statistics.median(ratios):.2f}x"
+    )
+    benchmark.extra_info["ratios"] = ratios
