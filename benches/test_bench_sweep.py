@@ -99,6 +99,20 @@ def burn_callable(config: dict[str, Any]) -> float:
     return float(sum(i * i for i in range(int(config["burn"]))) % 7)
 
 
+def burn_sweep(directory: Path, workers: int, *, trials: int, burn: int, command: bool) -> Sweep:
+    """``trials`` CPU-bound trials, as a command (burn.py) or as a Python callable."""
+    (directory / "burn.py").write_text(BURN)
+    objective: Any = [sys.executable, str(directory / "burn.py"), str(burn)] if command else burn_callable
+    return Sweep(
+        name="workers",
+        parameters={"a": {"type": "int", "low": 1, "high": trials}, "burn": burn},
+        objective=objective,
+        directory=directory,
+        workers=workers,
+        progress=False,
+    )
+
+
 def workers_run(benchmark: Any, workers: int, *, command: bool) -> None:
     """The same CPU-bound trials, as a command (burn.py) or as a Python callable."""
     trials = n_trials(benchmark, 16, 2)
@@ -106,17 +120,7 @@ def workers_run(benchmark: Any, workers: int, *, command: bool) -> None:
     results = []
 
     def run(directory: Path) -> None:
-        (directory / "burn.py").write_text(BURN)
-        objective: Any = [sys.executable, str(directory / "burn.py"), str(burn)] if command else burn_callable
-        sweep = Sweep(
-            name="workers",
-            parameters={"a": {"type": "int", "low": 1, "high": trials}, "burn": burn},
-            objective=objective,
-            directory=directory,
-            workers=workers,
-            progress=False,
-        )
-        results.append(sweep.run())
+        results.append(burn_sweep(directory, workers, trials=trials, burn=burn, command=command).run())
 
     benchmark.pedantic(run, setup=fresh_dir, rounds=2 if not benchmark.disabled else 1, iterations=1)
     for result in results:
@@ -241,17 +245,7 @@ def test_paired_worker_scaling(benchmark: Any, command: bool) -> None:
     ratios = []
 
     def once(workers: int) -> float:
-        directory = fresh_dir()[0][0]
-        (directory / "burn.py").write_text(BURN)
-        objective: Any = [sys.executable, str(directory / "burn.py"), str(burn)] if command else burn_callable
-        sweep = Sweep(
-            name="paired",
-            parameters={"a": {"type": "int", "low": 1, "high": trials}, "burn": burn},
-            objective=objective,
-            directory=directory,
-            workers=workers,
-            progress=False,
-        )
+        sweep = burn_sweep(fresh_dir()[0][0], workers, trials=trials, burn=burn, command=command)
         start = time.perf_counter()
         result = sweep.run()
         assert result.counts["complete"] == trials
