@@ -110,8 +110,12 @@ class Heartbeat:
         with self._lock:
             self._beats[trial_id] = time.monotonic()
             if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._beat, name="fastgrid-heartbeat", daemon=True)
+                # Each beat thread has its own stop event: a close() racing this start stops
+                # the old thread and cannot be undone by clearing a shared one.
+                self._stop = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._beat, args=(self._stop,), name="fastgrid-heartbeat", daemon=True
+                )
                 self._thread.start()
         try:
             yield
@@ -123,13 +127,13 @@ class Heartbeat:
         """Stop the beat thread (a later :meth:`beating` starts a new one)."""
         with self._lock:
             thread, self._thread = self._thread, None
-        self._stop.set()
+            self._stop.set()
         if thread is not None:
             thread.join()
 
-    def _beat(self) -> None:
+    def _beat(self, stop: threading.Event) -> None:
         tick = min(self.interval, 1.0)
-        while not self._stop.wait(tick):
+        while not stop.wait(tick):
             now = time.monotonic()
             with self._lock:
                 due = [tid for tid, last in self._beats.items() if now - last >= self.interval]
