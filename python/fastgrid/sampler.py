@@ -306,22 +306,14 @@ class GridSampler(BaseSampler):
         """
         taken: set[int] = set() if done is None else {done}
         failed_in_run: Counter[int] = Counter()
-        # The loop of a resume over every stored trial: slot_of inlined, attributes read once.
-        first, n, run_id = self._first, self._n, self._run_id
+        run_id = self._run_id
         holding = (*_DONE, TrialState.RUNNING, TrialState.WAITING)
         for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
             system = t.system_attrs
             if t._trial_id == exclude or system.get(EXHAUSTED_ATTR):
                 continue
-            rel = t.number - first
-            if rel < 0:
-                continue
-            stored = system.get(SLOT_ATTR)
-            if stored is not None:
-                slot = int(stored)
-            elif rel < n:
-                slot = rel
-            else:
+            slot = self.slot_of(t)
+            if slot is None:
                 continue
             if t.state in holding:
                 taken.add(slot)

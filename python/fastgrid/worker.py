@@ -100,6 +100,9 @@ class Worker:
         self.study = optuna.load_study(study_name=sweep.name, storage=storage, sampler=sampler, pruner=pruner)
         self.heartbeat = Heartbeat(storage, interval=spec.sweep.heartbeat_interval, grace=spec.sweep.grace)
         self.objective = _objective(sweep, self.metrics)
+        # What this worker's objective.run takes beyond the trial itself, decided once.
+        self._run_options: dict[str, Any] = {"cancel": cancel} if cancel is not None else {}
+        self._passes_trial = isinstance(self.objective, _parts.CallableObjective)
         self.runs = sweep.directory / "runs" / sweep.name
         # Completed trials by key -> trial id: the records stay in the storage and are read only
         # when a suggestion repeats one, so resuming a long sweep copies nothing per trial.
@@ -263,10 +266,8 @@ class Worker:
                 # A model may reject one point's values: that trial fails, the sweep goes on.
                 self._finish_fail(trial, f"config: {exc}")
                 return True
-            extra: dict[str, Any] = {}
-            if self.cancel is not None:
-                extra["cancel"] = self.cancel
-            if isinstance(self.objective, _parts.CallableObjective):
+            extra = dict(self._run_options)
+            if self._passes_trial:
                 extra["trial"] = trial  # for trial.report / should_prune (see README "Pruning")
             outcome = self.objective.run(
                 config, trial_number=number, trial_dir=self.runs / f"trial_{number}", params=point, **extra

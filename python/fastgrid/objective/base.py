@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fastgrid.objective.outcome import TrialOutcome
+
 __all__ = ["Attempt", "TrialFiles", "check_options", "retry", "write_json_atomic"]
 
 CONFIG_FILE = "config.json"
@@ -106,6 +108,21 @@ class Attempt:
     returncode: int | None = None
     retryable: bool = True
     pruned: bool = False
+
+    def outcome(self, *, attempts: int, started: float, **extra: Any) -> TrialOutcome:
+        """The trial's outcome when this was its last attempt (``started``: its perf_counter start)."""
+        return TrialOutcome(
+            ok=self.ok,
+            metrics=self.metrics,
+            value=self.value,
+            reason=self.reason,
+            duration=time.perf_counter() - started,
+            attempts=attempts,
+            result_path=self.result_path,
+            returncode=self.returncode,
+            pruned=self.pruned,
+            **extra,
+        )
 
 
 def retry(

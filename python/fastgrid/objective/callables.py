@@ -175,15 +175,7 @@ class CallableObjective:
             return self._attempt(function, given, trial_dir, number)
 
         last, attempts = retry(attempt, retries=self.retries, backoff=self.backoff)
-        return TrialOutcome(
-            ok=last.ok,
-            metrics=last.metrics,
-            value=last.value,
-            reason=last.reason,
-            duration=time.perf_counter() - started,
-            attempts=attempts,
-            pruned=last.pruned,
-        )
+        return last.outcome(attempts=attempts, started=started)
 
     def _attempt(
         self, function: Callable[[dict], Any], config: dict, trial_dir: Path, number: int

@@ -231,17 +231,11 @@ class CommandObjective:
             last, attempts = retry(
                 attempt, retries=self.retries, backoff=self.backoff, before_retry=keep_logs
             )
-        return TrialOutcome(
-            ok=last.ok,
-            metrics=last.metrics,
-            value=last.value,
-            reason=last.reason,
-            duration=time.perf_counter() - started,
+        return last.outcome(
             attempts=attempts,
-            result_path=last.result_path,
+            started=started,
             stdout_tail=tail_text(files.stdout),
             stderr_tail=tail_text(files.stderr),
-            returncode=last.returncode,
         )
 
     def _attempt(

@@ -128,7 +128,8 @@ def results_turn(
     """
     ident = (str(directory), tuple(sorted(key.items())))
     with _TURNS_GUARD:
-        lock, users = _TURNS.get(ident, (threading.Lock(), 0))
+        held = _TURNS.get(ident)
+        lock, users = held if held is not None else (threading.Lock(), 0)
         _TURNS[ident] = (lock, users + 1)
     try:
         while not lock.acquire(timeout=0.1):
