@@ -53,9 +53,9 @@ from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid._frozen import SharedValues, clone_trial, deep_copy_trials, share_finished
+from fastgrid._journal_log import JournalLog
 from fastgrid._snapshot import TAG as SNAPSHOT_TAG
 from fastgrid._snapshot import dump_state, load_state, no_gc, readable
-from fastgrid._sqlite_journal import SQLiteJournalBackend
 
 __all__ = ["EmbeddedStorage"]
 
@@ -289,15 +289,14 @@ class EmbeddedStorage(JournalStorage):
     """fastgrid's default Optuna storage: a crash-safe SQLite journal with O(1) per-trial paths.
 
     Args:
-        backend: the SQLite journal (one file, shared safely by several processes).
+        backend: the journal log: a SQLite file (``SQLiteJournalBackend``) or PostgreSQL
+            (``PostgresJournalBackend``), either shared safely by several processes.
         snapshot_every: write a snapshot of the replayed state after this many new log entries (or
             half the number of trials, if more), so reopening after a crash replays at most that
             many entries after loading the snapshot.
     """
 
-    def __init__(
-        self, backend: SQLiteJournalBackend, *, snapshot_every: int = _DEFAULT_SNAPSHOT_EVERY
-    ) -> None:
+    def __init__(self, backend: JournalLog, *, snapshot_every: int = _DEFAULT_SNAPSHOT_EVERY) -> None:
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be ≥ 1, got {snapshot_every}")
         self._worker_id_prefix = str(uuid.uuid4()) + "-"
@@ -318,7 +317,7 @@ class EmbeddedStorage(JournalStorage):
         _at_exit.add(self)
 
     @property
-    def backend(self) -> SQLiteJournalBackend:
+    def backend(self) -> JournalLog:
         return self._backend  # type: ignore[return-value]
 
     def __getstate__(self) -> dict[Any, Any]:

@@ -24,8 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from optuna.storages.journal import BaseJournalBackend
-from optuna.storages.journal._base import BaseJournalSnapshot
+from fastgrid._journal_log import JournalLog
 
 __all__ = ["SQLiteJournalBackend"]
 
@@ -84,7 +83,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
+class SQLiteJournalBackend(JournalLog):
     """Journal log and snapshot in one SQLite file; safe for threads and for several processes.
 
     Log numbers are the table's integer primary key minus one: rows are only ever appended inside a

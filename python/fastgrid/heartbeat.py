@@ -35,6 +35,7 @@ HEARTBEAT_ATTR = "fastgrid:heartbeat"
 STALE_REASON = "stale: its worker stopped sending heartbeats (killed or lost)"
 _OPEN_ATTEMPTS = 5
 _RDB = re.compile(r"^(sqlite|postgresql|postgres|mysql|mariadb)(\+[A-Za-z0-9_]+)?://", re.IGNORECASE)
+_PG_JOURNAL = re.compile(r"^fastgrid\+postgresql://", re.IGNORECASE)
 
 
 def is_rdb_url(url: str | None) -> bool:
@@ -44,6 +45,13 @@ def is_rdb_url(url: str | None) -> bool:
 
 def open_heartbeat_storage(url: str | None, *, directory: Path, interval: int, grace: int) -> BaseStorage:
     """Open ``url`` like ``open_storage``, with Optuna's heartbeat when the storage has one."""
+    if url is not None and _PG_JOURNAL.match(url):
+        # fastgrid's PostgreSQL journal has Optuna's heartbeat interface (timed by the server's clock).
+        journal = _parts.open_storage(
+            url, directory=directory, heartbeat_interval=interval, grace_period=grace
+        )
+        setattr(journal, "heartbeat_stale_trial_callback", _on_stale)  # noqa: B010 - not on BaseStorage
+        return journal
     if not is_rdb_url(url):
         return _parts.open_storage(url, directory=directory)
     with warnings.catch_warnings():
@@ -148,6 +156,11 @@ class Heartbeat:
                 self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
             else:
                 self.storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+                # The embedded store defers writes to a running trial to its next call, which a
+                # trial in progress does not make: the beat must reach the other workers now.
+                flush = getattr(self.storage, "flush", None)
+                if flush is not None:
+                    flush()
         except UpdateFinishedTrialError:
             with self._lock:
                 self._beats.pop(trial_id, None)

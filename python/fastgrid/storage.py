@@ -6,7 +6,8 @@ Accepted forms (see ``ACCEPTED_FORMS``):
 - ``fastgrid:///rel/path.db`` / ``fastgrid:////abs/path.db`` or a plain path ending ``.db`` → the
   embedded store at that path (three slashes relative, four absolute, exactly like ``sqlite:///``);
 - ``sqlite:///…``, ``postgresql[+driver]://…``, ``mysql[+driver]://…`` → Optuna's ``RDBStorage``;
-- a path ending ``.log`` or ``.jsonl`` → Optuna's ``JournalStorage`` over a ``JournalFileBackend``.
+- a path ending ``.log`` or ``.jsonl`` → Optuna's ``JournalStorage`` over a ``JournalFileBackend``;
+- ``fastgrid+postgresql://user:pass@host/db`` → fastgrid's journal store on PostgreSQL (docs/postgres.md).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage, _CachedStor
 from optuna.storages.journal import JournalFileBackend
 
 from fastgrid._embedded import EmbeddedStorage
+from fastgrid._pg_journal import SCHEME as _PG_JOURNAL
+from fastgrid._pg_storage import open_postgres_storage
 from fastgrid._sqlite_journal import SQLiteJournalBackend
 
 __all__ = [
@@ -41,6 +44,7 @@ ACCEPTED_FORMS = (
     "a plain path ending .db → the embedded store",
     "sqlite:///path.db, postgresql://user:pass@host/db, mysql://user:pass@host/db → Optuna RDBStorage",
     "a path ending .log or .jsonl → Optuna JournalStorage over a journal file",
+    "fastgrid+postgresql://user:pass@host/db → fastgrid's journal store on PostgreSQL, for many workers",
 )
 
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
@@ -142,6 +146,16 @@ def open_storage(
             return JournalStorage(JournalFileBackend(str(path)))
         raise _bad_url(text, f"a plain path must end in .db, .log or .jsonl (got {suffix or 'no suffix'!r})")
     scheme = match.group(1).lower()
+    if "postgres" in scheme.split("+"):
+        fixed = "+".join("postgresql" if part == "postgres" else part for part in scheme.split("+"))
+        raise ValueError(
+            f"storage {redact_url(text)!r}: write {fixed}:// instead of {scheme}:// (postgresql:// "
+            "opens Optuna's RDBStorage, fastgrid+postgresql:// fastgrid's PostgreSQL journal)"
+        )
+    if scheme == _PG_JOURNAL:
+        return open_postgres_storage(
+            text, display=redact_url(text), heartbeat_interval=heartbeat_interval, grace_period=grace_period
+        )
     if scheme == "fastgrid":
         rest = text[match.end() :]
         if not rest.startswith("/") or len(rest) < 2:

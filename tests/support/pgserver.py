@@ -8,6 +8,7 @@ it is started as the ``postgres`` system user through ``runuser``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import os
 import shutil
@@ -59,46 +60,97 @@ def _as_server_user(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
+@dataclasses.dataclass
+class Server:
+    """A running throwaway server: its URL, and stop/start/restart for the tests that need them."""
+
+    bindir: Path
+    root: Path
+    port: int
+    database: str
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    def start(self) -> None:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200"
+        )
+        argv = [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options]
+        started = _run([*argv, "-l", str(self.root / "server.log"), "-w", "start"])
+        if started.returncode != 0:
+            log = self.root / "server.log"
+            text = log.read_text(errors="replace") if log.exists() else ""
+            raise PostgresUnavailable(f"pg_ctl start failed: {started.stderr.strip()} {text[-2000:]}")
+
+    def stop(self, mode: str = "fast") -> None:
+        _run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])
+
+    def psql(self, sql: str, *, database: str | None = None) -> str:
+        """Run ``sql`` as the superuser; returns its output (raises on an error)."""
+        out = subprocess.run(
+            [
+                *(str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"),
+                *("-d", database or self.database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"psql failed: {out.stderr.strip()}")
+        return out.stdout
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_as_server_user(argv), capture_output=True, text=True, timeout=120, check=False)
+
+
+@contextlib.contextmanager
+def managed_server(*, database: str = "fastgrid", passwords: bool = False) -> Iterator[Server]:
+    """Starts a server, creates ``database`` and yields it; stops it and deletes its files after.
+
+    With ``passwords``, TCP logins other than ``postgres`` need a password (scram-sha-256), so a
+    test can log in with a wrong one.
+    """
+    bindir = find_bindir()
+    root = Path(tempfile.mkdtemp(prefix="fastgrid-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, user="postgres")
+    server = Server(bindir=bindir, root=root, port=_free_port(), database=database)
+    try:
+        init = _run(
+            [str(bindir / "initdb"), "-D", str(server.datadir), "-U", "postgres", "-A", "trust", "--no-sync"]
+        )
+        if init.returncode != 0:
+            raise PostgresUnavailable(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
+        if passwords:
+            hba = [
+                "local all all trust",
+                "host all postgres 127.0.0.1/32 trust",
+                "host all all 127.0.0.1/32 scram-sha-256",
+            ]
+            (server.datadir / "pg_hba.conf").write_text("\n".join(hba) + "\n")
+        server.start()
+        try:
+            _create_database(bindir, server.port, database)
+            yield server
+        finally:
+            server.stop("immediate")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def running_server(*, database: str = "fastgrid") -> Iterator[str]:
     """Starts a server, creates ``database`` and yields its ``postgresql://`` URL; stops it after."""
-    bindir = find_bindir()
-    root = Path(tempfile.mkdtemp(prefix="fastgrid-pg-"))
-    datadir = root / "data"
-    port = _free_port()
-    if os.geteuid() == 0:
-        shutil.chown(root, user="postgres")
-    run = lambda argv: subprocess.run(  # noqa: E731 - a local shorthand, not an API
-        _as_server_user(argv), capture_output=True, text=True, timeout=120, check=False
-    )
-    try:
-        init = run([str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust", "--no-sync"])
-        if init.returncode != 0:
-            raise PostgresUnavailable(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
-        start = run(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(datadir),
-                "-o",
-                options,
-                "-l",
-                str(root / "server.log"),
-                "-w",
-                "start",
-            ]
-        )
-        if start.returncode != 0:
-            log = (root / "server.log").read_text(errors="replace") if (root / "server.log").exists() else ""
-            raise PostgresUnavailable(f"pg_ctl start failed: {start.stderr.strip()} {log[-2000:]}")
-        try:
-            _create_database(bindir, port, database)
-            yield f"postgresql://postgres@127.0.0.1:{port}/{database}"
-        finally:
-            run([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"])
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with managed_server(database=database) as server:
+        yield server.url
 
 
 def _create_database(bindir: Path, port: int, database: str) -> None:
