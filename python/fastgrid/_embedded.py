@@ -448,6 +448,10 @@ class EmbeddedStorage(JournalStorage):
     ) -> None:
         with self._thread_lock:
             result = self._replay_result
+            trial = result._trials.get(trial_id)
+            if trial is not None and trial.state.is_finished():
+                # Optuna checks the state first: a finished trial is unwritable whatever the value.
+                raise UpdateFinishedTrialError(UNUPDATABLE_MSG.format(trial_number=trial.number))
             study_id = result._trial_id_to_study_id.get(trial_id)
             if study_id is not None:
                 for prev_id in result._study_id_to_trial_ids[study_id]:

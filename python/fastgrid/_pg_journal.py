@@ -25,6 +25,7 @@ with the password masked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -269,6 +270,7 @@ class PostgresJournalBackend(JournalLog):
         self._conn: psycopg.Connection[Any] | None = None
         self._pid = -1
         self._gave_up = False  # the last operation exhausted the reconnect window
+        self._local = threading.local()  # .no_wait: this thread's operations try once
         self._dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
         with self._lock:
             self._open(first=True)
@@ -400,7 +402,7 @@ class PostgresJournalBackend(JournalLog):
             self._drop()
             now = time.monotonic()
             if deadline is None:
-                if self._gave_up:
+                if self._gave_up or getattr(self._local, "no_wait", False):
                     raise PostgresConnectionError(self._lost(error)) from None
                 deadline = now + self._window()
                 _logger.warning(
@@ -413,6 +415,16 @@ class PostgresJournalBackend(JournalLog):
                 raise PostgresConnectionError(self._lost(error)) from None
             time.sleep(min(delay * (1 + random.random()), max(deadline - now, 0.0)))
             delay = min(delay * 2, 2.0)
+
+    @contextlib.contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Operations of this thread inside the block try once (reconnecting once), never waiting
+        for the server: for optional work, such as the snapshot a worker leaves when it exits."""
+        self._local.no_wait = True
+        try:
+            yield
+        finally:
+            self._local.no_wait = False
 
     def _lost(self, error: BaseException) -> str:
         text = _one_line(str(error), self._target.password)
