@@ -243,6 +243,11 @@ def _kind(exc: Exception) -> str | None:
     return None
 
 
+def _unreachable_hint(exc: Exception) -> str | None:
+    # libpq says it itself for a refused connection ("Is the server running on that host ...?").
+    return None if "server running" in str(exc) else _HINTS["unreachable"]
+
+
 def _starting_up(exc: Exception) -> bool:
     # 57P03 (cannot_connect_now): the server is starting, shutting down or in recovery.
     return getattr(exc, "sqlstate", None) == "57P03" or "the database system is" in str(exc).lower()
@@ -310,10 +315,12 @@ class PostgresJournalBackend(JournalLog):
                 kind = _kind(exc)
                 if kind is not None:
                     raise ValueError(self._message(exc, _HINTS[kind])) from None
+                if not first:
+                    raise  # _run retries, and words the error if it gives up
                 # At first open only a server that says it is starting up is waited for; an
-                # unreachable one is reported at once (the caller's retry loop handles later losses).
-                if not first or not _starting_up(exc) or time.monotonic() - start > self._window():
-                    raise PostgresConnectionError(self._message(exc, _HINTS["unreachable"])) from None
+                # unreachable one is reported at once.
+                if not _starting_up(exc) or time.monotonic() - start > self._window():
+                    raise PostgresConnectionError(self._message(exc, _unreachable_hint(exc))) from None
                 time.sleep(0.5)
         try:
             # Appends rely on each statement of fastgrid_append seeing what committed before it.
@@ -362,7 +369,7 @@ class PostgresJournalBackend(JournalLog):
                 )
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.OperationalError) and _kind(exc) is None:
-                raise PostgresConnectionError(self._message(exc, _HINTS["unreachable"])) from None
+                raise PostgresConnectionError(self._message(exc, _unreachable_hint(exc))) from None
             raise ValueError(self._message(exc, "cannot create or read fastgrid's tables")) from None
 
     def _drop(self) -> None:
@@ -392,8 +399,6 @@ class PostgresJournalBackend(JournalLog):
                 if kind is not None:
                     raise ValueError(self._message(exc, _HINTS[kind])) from None
                 error: Exception = exc
-            except PostgresConnectionError as exc:
-                error = exc
             else:
                 if deadline is not None:
                     _logger.warning(f"storage {self._target.display!r}: reconnected")
@@ -428,8 +433,6 @@ class PostgresJournalBackend(JournalLog):
 
     def _lost(self, error: BaseException) -> str:
         text = _one_line(str(error), self._target.password)
-        if text.startswith("storage "):
-            text = text.partition(": ")[2]
         return (
             f"storage {self._target.display!r}: lost the connection to the server and could not "
             f"reconnect within {self._window():g} s ({text}); what was committed is kept: run again "

@@ -91,6 +91,12 @@ class Server:
     def stop(self, mode: str = "fast") -> None:
         _run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])
 
+    def ensure_running(self) -> None:
+        """Start the server if a test left it stopped."""
+        status = _run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "status"])
+        if status.returncode != 0:
+            self.start()
+
     def psql(self, sql: str, *, database: str | None = None) -> str:
         """Run ``sql`` as the superuser; returns its output (raises on an error)."""
         out = subprocess.run(
