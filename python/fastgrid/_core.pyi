@@ -11,18 +11,18 @@ import numpy.typing as npt
 from typing_extensions import disjoint_base
 
 __all__ = [
-    "__version__",
-    "SpecError",
-    "PatternError",
-    "ConfigError",
-    "Grid",
-    "GridIter",
     "ColumnsIter",
-    "parse_parameters",
-    "ResultIndex",
-    "trial_key",
+    "ConfigError",
     "ConfigTemplate",
     "Expression",
+    "Grid",
+    "GridIter",
+    "PatternError",
+    "ResultIndex",
+    "SpecError",
+    "__version__",
+    "parse_parameters",
+    "trial_key",
 ]
 
 __version__: str
