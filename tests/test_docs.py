@@ -117,9 +117,9 @@ def test_the_site_builds_strictly_and_renders_every_api_entry(tmp_path: Path) ->
     if importlib.util.find_spec("mkdocs") is None:
         pytest.skip("mkdocs is not installed: pip install mkdocs mkdocs-material 'mkdocstrings[python]'")
     site = tmp_path / "site"
+    build = ["build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(site)]
     out = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml")]
-        + ["--site-dir", str(site)],
+        [sys.executable, "-m", "mkdocs", *build],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -145,7 +145,10 @@ def public_names() -> list[str]:
 
 def test_every_public_name_has_an_api_reference_entry() -> None:
     directives = [
-        d for page in NAV if page.startswith("api/") for d in re.findall(r"^::: (\S+)$", MANUAL[f"docs/{page}"], re.M)
+        d
+        for page in NAV
+        if page.startswith("api/")
+        for d in re.findall(r"^::: (\S+)$", MANUAL[f"docs/{page}"], re.M)
     ]
     assert all(d.startswith("fastgrid.") for d in directives), directives
     named = {d.removeprefix("fastgrid.") for d in directives}
@@ -221,7 +224,10 @@ scripts/test
 
 
 def test_the_quickstart_is_the_two_commands_in_the_readme_and_getting_started() -> None:
-    for page, heading in [("README.md", "## Quickstart"), ("docs/getting-started.md", "## Install and run the demo")]:
+    for page, heading in [
+        ("README.md", "## Quickstart"),
+        ("docs/getting-started.md", "## Install and run the demo"),
+    ]:
         bash = [m["body"] for m in FENCE.finditer(section(MANUAL[page], heading)) if m["lang"] == "bash"]
         assert bash == [QUICKSTART], page
     assert os.access(ROOT / "scripts" / "test", os.X_OK)
@@ -295,7 +301,7 @@ def test_the_documented_defaults_are_the_real_ones() -> None:
                 # The sweep file leaves it unset and the objective's own default applies.
                 default = runtime.__dataclass_fields__[name].default
             if isinstance(default, BaseModel):
-                default = default.name  # sampler = "grid" is SamplerSection(name="grid")
+                default = default.model_dump()["name"]  # sampler = "grid" is SamplerSection(name="grid")
             assert value == default, f"{title} {key}: the docs say {value!r}, the model {default!r}"
             checked += 1
     assert checked >= 20
@@ -328,6 +334,20 @@ def test_the_bundled_example_shown_is_the_shipped_file() -> None:
     shipped = tomllib.loads((Path(fastgrid.__file__).parent / "examples" / "grid.toml").read_text())
     shown = [tomllib.loads(b.body) for b in blocks("toml") if 'name = "sma-grid"' in b.body]
     assert shown == [shipped]
+
+
+def test_the_readme_example_is_the_tested_walkthrough_sweep() -> None:
+    shown = [tomllib.loads(b.body) for b in blocks("toml", pages=["README.md"])]
+    tested = [tomllib.loads(b.body) for b in blocks("toml") if b.arg == "walkthrough/breakout.toml"]
+    assert len(tested) == 1 and shown == tested
+    (readme_run,) = [b.body for b in blocks("console", pages=["README.md"])]
+    (walk_run,) = [
+        b.body
+        for b in blocks("console", pages=["docs/walkthrough.md"])
+        if b.body.startswith("$ fastgrid run breakout.toml\n")
+    ]
+    best = walk_run.splitlines()[1:4]  # the best trial, its params and metrics
+    assert len(best) == 3 and "\n".join(best) in readme_run
 
 
 # --- CLI reference -------------------------------------------------------------------------------
@@ -366,7 +386,9 @@ def test_the_cli_reference_names_no_option_that_does_not_exist() -> None:
 # --- names and paths -----------------------------------------------------------------------------
 
 # Repository paths the manual mentions (in prose or in commands) must exist.
-REPO_PATH = re.compile(r"(?<![\w/.-])((?:examples|benches|scripts|src|tests|docs|python/fastgrid|\.ci)/[\w./*-]*)")
+REPO_PATH = re.compile(
+    r"(?<![\w/.-])((?:examples|benches|scripts|src|tests|docs|python/fastgrid|\.ci)/[\w./*-]*)"
+)
 
 
 def test_every_repository_path_the_manual_names_exists() -> None:
@@ -376,7 +398,11 @@ def test_every_repository_path_the_manual_names_exists() -> None:
             path = path.rstrip(".")
             assert any(ROOT.glob(path)) if "*" in path else (ROOT / path).exists(), f"{page}: no {path}"
             checked.add(path)
-    assert {"examples/sma/sma_sweep.toml", "benches/test_bench_grid.py", "python/fastgrid/_core.pyi"} <= checked
+    assert {
+        "examples/sma/sma_sweep.toml",
+        "benches/test_bench_grid.py",
+        "python/fastgrid/_core.pyi",
+    } <= checked
 
 
 def test_every_cargo_bench_the_manual_names_exists() -> None:
@@ -425,7 +451,7 @@ def test_every_python_name_the_manual_mentions_exists() -> None:
 
 @pytest.mark.skipif(
     importlib.util.find_spec("fastgrid.runner") is None,
-    reason="the package layout of issue 10 (fastgrid.runner, .storages, .reporting, .exceptions) has not landed",
+    reason="the package layout of issue 10 (fastgrid.runner, .storages, .reporting, ...) has not landed",
 )
 def test_the_new_layout_names_the_manual_mentions_exist() -> None:
     names = {n for n in python_names() if n.startswith(NEW_LAYOUT)}
@@ -503,7 +529,12 @@ def test_the_runnable_examples_run_in_order(scenario: str, tmp_path: Path) -> No
                 script = folder / f"_block_{i}.py"
                 script.write_text(block.body)
                 out = subprocess.run(
-                    [sys.executable, str(script)], cwd=folder, capture_output=True, text=True, env=env, timeout=600
+                    [sys.executable, str(script)],
+                    cwd=folder,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=600,
                 )
                 assert out.returncode == 0, f"{where}\n{out.stderr}"
             else:
@@ -518,7 +549,11 @@ def test_the_runnable_examples_run_in_order(scenario: str, tmp_path: Path) -> No
     else:
         with sqlite3.connect(folder / "fastgrid.db") as db:
             assert db.execute("SELECT value FROM fastgrid_meta WHERE key = 'schema'").fetchone() == ("1",)
-        assert (folder / "runs" / "breakout-cmd" / "trial_4" / "stdout.log").read_text().startswith("backtesting")
+        assert (
+            (folder / "runs" / "breakout-cmd" / "trial_4" / "stdout.log")
+            .read_text()
+            .startswith("backtesting")
+        )
 
 
 def test_the_doctest_examples_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
