@@ -17,6 +17,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import importlib.util
+import itertools
 import os
 import re
 import shlex
@@ -210,6 +211,24 @@ def test_the_readme_links_every_page_of_the_manual() -> None:
 
 def test_the_readme_stays_a_front_page() -> None:
     assert 100 <= len(README.splitlines()) <= 250
+
+
+def test_lists_are_written_the_way_python_markdown_reads_them() -> None:
+    """GitHub renders a list that follows a paragraph line, or is nested by two spaces; MkDocs'
+    Markdown does not (it needs a blank line before a list and four spaces per nesting level)."""
+    item = re.compile(r"^(\s*)(?:[-*]|\d+\.) ")
+    problems = []
+    for page in NAV:
+        lines = FENCE.sub(lambda m: "\n" * m[0].count("\n"), MANUAL[f"docs/{page}"]).split("\n")
+        for n, (prev, line) in enumerate(itertools.pairwise(lines), start=2):
+            found = item.match(line)
+            if found is None:
+                continue
+            if prev.strip() and not item.match(prev) and not prev.startswith(" "):
+                problems.append(f"{page}:{n}: a list needs a blank line before it")
+            if found[1] and len(found[1]) % 4:
+                problems.append(f"{page}:{n}: nest lists by four spaces")
+    assert problems == []
 
 
 # --- quickstart ----------------------------------------------------------------------------------
