@@ -44,7 +44,7 @@ class Sweep:
 
     ``objective`` is a callable taking the merged config (returning a number or a dict of
     metrics), a ``"module:function"`` string, or a command argv list. The other keywords mirror
-    the sweep file's keys (see the sweep-file reference in the docs).
+    the sweep file's keys (see the docs' sweep-file reference).
     """
 
     def __init__(

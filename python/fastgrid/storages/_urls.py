@@ -118,14 +118,15 @@ def open_storage(
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
 ) -> BaseStorage:
-    """Open the Optuna storage named by ``url`` (see the module docstring for the accepted forms).
+    """Open the Optuna storage named by ``url`` (the accepted forms are listed in the docs' "Storage URLs").
 
     Args:
         url: a storage URL or path; ``None`` means the embedded store ``fastgrid.db``.
         directory: where ``None`` and relative paths point, ``sqlite:///relative.db`` included
             (default: the current directory).
-        heartbeat_interval, grace_period: Optuna's heartbeat options, passed to ``RDBStorage``; the file
-            storages have no heartbeat, so giving them there is an error rather than silently ignored.
+        heartbeat_interval: Optuna's heartbeat option, passed to ``RDBStorage``; the file storages
+            have no heartbeat, so giving it there is an error rather than silently ignored.
+        grace_period: likewise, the seconds without a heartbeat before ``RDBStorage`` fails a trial.
 
     Raises:
         ValueError: the URL is of no accepted form (the message redacts the password).
