@@ -20,15 +20,14 @@ from typing import Any
 import optuna
 import psycopg
 import pytest
-from fastgrid._pg_journal import (
+from fastgrid.exceptions import StorageConnectionError
+from fastgrid.storages import STALE_REASON, Heartbeat, open_heartbeat_storage, open_storage
+from fastgrid.storages.postgres import (
     SCHEMA_VERSION,
-    PostgresConnectionError,
     PostgresJournalBackend,
+    PostgresJournalStorage,
     parse_url,
 )
-from fastgrid._pg_storage import PostgresJournalStorage
-from fastgrid.heartbeat import STALE_REASON, Heartbeat, open_heartbeat_storage
-from fastgrid.storage import open_storage
 from optuna.storages import JournalStorage
 from optuna.testing.pytest_storages import StorageTestCase
 from optuna.trial import TrialState
@@ -305,7 +304,7 @@ def assert_one_clear_line(message: str, *needles: str) -> None:
 
 def test_an_unreachable_server_is_one_line_with_the_password_masked() -> None:
     start = time.monotonic()
-    with pytest.raises(PostgresConnectionError) as info:
+    with pytest.raises(StorageConnectionError) as info:
         open_storage("fastgrid+postgresql://bob:hunter2@127.0.0.1:1/sweeps")
     assert time.monotonic() - start < 10  # reported, not retried for the reconnect window
     assert isinstance(info.value, ConnectionError)

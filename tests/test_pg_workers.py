@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import psycopg
 import pytest
-from fastgrid.storage import open_storage
+from fastgrid.storages import open_storage
 from optuna.trial import TrialState
 from support.pgjournal import fresh_journal_url, journal_url, schema_of
 from support.pgserver import PostgresUnavailable, Server, managed_server
@@ -181,6 +181,7 @@ def test_workers_wait_out_a_server_restart_and_lose_or_double_nothing(
     assert "Traceback" not in text and "hunter2" not in text
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used")
 def test_a_restarted_server_gives_running_trials_a_fresh_grace_period(own_server: Server) -> None:
     url = alice_url(own_server)
     storage = open_storage(url, heartbeat_interval=1, grace_period=2)

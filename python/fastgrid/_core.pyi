@@ -10,6 +10,21 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import disjoint_base
 
+__all__ = [
+    "ColumnsIter",
+    "ConfigError",
+    "ConfigTemplate",
+    "Expression",
+    "Grid",
+    "GridIter",
+    "PatternError",
+    "ResultIndex",
+    "SpecError",
+    "__version__",
+    "parse_parameters",
+    "trial_key",
+]
+
 __version__: str
 
 class SpecError(ValueError):
@@ -99,8 +114,8 @@ class Grid:
         """The first ``n`` points of ``shuffled(seed)``: distinct points, reproducible."""
     def columns(self) -> dict[str, npt.NDArray[Any]]:
         """One numpy array per path, built in Rust without per-point dicts: int64, float64 or bool for
-        numeric axes, object arrays otherwise (``None`` where a union's tree lacks the path). Refuses grids
-        beyond 2**32 points; use ``iter_columns``."""
+        numeric axes, object arrays otherwise (``None`` where a union's tree lacks the path). Refuses results
+        over 8 GiB (8 bytes per point and path); use ``iter_columns``."""
     def iter_columns(self, *, chunk: int = 1_000_000) -> ColumnsIter:
         """``columns()`` of consecutive chunks of at most ``chunk`` points."""
 
@@ -274,8 +289,8 @@ def trial_key(params: Mapping[str, Any], /) -> str:
     lists are values: their keys are sorted but not split. Tuples key like lists. Every NaN keys
     alike; ``-0.0`` and ``0.0`` differ.
 
-    The key is XXH3-128 (seed 0) of a documented, versioned, type-tagged encoding (see the
-    README's "config" section and ``src/keys.rs``), so any language can recompute it.
+    The key is XXH3-128 (seed 0) of a documented, versioned, type-tagged encoding (see "Trial
+    keys" in the docs' on-disk formats and ``src/keys.rs``), so any language can recompute it.
 
     Each thread remembers the name strings it has keyed (up to 256, holding a reference to each)
     and the last key's order, so keying trial after trial with the same names is cheaper.
@@ -297,7 +312,7 @@ class ConfigTemplate:
     Thread-safe and picklable.
     """
 
-    def __init__(self, tree: Mapping[str, Any], /) -> None: ...
+    def __new__(cls, tree: Mapping[str, Any], /) -> Self: ...
     def merged(self, params: Mapping[str, Any], /, *, allow_new: bool = False) -> dict[str, Any]:
         """A NEW nested dict: the tree with ``params`` written at their paths.
 
@@ -328,7 +343,7 @@ class ConfigTemplate:
 class Expression:
     """A constraint expression, parsed once and evaluated in Rust (never with Python's ``eval``).
 
-    The language (see the README section "Constraint expressions"): numbers (``12``, ``0.5``,
+    The language (see "Constraint expressions" in the docs' sweep-file reference): numbers (``12``, ``0.5``,
     ``1e-5``), strings in single or double quotes, ``true``/``false`` (or ``True``/``False``),
     ``null`` (or ``None``), dotted names such as ``exit.stop_loss``, unary ``-``/``+``,
     ``+ - * / %``, comparisons ``< <= > >= == !=`` (chainable: ``a < b < c``), ``and``/``or``/``not``

@@ -1,0 +1,28 @@
+"""fastgrid's distributed store: the embedded store's journal storage over a PostgreSQL log.
+
+Open it with ``open_storage("fastgrid+postgresql://user:password@host:5432/db")`` (see
+docs/postgres.md). :class:`PostgresJournalBackend` is the log (an Optuna journal backend, also usable
+under a stock ``optuna.storages.JournalStorage``); :class:`PostgresJournalStorage` replays it as the
+embedded store does, with Optuna's heartbeat interface timed by the server's clock.
+"""
+
+from fastgrid.storages.postgres._journal import (
+    DEFAULT_RECONNECT_TIMEOUT,
+    SCHEMA_VERSION,
+    SCHEME,
+    PostgresJournalBackend,
+    PostgresTarget,
+    parse_url,
+)
+from fastgrid.storages.postgres._storage import PostgresJournalStorage, open_postgres_storage
+
+__all__ = [
+    "DEFAULT_RECONNECT_TIMEOUT",
+    "SCHEMA_VERSION",
+    "SCHEME",
+    "PostgresJournalBackend",
+    "PostgresJournalStorage",
+    "PostgresTarget",
+    "open_postgres_storage",
+    "parse_url",
+]
