@@ -198,7 +198,7 @@ def parse_url(url: str, *, display: str) -> PostgresTarget:
         params: dict[str, Any] = conninfo_to_dict(uri)
     except psycopg.Error as exc:
         password = _password_in(head)
-        raise ValueError(f"storage {display!r}: {_one_line(str(exc), password)}") from None
+        raise ValueError(f"storage {display!r}: {_one_line(exc, password)}") from None
     params.setdefault("connect_timeout", _CONNECT_TIMEOUT)
     # A server that vanishes without closing the socket (host down, network cut) is noticed within
     # ~30 s instead of when the OS gives up on the connection (hours).
@@ -220,8 +220,13 @@ def _password_in(authority_and_path: str) -> str | None:
     return userinfo.partition(":")[2] or None if userinfo else None
 
 
-def _one_line(text: str, password: str | None) -> str:
-    """A driver or server message on one line, without the password even if it was echoed."""
+def _one_line(error: BaseException | str, password: str | None) -> str:
+    """A driver or server message on one line, without the password even if it was echoed.
+
+    A server error is its primary message only: psycopg's text adds the statement's context.
+    """
+    diag = getattr(error, "diag", None)
+    text = (getattr(diag, "message_primary", None) if diag is not None else None) or str(error)
     if password:
         text = text.replace(password, "***")
     text = text.replace("connection failed: ", "")
@@ -349,7 +354,7 @@ class PostgresJournalBackend(JournalLog):
         return self._target.reconnect_timeout
 
     def _message(self, exc: BaseException, hint: str | None = None) -> str:
-        text = _one_line(str(exc), self._target.password)
+        text = _one_line(exc, self._target.password)
         return f"storage {self._target.display!r}: {text}" + (f"; {hint}" if hint else "")
 
     def _prepare(self, conn: psycopg.Connection[Any]) -> None:
@@ -422,7 +427,7 @@ class PostgresJournalBackend(JournalLog):
                 deadline = now + self._window()
                 _logger.warning(
                     f"storage {self._target.display!r}: connection lost "
-                    f"({_one_line(str(error), self._target.password)}); retrying for up to "
+                    f"({_one_line(error, self._target.password)}); retrying for up to "
                     f"{self._window():g} s"
                 )
             if now >= deadline:
@@ -442,7 +447,7 @@ class PostgresJournalBackend(JournalLog):
             self._local.no_wait = False
 
     def _lost(self, error: BaseException) -> str:
-        text = _one_line(str(error), self._target.password)
+        text = _one_line(error, self._target.password)
         return (
             f"storage {self._target.display!r}: lost the connection to the server and could not "
             f"reconnect within {self._window():g} s ({text}); what was committed is kept: run again "
