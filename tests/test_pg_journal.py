@@ -336,6 +336,14 @@ def test_tables_of_another_schema_version_are_refused_and_left_alone(url: str, p
     assert sql(postgres_url, url, "SELECT count(*), max(log_number) FROM fastgrid_journal") == before
 
 
+def test_tables_dropped_under_a_worker_are_one_line(url: str, postgres_url: str) -> None:
+    storage = opened(url)
+    sql(postgres_url, url, "DROP TABLE fastgrid_journal CASCADE")
+    with pytest.raises(ValueError) as info:
+        optuna.create_study(storage=storage, study_name="gone")
+    assert_one_clear_line(str(info.value), 'relation "fastgrid_journal" does not exist')
+
+
 def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg -> ImportError
     with pytest.raises(ValueError) as info:

@@ -414,6 +414,9 @@ class PostgresJournalBackend(JournalLog):
                 if kind is not None:
                     raise ValueError(self._message(exc, _HINTS[kind])) from None
                 error: Exception = exc
+            except psycopg.ProgrammingError as exc:
+                # fastgrid's tables or function dropped, or a privilege revoked: no retry helps.
+                raise ValueError(self._message(exc)) from None
             else:
                 if deadline is not None:
                     _logger.warning(f"storage {self._target.display!r}: reconnected")
