@@ -4,8 +4,9 @@ in the same run (the server is started by this module, on loopback).
 - per trial, 1 worker, trivial objective: a fastgrid sweep on the journal, end to end, against the bare
   Optuna loop (random sampler, one suggest, nothing recorded) on Optuna's ``RDBStorage``; with
   ``FASTGRID_BENCH_FULL=1`` also a fastgrid sweep on ``postgresql://`` (the RDB path, ~50 ms a trial);
-- 4 ``fastgrid worker`` processes against 1 on 20 ms sleep trials: throughput from the trials' own
-  start and end times (process start-up is not trial throughput), wall time alongside;
+- 4 ``fastgrid worker`` processes against 1 on 20 ms sleep trials: throughput from the moment all
+  workers are running trials (their first trial waits for the others: process start-up is not trial
+  throughput) to the last trial's end, wall time alongside;
 - a late worker joining a 10,000-trial study: from ``Sweep.run()`` to its first trial, against a stock
   Optuna ``JournalStorage`` over the same log (a full replay, no snapshot) reaching its first ``ask``;
 - resuming the finished 10,000-trial sweep (nothing left to run), against that stock load.
@@ -154,61 +155,85 @@ def test_bare_optuna_loop_on_optunas_rdb(benchmark: Any, server: str) -> None:
 
 # --- 4 worker processes against 1 ----------------------------------------------------------------------
 
-SLEEPER = "import time\n\n\ndef run(cfg):\n    time.sleep(0.02)\n    return float(cfg['a'])\n"
+SLEEPER = """
+import os
+import time
+from pathlib import Path
+
+BARRIER = Path(os.environ["FASTGRID_BENCH_BARRIER"])
+WORKERS = int(os.environ["FASTGRID_BENCH_WORKERS"])
+released = False
+
+
+def run(cfg):
+    global released
+    if not released:
+        # The workers start their trials together: process start-up is not trial throughput.
+        (BARRIER / str(os.getpid())).touch()
+        while len(list(BARRIER.iterdir())) < WORKERS:
+            time.sleep(0.001)
+        released = True
+        with open(BARRIER.parent / "released", "a") as f:
+            f.write(f"{time.time()}\\n")
+    time.sleep(0.02)
+    return float(cfg["a"])
+"""
+
+
+def _scaling_round(server: str, workers: int, n: int) -> tuple[float, float]:
+    """``n`` 20 ms trials on ``workers`` processes: (trials per second once all run, wall seconds)."""
+    directory = fresh_dir()
+    (directory / "sleeper.py").write_text(SLEEPER)
+    (directory / "barrier").mkdir()
+    url = journal_url(server)
+    sweep = directory / "sweep.toml"
+    sweep.write_text(
+        textwrap.dedent(
+            f"""
+            [sweep]
+            name = "scale"
+            storage = "{url}"
+            [objective]
+            callable = "sleeper:run"
+            [parameters]
+            a = {{ type = "int", low = 0, high = {n - 1} }}
+            """
+        )
+    )
+    env = {
+        **os.environ,
+        "FASTGRID_BENCH_BARRIER": str(directory / "barrier"),
+        "FASTGRID_BENCH_WORKERS": str(workers),
+    }
+    start = time.perf_counter()
+    argv = [sys.executable, "-m", "fastgrid", "worker", str(sweep), "--no-progress"]
+    procs = [
+        subprocess.Popen(
+            argv, cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(workers)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    wall = time.perf_counter() - start
+    trials = optuna.load_study(study_name="scale", storage=open_storage(url)).get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert sorted(t.params["a"] for t in done) == list(range(n))
+    released = max(float(x) for x in (directory / "released").read_text().split())
+    last = max(t.datetime_complete.timestamp() for t in done if t.datetime_complete is not None)
+    return n / (last - released), wall
 
 
 def _workers_run(benchmark: Any, server: str, workers: int) -> None:
     n = SCALING_TRIALS if not benchmark.disabled else 12
     measured: list[tuple[float, float]] = []
-
-    def run() -> None:
-        directory = fresh_dir()
-        (directory / "sleeper.py").write_text(SLEEPER)
-        url = journal_url(server)
-        sweep = directory / "sweep.toml"
-        sweep.write_text(
-            textwrap.dedent(
-                f"""
-                [sweep]
-                name = "scale"
-                storage = "{url}"
-                [objective]
-                callable = "sleeper:run"
-                [parameters]
-                a = {{ type = "int", low = 0, high = {n - 1} }}
-                """
-            )
-        )
-        start = time.perf_counter()
-        procs = []
-        for _ in range(workers):
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "fastgrid", "worker", str(sweep), "--no-progress"],
-                    cwd=directory,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
-        for p in procs:
-            _, err = p.communicate(timeout=600)
-            assert p.returncode == 0, err
-        wall = time.perf_counter() - start
-        trials = optuna.load_study(study_name="scale", storage=open_storage(url)).get_trials(deepcopy=False)
-        done = [t for t in trials if t.state == TrialState.COMPLETE]
-        assert sorted(t.params["a"] for t in done) == list(range(n))
-        assert all(t.datetime_start is not None and t.datetime_complete is not None for t in done)
-        first = min(t.datetime_start for t in done if t.datetime_start is not None)
-        last = max(t.datetime_complete for t in done if t.datetime_complete is not None)
-        measured.append((n / (last - first).total_seconds(), wall))
-
-    benchmark.pedantic(run, rounds=1)
+    benchmark.pedantic(lambda: measured.append(_scaling_round(server, workers, n)), rounds=1)
     throughput, wall = measured[-1]
     benchmark.extra_info.update(trials_per_second=round(throughput, 1), wall_seconds=round(wall, 2))
     if not benchmark.disabled:
         print(
-            f"\n  {workers} worker(s): {throughput:.1f} trials/s (first start to last end), wall {wall:.2f} s"
+            f"\n  {workers} worker(s): {throughput:.1f} trials/s (all started to last end), wall {wall:.2f} s"
         )
 
 
@@ -220,6 +245,27 @@ def test_one_worker_process(benchmark: Any, server: str) -> None:
 @pytest.mark.benchmark(group="postgres: 20 ms sleep trials, fastgrid worker processes, 4 vs 1")
 def test_four_worker_processes(benchmark: Any, server: str) -> None:
     _workers_run(benchmark, server, 4)
+
+
+def test_paired_worker_scaling(benchmark: Any, server: str) -> None:
+    """1 and 4 workers alternately, so that a shared machine's drifting load hits both alike;
+    prints each pair's throughput ratio and their median."""
+    if benchmark.disabled:
+        pytest.skip("a timing comparison: runs with --benchmark-enable")
+    import statistics
+
+    ratios: list[float] = []
+
+    def pairs() -> None:
+        for _ in range(2):
+            one = _scaling_round(server, 1, SCALING_TRIALS)[0]
+            four = _scaling_round(server, 4, SCALING_TRIALS)[0]
+            ratios.append(four / one)
+
+    benchmark.pedantic(pairs, rounds=1, iterations=1)
+    benchmark.extra_info["ratios"] = ratios
+    median = statistics.median(ratios)
+    print(f"\n  4 workers / 1, throughput per pair: {[round(r, 2) for r in ratios]}; median {median:.2f}x")
 
 
 # --- a 10,000-trial study: a late worker joins, then the finished sweep is resumed -----------------------

@@ -14,6 +14,7 @@ SQLite file, plus Optuna's heartbeat interface, so workers on any number of host
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +77,7 @@ class PostgresJournalStorage(EmbeddedStorage, BaseHeartbeat):
         # What Optuna's own optimize loop calls for each trial it fails as stale (as on RDBStorage).
         self.heartbeat_stale_trial_callback: StaleCallback | None = None
         self._started: dict[int, None] = {}  # trials whose first beat was skipped, oldest first
+        self._fresh_trial: tuple[int, int] | None = None  # (thread, trial) just created, see get_trial
         if snapshot_every is None:
             super().__init__(backend)
         else:
@@ -109,6 +111,26 @@ class PostgresJournalStorage(EmbeddedStorage, BaseHeartbeat):
             return
         with self.backend.without_waiting():
             super().checkpoint(min_new=min_new)
+
+    # Study.ask creates a trial and at once reads it back (Trial.__init__ -> get_trial): the create
+    # has just replayed everything up to its own entry, so that read is skipped when no other storage
+    # call came in between and nothing is pending, as if it had run in the same round trip.
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        with self._thread_lock:
+            self._fresh_trial = (threading.get_ident(), trial_id)
+        return trial_id
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._thread_lock:
+            fresh, self._fresh_trial = self._fresh_trial, None
+            if fresh == (threading.get_ident(), trial_id) and not self._pending:
+                return self._replay_result.get_trial(trial_id)
+        return super().get_trial(trial_id)
+
+    def _sync_with_backend(self) -> None:
+        self._fresh_trial = None  # called (under the thread lock) by every other storage call
+        super()._sync_with_backend()
 
     def _dump_snapshot(self) -> None:
         # Every worker counts the log it has read and would snapshot at about the same point: the
