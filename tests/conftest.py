@@ -24,3 +24,23 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _collect_rdb_connections(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test on the PostgreSQL server, collect what it dropped, with ResourceWarning muted.
+
+    Optuna's RDBStorage keeps its SQLAlchemy pool in reference cycles and has no close(): its psycopg
+    connections are freed by whichever later garbage collection finds them, and psycopg warns then,
+    which ``filterwarnings = error`` turns into a failure of an unrelated test. fastgrid's own
+    PostgreSQL journal closes its connection when dropped: its tests (test_pg_*) are left out, so a
+    leak of its own still fails them.
+    """
+    yield
+    if "postgres_url" in request.fixturenames and not request.module.__name__.startswith("test_pg_"):
+        import gc
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
