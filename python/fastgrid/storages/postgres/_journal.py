@@ -148,6 +148,8 @@ class PostgresTarget:
     display: str
     password: str | None
     reconnect_timeout: float
+    # The URL's application_name, if it sets one; else each connection names its worker's pid.
+    application_name: str | None = None
 
 
 def _psycopg() -> Any:
@@ -212,6 +214,7 @@ def parse_url(url: str, *, display: str) -> PostgresTarget:
         display=display,
         password=str(password) if password else None,
         reconnect_timeout=reconnect_timeout,
+        application_name=params.get("application_name"),
     )
 
 
@@ -317,11 +320,9 @@ class PostgresJournalBackend(JournalLog):
         start = time.monotonic()
         while True:
             try:
-                conn = psycopg.connect(
-                    self._target.conninfo,
-                    autocommit=True,
-                    application_name=f"fastgrid (pid {os.getpid()})",
-                )
+                # Named by pid so that pg_stat_activity tells the workers apart.
+                name = self._target.application_name or f"fastgrid (pid {os.getpid()})"
+                conn = psycopg.connect(self._target.conninfo, autocommit=True, application_name=name)
                 break
             except psycopg.OperationalError as exc:
                 kind = _kind(exc)
