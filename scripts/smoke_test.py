@@ -39,14 +39,13 @@ def check(condition: bool, message: str) -> None:
 
 def installed_package() -> str:
     import fastgrid
-    import fastgrid._core
 
     where = Path(fastgrid.__file__).resolve().parent
     site = {Path(sysconfig.get_path(k)).resolve() for k in ("purelib", "platlib")}
     check(where.parent in site, f"fastgrid imported from {where}, not from this environment's {site}")
     version = importlib.metadata.version("fastgrid")
     check(fastgrid.__version__ == version, f"fastgrid.__version__ {fastgrid.__version__} != {version}")
-    core = Path(fastgrid._core.__file__).name
+    core = Path(sys.modules["fastgrid._core"].__file__ or "?").name  # the compiled extension loaded
     gil = "free-threaded" if sysconfig.get_config_var("Py_GIL_DISABLED") else "GIL"
     return f"fastgrid {version} from {where} ({core}, CPython {sys.version.split()[0]}, {gil})"
 
