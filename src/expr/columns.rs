@@ -20,7 +20,7 @@ pub enum ColumnRef<'a> {
 
 impl ColumnRef<'_> {
     /// Rows of a column; `None` for a scalar.
-    pub fn len(&self) -> Option<usize> {
+    pub fn rows(&self) -> Option<usize> {
         match self {
             ColumnRef::F64(v) => Some(v.len()),
             ColumnRef::I64(v) => Some(v.len()),
@@ -61,7 +61,7 @@ impl Expr {
     pub fn eval_columns(&self, columns: &[(&str, ColumnRef<'_>)], out: &mut [bool]) -> Result<()> {
         let n = out.len();
         for (name, col) in columns {
-            if let Some(len) = col.len().filter(|&len| len != n) {
+            if let Some(len) = col.rows().filter(|&len| len != n) {
                 return Err(Error::Invalid(format!(
                     "column {name:?} has {len} values, expected {n} (one per row)"
                 )));

@@ -254,7 +254,7 @@ impl Expression {
             .iter()
             .map(|(name, h)| Ok((name.as_str(), h.as_ref()?)))
             .collect::<PyResult<Vec<_>>>()?;
-        let n = match (refs.iter().find_map(|(_, c)| c.len()), length) {
+        let n = match (refs.iter().find_map(|(_, c)| c.rows()), length) {
             (Some(n), _) | (None, Some(n)) => n,
             (None, None) => 1,
         };
