@@ -24,7 +24,11 @@ _NUMERIC_KINDS = frozenset("biuf")
 
 def _key(value: Any) -> Any:
     # Lists and dicts are unhashable: key them by their JSON text (only for the dictionary).
-    return value if isinstance(value, str | int | float | bool | type(None)) else json.dumps(value, sort_keys=True)
+    return (
+        value
+        if isinstance(value, str | int | float | bool | type(None))
+        else json.dumps(value, sort_keys=True)
+    )
 
 
 def encode_values(values: Sequence[Any]) -> bytes:

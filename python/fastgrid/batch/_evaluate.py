@@ -95,7 +95,10 @@ def metric_columns(
     for name, values in mapping.items():
         if not isinstance(name, str):
             raise BatchObjectiveError(
-                f"{where}: metric names must be strings, got {name!r}", objective=objective, metric=None, slots=slots
+                f"{where}: metric names must be strings, got {name!r}",
+                objective=objective,
+                metric=None,
+                slots=slots,
             )
         array = np.asarray(values)
         if array.ndim != 1 or len(array) != n:
@@ -109,7 +112,8 @@ def metric_columns(
         if array.dtype.kind not in "biuf":
             kind = "mixed or non-numeric values" if array.dtype.kind == "O" else f"dtype {array.dtype}"
             raise BatchObjectiveError(
-                f"{where}: metric {name!r} is not numeric ({kind}); return numbers (int, float or bool arrays)",
+                f"{where}: metric {name!r} is not numeric ({kind}); "
+                "return numbers (int, float or bool arrays)",
                 objective=objective,
                 metric=name,
                 slots=slots,
@@ -118,7 +122,8 @@ def metric_columns(
     missing = [m for m in expected if m not in out]
     if missing:
         raise BatchObjectiveError(
-            f"{where}: missing metric {', '.join(map(repr, missing))} (got {', '.join(map(repr, out)) or 'none'})",
+            f"{where}: missing metric {', '.join(map(repr, missing))} "
+            f"(got {', '.join(map(repr, out)) or 'none'})",
             objective=objective,
             metric=missing[0],
             slots=slots,
@@ -195,7 +200,9 @@ def evaluate_batch(
             queue.append((mid, hi, depth + 1, reason))
             continue
         level_ok.add(depth)
-        got = metric_columns(raw, hi - lo, objective=objective, slots=(start + lo, start + hi), expected=expected)
+        got = metric_columns(
+            raw, hi - lo, objective=objective, slots=(start + lo, start + hi), expected=expected
+        )
         if names is None:
             names = list(got)
             metrics = {k: np.full(n, np.nan) for k in names}
@@ -211,7 +218,9 @@ def evaluate_batch(
             metrics[k][lo:hi] = v
     if names is None:
         metrics = {k: np.full(n, np.nan) for k in expected}
-    return ChunkResult(n=n, metrics=metrics, failed=failed, reasons=reasons, calls=calls, seconds=time.perf_counter() - t0)
+    return ChunkResult(
+        n=n, metrics=metrics, failed=failed, reasons=reasons, calls=calls, seconds=time.perf_counter() - t0
+    )
 
 
 def evaluate_points(
@@ -293,6 +302,11 @@ def evaluate_points(
                     reasons[i] = f"metric {k!r} is not a number: {v!r}"[:200]
             metrics[k] = array
     return ChunkResult(
-        n=n, metrics=metrics, failed=failed, reasons=reasons, calls=n, durations=durations,
+        n=n,
+        metrics=metrics,
+        failed=failed,
+        reasons=reasons,
+        calls=n,
+        durations=durations,
         seconds=time.perf_counter() - t0,
     )

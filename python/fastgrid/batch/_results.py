@@ -63,7 +63,9 @@ class BatchResults:
     def _chunks(self) -> list[dict[str, Any]]:
         return self.store.chunks(self.name)
 
-    def _concat(self, column: str, chunks: list[dict[str, Any]], fill: Any, dtype: Any) -> np.ndarray[Any, Any]:
+    def _concat(
+        self, column: str, chunks: list[dict[str, Any]], fill: Any, dtype: Any
+    ) -> np.ndarray[Any, Any]:
         parts = self.store.column(self.name, column, [c["chunk"] for c in chunks])
         out = []
         for c in chunks:
@@ -88,12 +90,17 @@ class BatchResults:
         ``names`` picks some of them (default: all). Large sweeps: ask only for what you need.
         """
         chunks = self._chunks()
-        wanted = list(names) if names is not None else ["slot", *self.paths, *self.metric_names,
-                                                        "failed", "feasible", "reason", "duration"]
+        wanted = (
+            list(names)
+            if names is not None
+            else ["slot", *self.paths, *self.metric_names, "failed", "feasible", "reason", "duration"]
+        )
         known = {"slot", *self.paths, *self.metric_names, "failed", "feasible", "reason", "duration"}
         unknown = [w for w in wanted if w not in known]
         if unknown:
-            raise KeyError(f"unknown column {unknown[0]!r} of batch sweep {self.name!r} (columns: {sorted(known)})")
+            raise KeyError(
+                f"unknown column {unknown[0]!r} of batch sweep {self.name!r} (columns: {sorted(known)})"
+            )
         n = sum(c["stop"] - c["start"] for c in chunks)
         out: dict[str, np.ndarray[Any, Any]] = {}
         for w in wanted:
@@ -127,7 +134,9 @@ class BatchResults:
 
     # --- aggregates --------------------------------------------------------------------------
 
-    def top(self, n: int = 20, *, metric: str | None = None, direction: str | None = None) -> list[dict[str, Any]]:
+    def top(
+        self, n: int = 20, *, metric: str | None = None, direction: str | None = None
+    ) -> list[dict[str, Any]]:
         """The ``n`` best feasible points by ``metric`` (default: the first objective metric), best
         first; ties go to the lower slot. Each row: slot, params (flat), metrics, duration."""
         metric = metric or (self.objective_metrics[0] if self.objective_metrics else None)
@@ -151,7 +160,9 @@ class BatchResults:
         rows_at = candidates[order]
         return self.rows_at(rows_at, chunks)
 
-    def rows_at(self, positions: np.ndarray[Any, Any], chunks: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    def rows_at(
+        self, positions: np.ndarray[Any, Any], chunks: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """Full rows at positions of ``columns()`` (reads only the chunks holding them)."""
         chunks = self._chunks() if chunks is None else chunks
         sizes = np.array([c["stop"] - c["start"] for c in chunks], dtype=np.int64)
@@ -190,7 +201,9 @@ class BatchResults:
                     "failed": bool(failed[j]) if failed is not None else False,
                     "feasible": bool(feasible[j]) if feasible is not None else True,
                     "reason": reason[j] if reason is not None else None,
-                    "duration": float(dur[j]) if dur is not None else (by_chunk[ch]["duration"] or 0.0) / (c["stop"] - c["start"]),
+                    "duration": float(dur[j])
+                    if dur is not None
+                    else (by_chunk[ch]["duration"] or 0.0) / (c["stop"] - c["start"]),
                 }
             )
         return rows
@@ -225,7 +238,9 @@ class BatchResults:
             import pyarrow as pa
         except ImportError:
             raise ImportError("to_arrow() needs pyarrow: pip install pyarrow") from None
-        return pa.table({k: (v.tolist() if v.dtype == object else v) for k, v in self.columns(columns).items()})
+        return pa.table(
+            {k: (v.tolist() if v.dtype == object else v) for k, v in self.columns(columns).items()}
+        )
 
 
 def _item(value: Any) -> Any:

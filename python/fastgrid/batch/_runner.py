@@ -29,7 +29,6 @@ import numpy as np
 
 from fastgrid._core import Expression, Grid, trial_key
 from fastgrid.batch._evaluate import (
-    BatchObjectiveError,
     ChunkResult,
     evaluate_batch,
     evaluate_points,
@@ -100,7 +99,7 @@ def check_study_mode(study: Any, mode: str) -> None:
     if mode == "trial" and stored == "batch":
         raise StoreMismatchError(
             f"sweep {study.study_name!r} in this storage is a batch sweep (its results are chunks of "
-            "columns); run it with [sweep] mode = \"batch\", or use another sweep name or --fresh"
+            'columns); run it with [sweep] mode = "batch", or use another sweep name or --fresh'
         )
     if mode == "batch" and stored != "batch":
         n = len(study.get_trials(deepcopy=False))
@@ -173,7 +172,9 @@ class _Context:
         self.grid = grid
         self.view = grid.shuffled(job.seed or 0) if job.order == "shuffled" else grid
         self.axes = {a["path"]: a for a in grid.axes}
-        self.fn: Callable[..., Any] = _import(job.objective) if isinstance(job.objective, str) else job.objective
+        self.fn: Callable[..., Any] = (
+            _import(job.objective) if isinstance(job.objective, str) else job.objective
+        )
         self.require = [(src, Expression(src)) for src in job.require]
         self.store = BatchStore(job.store)
         self.config: Any = None
@@ -266,7 +267,9 @@ def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], resul
             feasible &= ok
         infeasible_at = np.flatnonzero(~feasible & ~failed)
         for i in infeasible_at.tolist():
-            reasons[i] = "infeasible: " + "; ".join(src for (src, _), b in zip(ctx.require, broken, strict=True) if b[i])
+            reasons[i] = "infeasible: " + "; ".join(
+                src for (src, _), b in zip(ctx.require, broken, strict=True) if b[i]
+            )
     out: dict[str, Any] = {}
     for path, values in cols.items():
         if isinstance(values, np.ndarray):
@@ -291,7 +294,14 @@ def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], resul
         "metrics": sorted(result.metrics),
     }
     return ctx.store.finish(
-        job.name, owner, chunk, out, failed=n_failed, infeasible=n_infeasible, duration=result.seconds, info=info
+        job.name,
+        owner,
+        chunk,
+        out,
+        failed=n_failed,
+        infeasible=n_infeasible,
+        duration=result.seconds,
+        info=info,
     )
 
 
@@ -434,7 +444,7 @@ def run_batch(
     parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     *,
     batch: str | Callable[..., Any] | None = None,
-    callable: str | Callable[..., Any] | None = None,  # noqa: A002 - the sweep file's key
+    callable: str | Callable[..., Any] | None = None,
     name: str = "sweep",
     direction: str | Sequence[str] = "minimize",
     metric: str = "value",
@@ -479,13 +489,14 @@ def run_batch(
     objective_metrics = _metric_list(metric, metrics)
     if len(directions) != len(objective_metrics):
         raise ValueError(
-            f"{len(directions)} direction(s) for {len(objective_metrics)} metric(s): give one direction per metric"
+            f"{len(directions)} direction(s) for {len(objective_metrics)} metric(s): "
+            "give one direction per metric"
         )
     base = Path(directory) if directory is not None else Path.cwd()
     path = store_path(storage, base)
     for src in require:
         Expression(src)  # a syntax error names the constraint before anything runs
-    grid = Grid(parameters, constraints=tuple(where), flat=True)
+    grid = Grid(parameters, constraints=tuple(where), flat=True)  # type: ignore[arg-type]
     axes = list(grid.axes)
     constants = {a["path"]: a["value"] for a in axes if a["kind"] == "fixed"}
     paths = list(grid.paths)
@@ -502,7 +513,10 @@ def run_batch(
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=optuna_storage)
     study = optuna.create_study(
-        study_name=name, storage=optuna_storage, directions=directions, load_if_exists=True  # type: ignore[arg-type]
+        study_name=name,
+        storage=optuna_storage,
+        directions=directions,  # type: ignore[arg-type]
+        load_if_exists=True,
     )
     check_study_mode(study, "batch")
     if study.user_attrs.get(MODE_ATTR) != "batch":
@@ -513,8 +527,10 @@ def run_batch(
     if fresh:
         store.delete(name)
     stored = store.sweep(name)
-    size = chunk if chunk is not None else (
-        stored["chunk"] if stored is not None else default_chunk(total, workers, len(paths) + 4)
+    size = (
+        chunk
+        if chunk is not None
+        else (stored["chunk"] if stored is not None else default_chunk(total, workers, len(paths) + 4))
     )
     if size < 1:
         raise ValueError(f"chunk: expected a positive number of points, got {size}")
@@ -590,18 +606,17 @@ def _run_workers(
 ) -> tuple[_Outcome, list[str], bool]:
     """This process is worker 0; workers 1..N-1 are forked (or forkserver) processes."""
     if workers == 1:
-        stop = threading.Event()
-        return _work(ctx, stop=stop, progress=progress), [], False
+        return _work(ctx, stop=threading.Event(), progress=progress), [], False
     # fork copies the parent's imports, grid and objective for free, but is unsafe once threads run
     # (a lock held by another thread stays locked in the child forever); then a forkserver that has
     # preloaded fastgrid and the objective's module starts them almost as fast.
     forking = threading.active_count() == 1 and "fork" in mp.get_all_start_methods()
-    mpctx = mp.get_context("fork" if forking else "forkserver")
+    mpctx: Any = mp.get_context("fork" if forking else "forkserver")
     if not forking:
         preload = ["fastgrid.batch"]
         if isinstance(job.objective, str):
             preload.append(job.objective.split(":", 1)[0])
-        mpctx.set_forkserver_preload(preload)  # type: ignore[attr-defined]
+        mpctx.set_forkserver_preload(preload)
     stop = mpctx.Event()
     queue = mpctx.Queue()
     procs = [

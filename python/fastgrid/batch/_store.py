@@ -210,13 +210,16 @@ class BatchStore:
             ).fetchone()
             if row is None:
                 conn.execute(
-                    "INSERT INTO fastgrid_batch_sweeps (name, total, chunk, space, meta) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO fastgrid_batch_sweeps (name, total, chunk, space, meta) "
+                    "VALUES (?, ?, ?, ?, ?)",
                     (name, total, chunk, json.dumps(space, sort_keys=True), json.dumps(meta)),
                 )
             else:
                 stored_space = json.loads(row[2])
                 if stored_space != json.loads(json.dumps(space, sort_keys=True)):
-                    changed = sorted(k for k in {*stored_space, *space} if stored_space.get(k) != space.get(k))
+                    changed = sorted(
+                        k for k in {*stored_space, *space} if stored_space.get(k) != space.get(k)
+                    )
                     raise StoreMismatchError(
                         f"batch sweep {name!r} in {self.path} was started with a different "
                         f"{', '.join(changed)}; use another sweep name, or fresh=True (--fresh) to delete "
@@ -292,7 +295,8 @@ class BatchStore:
         """Heartbeat: every claim of ``owner`` is alive now."""
         with self._write() as conn:
             conn.execute(
-                "UPDATE fastgrid_batch_chunks SET beat = ? WHERE sweep = ? AND owner = ? AND state = 'claimed'",
+                "UPDATE fastgrid_batch_chunks SET beat = ? "
+                "WHERE sweep = ? AND owner = ? AND state = 'claimed'",
                 (time.time(), name, owner),
             )
 
@@ -329,7 +333,8 @@ class BatchStore:
             if row is None or row[0] != owner or row[1] != "claimed":
                 return False
             conn.executemany(
-                "INSERT OR REPLACE INTO fastgrid_batch_columns (sweep, name, chunk, data) VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO fastgrid_batch_columns (sweep, name, chunk, data) "
+                "VALUES (?, ?, ?, ?)",
                 blobs,
             )
             conn.execute(
@@ -351,7 +356,18 @@ class BatchStore:
         if state is not None:
             sql += " AND state = ?"
             args.append(state)
-        keys = ("chunk", "start", "stop", "state", "owner", "beat", "claims", "failed", "infeasible", "duration")
+        keys = (
+            "chunk",
+            "start",
+            "stop",
+            "state",
+            "owner",
+            "beat",
+            "claims",
+            "failed",
+            "infeasible",
+            "duration",
+        )
         out = []
         for row in self._read(sql + " ORDER BY chunk", args):
             d = dict(zip(keys, row[:-1], strict=True))
@@ -364,7 +380,7 @@ class BatchStore:
         row = self._read(
             "SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN stop - start END), 0), "
             "COALESCE(SUM(failed), 0), COALESCE(SUM(infeasible), 0), "
-            "COALESCE(SUM(state = 'done'), 0), COALESCE(SUM(state = 'claimed'), 0) "
+            "COALESCE(SUM(state = 'done'), 0), COALESCE(SUM(state = 'claimed' AND owner IS NOT NULL), 0) "
             "FROM fastgrid_batch_chunks WHERE sweep = ?",
             (name,),
         )[0]
@@ -386,7 +402,9 @@ class BatchStore:
             )
         ]
 
-    def column(self, name: str, column: str, chunks: Sequence[int] | None = None) -> dict[int, np.ndarray[Any, Any]]:
+    def column(
+        self, name: str, column: str, chunks: Sequence[int] | None = None
+    ) -> dict[int, np.ndarray[Any, Any]]:
         """One column's values per done chunk (chunk index → array); chunks lacking it are absent."""
         sql = "SELECT chunk, data FROM fastgrid_batch_columns WHERE sweep = ? AND name = ?"
         args: list[Any] = [name, column]
