@@ -317,3 +317,37 @@ def test_to_pandas_and_to_arrow(tmp_path: Path) -> None:
     pa = pytest.importorskip("pyarrow")
     table = r.to_arrow(["slot", "mode", "score"])
     assert isinstance(table, pa.Table) and table.num_rows == r.counts["done"]
+
+
+def test_sweep_file_model_of_batch_mode(tmp_path: Path) -> None:
+    from fastgrid.sweepfile import SweepFileError, load_sweep_file
+
+    def load(text: str) -> Any:
+        f = tmp_path / "s.toml"
+        f.write_text(textwrap.dedent(text))
+        return load_sweep_file(f)
+
+    ok = load("""
+        [sweep]
+        mode = "batch"
+        chunk = 1000
+        [objective]
+        batch = "m:f"
+        [parameters]
+        a = { type = "int", low = 1, high = 3 }
+    """)
+    assert ok.sweep.mode == "batch" and ok.sweep.chunk == 1000 and ok.objective.batch == "m:f"
+    for body, message in [
+        (
+            '[sweep]\nmode = "batch"\nsampler = "tpe"\nmax_trials = 5\n[objective]\nbatch = "m:f"',
+            "a batch sweep evaluates a grid chunk by chunk; a 'tpe' search",
+        ),
+        ('[sweep]\nmode = "batch"\n[objective]\ncommand = ["x"]', "a command runs one process per point"),
+        ('[objective]\nbatch = "m:f"', "objective.batch and sweep.chunk need [sweep] mode = 'batch'"),
+        (
+            '[sweep]\nmode = "batch"\n[objective]\nbatch = "m:f"\ncallable = "m:g"',
+            "exactly one of 'callable'",
+        ),
+    ]:
+        with pytest.raises(SweepFileError, match=message):
+            load(body + '\n[parameters]\na = { type = "int", low = 1, high = 3 }\n')

@@ -8,6 +8,7 @@ See docs/batch.md.
 """
 
 from fastgrid.batch._evaluate import BatchObjectiveError, ChunkResult, metric_columns
+from fastgrid.batch._file import run_batch_file
 from fastgrid.batch._results import BatchResults
 from fastgrid.batch._runner import (
     MODE_ATTR,
@@ -34,5 +35,6 @@ __all__ = [
     "default_chunk",
     "metric_columns",
     "run_batch",
+    "run_batch_file",
     "store_path",
 ]
