@@ -174,8 +174,8 @@ def slow(cols, config):
     time.sleep(0.02)
     return {"score": cols["a"] * 1.0}
 
-run_batch({"a": {"type": "int", "low": 1, "high": int(sys.argv[2])}, "b": {"type": "int", "low": 1, "high": 10}},
-          batch=slow, name="k", metric="score", chunk=int(sys.argv[3]), directory=sys.argv[1], top_k=0)
+params = {"a": {"type": "int", "low": 1, "high": int(sys.argv[2])}, "b": {"type": "int", "low": 1, "high": 10}}
+run_batch(params, batch=slow, name="k", metric="score", chunk=int(sys.argv[3]), directory=sys.argv[1], top_k=0)
 """
 
 
