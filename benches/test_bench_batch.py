@@ -174,8 +174,9 @@ def slow(cols, config):
     time.sleep(0.02)
     return {"score": cols["a"] * 1.0}
 
-params = {"a": {"type": "int", "low": 1, "high": int(sys.argv[2])}, "b": {"type": "int", "low": 1, "high": 10}}
-run_batch(params, batch=slow, name="k", metric="score", chunk=int(sys.argv[3]), directory=sys.argv[1], top_k=0)
+n, chunk, where = int(sys.argv[2]), int(sys.argv[3]), sys.argv[1]
+params = {"a": {"type": "int", "low": 1, "high": n}, "b": {"type": "int", "low": 1, "high": 10}}
+run_batch(params, batch=slow, name="k", metric="score", chunk=chunk, directory=where, top_k=0)
 """
 
 
