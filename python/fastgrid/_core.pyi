@@ -98,7 +98,12 @@ class Grid:
     def sample(self, n: int, /, *, seed: int) -> list[dict[str, Any]]:
         """The first ``n`` points of ``shuffled(seed)``: distinct points, reproducible."""
     def columns(
-        self, start: int | None = None, stop: int | None = None, /, *, fixed: Literal["column", "scalar"] = "column"
+        self,
+        start: int | None = None,
+        stop: int | None = None,
+        /,
+        *,
+        fixed: Literal["column", "scalar"] = "column",
     ) -> dict[str, Any]:
         """One numpy array per path, built in Rust without per-point dicts: int64, float64 or bool for
         numeric axes, object arrays otherwise (``None`` where a union's tree lacks the path).
@@ -369,7 +374,9 @@ class Expression:
         (e.g. a string compared with ``<`` to a number).
         """
 
-    def evaluate_columns(self, columns: dict[str, Any], /, *, length: int | None = None) -> npt.NDArray[np.bool_]:
+    def evaluate_columns(
+        self, columns: dict[str, Any], /, *, length: int | None = None
+    ) -> npt.NDArray[np.bool_]:
         """Evaluates the expression on every row of ``columns`` (name → 1-D array or sequence, or a
         scalar for every row), in Rust with the GIL released; returns a bool array.
 
