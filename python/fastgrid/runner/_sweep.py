@@ -320,6 +320,12 @@ class Sweep:
             directions=directions,  # type: ignore[arg-type]
             load_if_exists=True,
         )
+        if study.user_attrs.get(attrs.STUDY_MODE) == "batch":
+            # A batch sweep's results are chunks of columns, not trials to resume.
+            raise SweepChangedError(
+                f"sweep {plan.name!r} in storage is a batch sweep (its results are chunks of columns); "
+                'run it with [sweep] mode = "batch", or use another sweep name or fresh=True (--fresh)'
+            )
         stored = [d.name.lower() for d in study.directions]
         if stored != directions:
             raise SweepChangedError(
