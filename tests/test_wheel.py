@@ -27,6 +27,7 @@ pytestmark = pytest.mark.wheel
 @pytest.mark.skipif(
     sys.platform != "linux", reason="scripts/wheels builds manylinux wheels (CI builds the rest)"
 )
+@pytest.mark.timeout(1800)  # a cold cargo cache compiles every dependency for the zig target once
 def test_release_wheel_of_this_interpreter_installs_without_rust_and_passes_the_smoke_test(
     tmp_path: Path,
 ) -> None:

@@ -26,9 +26,9 @@ FREE_THREADED = re.compile(r"^3\.\d+t$")
 
 
 def tool(name: str) -> str:
-    """A linter from the test extra, found next to this interpreter first."""
+    """A linter from the `test` dependency group, found next to this interpreter first."""
     exe = shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-    assert exe is not None, f"{name} is not installed: it comes with the `test` extra"
+    assert exe is not None, f"{name} is not installed: it comes with the `test` dependency group"
     return exe
 
 
