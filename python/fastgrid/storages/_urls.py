@@ -31,8 +31,8 @@ __all__ = [
     "export_study",
     "is_rdb_url",
     "open_storage",
-    "release_connections",
     "redact_url",
+    "release_connections",
 ]
 
 DEFAULT_STORE_NAME = "fastgrid.db"
