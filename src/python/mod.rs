@@ -7,15 +7,17 @@ pub mod convert;
 pub mod errors;
 mod expr;
 mod grid;
-mod helpers;
 mod index;
+mod keys;
+mod merge;
 mod names;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     grid::register(m)?;
     index::register(m)?;
-    helpers::register(m)?;
+    keys::register(m)?;
+    merge::register(m)?;
     expr::register(m)?;
     Ok(())
 }
