@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 pub mod convert;
 pub mod errors;
 mod expr;
+mod gil;
 mod grid;
 mod index;
 mod keys;
