@@ -13,19 +13,23 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from _results_helpers import settle, settle_state, state, write
 from fastgrid import ResultIndex
 
-BACKENDS = {"native": {}, "poll": {"poll_interval": 0.05}}
+BACKENDS: dict[str, dict[str, float]] = {"native": {}, "poll": {"poll_interval": 0.05}}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest) -> dict[str, float]:
     return BACKENDS[request.param]
+
+
+def open_index(directory: Path, backend: dict[str, float], *, recursive: bool = False) -> ResultIndex:
+    return ResultIndex(directory, recursive=recursive, poll_interval=backend.get("poll_interval"))
 
 
 def settle_error(idx: ResultIndex, text: str) -> None:
@@ -42,7 +46,7 @@ def test_folder_deleted_and_made_again(tmp_path: Path, backend: dict[str, float]
     results = tmp_path / "results"
     results.mkdir()
     write(results / "A_1h_1.json")
-    with ResultIndex(results, **backend) as idx:
+    with open_index(results, backend) as idx:
         shutil.rmtree(results)
         settle_state(idx, {})
         settle_error(idx, f"results directory {results} is gone")
@@ -60,7 +64,7 @@ def test_folder_moved_away_and_made_again(tmp_path: Path, backend: dict[str, flo
     results = tmp_path / "results"
     results.mkdir()
     write(results / "A_1h_1.json")
-    with ResultIndex(results, **backend) as idx:
+    with open_index(results, backend) as idx:
         results.rename(tmp_path / "results.old")
         settle_state(idx, {})
         assert idx.last_error is not None
@@ -80,7 +84,7 @@ def test_folder_replaced_at_once(tmp_path: Path, backend: dict[str, float]) -> N
     fresh.mkdir()
     write(results / "A_1h_1.json")
     write(fresh / "B_1h_1.json")
-    with ResultIndex(results, **backend) as idx:
+    with open_index(results, backend) as idx:
         results.rename(tmp_path / "old")
         fresh.rename(results)
         settle_state(idx, {("B", "1h"): ["B_1h_1.json"]})
@@ -134,7 +138,8 @@ def test_symlink_loops_are_not_followed(tmp_path: Path, options: str) -> None:
         from fastgrid import ResultIndex
         d = Path(sys.argv[1])
         with ResultIndex(d, recursive=True, **{options}) as idx:
-            print(sorted(p.relative_to(d).as_posix() for k in idx for p in idx.history(**dict(zip(idx.fields, k)))))
+            files = [p for k in idx for p in idx.history(**dict(zip(idx.fields, k)))]
+            print(sorted(p.relative_to(d).as_posix() for p in files))
             if idx.backend != "none":
                 (d / "A_1h_2.json").write_text("{{}}")
                 print(idx.wait_for(symbol="A", timeframe="1h", newer_than="1", timeout=10).name)
@@ -201,11 +206,11 @@ def test_fifos_and_directories_named_like_results(
     write(tmp_path / "A_1h_1.json")
     os.mkfifo(tmp_path / "A_1h_2.json")
     (tmp_path / "A_1h_3.json").mkdir()
-    with ResultIndex(tmp_path, recursive=recursive, **backend) as idx:
+    with open_index(tmp_path, backend, recursive=recursive) as idx:
         assert state(idx) == {("A", "1h"): ["A_1h_1.json"]}
-        with pytest.raises(ValueError, match="A_1h_2.json is not a regular file"):
+        with pytest.raises(ValueError, match=r"A_1h_2\.json is not a regular file"):
             idx.record(tmp_path / "A_1h_2.json")
-        with pytest.raises(ValueError, match="A_1h_3.json is a directory"):
+        with pytest.raises(ValueError, match=r"A_1h_3\.json is a directory"):
             idx.record(tmp_path / "A_1h_3.json")
         # Made while watched: no event opens them, and neither is indexed.
         os.mkfifo(tmp_path / "A_1h_4.json")
@@ -229,7 +234,7 @@ def shared_tree() -> Iterator[Path]:
         shutil.rmtree(root)
 
 
-def as_nobody(check: object) -> int:
+def as_nobody(check: Callable[[], None]) -> int:
     """Runs ``check()`` as uid/gid 65534 in a forked child (root reads through mode 000) and
     returns the child's exit code: 0 when ``check`` returned."""
     pid = os.fork()
@@ -239,7 +244,7 @@ def as_nobody(check: object) -> int:
             if os.geteuid() == 0:
                 os.setgid(65534)
                 os.setuid(65534)
-            check()  # type: ignore[operator]
+            check()
             status = 0
         except BaseException as err:
             print(f"child failed: {err!r}", file=sys.stderr)
