@@ -94,7 +94,9 @@ impl Layout {
     /// The text the pattern reads (the relative path, or its last component) and its offset,
     /// or None for hidden and temporary names.
     fn match_text<'a>(&self, rel: &'a str) -> Option<(&'a str, usize)> {
-        if rel.split('/').any(|part| part.starts_with('.')) || rel.len() > u32::MAX as usize {
+        // A hidden component anywhere: `rel` starts with '.' or has "/." (one memchr-based
+        // search instead of splitting every path).
+        if rel.starts_with('.') || rel.contains("/.") || rel.len() > u32::MAX as usize {
             return None;
         }
         let offset = rel.rfind('/').map_or(0, |i| i + 1);
@@ -430,6 +432,7 @@ impl<'a> Walk<'a> {
         }
     }
 
+    #[inline]
     fn tick(&mut self) -> Result<()> {
         self.ticks += 1;
         if self.ticks >= CHECK_EVERY {
