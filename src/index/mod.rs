@@ -101,7 +101,8 @@ impl<X: Send + Sync + 'static> Shared<X> {
         *lock(&self.last_error) = Some(error.into());
     }
 
-    /// The worker's own stop check for long scans: `close()` ends them.
+    /// `Error::Closed` once `close()` ran: every call checks it, and it is the `Check` that
+    /// ends the worker's long scans.
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(Error::Closed(format!(
@@ -182,15 +183,13 @@ impl<X: Send + Sync + 'static> Shared<X> {
                 // The directory itself is followed by `follow_root`.
                 Probe::Ignored | Probe::Root => {}
                 Probe::Dir(name) => {
-                    // A directory is not a file of that name (polling reports a file replaced
-                    // by a directory as a change of the path, not as a removal).
-                    probes.push(Probe::Gone(name));
                     // Files created before notify added a watch on the new directory.
                     let scanned = self.layout.scan_subdir(&path, check)?;
                     if let Some(problem) = scanned.problem() {
                         self.set_error(problem);
                     }
                     probes.extend(scanned.found.into_iter().map(Probe::File));
+                    probes.push(Probe::Dir(name));
                 }
                 probe => probes.push(probe),
             }
@@ -210,7 +209,10 @@ impl<X: Send + Sync + 'static> Shared<X> {
                             changed |= map.remove_under(&name) > 0;
                         }
                     }
-                    _ => {}
+                    // A directory is not a file of that name (polling reports a file replaced
+                    // by a directory as a change of the path, not as a removal).
+                    Probe::Dir(name) => changed |= map.remove(&name),
+                    Probe::Ignored | Probe::Root => {}
                 }
             }
         }

@@ -192,13 +192,9 @@ impl Layout {
     /// subdirectory that cannot be read is skipped and named in `Scanned::skipped`.
     pub fn scan(&self, check: Check) -> Result<Scanned> {
         let mut walk = Walk::new(check);
-        let id = fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        walk.push(
-            self.dir.clone(),
-            String::new(),
-            dir_id(&self.dir, &id),
-            None,
-        );
+        let meta = fs::metadata(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let id = dir_id(&self.dir, &meta);
+        walk.push(self.dir.clone(), String::new(), id, None);
         self.walk(&mut walk, true)?;
         Ok(walk.done)
     }
