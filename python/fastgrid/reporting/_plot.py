@@ -1,0 +1,154 @@
+"""Pictures of a stored sweep: a metric heatmap over two parameters (matplotlib, PNG) and
+Optuna's interactive plots (plotly, HTML).
+
+The heatmap is the backtesting.py-style view of a grid: one cell per pair of values of two
+parameters, holding the metric aggregated (max or mean) over every other parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from fastgrid.reporting._report import Report
+
+__all__ = ["AGGREGATES", "OPTUNA_KINDS", "heatmap_figure", "optuna_figure", "save_heatmap", "save_optuna"]
+
+AGGREGATES = ("max", "mean", "min")
+OPTUNA_KINDS = ("history", "importance", "parallel", "contour")
+
+
+def _metric_of(report: Report, row: Mapping[str, Any], metric: str) -> float | None:
+    if metric in row["metrics"]:
+        value = row["metrics"][metric]
+    elif metric in report.metrics and row["values"]:
+        value = row["values"][report.metrics.index(metric)]
+    else:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, int | float) and not isinstance(value, bool) else (1, str(value))
+
+
+def heatmap_figure(
+    report: Report, x: str, y: str, *, metric: str | None = None, agg: str = "max", feasible_only: bool = True
+) -> Figure:
+    """A heatmap of ``metric`` (default: the first objective) over parameters ``x`` and ``y``.
+
+    Raises:
+        ValueError: an unknown parameter, metric or aggregate, or no completed trial to plot.
+    """
+    from matplotlib.figure import Figure
+
+    names = report.param_names
+    for axis, name in (("X", x), ("Y", y)):
+        if name not in names:
+            raise ValueError(f"{axis}: no parameter {name!r} in sweep {report.name!r} (parameters: {names})")
+    if x == y:
+        raise ValueError("X and Y must be two different parameters")
+    if agg not in AGGREGATES:
+        raise ValueError(f"--agg: expected one of {', '.join(AGGREGATES)}, got {agg!r}")
+    metric = metric or report.metrics[0]
+    cells: dict[tuple[Any, Any], list[float]] = defaultdict(list)
+    for row in report.rows:
+        if row["state"] != "COMPLETE" or (feasible_only and not row["feasible"]):
+            continue
+        if x not in row["params"] or y not in row["params"]:
+            continue
+        value = _metric_of(report, row, metric)
+        if value is not None:
+            cells[(_hashable(row["params"][x]), _hashable(row["params"][y]))].append(value)
+    if not cells:
+        raise ValueError(f"sweep {report.name!r} has no completed trial with a value of {metric!r} to plot")
+    xs = sorted({k[0] for k in cells}, key=_sort_key)
+    ys = sorted({k[1] for k in cells}, key=_sort_key)
+    reducers: dict[str, Callable[[list[float]], float]] = {"max": max, "min": min, "mean": _mean}
+    reduce = reducers[agg]
+    grid = [[math.nan] * len(xs) for _ in ys]
+    for (vx, vy), values in cells.items():
+        grid[ys.index(vy)][xs.index(vx)] = reduce(values)
+
+    fig = Figure(figsize=(max(6.0, 0.45 * len(xs) + 2.5), max(4.5, 0.35 * len(ys) + 2.0)))
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set_xticks(range(len(xs)), [_label(v) for v in xs], rotation=90 if len(xs) > 12 else 0)
+    ax.set_yticks(range(len(ys)), [_label(v) for v in ys])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    others = [n for n in names if n not in (x, y)]
+    over = f", {agg} over {', '.join(others)}" if others else ""
+    ax.set_title(f"{report.name}: {metric}{over}")
+    fig.colorbar(image, ax=ax, label=f"{metric} ({agg})")
+    fig.tight_layout()
+    return fig
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _hashable(value: Any) -> Any:
+    return repr(value) if isinstance(value, list | dict) else value
+
+
+def _label(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def save_heatmap(report: Report, x: str, y: str, path: str | Path, **options: Any) -> Figure:
+    """Draw the heatmap and write it as a PNG (matplotlib's Agg backend, no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = heatmap_figure(report, x, y, **options)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, format="png", dpi=100)
+    return fig
+
+
+def optuna_figure(report: Report, kind: str) -> Any:
+    """One of Optuna's plotly figures of the study: history, importance, parallel or contour."""
+    import warnings
+
+    import optuna.visualization as vis
+
+    if report.study is None:
+        raise ValueError("this report has no study to plot")
+    if kind not in OPTUNA_KINDS:
+        raise ValueError(f"KIND: expected heatmap or one of {', '.join(OPTUNA_KINDS)}, got {kind!r}")
+    complete = [r for r in report.rows if r["state"] == "COMPLETE"]
+    if not complete:
+        raise ValueError(f"sweep {report.name!r} has no completed trial to plot")
+    study = report.study
+    options: dict[str, Any] = {}
+    if len(study.directions) > 1:
+        options = {"target": lambda t: t.values[0], "target_name": report.metrics[0]}
+    else:
+        options = {"target_name": report.metrics[0]}
+    draw: Any = {
+        "history": vis.plot_optimization_history,
+        "importance": vis.plot_param_importances,
+        "parallel": vis.plot_parallel_coordinate,
+        "contour": vis.plot_contour,
+    }[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return draw(study, **options)
+
+
+def save_optuna(report: Report, kind: str, path: str | Path) -> Any:
+    """Write an Optuna plot as a self-contained HTML file (opens offline in any browser)."""
+    fig = optuna_figure(report, kind)
+    fig.write_html(str(path), include_plotlyjs=True)
+    return fig

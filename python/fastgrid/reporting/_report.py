@@ -1,0 +1,336 @@
+"""Reports of a stored sweep: the top trials, counts, parameter importance and exports.
+
+Everything here reads the study; nothing runs a trial. A report is built from a sweep file (its
+storage, study name, config and parameters) or from a storage URL and a study name alone (then
+there is no default config: the "best config" is the best trial's parameters as a nested dict).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from fastgrid import attrs
+from fastgrid.config import ConfigCache
+from fastgrid.dotted import nest
+from fastgrid.storages import DEFAULT_STORE_NAME, open_storage, redact_url
+from fastgrid.study import Row, best_trials, counts, rows, stored_axes, stored_metrics, top_rows
+from fastgrid.sweepfile import SweepFile, load_sweep_file
+
+__all__ = ["Report", "load_report", "render_report"]
+
+
+@dataclass
+class Report:
+    """The rows of every trial of one study plus what a reader wants first.
+
+    ``rows`` are those of :class:`fastgrid.SweepResult`; ``best`` is the best feasible trial
+    (the best validated one when the sweep has a ``[validate]`` step); ``validation`` the rows of
+    that step; ``importance`` Optuna's parameter importances for the first objective (None when
+    fewer than two trials completed or Optuna could not compute them).
+    """
+
+    name: str
+    directions: list[str]
+    metrics: list[str]
+    rows: list[Row]
+    best: Row | None
+    counts: dict[str, int] = field(default_factory=dict)
+    """Complete / failed / reused / infeasible / running / pruned trials of the study."""
+    validation: list[dict[str, Any]] = field(default_factory=list)
+    importance: dict[str, float] | None = None
+    study: optuna.Study | None = field(default=None, repr=False)
+    config: Any = field(default=None, repr=False)
+    """The sweep's default config cache (None without one): loaded only for ``best_config``."""
+
+    @functools.cached_property
+    def best_config(self) -> dict[str, Any] | None:
+        """The best trial's merged config: its params over the sweep's default config (when it has
+        one; else the params as a nested dict). Reading it is the only thing that loads the config."""
+        if self.best is None:
+            return None
+        point = nest(self.best["params"])
+        return self.config.merged(point) if self.config is not None else point
+
+    @property
+    def param_names(self) -> list[str]:
+        names: dict[str, None] = {}
+        for row in self.rows:
+            names.update(dict.fromkeys(row["params"]))
+        return list(names)
+
+    def top(self, n: int) -> list[Row]:
+        """The ``n`` best completed trials, feasible ones first, then by the first objective."""
+        return top_rows(self.rows, self.directions[0], n)
+
+    def to_json(self, path: str | Path) -> None:
+        data = {
+            "sweep": self.name,
+            "directions": self.directions,
+            "metrics": self.metrics,
+            "counts": self.counts,
+            "best": self.best,
+            "best_config": self.best_config,
+            "validation": self.validation,
+            "importance": self.importance,
+            "trials": self.rows,
+        }
+        Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+    def to_csv(self, path: str | Path) -> None:
+        """One line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
+        metric_names: dict[str, None] = {}
+        for row in self.rows:
+            metric_names.update(dict.fromkeys(row["metrics"]))
+        values = [f"value_{m}" for m in self.metrics] if len(self.metrics) > 1 else ["value"]
+        header = (
+            ["number", "state", *values]
+            + [f"params.{p}" for p in self.param_names]
+            + [f"metrics.{m}" for m in metric_names]
+            + ["feasible", "reused", "duration", "attempts", "reason"]
+        )
+        with Path(path).open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for row in self.rows:
+                vals = list(row["values"]) if row["values"] else [None] * len(values)
+                writer.writerow(
+                    [row["number"], row["state"], *vals]
+                    + [_cell(row["params"].get(p)) for p in self.param_names]
+                    + [_cell(row["metrics"].get(m)) for m in metric_names]
+                    + [row["feasible"], row["reused"], row["duration"], row["attempts"], row["reason"]]
+                )
+
+    def write_best_config(self, path: str | Path) -> None:
+        if self.best_config is None:
+            raise ValueError(f"sweep {self.name!r} has no completed feasible trial: no best config")
+        Path(path).write_text(json.dumps(self.best_config, indent=2, default=str) + "\n")
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+def load_report(
+    sweep_file: str | Path | None = None,
+    *,
+    storage: str | None = None,
+    study: str | None = None,
+    directory: str | Path | None = None,
+    importance: bool = True,
+) -> Report:
+    """Read a stored sweep: from ``sweep_file`` (``storage`` overrides its storage), or from
+    ``storage`` and ``study`` (its name). Reading builds no grid and loads no config.
+
+    Raises:
+        SweepFileError: a sweep file that cannot be used.
+        ValueError: neither or both of a sweep file and a study name; no such study.
+    """
+    if (sweep_file is None) == (study is None):
+        raise ValueError("give a sweep file, or --storage and --study, not both")
+    config: Any = None
+    if sweep_file is not None:
+        spec = load_sweep_file(sweep_file)
+        url = storage if storage is not None else spec.sweep.storage
+        base = Path(directory) if directory is not None else Path.cwd()
+        store = open_storage(url, directory=base)
+        name = spec.sweep.name or "sweep"
+        config = _config_of(spec)
+        where = f"{redact_url(url) if url else DEFAULT_STORE_NAME} (from {base.resolve()})"
+    else:
+        if storage is None:
+            raise ValueError("--study needs --storage (the storage URL the study lives in)")
+        store = open_storage(storage, directory=Path(directory) if directory else None)
+        name, where = str(study), redact_url(storage)
+    try:
+        loaded = optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        names = sorted(optuna.get_all_study_names(storage=store))
+        listing = ", ".join(names) if names else "none"
+        raise ValueError(
+            f"no sweep named {name!r} in the storage {where}; studies there: {listing} "
+            "(run the sweep first, or pass the storage it used with --storage)"
+        ) from None
+    trials = loaded.get_trials(deepcopy=False)
+    study_attrs = loaded.user_attrs
+    directions = [d.name.lower() for d in loaded.directions]
+    validation = list(study_attrs.get(attrs.STUDY_VALIDATION, []))
+    all_rows = rows(trials, stored_axes(study_attrs))
+    report = Report(
+        name=name,
+        directions=directions,
+        metrics=stored_metrics(loaded),
+        rows=all_rows,
+        best=_best(trials, all_rows, directions, validation),
+        counts=counts(trials),
+        validation=validation,
+        study=loaded,
+        config=config,
+    )
+    if importance:
+        report.importance = _importance(loaded)
+    return report
+
+
+class _LazyConfig:
+    """The sweep's default config, read on first ``merged`` (only ``best_config`` asks for it)."""
+
+    def __init__(self, spec: SweepFile) -> None:
+        self._section = spec.config
+        self._cache: ConfigCache | None = None
+
+    def merged(self, point: dict[str, Any]) -> dict[str, Any]:
+        if self._cache is None:
+            cfg = self._section
+            assert cfg is not None
+            self._cache = ConfigCache(cfg.path, model=cfg.model, allow_new=cfg.allow_new, reload=cfg.reload)
+        return self._cache.merged(point)
+
+
+def _config_of(spec: SweepFile) -> _LazyConfig | None:
+    return _LazyConfig(spec) if spec.config is not None else None
+
+
+def _best(
+    trials: list[optuna.trial.FrozenTrial], all_rows: list[Row], directions: list[str], validation: list[Any]
+) -> Row | None:
+    """The best validated trial when the sweep has a ``[validate]`` step, else the best feasible one."""
+    if validation and validation[0].get("validated") is not None:
+        number = validation[0]["number"]
+        for r in all_rows:
+            if r["number"] == number:
+                return r
+    best = best_trials(trials, directions)
+    if not best:
+        return None
+    by_number = {r["number"]: r for r in all_rows}
+    return by_number.get(best[0].number)
+
+
+def _importance(study: optuna.Study) -> dict[str, float] | None:
+    """Optuna's fANOVA importances of the first objective; None when they cannot be computed."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len({tuple(sorted(t.params.items())) for t in complete}) < 2 or not any(t.params for t in complete):
+        return None
+    target = None if len(study.directions) == 1 else (lambda t: t.values[0])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = optuna.importance.get_param_importances(study, target=target)
+    except (ValueError, RuntimeError, ZeroDivisionError):
+        # e.g. every trial has the same value, or the params changed distribution mid-study.
+        return None
+    return {k: float(v) for k, v in result.items() if math.isfinite(float(v))}
+
+
+# -- rendering -------------------------------------------------------------------------------------
+def _short_names(paths: Sequence[str]) -> dict[str, str]:
+    """Column titles: the last segment of each dotted path, unless two paths share it."""
+    last = [p.rsplit(".", 1)[-1] for p in paths]
+    return {p: (s if last.count(s) == 1 else p) for p, s in zip(paths, last, strict=True)}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "-"
+    return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+def render_report(report: Report, *, top: int = 10, console: Any = None) -> None:
+    """Print the report with rich: counts, the top trials, validation, importance, best params."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            # A pipe or file gets the whole table rather than rich's 80-column default.
+            console = Console(width=200)
+    counts = report.counts
+    direction = ", ".join(report.directions)
+    console.print(
+        f"[bold]sweep {report.name}[/bold] ({direction} {', '.join(report.metrics)}): "
+        f"{counts['complete']} complete ({counts['reused']} reused, {counts['infeasible']} infeasible), "
+        f"{counts['failed']} failed, {counts['running']} running"
+        + (f", {counts['pruned']} pruned" if counts.get("pruned") else "")
+    )
+    rows = report.top(top)
+    params = report.param_names
+    names = _short_names(params)
+    extra: dict[str, None] = {}
+    for row in rows:
+        extra.update(dict.fromkeys(m for m in row["metrics"] if m not in report.metrics))
+    table = Table(title=f"top {len(rows)} trials", title_justify="left")
+    table.add_column("#", justify="right")
+    for m in report.metrics:
+        table.add_column(m, justify="right", style="bold")
+    for p in params:
+        table.add_column(names[p], justify="right")
+    for m in extra:
+        table.add_column(m, justify="right")
+    table.add_column("feasible")
+    table.add_column("time", justify="right")
+    for row in rows:
+        tag = f"{row['number']}" + (f" (={row['reused']})" if row["reused"] is not None else "")
+        values = [_fmt(v) for v in (row["values"] or [])]
+        table.add_row(
+            tag,
+            *values,
+            *[_fmt(row["params"].get(p)) for p in params],
+            *[_fmt(row["metrics"].get(m)) for m in extra],
+            "yes" if row["feasible"] else "[red]no[/red]",
+            _duration(row["duration"]),
+        )
+    console.print(table)
+    if report.validation:
+        vt = Table(title="validation (held-out re-run of the top trials)", title_justify="left")
+        vt.add_column("#", justify="right")
+        vt.add_column("search score", justify="right")
+        vt.add_column("validated", justify="right", style="bold")
+        for p in params:
+            vt.add_column(names[p], justify="right")
+        vt.add_column("note")
+        for v in report.validation:
+            vt.add_row(
+                str(v["number"]),
+                _fmt(v["value"]),
+                _fmt(v["validated"]),
+                *[_fmt(v["params"].get(p)) for p in params],
+                v.get("reason") or "",
+            )
+        console.print(vt)
+    if report.importance:
+        console.print("parameter importance (Optuna, fANOVA):")
+        for name, value in report.importance.items():
+            bar = "█" * max(1, round(value * 30))
+            console.print(f"  {name:<24} {value:6.3f} {bar}")
+    if report.best is None:
+        console.print("no completed feasible trial yet")
+    else:
+        best = report.best
+        label = "best validated trial" if report.validation and best is not None else "best trial"
+        console.print(
+            f"{label}: #{best['number']} "
+            + ", ".join(f"{m}={_fmt(v)}" for m, v in zip(report.metrics, best["values"] or [], strict=False))
+        )
+        console.print("  params: " + json.dumps(best["params"], default=str))

@@ -1,0 +1,99 @@
+"""The ``[validate]`` step: re-run the top trials on held-out data and pick the best there.
+
+A sweep that optimizes on one window of data overfits it; re-running the top ``top`` trials with a
+config override (typically a later data window) and choosing among them by the held-out score is
+the simplest guard. The validation runs are not Optuna trials (they must not steer the sampler):
+they are recorded as the study user attr ``fastgrid.validation`` so reports can show them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from fastgrid.dotted import nest
+from fastgrid.runner._evaluate import Constraints, build_objective, objective_values
+from fastgrid.runner._plan import SweepPlan
+from fastgrid.runner._state import RunState
+from fastgrid.study import Row, direction_sign, top_rows
+
+__all__ = ["apply_override", "validate"]
+
+
+def apply_override(config: Mapping[str, Any], override: Mapping[str, Any], *, strict: bool) -> dict[str, Any]:
+    """A deep copy of ``config`` with each dotted path of ``override`` set.
+
+    With ``strict`` (a default config exists) a path the config lacks is an error: a typo must not
+    silently validate on the training window.
+    """
+    out = copy.deepcopy(dict(config))
+    for path, value in override.items():
+        parts = path.split(".")
+        node: Any = out
+        for depth, part in enumerate(parts[:-1]):
+            nxt = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(nxt, dict):
+                if strict or (nxt is not None):
+                    where = ".".join(parts[: depth + 1])
+                    raise ValueError(f"validate.override[{path!r}]: the config has no table {where!r}")
+                nxt = node[part] = {}
+            node = nxt
+        if strict and parts[-1] not in node:
+            raise ValueError(f"validate.override[{path!r}]: the config has no key {path!r}")
+        node[parts[-1]] = copy.deepcopy(value)
+    return out
+
+
+def validate(plan: SweepPlan, state: RunState, rows: list[Row]) -> list[dict[str, Any]]:
+    """Run the validation step; returns one row per re-run trial, best validated first.
+
+    Each row: ``number``, ``params``, ``value`` (the search score), ``validated`` (the held-out
+    score, None when the re-run failed or is infeasible), ``metrics`` (of the re-run),
+    ``feasible`` and ``reason``.
+    """
+    spec = plan.spec
+    section = spec.validate_
+    if section is None:
+        return []
+    direction = spec.sweep.all_directions[0]
+    metric = spec.sweep.objective_metrics
+    objective = build_objective(plan, metric)
+    require = Constraints(spec.constraints.require)
+    strict = spec.config is not None
+    out: list[dict[str, Any]] = []
+    for row in top_rows(rows, direction, section.top, feasible_only=True, distinct=True):
+        config = apply_override(state.config().merged(nest(row["params"])), section.override, strict=strict)
+        outcome = objective.run(
+            config,
+            trial_number=row["number"],
+            trial_dir=plan.runs_dir / f"validate_{row['number']}",
+            params=row["params"],
+        )
+        validated: float | None = None
+        reason = None if outcome.ok else (outcome.reason or "failed")
+        feasible = False
+        if outcome.ok:
+            metrics = dict(outcome.metrics or {})
+            values = objective_values(metric, metrics, outcome.value)
+            ok, _, broken = require.check(metrics)
+            if isinstance(values, str):
+                reason = values
+            elif not ok:
+                reason = "infeasible: " + "; ".join(broken)
+            else:
+                validated, feasible = values[0], True
+        out.append(
+            {
+                "number": row["number"],
+                "params": row["params"],
+                "value": row["values"][0] if row["values"] else None,
+                "validated": validated,
+                "metrics": dict(outcome.metrics or {}),
+                "feasible": feasible,
+                "reason": reason,
+            }
+        )
+    sign = direction_sign(direction)
+    out.sort(key=lambda r: (r["validated"] is None, sign * (r["validated"] or 0.0), r["number"]))
+    return out
