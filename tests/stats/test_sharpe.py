@@ -186,6 +186,26 @@ def test_dsr_over_an_array_equals_the_scalar_loop() -> None:
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_dsr_over_a_large_broadcast_runs_in_pieces_and_agrees() -> None:
+    # 3 x 40,000 results: more than one piece of the buffered iterator, with broadcasting inside.
+    rng = np.random.default_rng(6)
+    sharpes = rng.normal(0.05, 0.04, size=40_000)
+    periods = np.array([[250], [1000], [4000]])
+    got = stats.deflated_sharpe_ratio(
+        sharpes,
+        n_trials=[[10], [1000], [10**6]],
+        trials_sharpe_variance=0.0016,
+        skew=-0.5,
+        kurtosis=4.0,
+        periods=periods,
+    )
+    assert got.shape == (3, 40_000)
+    for row, (n, t) in enumerate([(10, 250), (1000, 1000), (10**6, 4000)]):
+        for column in (0, 16_383, 16_384, 39_999):
+            want = scalar_dsr(sharpes[column], n, 0.0016, -0.5, 4.0, t)
+            assert got[row, column] == pytest.approx(want, rel=1e-11, abs=1e-300)
+
+
 def test_dsr_broadcasts_every_argument() -> None:
     got = stats.deflated_sharpe_ratio(
         np.array([[0.1], [0.2]]),

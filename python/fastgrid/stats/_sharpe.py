@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -56,35 +56,81 @@ def _per_period(periods_per_year: float | None) -> float:
     return 1.0 / math.sqrt(year)
 
 
-def _moments_terms(
-    sharpe: Floats, skew: Floats, kurtosis: Floats, periods: Floats
-) -> tuple[Floats, Floats, Floats, Floats]:
-    """Checked skew and kurtosis, and the variance of the Sharpe estimator of ``periods`` returns."""
+class _Moments(NamedTuple):
+    """Checked per-period Sharpe ratio, number of periods, skew and kurtosis (broadcastable)."""
+
+    sharpe: Floats
+    periods: Floats
+    skew: Floats
+    kurtosis: Floats
+
+
+def _moments(
+    sharpe: ArrayLike, periods: ArrayLike, skew: ArrayLike, kurtosis: ArrayLike, scale: float
+) -> _Moments:
+    sr = float_array("sharpe", sharpe)
+    if scale != 1.0:
+        sr = sr * scale
+    t = integer_array("periods", periods, minimum=2, meaning="the number of returns the Sharpe ratio is of")
+    g3 = float_array("skew", skew)
+    g4 = float_array("kurtosis", kurtosis)
     # Every distribution has kurtosis ≥ 1 + skew² (Pearson's inequality); a value below it is
     # almost always an excess kurtosis passed where the plain one belongs (3 for normal returns).
-    floor = 1.0 + skew * skew
-    if (kurtosis < floor).any():
-        index = np.unravel_index(int(np.argmax(kurtosis < floor)), np.broadcast(kurtosis, floor).shape)
-        k = float(np.broadcast_to(kurtosis, np.broadcast(kurtosis, floor).shape)[index])
-        s = float(np.broadcast_to(skew, np.broadcast(kurtosis, floor).shape)[index])
+    below = g4 < 1.0 + g3 * g3
+    if below.any():
+        index = np.unravel_index(int(np.argmax(below)), below.shape)
+        k = float(np.broadcast_to(g4, below.shape)[index])
+        s = float(np.broadcast_to(g3, below.shape)[index])
         raise ValueError(
             f"kurtosis {k!r} is below 1 + skew² = {1 + s * s!r}, which no distribution has: "
             "kurtosis is the plain (non-excess) one, 3 for normal returns; add 3 to an excess kurtosis"
         )
-    variance = (1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe * sharpe) / (periods - 1.0)
-    # ≥ 0 by the inequality above; clip the rounding error of its boundary case.
-    return sharpe, skew, kurtosis, np.maximum(variance, 0.0)
+    return _Moments(sr, t, g3, g4)
 
 
-def _sharpe_variance(
-    sharpe: ArrayLike, periods: ArrayLike, skew: ArrayLike, kurtosis: ArrayLike, scale: float
-) -> tuple[Floats, Floats]:
-    sr = float_array("sharpe", sharpe) * scale
-    t = integer_array("periods", periods, minimum=2, meaning="the number of returns the Sharpe ratio is of")
-    g3 = float_array("skew", skew)
-    g4 = float_array("kurtosis", kurtosis)
-    sr, _, _, variance = _moments_terms(sr, g3, g4, t)
-    return sr, variance
+def _variance(sr: Floats, periods: Floats, skew: Floats, kurtosis: Floats) -> Floats:
+    """The variance of the Sharpe estimator: (1 - skew·SR + (kurtosis - 1)/4·SR²) / (periods - 1).
+
+    Written by Horner's rule; ≥ 0 by Pearson's inequality, clipped for the rounding at its boundary.
+    """
+    variance = (kurtosis - 1.0) / 4.0 * sr - skew
+    variance = variance * sr + 1.0
+    return np.maximum(variance / (periods - 1.0), 0.0)
+
+
+def _psr_kernel(sr: Floats, sr_star: Floats, periods: Floats, skew: Floats, kurtosis: Floats) -> Floats:
+    difference = sr - sr_star
+    se = np.sqrt(_variance(sr, periods, skew, kurtosis))
+    # A zero standard error (only at the boundary kurtosis = 1 + skew²) leaves the sign of the gap.
+    degenerate = se == 0
+    if degenerate.any():
+        se = np.where(degenerate, 1.0, se)
+        difference = np.where(degenerate, np.sign(difference) * np.inf, difference)
+    return normal_cdf(difference / se)
+
+
+# Elements per pass of the PSR formula: a 10^6-element DSR runs its dozen array operations on
+# cache-sized pieces (numpy's buffered iterator also does the broadcasting).
+_CHUNK = 1 << 14
+
+
+def _psr(m: _Moments, sr_star: Floats) -> Floats:
+    operands = (m.sharpe, sr_star, m.periods, m.skew, m.kurtosis)
+    shape = np.broadcast_shapes(*(a.shape for a in operands))
+    if math.prod(shape) <= _CHUNK:
+        return np.asarray(_psr_kernel(*operands), dtype=np.float64).reshape(shape)
+    iterator = np.nditer(
+        [*operands, None],  # type: ignore[arg-type]
+        flags=["external_loop", "buffered"],
+        op_flags=[["readonly"]] * len(operands) + [["writeonly", "allocate"]],  # type: ignore[arg-type]
+        op_dtypes=[np.float64] * (len(operands) + 1),
+        buffersize=_CHUNK,
+    )
+    with iterator:
+        for *chunk, out in iterator:
+            out[...] = _psr_kernel(*chunk)
+        result: Floats = iterator.operands[-1]
+    return result
 
 
 # --- from returns --------------------------------------------------------------------------------
@@ -222,8 +268,8 @@ def sharpe_ratio_standard_error(
     With ``periods_per_year`` the Sharpe ratio given and the error returned are annualized.
     """
     scale = _per_period(periods_per_year)
-    _, variance = _sharpe_variance(sharpe, periods, skew, kurtosis, scale)
-    return _result(np.sqrt(variance) / scale)
+    m = _moments(sharpe, periods, skew, kurtosis, scale)
+    return _result(np.sqrt(_variance(m.sharpe, m.periods, m.skew, m.kurtosis)) / scale)
 
 
 @overload
@@ -262,20 +308,9 @@ def probabilistic_sharpe_ratio(
     are per period, or annualized when ``periods_per_year`` is given.
     """
     scale = _per_period(periods_per_year)
-    sr, variance = _sharpe_variance(sharpe, periods, skew, kurtosis, scale)
+    m = _moments(sharpe, periods, skew, kurtosis, scale)
     sr_star = float_array("benchmark", benchmark) * scale
-    return _result(_psr(sr, sr_star, variance))
-
-
-def _psr(sr: Floats, sr_star: Floats, variance: Floats) -> Floats:
-    difference = sr - sr_star
-    se = np.sqrt(variance)
-    # A zero standard error (only at the boundary kurtosis = 1 + skew²) leaves the sign of the gap.
-    degenerate = se == 0
-    if degenerate.any():
-        se = np.where(degenerate, 1.0, se)
-        difference = np.where(degenerate, np.sign(difference) * 1e300, difference)
-    return normal_cdf(np.asarray(difference / se, dtype=np.float64))
+    return _result(_psr(m, sr_star))
 
 
 def _expected_maximum_z(n_trials: Floats) -> Floats:
@@ -373,7 +408,7 @@ def deflated_sharpe_ratio(
     returns) ``sharpe`` and ``trials_sharpe_variance`` are annualized ones and are converted.
     """
     scale = _per_period(periods_per_year)
-    sr, variance = _sharpe_variance(sharpe, periods, skew, kurtosis, scale)
+    m = _moments(sharpe, periods, skew, kurtosis, scale)
     n, v = _trials(n_trials, trials_sharpe_variance)
     sr0 = np.sqrt(v * (scale * scale)) * _expected_maximum_z(n)
-    return _result(_psr(sr, sr0, variance))
+    return _result(_psr(m, sr0))
