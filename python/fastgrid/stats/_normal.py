@@ -103,12 +103,14 @@ def _erfc_chunk(x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
 
     # The middle range, (0.46875, 4], is the common case: evaluate it everywhere, then overwrite the
     # other ranges (full-chunk arithmetic is cheaper than gathering and scattering by a mask).
-    num, den = _rational(y, _C8, _C[:7], _D[:7])
+    # Capped so that huge arguments, overwritten below, cannot overflow the polynomial.
+    ym = np.minimum(y, 4.0)
+    num, den = _rational(ym, _C8, _C[:7], _D[:7])
     num += _C[7]
     den += _D[7]
     num /= den
     # One exp of -y² is accurate to ~16 ulp for y ≤ 4; only the tail needs Cody's split.
-    den = y * y
+    den = ym * ym
     np.negative(den, out=den)
     num *= np.exp(den, out=den)
     # erfc(-y) = 2 - erfc(y), as arithmetic: a masked ufunc costs as much as five plain ones.

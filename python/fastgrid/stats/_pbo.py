@@ -179,11 +179,12 @@ def pbo(returns: ArrayLike, *, splits: int = 16) -> PBOResult:
     total_sum = block_sum.sum(axis=0)
     total_sq = block_sq.sum(axis=0)
 
-    combos = np.array(list(itertools.combinations(range(s), s // 2)), dtype=np.intp)
-    n_combos = combos.shape[0]
-    # Combinations are listed in lexicographic order, so those holding block 0 come first, and the
-    # complement of the i-th is the (C - 1 - i)-th.
+    n_combos = math.comb(s, s // 2)
+    # itertools lists the combinations in lexicographic order, so the C/2 that hold block 0 come
+    # first and the complement of the i-th is the (C - 1 - i)-th. They are drawn in chunks: for
+    # splits=24 the whole list would take gigabytes.
     half = n_combos // 2
+    combos = itertools.combinations(range(s), s // 2)
     logits = np.empty(n_combos)
     selected = np.empty(n_combos, dtype=np.intp)
     is_values = np.empty(n_combos)
@@ -192,7 +193,7 @@ def pbo(returns: ArrayLike, *, splits: int = 16) -> PBOResult:
     chunk = max(1, _CHUNK_CELLS // strategies)
     for lo in range(0, half, chunk):
         hi = min(half, lo + chunk)
-        blocks = combos[lo:hi]
+        blocks = np.array(list(itertools.islice(combos, hi - lo)), dtype=np.intp)
         first_sum = block_sum[blocks[:, 0]]
         first_sq = block_sq[blocks[:, 0]]
         gathered = np.empty_like(first_sum)
