@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastgrid import Grid
-from fastgrid.spec_files import load_parameters
+from fastgrid.sweepfile import load_parameters
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MILLION = load_parameters(EXAMPLES / "million.json")
@@ -293,7 +293,7 @@ def test_columns_from_dicts(benchmark: Any, tree: dict[str, Any], axes: Any) -> 
 RSS_SCRIPT = """
 import json, random, resource, sys
 from fastgrid import Grid
-from fastgrid.spec_files import load_parameters
+from fastgrid.sweepfile import load_parameters
 tree = load_parameters(sys.argv[1])
 n_iter, n_index = int(sys.argv[2]), int(sys.argv[3])
 def peak_kib():

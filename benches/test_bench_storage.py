@@ -29,7 +29,7 @@ from typing import Any
 
 import optuna
 import pytest
-from fastgrid.storage import EmbeddedStorage, open_storage
+from fastgrid.storages import EmbeddedStorage, open_storage
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend

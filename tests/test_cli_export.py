@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import optuna
-from fastgrid.storage import open_storage
+from fastgrid.storages import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -86,8 +86,7 @@ def test_demo_writes_a_heatmap_png_with_labelled_axes(demo_dir: tuple[Path, Any]
     png = folder / "heatmap.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     pixels = imread(png)
-    from fastgrid.plot import heatmap_figure
-    from fastgrid.report import load_report
+    from fastgrid.reporting import heatmap_figure, load_report
 
     fig = heatmap_figure(
         load_report(folder / "grid.toml", directory=folder, importance=False), "signal.fast", "signal.slow"

@@ -14,8 +14,8 @@ from typing import Any
 import fastgrid
 import pytest
 from fastgrid import CommandObjective
-from fastgrid.objective.capped import DEFAULT_LOG_LIMIT, DEFAULT_LOG_TAIL, CappedLog
-from fastgrid.objective.process import Exit, run_in_group
+from fastgrid.objective._capped import DEFAULT_LOG_LIMIT, DEFAULT_LOG_TAIL, CappedLog
+from fastgrid.objective._process import Exit, run_in_group
 from fastgrid.sweepfile import SweepFileError, load_sweep_file
 
 PY = sys.executable

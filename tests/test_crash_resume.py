@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
-from fastgrid.sampler import SLOT_ATTR
-from fastgrid.sweep import Sweep
+from fastgrid import Sweep
+from fastgrid.samplers import SLOT_ATTR
 from optuna.trial import TrialState
 
 GRID = [(x, y) for x in range(5) for y in range(8)]

@@ -16,7 +16,8 @@ import fastgrid
 import numpy as np
 import pytest
 from fastgrid import Grid
-from fastgrid.spec_files import load_parameters, read_file
+from fastgrid.files import read_document as read_file
+from fastgrid.sweepfile import load_parameters
 from grid_reference import expand, strict
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

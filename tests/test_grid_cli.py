@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastgrid import Grid, SpecError
-from fastgrid.spec_files import load_parameters
+from fastgrid.sweepfile import load_parameters
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -20,7 +20,7 @@ import fastgrid
 import pytest
 from fastgrid import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 from fastgrid.objective import Objective
-from fastgrid.objective import results as results_module
+from fastgrid.objective import _results as results_module
 
 PY = sys.executable
 
@@ -854,7 +854,7 @@ def test_callable_timeout_outside_the_main_thread_warns_and_runs_to_completion(t
 
 
 def test_tail_text_reads_a_bounded_window_even_of_a_device(tmp_path: Path) -> None:
-    from fastgrid.objective.reading import tail_text
+    from fastgrid.objective._reading import tail_text
 
     log = tmp_path / "stdout.log"
     log.write_text("".join(f"line {i}\n" for i in range(5000)))

@@ -18,7 +18,7 @@ import optuna
 import pytest
 from fastgrid import Grid
 from fastgrid.cli import main
-from fastgrid.objective.results import ResultsSpec
+from fastgrid.objective import ResultsSpec
 from fastgrid.sweepfile import (
     ConfigSection,
     ConstraintsSection,

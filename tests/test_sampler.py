@@ -10,8 +10,8 @@ from typing import Any
 import optuna
 import pytest
 from fastgrid import Grid, GridSampler
-from fastgrid.sampler import decode_choice, encode_choice
-from fastgrid.search import SearchSpace, nest
+from fastgrid.dotted import nest
+from fastgrid.samplers import SearchSpace, decode_choice, encode_choice
 from optuna.samplers import RandomSampler
 from optuna.trial import TrialState
 

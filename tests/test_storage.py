@@ -23,14 +23,14 @@ from typing import Any
 import fastgrid
 import optuna
 import pytest
-from fastgrid._sqlite_journal import SQLiteJournalBackend
-from fastgrid.storage import (
+from fastgrid.storages import (
     DEFAULT_STORE_NAME,
     EmbeddedStorage,
     export_study,
     open_storage,
     redact_url,
 )
+from fastgrid.storages.embedded._journal import SQLiteJournalBackend
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import JournalStorage, RDBStorage, _CachedStorage
@@ -491,7 +491,7 @@ def test_a_deleted_store_is_not_silently_recreated_on_reconnect(tmp_path: Path) 
 _CLEAN_EXIT = textwrap.dedent(
     """
     import sys, optuna
-    from fastgrid.storage import open_storage
+    from fastgrid.storages import open_storage
     study = optuna.create_study(storage=open_storage(sys.argv[1]), study_name="x")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=int(sys.argv[2]))
     """
@@ -500,7 +500,7 @@ _CLEAN_EXIT = textwrap.dedent(
 
 @pytest.mark.parametrize("trials", [30, 200])
 def test_a_normal_exit_leaves_at_most_a_short_tail_to_replay(tmp_path: Path, trials: int) -> None:
-    from fastgrid._embedded import SMALL_TAIL
+    from fastgrid.storages import SMALL_TAIL
 
     path = tmp_path / "exit.db"
     subprocess.run([sys.executable, "-c", _CLEAN_EXIT, str(path), str(trials)], check=True, timeout=120)
@@ -597,7 +597,7 @@ def test_threads_share_one_storage(tmp_path: Path) -> None:
 _KILLED_WRITER = textwrap.dedent(
     """
     import sys, optuna
-    from fastgrid.storage import open_storage
+    from fastgrid.storages import open_storage
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path, done_file = sys.argv[1], sys.argv[2]
     study = optuna.create_study(storage=open_storage(path), study_name="k", load_if_exists=True)

@@ -15,11 +15,10 @@ from typing import Any
 
 import optuna
 import pytest
-from fastgrid import _snapshot
-from fastgrid._embedded import EmbeddedStorage
-from fastgrid._frozen import EMPTY, SharedValues
-from fastgrid._sqlite_journal import SQLiteJournalBackend, _decode
-from fastgrid.storage import open_storage
+from fastgrid.storages import EmbeddedStorage, open_storage
+from fastgrid.storages.embedded import _snapshot
+from fastgrid.storages.embedded._frozen import EMPTY, SharedValues
+from fastgrid.storages.embedded._journal import SQLiteJournalBackend, _decode
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.storages import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
@@ -297,7 +296,7 @@ def test_a_value_marshal_cannot_write_skips_the_snapshot_not_the_call(tmp_path: 
 
 @pytest.mark.parametrize("trials", [5, 150])
 def test_a_dropped_store_snapshots_its_log_unless_the_tail_is_short(tmp_path: Path, trials: int) -> None:
-    from fastgrid._embedded import SMALL_TAIL
+    from fastgrid.storages import SMALL_TAIL
 
     path = tmp_path / "drop.db"
     storage = open_storage(path)

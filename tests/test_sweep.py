@@ -15,8 +15,7 @@ from typing import Any
 
 import optuna
 import pytest
-from fastgrid import Sweep, SweepFileError, open_storage
-from fastgrid.sweep import SweepChangedError
+from fastgrid import Sweep, SweepChangedError, SweepFileError, open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -635,7 +634,7 @@ def test_timeout_and_end_at_stop_starting_trials(tmp_path: Path) -> None:
 def test_progress_bar_on_a_terminal_shows_done_total_best_and_failures() -> None:
     import io
 
-    from fastgrid.progress import Reporter, TrialEvent
+    from fastgrid.runner import Reporter, TrialEvent
 
     stream = io.StringIO()
     with Reporter(name="bar", total=4, done=1, directions=["maximize"], tty=True, stream=stream) as reporter:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from fastgrid import Sweep, SweepFileError, examples
 from fastgrid.examples.sma import run as backtest_run
-from fastgrid.report import load_report
-from fastgrid.validate import apply_override, top_rows
+from fastgrid.reporting import load_report
+from fastgrid.runner import apply_override
+from fastgrid.study import top_rows
 
 
 def tpe_copy(tmp_path: Path, *, max_trials: int = 80, top: int = 5) -> Path:
@@ -24,7 +25,7 @@ def test_validation_reruns_the_top_trials_on_the_held_out_window(tmp_path: Path)
     path = tpe_copy(tmp_path)
     result = Sweep.from_file(path, directory=tmp_path, progress=False).run()
     config = json.loads((tmp_path / "sma_config.json").read_text())
-    expected_top = top_rows(result.rows, "maximize", 5)
+    expected_top = top_rows(result.rows, "maximize", 5, feasible_only=True, distinct=True)
     assert len(result.validation) == 5
     assert {v["number"] for v in result.validation} == {r["number"] for r in expected_top}
     for v in result.validation:
@@ -94,8 +95,12 @@ def test_top_rows_skips_failed_infeasible_and_repeated_points() -> None:
         row(4, 6.0, key="d"),
         row(5, 1.0, key="e"),
     ]
-    assert [r["number"] for r in top_rows(rows, "maximize", 2)] == [4, 0]
-    assert [r["number"] for r in top_rows(rows, "minimize", 5)] == [5, 0, 4]
+    assert [r["number"] for r in top_rows(rows, "maximize", 2, feasible_only=True, distinct=True)] == [4, 0]
+    assert [r["number"] for r in top_rows(rows, "minimize", 5, feasible_only=True, distinct=True)] == [
+        5,
+        0,
+        4,
+    ]
 
 
 def test_run_command_prints_the_validation(tmp_path: Path) -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from fastgrid.heartbeat import HEARTBEAT_ATTR, STALE_REASON, Heartbeat
-from fastgrid.sampler import SLOT_ATTR
-from fastgrid.sweep import Sweep
+from fastgrid import Sweep
+from fastgrid.samplers import SLOT_ATTR
+from fastgrid.storages import HEARTBEAT_ATTR, STALE_REASON, Heartbeat
 from optuna.trial import TrialState
 
 GRID = [(x, y) for x in range(30) for y in range(10)]
@@ -209,7 +209,7 @@ def test_local_workers_on_the_embedded_store_lose_nothing_and_survive_a_kill(tmp
 
 # -- the heartbeat itself ------------------------------------------------------------------------
 def test_the_embedded_heartbeat_keeps_a_slow_trial_alive_and_reaps_a_silent_one(tmp_path: Path) -> None:
-    from fastgrid._parts import open_storage
+    from fastgrid.storages import open_storage
 
     storage = open_storage(None, directory=tmp_path)
     study = optuna.create_study(study_name="hb", storage=storage)
@@ -229,7 +229,7 @@ def test_the_embedded_heartbeat_keeps_a_slow_trial_alive_and_reaps_a_silent_one(
 
 
 def test_one_beat_thread_serves_every_trial_and_close_stops_it(tmp_path: Path) -> None:
-    from fastgrid._parts import open_storage
+    from fastgrid.storages import open_storage
 
     storage = open_storage(None, directory=tmp_path)
     study = optuna.create_study(study_name="hb-one", storage=storage)
@@ -247,7 +247,7 @@ def test_one_beat_thread_serves_every_trial_and_close_stops_it(tmp_path: Path) -
 
 
 def test_postgresql_storage_uses_optunas_heartbeat(tmp_path: Path, postgres_url: str) -> None:
-    from fastgrid.heartbeat import open_heartbeat_storage
+    from fastgrid.storages import open_heartbeat_storage
 
     storage = open_heartbeat_storage(postgres_url, directory=tmp_path, interval=1, grace=2)
     study = optuna.create_study(study_name="hb-native", storage=storage)

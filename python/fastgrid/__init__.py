@@ -1,34 +1,47 @@
 """fastgrid: fast, safe parameter sweeps of expensive evaluations, on a Rust core.
 
 The compiled core lives in the private module ``fastgrid._core``; this package re-exports its public
-classes and adds the Python policy layers (sweep file, config cache, Optuna integration, CLI).
+classes and the Python layers built on it, one subpackage per concern, imported one way only::
+
+    _core  <-  leaf modules (exceptions, attrs, files, refs, dotted, config, results, objective,
+               samplers, storages, sweepfile)  <-  study  <-  runner  <-  reporting  <-  cli
+
+``tests/test_layout.py`` holds the package to that direction.
 """
 
+from fastgrid import exceptions, reporting, study
 from fastgrid._core import (
-    ConfigError,
     ConfigTemplate,
     Expression,
     Grid,
-    PatternError,
-    SpecError,
     __version__,
     parse_parameters,
     trial_key,
 )
 from fastgrid.config import ConfigCache
+from fastgrid.exceptions import (
+    ConfigChangedWarning,
+    ConfigError,
+    DocumentError,
+    PatternError,
+    SpecError,
+    SweepChangedError,
+    SweepFileError,
+)
 from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 from fastgrid.results import ResultIndex
-from fastgrid.sampler import GridSampler
-from fastgrid.storage import open_storage
-from fastgrid.sweep import Sweep, SweepResult
-from fastgrid.sweepfile import SweepFileError
+from fastgrid.runner import Sweep, SweepResult
+from fastgrid.samplers import GridSampler
+from fastgrid.storages import open_storage
 
 __all__ = [
     "CallableObjective",
     "CommandObjective",
     "ConfigCache",
+    "ConfigChangedWarning",
     "ConfigError",
     "ConfigTemplate",
+    "DocumentError",
     "Expression",
     "Grid",
     "GridSampler",
@@ -37,11 +50,15 @@ __all__ = [
     "ResultsSpec",
     "SpecError",
     "Sweep",
+    "SweepChangedError",
     "SweepFileError",
     "SweepResult",
     "TrialOutcome",
     "__version__",
+    "exceptions",
     "open_storage",
     "parse_parameters",
+    "reporting",
+    "study",
     "trial_key",
 ]

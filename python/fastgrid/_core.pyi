@@ -10,6 +10,21 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import disjoint_base
 
+__all__ = [
+    "ColumnsIter",
+    "ConfigError",
+    "ConfigTemplate",
+    "Expression",
+    "Grid",
+    "GridIter",
+    "PatternError",
+    "ResultIndex",
+    "SpecError",
+    "__version__",
+    "parse_parameters",
+    "trial_key",
+]
+
 __version__: str
 
 class SpecError(ValueError):
@@ -297,7 +312,7 @@ class ConfigTemplate:
     Thread-safe and picklable.
     """
 
-    def __init__(self, tree: Mapping[str, Any], /) -> None: ...
+    def __new__(cls, tree: Mapping[str, Any], /) -> Self: ...
     def merged(self, params: Mapping[str, Any], /, *, allow_new: bool = False) -> dict[str, Any]:
         """A NEW nested dict: the tree with ``params`` written at their paths.
 

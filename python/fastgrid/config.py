@@ -7,11 +7,9 @@ the tree without sharing anything mutable with the cache or with other trials.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,16 +18,13 @@ from types import MappingProxyType
 from typing import Any
 
 from fastgrid._core import ConfigError, ConfigTemplate
-from fastgrid._imports import import_object
+from fastgrid.exceptions import ConfigChangedWarning, DocumentError
+from fastgrid.files import read_document
+from fastgrid.refs import import_object
 
 __all__ = ["ConfigCache", "ConfigChangedWarning", "load_config_file"]
 
-_SUFFIXES = {".json": "JSON", ".toml": "TOML", ".yaml": "YAML", ".yml": "YAML"}
 _MAX_REPORTED_ERRORS = 10
-
-
-class ConfigChangedWarning(UserWarning):
-    """The default config changed on disk while a cache kept its earlier snapshot."""
 
 
 def _config_error(message: str, *, path: str = "") -> ConfigError:
@@ -45,55 +40,12 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     ``FileNotFoundError``.
     """
     file = Path(path)
-    kind = _SUFFIXES.get(file.suffix.lower())
-    if kind is None:
-        raise _config_error(
-            f"{file}: unknown config format {file.suffix!r} (use .json, .toml, .yaml or .yml)"
-        )
-    from fastgrid import _strict  # imports yaml: only when a config file is read
-
     try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise _config_error(f"{file}: not UTF-8 text (byte {exc.start})") from None
-    data: Any
-    try:
-        data = _parse(file, kind, text)
-    except (_strict.DuplicateKeyError, _strict.TooDeepError) as exc:
-        raise _config_error(f"{file}: invalid {kind}: {exc}") from None
-    except RecursionError:
-        raise _config_error(f"{file}: invalid {kind}: nested too deeply to read") from None
+        data = read_document(file)
+    except DocumentError as exc:
+        raise _config_error(str(exc)) from None
     if not isinstance(data, dict):
         raise _config_error(f"{file}: a config must be a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
-def _parse(file: Path, kind: str, text: str) -> Any:
-    from fastgrid import _strict
-
-    data: Any
-    if kind == "JSON":
-        try:
-            data = _strict.json_loads(text)
-        except json.JSONDecodeError as exc:
-            raise _config_error(f"{file}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    elif kind == "TOML":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise _config_error(f"{file}: invalid TOML: {exc}") from None
-    else:
-        import yaml
-
-        try:
-            data = _strict.yaml_load(text)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(file)
-            problem = " ".join(p for p in (exc.context, exc.problem) if p)
-            raise _config_error(f"{where}: invalid YAML: {problem}") from None
-        except yaml.YAMLError as exc:
-            raise _config_error(f"{file}: invalid YAML: {exc}") from None
     return data
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from fastgrid import _core
+from fastgrid._core import ResultIndex as _CoreResultIndex
 
 __all__ = [
     "DEFAULT_PATTERN",
@@ -53,7 +53,7 @@ def forced_poll_interval(
     )
 
 
-class ResultIndex(_core.ResultIndex):
+class ResultIndex(_CoreResultIndex):
     """The indexed results directory; documented in ``fastgrid/_core.pyi`` and the README.
 
     Adds one policy to the compiled class: with ``watch=True`` and no ``poll_interval``, the

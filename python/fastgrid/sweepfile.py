@@ -8,18 +8,19 @@ silently falls back to a default. Relative paths resolve against the sweep file'
 from __future__ import annotations
 
 import difflib
-import json
 import re
-import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fastgrid import _strict
-from fastgrid.objective.capped import DEFAULT_LOG_LIMIT
+from fastgrid._core import SpecError
+from fastgrid.exceptions import DocumentError, SweepFileError
+from fastgrid.files import read_document
+from fastgrid.objective import DEFAULT_LOG_LIMIT
+from fastgrid.samplers import PRUNERS as PRUNER_CLASSES
+from fastgrid.samplers import SEARCH_SAMPLERS
 
 __all__ = [
     "ConfigSection",
@@ -31,29 +32,19 @@ __all__ = [
     "SweepFileError",
     "SweepSection",
     "ValidateSection",
+    "format_errors",
+    "load_grid_spec",
+    "load_parameters",
     "load_sweep_file",
     "parse_duration",
+    "resolve_paths",
 ]
 
-SAMPLERS = ("grid", "tpe", "random", "cmaes", "qmc", "nsga2")
-PRUNERS = ("none", "median", "percentile", "hyperband", "successive_halving", "threshold", "patient")
+SAMPLERS = ("grid", *SEARCH_SAMPLERS)
+PRUNERS = tuple(PRUNER_CLASSES)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
 _UNIT = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-
-
-class SweepFileError(ValueError):
-    """A sweep file (or Sweep argument) that cannot be used; ``problems`` lists every finding.
-
-    Each problem is a line ``KEY PATH: what is wrong`` and the message starts with the file.
-    """
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"{source}: {len(problems)} {noun}:\n{lines}")
 
 
 def parse_duration(value: str | float | int) -> float:
@@ -311,42 +302,22 @@ class SweepFile(_Model):
 
 
 def _read(path: Path) -> Any:
-    """Parse TOML, YAML or JSON by extension, with the parser's line and column in errors."""
+    """Parse the file through the one strict reader; every failure is a SweepFileError naming it."""
     try:
-        raw = path.read_bytes()
+        return read_document(path)
     except FileNotFoundError:
         raise SweepFileError(str(path), ["file not found"]) from None
     except OSError as exc:
-        raise SweepFileError(str(path), [f"cannot read: {exc.strerror}"]) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SweepFileError(str(path), [f"not UTF-8 text (byte {exc.start})"]) from None
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            return tomllib.loads(text)
-        if suffix in (".yaml", ".yml"):
-            return _strict.yaml_load(text)
-        if suffix == ".json":
-            return _strict.json_loads(text)
-    except (_strict.DuplicateKeyError, _strict.TooDeepError) as exc:
-        raise SweepFileError(str(path), [f"invalid {suffix[1:].upper()}: {exc}"]) from None
-    except RecursionError:
-        raise SweepFileError(
-            str(path), [f"invalid {suffix[1:].upper()}: nested too deeply to read"]
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepFileError(str(path), [f"invalid TOML: {exc}"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise SweepFileError(str(path), [f"invalid YAML: {where}{getattr(exc, 'problem', exc)}"]) from None
-    except json.JSONDecodeError as exc:
-        raise SweepFileError(
-            str(path), [f"invalid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"]
-        ) from None
-    raise SweepFileError(str(path), [f"unknown file type {suffix!r}: expected .toml, .yaml, .yml or .json"])
+        raise SweepFileError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+    except DocumentError as exc:
+        # "invalid YAML: line 2, column 1: ...": the place after the format, as the parsers say it.
+        head, sep, rest = exc.reason.partition(": ")
+        if exc.line is not None and sep:
+            column = f", column {exc.column}" if exc.column is not None else ""
+            reason = f"{head}: line {exc.line}{column}: {rest}"
+        else:
+            reason = exc.reason
+        raise SweepFileError(str(path), [reason]) from None
 
 
 def _keys(model: type[BaseModel]) -> dict[str, Any]:
@@ -427,3 +398,50 @@ def resolve_paths(sweep: SweepFile, base: Path, *, default_name: str) -> SweepFi
     if obj_updates:
         updates["objective"] = obj.model_copy(update=obj_updates)
     return sweep.model_copy(update=updates) if updates else sweep
+
+
+# -- parameters files (``fastgrid grid FILE``) --------------------------------------------------
+def _spec_error(exc: DocumentError) -> SpecError:
+    """A reader error as the SpecError that parameter-tree commands raise (with ``.file``/``.line``)."""
+    err = SpecError(str(exc))
+    err.path = ""
+    err.file = exc.file  # type: ignore[attr-defined]
+    err.line = exc.line  # type: ignore[attr-defined]
+    return err
+
+
+def _read_spec(path: str | Path) -> Any:
+    try:
+        data = read_document(path)
+    except DocumentError as exc:
+        raise _spec_error(exc) from None
+    if data is None:
+        raise _spec_error(DocumentError(str(path), "the file is empty; it needs a parameters tree"))
+    return data
+
+
+def load_parameters(path: str | Path) -> Any:
+    """The parameters tree of a file: its ``parameters`` table when it has one, else the whole file.
+
+    A sweep file (or a workload file with ``expected_grid_size``) contributes its ``parameters``;
+    any other file is the tree itself. Errors are :class:`fastgrid.SpecError` naming the file.
+    """
+    data = _read_spec(path)
+    if isinstance(data, dict) and "parameters" in data:
+        return data["parameters"]
+    return data
+
+
+def load_grid_spec(path: str | Path) -> tuple[Any, tuple[str, ...]]:
+    """The parameters tree of a file and, for a sweep file, its ``[sweep] where`` constraints, so
+    that ``fastgrid grid`` shows the same points a grid sweep of that file runs."""
+    data = _read_spec(path)
+    if not (isinstance(data, dict) and "parameters" in data):
+        return data, ()
+    sweep = data.get("sweep")
+    where = sweep.get("where", []) if isinstance(sweep, dict) else []
+    if isinstance(where, str):
+        where = [where]
+    if not (isinstance(where, list) and all(isinstance(w, str) for w in where)):
+        raise _spec_error(DocumentError(str(path), "sweep.where must be a list of constraint strings"))
+    return data["parameters"], tuple(where)

@@ -1,50 +1,9 @@
-"""The ``fastgrid`` command: one click group, one module per subcommand."""
+"""The ``fastgrid`` command: one click group (``_main``), one module per subcommand.
 
-from __future__ import annotations
+The CLI only calls the Python API; each subcommand module registers itself on the group.
+"""
 
-from typing import Any
+from fastgrid.cli import demo, export, grid, plot, report, results, run, worker
+from fastgrid.cli._main import InputError, main
 
-import click
-
-from fastgrid import __version__
-
-
-class InputError(click.ClickException):
-    """Bad input found past click's own parsing: ``error: ...`` on stderr, exit status 2."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-class _Main(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        # The one place where fastgrid's own input errors become a message and exit status 2
-        # (no traceback); any other exception is a bug and keeps its traceback.
-        from fastgrid._core import ConfigError, PatternError, SpecError
-        from fastgrid.sweepfile import SweepFileError
-
-        try:
-            return super().invoke(ctx)
-        except (SweepFileError, SpecError, ConfigError, PatternError) as exc:
-            raise InputError(str(exc)) from None
-        except FileNotFoundError as exc:
-            raise InputError(f"{exc.filename or ''}: file not found".lstrip(": ")) from None
-
-
-@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="fastgrid")
-def main() -> None:
-    """Fast, safe parameter sweeps: lazy exact grids, an indexed results directory, Optuna runs."""
-
-
-# Subcommands register themselves here, one line each.
-from fastgrid.cli import demo as _demo  # noqa: E402, F401
-from fastgrid.cli import export as _export  # noqa: E402, F401
-from fastgrid.cli import grid as _grid  # noqa: E402, F401
-from fastgrid.cli import plot as _plot  # noqa: E402, F401
-from fastgrid.cli import report as _report  # noqa: E402, F401
-from fastgrid.cli import results as _results  # noqa: E402, F401
-from fastgrid.cli import run as _run  # noqa: E402, F401
-from fastgrid.cli import worker as _worker  # noqa: E402, F401
+__all__ = ["InputError", "demo", "export", "grid", "main", "plot", "report", "results", "run", "worker"]

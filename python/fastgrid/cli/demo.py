@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from fastgrid.cli import main
+from fastgrid.cli._main import main
 
 
 @main.command("demo")
@@ -25,7 +25,7 @@ def demo(directory: str | None, progress: bool | None) -> None:
     Writes heatmap.png (sharpe over the fast and slow windows) and best_config.json into the
     folder, next to copies of the example sweep files to edit and re-run.
     """
-    from fastgrid.demo import run_demo
+    from fastgrid.reporting import run_demo
 
     folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="fastgrid-demo-"))
     out = run_demo(folder, progress=progress)

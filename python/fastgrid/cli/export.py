@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fastgrid.cli import InputError, main
+from fastgrid.cli._main import InputError, main
 
 _SWEEP_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 
@@ -21,15 +21,17 @@ def export(source: str, to_url: str, storage: str | None) -> None:
     SOURCE is a sweep file (its study and storage are used) or a study name (a sweep's name) in
     --storage. Then, for example: optuna-dashboard sqlite:///export.db
     """
-    from fastgrid.storage import export_study, open_storage, redact_url
-    from fastgrid.worker import _quiet_optuna
+    from fastgrid.runner import quiet_optuna
+    from fastgrid.storages import export_study, open_storage, redact_url
+    from fastgrid.sweepfile import load_sweep_file
 
-    _quiet_optuna()
+    quiet_optuna()
     if source.lower().endswith(_SWEEP_SUFFIXES) or Path(source).is_file():
-        from fastgrid.sweep import Sweep
-
-        sweep = Sweep.from_file(source, storage=storage)
-        name, url, directory = sweep.name, sweep.spec.sweep.storage, sweep.directory
+        # Reading the sweep file is enough: exporting builds no grid and loads no config.
+        spec = load_sweep_file(source)
+        name = spec.sweep.name or "sweep"
+        url = storage if storage is not None else spec.sweep.storage
+        directory = Path.cwd()
         where = f"{source}: "
     else:
         name, url, directory, where = source, storage, None, ""

@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from fastgrid import Grid, SpecError
-from fastgrid.cli import InputError, main
-from fastgrid.spec_files import load_grid_spec
+from fastgrid._core import Grid
+from fastgrid.cli._main import InputError, main
+from fastgrid.exceptions import SpecError
+from fastgrid.sweepfile import load_grid_spec
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from fastgrid.cli import InputError, main
+from fastgrid.cli._main import InputError, main
 from fastgrid.cli.report import load
 
 _KINDS = ("heatmap", "history", "importance", "parallel", "contour")
@@ -44,7 +44,7 @@ def plot(
     parallel      parallel coordinates of the trials (HTML, Optuna)
     contour       contours of the objective over parameter pairs (HTML, Optuna)
     """
-    from fastgrid import plot as plots
+    from fastgrid import reporting as plots
 
     if kind == "heatmap":
         if len(axes) != 2:

@@ -6,17 +6,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fastgrid.cli import InputError, main
+from fastgrid.cli._main import InputError, main
 
 if TYPE_CHECKING:
-    from fastgrid.report import Report
+    from fastgrid.reporting import Report
 
 
 def load(
     sweep_file: str | None, storage: str | None, study: str | None, *, importance: bool = True
 ) -> Report:
     """The stored sweep named by a sweep file or by --storage/--study (shared by report and plot)."""
-    from fastgrid.report import load_report
+    from fastgrid.reporting import load_report
 
     if sweep_file is None and study is None:
         raise click.UsageError("give a SWEEP_FILE, or --storage URL and --study NAME")
@@ -55,7 +55,7 @@ def report(
     best_config: str | None,
 ) -> None:
     """Show the top trials of SWEEP_FILE's stored study (or --storage URL --study NAME)."""
-    from fastgrid.report import render_report
+    from fastgrid.reporting import render_report
 
     rep = load(sweep_file, storage, study)
     render_report(rep, top=top)

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from fastgrid.cli import InputError, main
+from fastgrid.cli._main import InputError, main
 from fastgrid.results import DEFAULT_PATTERN, ResultIndex, iter_updates
 
 

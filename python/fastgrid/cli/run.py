@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fastgrid.cli import InputError, main
-from fastgrid.sweepfile import SweepFileError, parse_duration
+from fastgrid.cli._main import InputError, main
+from fastgrid.exceptions import SweepChangedError, SweepFileError
+from fastgrid.sweepfile import parse_duration
 
 if TYPE_CHECKING:
-    from fastgrid.sweep import SweepResult
+    from fastgrid.runner import SweepResult
 
 
 def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
     """``Sweep.from_file(sweep_file, **options).run()``, bad input as the CLI's InputError."""
-    from fastgrid.sweep import Sweep, SweepChangedError
+    from fastgrid.runner import Sweep
 
     try:
         return Sweep.from_file(sweep_file, **options).run()
@@ -73,7 +74,7 @@ def run(
         click.echo(f"sweep {result.name}: no completed feasible trial yet")
     else:
         best = result.best
-        values = ", ".join(f"{v:.6g}" for v in best["values"])
+        values = ", ".join(f"{v:.6g}" for v in best["values"] or [])
         label = "best validated trial" if result.validation else "best trial"
         click.echo(f"{label} {best['number']} of sweep {result.name}: {values}")
         click.echo(f"  params: {json.dumps(best['params'], default=str)}")

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from fastgrid.cli import main
+from fastgrid.cli._main import main
 from fastgrid.cli.run import _timeout, run_sweep_file
 
 
@@ -65,7 +65,7 @@ def worker(
     )
     if result.best is not None:
         best = result.best
-        values = ", ".join(f"{v:.6g}" for v in best["values"])
+        values = ", ".join(f"{v:.6g}" for v in best["values"] or [])
         params = json.dumps(best["params"], default=str)
         click.echo(f"best trial {best['number']}: {values}  params: {params}")
     if result.interrupted:

@@ -7,9 +7,17 @@ Both write the merged config to ``trial_dir/config.json`` and return a :class:`T
 a trial's own failure never raises.
 """
 
-from fastgrid.objective.callables import CallableObjective
-from fastgrid.objective.commands import CommandObjective
-from fastgrid.objective.outcome import Objective, TrialOutcome
-from fastgrid.objective.results import ResultsSpec
+from fastgrid.objective._callables import CallableObjective
+from fastgrid.objective._capped import DEFAULT_LOG_LIMIT
+from fastgrid.objective._commands import CommandObjective
+from fastgrid.objective._outcome import Objective, TrialOutcome
+from fastgrid.objective._results import ResultsSpec
 
-__all__ = ["CallableObjective", "CommandObjective", "Objective", "ResultsSpec", "TrialOutcome"]
+__all__ = [
+    "DEFAULT_LOG_LIMIT",
+    "CallableObjective",
+    "CommandObjective",
+    "Objective",
+    "ResultsSpec",
+    "TrialOutcome",
+]

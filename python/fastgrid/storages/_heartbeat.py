@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import re
 import sys
 import threading
 import time
@@ -27,30 +26,25 @@ from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from fastgrid import _parts
+from fastgrid import attrs
+from fastgrid.storages._urls import is_rdb_url, open_storage
 
-__all__ = ["HEARTBEAT_ATTR", "STALE_REASON", "Heartbeat", "is_rdb_url", "open_heartbeat_storage"]
+__all__ = ["HEARTBEAT_ATTR", "STALE_REASON", "Heartbeat", "open_heartbeat_storage"]
 
-HEARTBEAT_ATTR = "fastgrid:heartbeat"
+HEARTBEAT_ATTR = attrs.HEARTBEAT
 STALE_REASON = "stale: its worker stopped sending heartbeats (killed or lost)"
 _OPEN_ATTEMPTS = 5
-_RDB = re.compile(r"^(sqlite|postgresql|postgres|mysql|mariadb)(\+[A-Za-z0-9_]+)?://", re.IGNORECASE)
-
-
-def is_rdb_url(url: str | None) -> bool:
-    """True for the URLs that open Optuna's RDBStorage (which has its own heartbeat)."""
-    return url is not None and _RDB.match(url) is not None
 
 
 def open_heartbeat_storage(url: str | None, *, directory: Path, interval: int, grace: int) -> BaseStorage:
     """Open ``url`` like ``open_storage``, with Optuna's heartbeat when the storage has one."""
     if not is_rdb_url(url):
-        return _parts.open_storage(url, directory=directory)
+        return open_storage(url, directory=directory)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         for attempt in range(_OPEN_ATTEMPTS):
             try:
-                storage = _parts.open_storage(
+                storage = open_storage(
                     url, directory=directory, heartbeat_interval=interval, grace_period=grace
                 )
                 break

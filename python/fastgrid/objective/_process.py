@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from fastgrid.objective.capped import DEFAULT_LOG_LIMIT, CappedLog
+from fastgrid.objective._capped import DEFAULT_LOG_LIMIT, CappedLog
 
 __all__ = ["Exit", "run_in_group"]
 

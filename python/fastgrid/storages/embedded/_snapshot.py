@@ -33,7 +33,7 @@ from optuna.study._frozen import FrozenStudy
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from fastgrid._frozen import make_trial
+from fastgrid.storages.embedded._frozen import make_trial
 
 if TYPE_CHECKING:
     from optuna.storages.journal._storage import JournalStorageReplayResult

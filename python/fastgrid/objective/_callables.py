@@ -19,8 +19,7 @@ from typing import Any
 
 import optuna
 
-from fastgrid._imports import import_object
-from fastgrid.objective.base import (
+from fastgrid.objective._base import (
     Attempt,
     TrialFiles,
     check_options,
@@ -28,7 +27,8 @@ from fastgrid.objective.base import (
     short_message,
     write_json_atomic,
 )
-from fastgrid.objective.outcome import TrialOutcome, check_metric_names, pick_value
+from fastgrid.objective._outcome import TrialOutcome, check_metric_names, pick_value
+from fastgrid.refs import import_object
 
 __all__ = ["CallableObjective"]
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from fastgrid.objective.placeholders import Template, parse
+from fastgrid.objective._placeholders import Template, parse
+from fastgrid.results import DEFAULT_PATTERN, ResultIndex
 
 __all__ = ["ResultsSpec", "SharedIndex", "results_turn"]
 
-DEFAULT_PATTERN = "{symbol}_{timeframe}_{stamp}.json"
 _PATTERN_FIELD = re.compile(r"\{([A-Za-z_]\w*)")
 
 
@@ -77,8 +77,6 @@ class ResultIndexLike(Protocol):
 
 
 def open_index(directory: Path, spec: ResultsSpec) -> ResultIndexLike:
-    from fastgrid import ResultIndex
-
     return ResultIndex(
         directory,
         pattern=spec.pattern,

@@ -11,7 +11,6 @@ in the trial's system attr ``fastgrid:slot`` so that retries are keyed by grid s
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections import Counter
@@ -21,81 +20,24 @@ from typing import Any
 import optuna
 from optuna.distributions import (
     BaseDistribution,
-    CategoricalChoiceType,
     CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
 )
 from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["SLOT_ATTR", "GridSampler", "axis_distribution", "decode_choice", "encode_choice", "get_path"]
+from fastgrid import attrs
+from fastgrid.samplers._axes import axis_distribution, axis_field, encode_choice, get_path
 
-SLOT_ATTR = "fastgrid:slot"
-EXHAUSTED_ATTR = "fastgrid:exhausted"
+__all__ = ["EXHAUSTED_ATTR", "FAILED_IN_ATTR", "SLOT_ATTR", "GridSampler"]
+
+SLOT_ATTR = attrs.SLOT
+EXHAUSTED_ATTR = attrs.EXHAUSTED
 _DONE = (TrialState.COMPLETE, TrialState.PRUNED)  # states whose slot is never run again
-FAILED_IN_ATTR = "fastgrid:failed_in"
-_SCALAR = (type(None), bool, int, float, str)
+FAILED_IN_ATTR = attrs.FAILED_IN
 # How long a retry waits for a lower-numbered retry to write its claim (its worker may have died
 # in between; then the claim goes ahead).
 _CLAIM_WAIT = 10.0
-
-
-def encode_choice(value: Any) -> CategoricalChoiceType:
-    """Optuna stores only scalars as categorical choices: lists and dicts travel as JSON text.
-
-    Strings that would read back as JSON containers are wrapped too, so decoding is unambiguous.
-    """
-    if isinstance(value, _SCALAR) and not (isinstance(value, str) and value.startswith("\x00json:")):
-        return value
-    return "\x00json:" + json.dumps(value, sort_keys=False, separators=(",", ":"))
-
-
-def decode_choice(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith("\x00json:"):
-        return json.loads(value[len("\x00json:") :])
-    return value
-
-
-def get_path(point: dict[str, Any], parts: Sequence[str]) -> Any:
-    node: Any = point
-    for part in parts:
-        node = node[part]
-    return node
-
-
-def _stepped_high(low: float, high: float, step: float) -> float:
-    """The last on-step value ≤ high (Optuna warns and shifts ``high`` itself otherwise)."""
-    from decimal import Decimal
-
-    lo, hi, st = Decimal(repr(low)), Decimal(repr(high)), Decimal(repr(step))
-    return float(lo + ((hi - lo) // st) * st)
-
-
-def axis_distribution(axis: Any) -> BaseDistribution | None:
-    """The Optuna distribution that holds every value of a grid axis (None for a fixed value)."""
-    kind = _get(axis, "kind")
-    if kind == "fixed":
-        return None
-    if kind == "int":
-        ilow, ihigh, istep = int(_get(axis, "low")), int(_get(axis, "high")), int(_get(axis, "step") or 1)
-        return IntDistribution(ilow, ilow + ((ihigh - ilow) // istep) * istep, step=istep)
-    if kind == "float":
-        low, high = float(_get(axis, "low")), float(_get(axis, "high"))
-        step, log = _get(axis, "step"), bool(_get(axis, "log"))
-        if step is not None and not log:
-            return FloatDistribution(low, _stepped_high(low, high, float(step)), step=float(step))
-        return FloatDistribution(low, high, log=log)
-    values = _get(axis, "values")
-    return CategoricalDistribution([encode_choice(v) for v in values])
-
-
-def _get(axis: Any, name: str) -> Any:
-    """Axes are plain dicts from the grid engine (attribute access accepted too)."""
-    if isinstance(axis, dict):
-        return axis.get(name)
-    return getattr(axis, name, None)
 
 
 class GridSampler(BaseSampler):
@@ -126,16 +68,16 @@ class GridSampler(BaseSampler):
         self._n = len(self._view)
         self._retry_failed = retry_failed
         self._paths: dict[str, tuple[str, ...]] = {
-            _get(a, "path"): tuple(_get(a, "path").split("."))
+            axis_field(a, "path"): tuple(axis_field(a, "path").split("."))
             for a in grid.axes
-            if _get(a, "kind") != "fixed"
+            if axis_field(a, "kind") != "fixed"
         }
         self._distributions = {
-            _get(a, "path"): d for a in grid.axes if (d := axis_distribution(a)) is not None
+            axis_field(a, "path"): d for a in grid.axes if (d := axis_distribution(a)) is not None
         }
         # A union of trees may give one path different kinds, or drop it from some points: such
         # a grid cannot be described by one Optuna distribution per parameter.
-        paths = [_get(a, "path") for a in grid.axes]
+        paths = [axis_field(a, "path") for a in grid.axes]
         self.registers_params = len(paths) == len(set(paths))
         if not self.registers_params:
             self._distributions = {}

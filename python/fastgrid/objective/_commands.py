@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fastgrid.objective import placeholders as ph
-from fastgrid.objective.base import (
+from fastgrid.objective import _placeholders as ph
+from fastgrid.objective._base import (
     Attempt,
     TrialFiles,
     check_options,
@@ -21,16 +21,16 @@ from fastgrid.objective.base import (
     retry,
     write_json_atomic,
 )
-from fastgrid.objective.capped import DEFAULT_LOG_LIMIT, check_log_limit
-from fastgrid.objective.outcome import TrialOutcome, check_metric_names, pick_value
-from fastgrid.objective.process import run_in_group
-from fastgrid.objective.reading import (
+from fastgrid.objective._capped import DEFAULT_LOG_LIMIT, check_log_limit
+from fastgrid.objective._outcome import TrialOutcome, check_metric_names, pick_value
+from fastgrid.objective._process import run_in_group
+from fastgrid.objective._reading import (
     OutputError,
     last_json_object_line,
     read_json_file,
     tail_text,
 )
-from fastgrid.objective.results import ResultsSpec, SharedIndex, results_turn
+from fastgrid.objective._results import ResultsSpec, SharedIndex, results_turn
 
 __all__ = ["CommandObjective"]
 

@@ -7,14 +7,12 @@ runs one per worker process (built from a pickled Sweep, so each process loads t
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -25,38 +23,32 @@ try:
 except ImportError:  # pragma: no cover - an Optuna that moved it: the public, copying tell
     _tell_with_warning = None  # type: ignore[assignment]
 
-from fastgrid import _parts
-from fastgrid._core import ConfigError
-from fastgrid._imports import import_object
-from fastgrid.heartbeat import STALE_REASON, Heartbeat
-from fastgrid.progress import TrialEvent
-from fastgrid.sampler import GridSampler
-from fastgrid.search import SearchSpace, nest
-from fastgrid.sweepfile import SweepFileError
-
-if TYPE_CHECKING:
-    from fastgrid.sweep import Sweep, _RunState
+from fastgrid import attrs
+from fastgrid._core import ConfigError, Expression, trial_key
+from fastgrid.dotted import flatten, nest
+from fastgrid.objective import CallableObjective
+from fastgrid.runner._evaluate import Constraints, build_objective, holds, jsonable, objective_values
+from fastgrid.runner._plan import SweepPlan, add_import_path
+from fastgrid.runner._progress import TrialEvent
+from fastgrid.runner._state import RunState
+from fastgrid.samplers import GridSampler, SearchSpace
+from fastgrid.storages import STALE_REASON, Heartbeat
 
 _TWIN_POLL = 0.05  # seconds between looks at a twin trial running elsewhere
 
-__all__ = ["Worker", "add_import_path", "constraint_values", "first_interrupt_only", "worker_main"]
-
-
-def constraint_values(trial: FrozenTrial) -> Sequence[float]:
-    """Optuna's ``constraints_func``: one value per ``require`` expression, ≤ 0 when satisfied."""
-    return list(trial.user_attrs.get("constraints", []))
+__all__ = ["FinishedElsewhere", "Worker", "first_interrupt_only", "quiet_optuna", "worker_main"]
 
 
 # -- one worker's loop ---------------------------------------------------------------------------
-class _FinishedElsewhere(RuntimeError):
+class FinishedElsewhere(RuntimeError):
     """A trial that another process finished while this one was running it."""
 
 
 class Worker:
     def __init__(
         self,
-        sweep: Sweep,
-        state: _RunState,
+        plan: SweepPlan,
+        state: RunState,
         *,
         study: optuna.Study | None = None,
         emit: Callable[[TrialEvent], None],
@@ -65,8 +57,8 @@ class Worker:
         index: int = 0,
         cancel: threading.Event | None = None,
     ) -> None:
-        spec = sweep.spec
-        self.sweep, self.state, self.emit = sweep, state, emit
+        spec = plan.spec
+        self.plan, self.state, self.emit = plan, state, emit
         self.counter, self.stop = counter, stop
         # Set by the runner of a worker thread: kills its running command (Ctrl-C reaches only
         # the main thread).
@@ -75,13 +67,13 @@ class Worker:
         self.metrics = spec.sweep.objective_metrics
         self.directions = spec.sweep.all_directions
         self.config = state.config()
-        self.require = [(src, _parts.Expression(src)) for src in spec.constraints.require]
+        self.require = Constraints(spec.constraints.require)
         self.grid_sampler: GridSampler | None = None
         self.space: SearchSpace | None = None
         self.where: list[tuple[str, Any]] = []
-        if sweep.grid_mode:
+        if plan.grid_mode:
             self.grid_sampler = GridSampler(
-                sweep._grid(),
+                plan.grid(),
                 order=spec.sweep.order,
                 seed=spec.sweep.seed,
                 retry_failed=spec.sweep.retry_failed,
@@ -91,19 +83,20 @@ class Worker:
             sampler: optuna.samplers.BaseSampler = self.grid_sampler
             self.distributions = self.grid_sampler.distributions
         else:
-            self.space = sweep._search_space()
-            self.where = [(src, _parts.Expression(src)) for src in spec.sweep.where]
-            sampler = sweep._optuna_sampler(worker=index)
+            self.space = plan.search_space()
+            self.where = [(src, Expression(src)) for src in spec.sweep.where]
+            sampler = plan.search_sampler(worker=index)
             self.distributions = {}
-        pruner = _pruner(spec.sweep.pruner.name, spec.sweep.pruner.options) if spec.sweep.pruner else None
-        storage = study._storage if study is not None else sweep.open_storage()
-        self.study = optuna.load_study(study_name=sweep.name, storage=storage, sampler=sampler, pruner=pruner)
+        storage = study._storage if study is not None else plan.open_storage()
+        self.study = optuna.load_study(
+            study_name=plan.name, storage=storage, sampler=sampler, pruner=plan.pruner()
+        )
         self.heartbeat = Heartbeat(storage, interval=spec.sweep.heartbeat_interval, grace=spec.sweep.grace)
-        self.objective = _objective(sweep, self.metrics)
+        self.objective = build_objective(plan, self.metrics)
         # What this worker's objective.run takes beyond the trial itself, decided once.
         self._run_options: dict[str, Any] = {"cancel": cancel} if cancel is not None else {}
-        self._passes_trial = isinstance(self.objective, _parts.CallableObjective)
-        self.runs = sweep.directory / "runs" / sweep.name
+        self._passes_trial = isinstance(self.objective, CallableObjective)
+        self.runs = plan.runs_dir
         # Completed trials by key -> trial id: the records stay in the storage and are read only
         # when a suggestion repeats one, so resuming a long sweep copies nothing per trial.
         self.reuse: dict[str, int] = {}
@@ -118,17 +111,17 @@ class Worker:
         Only trials not yet indexed are read: the finished prefix is skipped on later calls.
         """
         trials = self.study._storage.get_all_trials(self.study._study_id, deepcopy=False)
-        fingerprint, any_config = self.state.fingerprint, self.sweep.allow_changed
+        fingerprint, any_config = self.state.fingerprint, self.plan.allow_changed
         reuse, prefix, indexed = self.reuse, True, self._indexed
         complete, unfinished = TrialState.COMPLETE, (TrialState.RUNNING, TrialState.WAITING)
         for t in trials[indexed:]:
             state = t.state
             if state == complete:
-                attrs = t.user_attrs
-                key = attrs.get("key")
+                ua = t.user_attrs
+                key = ua.get(attrs.KEY)
                 if key is None or key in reuse:
                     pass
-                elif any_config or attrs.get("fingerprint") == fingerprint:
+                elif any_config or ua.get(attrs.FINGERPRINT) == fingerprint:
                     reuse[key] = t._trial_id
             if prefix and state not in unfinished:
                 indexed += 1
@@ -179,7 +172,7 @@ class Worker:
             self.started += 1
             try:
                 more = self.step()
-            except (UpdateFinishedTrialError, _FinishedElsewhere) as exc:
+            except (UpdateFinishedTrialError, FinishedElsewhere) as exc:
                 # Another process finished this trial first (e.g. marked it stale): its own
                 # record stands, this result is dropped, and the sweep goes on.
                 print(f"fastgrid: {exc}; its result here was dropped", file=sys.stderr, flush=True)
@@ -194,7 +187,7 @@ class Worker:
 
     def _await_others(self) -> bool:
         """Wait while other workers run the last points; True when one of them came free again."""
-        if self.grid_sampler is None or not self.sweep.wait_for_others:
+        if self.grid_sampler is None or not self.plan.wait_for_others:
             return False
         poll = min(max(self.heartbeat.interval / 2, 0.2), 5.0)
         while True:
@@ -234,24 +227,24 @@ class Worker:
                 if self.grid_sampler.exhausted(trial):
                     # Storage trial numbers cannot be given back: record why this one ran nothing.
                     reason = "nothing left to run: another worker took the last point"
-                    self.study._storage.set_trial_user_attr(trial._trial_id, "reason", reason)
+                    self.study._storage.set_trial_user_attr(trial._trial_id, attrs.REASON, reason)
                     self._tell(trial, state=TrialState.FAIL)
                     return False
                 point = self.grid_sampler.point(trial)
             else:
                 assert self.space is not None
                 flat = self.space.suggest(trial)
-                violated = [src for src, expr in self.where if not _holds(expr, flat)]
+                violated = [src for src, expr in self.where if not holds(expr, flat)]
                 if violated:
                     reason = "violates sweep.where: " + "; ".join(violated)
                     self._finish_fail(trial, reason)
                     return True
                 point = nest(flat)
-            key = self.key = _parts.trial_key(point)
+            key = self.key = trial_key(point)
             storage, tid = self.study._storage, trial._trial_id
-            storage.set_trial_user_attr(tid, "key", key)
+            storage.set_trial_user_attr(tid, attrs.KEY, key)
             if self.grid_sampler is not None and not self.grid_sampler.registers_params:
-                storage.set_trial_user_attr(tid, "params", _flatten(point))
+                storage.set_trial_user_attr(tid, attrs.PARAMS, flatten(point))
             hit = self.reuse.get(key)
             if hit is None and self.space is not None and self.counter is not None:
                 # Search mode with several workers: another worker may have completed this point
@@ -300,7 +293,7 @@ class Worker:
             if hit is not None:
                 return hit
             if not any(
-                t.number < trial.number and t.user_attrs.get("key") == key
+                t.number < trial.number and t.user_attrs.get(attrs.KEY) == key
                 for t in storage.get_all_trials(study_id, deepcopy=False, states=running)
             ):
                 return None
@@ -310,69 +303,30 @@ class Worker:
                 time.sleep(_TWIN_POLL)
 
     # -- recording ---------------------------------------------------------------------------
-    def _values(self, metrics: Mapping[str, Any], value: Any) -> list[float] | str:
-        if all(m in metrics for m in self.metrics):
-            raw: list[Any] = [metrics[m] for m in self.metrics]
-        elif value is not None and len(self.metrics) == 1 and not isinstance(value, list | tuple):
-            raw = [value]
-        elif isinstance(value, list | tuple) and len(value) == len(self.metrics):
-            raw = list(value)
-        else:
-            missing = [m for m in self.metrics if m not in metrics]
-            return f"missing metric {', '.join(missing)} (got {', '.join(map(str, metrics)) or 'none'})"
-        out = []
-        for name, v in zip(self.metrics, raw, strict=True):
-            try:
-                f = float(v)
-            except (TypeError, ValueError):
-                return f"metric {name} is not a number: {v!r}"
-            if not math.isfinite(f):
-                return f"metric {name} is {f}"
-            out.append(f)
-        return out
-
-    def _constraints(self, metrics: Mapping[str, Any]) -> tuple[bool, list[float], list[str]]:
-        values, failed = [], []
-        for src, expr in self.require:
-            try:
-                ok = bool(expr.evaluate(dict(metrics)))
-            except (ValueError, KeyError, TypeError):
-                ok = False
-            values.append(0.0 if ok else 1.0)
-            if not ok:
-                failed.append(src)
-        return not failed, values, failed
-
     def _finish(self, trial: optuna.Trial, outcome: Any) -> None:
         storage, tid = self.study._storage, trial._trial_id
         metrics = dict(outcome.metrics or {})
         values: list[float] | str = (
-            self._values(metrics, outcome.value) if outcome.ok else str(outcome.reason)
+            objective_values(self.metrics, metrics, outcome.value) if outcome.ok else str(outcome.reason)
         )
-        storage.set_trial_user_attr(tid, "fingerprint", self.state.fingerprint)
-        storage.set_trial_user_attr(tid, "metrics", _jsonable(metrics))
-        storage.set_trial_user_attr(tid, "duration", round(float(outcome.duration), 6))
-        storage.set_trial_user_attr(tid, "attempts", int(outcome.attempts))
+        storage.set_trial_user_attr(tid, attrs.FINGERPRINT, self.state.fingerprint)
+        storage.set_trial_user_attr(tid, attrs.METRICS, jsonable(metrics))
+        storage.set_trial_user_attr(tid, attrs.DURATION, round(float(outcome.duration), 6))
+        storage.set_trial_user_attr(tid, attrs.ATTEMPTS, int(outcome.attempts))
         if outcome.result_path is not None:
-            storage.set_trial_user_attr(tid, "result_path", str(outcome.result_path))
+            storage.set_trial_user_attr(tid, attrs.RESULT_PATH, str(outcome.result_path))
         if getattr(outcome, "pruned", False):
             self._finish_pruned(trial, str(outcome.reason or "pruned"))
             return
         if isinstance(values, str):
             self._finish_fail(trial, values)
             return
-        feasible, cvalues, failed = self._constraints(metrics)
-        attrs: dict[str, Any] = {"fingerprint": self.state.fingerprint, "metrics": _jsonable(metrics)}
-        attrs["feasible"] = feasible
+        feasible, cvalues, failed = self.require.check(metrics)
+        storage.set_trial_user_attr(tid, attrs.FEASIBLE, feasible)
         if self.require:
-            attrs["constraints"] = cvalues
+            storage.set_trial_user_attr(tid, attrs.CONSTRAINTS, cvalues)
             if failed:
-                attrs["infeasible"] = failed
-        if outcome.result_path is not None:
-            attrs["result_path"] = str(outcome.result_path)
-        for name in ("feasible", "constraints", "infeasible"):
-            if name in attrs:
-                storage.set_trial_user_attr(tid, name, attrs[name])
+                storage.set_trial_user_attr(tid, attrs.INFEASIBLE, failed)
         self._set_constraints(trial, cvalues)
         self._tell(trial, values if len(values) > 1 else values[0])
         self.reuse.setdefault(self.key, trial._trial_id)
@@ -388,27 +342,35 @@ class Worker:
         except ValueError as exc:
             if "Cannot tell a" not in str(exc):
                 raise
-            raise _FinishedElsewhere(f"trial {trial.number} was finished by another process") from None
+            raise FinishedElsewhere(f"trial {trial.number} was finished by another process") from None
 
     def _set_constraints(self, trial: optuna.Trial, values: list[float]) -> None:
         # Optuna >= 5 reads constraints set on the trial (older versions: `constraints_func`).
         if self.space is not None and self.require and hasattr(trial, "set_constraint"):
-            for (src, _), value in zip(self.require, values, strict=True):
+            for src, value in zip(self.require.sources, values, strict=True):
                 trial.set_constraint(src, value)
 
     def _finish_reused(self, trial: optuna.Trial, hit: FrozenTrial) -> None:
         storage, tid = self.study._storage, trial._trial_id
-        for name in ("fingerprint", "metrics", "feasible", "constraints", "infeasible", "result_path"):
+        copied = (
+            attrs.FINGERPRINT,
+            attrs.METRICS,
+            attrs.FEASIBLE,
+            attrs.CONSTRAINTS,
+            attrs.INFEASIBLE,
+            attrs.RESULT_PATH,
+        )
+        for name in copied:
             if name in hit.user_attrs:
                 storage.set_trial_user_attr(tid, name, hit.user_attrs[name])
-        storage.set_trial_user_attr(tid, "reused", hit.number)
-        storage.set_trial_user_attr(tid, "duration", 0.0)
-        storage.set_trial_user_attr(tid, "attempts", 0)
-        if "constraints" in hit.user_attrs:
-            self._set_constraints(trial, list(hit.user_attrs["constraints"]))
+        storage.set_trial_user_attr(tid, attrs.REUSED, hit.number)
+        storage.set_trial_user_attr(tid, attrs.DURATION, 0.0)
+        storage.set_trial_user_attr(tid, attrs.ATTEMPTS, 0)
+        if attrs.CONSTRAINTS in hit.user_attrs:
+            self._set_constraints(trial, list(hit.user_attrs[attrs.CONSTRAINTS]))
         values = list(hit.values or [])
         self._tell(trial, values if len(values) > 1 else values[0])
-        feasible = bool(hit.user_attrs.get("feasible", True))
+        feasible = bool(hit.user_attrs.get(attrs.FEASIBLE, True))
         self.emit(TrialEvent(trial.number, "COMPLETE", values, None, 0.0, True, feasible))
 
     def _finish_pruned(self, trial: optuna.Trial, reason: str) -> None:
@@ -417,15 +379,15 @@ class Worker:
         step = frozen.last_step
         if step is not None:
             reason = f"{reason} (at step {step})"
-        self.study._storage.set_trial_user_attr(trial._trial_id, "reason", reason)
+        self.study._storage.set_trial_user_attr(trial._trial_id, attrs.REASON, reason)
         self._tell(trial, state=TrialState.PRUNED)
         self.emit(TrialEvent(trial.number, "PRUNED", None, reason, 0.0, False, False))
 
     def _finish_fail(self, trial: optuna.Trial, reason: str) -> None:
         storage = self.study._storage
         with contextlib.suppress(Exception):
-            storage.set_trial_user_attr(trial._trial_id, "reason", reason)
-        with contextlib.suppress(_FinishedElsewhere):
+            storage.set_trial_user_attr(trial._trial_id, attrs.REASON, reason)
+        with contextlib.suppress(FinishedElsewhere):
             self._tell(trial, state=TrialState.FAIL)
         self.emit(TrialEvent(trial.number, "FAIL", None, reason, 0.0, False, False))
 
@@ -462,112 +424,18 @@ def first_interrupt_only() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def add_import_path(folder: str | None) -> None:
-    if folder is not None and folder not in sys.path:
-        sys.path.insert(0, folder)
-
-
-def worker_main(sweep: Sweep, state: _RunState, index: int, events: Any, counter: Any, stop: Any) -> None:
+def worker_main(plan: SweepPlan, state: RunState, index: int, events: Any, counter: Any, stop: Any) -> None:
     """Entry point of a worker process: its own storage connection, config cache and loop."""
-    _quiet_optuna()
-    add_import_path(sweep.import_path)
+    quiet_optuna()
+    add_import_path(plan.import_path)
     try:
         with first_interrupt_only():
-            worker = Worker(sweep, state, emit=events.put, counter=counter, stop=stop, index=index)
+            worker = Worker(plan, state, emit=events.put, counter=counter, stop=stop, index=index)
             worker.loop()
     except KeyboardInterrupt:
         sys.exit(130)
 
 
-def _objective(sweep: Sweep, metrics: list[str]) -> Any:
-    spec = sweep.spec.objective
-    if spec.command is not None:
-        results = None
-        if spec.results is not None:
-            results = _parts.ResultsSpec(
-                dir=spec.results.dir,
-                **{
-                    k: v
-                    for k, v in spec.results.model_dump(exclude={"dir"}).items()
-                    if v is not None and v != {}
-                },
-            )
-        return _parts.CommandObjective(
-            spec.command,
-            metrics=metrics,
-            timeout=spec.timeout,
-            retries=spec.retries,
-            backoff=spec.backoff,
-            env=dict(spec.env),
-            cwd=spec.cwd,
-            results=results,
-            log_limit=spec.log_limit,
-        )
-    target: Any = sweep._target if sweep._target is not None else _import(str(spec.callable))
-    # A callable gets its config in memory; writing it to a file per trial would be pure overhead
-    # (the best trial's config is written at the end of the run).
-    return _parts.CallableObjective(
-        target,
-        metrics=metrics,
-        timeout=spec.timeout,
-        retries=spec.retries,
-        backoff=spec.backoff,
-        **_no_config_file(),
-    )
-
-
-def _no_config_file() -> dict[str, Any]:
-    import inspect
-
-    params = inspect.signature(_parts.CallableObjective).parameters
-    return {"write_config": False} if "write_config" in params else {}
-
-
-def _import(ref: str) -> Any:
-    try:
-        return import_object(ref, what="callable")
-    except ValueError as exc:
-        raise SweepFileError("objective.callable", [f"objective.callable: {exc}"]) from None
-
-
-def _pruner(name: str, options: Mapping[str, Any]) -> optuna.pruners.BasePruner:
-    classes: dict[str, Any] = {
-        "none": optuna.pruners.NopPruner,
-        "median": optuna.pruners.MedianPruner,
-        "percentile": optuna.pruners.PercentilePruner,
-        "hyperband": optuna.pruners.HyperbandPruner,
-        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
-        "threshold": optuna.pruners.ThresholdPruner,
-        "patient": optuna.pruners.PatientPruner,
-    }
-    return classes[name](**options)
-
-
-def _holds(expr: Any, values: Mapping[str, Any]) -> bool:
-    """A constraint that cannot be evaluated on these values (wrong types) does not hold."""
-    try:
-        return bool(expr.evaluate(values))
-    except ValueError:
-        return False
-
-
-def _flatten(point: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in point.items():
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        return json.loads(json.dumps(value, default=str).replace("NaN", "null"))
-
-
-def _quiet_optuna() -> None:
+def quiet_optuna() -> None:
+    """Optuna's per-trial INFO lines would drown fastgrid's own progress."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastgrid.objective.outcome import TrialOutcome
+from fastgrid.objective._outcome import TrialOutcome
 
 __all__ = ["Attempt", "TrialFiles", "check_options", "retry", "write_json_atomic"]
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fastgrid.objective.capped import MARKER
+from fastgrid.objective._capped import MARKER
 
 __all__ = ["OutputError", "format_bytes", "last_json_object_line", "read_json_file", "tail_text"]
 

@@ -9,18 +9,16 @@ they are recorded as the study user attr ``fastgrid.validation`` so reports can 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastgrid.search import nest
+from fastgrid.dotted import nest
+from fastgrid.runner._evaluate import Constraints, build_objective, objective_values
+from fastgrid.runner._plan import SweepPlan
+from fastgrid.runner._state import RunState
+from fastgrid.study import Row, direction_sign, top_rows
 
-if TYPE_CHECKING:
-    from fastgrid.sweep import Sweep, SweepResult, _RunState
-
-__all__ = ["ATTR_VALIDATION", "apply_override", "top_rows", "validate"]
-
-ATTR_VALIDATION = "fastgrid.validation"
+__all__ = ["apply_override", "validate"]
 
 
 def apply_override(config: Mapping[str, Any], override: Mapping[str, Any], *, strict: bool) -> dict[str, Any]:
@@ -47,75 +45,55 @@ def apply_override(config: Mapping[str, Any], override: Mapping[str, Any], *, st
     return out
 
 
-def top_rows(rows: list[dict[str, Any]], direction: str, top: int) -> list[dict[str, Any]]:
-    """The ``top`` best completed feasible rows, one per point (reused trials repeat a point)."""
-    sign = -1.0 if direction == "maximize" else 1.0
-    done = [r for r in rows if r["state"] == "COMPLETE" and r["feasible"] and r["values"]]
-    done.sort(key=lambda r: (sign * r["values"][0], r["number"]))
-    out: list[dict[str, Any]] = []
-    seen: set[Any] = set()
-    for row in done:
-        key = row["key"] if row["key"] is not None else repr(sorted(row["params"].items()))
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(row)
-        if len(out) == top:
-            break
-    return out
-
-
-def validate(sweep: Sweep, state: _RunState, result: SweepResult) -> list[dict[str, Any]]:
+def validate(plan: SweepPlan, state: RunState, rows: list[Row]) -> list[dict[str, Any]]:
     """Run the validation step; returns one row per re-run trial, best validated first.
 
     Each row: ``number``, ``params``, ``value`` (the search score), ``validated`` (the held-out
     score, None when the re-run failed or is infeasible), ``metrics`` (of the re-run),
     ``feasible`` and ``reason``.
     """
-    from fastgrid import _parts
-    from fastgrid.worker import _holds, _objective
-
-    spec = sweep.spec
+    spec = plan.spec
     section = spec.validate_
     if section is None:
         return []
     direction = spec.sweep.all_directions[0]
     metric = spec.sweep.objective_metrics
-    objective = _objective(sweep, metric)
-    require = [(src, _parts.Expression(src)) for src in spec.constraints.require]
+    objective = build_objective(plan, metric)
+    require = Constraints(spec.constraints.require)
     strict = spec.config is not None
-    out = []
-    for row in top_rows(result.rows, direction, section.top):
+    out: list[dict[str, Any]] = []
+    for row in top_rows(rows, direction, section.top, feasible_only=True, distinct=True):
         config = apply_override(state.config().merged(nest(row["params"])), section.override, strict=strict)
         outcome = objective.run(
             config,
             trial_number=row["number"],
-            trial_dir=sweep.directory / "runs" / sweep.name / f"validate_{row['number']}",
+            trial_dir=plan.runs_dir / f"validate_{row['number']}",
             params=row["params"],
         )
         validated: float | None = None
         reason = None if outcome.ok else (outcome.reason or "failed")
         feasible = False
         if outcome.ok:
-            value = outcome.value[0] if isinstance(outcome.value, list | tuple) else outcome.value
-            broken = [src for src, expr in require if not _holds(expr, outcome.metrics)]
-            if value is None or not math.isfinite(float(value)):
-                reason = f"metric {metric[0]!r} is missing or not finite"
-            elif broken:
+            metrics = dict(outcome.metrics or {})
+            values = objective_values(metric, metrics, outcome.value)
+            ok, _, broken = require.check(metrics)
+            if isinstance(values, str):
+                reason = values
+            elif not ok:
                 reason = "infeasible: " + "; ".join(broken)
             else:
-                validated, feasible = float(value), True
+                validated, feasible = values[0], True
         out.append(
             {
                 "number": row["number"],
                 "params": row["params"],
-                "value": row["values"][0],
+                "value": row["values"][0] if row["values"] else None,
                 "validated": validated,
                 "metrics": dict(outcome.metrics or {}),
                 "feasible": feasible,
                 "reason": reason,
             }
         )
-    sign = -1.0 if direction == "maximize" else 1.0
+    sign = direction_sign(direction)
     out.sort(key=lambda r: (r["validated"] is None, sign * (r["validated"] or 0.0), r["number"]))
     return out

@@ -21,14 +21,14 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, _CachedStorage
 from optuna.storages.journal import JournalFileBackend
 
-from fastgrid._embedded import EmbeddedStorage
-from fastgrid._sqlite_journal import SQLiteJournalBackend
+from fastgrid.storages.embedded import EmbeddedStorage, SQLiteJournalBackend
 
 __all__ = [
     "ACCEPTED_FORMS",
     "DEFAULT_STORE_NAME",
     "EmbeddedStorage",
     "export_study",
+    "is_rdb_url",
     "open_storage",
     "redact_url",
 ]
@@ -47,6 +47,14 @@ _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "pass", "secret", "token", "sslpassword"})
 _MASK = "***"
+
+
+def is_rdb_url(url: str | None) -> bool:
+    """True for the URLs that open Optuna's RDBStorage (which has its own heartbeat)."""
+    if url is None:
+        return False
+    match = _SCHEME.match(url.strip())
+    return match is not None and match.group(1).lower().split("+", 1)[0] in _RDB_SCHEMES
 
 
 def redact_url(url: str) -> str:

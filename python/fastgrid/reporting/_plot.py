@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from fastgrid.report import Report
+    from fastgrid.reporting._report import Report
 
 __all__ = ["AGGREGATES", "OPTUNA_KINDS", "heatmap_figure", "optuna_figure", "save_heatmap", "save_optuna"]
 
@@ -24,7 +24,7 @@ AGGREGATES = ("max", "mean", "min")
 OPTUNA_KINDS = ("history", "importance", "parallel", "contour")
 
 
-def _metric_of(report: Report, row: dict[str, Any], metric: str) -> float | None:
+def _metric_of(report: Report, row: Mapping[str, Any], metric: str) -> float | None:
     if metric in row["metrics"]:
         value = row["metrics"][metric]
     elif metric in report.metrics and row["values"]:

@@ -8,6 +8,7 @@ there is no default config: the "best config" is the best trial's parameters as 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import warnings
@@ -19,8 +20,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from fastgrid.search import nest
-from fastgrid.sweep import ATTR_METRICS, trial_counts
+from fastgrid import attrs
+from fastgrid.config import ConfigCache
+from fastgrid.dotted import nest
+from fastgrid.storages import DEFAULT_STORE_NAME, open_storage, redact_url
+from fastgrid.study import Row, best_trials, counts, rows, stored_axes, stored_metrics, top_rows
+from fastgrid.sweepfile import SweepFile, load_sweep_file
 
 __all__ = ["Report", "load_report", "render_report"]
 
@@ -38,16 +43,24 @@ class Report:
     name: str
     directions: list[str]
     metrics: list[str]
-    rows: list[dict[str, Any]]
-    best: dict[str, Any] | None
-    best_config: dict[str, Any] | None
+    rows: list[Row]
+    best: Row | None
+    counts: dict[str, int] = field(default_factory=dict)
+    """Complete / failed / reused / infeasible / running / pruned trials of the study."""
     validation: list[dict[str, Any]] = field(default_factory=list)
     importance: dict[str, float] | None = None
     study: optuna.Study | None = field(default=None, repr=False)
+    config: Any = field(default=None, repr=False)
+    """The sweep's default config cache (None without one): loaded only for ``best_config``."""
 
-    @property
-    def counts(self) -> dict[str, int]:
-        return trial_counts(self.rows)
+    @functools.cached_property
+    def best_config(self) -> dict[str, Any] | None:
+        """The best trial's merged config: its params over the sweep's default config (when it has
+        one; else the params as a nested dict). Reading it is the only thing that loads the config."""
+        if self.best is None:
+            return None
+        point = nest(self.best["params"])
+        return self.config.merged(point) if self.config is not None else point
 
     @property
     def param_names(self) -> list[str]:
@@ -56,12 +69,9 @@ class Report:
             names.update(dict.fromkeys(row["params"]))
         return list(names)
 
-    def top(self, n: int) -> list[dict[str, Any]]:
+    def top(self, n: int) -> list[Row]:
         """The ``n`` best completed trials, feasible ones first, then by the first objective."""
-        sign = -1.0 if self.directions[0] == "maximize" else 1.0
-        done = [r for r in self.rows if r["state"] == "COMPLETE" and r["values"]]
-        done.sort(key=lambda r: (not r["feasible"], sign * r["values"][0], r["number"]))
-        return done[:n]
+        return top_rows(self.rows, self.directions[0], n)
 
     def to_json(self, path: str | Path) -> None:
         data = {
@@ -120,33 +130,28 @@ def load_report(
     importance: bool = True,
 ) -> Report:
     """Read a stored sweep: from ``sweep_file`` (``storage`` overrides its storage), or from
-    ``storage`` and ``study`` (its name).
+    ``storage`` and ``study`` (its name). Reading builds no grid and loads no config.
 
     Raises:
         SweepFileError: a sweep file that cannot be used.
         ValueError: neither or both of a sweep file and a study name; no such study.
     """
-    from fastgrid import _parts
-    from fastgrid.sweep import _row, _RunState
-
     if (sweep_file is None) == (study is None):
         raise ValueError("give a sweep file, or --storage and --study, not both")
+    config: Any = None
     if sweep_file is not None:
-        from fastgrid.sweep import Sweep
-
-        sweep = Sweep.from_file(sweep_file, storage=storage, directory=directory)
-        state = _RunState.create(sweep)
-        store = _parts.open_storage(sweep.spec.sweep.storage, directory=sweep.directory)
-        name, config = sweep.name, state.config()
-        fixed, paths = state.fixed, state.paths
-        metrics = sweep.spec.sweep.objective_metrics
-        where = f"{sweep.spec.sweep.storage or 'fastgrid.db'} (from {sweep.directory})"
+        spec = load_sweep_file(sweep_file)
+        url = storage if storage is not None else spec.sweep.storage
+        base = Path(directory) if directory is not None else Path.cwd()
+        store = open_storage(url, directory=base)
+        name = spec.sweep.name or "sweep"
+        config = _config_of(spec)
+        where = f"{redact_url(url) if url else DEFAULT_STORE_NAME} (from {base.resolve()})"
     else:
         if storage is None:
             raise ValueError("--study needs --storage (the storage URL the study lives in)")
-        store = _parts.open_storage(storage, directory=Path(directory) if directory else None)
-        name, config, fixed, paths, metrics = str(study), None, {}, None, None
-        where = _parts.redact_url(storage)
+        store = open_storage(storage, directory=Path(directory) if directory else None)
+        name, where = str(study), redact_url(storage)
     try:
         loaded = optuna.load_study(study_name=name, storage=store)
     except KeyError:
@@ -157,61 +162,59 @@ def load_report(
             "(run the sweep first, or pass the storage it used with --storage)"
         ) from None
     trials = loaded.get_trials(deepcopy=False)
-    rows = []
-    for t in trials:
-        row = _row(t, fixed, paths if paths is not None else list(t.params))
-        if row is not None:
-            rows.append(row)
+    study_attrs = loaded.user_attrs
     directions = [d.name.lower() for d in loaded.directions]
-    if metrics is None:
-        metrics = _stored_metrics(loaded.user_attrs.get(ATTR_METRICS) or loaded.metric_names, len(directions))
-    from fastgrid.validate import ATTR_VALIDATION
-
-    validation = list(loaded.user_attrs.get(ATTR_VALIDATION, []))
-    best = _best(rows, directions, validation)
-    best_config = None
-    if best is not None:
-        best_config = config.merged(nest(best["params"])) if config is not None else nest(best["params"])
+    validation = list(study_attrs.get(attrs.STUDY_VALIDATION, []))
+    all_rows = rows(trials, stored_axes(study_attrs))
     report = Report(
         name=name,
         directions=directions,
-        metrics=list(metrics),
-        rows=rows,
-        best=best,
-        best_config=best_config,
+        metrics=stored_metrics(loaded),
+        rows=all_rows,
+        best=_best(trials, all_rows, directions, validation),
+        counts=counts(trials),
         validation=validation,
         study=loaded,
+        config=config,
     )
     if importance:
         report.importance = _importance(loaded)
     return report
 
 
-def _stored_metrics(stored: Any, n: int) -> list[str]:
-    """The metric names the sweep stored on its study (or Optuna's own ``set_metric_names``);
-    generic names for a study without them (an older fastgrid's, or plain Optuna's)."""
-    if isinstance(stored, list) and len(stored) == n and all(isinstance(m, str) for m in stored):
-        return list(stored)
-    return ["value"] if n == 1 else [f"objective_{i}" for i in range(n)]
+class _LazyConfig:
+    """The sweep's default config, read on first ``merged`` (only ``best_config`` asks for it)."""
+
+    def __init__(self, spec: SweepFile) -> None:
+        self._section = spec.config
+        self._cache: ConfigCache | None = None
+
+    def merged(self, point: dict[str, Any]) -> dict[str, Any]:
+        if self._cache is None:
+            cfg = self._section
+            assert cfg is not None
+            self._cache = ConfigCache(cfg.path, model=cfg.model, allow_new=cfg.allow_new, reload=cfg.reload)
+        return self._cache.merged(point)
+
+
+def _config_of(spec: SweepFile) -> _LazyConfig | None:
+    return _LazyConfig(spec) if spec.config is not None else None
 
 
 def _best(
-    rows: list[dict[str, Any]], directions: list[str], validation: list[dict[str, Any]]
-) -> dict[str, Any] | None:
-    from fastgrid.sweep import _pareto
-
+    trials: list[optuna.trial.FrozenTrial], all_rows: list[Row], directions: list[str], validation: list[Any]
+) -> Row | None:
+    """The best validated trial when the sweep has a ``[validate]`` step, else the best feasible one."""
     if validation and validation[0].get("validated") is not None:
         number = validation[0]["number"]
-        for row in rows:
-            if row["number"] == number:
-                return row
-    feasible = [r for r in rows if r["state"] == "COMPLETE" and r["feasible"] and r["values"]]
-    if not feasible:
+        for r in all_rows:
+            if r["number"] == number:
+                return r
+    best = best_trials(trials, directions)
+    if not best:
         return None
-    if len(directions) > 1:
-        return _pareto(feasible, directions)[0]
-    sign = -1.0 if directions[0] == "maximize" else 1.0
-    return min(feasible, key=lambda r: (sign * r["values"][0], r["number"]))
+    by_number = {r["number"]: r for r in all_rows}
+    return by_number.get(best[0].number)
 
 
 def _importance(study: optuna.Study) -> dict[str, float] | None:

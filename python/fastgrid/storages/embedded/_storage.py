@@ -52,12 +52,12 @@ from optuna.storages.journal._storage import (
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from fastgrid._frozen import SharedValues, clone_trial, deep_copy_trials, share_finished
-from fastgrid._snapshot import TAG as SNAPSHOT_TAG
-from fastgrid._snapshot import dump_state, load_state, no_gc, readable
-from fastgrid._sqlite_journal import SQLiteJournalBackend
+from fastgrid.storages.embedded._frozen import SharedValues, clone_trial, deep_copy_trials, share_finished
+from fastgrid.storages.embedded._journal import SQLiteJournalBackend
+from fastgrid.storages.embedded._snapshot import TAG as SNAPSHOT_TAG
+from fastgrid.storages.embedded._snapshot import dump_state, load_state, no_gc, readable
 
-__all__ = ["EmbeddedStorage"]
+__all__ = ["SMALL_TAIL", "EmbeddedStorage"]
 
 _logger = optuna.logging.get_logger(__name__)
 

@@ -14,33 +14,21 @@ from typing import Any
 
 import optuna
 
-from fastgrid.sampler import _get, _stepped_high, decode_choice, encode_choice
+from fastgrid.samplers._axes import axis_field, decode_choice, encode_choice, stepped_high
 
-__all__ = ["SearchSpace", "nest"]
-
-
-def nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """A nested dict from dotted paths, keys in the given order."""
-    out: dict[str, Any] = {}
-    for path, value in flat.items():
-        parts = path.split(".")
-        node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
+__all__ = ["SearchSpace"]
 
 
 class SearchSpace:
     """The suggest calls of a parameters tree's axes (``Grid.axes``-shaped plain data)."""
 
     def __init__(self, axes: Sequence[Any]) -> None:
-        self._axes = [dict(a) if isinstance(a, dict) else {k: _get(a, k) for k in _KEYS} for a in axes]
+        self._axes = [dict(a) if isinstance(a, dict) else {k: axis_field(a, k) for k in _KEYS} for a in axes]
         for axis in self._axes:
             if axis["kind"] == "grid":
                 axis["choices"] = [encode_choice(v) for v in axis["values"]]
             elif axis["kind"] == "float" and axis.get("step") is not None and not axis.get("log"):
-                axis["top"] = _stepped_high(float(axis["low"]), float(axis["high"]), float(axis["step"]))
+                axis["top"] = stepped_high(float(axis["low"]), float(axis["high"]), float(axis["step"]))
             elif axis["kind"] == "float" and axis.get("num") and not axis.get("log"):
                 num = int(axis["num"])
                 axis["step"] = (float(axis["high"]) - float(axis["low"])) / (num - 1) if num > 1 else None

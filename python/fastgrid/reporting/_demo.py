@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from fastgrid import examples
+from fastgrid.reporting._plot import save_heatmap
+from fastgrid.reporting._report import load_report, render_report
+from fastgrid.runner import Sweep
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -27,10 +30,6 @@ class DemoResult:
 
 def run_demo(directory: str | Path, *, progress: bool | None = None, console: Any = None) -> DemoResult:
     """Run the demo in ``directory`` (created); returns where everything went."""
-    from fastgrid.plot import save_heatmap
-    from fastgrid.report import load_report, render_report
-    from fastgrid.sweep import Sweep
-
     folder = examples.copy_to(directory)
     sweep_file = folder / examples.GRID
     result = Sweep.from_file(sweep_file, directory=folder, progress=progress).run()

@@ -1,0 +1,82 @@
+"""The names fastgrid stores on Optuna studies and trials: the one home of each spelling.
+
+Two spellings are stored, and both are kept for the stores already written:
+``fastgrid.<name>`` for study user attrs (read by reports), ``fastgrid:<name>`` for system attrs
+(bookkeeping of the sampler, heartbeats and runs); a trial's own results are plain user attrs.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ATTEMPTS",
+    "CONSTRAINTS",
+    "DURATION",
+    "EXHAUSTED",
+    "FAILED_IN",
+    "FEASIBLE",
+    "FINGERPRINT",
+    "HEARTBEAT",
+    "INFEASIBLE",
+    "KEY",
+    "METRICS",
+    "PARAMS",
+    "REASON",
+    "RESULT_PATH",
+    "REUSED",
+    "RUN_PREFIX",
+    "SLOT",
+    "STUDY_AXES",
+    "STUDY_FINGERPRINT",
+    "STUDY_FIRST_TRIAL",
+    "STUDY_METRICS",
+    "STUDY_SPACE",
+    "STUDY_VALIDATION",
+]
+
+# -- study user attrs -------------------------------------------------------------------------------
+STUDY_SPACE = "fastgrid.space"
+"""The parameters tree's key, where constraints, sampler, order and seed: what a resume must match."""
+STUDY_FINGERPRINT = "fastgrid.fingerprint"
+"""The default config's fingerprint (``-`` without one)."""
+STUDY_FIRST_TRIAL = "fastgrid.first_trial"
+"""The trial number where the current grid's slot 0 starts (it moves when the grid changed)."""
+STUDY_METRICS = "fastgrid.metrics"
+"""The objective metric names, for reports that read the study without the sweep file."""
+STUDY_AXES = "fastgrid.axes"
+"""``{"paths": [...], "fixed": {path: value}}``: every parameter path in tree order and the fixed
+values, so that a report rebuilds a trial's params without building the grid."""
+STUDY_VALIDATION = "fastgrid.validation"
+"""The rows of the ``[validate]`` step."""
+
+# -- study system attrs -----------------------------------------------------------------------------
+RUN_PREFIX = "fastgrid:run:"
+"""One attr per run of the sweep (``fastgrid:run:<run id>``): who runs it, None once it ended."""
+
+# -- trial system attrs -----------------------------------------------------------------------------
+SLOT = "fastgrid:slot"
+"""The grid slot a retry (a trial numbered past the grid's end) runs."""
+EXHAUSTED = "fastgrid:exhausted"
+"""A trial that found no slot left: it ran nothing and is no trial of the sweep."""
+FAILED_IN = "fastgrid:failed_in"
+"""The run in which a slot failed, so each run retries a failed slot at most ``retry_failed`` times."""
+HEARTBEAT = "fastgrid:heartbeat"
+"""The last heartbeat (Unix time) of a running trial on storages without Optuna's own."""
+
+# -- trial user attrs -------------------------------------------------------------------------------
+KEY = "key"
+"""The trial key of the point (canonical hash): equal points share it."""
+PARAMS = "params"
+"""The point's flat params, stored when Optuna's params cannot hold them exactly."""
+METRICS = "metrics"
+FEASIBLE = "feasible"
+CONSTRAINTS = "constraints"
+"""One value per ``require`` constraint, <= 0 when it holds (Optuna's constraint convention)."""
+INFEASIBLE = "infeasible"
+"""The ``require`` constraints a trial broke."""
+REASON = "reason"
+REUSED = "reused"
+"""The number of the trial whose result this one reuses."""
+FINGERPRINT = "fingerprint"
+DURATION = "duration"
+ATTEMPTS = "attempts"
+RESULT_PATH = "result_path"

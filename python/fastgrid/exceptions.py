@@ -1,0 +1,68 @@
+"""Every exception and warning fastgrid raises on purpose, in one module.
+
+Bad input is a subclass of ``ValueError`` that names what is wrong and where (file, field,
+parameter path). The compiled core's errors (:class:`SpecError` for parameter trees,
+:class:`ConfigError` for configs and overrides, :class:`PatternError` for result-file patterns)
+are defined in Rust and re-exported here, so ``fastgrid.exceptions`` is the one place to look.
+"""
+
+from __future__ import annotations
+
+from fastgrid._core import ConfigError, PatternError, SpecError
+
+__all__ = [
+    "ConfigChangedWarning",
+    "ConfigError",
+    "DocumentError",
+    "PatternError",
+    "SpecError",
+    "SweepChangedError",
+    "SweepFileError",
+]
+
+
+class DocumentError(ValueError):
+    """A JSON, TOML or YAML file that cannot be read: syntax, a duplicate key, too large or deep.
+
+    ``file``, ``line`` and ``column`` say where (line and column when the parser knows them);
+    ``reason`` is the sentence without the place. ``str()`` is ``file:line:column: reason``.
+    """
+
+    def __init__(self, file: str, reason: str, *, line: int | None = None, column: int | None = None) -> None:
+        self.file = file
+        self.reason = reason
+        self.line = line
+        self.column = column
+        super().__init__(f"{self.where}: {reason}")
+
+    @property
+    def where(self) -> str:
+        """``file``, ``file:line`` or ``file:line:column``."""
+        out = self.file
+        if self.line is not None:
+            out += f":{self.line}"
+            if self.column is not None:
+                out += f":{self.column}"
+        return out
+
+
+class SweepFileError(ValueError):
+    """A sweep file (or Sweep argument) that cannot be used; ``problems`` lists every finding.
+
+    Each problem is a line ``KEY PATH: what is wrong`` and the message starts with the file.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{source}: {len(problems)} {noun}:\n{lines}")
+
+
+class SweepChangedError(ValueError):
+    """The stored sweep was started with a different config or parameters tree than this run's."""
+
+
+class ConfigChangedWarning(UserWarning):
+    """The default config file changed on disk while a ``ConfigCache`` was serving it."""

@@ -1,0 +1,31 @@
+"""Reading a finished (or running) sweep: reports, exports and plots.
+
+Everything here reads the stored study; nothing runs a trial, builds a grid or loads a config
+(except :attr:`Report.best_config`, which merges the best params into the default config).
+:func:`run_demo` is the bundled example end to end (run, report, heatmap).
+"""
+
+from fastgrid.reporting._demo import DemoResult, run_demo
+from fastgrid.reporting._plot import (
+    AGGREGATES,
+    OPTUNA_KINDS,
+    heatmap_figure,
+    optuna_figure,
+    save_heatmap,
+    save_optuna,
+)
+from fastgrid.reporting._report import Report, load_report, render_report
+
+__all__ = [
+    "AGGREGATES",
+    "OPTUNA_KINDS",
+    "DemoResult",
+    "Report",
+    "heatmap_figure",
+    "load_report",
+    "optuna_figure",
+    "render_report",
+    "run_demo",
+    "save_heatmap",
+    "save_optuna",
+]

@@ -1,0 +1,25 @@
+"""The runner: a sweep's trials evaluated, recorded and resumed on an Optuna study.
+
+:class:`Sweep` (from keywords or a sweep file) runs or resumes a sweep and returns a
+:class:`SweepResult`. Inside: a :class:`SweepPlan` (the validated definition every worker gets),
+one :class:`Worker` loop per worker, the one trial evaluation that runs and ``[validate]`` share,
+and the progress :class:`Reporter`.
+"""
+
+from fastgrid.runner._plan import SweepPlan
+from fastgrid.runner._progress import Reporter, TrialEvent
+from fastgrid.runner._result import SweepResult
+from fastgrid.runner._sweep import Sweep
+from fastgrid.runner._validate import apply_override
+from fastgrid.runner._worker import Worker, quiet_optuna
+
+__all__ = [
+    "Reporter",
+    "Sweep",
+    "SweepPlan",
+    "SweepResult",
+    "TrialEvent",
+    "Worker",
+    "apply_override",
+    "quiet_optuna",
+]

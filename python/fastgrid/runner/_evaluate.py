@@ -1,0 +1,144 @@
+"""The one trial evaluation that a sweep's workers and its ``[validate]`` step both use.
+
+Which objective a sweep runs, which values an outcome gives the study, whether a value is usable
+and whether the ``require`` constraints hold: each rule is written here once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastgrid._core import Expression
+from fastgrid.exceptions import SweepFileError
+from fastgrid.objective import CallableObjective, CommandObjective, Objective, ResultsSpec
+from fastgrid.refs import import_object
+from fastgrid.runner._plan import SweepPlan
+
+__all__ = ["Constraints", "build_objective", "holds", "jsonable", "objective_values"]
+
+
+def build_objective(plan: SweepPlan, metrics: list[str]) -> Objective:
+    """The sweep's objective: its command, or its callable (given in Python or as ``module:name``)."""
+    spec = plan.spec.objective
+    if spec.command is not None:
+        results = None
+        if spec.results is not None:
+            results = ResultsSpec(
+                dir=spec.results.dir,
+                **{
+                    k: v
+                    for k, v in spec.results.model_dump(exclude={"dir"}).items()
+                    if v is not None and v != {}
+                },
+            )
+        return CommandObjective(
+            spec.command,
+            metrics=metrics,
+            timeout=spec.timeout,
+            retries=spec.retries,
+            backoff=spec.backoff,
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            results=results,
+            log_limit=spec.log_limit,
+        )
+    target: Any = plan.target if plan.target is not None else _import(str(spec.callable))
+    # A callable gets its config in memory; writing it to a file per trial would be pure overhead
+    # (the best trial's config is written at the end of the run).
+    return CallableObjective(
+        target,
+        metrics=metrics,
+        timeout=spec.timeout,
+        retries=spec.retries,
+        backoff=spec.backoff,
+        write_config=False,
+    )
+
+
+def _import(ref: str) -> Any:
+    try:
+        return import_object(ref, what="callable")
+    except ValueError as exc:
+        raise SweepFileError("objective.callable", [f"objective.callable: {exc}"]) from None
+
+
+def objective_values(names: Sequence[str], metrics: Mapping[str, Any], value: Any) -> list[float] | str:
+    """The study values of an outcome, one per objective metric; a reason string when unusable.
+
+    A value is usable when it is a finite number: a missing metric, a non-number, NaN or an
+    infinity is a failed trial with that reason, never a recorded value.
+    """
+    if all(m in metrics for m in names):
+        raw: list[Any] = [metrics[m] for m in names]
+    elif value is not None and len(names) == 1 and not isinstance(value, list | tuple):
+        raw = [value]
+    elif isinstance(value, list | tuple) and len(value) == len(names):
+        raw = list(value)
+    else:
+        missing = [m for m in names if m not in metrics]
+        return f"missing metric {', '.join(missing)} (got {', '.join(map(str, metrics)) or 'none'})"
+    out = []
+    for name, v in zip(names, raw, strict=True):
+        try:
+            f = float(v)
+        except (TypeError, ValueError, OverflowError):
+            return f"metric {name} is not a number: {_short(v)}"
+        if not math.isfinite(f):
+            return f"metric {name} is {f}"
+        out.append(f)
+    return out
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def holds(expr: Any, values: Mapping[str, Any]) -> bool:
+    """A parameter constraint (``where``) that cannot be evaluated on these values does not hold."""
+    try:
+        return bool(expr.evaluate(values))
+    except ValueError:
+        return False
+
+
+class Constraints:
+    """The ``require`` constraints of a sweep, checked on a trial's metrics."""
+
+    def __init__(self, sources: Sequence[str]) -> None:
+        self.exprs = [(src, Expression(src)) for src in sources]
+
+    def __bool__(self) -> bool:
+        return bool(self.exprs)
+
+    @property
+    def sources(self) -> list[str]:
+        return [src for src, _ in self.exprs]
+
+    def check(self, metrics: Mapping[str, Any]) -> tuple[bool, list[float], list[str]]:
+        """(feasible, one value per constraint (0 held, 1 broken), the broken constraints' sources)."""
+        values, failed = [], []
+        for src, expr in self.exprs:
+            try:
+                ok = bool(expr.evaluate(dict(metrics)))
+            except (ValueError, KeyError, TypeError):
+                ok = False
+            values.append(0.0 if ok else 1.0)
+            if not ok:
+                failed.append(src)
+        return not failed, values, failed
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON can store it: as is when it can, else its JSON text read back (NaN as null)."""
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(value, default=str).replace("NaN", "null"))

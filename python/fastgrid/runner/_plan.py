@@ -1,0 +1,148 @@
+"""A validated sweep definition: what every worker of a run needs, picklable, with no run state.
+
+:class:`fastgrid.Sweep` is the user's handle; it builds a :class:`SweepPlan` and hands it to the
+workers (threads or spawned processes), which rebuild the grid, samplers and objective from it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from fastgrid._core import Expression, Grid, parse_parameters
+from fastgrid.exceptions import SweepFileError
+from fastgrid.samplers import SearchSpace, make_pruner, search_sampler
+from fastgrid.storages import open_heartbeat_storage
+from fastgrid.sweepfile import SweepFile
+
+__all__ = ["SweepPlan", "add_import_path"]
+
+
+def add_import_path(folder: str | None) -> None:
+    """Callables named in a sweep file import from next to the file first (in every worker too)."""
+    if folder is not None and folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
+@dataclass
+class SweepPlan:
+    """The sweep file's content plus where it runs; ``target`` is a callable given in Python."""
+
+    spec: SweepFile
+    directory: Path
+    source: str = "Sweep(...)"
+    target: Callable[[dict[str, Any]], Any] | None = None
+    import_path: str | None = None
+    allow_changed: bool = False
+    wait_for_others: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.sweep.name or "sweep"
+
+    @property
+    def grid_mode(self) -> bool:
+        return self.spec.sweep.sampler.name == "grid"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where trial folders and the best config go: ``DIRECTORY/runs/NAME``."""
+        return self.directory / "runs" / self.name
+
+    def grid(self) -> Any:
+        return Grid(self.spec.parameters, constraints=tuple(self.spec.sweep.where))
+
+    def search_space(self) -> SearchSpace:
+        # problems() refuses a list of trees in search mode before this runs.
+        assert isinstance(self.spec.parameters, dict)
+        return SearchSpace(parse_parameters(self.spec.parameters))
+
+    def search_sampler(self, *, worker: int = 0) -> optuna.samplers.BaseSampler:
+        sweep = self.spec.sweep
+        return search_sampler(
+            sweep.sampler.name,
+            sweep.sampler.options,
+            seed=sweep.seed,
+            worker=worker,
+            constrained=bool(self.spec.constraints.require),
+        )
+
+    def pruner(self) -> optuna.pruners.BasePruner | None:
+        pruner = self.spec.sweep.pruner
+        return make_pruner(pruner.name, pruner.options) if pruner is not None else None
+
+    def open_storage(self) -> Any:
+        """The sweep's storage, with heartbeats where the storage keeps them."""
+        sweep = self.spec.sweep
+        return open_heartbeat_storage(
+            sweep.storage, directory=self.directory, interval=sweep.heartbeat_interval, grace=sweep.grace
+        )
+
+    def check(self) -> None:
+        """Everything that can be checked before the storage is opened; one SweepFileError lists all."""
+        problems: list[str] = []
+        sweep = self.spec.sweep
+        if self.grid_mode:
+            try:
+                self.grid()
+            except (ValueError, OverflowError) as exc:
+                problems.append(_parameter_problem(exc))
+        elif isinstance(self.spec.parameters, list):
+            problems.append(
+                f"parameters: a list of trees (a union of grids) needs sampler = 'grid'; "
+                f"a {sweep.sampler.name!r} search takes one tree"
+            )
+        else:
+            try:
+                self.search_space()
+            except (ValueError, OverflowError) as exc:
+                problems.append(_parameter_problem(exc))
+            if sweep.max_trials is None and sweep.timeout is None and sweep.end_at is None:
+                problems.append(
+                    f"sweep.sampler: a {sweep.sampler.name!r} search has no natural end; "
+                    "set sweep.max_trials, sweep.timeout or sweep.end_at"
+                )
+            for i, src in enumerate(sweep.where):
+                try:
+                    Expression(src)
+                except ValueError as exc:
+                    problems.append(f"sweep.where[{i}]: {exc}")
+        if sweep.workers > 1 and self.target is not None:
+            try:
+                pickle.dumps(self.target)
+            except Exception:
+                problems.append(
+                    "objective: with workers > 1 the callable must be importable by worker processes "
+                    "(a module-level function, or a 'module:function' string)"
+                )
+        for i, src in enumerate(self.spec.constraints.require):
+            try:
+                Expression(src)
+            except ValueError as exc:
+                problems.append(f"constraints.require[{i}]: {exc}")
+        if sweep.order == "shuffled" and not self.grid_mode:
+            problems.append("sweep.order: 'shuffled' applies to the grid sampler only")
+        if not self.grid_mode:
+            try:
+                self.search_sampler()
+            except (TypeError, ValueError) as exc:
+                problems.append(f"sweep.sampler: {exc}")
+        if sweep.pruner is not None:
+            try:
+                self.pruner()
+            except (TypeError, ValueError) as exc:
+                problems.append(f"sweep.pruner: {exc}")
+        if len(sweep.all_directions) > 1 and sweep.sampler.name in ("cmaes",):
+            problems.append("sweep.sampler: 'cmaes' supports a single objective only")
+        if problems:
+            raise SweepFileError(self.source, problems)
+
+
+def _parameter_problem(exc: Exception) -> str:
+    return f"parameters.{getattr(exc, 'path', '')}: {exc}".replace(".: ", ": ")

@@ -1,0 +1,46 @@
+"""``SweepResult``: what a run leaves, read from the stored study."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from fastgrid.study import Row, StoredAxes, rows
+
+__all__ = ["SweepResult"]
+
+
+@dataclass
+class SweepResult:
+    """What a run leaves: rows of every trial, the best feasible one and its merged config.
+
+    ``rows`` holds one :class:`fastgrid.study.Row` per trial of the study (all runs): number,
+    state, value(s), params (flat dotted paths), metrics, key, reused, feasible, reason, duration,
+    attempts, result_path. It is built on first access (a resumed sweep of 10,000 trials need not
+    pay for it). For several objectives ``best_trials`` is the feasible Pareto front and ``best``
+    its first row. With a ``[validate]`` step, ``validation`` holds its rows (best validated first)
+    and ``best`` is the trial that validated best.
+    """
+
+    name: str
+    study: optuna.Study
+    best: Row | None
+    best_trials: list[Row]
+    best_config: dict[str, Any] | None
+    best_config_path: Path | None
+    interrupted: bool = False
+    ran: int = 0
+    validation: list[dict[str, Any]] = field(default_factory=list)
+    trials: list[FrozenTrial] = field(default_factory=list, repr=False)
+    axes: StoredAxes | None = field(default=None, repr=False)
+    counts: dict[str, int] = field(default_factory=dict)
+    """Complete / failed / reused / infeasible / running / pruned trials of the study."""
+
+    @functools.cached_property
+    def rows(self) -> list[Row]:
+        return rows(self.trials, self.axes)

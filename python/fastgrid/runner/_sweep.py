@@ -1,0 +1,426 @@
+"""``fastgrid.Sweep``: ties the grid, config cache, objective and storage into an Optuna study.
+
+One trial: point (grid slot or search suggestion) → canonical trial key → reuse of a completed
+trial with the same key, or ``ConfigCache.merged(point)`` → objective → values, metrics and
+bookkeeping as user attrs. Re-running the same sweep resumes it; ``workers > 1`` runs that many
+workers on the shared study (threads for commands, processes for callables).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from pydantic import ValidationError
+
+from fastgrid import attrs
+from fastgrid._core import ConfigError
+from fastgrid.dotted import nest
+from fastgrid.exceptions import SweepChangedError, SweepFileError
+from fastgrid.runner._plan import SweepPlan, add_import_path
+from fastgrid.runner._pool import run_worker_processes, run_worker_threads
+from fastgrid.runner._progress import Reporter
+from fastgrid.runner._result import SweepResult
+from fastgrid.runner._runs import fail_stale, progress_start, register_run
+from fastgrid.runner._state import RunState, space_changes
+from fastgrid.runner._validate import validate
+from fastgrid.runner._worker import Worker, first_interrupt_only, quiet_optuna
+from fastgrid.storages import SMALL_TAIL
+from fastgrid.study import Row, best_trials, counts, rows
+from fastgrid.sweepfile import SweepFile, format_errors, load_sweep_file
+
+__all__ = ["Sweep"]
+
+
+class Sweep:
+    """A parameter sweep; build it from a sweep file (:meth:`from_file`) or with keywords.
+
+    ``objective`` is a callable taking the merged config (returning a number or a dict of
+    metrics), a ``"module:function"`` string, or a command argv list. The other keywords mirror
+    the sweep file's keys (see the sweep-file reference in the docs).
+    """
+
+    def __init__(
+        self,
+        *,
+        parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        objective: Callable[[dict[str, Any]], Any] | str | Sequence[str],
+        name: str = "sweep",
+        direction: str | Sequence[str] = "minimize",
+        metric: str = "value",
+        metrics: Sequence[str] | None = None,
+        sampler: str | Mapping[str, Any] = "grid",
+        pruner: str | Mapping[str, Any] | None = None,
+        order: str = "sequential",
+        where: Sequence[str] = (),
+        require: Sequence[str] = (),
+        max_trials: int | None = None,
+        timeout: float | str | None = None,
+        end_at: datetime | str | None = None,
+        workers: int = 1,
+        seed: int | None = None,
+        storage: str | None = None,
+        retry_failed: int = 1,
+        config: str | Path | None = None,
+        config_model: str | None = None,
+        allow_new: bool = False,
+        objective_timeout: float | str | None = None,
+        retries: int = 0,
+        backoff: float = 1.0,
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        results: Mapping[str, Any] | None = None,
+        log_limit: int | None = None,
+        validate: Mapping[str, Any] | None = None,
+        directory: str | Path | None = None,
+        fresh: bool = False,
+        allow_changed: bool = False,
+        progress: bool | None = None,
+    ) -> None:
+        target: Callable[[dict[str, Any]], Any] | None = None
+        objective_section: dict[str, Any] = {
+            "timeout": objective_timeout,
+            "retries": retries,
+            "backoff": backoff,
+            "env": dict(env or {}),
+            "cwd": cwd,
+            "results": dict(results) if results is not None else None,
+        }
+        if log_limit is not None:
+            objective_section["log_limit"] = log_limit
+        if isinstance(objective, str):
+            objective_section["callable"] = objective
+        elif callable(objective):
+            target = objective
+            objective_section["callable"] = "python:callable"
+        else:
+            objective_section["command"] = list(objective)
+        data: dict[str, Any] = {
+            "sweep": {
+                "name": name,
+                "direction": list(direction) if not isinstance(direction, str) else direction,
+                "metric": metric,
+                "metrics": list(metrics) if metrics is not None else None,
+                "sampler": sampler,
+                "pruner": pruner,
+                "order": order,
+                "where": list(where),
+                "max_trials": max_trials,
+                "timeout": timeout,
+                "end_at": end_at,
+                "workers": workers,
+                "seed": seed,
+                "storage": storage,
+                "retry_failed": retry_failed,
+            },
+            "objective": objective_section,
+            "constraints": {"require": list(require)},
+            "parameters": dict(parameters)
+            if isinstance(parameters, Mapping)
+            else [dict(p) for p in parameters],
+        }
+        if validate is not None:
+            data["validate"] = dict(validate)
+        if config is not None:
+            data["config"] = {"path": config, "model": config_model, "allow_new": allow_new}
+        try:
+            spec = SweepFile.model_validate(data)
+        except ValidationError as exc:
+            raise SweepFileError("Sweep(...)", format_errors(exc)) from None
+        base = Path(directory) if directory is not None else Path.cwd()
+        self._init(
+            spec, target=target, directory=base, fresh=fresh, allow_changed=allow_changed, progress=progress
+        )
+
+    def _init(
+        self,
+        spec: SweepFile,
+        *,
+        target: Callable[[dict[str, Any]], Any] | None,
+        directory: Path,
+        fresh: bool,
+        allow_changed: bool,
+        progress: bool | None,
+        source: str = "Sweep(...)",
+        import_path: str | None = None,
+        wait_for_others: bool = False,
+    ) -> None:
+        add_import_path(import_path)
+        self.plan = SweepPlan(
+            spec=spec,
+            directory=directory.resolve(),
+            source=source,
+            target=target,
+            import_path=import_path,
+            allow_changed=allow_changed,
+            wait_for_others=wait_for_others,
+        )
+        self.fresh = fresh
+        self.progress = progress
+        self.plan.check()
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        *,
+        workers: int | None = None,
+        max_trials: int | None = None,
+        timeout: float | str | None = None,
+        storage: str | None = None,
+        fresh: bool = False,
+        allow_changed: bool = False,
+        directory: str | Path | None = None,
+        progress: bool | None = None,
+        heartbeat_interval: int | None = None,
+        grace_period: int | None = None,
+        wait_for_others: bool = False,
+    ) -> Sweep:
+        """Load a sweep file; the keywords override its ``[sweep]`` keys (as the CLI flags do).
+
+        ``wait_for_others`` (what ``fastgrid worker`` sets): when no point is left to start but
+        other workers still run some, keep waiting, and run again those whose worker stops
+        sending heartbeats, instead of returning.
+        """
+        spec = load_sweep_file(path)
+        overrides: dict[str, Any] = {}
+        if workers is not None:
+            overrides["workers"] = workers
+        if max_trials is not None:
+            overrides["max_trials"] = max_trials
+        if timeout is not None:
+            overrides["timeout"] = timeout
+        if storage is not None:
+            overrides["storage"] = storage
+        if heartbeat_interval is not None:
+            overrides["heartbeat_interval"] = heartbeat_interval
+        if grace_period is not None:
+            overrides["grace_period"] = grace_period
+        if overrides:
+            try:
+                section = type(spec.sweep).model_validate(
+                    {**spec.sweep.model_dump(exclude_unset=True), **overrides}
+                )
+            except ValidationError as exc:
+                raise SweepFileError(str(path), format_errors(exc)) from None
+            spec = spec.model_copy(update={"sweep": section})
+        self = cls.__new__(cls)
+        self._init(
+            spec,
+            target=None,
+            directory=Path(directory) if directory is not None else Path.cwd(),
+            fresh=fresh,
+            allow_changed=allow_changed,
+            progress=progress,
+            source=str(path),
+            import_path=str(Path(path).resolve().parent),
+            wait_for_others=wait_for_others,
+        )
+        return self
+
+    # -- what the plan knows ---------------------------------------------------------------------
+    @property
+    def spec(self) -> SweepFile:
+        return self.plan.spec
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def directory(self) -> Path:
+        return self.plan.directory
+
+    @property
+    def source(self) -> str:
+        return self.plan.source
+
+    @property
+    def grid_mode(self) -> bool:
+        return self.plan.grid_mode
+
+    @property
+    def allow_changed(self) -> bool:
+        return self.plan.allow_changed
+
+    @property
+    def wait_for_others(self) -> bool:
+        return self.plan.wait_for_others
+
+    def open_storage(self) -> Any:
+        """The sweep's storage, with heartbeats where the storage keeps them."""
+        return self.plan.open_storage()
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self) -> SweepResult:
+        """Run (or resume) the sweep until every point is done or a budget ends it.
+
+        Ctrl-C stops scheduling, records running trials as FAIL with reason ``interrupted`` and
+        returns with ``interrupted=True``.
+        """
+        quiet_optuna()
+        plan = self.plan
+        state = RunState.create(plan)
+        self._check_config(state)
+        study = self._open_study(state)
+        done, best_so_far = progress_start(study, plan.spec.sweep.all_directions)
+        reporter = Reporter(
+            name=plan.name,
+            total=state.total,
+            done=done,
+            best=best_so_far,
+            directions=plan.spec.sweep.all_directions,
+            tty=self.progress if self.progress is not None else sys.stderr.isatty(),
+        )
+        interrupted = False
+        worker: Worker | None = None
+        with reporter, first_interrupt_only():
+            try:
+                if plan.spec.sweep.workers == 1:
+                    worker = Worker(plan, state, study=study, emit=reporter.update)
+                    worker.loop()
+                elif plan.spec.objective.command is not None:
+                    run_worker_threads(plan, state, reporter, study)
+                else:
+                    run_worker_processes(plan, state, reporter, study)
+            except KeyboardInterrupt:
+                interrupted = True
+            interrupted = interrupted or state.interrupted
+        with contextlib.suppress(Exception):
+            register_run(study, state.run_id, active=False)
+        checkpoint = getattr(study._storage, "checkpoint", None)
+        if checkpoint is not None:
+            # The embedded store: snapshot what this run wrote, so the next open replays nothing.
+            with contextlib.suppress(Exception):
+                checkpoint(min_new=SMALL_TAIL)
+        ran = worker.started if worker is not None else state.ran
+        result = self._result(study, state, interrupted=interrupted, ran=ran)
+        if plan.spec.validate_ is not None and not interrupted and result.best is not None:
+            self._validate(study, state, result)
+        reporter.summary(result)
+        return result
+
+    def _open_study(self, state: RunState) -> optuna.Study:
+        plan = self.plan
+        storage = plan.open_storage()
+        directions = plan.spec.sweep.all_directions
+        if self.fresh:
+            with contextlib.suppress(KeyError):
+                optuna.delete_study(study_name=plan.name, storage=storage)
+        study = optuna.create_study(
+            study_name=plan.name,
+            storage=storage,
+            directions=directions,  # type: ignore[arg-type]
+            load_if_exists=True,
+        )
+        stored = [d.name.lower() for d in study.directions]
+        if stored != directions:
+            raise SweepChangedError(
+                f"sweep {plan.name!r} in storage optimizes {stored}, this run asks for {directions}; "
+                "use a different sweep name, or fresh=True (--fresh) to delete the stored trials"
+            )
+        study_attrs = study.user_attrs
+        space, fingerprint = state.space, state.fingerprint
+        first = int(study_attrs.get(attrs.STUDY_FIRST_TRIAL, 0))
+        if attrs.STUDY_SPACE not in study_attrs:
+            # The space goes last: workers starting together read it as "the others are set".
+            study.set_user_attr(attrs.STUDY_FINGERPRINT, fingerprint)
+            study.set_user_attr(attrs.STUDY_FIRST_TRIAL, 0)
+            study.set_user_attr(attrs.STUDY_SPACE, space)
+        else:
+            changes = space_changes(
+                study_attrs[attrs.STUDY_SPACE], space, study_attrs.get(attrs.STUDY_FINGERPRINT), fingerprint
+            )
+            if changes and not plan.allow_changed:
+                n = len(study.get_trials(deepcopy=False))
+                raise SweepChangedError(
+                    f"sweep {plan.name!r} ({n} stored trials) was started with a different "
+                    + "; ".join(changes)
+                    + ". Pass fresh=True (--fresh) to delete the stored trials and start over, or "
+                    "allow_changed=True (--allow-changed) to continue with the stored trials."
+                )
+            if changes:
+                if study_attrs[attrs.STUDY_SPACE] != space:
+                    # A different grid: slot numbers restart after the stored trials; completed
+                    # points of the old grid are still reused through their trial keys.
+                    first = len(study.get_trials(deepcopy=False))
+                    study.set_user_attr(attrs.STUDY_FIRST_TRIAL, first)
+                study.set_user_attr(attrs.STUDY_SPACE, space)
+                study.set_user_attr(attrs.STUDY_FINGERPRINT, fingerprint)
+        metrics = plan.spec.sweep.objective_metrics
+        if study_attrs.get(attrs.STUDY_METRICS) != metrics:
+            study.set_user_attr(attrs.STUDY_METRICS, metrics)
+        axes = {"paths": state.paths, "fixed": state.fixed}
+        if study_attrs.get(attrs.STUDY_AXES) != axes:
+            study.set_user_attr(attrs.STUDY_AXES, axes)
+        state.first_trial = first
+        fail_stale(study)
+        register_run(study, state.run_id, active=True)
+        return study
+
+    def _check_config(self, state: RunState) -> None:
+        """Merge the first grid point once: a parameter path the config lacks fails every trial."""
+        if not self.grid_mode:
+            return
+        grid = self.plan.grid()
+        if len(grid) == 0:
+            return
+        try:
+            state.config().merged(grid[0])
+        except ConfigError as exc:
+            raise SweepFileError(self.source, [f"config: {exc}"]) from None
+
+    def _result(self, study: optuna.Study, state: RunState, *, interrupted: bool, ran: int) -> SweepResult:
+        trials = study.get_trials(deepcopy=False)
+        axes = {"paths": state.paths, "fixed": state.fixed}
+        # Counts and the best trials in passes over the study: a resumed sweep of 10,000 trials
+        # must not pay for a row per trial (``rows`` is built on first use).
+        best = rows(best_trials(trials, self.spec.sweep.all_directions), axes)  # type: ignore[arg-type]
+        best_config = best_path = None
+        if best:
+            best_config, best_path = self._write_best_config(state, best[0])
+        return SweepResult(
+            name=self.name,
+            study=study,
+            best=best[0] if best else None,
+            best_trials=best,
+            best_config=best_config,
+            best_config_path=best_path,
+            interrupted=interrupted,
+            ran=ran,
+            trials=trials,
+            axes=axes,  # type: ignore[arg-type]
+            counts=counts(trials),
+        )
+
+    def _write_best_config(self, state: RunState, best: Row) -> tuple[dict[str, Any], Path]:
+        best_config = state.config().merged(nest(best["params"]))
+        folder = self.plan.runs_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        best_path = folder / "best_config.json"
+        # Several workers (or machines) may finish at once: each writes its own temporary file.
+        tmp = best_path.with_suffix(f".json.{os.getpid()}.{state.run_id[:8]}.tmp")
+        tmp.write_text(json.dumps(best_config, indent=2, default=str) + "\n")
+        tmp.replace(best_path)
+        return best_config, best_path
+
+    def _validate(self, study: optuna.Study, state: RunState, result: SweepResult) -> None:
+        """``[validate]``: re-run the top trials with the override; best = best validated."""
+        try:
+            validated = validate(self.plan, state, result.rows)
+        except (ValueError, ConfigError) as exc:
+            raise SweepFileError(self.source, [str(exc)]) from None
+        result.validation = validated
+        study.set_user_attr(attrs.STUDY_VALIDATION, json.loads(json.dumps(validated, default=str)))
+        if validated and validated[0]["validated"] is not None:
+            by_number = {r["number"]: r for r in result.rows}
+            best = by_number[validated[0]["number"]]
+            result.best, result.best_trials = best, [best]
+            result.best_config, result.best_config_path = self._write_best_config(state, best)

@@ -1,0 +1,34 @@
+"""Samplers: which point a trial evaluates.
+
+- :class:`GridSampler` runs every point of a lazy :class:`fastgrid.Grid` once (a trial's number
+  is its grid slot), retrying failed slots; it works in any Optuna study.
+- :class:`SearchSpace` maps a parameters tree onto Optuna's ``suggest_*`` calls for the search
+  samplers (TPE, random, CMA-ES, QMC, NSGA-II), built by :func:`search_sampler`.
+"""
+
+from fastgrid.samplers._axes import axis_distribution, decode_choice, encode_choice
+from fastgrid.samplers._factory import (
+    PRUNERS,
+    SEARCH_SAMPLERS,
+    constraint_values,
+    make_pruner,
+    search_sampler,
+)
+from fastgrid.samplers._grid import EXHAUSTED_ATTR, FAILED_IN_ATTR, SLOT_ATTR, GridSampler
+from fastgrid.samplers._search import SearchSpace
+
+__all__ = [
+    "EXHAUSTED_ATTR",
+    "FAILED_IN_ATTR",
+    "PRUNERS",
+    "SEARCH_SAMPLERS",
+    "SLOT_ATTR",
+    "GridSampler",
+    "SearchSpace",
+    "axis_distribution",
+    "constraint_values",
+    "decode_choice",
+    "encode_choice",
+    "make_pruner",
+    "search_sampler",
+]

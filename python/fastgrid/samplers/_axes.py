@@ -1,0 +1,81 @@
+"""Grid axes as Optuna sees them: distributions, and choices encoded as the scalars Optuna stores.
+
+Axes are the plain dicts the grid engine returns (``Grid.axes``, ``parse_parameters``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalChoiceType,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+__all__ = ["axis_distribution", "axis_field", "decode_choice", "encode_choice", "get_path", "stepped_high"]
+
+_SCALAR = (type(None), bool, int, float, str)
+
+
+def encode_choice(value: Any) -> CategoricalChoiceType:
+    """Optuna stores only scalars as categorical choices: lists and dicts travel as JSON text.
+
+    Strings that would read back as JSON containers are wrapped too, so decoding is unambiguous.
+    """
+    if isinstance(value, _SCALAR) and not (isinstance(value, str) and value.startswith("\x00json:")):
+        return value
+    return "\x00json:" + json.dumps(value, sort_keys=False, separators=(",", ":"))
+
+
+def decode_choice(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("\x00json:"):
+        return json.loads(value[len("\x00json:") :])
+    return value
+
+
+def get_path(point: dict[str, Any], parts: Sequence[str]) -> Any:
+    node: Any = point
+    for part in parts:
+        node = node[part]
+    return node
+
+
+def stepped_high(low: float, high: float, step: float) -> float:
+    """The last on-step value ≤ high (Optuna warns and shifts ``high`` itself otherwise)."""
+    lo, hi, st = Decimal(repr(low)), Decimal(repr(high)), Decimal(repr(step))
+    return float(lo + ((hi - lo) // st) * st)
+
+
+def axis_distribution(axis: Any) -> BaseDistribution | None:
+    """The Optuna distribution that holds every value of a grid axis (None for a fixed value)."""
+    kind = axis_field(axis, "kind")
+    if kind == "fixed":
+        return None
+    if kind == "int":
+        ilow, ihigh, istep = (
+            int(axis_field(axis, "low")),
+            int(axis_field(axis, "high")),
+            int(axis_field(axis, "step") or 1),
+        )
+        return IntDistribution(ilow, ilow + ((ihigh - ilow) // istep) * istep, step=istep)
+    if kind == "float":
+        low, high = float(axis_field(axis, "low")), float(axis_field(axis, "high"))
+        step, log = axis_field(axis, "step"), bool(axis_field(axis, "log"))
+        if step is not None and not log:
+            return FloatDistribution(low, stepped_high(low, high, float(step)), step=float(step))
+        return FloatDistribution(low, high, log=log)
+    values = axis_field(axis, "values")
+    return CategoricalDistribution([encode_choice(v) for v in values])
+
+
+def axis_field(axis: Any, name: str) -> Any:
+    """Axes are plain dicts from the grid engine (attribute access accepted too)."""
+    if isinstance(axis, dict):
+        return axis.get(name)
+    return getattr(axis, name, None)
