@@ -114,6 +114,9 @@ class SweepSection(_Model):
     retry_failed: int = Field(default=1, ge=0)
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int | None = Field(default=None, ge=1)
+    # How many of the best trials keep the returns series their objective returned (packed, as a
+    # trial attr): "all" keeps every one (a batch sweep to analyse later), 0 none.
+    keep_returns: int | Literal["all"] = 50
 
     @field_validator("name")
     @classmethod
@@ -122,6 +125,13 @@ class SweepSection(_Model):
             raise ValueError(
                 "expected letters, digits, '.', '_' or '-' (it names the Optuna study and the runs/ folder)"
             )
+        return v
+
+    @field_validator("keep_returns")
+    @classmethod
+    def _keep_returns(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 0:
+            raise ValueError('expected a number of trials (0 or more) or "all"')
         return v
 
     @field_validator("sampler", mode="before")
