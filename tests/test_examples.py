@@ -102,11 +102,11 @@ def test_run_uses_the_configured_window() -> None:
     assert full != held_out
     close = generate_ohlc(bars=5000, seed=7).close[3000:5000]
     assert held_out == backtest(close, fast=10, slow=50, mode="long", cost=0.0005, bars_per_year=8760)
-    # The per-bar returns from the first bar with both averages: what the Sharpe ratio is of.
-    assert (len(full_returns), len(held_out_returns)) == (3000 - 50, 2000 - 50)
-    assert held_out["sharpe"] == pytest.approx(
-        held_out_returns.mean() / held_out_returns.std() * np.sqrt(8760), rel=1e-12
-    )
+    # A return for every bar of the window (the same bars for every configuration); the Sharpe
+    # ratio is of those from the first bar with both averages.
+    assert (len(full_returns), len(held_out_returns)) == (3000, 2000)
+    active = held_out_returns[50:]
+    assert held_out["sharpe"] == pytest.approx(active.mean() / active.std() * np.sqrt(8760), rel=1e-12)
 
 
 def test_every_bundled_sweep_file_loads() -> None:

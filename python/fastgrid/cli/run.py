@@ -84,5 +84,8 @@ def run(
     for v in result.validation:
         held_out = f"{v['validated']:.6g}" if v["validated"] is not None else f"- ({v['reason']})"
         click.echo(f"  validated trial {v['number']}: search {v['value']:.6g}, held-out {held_out}")
+    if result.best is not None:
+        for sentence in result.selection.sentences():
+            click.echo(f"  {sentence}")
     if result.interrupted:
         sys.exit(130)

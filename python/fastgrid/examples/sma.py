@@ -55,8 +55,8 @@ def backtest(
 
     ``sharpe`` is annualized with ``bars_per_year``; ``max_drawdown`` is a positive fraction;
     ``win_rate`` is the fraction of round trips (entry to exit or to the last bar) that gained.
-    ``with_returns`` adds ``returns``: the per-bar returns from the first bar both averages exist
-    (the bars the Sharpe ratio is computed over).
+    ``with_returns`` adds ``returns``: the strategy's return on every bar of ``close`` (0 while
+    it holds no position), so that every configuration's series covers the same bars.
     """
     if not 1 <= fast < slow:
         raise ValueError(f"expected 1 <= fast < slow, got fast={fast}, slow={slow}")
@@ -97,7 +97,7 @@ def backtest(
         "win_rate": win_rate,
     }
     if with_returns:
-        metrics["returns"] = active
+        metrics["returns"] = strat
     return metrics
 
 
