@@ -15,6 +15,7 @@ from fastgrid.reporting._plot import (
     save_optuna,
 )
 from fastgrid.reporting._report import Report, load_report, render_report
+from fastgrid.reporting._walkforward import load_walkforward_report, render_walkforward, walkforward_json
 
 __all__ = [
     "AGGREGATES",
@@ -23,9 +24,12 @@ __all__ = [
     "Report",
     "heatmap_figure",
     "load_report",
+    "load_walkforward_report",
     "optuna_figure",
     "render_report",
+    "render_walkforward",
     "run_demo",
     "save_heatmap",
     "save_optuna",
+    "walkforward_json",
 ]

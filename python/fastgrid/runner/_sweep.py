@@ -269,6 +269,11 @@ class Sweep:
         """
         quiet_optuna()
         plan = self.plan
+        if plan.spec.walkforward is not None:
+            raise SweepFileError(
+                self.source,
+                ["[walkforward]: run its folds with fastgrid.runner.WalkForward(sweep).run()"],
+            )
         state = RunState.create(plan)
         self._check_config(state)
         study = self._open_study(state)
