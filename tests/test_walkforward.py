@@ -268,3 +268,29 @@ def test_the_plain_runner_refuses_a_walkforward_file(tmp_path: Path) -> None:
     path = small_walkforward(tmp_path)
     with pytest.raises(SweepFileError, match=r"run its folds with fastgrid.runner.WalkForward"):
         Sweep.from_file(path, directory=tmp_path, progress=False).run()
+
+
+def test_overfitting_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = small_walkforward(tmp_path)
+    WalkForward(Sweep.from_file(path, directory=tmp_path, progress=False)).run()
+    grid = tmp_path / examples.GRID
+    grid.write_text(
+        grid.read_text().replace('[sweep]\nname = "sma-grid"', '[sweep]\nname = "g"\nkeep_returns = "all"')
+    )
+    Sweep.from_file(grid, directory=tmp_path, progress=False).run()
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for sweep_file, target in (("wf.toml", "wf.png"), (examples.GRID, "cscv.png")):
+        result = runner.invoke(main, ["plot", sweep_file, "overfitting", "-o", target])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / target).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A sweep whose objective returns no series has no PBO to plot: one clear line.
+    (tmp_path / "bare.py").write_text("def run(config):\n    return float(config['x'])\n")
+    bare = tmp_path / "bare.toml"
+    bare.write_text(
+        "[sweep]\nname = 'bare'\n[objective]\ncallable = 'bare:run'\n[parameters]\nx = [1.0, 4.0]\n"
+    )
+    Sweep.from_file(bare, directory=tmp_path, progress=False).run()
+    result = runner.invoke(main, ["plot", "bare.toml", "overfitting"])
+    assert result.exit_code != 0
+    assert "sweep 'bare' has no PBO to plot" in result.output
