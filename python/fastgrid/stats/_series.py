@@ -38,7 +38,8 @@ def pack_returns(value: Any) -> str:
     """A returns series as text that :func:`unpack_returns` reads back exactly."""
     series = returns_series(value).astype("<f8", copy=False)
     shuffled = series.view(np.uint8).reshape(-1, 8).T.tobytes()
-    return _TAG + base64.b64encode(zlib.compress(shuffled, 6)).decode("ascii")
+    # Level 1: the random mantissa bytes do not compress at any level; it is 2-3x faster than 6.
+    return _TAG + base64.b64encode(zlib.compress(shuffled, 1)).decode("ascii")
 
 
 def unpack_returns(text: str) -> NDArray[np.float64]:
