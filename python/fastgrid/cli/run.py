@@ -107,8 +107,10 @@ def run(
     for v in result.validation:
         held_out = f"{v['validated']:.6g}" if v["validated"] is not None else f"- ({v['reason']})"
         click.echo(f"  validated trial {v['number']}: search {v['value']:.6g}, held-out {held_out}")
-    if result.best is not None:
-        for sentence in result.selection.sentences():
+    selection = result.selection if result.best is not None else None
+    # Only what the returns series made computable; `fastgrid report` always shows the whole note.
+    if selection is not None and (selection.deflated_sharpe is not None or selection.pbo is not None):
+        for sentence in selection.sentences():
             click.echo(f"  {sentence}")
     if result.interrupted:
         sys.exit(130)

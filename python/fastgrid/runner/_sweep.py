@@ -32,7 +32,7 @@ from fastgrid.runner._runs import fail_stale, progress_start, register_run
 from fastgrid.runner._state import RunState, space_changes
 from fastgrid.runner._validate import validate
 from fastgrid.runner._worker import Worker, first_interrupt_only, quiet_optuna
-from fastgrid.storages import SMALL_TAIL
+from fastgrid.storages import SMALL_TAIL, release_connections
 from fastgrid.study import Row, best_trials, counts, rows
 from fastgrid.sweepfile import SweepFile, format_errors, load_sweep_file
 
@@ -44,7 +44,7 @@ class Sweep:
 
     ``objective`` is a callable taking the merged config (returning a number or a dict of
     metrics), a ``"module:function"`` string, or a command argv list. The other keywords mirror
-    the sweep file's keys (see the sweep-file reference in the docs).
+    the sweep file's keys (see the docs' sweep-file reference).
     """
 
     def __init__(
@@ -312,6 +312,7 @@ class Sweep:
         if plan.spec.validate_ is not None and not interrupted and result.best is not None:
             self._validate(study, state, result)
         reporter.summary(result)
+        release_connections(study._storage)
         return result
 
     def _open_study(self, state: RunState) -> optuna.Study:
@@ -327,6 +328,12 @@ class Sweep:
             directions=directions,  # type: ignore[arg-type]
             load_if_exists=True,
         )
+        if study.user_attrs.get(attrs.STUDY_MODE) == "batch":
+            # A batch sweep's results are chunks of columns, not trials to resume.
+            raise SweepChangedError(
+                f"sweep {plan.name!r} in storage is a batch sweep (its results are chunks of columns); "
+                'run it with [sweep] mode = "batch", or use another sweep name or fresh=True (--fresh)'
+            )
         stored = [d.name.lower() for d in study.directions]
         if stored != directions:
             raise SweepChangedError(
