@@ -15,7 +15,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
 
 use super::convert::{to_py, to_value};
-use crate::error::{Error, Result as CoreResult};
+use super::gil::detached;
+use crate::error::Error;
 use crate::grid::axis::Dtype;
 use crate::grid::axis::{Axis, Kind};
 use crate::grid::columns::{self, Out, MISSING};
@@ -31,30 +32,6 @@ const CACHE_LIMIT: u64 = 1 << 16;
 /// handles any size. An explicit budget, because Linux overcommit would let a huge allocation
 /// succeed and the OOM killer end the process later.
 const COLUMNS_BUDGET: u128 = 8 << 30;
-
-/// Runs core work with the GIL released, checking for Ctrl-C from time to time.
-fn detached<T: Send>(
-    py: Python<'_>,
-    f: impl FnOnce(&dyn Fn() -> CoreResult<()>) -> CoreResult<T> + Send,
-) -> PyResult<T> {
-    let pending: Mutex<Option<PyErr>> = Mutex::new(None);
-    let check = || {
-        Python::attach(|py| py.check_signals()).map_err(|e| {
-            if let Ok(mut p) = pending.lock() {
-                *p = Some(e);
-            }
-            Error::Invalid("interrupted".into())
-        })
-    };
-    let result = py.detach(|| f(&check));
-    match result {
-        Ok(v) => Ok(v),
-        Err(e) => match pending.lock().ok().and_then(|mut p| p.take()) {
-            Some(interrupt) => Err(interrupt),
-            None => Err(e.into()),
-        },
-    }
-}
 
 enum PlanKind {
     Namespace(usize),
@@ -1010,7 +987,7 @@ impl GridIter {
             if copy.is_null() {
                 return Err(PyErr::fetch(py));
             }
-            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), (i + 1) as ffi::Py_ssize_t, copy) };
+            unsafe { list_set_item(list, i + 1, copy) };
         }
         st.local += n as u128;
         self.next += n as u128;
@@ -1092,7 +1069,7 @@ impl GridIter {
         if self.contiguous() {
             // The first point settles the template; the rest of the chunk takes the fast loop.
             if let Some(point) = self.next_point(py)? {
-                unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), 0, point.into_ptr()) };
+                unsafe { list_set_item(&list, 0, point.into_ptr()) };
                 i = 1;
                 i += self.fill_contiguous(py, &list, n - 1)?;
             }
@@ -1101,11 +1078,26 @@ impl GridIter {
             let Some(point) = self.next_point(py)? else {
                 break;
             };
-            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, point.into_ptr()) };
+            unsafe { list_set_item(&list, i, point.into_ptr()) };
             i += 1;
         }
         Ok(Some(list.cast_into::<PyList>()?))
     }
+}
+
+/// Fills slot `i` of a new list with `item`, taking over its reference.
+///
+/// # Safety
+/// `list` is a list from `PyList_New` whose slot `i` is in range and still empty (NULL), and `item`
+/// is a new, non-NULL reference.
+#[inline]
+unsafe fn list_set_item(list: &Bound<'_, PyAny>, i: usize, item: *mut ffi::PyObject) {
+    // The stable ABI (the `abi3` feature, issue 14) has no `PyList_SET_ITEM` macro; its function
+    // form cannot fail here (the index is in range) and its Py_XDECREF of the empty slot is a no-op.
+    #[cfg(not(feature = "abi3"))]
+    ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item);
+    #[cfg(feature = "abi3")]
+    ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, item);
 }
 
 /// Iterates a grid view's columns in chunks (docs in `_core.pyi`).
