@@ -146,6 +146,7 @@ def test_search_workers_never_run_one_point_twice_at_once(tmp_path: Path) -> Non
     )
     log = tmp_path / "ran.txt"
     result = Sweep(
+        direction="minimize",
         name="twins",
         parameters={"x": {"type": "grid", "values": [0, 1]}},
         objective=[sys.executable, str(script), "{params.x}", str(log)],
@@ -274,7 +275,12 @@ def test_progress_prints_one_line_per_finished_trial_when_not_a_terminal(
 
 def test_bad_arguments_raise_one_error_naming_every_key() -> None:
     with pytest.raises(SweepFileError) as info:
-        Sweep(parameters={"x": {"type": "int", "low": 0, "high": 2}}, objective=objective, order="random")
+        Sweep(
+            direction="minimize",
+            parameters={"x": {"type": "int", "low": 0, "high": 2}},
+            objective=objective,
+            order="random",
+        )
     assert any(p.startswith("sweep.order:") for p in info.value.problems)
 
 
@@ -358,6 +364,7 @@ def test_command_workers_are_threads_of_this_process_running_commands_at_once(tm
     (tmp_path / "timed.py").write_text(TIMED)
     log = tmp_path / "spans.jsonl"
     result = Sweep(
+        direction="minimize",
         name="threads",
         parameters={"x": {"type": "int", "low": 0, "high": 5}},
         objective=[sys.executable, str(tmp_path / "timed.py"), str(log)],
@@ -397,7 +404,7 @@ def test_command_workers_never_read_each_others_self_named_results(tmp_path: Pat
     symbol = "SYM" if shared_key else "S{params.x}"
     log = tmp_path / "spans.jsonl"
     (tmp_path / "sweep.toml").write_text(
-        '[sweep]\nname = "named"\nmetric = "score"\nworkers = 2\n'
+        '[sweep]\nname = "named"\ndirection = "minimize"\nmetric = "score"\nworkers = 2\n'
         "[objective]\n"
         f'command = ["{sys.executable}", "self_named.py", "{{params.x}}", "{symbol}", "{log}"]\n'
         'cwd = "."\n'
@@ -422,7 +429,7 @@ def test_callable_workers_are_separate_processes(tmp_path: Path) -> None:
         "    return {'score': float(config['x']), 'pid': os.getpid()}\n"
     )
     (tmp_path / "sweep.toml").write_text(
-        '[sweep]\nname = "procs"\nmetric = "score"\nworkers = 2\n'
+        '[sweep]\nname = "procs"\ndirection = "minimize"\nmetric = "score"\nworkers = 2\n'
         '[objective]\ncallable = "pidmod:run"\n'
         '[parameters]\nx = { type = "int", low = 0, high = 23 }\n'
     )
@@ -450,11 +457,13 @@ def test_cli_prints_the_best_trial_and_its_config_file(tmp_path: Path) -> None:
         ("[sweep]\nworkerz = 2\n", "sweep.workerz: unknown key (did you mean 'workers'?)"),
         ("[sweep\n", "invalid TOML"),
         (
-            '[objective]\ncallable = "m:f"\n[parameters]\nx = { type = "float", low = 0, high = 1 }\n',
+            '[sweep]\ndirection = "minimize"\n[objective]\ncallable = "m:f"\n'
+            '[parameters]\nx = { type = "float", low = 0, high = 1 }\n',
             "parameters.x",
         ),
         (
-            '[objective]\ncallable = "m:f"\n[constraints]\nrequire = ["trades >="]\n[parameters]\nx = 1\n',
+            '[sweep]\ndirection = "minimize"\n[objective]\ncallable = "m:f"\n'
+            '[constraints]\nrequire = ["trades >="]\n[parameters]\nx = 1\n',
             "constraints.require[0]",
         ),
     ],
@@ -664,7 +673,7 @@ def test_the_shipped_example_runs_with_two_workers_and_resumes_to_nothing(tmp_pa
 
 def test_a_search_without_any_budget_and_an_unpicklable_callable_for_workers_are_refused() -> None:
     with pytest.raises(SweepFileError) as info:
-        Sweep(parameters=xy(), objective=lambda cfg: 1.0, sampler="tpe", workers=2)
+        Sweep(direction="minimize", parameters=xy(), objective=lambda cfg: 1.0, sampler="tpe", workers=2)
     found = "\n".join(info.value.problems)
     assert "set sweep.max_trials, sweep.timeout or sweep.end_at" in found
     assert "objective: with workers > 1 the callable must be importable" in found
@@ -673,7 +682,7 @@ def test_a_search_without_any_budget_and_an_unpicklable_callable_for_workers_are
 def test_a_union_of_trees_is_refused_in_search_mode_naming_the_sampler() -> None:
     trees = [{"x": {"type": "int", "low": 0, "high": 3}}, {"y": {"type": "int", "low": 0, "high": 3}}]
     with pytest.raises(SweepFileError) as info:
-        Sweep(parameters=trees, objective=lambda cfg: 1.0, sampler="tpe", max_trials=3)
+        Sweep(direction="minimize", parameters=trees, objective=lambda cfg: 1.0, sampler="tpe", max_trials=3)
     assert any(
         p.startswith("parameters:") and "needs sampler = 'grid'" in p and "'tpe'" in p
         for p in info.value.problems

@@ -97,7 +97,9 @@ class PrunerSection(BaseModel):
 
 class SweepSection(_Model):
     name: str | None = None
-    direction: Literal["minimize", "maximize"] | list[Literal["minimize", "maximize"]] = "minimize"
+    # Required (issue 11): a sweep that silently minimized a sharpe ratio printed the worst point as
+    # "best"; ``directions`` alone is copied here by the validator below.
+    direction: Literal["minimize", "maximize"] | list[Literal["minimize", "maximize"]]
     directions: list[Literal["minimize", "maximize"]] | None = None
     metric: str = "value"
     metrics: list[str] | None = None
@@ -123,6 +125,13 @@ class SweepSection(_Model):
                 "expected letters, digits, '.', '_' or '-' (it names the Optuna study and the runs/ folder)"
             )
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _directions_alone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("directions") is not None and "direction" not in data:
+            data = {**data, "direction": data["directions"], "directions": None}
+        return data
 
     @field_validator("sampler", mode="before")
     @classmethod
@@ -277,7 +286,7 @@ class ValidateSection(_Model):
 class SweepFile(_Model):
     """A whole sweep file; ``path`` is where it was read from (None when built in code)."""
 
-    sweep: SweepSection = SweepSection()
+    sweep: SweepSection
     objective: ObjectiveSection
     config: ConfigSection | None = None
     constraints: ConstraintsSection = ConstraintsSection()
@@ -286,6 +295,14 @@ class SweepFile(_Model):
     parameters: dict[str, Any] | list[dict[str, Any]]
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sweep_section(cls, data: Any) -> Any:
+        # Without a [sweep] table the one required key in it is what is missing.
+        if isinstance(data, dict) and data.get("sweep") is None:
+            data = {**data, "sweep": {}}
+        return data
 
     @field_validator("parameters")
     @classmethod
@@ -341,6 +358,12 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+_MISSING_HINTS = {
+    "sweep.direction": ': direction = "maximize" or "minimize" (which way is better for the metric; '
+    "fastgrid never picks one)",
+}
+
+
 def format_errors(exc: ValidationError) -> list[str]:
     """One readable line per pydantic error: dotted key path, what is wrong, what is expected."""
     problems = []
@@ -359,7 +382,7 @@ def format_errors(exc: ValidationError) -> list[str]:
             listing = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
             msg = f"unknown key{hint}{listing}"
         elif kind == "missing":
-            msg = "required key is missing"
+            msg = "required key is missing" + _MISSING_HINTS.get(path, "")
         elif "input" in err and kind not in ("value_error", "assertion_error"):
             shown = repr(err["input"])
             msg = f"{msg} (got {shown[:80]})"

@@ -53,7 +53,7 @@ class Sweep:
         parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
         objective: Callable[[dict[str, Any]], Any] | str | Sequence[str],
         name: str = "sweep",
-        direction: str | Sequence[str] = "minimize",
+        direction: str | Sequence[str] | None = None,
         metric: str = "value",
         metrics: Sequence[str] | None = None,
         sampler: str | Mapping[str, Any] = "grid",
@@ -102,24 +102,27 @@ class Sweep:
             objective_section["callable"] = "python:callable"
         else:
             objective_section["command"] = list(objective)
+        sweep_section: dict[str, Any] = {
+            "name": name,
+            "metric": metric,
+            "metrics": list(metrics) if metrics is not None else None,
+            "sampler": sampler,
+            "pruner": pruner,
+            "order": order,
+            "where": list(where),
+            "max_trials": max_trials,
+            "timeout": timeout,
+            "end_at": end_at,
+            "workers": workers,
+            "seed": seed,
+            "storage": storage,
+            "retry_failed": retry_failed,
+        }
+        if direction is not None:
+            # No default (issue 11): a missing direction is reported with the other problems.
+            sweep_section["direction"] = direction if isinstance(direction, str) else list(direction)
         data: dict[str, Any] = {
-            "sweep": {
-                "name": name,
-                "direction": list(direction) if not isinstance(direction, str) else direction,
-                "metric": metric,
-                "metrics": list(metrics) if metrics is not None else None,
-                "sampler": sampler,
-                "pruner": pruner,
-                "order": order,
-                "where": list(where),
-                "max_trials": max_trials,
-                "timeout": timeout,
-                "end_at": end_at,
-                "workers": workers,
-                "seed": seed,
-                "storage": storage,
-                "retry_failed": retry_failed,
-            },
+            "sweep": sweep_section,
             "objective": objective_section,
             "constraints": {"require": list(require)},
             "parameters": dict(parameters)
