@@ -9,11 +9,12 @@ classes and the Python layers built on it, one subpackage per concern, imported 
 ``tests/test_layout.py`` holds the package to that direction.
 """
 
+from typing import TYPE_CHECKING
+
 from fastgrid import exceptions, reporting, study
 from fastgrid._core import (
     ConfigTemplate,
     Expression,
-    Grid,
     __version__,
     parse_parameters,
     trial_key,
@@ -33,6 +34,11 @@ from fastgrid.results import ResultIndex
 from fastgrid.runner import Sweep, SweepResult
 from fastgrid.samplers import GridSampler
 from fastgrid.storages import open_storage
+
+if TYPE_CHECKING:
+    from fastgrid._core import Grid
+else:  # numpy values accepted; the instances are the compiled class's (fastgrid/grid.py)
+    from fastgrid.grid import Grid
 
 __all__ = [
     "CallableObjective",

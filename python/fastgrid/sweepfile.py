@@ -32,10 +32,12 @@ __all__ = [
     "SweepFileError",
     "SweepSection",
     "ValidateSection",
+    "bare_lists",
     "format_errors",
     "load_grid_spec",
     "load_parameters",
     "load_sweep_file",
+    "parameter_leaves",
     "parse_duration",
     "resolve_paths",
 ]
@@ -114,6 +116,8 @@ class SweepSection(_Model):
     storage: str | None = None
     where: list[str] = []
     retry_failed: int = Field(default=1, ge=0)
+    # Stop when the first N trials of a run all fail for one reason (0: never); see runner/_guard.py.
+    fail_fast: int = Field(default=5, ge=0)
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int | None = Field(default=None, ge=1)
 
@@ -421,6 +425,31 @@ def resolve_paths(sweep: SweepFile, base: Path, *, default_name: str) -> SweepFi
     if obj_updates:
         updates["objective"] = obj.model_copy(update=obj_updates)
     return sweep.model_copy(update=updates) if updates else sweep
+
+
+# -- the parameters tree, walked in Python -----------------------------------------------------------
+def parameter_leaves(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted path, leaf as written)`` of every parameter of a tree (a union: of every tree, paths
+    prefixed ``[i].``), by the rule of the compiled parser: a dict with a ``type`` key is a leaf,
+    any other dict a namespace, and dotted keys are paths."""
+    if isinstance(tree, list):
+        return [leaf for i, t in enumerate(tree) for leaf in parameter_leaves(t, f"[{i}].")]
+    out: list[tuple[str, Any]] = []
+    if not isinstance(tree, dict):
+        return out
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and "type" not in value:
+            out.extend(parameter_leaves(value, f"{path}."))
+        else:
+            out.append((path, value))
+    return out
+
+
+def bare_lists(tree: Any) -> list[str]:
+    """The paths whose value is written as a bare list: a fixed value, which a user coming from
+    sklearn or backtesting.py may have meant as the choices of an axis."""
+    return [path.split("].", 1)[-1] for path, leaf in parameter_leaves(tree) if isinstance(leaf, list)]
 
 
 # -- parameters files (``fastgrid grid FILE``) --------------------------------------------------

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import optuna
 
 from fastgrid._core import Expression, Grid, parse_parameters
+from fastgrid.config import ConfigCache
 from fastgrid.exceptions import SweepFileError
 from fastgrid.samplers import SearchSpace, make_pruner, search_sampler
 from fastgrid.storages import open_heartbeat_storage
@@ -32,7 +34,8 @@ def add_import_path(folder: str | None) -> None:
 
 @dataclass
 class SweepPlan:
-    """The sweep file's content plus where it runs; ``target`` is a callable given in Python."""
+    """The sweep file's content plus where it runs; ``target`` is a callable given in Python and
+    ``config`` a default config given as a mapping (``Sweep(config={...})``)."""
 
     spec: SweepFile
     directory: Path
@@ -41,6 +44,36 @@ class SweepPlan:
     import_path: str | None = None
     allow_changed: bool = False
     wait_for_others: bool = False
+    config: ConfigCache | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A callable given in Python goes to worker processes by value when it must (issue 11: a
+        # function defined in a notebook or a script's __main__ cannot be imported by a spawned
+        # process); cloudpickle pickles importable functions by reference as pickle does.
+        state = dict(self.__dict__)
+        if self.target is not None:
+            state["target"] = _ByValue(cloudpickle.dumps(self.target))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        target = state.get("target")
+        if isinstance(target, _ByValue):
+            state["target"] = pickle.loads(target.data)
+        self.__dict__.update(state)
+
+    @property
+    def has_config(self) -> bool:
+        """Whether the sweep has a default config (a file, or a mapping given in Python)."""
+        return self.config is not None or self.spec.config is not None
+
+    def config_cache(self) -> ConfigCache | None:
+        """The default config (None without one); each call makes a cache that loads on first use."""
+        if self.config is not None:
+            return self.config
+        cfg = self.spec.config
+        if cfg is None:
+            return None
+        return ConfigCache(cfg.path, model=cfg.model, allow_new=cfg.allow_new, reload=cfg.reload)
 
     @property
     def name(self) -> str:
@@ -115,11 +148,14 @@ class SweepPlan:
                     problems.append(f"sweep.where[{i}]: {exc}")
         if sweep.workers > 1 and self.target is not None:
             try:
-                pickle.dumps(self.target)
-            except Exception:
+                cloudpickle.dumps(self.target)
+            except Exception as exc:
                 problems.append(
-                    "objective: with workers > 1 the callable must be importable by worker processes "
-                    "(a module-level function, or a 'module:function' string)"
+                    "objective: with workers > 1 the callable is sent to worker processes, and this one "
+                    f"cannot be pickled ({type(exc).__name__}: {str(exc).strip()[:200]}); it holds something "
+                    "that cannot cross processes (a lock, an open file or connection). Give a "
+                    "'module:function' string of a function in a .py file, open such resources inside "
+                    "the function, or use workers = 1"
                 )
         for i, src in enumerate(self.spec.constraints.require):
             try:
@@ -142,6 +178,14 @@ class SweepPlan:
             problems.append("sweep.sampler: 'cmaes' supports a single objective only")
         if problems:
             raise SweepFileError(self.source, problems)
+
+
+@dataclass(frozen=True)
+class _ByValue:
+    """A callable pickled by cloudpickle (plain pickle reads it back; cloudpickle need not be
+    imported by the reader, only installed)."""
+
+    data: bytes
 
 
 def _parameter_problem(exc: Exception) -> str:
