@@ -243,11 +243,7 @@ class Reporter:
             f"{counts['failed']} failed"
             + (f", {counts['pruned']} pruned" if counts.get("pruned") else "")
             + " in the study"
-            + (
-                f"; {counts['rejected']} suggestion(s) outside where asked again"
-                if counts.get("rejected")
-                else ""
-            ),
+            + (f"; {rejected} suggestion(s) outside where asked again" if rejected else ""),
             *lines,
         ]
         if result.interrupted:
