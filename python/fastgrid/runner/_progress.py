@@ -26,7 +26,8 @@ __all__ = ["MODES", "Reporter", "TrialEvent", "choose_mode"]
 
 MODES = ("bar", "periodic", "trials", "quiet")
 _PERIOD = 10.0  # seconds between two lines of the periodic mode
-_STEP = 0.05  # ... or this fraction of a known total
+_STEP = 0.10  # ... or this fraction of a known total,
+_STEP_GAP = 2.0  # ... but not sooner than this after the last line (a fast sweep is not a log flood)
 
 
 @dataclass(frozen=True)
@@ -196,8 +197,9 @@ class Reporter:
             self._trial_line(event)
         elif self.mode == "periodic":
             now = self._clock()
-            stepped = self._next_step is not None and self.done >= self._next_step
-            if stepped or now - self._last_line >= self.interval:
+            since = now - self._last_line
+            stepped = self._next_step is not None and self.done >= self._next_step and since >= _STEP_GAP
+            if stepped or since >= self.interval:
                 self._last_line = now
                 self._next_step = self._step_after(self.done)
                 self._print(self.status_line(now))
