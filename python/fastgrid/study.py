@@ -38,6 +38,7 @@ __all__ = [
     "same_reason",
     "stored_axes",
     "stored_metrics",
+    "to_pandas",
     "top_rows",
 ]
 
@@ -280,3 +281,53 @@ def stored_axes(study_attrs: Mapping[str, Any]) -> StoredAxes | None:
     ):
         return {"paths": list(value["paths"]), "fixed": dict(value["fixed"])}
     return None
+
+
+def _flat(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def to_pandas(all_rows: Sequence[Row], metrics: Sequence[str]) -> Any:
+    """One ``pandas.DataFrame`` row per trial, flat columns: ``number``, ``state``, the objective
+    value (``value``, or ``value.<metric>`` per objective), ``params.<path>``, ``metrics.<name>``
+    (nested metrics flattened with dots), ``feasible``, ``reason``, ``duration``.
+
+    Raises:
+        ImportError: pandas is not installed (it is optional: ``pip install pandas``).
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError(
+            "to_pandas() needs pandas, which fastgrid does not install: pip install pandas"
+        ) from None
+    value_columns = ["value"] if len(metrics) == 1 else [f"value.{m}" for m in metrics]
+    params: dict[str, None] = {}
+    metric_columns: dict[str, None] = {}
+    records = []
+    for r in all_rows:
+        flat_params = _flat(r["params"], "params.")
+        flat_metrics = _flat(r["metrics"] or {}, "metrics.")
+        params.update(dict.fromkeys(flat_params))
+        metric_columns.update(dict.fromkeys(flat_metrics))
+        values: list[Any] = list(r["values"]) if r["values"] else [None] * len(value_columns)
+        records.append(
+            {
+                "number": r["number"],
+                "state": r["state"],
+                **dict(zip(value_columns, values, strict=False)),
+                **flat_params,
+                **flat_metrics,
+                "feasible": r["feasible"],
+                "reason": r["reason"],
+                "duration": r["duration"],
+            }
+        )
+    columns = ["number", "state", *value_columns, *params, *metric_columns, "feasible", "reason", "duration"]
+    return pd.DataFrame.from_records(records, columns=columns)
