@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fastgrid._core import SpecError
+from fastgrid._core import Grid, SpecError, parse_parameters
 from fastgrid.exceptions import DocumentError, SweepFileError
 from fastgrid.files import read_document
 from fastgrid.objective import DEFAULT_LOG_LIMIT
@@ -38,7 +38,9 @@ __all__ = [
     "load_parameters",
     "load_sweep_file",
     "parameter_leaves",
+    "parameter_problems",
     "parse_duration",
+    "problem_text",
     "resolve_paths",
 ]
 
@@ -404,8 +406,20 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     try:
         sweep = SweepFile.model_validate(data)
     except ValidationError as exc:
-        raise SweepFileError(str(path), format_errors(exc)) from None
+        raise SweepFileError(str(path), format_errors(exc) + _raw_parameter_problems(data)) from None
     return resolve_paths(sweep, path.resolve().parent, default_name=path.stem)
+
+
+def _raw_parameter_problems(data: dict[str, Any]) -> list[str]:
+    """The parameters tree's problems when the rest of the file has some too: all are listed at
+    once (the runner checks the tree again, with the sampler's rules, once the file validates)."""
+    tree = data.get("parameters")
+    if not tree or not isinstance(tree, dict | list):
+        return []
+    sweep = data.get("sweep")
+    sampler = sweep.get("sampler", "grid") if isinstance(sweep, dict) else "grid"
+    name = sampler.get("name") if isinstance(sampler, dict) else sampler
+    return parameter_problems(tree, grid=name == "grid")
 
 
 def resolve_paths(sweep: SweepFile, base: Path, *, default_name: str) -> SweepFile:
@@ -444,6 +458,49 @@ def parameter_leaves(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
         else:
             out.append((path, value))
     return out
+
+
+def _probe(tree: Any, *, grid: bool, where: tuple[str, ...] = ()) -> None:
+    if grid:
+        Grid(tree, constraints=where)
+    else:
+        parse_parameters(tree)
+
+
+def problem_text(exc: BaseException, prefix: str = "parameters.", where: tuple[str, ...] = ()) -> str:
+    """``parameters.PATH: what is wrong``, the path printed once (the core's message starts with
+    it too); a constraint's error as ``sweep.where[i]: ...``."""
+    message = str(exc)
+    expr = getattr(exc, "expr", None)
+    if expr:
+        index = f"[{where.index(expr)}]" if expr in where else ""
+        return f"sweep.where{index}: {message}"
+    path = getattr(exc, "path", "") or ""
+    if path and message.startswith(f"{path}: "):
+        message = message[len(path) + 2 :]
+    return f"{prefix}{path}: {message}" if path else f"{prefix.rstrip('.')}: {message}"
+
+
+def parameter_problems(tree: Any, *, grid: bool, where: tuple[str, ...] = ()) -> list[str]:
+    """Every problem of a parameters tree at once (issue 11: one per run), each naming its path.
+
+    The compiled parser stops at the first bad leaf, so on failure each leaf is parsed alone;
+    problems of the whole (a path defined twice, a ``where`` naming no parameter) are reported
+    when every leaf is fine.
+    """
+    try:
+        _probe(tree, grid=grid, where=where)
+        return []
+    except (ValueError, TypeError, OverflowError) as exc:
+        first = exc
+    problems = []
+    for path, leaf in parameter_leaves(tree):
+        tag, _, inner = path.rpartition("].")
+        try:
+            _probe({inner: leaf}, grid=grid)
+        except (ValueError, TypeError, OverflowError) as exc:
+            problems.append(problem_text(exc, f"parameters{tag + ']' if tag else ''}."))
+    return list(dict.fromkeys(problems)) or [problem_text(first, where=where)]
 
 
 def bare_lists(tree: Any) -> list[str]:

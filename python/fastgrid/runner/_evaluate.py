@@ -13,7 +13,7 @@ from typing import Any
 
 from fastgrid._core import Expression
 from fastgrid.exceptions import SweepFileError
-from fastgrid.objective import CallableObjective, CommandObjective, Objective, ResultsSpec
+from fastgrid.objective import CallableObjective, CommandObjective, Objective, ResultsSpec, lookup_metric
 from fastgrid.refs import import_object
 from fastgrid.runner._plan import SweepPlan
 
@@ -79,14 +79,14 @@ def objective_values(names: Sequence[str], metrics: Mapping[str, Any], value: An
     A value is usable when it is a finite number: a missing metric, a non-number, NaN or an
     infinity is a failed trial with that reason, never a recorded value.
     """
-    if all(m in metrics for m in names):
-        raw: list[Any] = [metrics[m] for m in names]
+    if all(has_name(metrics, m) for m in names):
+        raw: list[Any] = [lookup_metric(metrics, m)[1] for m in names]
     elif value is not None and len(names) == 1 and not isinstance(value, list | tuple):
         raw = [value]
     elif isinstance(value, list | tuple) and len(value) == len(names):
         raw = list(value)
     else:
-        missing = [m for m in names if m not in metrics]
+        missing = [m for m in names if not has_name(metrics, m)]
         return f"missing metric {', '.join(missing)} (got {', '.join(map(str, metrics)) or 'none'})"
     out = []
     for name, v in zip(names, raw, strict=True):

@@ -21,7 +21,7 @@ from fastgrid.config import ConfigCache
 from fastgrid.exceptions import SweepFileError
 from fastgrid.samplers import SearchSpace, make_pruner, search_sampler
 from fastgrid.storages import open_heartbeat_storage
-from fastgrid.sweepfile import SweepFile
+from fastgrid.sweepfile import SweepFile, parameter_problems
 
 __all__ = ["SweepPlan", "add_import_path"]
 
@@ -122,20 +122,14 @@ class SweepPlan:
         problems: list[str] = []
         sweep = self.spec.sweep
         if self.grid_mode:
-            try:
-                self.grid()
-            except (ValueError, OverflowError) as exc:
-                problems.append(_parameter_problem(exc))
+            problems.extend(parameter_problems(self.spec.parameters, grid=True, where=tuple(sweep.where)))
         elif isinstance(self.spec.parameters, list):
             problems.append(
                 f"parameters: a list of trees (a union of grids) needs sampler = 'grid'; "
                 f"a {sweep.sampler.name!r} search takes one tree"
             )
         else:
-            try:
-                self.search_space()
-            except (ValueError, OverflowError) as exc:
-                problems.append(_parameter_problem(exc))
+            problems.extend(parameter_problems(self.spec.parameters, grid=False))
             if sweep.max_trials is None and sweep.timeout is None and sweep.end_at is None:
                 problems.append(
                     f"sweep.sampler: a {sweep.sampler.name!r} search has no natural end; "
@@ -186,7 +180,3 @@ class _ByValue:
     imported by the reader, only installed)."""
 
     data: bytes
-
-
-def _parameter_problem(exc: Exception) -> str:
-    return f"parameters.{getattr(exc, 'path', '')}: {exc}".replace(".: ", ": ")
