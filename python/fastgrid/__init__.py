@@ -9,12 +9,12 @@ classes and the Python layers built on it, one subpackage per concern, imported 
 ``tests/test_layout.py`` holds the package to that direction.
 """
 
-from typing import TYPE_CHECKING
-
 from fastgrid import exceptions, reporting, study
+from fastgrid import grid as numpy_entry
 from fastgrid._core import (
     ConfigTemplate,
     Expression,
+    Grid,
     __version__,
     parse_parameters,
     trial_key,
@@ -36,10 +36,10 @@ from fastgrid.runner import Sweep, SweepResult
 from fastgrid.samplers import GridSampler
 from fastgrid.storages import open_storage
 
-if TYPE_CHECKING:
-    from fastgrid._core import Grid
-else:  # numpy values accepted; the instances are the compiled class's (fastgrid/grid.py)
-    from fastgrid.grid import Grid
+# ``fastgrid.Grid`` is the compiled class for type checkers and the API docs (its stub documents
+# it); at run time the name is the entry point that also takes numpy values and returns the
+# compiled class's instances (fastgrid/grid.py, issue 11).
+globals()["Grid"] = numpy_entry.Grid
 
 __all__ = [
     "CallableObjective",
