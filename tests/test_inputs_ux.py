@@ -185,10 +185,10 @@ def test_the_dashboard_command_serves_the_embedded_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     optuna_dashboard = pytest.importorskip("optuna_dashboard")
-    (tmp_path / "strategy.py").write_text("def run(config):\n    return config['x'] * 1.0\n")
+    (tmp_path / "dashboard_strategy.py").write_text("def run(config):\n    return config['x'] * 1.0\n")
     path = tmp_path / "s.toml"
     path.write_text(
-        '[sweep]\ndirection = "maximize"\n[objective]\ncallable = "strategy:run"\n'
+        '[sweep]\ndirection = "maximize"\n[objective]\ncallable = "dashboard_strategy:run"\n'
         '[parameters]\nx = { type = "int", low = 0, high = 4 }\n'
     )
     monkeypatch.chdir(tmp_path)

@@ -40,7 +40,7 @@ def run(tmp_path: Path, **kw: Any) -> fastgrid.SweepResult:
 
 
 def write_sweep_file(tmp_path: Path) -> Path:
-    (tmp_path / "strategy.py").write_text(
+    (tmp_path / "report_strategy.py").write_text(
         textwrap.dedent(
             """
             def run(config):
@@ -51,7 +51,7 @@ def write_sweep_file(tmp_path: Path) -> Path:
     path = tmp_path / "s.toml"
     path.write_text(
         '[sweep]\nname = "s"\ndirection = "maximize"\nmetric = "sharpe"\n'
-        '[objective]\ncallable = "strategy:run"\n'
+        '[objective]\ncallable = "report_strategy:run"\n'
         '[parameters]\nx = { type = "int", low = 0, high = 2 }\ny = { type = "int", low = 0, high = 1 }\n'
     )
     return path

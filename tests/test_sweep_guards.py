@@ -188,13 +188,13 @@ def test_fail_fast_is_configurable_and_different_reasons_do_not_trip_it(tmp_path
 def test_run_check_runs_one_point_with_its_full_traceback_and_records_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "strategy.py").write_text(
+    (tmp_path / "checked_strategy.py").write_text(
         "def run(config):\n    return helper(config)\n\n"
         "def helper(config):\n    return config['fast'] + 'bars'\n"
     )
     path = tmp_path / "s.toml"
     path.write_text(
-        '[sweep]\ndirection = "maximize"\n[objective]\ncallable = "strategy:run"\n'
+        '[sweep]\ndirection = "maximize"\n[objective]\ncallable = "checked_strategy:run"\n'
         '[parameters]\nfast = { type = "int", low = 5, high = 9 }\n'
     )
     runner = CliRunner()
@@ -207,7 +207,7 @@ def test_run_check_runs_one_point_with_its_full_traceback_and_records_nothing(
     assert "Traceback (most recent call last)" in out.output and "in helper" in out.output
     assert "FAIL: TypeError: unsupported operand" in out.output
     assert list(work.iterdir()) == []  # no store, no runs/ folder
-    path.write_text(path.read_text().replace("strategy:run", "fixed_strategy:run"))
+    path.write_text(path.read_text().replace("checked_strategy:run", "fixed_strategy:run"))
     (tmp_path / "fixed_strategy.py").write_text(
         "def run(config):\n    return {'value': config['fast'], 'n': 3}\n"
     )

@@ -4,7 +4,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Self, final
+from typing import Any, Literal, Self, final
 
 import numpy as np
 import numpy.typing as npt
@@ -112,10 +112,22 @@ class Grid:
         is materialized and the same seed gives the same order on every machine. ``seed`` in [0, 2**64)."""
     def sample(self, n: int, /, *, seed: int) -> list[dict[str, Any]]:
         """The first ``n`` points of ``shuffled(seed)``: distinct points, reproducible."""
-    def columns(self) -> dict[str, npt.NDArray[Any]]:
+    def columns(
+        self,
+        start: int | None = None,
+        stop: int | None = None,
+        /,
+        *,
+        fixed: Literal["column", "scalar"] = "column",
+    ) -> dict[str, Any]:
         """One numpy array per path, built in Rust without per-point dicts: int64, float64 or bool for
-        numeric axes, object arrays otherwise (``None`` where a union's tree lacks the path). Refuses results
-        over 8 GiB (8 bytes per point and path); use ``iter_columns``."""
+        numeric axes, object arrays otherwise (``None`` where a union's tree lacks the path).
+
+        ``start``/``stop`` (``0 <= start <= stop <= size``) take the points ``start..stop`` of this
+        grid or view (shuffled and constrained views included) without making a view; a batch
+        sweep takes each chunk this way. With ``fixed="scalar"`` a path that has one value for
+        every point (a fixed value) is that value (a Python scalar) instead of a repeated column.
+        Refuses results beyond 8 GiB; use ranges or ``iter_columns``."""
     def iter_columns(self, *, chunk: int = 1_000_000) -> ColumnsIter:
         """``columns()`` of consecutive chunks of at most ``chunk`` points."""
 
@@ -376,6 +388,20 @@ class Expression:
         scalars are unwrapped with ``.item()``). Raises ``SpecError`` naming the name when one is
         missing (suggesting the closest key) or when a value has a type its operator cannot take
         (e.g. a string compared with ``<`` to a number).
+        """
+
+    def evaluate_columns(
+        self, columns: dict[str, Any], /, *, length: int | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """Evaluates the expression on every row of ``columns`` (name → 1-D array or sequence, or a
+        scalar for every row), in Rust with the GIL released; returns a bool array.
+
+        Numeric arrays of any width are read as int64/float64, bool arrays as bools, other arrays
+        (strings, mixed) value by value. Every name must be a key of ``columns`` (flat keys): a
+        missing one raises ``SpecError`` suggesting the closest key, never an all-false result.
+        Columns of different lengths raise ``ValueError``; an operator that cannot take a column's
+        type raises ``SpecError`` before any row is read. NaN compares false, as in ``evaluate``.
+        ``length`` gives the row count when every input is a scalar (default 1).
         """
 
     def __eq__(self, other: object, /) -> bool: ...

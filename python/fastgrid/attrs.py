@@ -30,6 +30,7 @@ __all__ = [
     "STUDY_FINGERPRINT",
     "STUDY_FIRST_TRIAL",
     "STUDY_METRICS",
+    "STUDY_MODE",
     "STUDY_SPACE",
     "STUDY_VALIDATION",
 ]
@@ -46,6 +47,8 @@ STUDY_METRICS = "fastgrid.metrics"
 STUDY_AXES = "fastgrid.axes"
 """``{"paths": [...], "fixed": {path: value}}``: every parameter path in tree order and the fixed
 values, so that a report rebuilds a trial's params without building the grid."""
+STUDY_MODE = "fastgrid.mode"
+"""``"batch"`` for a batch sweep (its results are chunks of columns); absent for per-trial sweeps."""
 STUDY_VALIDATION = "fastgrid.validation"
 """The rows of the ``[validate]`` step."""
 

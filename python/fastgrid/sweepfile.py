@@ -122,6 +122,10 @@ class SweepSection(_Model):
     fail_fast: int = Field(default=5, ge=0)
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int | None = Field(default=None, ge=1)
+    # Batch sweeps (issue 13, docs/batch.md): the unit of bookkeeping is a chunk of grid points.
+    mode: Literal["trial", "batch"] = "trial"
+    chunk: int | None = Field(default=None, ge=1)
+    top_k: int = Field(default=100, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -211,6 +215,8 @@ class ResultsSection(_Model):
 
 class ObjectiveSection(_Model):
     callable: str | None = None
+    # A vectorized objective of a batch sweep: fn(columns, config) -> metric columns.
+    batch: str | None = None
     command: list[str] | None = None
     timeout: float | None = None
     retries: int = Field(default=0, ge=0)
@@ -221,7 +227,7 @@ class ObjectiveSection(_Model):
     # Bytes kept per log (stdout.log, stderr.log) of a command trial: head + marker + last 64 KiB.
     log_limit: int = Field(default=DEFAULT_LOG_LIMIT, ge=1)
 
-    @field_validator("callable")
+    @field_validator("callable", "batch")
     @classmethod
     def _callable(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", v):
@@ -242,9 +248,10 @@ class ObjectiveSection(_Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> ObjectiveSection:
-        if (self.callable is None) == (self.command is None):
+        if sum(x is not None for x in (self.callable, self.command, self.batch)) != 1:
             raise ValueError(
-                "set exactly one of 'callable' (\"module:function\") or 'command' (an argv list)"
+                "set exactly one of 'callable' (\"module:function\"), 'command' (an argv list) or, "
+                "in a batch sweep, 'batch' (\"module:function\" taking parameter columns)"
             )
         if self.results is not None and self.command is None:
             raise ValueError("'results' only applies to a 'command' objective")
@@ -321,6 +328,20 @@ class SweepFile(_Model):
     def _validate_objectives(self) -> SweepFile:
         if self.validate_ is not None and len(self.sweep.all_directions) > 1:
             raise ValueError("[validate] compares one score; it needs a single objective (direction)")
+        if self.sweep.mode == "batch":
+            if self.sweep.sampler.name != "grid":
+                raise ValueError(
+                    "sweep.mode: a batch sweep evaluates a grid chunk by chunk; a "
+                    f"{self.sweep.sampler.name!r} search proposes one point at a time: use sampler = 'grid' "
+                    "or mode = 'trial'"
+                )
+            if self.objective.command is not None:
+                raise ValueError(
+                    "sweep.mode: a command runs one process per point, which cannot be batched; "
+                    "use 'batch' or 'callable' in [objective], or mode = 'trial'"
+                )
+        elif self.objective.batch is not None or "chunk" in self.sweep.model_fields_set:
+            raise ValueError("objective.batch and sweep.chunk need [sweep] mode = 'batch'")
         return self
 
 

@@ -36,6 +36,7 @@
 //! [`Expr::eval_with`] instead checks the values it is given, at run time.
 
 mod check;
+mod columns;
 mod eval;
 mod lexer;
 mod parser;
@@ -46,6 +47,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::value::Value;
 
+pub use columns::ColumnRef;
 pub use types::TypeSet;
 
 use check::{Checker, Site};

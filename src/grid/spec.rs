@@ -270,10 +270,12 @@ impl Builder<'_> {
             "int" => &["low", "high", "step", "log"],
             "float" => &["low", "high", "step", "num", "log"],
             "loguniform" => &["low", "high", "num"],
-            other => return Err(err(format!(
+            other => {
+                return Err(err(format!(
                 "unknown type {other:?}{} (expected one of grid, fixed, int, float, loguniform)",
                 hint(type_for(other))
-            ))),
+            )))
+            }
         };
         for key in m.keys() {
             if &**key != "type" && !allowed.contains(&&**key) {

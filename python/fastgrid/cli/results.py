@@ -17,8 +17,8 @@ from fastgrid.results import DEFAULT_PATTERN, ResultIndex, iter_updates
 
 def _source(source: Path) -> tuple[Path, dict[str, Any]]:
     """The directory to index and the settings a sweep file's ``[objective.results]`` gives."""
-    if source.is_dir():
-        return source, {}
+    if not source.is_file():
+        return source, {}  # a directory (a missing one is the index's error to report)
     from fastgrid.sweepfile import load_sweep_file
 
     spec = load_sweep_file(source)
@@ -32,11 +32,13 @@ def _source(source: Path) -> tuple[Path, dict[str, Any]]:
     return directory, section.model_dump(exclude={"dir", "key", "wait"}, exclude_none=True)
 
 
-def _warn_unmatched(index: ResultIndex) -> None:
+def _warn_unmatched(index: ResultIndex, directory: Path, *, recursive: bool) -> None:
     """Say when most files of the directory are not results of the pattern (issue 11: files of
     another naming scheme were silently left out or mis-split)."""
+    if not directory.is_dir():
+        return
     names: list[str] = []
-    folders = [index.directory]
+    folders = [directory]
     while folders and len(names) < 100_000:
         folder = folders.pop()
         with os.scandir(folder) as entries:
@@ -44,7 +46,7 @@ def _warn_unmatched(index: ResultIndex) -> None:
                 if entry.name.startswith("."):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    if index.recursive:
+                    if recursive:
                         folders.append(Path(entry.path))
                 elif entry.is_file():
                     names.append(entry.path)
@@ -53,7 +55,7 @@ def _warn_unmatched(index: ResultIndex) -> None:
         outside = [n for n in names if Path(n) not in index][:3]
         shown = ", ".join(repr(os.path.basename(n)) for n in outside)
         click.echo(
-            f"warning: {len(names) - matched} of {len(names)} files in {index.directory} do not match the "
+            f"warning: {len(names) - matched} of {len(names)} files in {directory} do not match the "
             f"pattern {index.pattern!r} (e.g. {shown}); pass --pattern, or the sweep file whose "
             "[objective.results] names it",
             err=True,
@@ -65,7 +67,7 @@ def _record(fields: tuple[str, ...], key: tuple[str, ...], path: Path) -> dict[s
 
 
 @main.command("results")
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path))
 @click.option("--pattern", default=None, help=f"Result file name pattern [default: {DEFAULT_PATTERN}].")
 @click.option("--order-by", default=None, help="Field that decides the newest, or 'mtime' [default: stamp].")
 @click.option("--recursive", is_flag=True, default=None, help="Index subdirectories too.")
@@ -98,7 +100,7 @@ def results(
         )
     except (OSError, ValueError) as err:
         raise InputError(str(err)) from None
-    _warn_unmatched(index)
+    _warn_unmatched(index, Path(directory), recursive=recursive)
     console = Console(soft_wrap=True)
     with index:
         fields = tuple(index.fields)

@@ -38,7 +38,7 @@ from fastgrid.runner._runs import fail_stale, progress_start, register_run
 from fastgrid.runner._state import RunState, space_changes
 from fastgrid.runner._validate import validate
 from fastgrid.runner._worker import Worker, first_interrupt_only, quiet_optuna
-from fastgrid.storages import SMALL_TAIL
+from fastgrid.storages import SMALL_TAIL, release_connections
 from fastgrid.study import Row, best_trials, budget_trials, counts, rows
 from fastgrid.sweepfile import SweepFile, bare_lists, format_errors, load_sweep_file, parameter_leaves
 
@@ -412,6 +412,7 @@ class Sweep:
         ):
             self._validate(study, state, result)
         reporter.summary(result, lines=self._summary_lines(result, budget))
+        release_connections(study._storage)
         if stopped is not None:
             raise self._stopped_error(stopped)
         return result
@@ -542,6 +543,12 @@ class Sweep:
             directions=directions,  # type: ignore[arg-type]
             load_if_exists=True,
         )
+        if study.user_attrs.get(attrs.STUDY_MODE) == "batch":
+            # A batch sweep's results are chunks of columns, not trials to resume.
+            raise SweepChangedError(
+                f"sweep {plan.name!r} in storage is a batch sweep (its results are chunks of columns); "
+                'run it with [sweep] mode = "batch", or use another sweep name or fresh=True (--fresh)'
+            )
         stored = [d.name.lower() for d in study.directions]
         if stored != directions:
             raise SweepChangedError(

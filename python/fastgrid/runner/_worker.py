@@ -40,6 +40,7 @@ from fastgrid.runner._progress import TrialEvent
 from fastgrid.runner._state import RunState
 from fastgrid.samplers import GridSampler, SearchSpace
 from fastgrid.storages import STALE_REASON, Heartbeat
+from fastgrid.study import budget_trials
 
 _TWIN_POLL = 0.05  # seconds between looks at a twin trial running elsewhere
 _MAX_REJECTED = 1000  # suggestions in a row outside sweep.where before the sweep is stopped
@@ -145,6 +146,8 @@ class Worker:
             return False
         if self.state.deadline is not None and time.time() >= self.state.deadline:
             return False
+        if not self._study_budget_left():
+            return False
         if (
             self.grid_sampler is not None
             and self.grid_sampler.remaining(self.study, after=self.next_number) == 0
@@ -234,8 +237,19 @@ class Worker:
                 return False
             time.sleep(poll)
 
+    def _study_budget_left(self) -> bool:
+        """``fastgrid worker`` on a shared storage: ``max_trials`` counts the study's trials, which
+        other machines' workers add to, so it is read again before each start (workers starting at
+        the same instant may still pass it by one trial each)."""
+        limit = self.plan.spec.sweep.max_trials
+        if not self.plan.wait_for_others or limit is None:
+            return True
+        return budget_trials(self.study.get_trials(deepcopy=False)) < limit
+
     def _budget_left(self) -> bool:
         if self.stop is not None and self.stop.is_set():
+            return False
+        if not self._study_budget_left():
             return False
         if self.state.deadline is not None and time.time() >= self.state.deadline:
             return False
@@ -421,8 +435,9 @@ class Worker:
         reason = "violates sweep.where: " + "; ".join(violated)
         storage, tid = self.study._storage, trial._trial_id
         storage.set_trial_system_attr(tid, attrs.REJECTED, reason)
-        for src in violated:
-            trial.set_constraint(f"where: {src}", 1.0)
+        if hasattr(trial, "set_constraint"):  # Optuna >= 5; older TPE still ranks pruned trials low
+            for src in violated:
+                trial.set_constraint(f"where: {src}", 1.0)
         self._tell(trial, state=TrialState.PRUNED)
         self.rejected = True
         self.rejected_in_a_row += 1
