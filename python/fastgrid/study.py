@@ -31,6 +31,7 @@ __all__ = [
     "budget_trials",
     "counts",
     "direction_sign",
+    "flat_metrics",
     "is_feasible",
     "pareto",
     "row",
@@ -283,11 +284,13 @@ def stored_axes(study_attrs: Mapping[str, Any]) -> StoredAxes | None:
     return None
 
 
-def _flat(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+def flat_metrics(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested metrics (a command's ``{"metrics": {"sharpe": ...}}``) as dotted names, the way a
+    dotted ``metric`` or ``require`` name reads them; other values as they are."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, Mapping) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
+            out.update(flat_metrics(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -312,10 +315,10 @@ def to_pandas(all_rows: Sequence[Row], metrics: Sequence[str]) -> Any:
     metric_columns: dict[str, None] = {}
     records = []
     for r in all_rows:
-        flat_params = _flat(r["params"], "params.")
-        flat_metrics = _flat(r["metrics"] or {}, "metrics.")
+        flat_params = flat_metrics(r["params"], "params.")
+        flat = flat_metrics(r["metrics"] or {}, "metrics.")
         params.update(dict.fromkeys(flat_params))
-        metric_columns.update(dict.fromkeys(flat_metrics))
+        metric_columns.update(dict.fromkeys(flat))
         values: list[Any] = list(r["values"]) if r["values"] else [None] * len(value_columns)
         records.append(
             {
@@ -323,7 +326,7 @@ def to_pandas(all_rows: Sequence[Row], metrics: Sequence[str]) -> Any:
                 "state": r["state"],
                 **dict(zip(value_columns, values, strict=False)),
                 **flat_params,
-                **flat_metrics,
+                **flat,
                 "feasible": r["feasible"],
                 "reason": r["reason"],
                 "duration": r["duration"],

@@ -28,6 +28,7 @@ from fastgrid.study import (
     Row,
     best_trials,
     counts,
+    flat_metrics,
     rows,
     same_reason,
     stored_axes,
@@ -156,7 +157,7 @@ class Report:
         """One line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
         metric_names: dict[str, None] = {}
         for row in self.rows:
-            metric_names.update(dict.fromkeys(row["metrics"]))
+            metric_names.update(dict.fromkeys(flat_metrics(row["metrics"])))
         values = [f"value_{m}" for m in self.metrics] if len(self.metrics) > 1 else ["value"]
         header = (
             ["number", "state", *values]
@@ -172,7 +173,7 @@ class Report:
                 writer.writerow(
                     [row["number"], row["state"], *vals]
                     + [_cell(row["params"].get(p)) for p in self.param_names]
-                    + [_cell(row["metrics"].get(m)) for m in metric_names]
+                    + [_cell(flat_metrics(row["metrics"]).get(m)) for m in metric_names]
                     + [row["feasible"], row["reused"], row["duration"], row["attempts"], row["reason"]]
                 )
 
@@ -401,7 +402,7 @@ def render_report(report: Report, *, top: int = 10, console: Any = None) -> None
     names = _short_names(params)
     extra: dict[str, None] = {}
     for row in rows:
-        extra.update(dict.fromkeys(m for m in row["metrics"] if m not in report.metrics))
+        extra.update(dict.fromkeys(m for m in flat_metrics(row["metrics"]) if m not in report.metrics))
     table = Table(title=f"top {len(rows)} trials", title_justify="left")
     table.add_column("#", justify="right")
     for m in report.metrics:
@@ -419,7 +420,7 @@ def render_report(report: Report, *, top: int = 10, console: Any = None) -> None
             tag,
             *values,
             *[_fmt(row["params"].get(p)) for p in params],
-            *[_fmt(row["metrics"].get(m)) for m in extra],
+            *[_fmt(flat_metrics(row["metrics"]).get(m)) for m in extra],
             "yes" if row["feasible"] else "[red]no[/red]",
             _duration(row["duration"]),
         )

@@ -53,6 +53,7 @@ def _point(plan: SweepPlan, index: int) -> dict[str, Any]:
 
 def check_point(plan: SweepPlan, state: RunState, index: int = 0, *, out: TextIO) -> bool:
     """Run one point; print what happened to ``out``. True when the trial completed and is feasible."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created in memory" line
     point = _point(plan, index)
     metrics_names = plan.spec.sweep.objective_metrics
     print(f"checking point {index} of sweep {plan.name}: {json.dumps(point, default=str)}", file=out)

@@ -90,9 +90,14 @@ def _bare_list_problem(path: str, current: Any, parameters: Any) -> str:
 class Sweep:
     """A parameter sweep; build it from a sweep file (:meth:`from_file`) or with keywords.
 
-    ``objective`` is a callable taking the merged config (returning a number or a dict of
-    metrics), a ``"module:function"`` string, or a command argv list. The other keywords mirror
-    the sweep file's keys (see the docs' sweep-file reference).
+    ``objective`` is a callable taking the merged config (returning a number, a dict of metrics or
+    a pandas Series), a ``"module:function"`` string, or a command argv list. ``direction`` is
+    required. ``config`` is a config file's path or the config itself as a mapping; parameter
+    values may be numpy arrays and scalars. The other keywords mirror the sweep file's keys (see
+    the docs' sweep-file reference), plus what a run prints — ``progress`` (a bar; False or,
+    without a terminal, the default: a status line every 10 s), ``quiet`` (the start block, new
+    failure reasons and the summary), ``verbose`` (a line per trial) — and ``more`` (run up to that
+    many trials past ``max_trials``, which counts the study's trials across runs).
     """
 
     def __init__(
