@@ -103,7 +103,7 @@ def test_every_parameter_problem_is_listed_with_the_sweep_problems_and_did_you_m
         'callable = "m:f"\n'
         "[parameters]\n"
         'fast = { type = "int", lo = 5, high = 50 }\n'
-        'slow = { type = "int", low = 20, high = 200, stepp = 10 }\n'
+        'slow = { type = "int", lo = 20, high = 200, stepp = 10 }\n'
         'mode = { type = "categorical", values = ["long", "short"] }\n'
         'stop = { type = "integer", low = 1, high = 3 }\n'
         "risk.size = 0.5\n"
@@ -113,10 +113,10 @@ def test_every_parameter_problem_is_listed_with_the_sweep_problems_and_did_you_m
     assert info.value.problems == [
         "sweep.workerz: unknown key (did you mean 'workers'?); allowed keys: "
         + ", ".join(sorted(fastgrid.sweepfile.SweepSection.model_fields)),
-        'parameters.fast: unknown field "lo" for type "int" (did you mean "low"?) '
+        'parameters.fast: unknown field "lo" (did you mean "low"?) for type "int" '
         "(allowed: low, high, step, log)",
-        'parameters.slow: unknown field "stepp" for type "int" (did you mean "step"?) '
-        "(allowed: low, high, step, log)",
+        'parameters.slow: unknown fields "lo" (did you mean "low"?), "stepp" (did you mean "step"?) '
+        'for type "int" (allowed: low, high, step, log)',
         'parameters.mode: unknown type "categorical" (did you mean "grid"?) '
         "(expected one of grid, fixed, int, float, loguniform)",
         'parameters.stop: unknown type "integer" (did you mean "int"?) '

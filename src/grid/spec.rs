@@ -277,14 +277,23 @@ impl Builder<'_> {
             )))
             }
         };
-        for key in m.keys() {
-            if &**key != "type" && !allowed.contains(&&**key) {
-                return Err(err(format!(
-                    "unknown field {key:?} for type {ty:?}{} (allowed: {})",
-                    hint(suggest(key, allowed.iter().copied())),
-                    allowed.join(", ")
-                )));
-            }
+        // Every unknown field of the leaf in one message, each with its closest allowed one.
+        let unknown: Vec<String> = m
+            .keys()
+            .filter(|key| &***key != "type" && !allowed.contains(&&***key))
+            .map(|key| format!("{key:?}{}", hint(suggest(key, allowed.iter().copied()))))
+            .collect();
+        if !unknown.is_empty() {
+            let noun = if unknown.len() == 1 {
+                "field"
+            } else {
+                "fields"
+            };
+            return Err(err(format!(
+                "unknown {noun} {} for type {ty:?} (allowed: {})",
+                unknown.join(", "),
+                allowed.join(", ")
+            )));
         }
         let required = |name: &'static str| {
             m.get(name)
@@ -647,7 +656,7 @@ mod tests {
         let msg = err_message(&int(("stepp", Value::Int(2))));
         assert_eq!(
             msg,
-            "unknown field \"stepp\" for type \"int\" (did you mean \"step\"?) (allowed: low, high, step, log)"
+            "unknown field \"stepp\" (did you mean \"step\"?) for type \"int\" (allowed: low, high, step, log)"
         );
         let msg = err_message(&leaf(&[
             ("type", s("int")),
@@ -655,8 +664,19 @@ mod tests {
             ("high", Value::Int(2)),
         ]));
         assert!(
-            msg.contains("\"lo\" for type \"int\" (did you mean \"low\"?)"),
+            msg.contains("\"lo\" (did you mean \"low\"?) for type \"int\""),
             "{msg}"
+        );
+        let msg = err_message(&leaf(&[
+            ("type", s("int")),
+            ("lo", Value::Int(1)),
+            ("high", Value::Int(2)),
+            ("stepp", Value::Int(1)),
+        ]));
+        assert_eq!(
+            msg,
+            "unknown fields \"lo\" (did you mean \"low\"?), \"stepp\" (did you mean \"step\"?) \
+             for type \"int\" (allowed: low, high, step, log)"
         );
     }
 
