@@ -232,11 +232,14 @@ def _stats_like(result: Any) -> bool:
 
 def numeric_entries(result: Any) -> dict[str, Any]:
     """The scalar numeric entries of a Series-like result, as plain Python numbers (NaN kept: a
-    NaN objective is then refused with its name, a NaN side metric is stored as null)."""
+    NaN objective is then refused with its name, a NaN side metric is stored as null), and the
+    reserved ``returns`` series as given."""
     out: dict[str, Any] = {}
     for key, value in result.items():
         if isinstance(value, numbers.Real):  # bool, int, float and numpy's scalars, not arrays
             out[str(key)] = plain(value)
+        elif key == "returns":
+            out["returns"] = value  # the reserved returns series: the runner checks and packs it
     return out
 
 

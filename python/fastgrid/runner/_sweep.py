@@ -122,6 +122,7 @@ class Sweep:
         storage: str | None = None,
         retry_failed: int = 1,
         fail_fast: int = 5,
+        keep_returns: int | str = 50,
         config: str | Path | Mapping[str, Any] | None = None,
         config_model: str | type | None = None,
         allow_new: bool = False,
@@ -175,6 +176,7 @@ class Sweep:
             "storage": storage,
             "retry_failed": retry_failed,
             "fail_fast": fail_fast,
+            "keep_returns": keep_returns,
         }
         if direction is not None:
             # No default (issue 11): a missing direction is reported with the other problems.
@@ -367,6 +369,11 @@ class Sweep:
         """
         quiet_optuna()
         plan = self.plan
+        if plan.spec.walkforward is not None:
+            raise SweepFileError(
+                self.source,
+                ["[walkforward]: run its folds with fastgrid.runner.WalkForward(sweep).run()"],
+            )
         state = RunState.create(plan)
         self._check_config(state)
         study = self._open_study(state)
