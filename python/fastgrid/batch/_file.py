@@ -44,6 +44,8 @@ def run_batch_file(path: str | os.PathLike[str], **overrides: Any) -> BatchRun:
         "directory": Path.cwd(),
         "import_path": str(Path(path).resolve().parent),
     }
+    if "fail_fast" in sweep.model_fields_set:
+        kwargs["fail_fast"] = sweep.fail_fast  # [sweep] fail_fast: chunks here, trials per trial
     if spec.config is not None:
         kwargs.update(
             config=spec.config.path, config_model=spec.config.model, allow_new=spec.config.allow_new
