@@ -10,7 +10,6 @@ classes and the Python layers built on it, one subpackage per concern, imported 
 """
 
 from fastgrid import exceptions, reporting, study
-from fastgrid import grid as numpy_entry
 from fastgrid._core import (
     ConfigTemplate,
     Expression,
@@ -35,11 +34,6 @@ from fastgrid.results import ResultIndex
 from fastgrid.runner import Sweep, SweepResult
 from fastgrid.samplers import GridSampler
 from fastgrid.storages import open_storage
-
-# ``fastgrid.Grid`` is the compiled class for type checkers and the API docs (its stub documents
-# it); at run time the name is the entry point that also takes numpy values and returns the
-# compiled class's instances (fastgrid/grid.py, issue 11).
-globals()["Grid"] = numpy_entry.Grid
 
 __all__ = [
     "CallableObjective",
