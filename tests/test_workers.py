@@ -60,6 +60,7 @@ def write_sweep(folder: Path, *, name: str, storage: str | None) -> Path:
             f"""
             [sweep]
             name = "{name}"
+            direction = "minimize"
             {storage_line}
             heartbeat_interval = 1
             grace_period = 8
@@ -79,7 +80,7 @@ def write_sweep(folder: Path, *, name: str, storage: str | None) -> Path:
 def start_workers(folder: Path, sweep: Path, n: int) -> list[subprocess.Popen[str]]:
     procs = []
     for i in range(n):
-        # The child writes to its own copy of the descriptor; the parent's is closed at once.
+        # The worker writes to its own copy of the descriptor; this one is closed at once.
         with open(folder / f"worker{i}.log", "w") as log:
             procs.append(
                 subprocess.Popen(

@@ -29,6 +29,7 @@ from fastgrid.exceptions import (
     SweepFileError,
 )
 from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
+from fastgrid.reporting import load
 from fastgrid.results import ResultIndex
 from fastgrid.runner import Sweep, SweepResult
 from fastgrid.samplers import GridSampler
@@ -56,6 +57,7 @@ __all__ = [
     "TrialOutcome",
     "__version__",
     "exceptions",
+    "load",
     "open_storage",
     "parse_parameters",
     "reporting",

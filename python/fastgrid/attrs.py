@@ -21,7 +21,10 @@ __all__ = [
     "METRICS",
     "PARAMS",
     "REASON",
+    "REJECTED",
     "RESULT_PATH",
+    "RETURNS",
+    "RETURNS_STATS",
     "REUSED",
     "RUN_PREFIX",
     "SLOT",
@@ -29,8 +32,10 @@ __all__ = [
     "STUDY_FINGERPRINT",
     "STUDY_FIRST_TRIAL",
     "STUDY_METRICS",
+    "STUDY_MODE",
     "STUDY_SPACE",
     "STUDY_VALIDATION",
+    "STUDY_WALKFORWARD",
 ]
 
 # -- study user attrs -------------------------------------------------------------------------------
@@ -45,8 +50,12 @@ STUDY_METRICS = "fastgrid.metrics"
 STUDY_AXES = "fastgrid.axes"
 """``{"paths": [...], "fixed": {path: value}}``: every parameter path in tree order and the fixed
 values, so that a report rebuilds a trial's params without building the grid."""
+STUDY_MODE = "fastgrid.mode"
+"""``"batch"`` for a batch sweep (its results are chunks of columns); absent for per-trial sweeps."""
 STUDY_VALIDATION = "fastgrid.validation"
 """The rows of the ``[validate]`` step."""
+STUDY_WALKFORWARD = "fastgrid.walkforward"
+"""A walk-forward fold's study: its windows, the selected trial and the test-window evaluations."""
 
 # -- study system attrs -----------------------------------------------------------------------------
 RUN_PREFIX = "fastgrid:run:"
@@ -59,6 +68,9 @@ EXHAUSTED = "fastgrid:exhausted"
 """A trial that found no slot left: it ran nothing and is no trial of the sweep."""
 FAILED_IN = "fastgrid:failed_in"
 """The run in which a slot failed, so each run retries a failed slot at most ``retry_failed`` times."""
+REJECTED = "fastgrid:rejected"
+"""A search suggestion that ``sweep.where`` refused: recorded PRUNED with its constraint values (so
+that TPE learns the region), never run, not counted toward ``max_trials``; the value is the reason."""
 HEARTBEAT = "fastgrid:heartbeat"
 """The last heartbeat (Unix time) of a running trial on storages without Optuna's own."""
 
@@ -80,3 +92,10 @@ FINGERPRINT = "fingerprint"
 DURATION = "duration"
 ATTEMPTS = "attempts"
 RESULT_PATH = "result_path"
+RETURNS = "returns"
+"""The metrics key under which an objective may return its per-period returns series (a list,
+array or pandas Series), and the trial user attr that holds it packed (``fastgrid.stats.
+pack_returns``) for the trials a sweep keeps (``keep_returns``)."""
+RETURNS_STATS = "returns_stats"
+"""``{"periods", "sharpe", "skew", "kurtosis"}`` of a trial's returns series (per period): stored
+for every trial that returned one, so the deflated Sharpe ratio needs no stored series."""

@@ -1,26 +1,28 @@
 """The sweep file: pydantic models of its sections and errors that name the file, key path and fix.
 
 A sweep file is TOML (YAML and JSON are accepted too) with the sections ``[sweep]``, ``[objective]``,
-``[config]``, ``[constraints]``, ``[validate]`` and ``[parameters]``. Unknown keys are errors, so a typo never
-silently falls back to a default. Relative paths resolve against the sweep file's directory.
+``[config]``, ``[constraints]``, ``[validate]``, ``[walkforward]`` and ``[parameters]``. Unknown keys
+are errors, so a typo never silently falls back to a default. Relative paths resolve against the
+sweep file's directory.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fastgrid._core import SpecError
+from fastgrid._core import Grid, SpecError, parse_parameters
 from fastgrid.exceptions import DocumentError, SweepFileError
 from fastgrid.files import read_document
 from fastgrid.objective import DEFAULT_LOG_LIMIT
 from fastgrid.samplers import PRUNERS as PRUNER_CLASSES
 from fastgrid.samplers import SEARCH_SAMPLERS
+from fastgrid.stats import Fold, explicit_folds, walk_forward_folds
 
 __all__ = [
     "ConfigSection",
@@ -32,11 +34,16 @@ __all__ = [
     "SweepFileError",
     "SweepSection",
     "ValidateSection",
+    "WalkForwardSection",
+    "bare_lists",
     "format_errors",
     "load_grid_spec",
     "load_parameters",
     "load_sweep_file",
+    "parameter_leaves",
+    "parameter_problems",
     "parse_duration",
+    "problem_text",
     "resolve_paths",
 ]
 
@@ -97,7 +104,9 @@ class PrunerSection(BaseModel):
 
 class SweepSection(_Model):
     name: str | None = None
-    direction: Literal["minimize", "maximize"] | list[Literal["minimize", "maximize"]] = "minimize"
+    # Required (issue 11): a sweep that silently minimized a sharpe ratio printed the worst point as
+    # "best"; ``directions`` alone is copied here by the validator below.
+    direction: Literal["minimize", "maximize"] | list[Literal["minimize", "maximize"]]
     directions: list[Literal["minimize", "maximize"]] | None = None
     metric: str = "value"
     metrics: list[str] | None = None
@@ -112,8 +121,17 @@ class SweepSection(_Model):
     storage: str | None = None
     where: list[str] = []
     retry_failed: int = Field(default=1, ge=0)
+    # Stop when the first N trials of a run all fail for one reason (0: never); see runner/_guard.py.
+    fail_fast: int = Field(default=5, ge=0)
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int | None = Field(default=None, ge=1)
+    # How many of the best trials keep the returns series their objective returned (packed, as a
+    # trial attr): "all" keeps every one (a sweep to analyse later), 0 none.
+    keep_returns: int | Literal["all"] = 50
+    # Batch sweeps (issue 13, docs/batch.md): the unit of bookkeeping is a chunk of grid points.
+    mode: Literal["trial", "batch"] = "trial"
+    chunk: int | None = Field(default=None, ge=1)
+    top_k: int = Field(default=100, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -122,6 +140,20 @@ class SweepSection(_Model):
             raise ValueError(
                 "expected letters, digits, '.', '_' or '-' (it names the Optuna study and the runs/ folder)"
             )
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _directions_alone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("directions") is not None and "direction" not in data:
+            data = {**data, "direction": data["directions"], "directions": None}
+        return data
+
+    @field_validator("keep_returns")
+    @classmethod
+    def _keep_returns(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 0:
+            raise ValueError('expected a number of trials (0 or more) or "all"')
         return v
 
     @field_validator("sampler", mode="before")
@@ -196,6 +228,8 @@ class ResultsSection(_Model):
 
 class ObjectiveSection(_Model):
     callable: str | None = None
+    # A vectorized objective of a batch sweep: fn(columns, config) -> metric columns.
+    batch: str | None = None
     command: list[str] | None = None
     timeout: float | None = None
     retries: int = Field(default=0, ge=0)
@@ -206,7 +240,7 @@ class ObjectiveSection(_Model):
     # Bytes kept per log (stdout.log, stderr.log) of a command trial: head + marker + last 64 KiB.
     log_limit: int = Field(default=DEFAULT_LOG_LIMIT, ge=1)
 
-    @field_validator("callable")
+    @field_validator("callable", "batch")
     @classmethod
     def _callable(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", v):
@@ -227,9 +261,10 @@ class ObjectiveSection(_Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> ObjectiveSection:
-        if (self.callable is None) == (self.command is None):
+        if sum(x is not None for x in (self.callable, self.command, self.batch)) != 1:
             raise ValueError(
-                "set exactly one of 'callable' (\"module:function\") or 'command' (an argv list)"
+                "set exactly one of 'callable' (\"module:function\"), 'command' (an argv list) or, "
+                "in a batch sweep, 'batch' (\"module:function\" taking parameter columns)"
             )
         if self.results is not None and self.command is None:
             raise ValueError("'results' only applies to a 'command' objective")
@@ -274,18 +309,86 @@ class ValidateSection(_Model):
         return v
 
 
+class WalkForwardSection(_Model):
+    """``[walkforward]``: run the sweep once per training window, evaluate its choice on the next
+    test window. ``keys`` are the two config paths a window sets (its start and end, ``[start,
+    end)``); the windows are ``start``/``end``/``train``/``test``/``step``/``anchored`` (see
+    :func:`fastgrid.stats.walk_forward_folds`) or an explicit list ``windows``. ``top``: how many
+    of each fold's best trials are also run on its test window (for the rank correlation)."""
+
+    keys: list[str]
+    start: int | date | str | None = None
+    end: int | date | str | None = None
+    train: int | str | None = None
+    test: int | str | None = None
+    step: int | str | None = None
+    anchored: bool = False
+    windows: list[dict[str, Any]] | None = None
+    top: int = Field(default=5, ge=1)
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        if len(v) != 2 or len(set(v)) != 2 or not all(v):
+            raise ValueError(
+                "expected the two config paths a window sets, its start and its end, "
+                'e.g. ["data.start", "data.end"]'
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _windows(self) -> WalkForwardSection:
+        rolling = {k: getattr(self, k) for k in ("start", "end", "train", "test")}
+        if self.windows is not None:
+            given = [k for k in (*rolling, "step") if getattr(self, k) is not None]
+            if given or "anchored" in self.model_fields_set:
+                raise ValueError(
+                    f"give 'windows' or start/end/train/test, not both (also set: {', '.join(given)})"
+                )
+        else:
+            missing = [k for k, v in rolling.items() if v is None]
+            if missing:
+                raise ValueError(
+                    f"missing {', '.join(missing)}: give start, end, train and test (and optionally step, "
+                    "anchored), or an explicit list 'windows'"
+                )
+        self.folds()  # every window problem is reported when the file is read
+        return self
+
+    def folds(self) -> list[Fold]:
+        if self.windows is not None:
+            return explicit_folds(self.windows)
+        return walk_forward_folds(
+            start=self.start,
+            end=self.end,
+            train=self.train,
+            test=self.test,
+            step=self.step,
+            anchored=self.anchored,
+        )
+
+
 class SweepFile(_Model):
     """A whole sweep file; ``path`` is where it was read from (None when built in code)."""
 
-    sweep: SweepSection = SweepSection()
+    sweep: SweepSection
     objective: ObjectiveSection
     config: ConfigSection | None = None
     constraints: ConstraintsSection = ConstraintsSection()
     validate_: ValidateSection | None = Field(default=None, alias="validate")
+    walkforward: WalkForwardSection | None = None
     # A list of trees is the union of their grids (grid mode only).
     parameters: dict[str, Any] | list[dict[str, Any]]
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sweep_section(cls, data: Any) -> Any:
+        # Without a [sweep] table the one required key in it is what is missing.
+        if isinstance(data, dict) and data.get("sweep") is None:
+            data = {**data, "sweep": {}}
+        return data
 
     @field_validator("parameters")
     @classmethod
@@ -298,6 +401,29 @@ class SweepFile(_Model):
     def _validate_objectives(self) -> SweepFile:
         if self.validate_ is not None and len(self.sweep.all_directions) > 1:
             raise ValueError("[validate] compares one score; it needs a single objective (direction)")
+        if self.walkforward is not None:
+            if len(self.sweep.all_directions) > 1:
+                raise ValueError("[walkforward] compares one score per fold; it needs a single objective")
+            if self.validate_ is not None:
+                raise ValueError(
+                    "[walkforward] already evaluates each fold's choice on held-out data; drop [validate]"
+                )
+            if self.sweep.mode == "batch":
+                raise ValueError("[walkforward] runs its folds as trial sweeps; use mode = 'trial'")
+        if self.sweep.mode == "batch":
+            if self.sweep.sampler.name != "grid":
+                raise ValueError(
+                    "sweep.mode: a batch sweep evaluates a grid chunk by chunk; a "
+                    f"{self.sweep.sampler.name!r} search proposes one point at a time: use sampler = 'grid' "
+                    "or mode = 'trial'"
+                )
+            if self.objective.command is not None:
+                raise ValueError(
+                    "sweep.mode: a command runs one process per point, which cannot be batched; "
+                    "use 'batch' or 'callable' in [objective], or mode = 'trial'"
+                )
+        elif self.objective.batch is not None or "chunk" in self.sweep.model_fields_set:
+            raise ValueError("objective.batch and sweep.chunk need [sweep] mode = 'batch'")
         return self
 
 
@@ -341,6 +467,12 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+_MISSING_HINTS = {
+    "sweep.direction": ': direction = "maximize" or "minimize" (which way is better for the metric; '
+    "fastgrid never picks one)",
+}
+
+
 def format_errors(exc: ValidationError) -> list[str]:
     """One readable line per pydantic error: dotted key path, what is wrong, what is expected."""
     problems = []
@@ -359,7 +491,7 @@ def format_errors(exc: ValidationError) -> list[str]:
             listing = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
             msg = f"unknown key{hint}{listing}"
         elif kind == "missing":
-            msg = "required key is missing"
+            msg = "required key is missing" + _MISSING_HINTS.get(path, "")
         elif "input" in err and kind not in ("value_error", "assertion_error"):
             shown = repr(err["input"])
             msg = f"{msg} (got {shown[:80]})"
@@ -377,8 +509,20 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     try:
         sweep = SweepFile.model_validate(data)
     except ValidationError as exc:
-        raise SweepFileError(str(path), format_errors(exc)) from None
+        raise SweepFileError(str(path), format_errors(exc) + _raw_parameter_problems(data)) from None
     return resolve_paths(sweep, path.resolve().parent, default_name=path.stem)
+
+
+def _raw_parameter_problems(data: dict[str, Any]) -> list[str]:
+    """The parameters tree's problems when the rest of the file has some too: all are listed at
+    once (the runner checks the tree again, with the sampler's rules, once the file validates)."""
+    tree = data.get("parameters")
+    if not tree or not isinstance(tree, dict | list):
+        return []
+    sweep = data.get("sweep")
+    sampler = sweep.get("sampler", "grid") if isinstance(sweep, dict) else "grid"
+    name = sampler.get("name") if isinstance(sampler, dict) else sampler
+    return parameter_problems(tree, grid=name == "grid")
 
 
 def resolve_paths(sweep: SweepFile, base: Path, *, default_name: str) -> SweepFile:
@@ -398,6 +542,74 @@ def resolve_paths(sweep: SweepFile, base: Path, *, default_name: str) -> SweepFi
     if obj_updates:
         updates["objective"] = obj.model_copy(update=obj_updates)
     return sweep.model_copy(update=updates) if updates else sweep
+
+
+# -- the parameters tree, walked in Python -----------------------------------------------------------
+def parameter_leaves(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted path, leaf as written)`` of every parameter of a tree (a union: of every tree, paths
+    prefixed ``[i].``), by the rule of the compiled parser: a dict with a ``type`` key is a leaf,
+    any other dict a namespace, and dotted keys are paths."""
+    if isinstance(tree, list):
+        return [leaf for i, t in enumerate(tree) for leaf in parameter_leaves(t, f"[{i}].")]
+    out: list[tuple[str, Any]] = []
+    if not isinstance(tree, dict):
+        return out
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and "type" not in value:
+            out.extend(parameter_leaves(value, f"{path}."))
+        else:
+            out.append((path, value))
+    return out
+
+
+def _probe(tree: Any, *, grid: bool, where: tuple[str, ...] = ()) -> None:
+    if grid:
+        Grid(tree, constraints=where)
+    else:
+        parse_parameters(tree)
+
+
+def problem_text(exc: BaseException, prefix: str = "parameters.", where: tuple[str, ...] = ()) -> str:
+    """``parameters.PATH: what is wrong``, the path printed once (the core's message starts with
+    it too); a constraint's error as ``sweep.where[i]: ...``."""
+    message = str(exc)
+    expr = getattr(exc, "expr", None)
+    if expr:
+        index = f"[{where.index(expr)}]" if expr in where else ""
+        return f"sweep.where{index}: {message}"
+    path = getattr(exc, "path", "") or ""
+    if path and message.startswith(f"{path}: "):
+        message = message[len(path) + 2 :]
+    return f"{prefix}{path}: {message}" if path else f"{prefix.rstrip('.')}: {message}"
+
+
+def parameter_problems(tree: Any, *, grid: bool, where: tuple[str, ...] = ()) -> list[str]:
+    """Every problem of a parameters tree at once (issue 11: one per run), each naming its path.
+
+    The compiled parser stops at the first bad leaf, so on failure each leaf is parsed alone;
+    problems of the whole (a path defined twice, a ``where`` naming no parameter) are reported
+    when every leaf is fine.
+    """
+    try:
+        _probe(tree, grid=grid, where=where)
+        return []
+    except (ValueError, TypeError, OverflowError) as exc:
+        first = exc
+    problems = []
+    for path, leaf in parameter_leaves(tree):
+        tag, _, inner = path.rpartition("].")
+        try:
+            _probe({inner: leaf}, grid=grid)
+        except (ValueError, TypeError, OverflowError) as exc:
+            problems.append(problem_text(exc, f"parameters{tag + ']' if tag else ''}."))
+    return list(dict.fromkeys(problems)) or [problem_text(first, where=where)]
+
+
+def bare_lists(tree: Any) -> list[str]:
+    """The paths whose value is written as a bare list: a fixed value, which a user coming from
+    sklearn or backtesting.py may have meant as the choices of an axis."""
+    return [path.split("].", 1)[-1] for path, leaf in parameter_leaves(tree) if isinstance(leaf, list)]
 
 
 # -- parameters files (``fastgrid grid FILE``) --------------------------------------------------

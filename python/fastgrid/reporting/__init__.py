@@ -6,26 +6,38 @@ Everything here reads the stored study; nothing runs a trial, builds a grid or l
 """
 
 from fastgrid.reporting._demo import DemoResult, run_demo
+from fastgrid.reporting._overfit_plot import overfitting_figure, save_overfitting, walkforward_figure
 from fastgrid.reporting._plot import (
     AGGREGATES,
     OPTUNA_KINDS,
     heatmap_figure,
+    heatmap_title,
     optuna_figure,
     save_heatmap,
     save_optuna,
 )
-from fastgrid.reporting._report import Report, load_report, render_report
+from fastgrid.reporting._report import FailureGroup, Report, load, load_report, render_report
+from fastgrid.reporting._walkforward import load_walkforward_report, render_walkforward, walkforward_json
 
 __all__ = [
     "AGGREGATES",
     "OPTUNA_KINDS",
     "DemoResult",
+    "FailureGroup",
     "Report",
     "heatmap_figure",
+    "heatmap_title",
+    "load",
     "load_report",
+    "load_walkforward_report",
     "optuna_figure",
+    "overfitting_figure",
     "render_report",
+    "render_walkforward",
     "run_demo",
     "save_heatmap",
     "save_optuna",
+    "save_overfitting",
+    "walkforward_figure",
+    "walkforward_json",
 ]

@@ -10,7 +10,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from fastgrid.study import Row, StoredAxes, rows
+from fastgrid.selection import Selection, assess_selection
+from fastgrid.study import Row, StoredAxes, rows, stored_metrics, to_pandas
 
 __all__ = ["SweepResult"]
 
@@ -44,3 +45,14 @@ class SweepResult:
     @functools.cached_property
     def rows(self) -> list[Row]:
         return rows(self.trials, self.axes)
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame`` with flat columns (see :func:`fastgrid.study.to_pandas`);
+        pandas is optional (``pip install pandas``)."""
+        return to_pandas(self.rows, stored_metrics(self.study))
+
+    @functools.cached_property
+    def selection(self) -> Selection:
+        """Trials run, the winner's deflated Sharpe ratio and PBO, with a plain summary in ``note``
+        (see :func:`fastgrid.selection.assess_selection`)."""
+        return assess_selection(self.trials, self.best["number"] if self.best is not None else None)

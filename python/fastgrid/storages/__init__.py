@@ -20,6 +20,7 @@ from fastgrid.storages._urls import (
     is_rdb_url,
     open_storage,
     redact_url,
+    release_connections,
 )
 from fastgrid.storages.embedded import SMALL_TAIL, EmbeddedStorage, SQLiteJournalBackend
 from fastgrid.storages.postgres import PostgresJournalBackend, PostgresJournalStorage
@@ -40,4 +41,5 @@ __all__ = [
     "open_heartbeat_storage",
     "open_storage",
     "redact_url",
+    "release_connections",
 ]
