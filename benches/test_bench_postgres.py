@@ -100,6 +100,7 @@ def _sweep_run(benchmark: Any, server: str, url_for: Any, n: int) -> None:
     def setup() -> tuple[tuple[Sweep], dict[str, Any]]:
         sweep = Sweep(
             name="overhead",
+            direction="minimize",
             parameters={"a": {"type": "int", "low": 0, "high": n - 1}, "b": "fixed"},
             objective=trivial,
             directory=fresh_dir(),
@@ -192,6 +193,7 @@ def _scaling_round(server: str, workers: int, n: int) -> tuple[float, float]:
             f"""
             [sweep]
             name = "scale"
+            direction = "minimize"
             storage = "{url}"
             [objective]
             callable = "sleeper:run"
@@ -291,14 +293,18 @@ def big_study(server: str, request: pytest.FixtureRequest) -> dict[str, Any]:
     return big
 
 
-def _sweep(big: dict[str, Any], objective: Any, *, max_trials: int | None = None) -> Sweep:
+def _sweep(
+    big: dict[str, Any], objective: Any, *, max_trials: int | None = None, more: int | None = None
+) -> Sweep:
     return Sweep(
         name="big",
+        direction="minimize",
         parameters=big["parameters"],
         objective=objective,
         directory=big["directory"],
         storage=big["url"],
         max_trials=max_trials,
+        more=more,
         progress=False,
     )
 
@@ -310,7 +316,7 @@ def test_fastgrid_late_worker_first_trial(benchmark: Any, big_study: dict[str, A
     def join() -> None:
         FIRST_CALL.clear()
         start = time.perf_counter()
-        result = _sweep(big_study, first_trial, max_trials=1).run()
+        result = _sweep(big_study, first_trial, more=1).run()
         assert result.ran == 1 and FIRST_CALL
         joined.append(FIRST_CALL[0] - start)
 

@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import attrs
 from fastgrid.storages._urls import is_rdb_url, open_storage
-from fastgrid.storages.postgres import SCHEME as PG_JOURNAL_SCHEME
+from fastgrid.storages.postgres import is_journal_url
 
 __all__ = ["HEARTBEAT_ATTR", "STALE_REASON", "Heartbeat", "open_heartbeat_storage"]
 
@@ -39,7 +39,7 @@ _OPEN_ATTEMPTS = 5
 
 def open_heartbeat_storage(url: str | None, *, directory: Path, interval: int, grace: int) -> BaseStorage:
     """Open ``url`` like ``open_storage``, with Optuna's heartbeat when the storage has one."""
-    if url is not None and url.lower().startswith(PG_JOURNAL_SCHEME + "://"):
+    if url is not None and is_journal_url(url):
         # fastgrid's PostgreSQL journal has Optuna's heartbeat interface (timed by the server's clock).
         journal = open_storage(url, directory=directory, heartbeat_interval=interval, grace_period=grace)
         setattr(journal, "heartbeat_stale_trial_callback", _on_stale)  # noqa: B010 - not on BaseStorage

@@ -24,8 +24,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage, _CachedStor
 from optuna.storages.journal import JournalFileBackend
 
 from fastgrid.storages.embedded import EmbeddedStorage, SQLiteJournalBackend
-from fastgrid.storages.postgres import SCHEME as _PG_JOURNAL
-from fastgrid.storages.postgres import open_postgres_storage
+from fastgrid.storages.postgres import is_journal_url, open_postgres_storage
 
 __all__ = [
     "ACCEPTED_FORMS",
@@ -170,13 +169,7 @@ def open_storage(
             return JournalStorage(JournalFileBackend(str(path)))
         raise _bad_url(text, f"a plain path must end in .db, .log or .jsonl (got {suffix or 'no suffix'!r})")
     scheme = match.group(1).lower()
-    if "postgres" in scheme.split("+"):
-        fixed = "+".join("postgresql" if part == "postgres" else part for part in scheme.split("+"))
-        raise ValueError(
-            f"storage {redact_url(text)!r}: write {fixed}:// instead of {scheme}:// (postgresql:// "
-            "opens Optuna's RDBStorage, fastgrid+postgresql:// fastgrid's PostgreSQL journal)"
-        )
-    if scheme == _PG_JOURNAL:
+    if is_journal_url(text):
         return open_postgres_storage(
             text, display=redact_url(text), heartbeat_interval=heartbeat_interval, grace_period=grace_period
         )

@@ -12,6 +12,7 @@ from fastgrid.storages.postgres._journal import (
     SCHEME,
     PostgresJournalBackend,
     PostgresTarget,
+    is_journal_url,
     parse_url,
 )
 from fastgrid.storages.postgres._storage import PostgresJournalStorage, open_postgres_storage
@@ -23,6 +24,7 @@ __all__ = [
     "PostgresJournalBackend",
     "PostgresJournalStorage",
     "PostgresTarget",
+    "is_journal_url",
     "open_postgres_storage",
     "parse_url",
 ]

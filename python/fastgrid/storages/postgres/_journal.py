@@ -50,6 +50,7 @@ __all__ = [
     "SCHEME",
     "PostgresJournalBackend",
     "PostgresTarget",
+    "is_journal_url",
     "parse_url",
 ]
 
@@ -57,6 +58,8 @@ _T = TypeVar("_T")
 _logger = logging.getLogger("fastgrid.postgres")
 
 SCHEME = "fastgrid+postgresql"
+# libpq (and Heroku-style URLs) also spell it postgres://; fastgrid takes both, as for postgresql://.
+_SCHEMES = (SCHEME, "fastgrid+postgres")
 # Bumped only if the tables or the append function change; tables of another version are refused.
 SCHEMA_VERSION = 1
 DEFAULT_RECONNECT_TIMEOUT = 60.0
@@ -177,7 +180,7 @@ def parse_url(url: str, *, display: str) -> PostgresTarget:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() != SCHEME:
+    if not sep or scheme.lower() not in _SCHEMES:
         raise ValueError(f"storage {display!r}: a fastgrid PostgreSQL URL starts with {SCHEME}://")
     head, _, query = rest.partition("?")
     kept: list[str] = []
@@ -216,6 +219,13 @@ def parse_url(url: str, *, display: str) -> PostgresTarget:
         reconnect_timeout=reconnect_timeout,
         application_name=params.get("application_name"),
     )
+
+
+def is_journal_url(url: str) -> bool:
+    """Whether ``url`` names fastgrid's PostgreSQL journal (``fastgrid+postgresql://``, or
+    ``fastgrid+postgres://``)."""
+    scheme, sep, _ = url.partition("://")
+    return bool(sep) and scheme.lower() in _SCHEMES
 
 
 def _password_in(authority_and_path: str) -> str | None:
