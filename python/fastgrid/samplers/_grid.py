@@ -35,6 +35,10 @@ SLOT_ATTR = attrs.SLOT
 EXHAUSTED_ATTR = attrs.EXHAUSTED
 _DONE = (TrialState.COMPLETE, TrialState.PRUNED)  # states whose slot is never run again
 FAILED_IN_ATTR = attrs.FAILED_IN
+# System attrs Optuna writes: ``study.enqueue_trial``'s fixed params, and the number of the trial
+# that ``RetryHeartbeatStaleTrialCallback`` re-queued.
+_FIXED = "fixed_params"
+_RETRY_OF = "failed_trial"
 # How long a retry waits for a lower-numbered retry to write its claim (its worker may have died
 # in between; then the claim goes ahead).
 _CLAIM_WAIT = 10.0
@@ -116,6 +120,17 @@ class GridSampler(BaseSampler):
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         stored = trial.system_attrs.get(SLOT_ATTR)
         slot: int
+        if stored is None and _RETRY_OF in trial.system_attrs:
+            # Optuna's RetryHeartbeatStaleTrialCallback re-queues a stale trial with its params and
+            # system attrs: it evaluates the original's slot (a stored slot is inherited; a first
+            # pass slot is the original's number), not the one its own number would name.
+            stored = self._slot_of_number(study, trial.system_attrs[_RETRY_OF])
+            if stored is not None:
+                study._storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, stored)
+        if stored is None and _FIXED in trial.system_attrs:
+            # An enqueued trial (``study.enqueue_trial``): its params were chosen by someone else,
+            # so it takes no slot and the slot its number would name runs later, as a retry does.
+            return
         if stored is not None:
             slot = int(stored)
         elif 0 <= trial.number - self._first < self._n:
@@ -148,6 +163,12 @@ class GridSampler(BaseSampler):
         with self._lock:
             entry = self._points.get(trial._trial_id)
         if entry is None:
+            if _FIXED in trial.system_attrs:
+                # Optuna's GridSampler raises ValueError here too (test_enqueued_insufficient_trial).
+                raise ValueError(
+                    f"trial {trial.number} was enqueued without parameter {param_name!r}: an enqueued "
+                    "trial takes no grid point, so give it every parameter the objective suggests"
+                )
             raise RuntimeError(f"trial {trial.number} was not prepared by GridSampler.before_trial")
         parts = self._paths.get(param_name)
         if parts is None:
@@ -211,7 +232,17 @@ class GridSampler(BaseSampler):
         slot = trial.system_attrs.get(SLOT_ATTR)
         if slot is not None:
             return int(slot)
+        if _FIXED in trial.system_attrs:
+            return None  # enqueued: its params are its own
         return rel if rel < self._n else None
+
+    def _slot_of_number(self, study: Study, number: Any) -> int | None:
+        """The slot of the stored trial numbered ``number`` (None if there is none)."""
+        try:
+            trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(number))
+            return self.slot_of(study._storage.get_trial(trial_id))
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def exhausted(self, trial: optuna.Trial | FrozenTrial) -> bool:
         """True when the trial was created after every slot was done or taken (do not run it)."""
@@ -288,8 +319,8 @@ class GridSampler(BaseSampler):
             for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
                 if t.number >= trial.number or t.number - self._first < self._n:
                     continue
-                if t.system_attrs.get(EXHAUSTED_ATTR):
-                    continue
+                if t.system_attrs.get(EXHAUSTED_ATTR) or _FIXED in t.system_attrs:
+                    continue  # ran nothing, or an enqueued trial (it claims no slot)
                 other = t.system_attrs.get(SLOT_ATTR)
                 if other is None:
                     undecided = undecided or t.state in (TrialState.RUNNING, TrialState.WAITING)
