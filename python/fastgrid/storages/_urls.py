@@ -230,15 +230,23 @@ def export_study(src_storage: BaseStorage | str, *, study_name: str, to_url: str
     """
     source = open_storage(src_storage) if isinstance(src_storage, str) else src_storage
     target = open_storage(to_url)
-    if study_name in {s.study_name for s in target.get_all_studies()}:
-        raise ValueError(
-            f"{redact_url(to_url)}: already holds a study named {study_name!r}; export elsewhere"
-        )
     try:
-        source.get_study_id_from_name(study_name)
-    except KeyError:
-        names = sorted(s.study_name for s in source.get_all_studies())
-        raise KeyError(f"no study named {study_name!r} in the source storage (studies: {names})") from None
-    optuna.copy_study(from_study_name=study_name, from_storage=source, to_storage=target)
-    if isinstance(target, EmbeddedStorage):
-        target.checkpoint()
+        if study_name in {s.study_name for s in target.get_all_studies()}:
+            raise ValueError(
+                f"{redact_url(to_url)}: already holds a study named {study_name!r}; export elsewhere"
+            )
+        try:
+            source.get_study_id_from_name(study_name)
+        except KeyError:
+            names = sorted(s.study_name for s in source.get_all_studies())
+            raise KeyError(
+                f"no study named {study_name!r} in the source storage (studies: {names})"
+            ) from None
+        optuna.copy_study(from_study_name=study_name, from_storage=source, to_storage=target)
+        if isinstance(target, EmbeddedStorage):
+            target.checkpoint()
+    finally:
+        # The pooled connections of a database opened here close now, not when the GC finds them.
+        engine = getattr(getattr(target, "_backend", target), "engine", None)
+        if engine is not None:
+            engine.dispose()

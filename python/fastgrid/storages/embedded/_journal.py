@@ -96,6 +96,9 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        # Journal appends made through this object (other storages may share it): with
+        # ``data_version`` it tells a reader whether anything was written since it last looked.
+        self.appended = 0
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         with self._lock:
             self._connection(create=True)
@@ -197,6 +200,7 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                     conn.executemany("INSERT INTO journal (body) VALUES (?)", bodies)
 
             self._retry(write)
+            self.appended += 1
 
     def encode(self, log: dict[str, Any]) -> str:
         """The JSON text a log is stored as (raises TypeError/ValueError if it is not JSON data)."""
@@ -224,7 +228,20 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 return unread
 
             unread = self._retry(write)
+            if rows_in:
+                self.appended += 1
         return _decode([body for (body,) in unread] + bodies)
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes whenever ANOTHER connection commits.
+
+        Cheap (no table is read): a storage compares it, with :attr:`appended`, to what it saw
+        before its last read, to know whether its replayed state may be out of date.
+        """
+        with self._lock:
+            conn = self._connection()
+            row = self._retry(lambda: conn.execute("PRAGMA data_version").fetchone())
+        return int(row[0])
 
     def log_count(self) -> int:
         """How many log entries the file holds (committed ones only)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Container, Iterable
@@ -62,6 +63,9 @@ __all__ = ["SMALL_TAIL", "EmbeddedStorage"]
 _logger = optuna.logging.get_logger(__name__)
 
 _DEFAULT_SNAPSHOT_EVERY = 2_000
+# Seconds during which a write that joins other deferred writes trusts the last look at the file
+# (see EmbeddedStorage._current_trial).
+_RECHECK_AFTER = 0.01
 
 _STATES = tuple(TrialState)
 _RUNNING, _WAITING, _COMPLETE = TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE
@@ -311,6 +315,10 @@ class EmbeddedStorage(JournalStorage):
         # True while the file's snapshot is of an older format: the next checkpoint rewrites it.
         self._snapshot_outdated = False
         self._wrote = False  # since the last snapshot check
+        # (backend.data_version(), backend.appended) as of before this storage's last full read;
+        # while both stay the same, the replayed state is the file's (see _current_trial).
+        self._seen: tuple[int, int] | None = None
+        self._seen_at = -_RECHECK_AFTER  # monotonic time of the last look at data_version
         with self._thread_lock:
             self._restore_snapshot()
             self._snapshot_at = self._replay_result.log_number_read
@@ -403,6 +411,10 @@ class EmbeddedStorage(JournalStorage):
         """Append ``bodies`` in one transaction and replay everything new, in the file's order."""
         result = self._replay_result
         logs = self.backend.append_and_read(bodies, result.log_number_read)
+        if self._seen is not None:
+            # That transaction read everything before its own append: our own writes leave the
+            # replayed state current (another process's show up in data_version).
+            self._seen = (self._seen[0], self.backend.appended)
         self._pending.clear()
         deferred = len(bodies) - (1 if strict_last else 0)
         first_deferred = len(logs) - len(bodies)
@@ -414,8 +426,10 @@ class EmbeddedStorage(JournalStorage):
             try:
                 result.apply_logs([log])
             except (KeyError, ValueError, UpdateFinishedTrialError) as exc:
-                # Validated when deferred; only a race with another process (which finished or
-                # deleted this trial meanwhile) lands here, and the write is moot for a finished trial.
+                # Validated against the file's current state when deferred (_current_trial); only
+                # another process finishing or deleting the trial between that call and this
+                # commit lands here. This process's next write to the trial (its tell) raises
+                # UpdateFinishedTrialError, so the owner still learns of it.
                 _logger.warning(f"dropped a deferred write to trial {log.get('trial_id')}: {exc}")
         if strict_last:
             result.apply_logs(logs[-1:])
@@ -425,18 +439,37 @@ class EmbeddedStorage(JournalStorage):
     # transaction with its state change instead of one each. They are validated now, as Optuna would
     # (unknown or finished trial, incompatible distribution), so errors still surface at the call.
     def _defer(self, op_code: int, trial_id: int, extra_fields: dict[str, Any]) -> None:
+        self._current_trial(trial_id)
+        log = {"op_code": op_code, "worker_id": self._replay_result.worker_id, "trial_id": trial_id}
+        self._pending.append(self.backend.encode({**log, **extra_fields}))
+
+    def _current_trial(self, trial_id: int) -> FrozenTrial:
+        """The trial as the file holds it now; KeyError if unknown, UpdateFinishedTrialError if finished.
+
+        The replayed state is read again only when the file changed since this storage last read
+        it: another process may have finished the trial (marked it stale, say), and a write to it
+        must then raise here, as with Optuna's own storages, not be dropped at the next commit
+        (issue 12, item 18). One ``PRAGMA data_version`` answers that without reading a table.
+        """
         self._forked_check()
+        backend = self.backend
         result = self._replay_result
         trial = result._trials.get(trial_id)
-        if trial is None:
-            self._sync_with_backend()
-            trial = result._trials.get(trial_id)
-            if trial is None:
-                raise KeyError(NOT_FOUND_MSG)
+        now = time.monotonic()
+        # A burst of writes (a trial's attributes, microseconds apart) asks once: the PRAGMA
+        # costs about as much as deferring the write itself.
+        if trial is None or not self._pending or now - self._seen_at >= _RECHECK_AFTER:
+            seen = (backend.data_version(), backend.appended)
+            self._seen_at = now
+            if trial is None or seen != self._seen:
+                self._sync_with_backend()
+                self._seen = (seen[0], backend.appended)
+                trial = result._trials.get(trial_id)
+                if trial is None:
+                    raise KeyError(NOT_FOUND_MSG)
         if trial.state.is_finished():
             raise UpdateFinishedTrialError(UNUPDATABLE_MSG.format(trial_number=trial.number))
-        log = {"op_code": op_code, "worker_id": result.worker_id, "trial_id": trial_id, **extra_fields}
-        self._pending.append(self.backend.encode(log))
+        return trial
 
     def flush(self) -> None:
         """Commit deferred writes now (e.g. before a long objective, so other processes see params)."""
@@ -448,6 +481,9 @@ class EmbeddedStorage(JournalStorage):
         self, trial_id: int, param_name: str, param_value_internal: float, distribution: BaseDistribution
     ) -> None:
         with self._thread_lock:
+            # The trial's state first, as Optuna's storages check it (a finished trial raises
+            # UpdateFinishedTrialError whatever the distribution; issue 12, item 17).
+            self._current_trial(trial_id)
             result = self._replay_result
             study_id = result._trial_id_to_study_id.get(trial_id)
             if study_id is not None:
