@@ -23,6 +23,7 @@ from typing import Any
 import fastgrid
 import optuna
 import pytest
+from fastgrid.exceptions import StoreError
 from fastgrid.storages import (
     DEFAULT_STORE_NAME,
     EmbeddedStorage,
@@ -520,7 +521,7 @@ def test_a_deleted_store_is_not_silently_recreated_on_reconnect(tmp_path: Path) 
     storage.backend.close()
     for leftover in tmp_path.glob("gone.db*"):
         leftover.unlink()
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreError, match="deleted or moved while in use"):
         storage.get_all_studies()
     assert not path.exists()
 

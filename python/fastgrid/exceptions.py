@@ -16,6 +16,7 @@ __all__ = [
     "DocumentError",
     "PatternError",
     "SpecError",
+    "StoreError",
     "SweepChangedError",
     "SweepFileError",
 ]
@@ -62,6 +63,22 @@ class SweepFileError(ValueError):
 
 class SweepChangedError(ValueError):
     """The stored sweep was started with a different config or parameters tree than this run's."""
+
+
+class StoreError(OSError):
+    """The embedded store cannot be used: not a database, damaged, another program's, read-only, or
+    on a full disk. ``path`` is the store file; ``str()`` is one line naming it and the fix."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.path, self.reason))
 
 
 class ConfigChangedWarning(UserWarning):

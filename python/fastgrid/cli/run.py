@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from fastgrid.cli._main import InputError, main
-from fastgrid.exceptions import SweepChangedError, SweepFileError
+from fastgrid.exceptions import StoreError, SweepChangedError, SweepFileError
 from fastgrid.sweepfile import parse_duration
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
 
     try:
         return Sweep.from_file(sweep_file, **options).run()
-    except (SweepFileError, SweepChangedError) as exc:
+    except (SweepFileError, SweepChangedError, StoreError) as exc:
         raise InputError(str(exc)) from None
     except (ValueError, OSError) as exc:
         # Config files, models and storage URLs are checked when the run opens them.

@@ -117,6 +117,7 @@ def open_storage(
     directory: Path | None = None,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
+    readonly: bool = False,
 ) -> BaseStorage:
     """Open the Optuna storage named by ``url`` (see the module docstring for the accepted forms).
 
@@ -126,13 +127,15 @@ def open_storage(
             (default: the current directory).
         heartbeat_interval, grace_period: Optuna's heartbeat options, passed to ``RDBStorage``; the file
             storages have no heartbeat, so giving them there is an error rather than silently ignored.
+        readonly: only read (reports): the embedded store is opened read-only, and a missing one
+            reads as empty instead of being created.
 
     Raises:
         ValueError: the URL is of no accepted form (the message redacts the password).
     """
     base = Path.cwd() if directory is None else Path(directory)
     if url is None:
-        return _embedded(base / DEFAULT_STORE_NAME, url, heartbeat_interval, grace_period)
+        return _embedded(base / DEFAULT_STORE_NAME, url, heartbeat_interval, grace_period, readonly)
     text = os.fspath(url)
     if not text.strip():
         raise _bad_url(text, "empty storage URL")
@@ -143,7 +146,7 @@ def open_storage(
         path = path if path.is_absolute() else base / path
         suffix = path.suffix.lower()
         if suffix == ".db":
-            return _embedded(path, text, heartbeat_interval, grace_period)
+            return _embedded(path, text, heartbeat_interval, grace_period, readonly)
         if suffix in (".log", ".jsonl"):
             _no_heartbeat(text, heartbeat_interval, grace_period)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +160,8 @@ def open_storage(
                 text, "a fastgrid URL is fastgrid:///relative/path.db or fastgrid:////absolute/path.db"
             )
         path = Path(urllib.parse.unquote(rest[1:])).expanduser()
-        return _embedded(path if path.is_absolute() else base / path, text, heartbeat_interval, grace_period)
+        path = path if path.is_absolute() else base / path
+        return _embedded(path, text, heartbeat_interval, grace_period, readonly)
     if scheme.split("+", 1)[0] in _RDB_SCHEMES:
         text = _with_installed_postgres_driver(text, scheme)
         text = _anchor_sqlite_path(text, match.end(), scheme, base)
@@ -209,12 +213,16 @@ def _no_heartbeat(url: str, heartbeat_interval: int | None, grace_period: int | 
 
 
 def _embedded(
-    path: Path, url: str | None, heartbeat_interval: int | None, grace_period: int | None
+    path: Path,
+    url: str | None,
+    heartbeat_interval: int | None,
+    grace_period: int | None,
+    readonly: bool = False,
 ) -> EmbeddedStorage:
     _no_heartbeat(url or str(path), heartbeat_interval, grace_period)
     if path.is_dir():
         raise _bad_url(url or str(path), f"{path} is a directory")
-    return EmbeddedStorage(SQLiteJournalBackend(path))
+    return EmbeddedStorage(SQLiteJournalBackend(path, readonly=readonly))
 
 
 def export_study(src_storage: BaseStorage | str, *, study_name: str, to_url: str) -> None:

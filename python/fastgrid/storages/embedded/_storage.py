@@ -529,6 +529,8 @@ class EmbeddedStorage(JournalStorage):
         with self._thread_lock:
             self._forked_check()
             self._sync_with_backend()
+            if self.backend.readonly:
+                return  # a reader (a report) leaves the file as it found it
             new = self._replay_result.log_number_read - self._snapshot_at
             if new >= max(min_new, 1) or self._snapshot_outdated:
                 self._dump_snapshot()
