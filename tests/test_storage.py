@@ -743,3 +743,29 @@ def test_optuna_dashboard_serves_the_study(tmp_path: Path, via: str) -> None:
     detail = _wsgi_get(app, f"/api/studies/{studies[0]['study_id']}")
     assert len(detail["trials"]) == 9
     assert {p["name"] for p in detail["trials"][0]["params"]} == {"x", "n", "kind"}
+
+
+def test_a_run_of_writes_to_one_trial_copies_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 12, item 8: one copy of the trial per param made a trial of n params cost O(n**2).
+    from fastgrid.storages.embedded import _storage
+
+    copies = 0
+    real = _storage.clone_trial
+
+    def counting(trial: FrozenTrial) -> FrozenTrial:
+        nonlocal copies
+        copies += 1
+        return real(trial)
+
+    storage = open_storage(tmp_path / "wide.db")
+    study = optuna.create_study(storage=storage, study_name="wide")
+    monkeypatch.setattr(_storage, "clone_trial", counting)
+    n = 2_000
+    trial = study.ask({f"p{i}": FloatDistribution(0, 1) for i in range(n)})
+    for i in range(10):
+        trial.set_user_attr(f"a{i}", i)
+    study.tell(trial, 1.0)
+    assert copies <= 4
+    stored = optuna_view(tmp_path / "wide.db", "wide")[0]
+    assert len(stored.params) == n and stored.user_attrs == {f"a{i}": i for i in range(10)}
+    assert storage.get_all_trials(0)[0].params == stored.params

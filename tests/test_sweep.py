@@ -751,3 +751,20 @@ def test_a_union_of_trees_runs_each_point_and_records_params_of_either_shape(tmp
     assert CALLS == [{"x": 0}, {"x": 1}, {"x": 2}, {"x": 10, "z": 1}, {"x": 10, "z": 2}]
     assert [r["params"] for r in result.rows] == CALLS
     assert result.best is not None and result.best["params"] == {"x": 10, "z": 2}  # maximized
+
+
+def test_parameters_of_one_value_are_recorded_once_not_on_every_trial(tmp_path: Path) -> None:
+    # Issue 12, item 8: a 1-point grid of 121,692 constants took minutes, each an Optuna param.
+    constants = {f"c{i}": i for i in range(50)}
+    parameters = {
+        "const": constants,
+        "one": {"type": "grid", "values": [[1, 2]]},
+        "step": {"type": "int", "low": 3, "high": 3},
+        "x": {"type": "int", "low": 0, "high": 1},
+    }
+    sweep = Sweep(parameters=parameters, objective=lambda c: c["x"], directory=tmp_path, progress=False)
+    result = sweep.run()
+    assert [t.params for t in result.study.trials] == [{"x": 0}, {"x": 1}]
+    expected = {**{f"const.c{i}": i for i in range(50)}, "one": [1, 2], "step": 3}
+    assert [r["params"] for r in result.rows] == [{**expected, "x": 0}, {**expected, "x": 1}]
+    assert result.best_config == {"const": constants, "one": [1, 2], "step": 3, "x": 0}

@@ -56,7 +56,17 @@ class SweepPlan:
         return self.directory / "runs" / self.name
 
     def grid(self) -> Any:
-        return Grid(self.spec.parameters, constraints=tuple(self.spec.sweep.where))
+        """The sweep's grid, built once per process (a tree of 100,000 values takes a while)."""
+        grid = self.__dict__.get("_grid")
+        if grid is None:
+            grid = self.__dict__["_grid"] = Grid(
+                self.spec.parameters, constraints=tuple(self.spec.sweep.where)
+            )
+        return grid
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Each worker process builds its own grid from the spec (cheaper than pickling one).
+        return {k: v for k, v in self.__dict__.items() if k != "_grid"}
 
     def search_space(self) -> SearchSpace:
         # problems() refuses a list of trees in search mode before this runs.

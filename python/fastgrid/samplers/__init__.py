@@ -6,7 +6,7 @@
   samplers (TPE, random, CMA-ES, QMC, NSGA-II), built by :func:`search_sampler`.
 """
 
-from fastgrid.samplers._axes import axis_distribution, decode_choice, encode_choice
+from fastgrid.samplers._axes import axis_distribution, decode_choice, encode_choice, single_value
 from fastgrid.samplers._factory import (
     PRUNERS,
     SEARCH_SAMPLERS,
@@ -31,4 +31,5 @@ __all__ = [
     "encode_choice",
     "make_pruner",
     "search_sampler",
+    "single_value",
 ]

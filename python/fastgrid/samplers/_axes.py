@@ -18,7 +18,15 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-__all__ = ["axis_distribution", "axis_field", "decode_choice", "encode_choice", "get_path", "stepped_high"]
+__all__ = [
+    "axis_distribution",
+    "axis_field",
+    "decode_choice",
+    "encode_choice",
+    "get_path",
+    "single_value",
+    "stepped_high",
+]
 
 _SCALAR = (type(None), bool, int, float, str)
 
@@ -72,6 +80,26 @@ def axis_distribution(axis: Any) -> BaseDistribution | None:
         return FloatDistribution(low, high, log=log)
     values = axis_field(axis, "values")
     return CategoricalDistribution([encode_choice(v) for v in values])
+
+
+def single_value(axis: Any) -> tuple[bool, Any]:
+    """``(True, value)`` for an axis that holds one value (a fixed value, a one-element list, a
+    range of one step), else ``(False, None)``.
+
+    Such a parameter needs no Optuna distribution: recording it on every trial would cost a log
+    entry per trial and parameter for a value the study stores once (issue 12, item 8).
+    """
+    kind = axis_field(axis, "kind")
+    if kind == "fixed":
+        return True, axis_field(axis, "value")
+    if axis_field(axis, "size") != 1:
+        return False, None
+    if kind in ("int", "float"):
+        return True, axis_field(axis, "low")
+    values = axis_field(axis, "values")
+    if isinstance(values, list) and len(values) == 1:
+        return True, values[0]
+    return False, None
 
 
 def axis_field(axis: Any, name: str) -> Any:

@@ -27,7 +27,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import attrs
-from fastgrid.samplers._axes import axis_distribution, axis_field, encode_choice, get_path
+from fastgrid.samplers._axes import axis_distribution, axis_field, encode_choice, get_path, single_value
 
 __all__ = ["EXHAUSTED_ATTR", "FAILED_IN_ATTR", "SLOT_ATTR", "GridSampler"]
 
@@ -76,8 +76,12 @@ class GridSampler(BaseSampler):
             for a in grid.axes
             if axis_field(a, "kind") != "fixed"
         }
+        # Parameters of one value are not registered (a trial of a grid with 100,000 constants
+        # would record each); a trial may still suggest them.
         self._distributions = {
-            axis_field(a, "path"): d for a in grid.axes if (d := axis_distribution(a)) is not None
+            axis_field(a, "path"): d
+            for a in grid.axes
+            if not single_value(a)[0] and (d := axis_distribution(a)) is not None
         }
         # A union of trees may give one path different kinds, or drop it from some points: such
         # a grid cannot be described by one Optuna distribution per parameter.
@@ -102,7 +106,7 @@ class GridSampler(BaseSampler):
 
     @property
     def distributions(self) -> dict[str, BaseDistribution]:
-        """Varying parameters (dotted path → distribution); fixed values are not registered.
+        """Varying parameters (dotted path → distribution); parameters of one value are not registered.
 
         Empty for a union of trees whose parameters differ (``registers_params`` is then False).
         """

@@ -99,16 +99,137 @@ class _IndexedReplayResult(JournalStorageReplayResult):
         self._dist_cache: dict[str, BaseDistribution] = {}
         self._shared = SharedValues()
 
-    def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
+    def apply_logs(
+        self, logs: Iterable[dict[str, Any]], errors: list[tuple[dict[str, Any], Exception]] | None = None
+    ) -> None:
+        """Replay ``logs`` in order. With ``errors``, an entry this worker may not apply (its trial
+        finished or gone meanwhile) is listed there and the replay goes on; without, it raises.
+
+        Consecutive writes to one running trial (its params, attributes and intermediate values,
+        as a commit holds them) are applied to ONE copy of the trial: a copy per entry made a trial
+        of n parameters cost O(n²) (issue 12, item 8).
+        """
         handlers = _HANDLERS
-        for log in logs:
-            self.log_number_read += 1
+        logs = logs if isinstance(logs, list) else list(logs)
+        i, n = 0, len(logs)
+        while i < n:
+            log = logs[i]
             op = log["op_code"]
+            if op in _TRIAL_WRITES and i + 1 < n:
+                j = i + 1
+                trial_id, worker_id = log["trial_id"], log["worker_id"]
+                while (
+                    j < n
+                    and logs[j]["op_code"] in _TRIAL_WRITES
+                    and logs[j]["trial_id"] == trial_id
+                    and logs[j]["worker_id"] == worker_id
+                ):
+                    j += 1
+                if j - i > 1:
+                    self._apply_trial_writes(logs[i:j], errors)
+                    i = j
+                    continue
+            self.log_number_read += 1
+            i += 1
             handler = handlers.get(op)
-            if handler is not None:
+            if handler is None:
+                if op not in _IGNORED_OPS:
+                    raise ValueError(f"unknown journal operation {op!r} in log entry {self.log_number_read}")
+            elif errors is None:
                 handler(self, log)
-            elif op not in _IGNORED_OPS:
-                raise ValueError(f"unknown journal operation {op!r} in log entry {self.log_number_read}")
+            else:
+                try:
+                    handler(self, log)
+                except (KeyError, ValueError, UpdateFinishedTrialError) as exc:
+                    errors.append((log, exc))
+
+    def _apply_trial_writes(
+        self, logs: list[dict[str, Any]], errors: list[tuple[dict[str, Any], Exception]] | None
+    ) -> None:
+        """Apply writes of one worker to one trial (see ``apply_logs``), as the single-entry handlers
+        would one after another."""
+        try:
+            current = self._updatable(logs[0])  # the same answer for every entry of the run
+        except (KeyError, UpdateFinishedTrialError) as exc:
+            if errors is None:
+                self.log_number_read += 1
+                raise
+            self.log_number_read += len(logs)
+            errors.extend((log, exc) for log in logs)
+            return
+        if current is None:  # another worker's write to a finished or missing trial: skipped
+            self.log_number_read += len(logs)
+            return
+        own = logs[0]["worker_id"] == self.worker_id
+        trial = clone_trial(current)
+        params: dict[str, Any] | None = None
+        dists: dict[str, BaseDistribution] | None = None
+        user: dict[str, Any] | None = None
+        system: dict[str, Any] | None = None
+        inter: dict[int, float] | None = None
+        shared = self._shared
+        try:
+            for log in logs:
+                self.log_number_read += 1
+                op = log["op_code"]
+                if op == _SET_PARAM:
+                    try:
+                        name, distribution = self._checked_param(log, dists)
+                    except Exception as exc:
+                        if not own:
+                            continue
+                        if errors is None:
+                            raise
+                        errors.append((log, exc))
+                        continue
+                    if params is None or dists is None:
+                        params, dists = dict(trial._params), dict(trial._distributions)
+                    params[name] = distribution.to_external_repr(log["param_value_internal"])
+                    dists[name] = distribution
+                elif op == _SET_USER_ATTR:
+                    if user is None:
+                        user = dict(trial._user_attrs)
+                    user.update(shared.attrs(log["user_attr"]))
+                elif op == _SET_SYSTEM_ATTR:
+                    if system is None:
+                        system = dict(trial._system_attrs)
+                    system.update(shared.attrs(log["system_attr"]))
+                else:
+                    if inter is None:
+                        inter = dict(trial.intermediate_values)
+                    inter[log["step"]] = log["intermediate_value"]
+        finally:
+            # What was applied stays applied, even when an entry raised.
+            if params is not None and dists is not None:
+                trial._params, trial._distributions = params, dists
+            if user is not None:
+                trial._user_attrs = user
+            if system is not None:
+                trial._system_attrs = system
+            if inter is not None:
+                trial.intermediate_values = inter
+            self._trials[logs[0]["trial_id"]] = trial
+
+    def _checked_param(
+        self, log: dict[str, Any], pending: dict[str, BaseDistribution] | None
+    ) -> tuple[str, BaseDistribution]:
+        """The name and distribution of a SET_TRIAL_PARAM entry, checked as Optuna's replay checks
+        it: compatible with the first trial of the study holding that parameter."""
+        name = intern(log["param_name"])
+        text = log["distribution"]
+        distribution = self._dist_cache.get(text)
+        if distribution is None:
+            distribution = self._dist_cache[text] = json_to_distribution(text)
+        if pending is not None and name in pending:
+            check_distribution_compatibility(pending[name], distribution)
+            return name, distribution
+        study_id = self._trial_id_to_study_id[log["trial_id"]]
+        for prev_trial_id in self._study_id_to_trial_ids[study_id]:
+            prev_trial = self._trials[prev_trial_id]
+            if name in prev_trial._params:
+                check_distribution_compatibility(prev_trial._distributions[name], distribution)
+                break
+        return name, distribution
 
     def _updatable(self, log: dict[str, Any]) -> FrozenTrial | None:
         """The trial ``log`` writes to, or None to skip the entry (Optuna's _trial_exists_and_updatable:
@@ -169,22 +290,12 @@ class _IndexedReplayResult(JournalStorageReplayResult):
         if current is None:
             return
         trial_id = log["trial_id"]
-        param_name = intern(log["param_name"])
-        text = log["distribution"]
-        distribution = self._dist_cache.get(text)
-        if distribution is None:
-            distribution = self._dist_cache[text] = json_to_distribution(text)
-        study_id = self._trial_id_to_study_id[trial_id]
-        for prev_trial_id in self._study_id_to_trial_ids[study_id]:
-            prev_trial = self._trials[prev_trial_id]
-            if param_name in prev_trial._params:
-                try:
-                    check_distribution_compatibility(prev_trial._distributions[param_name], distribution)
-                except Exception:
-                    if log["worker_id"] == self.worker_id:
-                        raise
-                    return
-                break
+        try:
+            param_name, distribution = self._checked_param(log, None)
+        except Exception:
+            if log["worker_id"] == self.worker_id:
+                raise
+            return
         trial = clone_trial(current)
         trial._params = {
             **trial._params,
@@ -285,6 +396,13 @@ _HANDLERS: dict[int, Any] = {
     JournalOperation.SET_TRIAL_USER_ATTR: _IndexedReplayResult._apply_set_trial_user_attr,
     JournalOperation.SET_TRIAL_SYSTEM_ATTR: _IndexedReplayResult._apply_set_trial_system_attr,
 }
+_SET_PARAM = JournalOperation.SET_TRIAL_PARAM
+_SET_USER_ATTR = JournalOperation.SET_TRIAL_USER_ATTR
+_SET_SYSTEM_ATTR = JournalOperation.SET_TRIAL_SYSTEM_ATTR
+# Writes to a running trial that leave its state alone: a run of them is applied to one copy.
+_TRIAL_WRITES = frozenset(
+    (_SET_PARAM, _SET_USER_ATTR, _SET_SYSTEM_ATTR, JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE)
+)
 # Operations Optuna's replay skips (DISCARD_TRIALS, Optuna 5's, is only used by other implementations).
 _IGNORED_OPS = frozenset(op for op in JournalOperation if op.name == "DISCARD_TRIALS")
 
@@ -410,6 +528,7 @@ class EmbeddedStorage(JournalStorage):
     def _commit(self, bodies: list[str], *, strict_last: bool) -> None:
         """Append ``bodies`` in one transaction and replay everything new, in the file's order."""
         result = self._replay_result
+        assert isinstance(result, _IndexedReplayResult)
         logs = self.backend.append_and_read(bodies, result.log_number_read)
         if self._seen is not None:
             # That transaction read everything before its own append: our own writes leave the
@@ -422,15 +541,14 @@ class EmbeddedStorage(JournalStorage):
             result.apply_logs(logs)
             return
         result.apply_logs(logs[:first_deferred])
-        for log in logs[first_deferred : first_deferred + deferred]:
-            try:
-                result.apply_logs([log])
-            except (KeyError, ValueError, UpdateFinishedTrialError) as exc:
-                # Validated against the file's current state when deferred (_current_trial); only
-                # another process finishing or deleting the trial between that call and this
-                # commit lands here. This process's next write to the trial (its tell) raises
-                # UpdateFinishedTrialError, so the owner still learns of it.
-                _logger.warning(f"dropped a deferred write to trial {log.get('trial_id')}: {exc}")
+        refused: list[tuple[dict[str, Any], Exception]] = []
+        result.apply_logs(logs[first_deferred : first_deferred + deferred], refused)
+        for log, exc in refused:
+            # Validated against the file's current state when deferred (_current_trial); only
+            # another process finishing or deleting the trial between that call and this commit
+            # lands here. This process's next write to the trial (its tell) raises
+            # UpdateFinishedTrialError, so the owner still learns of it.
+            _logger.warning(f"dropped a deferred write to trial {log.get('trial_id')}: {exc}")
         if strict_last:
             result.apply_logs(logs[-1:])
 
