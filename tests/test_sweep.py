@@ -768,3 +768,37 @@ def test_parameters_of_one_value_are_recorded_once_not_on_every_trial(tmp_path: 
     expected = {**{f"const.c{i}": i for i in range(50)}, "one": [1, 2], "step": 3}
     assert [r["params"] for r in result.rows] == [{**expected, "x": 0}, {**expected, "x": 1}]
     assert result.best_config == {"const": constants, "one": [1, 2], "step": 3, "x": 0}
+
+
+@pytest.mark.parametrize("low", [1_700_000_000_000_000_001, 2**63 - 4, -(2**63)])
+def test_integers_past_two_to_the_53_are_recorded_exactly(tmp_path: Path, low: int) -> None:
+    # Issue 12, item 16: Optuna keeps int params as floats; 1700000000000000001..004 all read back
+    # as 1700000000000000000, and near 2**63 outside int64 and the grid.
+    values = list(range(low, low + 4))
+    seen: list[int] = []
+
+    def objective(config: dict[str, Any]) -> float:
+        seen.append(config["n"])
+        return float(values.index(config["n"]))
+
+    parameters = {"n": {"type": "int", "low": low, "high": low + 3}, "k": {"type": "grid", "values": [1]}}
+    sweep = Sweep(parameters=parameters, objective=objective, directory=tmp_path, progress=False)
+    result = sweep.run()
+    assert seen == values
+    assert [r["params"]["n"] for r in result.rows] == values
+    assert result.best is not None and result.best["params"] == {"n": values[0], "k": 1}
+    assert result.best_config == {"n": values[0], "k": 1}
+    assert json.loads(Path(result.best_config_path or "").read_text())["n"] == values[0]
+    # A resume reuses them by their exact keys.
+    again = Sweep(parameters=parameters, objective=objective, directory=tmp_path, progress=False).run()
+    assert again.ran == 0 and len(seen) == 4
+
+
+def test_a_search_over_integers_past_two_to_the_53_is_refused() -> None:
+    with pytest.raises(SweepFileError, match=r"parameters.n: integers beyond ±2\*\*53"):
+        Sweep(
+            parameters={"n": {"type": "int", "low": 0, "high": 2**60}},
+            objective=lambda c: 0.0,
+            sampler="random",
+            max_trials=3,
+        )

@@ -243,7 +243,9 @@ class Worker:
             key = self.key = trial_key(point)
             storage, tid = self.study._storage, trial._trial_id
             storage.set_trial_user_attr(tid, attrs.KEY, key)
-            if self.grid_sampler is not None and not self.grid_sampler.registers_params:
+            if self.grid_sampler is not None and not (
+                self.grid_sampler.registers_params and self.grid_sampler.params_exact
+            ):
                 storage.set_trial_user_attr(tid, attrs.PARAMS, flatten(point))
             hit = self.reuse.get(key)
             if hit is None and self.space is not None and self.counter is not None:

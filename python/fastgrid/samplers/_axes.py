@@ -23,10 +23,14 @@ __all__ = [
     "axis_field",
     "decode_choice",
     "encode_choice",
+    "exact_in_optuna",
     "get_path",
     "single_value",
     "stepped_high",
 ]
+
+EXACT_INT = 2**53
+"""Optuna keeps a numeric parameter as a float: integers beyond this lose their last digits."""
 
 _SCALAR = (type(None), bool, int, float, str)
 
@@ -100,6 +104,15 @@ def single_value(axis: Any) -> tuple[bool, Any]:
     if isinstance(values, list) and len(values) == 1:
         return True, values[0]
     return False, None
+
+
+def exact_in_optuna(axis: Any) -> bool:
+    """Whether Optuna records every value of the axis exactly: an int range reaching past ±2**53
+    does not (its internal float rounds 1700000000000000001 to 1700000000000000000; issue 12,
+    item 16). Choices and fixed values are stored as given, floats are floats."""
+    if axis_field(axis, "kind") != "int":
+        return True
+    return max(abs(int(axis_field(axis, "low"))), abs(int(axis_field(axis, "high")))) <= EXACT_INT
 
 
 def axis_field(axis: Any, name: str) -> Any:

@@ -27,7 +27,14 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import attrs
-from fastgrid.samplers._axes import axis_distribution, axis_field, encode_choice, get_path, single_value
+from fastgrid.samplers._axes import (
+    axis_distribution,
+    axis_field,
+    encode_choice,
+    exact_in_optuna,
+    get_path,
+    single_value,
+)
 
 __all__ = ["EXHAUSTED_ATTR", "FAILED_IN_ATTR", "SLOT_ATTR", "GridSampler"]
 
@@ -78,11 +85,15 @@ class GridSampler(BaseSampler):
         }
         # Parameters of one value are not registered (a trial of a grid with 100,000 constants
         # would record each); a trial may still suggest them.
+        # Nor are int ranges past ±2**53, whose values Optuna would round (see ``params_exact``).
         self._distributions = {
             axis_field(a, "path"): d
             for a in grid.axes
-            if not single_value(a)[0] and (d := axis_distribution(a)) is not None
+            if not single_value(a)[0] and exact_in_optuna(a) and (d := axis_distribution(a)) is not None
         }
+        self.params_exact = all(exact_in_optuna(a) for a in grid.axes)
+        """False when some values cannot be Optuna params (integers past ±2**53): a runner then
+        records each trial's exact point itself, as fastgrid's Sweep does (user attr ``params``)."""
         # A union of trees may give one path different kinds, or drop it from some points: such
         # a grid cannot be described by one Optuna distribution per parameter.
         paths = [axis_field(a, "path") for a in grid.axes]
