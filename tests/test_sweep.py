@@ -495,7 +495,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_ctrl_c_records_the_running_trial_as_interrupted_and_a_rerun_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_ctrl_c_records_the_running_trial_as_interrupted_and_a_rerun_resumes(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # SIGTERM (docker stop, systemd, schedulers) and SIGHUP (a dropped ssh session) act as Ctrl-C
+    # and exit with 128 + the signal (issue 12, item 1).
     path = command_sweep(tmp_path)
     (tmp_path / "slow").write_text("")
     proc = subprocess.Popen(
@@ -509,9 +514,9 @@ def test_ctrl_c_records_the_running_trial_as_interrupted_and_a_rerun_resumes(tmp
     _wait_for(pid_file)
     time.sleep(0.2)
     child = int(pid_file.read_text())
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 128 + signum, err
     assert "interrupted" in err and "Traceback" not in err
     deadline = time.monotonic() + 10
     while _alive(child) and time.monotonic() < deadline:

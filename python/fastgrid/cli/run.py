@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -84,5 +83,7 @@ def run(
     for v in result.validation:
         held_out = f"{v['validated']:.6g}" if v["validated"] is not None else f"- ({v['reason']})"
         click.echo(f"  validated trial {v['number']}: search {v['value']:.6g}, held-out {held_out}")
-    if result.interrupted:
-        sys.exit(130)
+    from fastgrid.runner import exit_status, leave
+
+    # 128 + the signal that stopped the run; and no thread the objective left running holds us.
+    leave(exit_status(result.signal), result.stray_threads)

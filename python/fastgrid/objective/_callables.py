@@ -186,15 +186,24 @@ class CallableObjective:
         except _Deadline:
             return Attempt(ok=False, reason=f"timeout after {self.timeout}s")
         except optuna.TrialPruned as exc:
-            reason = f"pruned: {exc}" if str(exc) else "pruned"
+            message = short_message(exc).partition(": ")[2]
+            reason = f"pruned: {message}" if message else "pruned"
             return Attempt(ok=False, reason=reason, retryable=False, pruned=True)
-        except (Exception, SystemExit) as exc:
-            with open(TrialFiles.create(trial_dir).error, "a", encoding="utf-8") as log:
-                log.write(f"--- attempt {number}\n")
-                log.write("".join(traceback.format_exception(exc)))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            # Anything else the callable raises is its trial's failure: SystemExit, GeneratorExit,
+            # asyncio's CancelledError too (issue 12, item 10); only Ctrl-C (and the signals that
+            # act like it) stops the sweep.
+            self._log_error(trial_dir, number, exc)
             return Attempt(ok=False, reason=short_message(exc))
         if isinstance(result, Mapping):
-            metrics = dict(result)
+            try:
+                metrics = dict(result)
+            except Exception as exc:
+                return Attempt(
+                    ok=False, reason=f"callable returned a mapping that cannot be read: {exc!r:.200}"
+                )
         elif isinstance(result, numbers.Real) and not isinstance(result, bool):
             if len(self.metrics) > 1:
                 return Attempt(
@@ -212,6 +221,15 @@ class CallableObjective:
         if isinstance(value, str):
             return Attempt(ok=False, reason=value)
         return Attempt(ok=True, metrics=metrics, value=value)
+
+    @staticmethod
+    def _log_error(trial_dir: Path, number: int, exc: BaseException) -> None:
+        try:
+            with open(TrialFiles.create(trial_dir).error, "a", encoding="utf-8") as log:
+                log.write(f"--- attempt {number}\n")
+                log.write("".join(traceback.format_exception(exc)))
+        except Exception:  # the traceback is a courtesy: a full disk or an odd exception skips it
+            return
 
 
 def _import(target: str) -> Callable[[dict], Any]:

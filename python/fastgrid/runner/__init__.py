@@ -9,11 +9,13 @@ and the progress :class:`Reporter`.
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._progress import Reporter, TrialEvent
 from fastgrid.runner._result import SweepResult
+from fastgrid.runner._signals import Interrupted, exit_status, leave
 from fastgrid.runner._sweep import Sweep
 from fastgrid.runner._validate import apply_override
 from fastgrid.runner._worker import Worker, quiet_optuna
 
 __all__ = [
+    "Interrupted",
     "Reporter",
     "Sweep",
     "SweepPlan",
@@ -21,5 +23,7 @@ __all__ = [
     "TrialEvent",
     "Worker",
     "apply_override",
+    "exit_status",
+    "leave",
     "quiet_optuna",
 ]

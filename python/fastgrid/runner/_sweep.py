@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -29,9 +31,10 @@ from fastgrid.runner._pool import run_worker_processes, run_worker_threads
 from fastgrid.runner._progress import Reporter
 from fastgrid.runner._result import SweepResult
 from fastgrid.runner._runs import fail_stale, progress_start, register_run
+from fastgrid.runner._signals import first_interrupt_only, stray_threads
 from fastgrid.runner._state import RunState, space_changes
 from fastgrid.runner._validate import validate
-from fastgrid.runner._worker import Worker, first_interrupt_only, quiet_optuna
+from fastgrid.runner._worker import Worker, quiet_optuna
 from fastgrid.storages import SMALL_TAIL
 from fastgrid.study import Row, best_trials, counts, rows
 from fastgrid.sweepfile import SweepFile, format_errors, load_sweep_file
@@ -281,7 +284,9 @@ class Sweep:
         )
         interrupted = False
         worker: Worker | None = None
-        with reporter, first_interrupt_only():
+        received: list[int] = []  # the signal that stopped the run, if one did
+        threads_before = set(threading.enumerate())
+        with reporter, first_interrupt_only(received):
             try:
                 if plan.spec.sweep.workers == 1:
                     worker = Worker(plan, state, study=study, emit=reporter.update)
@@ -302,9 +307,14 @@ class Sweep:
                 checkpoint(min_new=SMALL_TAIL)
         ran = worker.started if worker is not None else state.ran
         result = self._result(study, state, interrupted=interrupted, ran=ran)
+        if interrupted:
+            result.signal = received[0] if received else signal.SIGINT
+        result.stray_threads = [t.name for t in stray_threads(threads_before)]
         if plan.spec.validate_ is not None and not interrupted and result.best is not None:
             self._validate(study, state, result)
-        reporter.summary(result)
+        # After a SIGHUP the terminal may be gone: the summary must not turn into a traceback.
+        with contextlib.suppress(OSError):
+            reporter.summary(result)
         return result
 
     def _open_study(self, state: RunState) -> optuna.Study:

@@ -7,11 +7,10 @@ runs one per worker process (built from a pickled Sweep, so each process loads t
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -30,6 +29,7 @@ from fastgrid.objective import CallableObjective
 from fastgrid.runner._evaluate import Constraints, build_objective, holds, jsonable, objective_values
 from fastgrid.runner._plan import SweepPlan, add_import_path
 from fastgrid.runner._progress import TrialEvent
+from fastgrid.runner._signals import first_interrupt_only, follow_parent, leave, stray_threads
 from fastgrid.runner._state import RunState
 from fastgrid.samplers import GridSampler, SearchSpace
 from fastgrid.storages import STALE_REASON, Heartbeat
@@ -401,41 +401,33 @@ def _tell_study(study: optuna.Study, trial: optuna.Trial, values: Any, *, state:
         _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state)
 
 
-@contextlib.contextmanager
-def first_interrupt_only() -> Iterator[None]:
-    """Turn the first SIGINT into KeyboardInterrupt and ignore repeats until the block ends.
+def worker_main(
+    plan: SweepPlan, state: RunState, index: int, events: Any, counter: Any, stop: Any, parent: int
+) -> None:
+    """Entry point of a worker process: its own storage connection, config cache and loop.
 
-    A terminal's Ctrl-C reaches every worker and the parent forwards one more; a second
-    interrupt must not cut short the recording of the trials the first one stopped.
+    It stops (as on Ctrl-C) when its runner ``parent`` dies, even of SIGKILL, and exits even if the
+    objective left threads running.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    fired = False
-
-    def handler(signum: int, frame: Any) -> None:
-        nonlocal fired
-        if not fired:
-            fired = True
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def worker_main(plan: SweepPlan, state: RunState, index: int, events: Any, counter: Any, stop: Any) -> None:
-    """Entry point of a worker process: its own storage connection, config cache and loop."""
-    quiet_optuna()
-    add_import_path(plan.import_path)
+    before = set(threading.enumerate())
+    status = 0
     try:
         with first_interrupt_only():
+            follow_parent(parent)
+            quiet_optuna()
+            add_import_path(plan.import_path)
             worker = Worker(plan, state, emit=events.put, counter=counter, stop=stop, index=index)
             worker.loop()
     except KeyboardInterrupt:
-        sys.exit(130)
+        status = 130
+    strays = [t.name for t in stray_threads(before)]
+    if strays:
+        # multiprocessing would wait for them at exit: flush the events, then leave without them.
+        events.close()
+        events.join_thread()
+        leave(status, strays)
+    if status:
+        sys.exit(status)
 
 
 def quiet_optuna() -> None:
