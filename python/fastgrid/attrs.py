@@ -23,6 +23,7 @@ __all__ = [
     "REASON",
     "RESULT_PATH",
     "REUSED",
+    "RUN",
     "RUN_PREFIX",
     "SLOT",
     "STUDY_AXES",
@@ -50,7 +51,8 @@ STUDY_VALIDATION = "fastgrid.validation"
 
 # -- study system attrs -----------------------------------------------------------------------------
 RUN_PREFIX = "fastgrid:run:"
-"""One attr per run of the sweep (``fastgrid:run:<run id>``): who runs it, None once it ended."""
+"""One attr per run of the sweep (``fastgrid:run:<run id>``): where it runs and its last heartbeat
+(see ``fastgrid.runner._runs``), None once it ended."""
 
 # -- trial system attrs -----------------------------------------------------------------------------
 SLOT = "fastgrid:slot"
@@ -61,6 +63,8 @@ FAILED_IN = "fastgrid:failed_in"
 """The run in which a slot failed, so each run retries a failed slot at most ``retry_failed`` times."""
 HEARTBEAT = "fastgrid:heartbeat"
 """The last heartbeat (Unix time) of a running trial on storages without Optuna's own."""
+RUN = "fastgrid:run"
+"""The id of the run that started the trial (its registration says whether that run is alive)."""
 
 # -- trial user attrs -------------------------------------------------------------------------------
 KEY = "key"

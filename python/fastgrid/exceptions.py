@@ -19,6 +19,7 @@ __all__ = [
     "StoreError",
     "SweepChangedError",
     "SweepFileError",
+    "SweepInUseError",
 ]
 
 
@@ -63,6 +64,10 @@ class SweepFileError(ValueError):
 
 class SweepChangedError(ValueError):
     """The stored sweep was started with a different config or parameters tree than this run's."""
+
+
+class SweepInUseError(SweepChangedError):
+    """The run asks to delete the stored sweep (``--fresh``) while another run of it is alive."""
 
 
 class StoreError(OSError):

@@ -25,17 +25,24 @@ from pydantic import ValidationError
 from fastgrid import attrs
 from fastgrid._core import ConfigError
 from fastgrid.dotted import nest
-from fastgrid.exceptions import SweepChangedError, SweepFileError
+from fastgrid.exceptions import SweepChangedError, SweepFileError, SweepInUseError
 from fastgrid.runner._plan import SweepPlan, add_import_path
 from fastgrid.runner._pool import run_worker_processes, run_worker_threads
 from fastgrid.runner._progress import Reporter
 from fastgrid.runner._result import SweepResult
-from fastgrid.runner._runs import fail_stale, progress_start, register_run
+from fastgrid.runner._runs import (
+    describe_run,
+    progress_start,
+    reap,
+    register_run,
+    run_heartbeat,
+    runs_in_progress,
+)
 from fastgrid.runner._signals import first_interrupt_only, stray_threads
 from fastgrid.runner._state import RunState, space_changes
 from fastgrid.runner._validate import validate
 from fastgrid.runner._worker import Worker, quiet_optuna
-from fastgrid.storages import SMALL_TAIL
+from fastgrid.storages import SMALL_TAIL, Heartbeat
 from fastgrid.study import Row, best_trials, counts, rows
 from fastgrid.sweepfile import SweepFile, format_errors, load_sweep_file
 
@@ -71,6 +78,8 @@ class Sweep:
         seed: int | None = None,
         storage: str | None = None,
         retry_failed: int = 1,
+        heartbeat_interval: int = 10,
+        grace_period: int | None = None,
         config: str | Path | None = None,
         config_model: str | None = None,
         allow_new: bool = False,
@@ -122,6 +131,8 @@ class Sweep:
                 "seed": seed,
                 "storage": storage,
                 "retry_failed": retry_failed,
+                "heartbeat_interval": heartbeat_interval,
+                "grace_period": grace_period,
             },
             "objective": objective_section,
             "constraints": {"require": list(require)},
@@ -286,7 +297,8 @@ class Sweep:
         worker: Worker | None = None
         received: list[int] = []  # the signal that stopped the run, if one did
         threads_before = set(threading.enumerate())
-        with reporter, first_interrupt_only(received):
+        beat = run_heartbeat(study, state.run_id, interval=plan.spec.sweep.heartbeat_interval)
+        with reporter, first_interrupt_only(received), beat:
             try:
                 if plan.spec.sweep.workers == 1:
                     worker = Worker(plan, state, study=study, emit=reporter.update)
@@ -322,6 +334,7 @@ class Sweep:
         storage = plan.open_storage()
         directions = plan.spec.sweep.all_directions
         if self.fresh:
+            self._refuse_fresh_while_running(storage)
             with contextlib.suppress(KeyError):
                 optuna.delete_study(study_name=plan.name, storage=storage)
         study = optuna.create_study(
@@ -371,9 +384,30 @@ class Sweep:
         if study_attrs.get(attrs.STUDY_AXES) != axes:
             study.set_user_attr(attrs.STUDY_AXES, axes)
         state.first_trial = first
-        fail_stale(study)
+        sweep = plan.spec.sweep
+        reap(
+            study,
+            own=state.run_id,
+            heartbeat=Heartbeat(storage, interval=sweep.heartbeat_interval, grace=sweep.grace),
+        )
         register_run(study, state.run_id, active=True)
         return study
+
+    def _refuse_fresh_while_running(self, storage: Any) -> None:
+        """``--fresh`` deletes the stored trials: never under a run that is still writing them
+        (its next write would fail with a KeyError; issue 12, item 4)."""
+        try:
+            study = optuna.load_study(study_name=self.plan.name, storage=storage)
+        except KeyError:
+            return
+        live = runs_in_progress(study, grace=self.plan.spec.sweep.grace)
+        if live:
+            who = "; ".join(describe_run(info) for info in live.values())
+            raise SweepInUseError(
+                f"sweep {self.plan.name!r} is being run by another process ({who}); fresh=True "
+                "(--fresh) would delete its trials under it. Stop that run first, or run without "
+                "--fresh to join it"
+            )
 
     def _check_config(self, state: RunState) -> None:
         """Merge the first grid point once: a parameter path the config lacks fails every trial."""

@@ -29,6 +29,7 @@ from fastgrid.objective import CallableObjective
 from fastgrid.runner._evaluate import Constraints, build_objective, holds, jsonable, objective_values
 from fastgrid.runner._plan import SweepPlan, add_import_path
 from fastgrid.runner._progress import TrialEvent
+from fastgrid.runner._runs import reap, undecided_trials
 from fastgrid.runner._signals import first_interrupt_only, follow_parent, leave, stray_threads
 from fastgrid.runner._state import RunState
 from fastgrid.samplers import GridSampler, SearchSpace
@@ -58,7 +59,7 @@ class Worker:
         cancel: threading.Event | None = None,
     ) -> None:
         spec = plan.spec
-        self.plan, self.state, self.emit = plan, state, emit
+        self.plan, self.state, self.emit, self.index = plan, state, emit, index
         self.counter, self.stop = counter, stop
         # Set by the runner of a worker thread: kills its running command (Ctrl-C reaches only
         # the main thread).
@@ -186,18 +187,30 @@ class Worker:
                 return
 
     def _await_others(self) -> bool:
-        """Wait while other workers run the last points; True when one of them came free again."""
-        if self.grid_sampler is None or not self.plan.wait_for_others:
+        """Wait while other workers run the last points; True when one of them came free again.
+
+        ``fastgrid worker`` (``wait_for_others``) waits for every running trial. A plain run waits
+        only for trials whose owner cannot be known alive from here (a run in another container
+        or on another host, or none recorded): until they finish or go stale, a point may be left
+        that nobody will run, and the sweep must not be reported done (issue 12, item 3).
+        """
+        if self.grid_sampler is None or self.index != 0:
+            return False
+        own, grace = self.state.run_id, self.heartbeat.grace
+        if not self.plan.wait_for_others and not undecided_trials(self.study, own=own, grace=grace):
             return False
         poll = min(max(self.heartbeat.interval / 2, 0.2), 5.0)
         while True:
             if not self._budget_left():
                 return False
-            for number in self.heartbeat.fail_stale(self.study):
+            for number in reap(self.study, own=own, heartbeat=self.heartbeat):
                 self.emit(TrialEvent(number, "FAIL", None, STALE_REASON, 0.0, False, False))
             if self.grid_sampler.remaining(self.study, after=sys.maxsize) > 0:
                 return True
-            if self.heartbeat.running(self.study) == 0:
+            if self.plan.wait_for_others:
+                if self.heartbeat.running(self.study) == 0:
+                    return False
+            elif not undecided_trials(self.study, own=own, grace=grace):
                 return False
             time.sleep(poll)
 
@@ -217,6 +230,8 @@ class Worker:
         """Run one trial; False when the grid turned out to be exhausted."""
         trial = self.study.ask(fixed_distributions=self.distributions)
         self.next_number = trial.number + 1
+        # Whose trial it is: a reaper elsewhere asks whether this run is alive (see _runs).
+        self.study._storage.set_trial_system_attr(trial._trial_id, attrs.RUN, self.state.run_id)
         with self.heartbeat.beating(trial._trial_id):
             return self._step(trial)
 
