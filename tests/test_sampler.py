@@ -210,3 +210,11 @@ def test_a_trial_retried_by_optunas_stale_callback_reruns_its_own_slot() -> None
     study.optimize(lambda t: t.suggest_int("a", 0, 100))
     assert [t.params["a"] for t in study.trials] == [0, 0, 50]
     assert sampler.slot_of(study.trials[1]) == 0
+
+
+def test_is_exhausted_as_optunas_grid_sampler_says_it() -> None:
+    sampler = _a_grid([0, 50])
+    study = optuna.create_study(sampler=sampler)
+    assert not sampler.is_exhausted(study)
+    study.optimize(lambda t: t.suggest_int("a", 0, 100))
+    assert sampler.is_exhausted(study)

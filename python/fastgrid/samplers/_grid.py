@@ -266,6 +266,11 @@ class GridSampler(BaseSampler):
                 return True
         return isinstance(trial, FrozenTrial) and bool(trial.system_attrs.get(EXHAUSTED_ATTR, False))
 
+    def is_exhausted(self, study: Study) -> bool:
+        """True when no slot is left to run (Optuna's ``GridSampler.is_exhausted``)."""
+        after = len(study._storage.get_all_trials(study._study_id, deepcopy=False))
+        return self.remaining(study, after=after) == 0
+
     def remaining(
         self,
         study: Study,
