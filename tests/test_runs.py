@@ -110,3 +110,23 @@ def test_fresh_is_refused_while_another_run_is_alive(tmp_path: Path) -> None:
     study._storage.set_study_system_attr(study._study_id, "fastgrid:run:alive", None)
     result = make(tmp_path, fresh=True).run()
     assert result.counts["complete"] == 4 and len(result.study.trials) == 4
+
+
+def test_a_study_deleted_under_a_run_is_one_clear_error(tmp_path: Path) -> None:
+    # The sibling of item 4 that no --fresh check can stop: Optuna's own tools delete studies too.
+    from fastgrid.exceptions import SweepChangedError
+
+    def deleting(config: dict[str, Any]) -> float:
+        if config["x"] == 1:
+            optuna.delete_study(study_name="runs", storage=open_storage(None, directory=tmp_path))
+        return 0.0
+
+    sweep = Sweep(
+        parameters={"x": {"type": "int", "low": 0, "high": 3}},
+        objective=deleting,
+        name="runs",
+        directory=tmp_path,
+        progress=False,
+    )
+    with pytest.raises(SweepChangedError, match="deleted while this run was writing it"):
+        sweep.run()

@@ -27,6 +27,7 @@ __all__ = [
     "first_interrupt_only",
     "follow_parent",
     "leave",
+    "stop_signals_deferred",
     "stray_threads",
 ]
 
@@ -76,6 +77,28 @@ def first_interrupt_only(received: list[int] | None = None) -> Iterator[None]:
         if signum != signal.SIGINT and current == signal.SIG_IGN:
             continue
         previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextlib.contextmanager
+def stop_signals_deferred(received: list[int]) -> Iterator[None]:
+    """While the block runs (a run's bookkeeping after its trials), SIGINT, SIGTERM and SIGHUP
+    are noted in ``received`` instead of interrupting it halfway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    previous = {}
+    for signum in STOP_SIGNALS:
+        if signum == signal.SIGINT or signal.getsignal(signum) != signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, note)
     try:
         yield
     finally:

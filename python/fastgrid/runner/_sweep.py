@@ -38,7 +38,7 @@ from fastgrid.runner._runs import (
     run_heartbeat,
     runs_in_progress,
 )
-from fastgrid.runner._signals import first_interrupt_only, stray_threads
+from fastgrid.runner._signals import first_interrupt_only, stop_signals_deferred, stray_threads
 from fastgrid.runner._state import RunState, space_changes
 from fastgrid.runner._validate import validate
 from fastgrid.runner._worker import Worker, quiet_optuna
@@ -309,23 +309,37 @@ class Sweep:
                     run_worker_processes(plan, state, reporter, study)
             except KeyboardInterrupt:
                 interrupted = True
+            except KeyError:
+                if self._study_exists(study):
+                    raise
+                # Another process deleted the study under this run (Optuna's own tools can).
+                raise SweepChangedError(
+                    f"sweep {plan.name!r}: its stored study was deleted while this run was writing it"
+                ) from None
             interrupted = interrupted or state.interrupted
-        with contextlib.suppress(Exception):
-            register_run(study, state.run_id, active=False)
-        checkpoint = getattr(study._storage, "checkpoint", None)
-        if checkpoint is not None:
-            # The embedded store: snapshot what this run wrote, so the next open replays nothing.
+        late: list[int] = []  # a stop signal now waits for the bookkeeping (it is quick)
+        with stop_signals_deferred(late):
             with contextlib.suppress(Exception):
-                checkpoint(min_new=SMALL_TAIL)
-        ran = worker.started if worker is not None else state.ran
-        result = self._result(study, state, interrupted=interrupted, ran=ran)
-        if interrupted:
-            result.signal = received[0] if received else signal.SIGINT
-        result.stray_threads = [t.name for t in stray_threads(threads_before)]
-        if plan.spec.validate_ is not None and not interrupted and result.best is not None:
-            self._validate(study, state, result)
+                register_run(study, state.run_id, active=False)
+            checkpoint = getattr(study._storage, "checkpoint", None)
+            if checkpoint is not None:
+                # The embedded store: snapshot what this run wrote, so the next open replays nothing.
+                with contextlib.suppress(Exception):
+                    checkpoint(min_new=SMALL_TAIL)
+            ran = worker.started if worker is not None else state.ran
+            result = self._result(study, state, interrupted=interrupted, ran=ran)
+            if interrupted:
+                result.signal = received[0] if received else signal.SIGINT
+            result.stray_threads = [t.name for t in stray_threads(threads_before)]
+        if plan.spec.validate_ is not None and not interrupted and not late and result.best is not None:
+            # Validation runs the objective again: a stop signal there stops it as in the sweep.
+            with first_interrupt_only(received):
+                try:
+                    self._validate(study, state, result)
+                except KeyboardInterrupt:
+                    result.interrupted, result.signal = True, received[0] if received else signal.SIGINT
         # After a SIGHUP the terminal may be gone: the summary must not turn into a traceback.
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError), stop_signals_deferred(late):
             reporter.summary(result)
         return result
 
@@ -392,6 +406,13 @@ class Sweep:
         )
         register_run(study, state.run_id, active=True)
         return study
+
+    def _study_exists(self, study: optuna.Study) -> bool:
+        try:
+            study._storage.get_study_id_from_name(self.plan.name)
+        except KeyError:
+            return False
+        return True
 
     def _refuse_fresh_while_running(self, storage: Any) -> None:
         """``--fresh`` deletes the stored trials: never under a run that is still writing them
