@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 DATA = Path(__file__).parent / "data"
 
-# --- an independent implementation of the documented encoding (README "config") -------------
+# --- an independent implementation of the documented encoding (docs/formats.md) ---------------
 
 
 def _u64(n: int) -> bytes:

@@ -80,8 +80,7 @@ def write_sweep(folder: Path, *, name: str, storage: str | None) -> Path:
 def start_workers(folder: Path, sweep: Path, n: int) -> list[subprocess.Popen[str]]:
     procs = []
     for i in range(n):
-        # The worker writes to its own copy of the descriptor; this one closes at once (left to
-        # the GC it warns, inside whichever test runs then).
+        # The worker writes to its own copy of the descriptor; this one is closed at once.
         with open(folder / f"worker{i}.log", "w") as log:
             procs.append(
                 subprocess.Popen(

@@ -4,7 +4,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Self, final
+from typing import Any, Literal, Self, final
 
 import numpy as np
 import numpy.typing as npt
@@ -112,10 +112,22 @@ class Grid:
         is materialized and the same seed gives the same order on every machine. ``seed`` in [0, 2**64)."""
     def sample(self, n: int, /, *, seed: int) -> list[dict[str, Any]]:
         """The first ``n`` points of ``shuffled(seed)``: distinct points, reproducible."""
-    def columns(self) -> dict[str, npt.NDArray[Any]]:
+    def columns(
+        self,
+        start: int | None = None,
+        stop: int | None = None,
+        /,
+        *,
+        fixed: Literal["column", "scalar"] = "column",
+    ) -> dict[str, Any]:
         """One numpy array per path, built in Rust without per-point dicts: int64, float64 or bool for
-        numeric axes, object arrays otherwise (``None`` where a union's tree lacks the path). Refuses grids
-        beyond 2**32 points; use ``iter_columns``."""
+        numeric axes, object arrays otherwise (``None`` where a union's tree lacks the path).
+
+        ``start``/``stop`` (``0 <= start <= stop <= size``) take the points ``start..stop`` of this
+        grid or view (shuffled and constrained views included) without making a view; a batch
+        sweep takes each chunk this way. With ``fixed="scalar"`` a path that has one value for
+        every point (a fixed value) is that value (a Python scalar) instead of a repeated column.
+        Refuses results beyond 8 GiB; use ranges or ``iter_columns``."""
     def iter_columns(self, *, chunk: int = 1_000_000) -> ColumnsIter:
         """``columns()`` of consecutive chunks of at most ``chunk`` points."""
 
@@ -161,8 +173,14 @@ class ResultIndex:
 
     With ``watch=True`` a background thread applies filesystem events (native, or polling every
     ``poll_interval`` seconds when given, when ``FASTGRID_FORCE_POLLING`` is set, or when native
-    watching fails); an event-queue overflow or watcher error triggers a full rescan. Returned
-    paths are absolute ``pathlib.Path`` objects, cached per file.
+    watching fails); an event-queue overflow or watcher error triggers a full rescan. If
+    ``directory`` itself is deleted, moved away or replaced, the index empties (``last_error``
+    says why) and, once a directory is there again, watches and scans it anew. With
+    ``recursive=True`` symlinks are followed except back into a loop (a link to one of its own
+    ancestors, as ``find -L``); unreadable subdirectories are skipped and named in
+    ``last_error``. Scans release the GIL and stop on Ctrl-C. Only regular files are results
+    (not directories, FIFOs or devices with a matching name). Returned paths are absolute
+    ``pathlib.Path`` objects, cached per file.
 
     Raises FileNotFoundError / NotADirectoryError / PermissionError for the directory,
     PatternError for a bad pattern or ``order_by``, ValueError for bad options. After
@@ -206,10 +224,12 @@ class ResultIndex:
     def record(self, path: str | os.PathLike[str]) -> bool:
         """Indexes a file the caller just wrote, without waiting for its event (the event is
         then a no-op). Returns whether the index changed. FileNotFoundError if it does not
-        exist; ValueError if it is not a result file of this index."""
+        exist; ValueError if it is not a result file of this index (a name the pattern does not
+        match, a directory, a FIFO)."""
 
     def rescan(self) -> bool:
-        """Re-reads the directory now (GIL released); returns whether the index changed."""
+        """Re-reads the directory now (GIL released, Ctrl-C stops it); returns whether the index
+        changed."""
 
     def wait_for(
         self,
@@ -268,7 +288,9 @@ class ResultIndex:
     def closed(self) -> bool: ...
     @property
     def last_error(self) -> str | None:
-        """The last watcher or rescan error the background thread met (it keeps going)."""
+        """The last problem the background thread met and kept going past: a watcher or rescan
+        error, skipped unreadable subdirectories, the directory gone or replaced. Not cleared
+        when the problem ends."""
 
     def _simulate_overflow(self) -> None:
         """Test hook: deliver inotify's path-less queue-overflow (Rescan) event."""
@@ -289,8 +311,8 @@ def trial_key(params: Mapping[str, Any], /) -> str:
     lists are values: their keys are sorted but not split. Tuples key like lists. Every NaN keys
     alike; ``-0.0`` and ``0.0`` differ.
 
-    The key is XXH3-128 (seed 0) of a documented, versioned, type-tagged encoding (see the
-    README's "config" section and ``src/keys.rs``), so any language can recompute it.
+    The key is XXH3-128 (seed 0) of a documented, versioned, type-tagged encoding (see "Trial
+    keys" in the docs' on-disk formats and ``src/keys.rs``), so any language can recompute it.
 
     Each thread remembers the name strings it has keyed (up to 256, holding a reference to each)
     and the last key's order, so keying trial after trial with the same names is cheaper.
@@ -343,7 +365,7 @@ class ConfigTemplate:
 class Expression:
     """A constraint expression, parsed once and evaluated in Rust (never with Python's ``eval``).
 
-    The language (see the README section "Constraint expressions"): numbers (``12``, ``0.5``,
+    The language (see "Constraint expressions" in the docs' sweep-file reference): numbers (``12``, ``0.5``,
     ``1e-5``), strings in single or double quotes, ``true``/``false`` (or ``True``/``False``),
     ``null`` (or ``None``), dotted names such as ``exit.stop_loss``, unary ``-``/``+``,
     ``+ - * / %``, comparisons ``< <= > >= == !=`` (chainable: ``a < b < c``), ``and``/``or``/``not``
@@ -375,6 +397,20 @@ class Expression:
         scalars are unwrapped with ``.item()``). Raises ``SpecError`` naming the name when one is
         missing (suggesting the closest key) or when a value has a type its operator cannot take
         (e.g. a string compared with ``<`` to a number).
+        """
+
+    def evaluate_columns(
+        self, columns: dict[str, Any], /, *, length: int | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """Evaluates the expression on every row of ``columns`` (name → 1-D array or sequence, or a
+        scalar for every row), in Rust with the GIL released; returns a bool array.
+
+        Numeric arrays of any width are read as int64/float64, bool arrays as bools, other arrays
+        (strings, mixed) value by value. Every name must be a key of ``columns`` (flat keys): a
+        missing one raises ``SpecError`` suggesting the closest key, never an all-false result.
+        Columns of different lengths raise ``ValueError``; an operator that cannot take a column's
+        type raises ``SpecError`` before any row is read. NaN compares false, as in ``evaluate``.
+        ``length`` gives the row count when every input is a scalar (default 1).
         """
 
     def __eq__(self, other: object, /) -> bool: ...

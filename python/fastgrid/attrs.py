@@ -22,6 +22,8 @@ __all__ = [
     "PARAMS",
     "REASON",
     "RESULT_PATH",
+    "RETURNS",
+    "RETURNS_STATS",
     "REUSED",
     "RUN",
     "RUN_PREFIX",
@@ -30,8 +32,10 @@ __all__ = [
     "STUDY_FINGERPRINT",
     "STUDY_FIRST_TRIAL",
     "STUDY_METRICS",
+    "STUDY_MODE",
     "STUDY_SPACE",
     "STUDY_VALIDATION",
+    "STUDY_WALKFORWARD",
 ]
 
 # -- study user attrs -------------------------------------------------------------------------------
@@ -46,8 +50,12 @@ STUDY_METRICS = "fastgrid.metrics"
 STUDY_AXES = "fastgrid.axes"
 """``{"paths": [...], "fixed": {path: value}}``: every parameter path in tree order and the fixed
 values, so that a report rebuilds a trial's params without building the grid."""
+STUDY_MODE = "fastgrid.mode"
+"""``"batch"`` for a batch sweep (its results are chunks of columns); absent for per-trial sweeps."""
 STUDY_VALIDATION = "fastgrid.validation"
 """The rows of the ``[validate]`` step."""
+STUDY_WALKFORWARD = "fastgrid.walkforward"
+"""A walk-forward fold's study: its windows, the selected trial and the test-window evaluations."""
 
 # -- study system attrs -----------------------------------------------------------------------------
 RUN_PREFIX = "fastgrid:run:"
@@ -84,3 +92,10 @@ FINGERPRINT = "fingerprint"
 DURATION = "duration"
 ATTEMPTS = "attempts"
 RESULT_PATH = "result_path"
+RETURNS = "returns"
+"""The metrics key under which an objective may return its per-period returns series (a list,
+array or pandas Series), and the trial user attr that holds it packed (``fastgrid.stats.
+pack_returns``) for the trials a sweep keeps (``keep_returns``)."""
+RETURNS_STATS = "returns_stats"
+"""``{"periods", "sharpe", "skew", "kurtosis"}`` of a trial's returns series (per period): stored
+for every trial that returned one, so the deflated Sharpe ratio needs no stored series."""

@@ -54,7 +54,7 @@ def forced_poll_interval(
 
 
 class ResultIndex(_CoreResultIndex):
-    """The indexed results directory; documented in ``fastgrid/_core.pyi`` and the README.
+    """An indexed results directory: the newest result file per key in O(1), kept current.
 
     Adds one policy to the compiled class: with ``watch=True`` and no ``poll_interval``, the
     environment variable ``FASTGRID_FORCE_POLLING`` may force polling.

@@ -1,15 +1,16 @@
 """The sweep file: pydantic models of its sections and errors that name the file, key path and fix.
 
 A sweep file is TOML (YAML and JSON are accepted too) with the sections ``[sweep]``, ``[objective]``,
-``[config]``, ``[constraints]``, ``[validate]`` and ``[parameters]``. Unknown keys are errors, so a typo never
-silently falls back to a default. Relative paths resolve against the sweep file's directory.
+``[config]``, ``[constraints]``, ``[validate]``, ``[walkforward]`` and ``[parameters]``. Unknown keys
+are errors, so a typo never silently falls back to a default. Relative paths resolve against the
+sweep file's directory.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from fastgrid.files import read_document
 from fastgrid.objective import DEFAULT_LOG_LIMIT
 from fastgrid.samplers import PRUNERS as PRUNER_CLASSES
 from fastgrid.samplers import SEARCH_SAMPLERS
+from fastgrid.stats import Fold, explicit_folds, walk_forward_folds
 
 __all__ = [
     "ConfigSection",
@@ -32,6 +34,7 @@ __all__ = [
     "SweepFileError",
     "SweepSection",
     "ValidateSection",
+    "WalkForwardSection",
     "format_errors",
     "load_grid_spec",
     "load_parameters",
@@ -116,6 +119,13 @@ class SweepSection(_Model):
     retry_failed: int = Field(default=1, ge=0)
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int | None = Field(default=None, ge=1)
+    # How many of the best trials keep the returns series their objective returned (packed, as a
+    # trial attr): "all" keeps every one (a sweep to analyse later), 0 none.
+    keep_returns: int | Literal["all"] = 50
+    # Batch sweeps (issue 13, docs/batch.md): the unit of bookkeeping is a chunk of grid points.
+    mode: Literal["trial", "batch"] = "trial"
+    chunk: int | None = Field(default=None, ge=1)
+    top_k: int = Field(default=100, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -128,6 +138,13 @@ class SweepSection(_Model):
             raise ValueError(
                 f"at most {NAME_MAX} characters, got {len(v)} (it names the runs/ folder); use a shorter name"
             )
+        return v
+
+    @field_validator("keep_returns")
+    @classmethod
+    def _keep_returns(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 0:
+            raise ValueError('expected a number of trials (0 or more) or "all"')
         return v
 
     @field_validator("sampler", mode="before")
@@ -202,6 +219,8 @@ class ResultsSection(_Model):
 
 class ObjectiveSection(_Model):
     callable: str | None = None
+    # A vectorized objective of a batch sweep: fn(columns, config) -> metric columns.
+    batch: str | None = None
     command: list[str] | None = None
     timeout: float | None = None
     retries: int = Field(default=0, ge=0)
@@ -212,7 +231,7 @@ class ObjectiveSection(_Model):
     # Bytes kept per log (stdout.log, stderr.log) of a command trial: head + marker + last 64 KiB.
     log_limit: int = Field(default=DEFAULT_LOG_LIMIT, ge=1)
 
-    @field_validator("callable")
+    @field_validator("callable", "batch")
     @classmethod
     def _callable(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", v):
@@ -233,9 +252,10 @@ class ObjectiveSection(_Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> ObjectiveSection:
-        if (self.callable is None) == (self.command is None):
+        if sum(x is not None for x in (self.callable, self.command, self.batch)) != 1:
             raise ValueError(
-                "set exactly one of 'callable' (\"module:function\") or 'command' (an argv list)"
+                "set exactly one of 'callable' (\"module:function\"), 'command' (an argv list) or, "
+                "in a batch sweep, 'batch' (\"module:function\" taking parameter columns)"
             )
         if self.results is not None and self.command is None:
             raise ValueError("'results' only applies to a 'command' objective")
@@ -280,6 +300,65 @@ class ValidateSection(_Model):
         return v
 
 
+class WalkForwardSection(_Model):
+    """``[walkforward]``: run the sweep once per training window, evaluate its choice on the next
+    test window. ``keys`` are the two config paths a window sets (its start and end, ``[start,
+    end)``); the windows are ``start``/``end``/``train``/``test``/``step``/``anchored`` (see
+    :func:`fastgrid.stats.walk_forward_folds`) or an explicit list ``windows``. ``top``: how many
+    of each fold's best trials are also run on its test window (for the rank correlation)."""
+
+    keys: list[str]
+    start: int | date | str | None = None
+    end: int | date | str | None = None
+    train: int | str | None = None
+    test: int | str | None = None
+    step: int | str | None = None
+    anchored: bool = False
+    windows: list[dict[str, Any]] | None = None
+    top: int = Field(default=5, ge=1)
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        if len(v) != 2 or len(set(v)) != 2 or not all(v):
+            raise ValueError(
+                "expected the two config paths a window sets, its start and its end, "
+                'e.g. ["data.start", "data.end"]'
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _windows(self) -> WalkForwardSection:
+        rolling = {k: getattr(self, k) for k in ("start", "end", "train", "test")}
+        if self.windows is not None:
+            given = [k for k in (*rolling, "step") if getattr(self, k) is not None]
+            if given or "anchored" in self.model_fields_set:
+                raise ValueError(
+                    f"give 'windows' or start/end/train/test, not both (also set: {', '.join(given)})"
+                )
+        else:
+            missing = [k for k, v in rolling.items() if v is None]
+            if missing:
+                raise ValueError(
+                    f"missing {', '.join(missing)}: give start, end, train and test (and optionally step, "
+                    "anchored), or an explicit list 'windows'"
+                )
+        self.folds()  # every window problem is reported when the file is read
+        return self
+
+    def folds(self) -> list[Fold]:
+        if self.windows is not None:
+            return explicit_folds(self.windows)
+        return walk_forward_folds(
+            start=self.start,
+            end=self.end,
+            train=self.train,
+            test=self.test,
+            step=self.step,
+            anchored=self.anchored,
+        )
+
+
 class SweepFile(_Model):
     """A whole sweep file; ``path`` is where it was read from (None when built in code)."""
 
@@ -288,6 +367,7 @@ class SweepFile(_Model):
     config: ConfigSection | None = None
     constraints: ConstraintsSection = ConstraintsSection()
     validate_: ValidateSection | None = Field(default=None, alias="validate")
+    walkforward: WalkForwardSection | None = None
     # A list of trees is the union of their grids (grid mode only).
     parameters: dict[str, Any] | list[dict[str, Any]]
 
@@ -304,6 +384,29 @@ class SweepFile(_Model):
     def _validate_objectives(self) -> SweepFile:
         if self.validate_ is not None and len(self.sweep.all_directions) > 1:
             raise ValueError("[validate] compares one score; it needs a single objective (direction)")
+        if self.walkforward is not None:
+            if len(self.sweep.all_directions) > 1:
+                raise ValueError("[walkforward] compares one score per fold; it needs a single objective")
+            if self.validate_ is not None:
+                raise ValueError(
+                    "[walkforward] already evaluates each fold's choice on held-out data; drop [validate]"
+                )
+            if self.sweep.mode == "batch":
+                raise ValueError("[walkforward] runs its folds as trial sweeps; use mode = 'trial'")
+        if self.sweep.mode == "batch":
+            if self.sweep.sampler.name != "grid":
+                raise ValueError(
+                    "sweep.mode: a batch sweep evaluates a grid chunk by chunk; a "
+                    f"{self.sweep.sampler.name!r} search proposes one point at a time: use sampler = 'grid' "
+                    "or mode = 'trial'"
+                )
+            if self.objective.command is not None:
+                raise ValueError(
+                    "sweep.mode: a command runs one process per point, which cannot be batched; "
+                    "use 'batch' or 'callable' in [objective], or mode = 'trial'"
+                )
+        elif self.objective.batch is not None or "chunk" in self.sweep.model_fields_set:
+            raise ValueError("objective.batch and sweep.chunk need [sweep] mode = 'batch'")
         return self
 
 

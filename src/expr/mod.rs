@@ -34,6 +34,7 @@
 //! [`Expr::eval_with`] instead checks the values it is given, at run time.
 
 mod check;
+mod columns;
 mod eval;
 mod lexer;
 mod parser;
@@ -44,6 +45,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::value::Value;
 
+pub use columns::ColumnRef;
 pub use types::TypeSet;
 
 use check::{Checker, Site};

@@ -55,6 +55,28 @@ pub fn plan(grid: &Grid) -> Vec<(Dtype, Vec<Option<usize>>)> {
         .collect()
 }
 
+/// The value of path `c` (an index into `Grid::paths`) when it is the same for every point: a
+/// single-valued axis (a fixed value) in every part, with equal values. Batch objectives receive
+/// such paths as scalars rather than as columns of one repeated value.
+pub fn constant(grid: &Grid, c: usize) -> Option<Value> {
+    let path = grid.paths().get(c)?;
+    let mut found: Option<Value> = None;
+    for part in &grid.parts {
+        let a = part.tree.position(path)?;
+        let axis = &part.tree.params[a].axis;
+        if axis.size() != Some(1) {
+            return None;
+        }
+        let v = axis.value(0);
+        match &found {
+            Some(f) if *f != v => return None,
+            Some(_) => {}
+            None => found = Some(v),
+        }
+    }
+    found
+}
+
 enum Getter<'a> {
     Int { low: i64, step: i64 },
     I64(Vec<i64>),
@@ -124,6 +146,8 @@ pub enum Out<'a> {
     Bool(&'a mut [bool]),
     /// Value positions, `MISSING` where the point's tree lacks the path.
     Object(&'a mut [u64]),
+    /// A column the caller does not want (a constant it takes as a scalar).
+    Skip,
 }
 
 impl Out<'_> {
@@ -134,6 +158,7 @@ impl Out<'_> {
             (Out::Bool(v), Some(g)) => v[j] = g.bool(k),
             (Out::Object(v), Some(_)) => v[j] = k,
             (Out::Object(v), None) => v[j] = MISSING,
+            (Out::Skip, _) => {}
             // A typed column exists only when every part has the path.
             _ => {}
         }
@@ -197,7 +222,12 @@ pub fn fill_into(
     check: Check,
 ) -> Result<()> {
     let plan = plan(grid);
-    let n = outs.iter().map(Out::len).max().unwrap_or(0);
+    let n = outs
+        .iter()
+        .map(Out::len)
+        .chain(parts.as_deref().map(<[u32]>::len))
+        .max()
+        .unwrap_or(0);
     let getters: Vec<Vec<Option<Getter>>> = plan
         .iter()
         .map(|(dtype, axes)| {
@@ -252,6 +282,7 @@ impl Out<'_> {
             Out::F64(v) => v.len(),
             Out::Bool(v) => v.len(),
             Out::Object(v) => v.len(),
+            Out::Skip => 0,
         }
     }
 }

@@ -1,12 +1,13 @@
 //! `fastgrid.Expression`: the constraint language for Python callers (result constraints over
 //! metrics). Only conversion lives here; parsing and evaluation are `crate::expr`.
 
-use pyo3::exceptions::{PyKeyError, PyTypeError};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
-use crate::expr::Expr;
+use crate::expr::{ColumnRef, Expr};
 use crate::value::Value;
 
 use super::convert::to_value;
@@ -100,6 +101,68 @@ fn convert(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Value> {
     }
 }
 
+/// One input of `evaluate_columns`, converted (numeric dtypes widened to f64/i64, borrowed).
+enum Held<'py> {
+    F64(PyReadonlyArray1<'py, f64>),
+    I64(PyReadonlyArray1<'py, i64>),
+    Bool(PyReadonlyArray1<'py, bool>),
+    Values(Vec<Value>),
+    Scalar(Value),
+}
+
+impl Held<'_> {
+    fn as_ref(&self) -> PyResult<ColumnRef<'_>> {
+        let strided = |_| PyValueError::new_err("internal: a converted column is not contiguous");
+        Ok(match self {
+            Held::F64(a) => ColumnRef::F64(a.as_slice().map_err(strided)?),
+            Held::I64(a) => ColumnRef::I64(a.as_slice().map_err(strided)?),
+            Held::Bool(a) => ColumnRef::Bool(a.as_slice().map_err(strided)?),
+            Held::Values(v) => ColumnRef::Values(v),
+            Held::Scalar(v) => ColumnRef::Scalar(v),
+        })
+    }
+}
+
+/// Converts a column: 1-D numpy arrays (or sequences) of numbers or bools stay typed; strings and
+/// other objects become values; a 0-d value is one value for every row.
+fn hold<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Held<'py>> {
+    let py = obj.py();
+    let np = py.import(intern!(py, "numpy"))?;
+    let array = np.call_method1(intern!(py, "asarray"), (obj,))?;
+    let ndim: usize = array.getattr(intern!(py, "ndim"))?.extract()?;
+    if ndim == 0 {
+        return Ok(Held::Scalar(convert(
+            &array.call_method0(intern!(py, "item"))?,
+            name,
+        )?));
+    }
+    if ndim != 1 {
+        return Err(PyValueError::new_err(format!(
+            "column {name:?} has {ndim} dimensions; expected one value per row (a 1-D array)"
+        )));
+    }
+    let dtype = array.getattr(intern!(py, "dtype"))?;
+    let kind: String = dtype.getattr(intern!(py, "kind"))?.extract()?;
+    let itemsize: usize = dtype.getattr(intern!(py, "itemsize"))?.extract()?;
+    let typed = |target: &str| -> PyResult<Bound<'py, PyAny>> {
+        np.call_method1(intern!(py, "ascontiguousarray"), (&array, target))
+    };
+    Ok(match (kind.as_str(), itemsize) {
+        ("f", _) | ("u", 8) => {
+            Held::F64(typed("float64")?.cast_into::<PyArray1<f64>>()?.readonly())
+        }
+        ("i" | "u", _) => Held::I64(typed("int64")?.cast_into::<PyArray1<i64>>()?.readonly()),
+        ("b", _) => Held::Bool(typed("bool")?.cast_into::<PyArray1<bool>>()?.readonly()),
+        _ => Held::Values(
+            array
+                .call_method0(intern!(py, "tolist"))?
+                .try_iter()?
+                .map(|item| convert(&item?, name))
+                .collect::<PyResult<_>>()?,
+        ),
+    })
+}
+
 #[pymethods]
 impl Expression {
     #[new]
@@ -156,6 +219,55 @@ impl Expression {
             }
         }
         Ok(self.expr.eval_indexed(&|i| &converted[i])?)
+    }
+
+    #[pyo3(signature = (columns, /, *, length = None))]
+    fn evaluate_columns<'py>(
+        &self,
+        py: Python<'py>,
+        columns: &Bound<'py, PyAny>,
+        length: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        let Ok(columns) = columns.cast::<PyDict>() else {
+            let type_name = columns.get_type().name()?;
+            return Err(PyTypeError::new_err(format!(
+                "Expression.evaluate_columns needs a dict of names to columns, got {type_name}"
+            )));
+        };
+        let mut held = Vec::with_capacity(self.keys.len());
+        for (key, _) in &self.keys {
+            let name = key.bind(py).to_str()?;
+            let Some(obj) = columns.get_item(key.bind(py))? else {
+                let known: Vec<String> = columns
+                    .keys()
+                    .iter()
+                    .filter_map(|k| k.extract::<String>().ok())
+                    .collect();
+                return Err(self
+                    .expr
+                    .unknown_name(name, known.iter().map(String::as_str))
+                    .into());
+            };
+            held.push((name.to_owned(), hold(&obj, name)?));
+        }
+        let refs = held
+            .iter()
+            .map(|(name, h)| Ok((name.as_str(), h.as_ref()?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        let n = match (refs.iter().find_map(|(_, c)| c.rows()), length) {
+            (Some(n), _) | (None, Some(n)) => n,
+            (None, None) => 1,
+        };
+        let out = PyArray1::<bool>::zeros(py, n, false);
+        {
+            let mut rw = out.readwrite();
+            let slice = rw
+                .as_slice_mut()
+                .map_err(|_| PyValueError::new_err("internal: a new array is not contiguous"))?;
+            let expr = &self.expr;
+            py.detach(|| expr.eval_columns(&refs, slice))?;
+        }
+        Ok(out)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

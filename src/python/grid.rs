@@ -15,7 +15,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
 
 use super::convert::{to_py, to_value};
-use crate::error::{Error, Result as CoreResult};
+use super::gil::detached;
+use crate::error::Error;
 use crate::grid::axis::Dtype;
 use crate::grid::axis::{Axis, Kind};
 use crate::grid::columns::{self, Out, MISSING};
@@ -31,30 +32,6 @@ const CACHE_LIMIT: u64 = 1 << 16;
 /// handles any size. An explicit budget, because Linux overcommit would let a huge allocation
 /// succeed and the OOM killer end the process later.
 const COLUMNS_BUDGET: u128 = 8 << 30;
-
-/// Runs core work with the GIL released, checking for Ctrl-C from time to time.
-fn detached<T: Send>(
-    py: Python<'_>,
-    f: impl FnOnce(&dyn Fn() -> CoreResult<()>) -> CoreResult<T> + Send,
-) -> PyResult<T> {
-    let pending: Mutex<Option<PyErr>> = Mutex::new(None);
-    let check = || {
-        Python::attach(|py| py.check_signals()).map_err(|e| {
-            if let Ok(mut p) = pending.lock() {
-                *p = Some(e);
-            }
-            Error::Invalid("interrupted".into())
-        })
-    };
-    let result = py.detach(|| f(&check));
-    match result {
-        Ok(v) => Ok(v),
-        Err(e) => match pending.lock().ok().and_then(|mut p| p.take()) {
-            Some(interrupt) => Err(interrupt),
-            None => Err(e.into()),
-        },
-    }
-}
 
 enum PlanKind {
     Namespace(usize),
@@ -625,16 +602,50 @@ impl PyGrid {
         PyList::new(py, points)
     }
 
-    fn columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let n = self.view.len();
+    #[pyo3(signature = (start = None, stop = None, /, *, fixed = "column"))]
+    fn columns<'py>(
+        &self,
+        py: Python<'py>,
+        start: Option<&Bound<'py, PyAny>>,
+        stop: Option<&Bound<'py, PyAny>>,
+        fixed: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let scalars = match fixed {
+            "column" => false,
+            "scalar" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "fixed={other:?}: expected \"column\" or \"scalar\""
+                )))
+            }
+        };
+        let len = self.view.len();
+        let bound = |v: Option<&Bound<'py, PyAny>>, default: u128| -> PyResult<u128> {
+            match v {
+                None => Ok(default),
+                Some(v) if v.is_none() => Ok(default),
+                Some(v) => v.extract::<u128>().map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "columns(start, stop) needs integers 0 <= start <= stop <= {len}, got {v}"
+                    ))
+                }),
+            }
+        };
+        let (from, to) = (bound(start, 0)?, bound(stop, len)?);
+        if from > to || to > len {
+            return Err(PyValueError::new_err(format!(
+                "columns(start, stop) needs 0 <= start <= stop <= {len}, got start={from}, stop={to}"
+            )));
+        }
+        let n = to - from;
         let bytes = n.saturating_mul(self.core.paths().len().max(1) as u128 * 8);
         if bytes > COLUMNS_BUDGET {
             return Err(PyValueError::new_err(format!(
-                "columns() of {n} points would take {} GiB; use iter_columns(chunk=...)",
+                "columns() of {n} points would take {} GiB; use smaller ranges or iter_columns(chunk=...)",
                 bytes >> 30
             )));
         }
-        columns_dict(py, &self.core, &self.cache, &self.view, 0, n)
+        columns_dict(py, &self.core, &self.cache, &self.view, from, to, scalars)
     }
 
     #[pyo3(signature = (*, chunk = 1_000_000))]
@@ -749,12 +760,14 @@ fn columns_dict<'py>(
     view: &View,
     from: u128,
     to: u128,
+    scalars: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     enum Buf<'py> {
         I64(Bound<'py, PyArray1<i64>>),
         F64(Bound<'py, PyArray1<f64>>),
         Bool(Bound<'py, PyArray1<bool>>),
         Object(Bound<'py, PyArray1<u64>>),
+        Scalar(Bound<'py, PyAny>),
     }
     let n = usize::try_from(to - from).map_err(|_| too_large("columns size"))?;
     let plan = columns::plan(core);
@@ -764,13 +777,19 @@ fn columns_dict<'py>(
     // are zeroed because not every byte is a valid bool.
     let mut bufs: Vec<Buf> = plan
         .iter()
-        .map(|(dtype, _)| match dtype {
-            Dtype::I64 => Buf::I64(unsafe { PyArray1::new(py, n, false) }),
-            Dtype::F64 => Buf::F64(unsafe { PyArray1::new(py, n, false) }),
-            Dtype::Bool => Buf::Bool(PyArray1::zeros(py, n, false)),
-            Dtype::Object => Buf::Object(unsafe { PyArray1::new(py, n, false) }),
+        .enumerate()
+        .map(|(c, (dtype, _))| {
+            if let Some(value) = scalars.then(|| columns::constant(core, c)).flatten() {
+                return Ok(Buf::Scalar(to_py(py, &value)?));
+            }
+            Ok(match dtype {
+                Dtype::I64 => Buf::I64(unsafe { PyArray1::new(py, n, false) }),
+                Dtype::F64 => Buf::F64(unsafe { PyArray1::new(py, n, false) }),
+                Dtype::Bool => Buf::Bool(PyArray1::zeros(py, n, false)),
+                Dtype::Object => Buf::Object(unsafe { PyArray1::new(py, n, false) }),
+            })
         })
-        .collect();
+        .collect::<PyResult<_>>()?;
     let mut parts = (core.parts.len() > 1).then(|| vec![0u32; n]);
     {
         let not_contiguous = |_| PyValueError::new_err("internal: a new array is not contiguous");
@@ -786,6 +805,7 @@ fn columns_dict<'py>(
                     Buf::Object(a) => {
                         Out::Object(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?)
                     }
+                    Buf::Scalar(_) => Out::Skip,
                 })
             })
             .collect::<PyResult<_>>()?;
@@ -800,6 +820,7 @@ fn columns_dict<'py>(
             Buf::I64(a) => a.into_any(),
             Buf::F64(a) => a.into_any(),
             Buf::Bool(a) => a.into_any(),
+            Buf::Scalar(v) => v,
             Buf::Object(ks) => {
                 // SAFETY: filled above; no other view of this private array exists.
                 let ks = unsafe { ks.as_slice() }
@@ -966,7 +987,7 @@ impl GridIter {
             if copy.is_null() {
                 return Err(PyErr::fetch(py));
             }
-            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), (i + 1) as ffi::Py_ssize_t, copy) };
+            unsafe { list_set_item(list, i + 1, copy) };
         }
         st.local += n as u128;
         self.next += n as u128;
@@ -1048,7 +1069,7 @@ impl GridIter {
         if self.contiguous() {
             // The first point settles the template; the rest of the chunk takes the fast loop.
             if let Some(point) = self.next_point(py)? {
-                unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), 0, point.into_ptr()) };
+                unsafe { list_set_item(&list, 0, point.into_ptr()) };
                 i = 1;
                 i += self.fill_contiguous(py, &list, n - 1)?;
             }
@@ -1057,11 +1078,26 @@ impl GridIter {
             let Some(point) = self.next_point(py)? else {
                 break;
             };
-            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, point.into_ptr()) };
+            unsafe { list_set_item(&list, i, point.into_ptr()) };
             i += 1;
         }
         Ok(Some(list.cast_into::<PyList>()?))
     }
+}
+
+/// Fills slot `i` of a new list with `item`, taking over its reference.
+///
+/// # Safety
+/// `list` is a list from `PyList_New` whose slot `i` is in range and still empty (NULL), and `item`
+/// is a new, non-NULL reference.
+#[inline]
+unsafe fn list_set_item(list: &Bound<'_, PyAny>, i: usize, item: *mut ffi::PyObject) {
+    // The stable ABI (the `abi3` feature, issue 14) has no `PyList_SET_ITEM` macro; its function
+    // form cannot fail here (the index is in range) and its Py_XDECREF of the empty slot is a no-op.
+    #[cfg(not(feature = "abi3"))]
+    ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item);
+    #[cfg(feature = "abi3")]
+    ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, item);
 }
 
 /// Iterates a grid view's columns in chunks (docs in `_core.pyi`).
@@ -1095,7 +1131,7 @@ impl ColumnsIter {
             *next = to;
             (from, to)
         };
-        columns_dict(py, &self.core, &self.cache, &self.view, from, to).map(Some)
+        columns_dict(py, &self.core, &self.cache, &self.view, from, to, false).map(Some)
     }
 }
 

@@ -51,7 +51,7 @@ def _describe_exit(returncode: int, stderr_path: Path) -> str:
 
 
 class CommandObjective:
-    """Runs a command per trial and reads its metrics. See the README section "Objectives".
+    """Runs a command per trial and reads its metrics (the docs' "Concepts: objectives" has it all).
 
     ``argv`` is a list of arguments with placeholders (each element stays ONE argument). The
     result is the JSON object at ``{output_file}`` if the command wrote one; else, with

@@ -42,7 +42,7 @@ from fastgrid.runner._signals import first_interrupt_only, stop_signals_deferred
 from fastgrid.runner._state import RunState, space_changes
 from fastgrid.runner._validate import validate
 from fastgrid.runner._worker import Worker, quiet_optuna
-from fastgrid.storages import SMALL_TAIL, Heartbeat
+from fastgrid.storages import SMALL_TAIL, Heartbeat, release_connections
 from fastgrid.study import Row, best_trials, counts, rows
 from fastgrid.sweepfile import SweepFile, format_errors, load_sweep_file
 
@@ -54,7 +54,7 @@ class Sweep:
 
     ``objective`` is a callable taking the merged config (returning a number or a dict of
     metrics), a ``"module:function"`` string, or a command argv list. The other keywords mirror
-    the sweep file's keys (see the sweep-file reference in the docs).
+    the sweep file's keys (see the docs' sweep-file reference).
     """
 
     def __init__(
@@ -80,6 +80,7 @@ class Sweep:
         retry_failed: int = 1,
         heartbeat_interval: int = 10,
         grace_period: int | None = None,
+        keep_returns: int | str = 50,
         config: str | Path | None = None,
         config_model: str | None = None,
         allow_new: bool = False,
@@ -133,6 +134,7 @@ class Sweep:
                 "retry_failed": retry_failed,
                 "heartbeat_interval": heartbeat_interval,
                 "grace_period": grace_period,
+                "keep_returns": keep_returns,
             },
             "objective": objective_section,
             "constraints": {"require": list(require)},
@@ -281,6 +283,11 @@ class Sweep:
         """
         quiet_optuna()
         plan = self.plan
+        if plan.spec.walkforward is not None:
+            raise SweepFileError(
+                self.source,
+                ["[walkforward]: run its folds with fastgrid.runner.WalkForward(sweep).run()"],
+            )
         state = RunState.create(plan)
         self._check_config(state)
         study = self._open_study(state)
@@ -341,6 +348,7 @@ class Sweep:
         # After a SIGHUP the terminal may be gone: the summary must not turn into a traceback.
         with contextlib.suppress(OSError), stop_signals_deferred(late):
             reporter.summary(result)
+        release_connections(study._storage)
         return result
 
     def _open_study(self, state: RunState) -> optuna.Study:
@@ -357,6 +365,12 @@ class Sweep:
             directions=directions,  # type: ignore[arg-type]
             load_if_exists=True,
         )
+        if study.user_attrs.get(attrs.STUDY_MODE) == "batch":
+            # A batch sweep's results are chunks of columns, not trials to resume.
+            raise SweepChangedError(
+                f"sweep {plan.name!r} in storage is a batch sweep (its results are chunks of columns); "
+                'run it with [sweep] mode = "batch", or use another sweep name or fresh=True (--fresh)'
+            )
         stored = [d.name.lower() for d in study.directions]
         if stored != directions:
             raise SweepChangedError(

@@ -1,0 +1,272 @@
+"""Batch sweeps (issue 13): points per second end to end, memory, store size, per-point overhead,
+kill -9 + resume, and reading the top 20 of the columnar results.
+
+Each group pairs fastgrid with the floor it is measured against, in the same run:
+- end to end: ``run_batch`` over a 6-parameter grid with one ``where`` constraint and a no-op
+  vectorized objective returning two metrics, against the bare loop with no bookkeeping (the grid
+  engine's columns + the same objective, results dropped) and against a per-trial ``Sweep`` of a
+  few thousand points (divide by points: ``extra_info`` holds points/s);
+- per-point callable: ``run_batch(callable=...)`` against a bare Python loop of ``merged`` + call;
+- report: ``BatchResults.top(20)`` and ``failures()`` from the store, against ``np.argpartition``
+  over the same column already in memory.
+Sizes: 10^6 points by default, 10^7 with FASTGRID_BENCH_FULL=1; tiny when benchmarks are disabled
+(they then run as correctness tests). Measure (release build) with:
+python -m pytest benches/test_bench_batch.py --benchmark-enable --benchmark-only \
+    --benchmark-columns=median,min,rounds
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from fastgrid import ConfigTemplate, Grid, Sweep
+from fastgrid.batch import BatchResults, BatchStore, run_batch
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+FULL = os.environ.get("FASTGRID_BENCH_FULL") == "1"
+BIG = 10_000_000 if FULL else 1_000_000
+
+
+def points(benchmark: Any) -> int:
+    return 20_000 if benchmark.disabled else BIG
+
+
+def params(n: int) -> dict[str, Any]:
+    """Six parameters whose grid, after ``a < b``, holds about ``n`` points."""
+    # a, b in 1..40 with a < b keep 780 of 1600 pairs; the other four axes make up the rest.
+    rest = max(1, round(n / 780))
+    c = max(1, round(rest ** (1 / 4)))
+    d = max(1, round(rest / c**3))
+    return {
+        "a": {"type": "int", "low": 1, "high": 40},
+        "b": {"type": "int", "low": 1, "high": 40},
+        "c": {"type": "int", "low": 0, "high": c - 1},
+        "d": {"type": "float", "low": 0.0, "high": 1.0, "num": d},
+        "e": {"type": "int", "low": 0, "high": c - 1},
+        "f": {"type": "grid", "values": list(range(c))},
+    }
+
+
+def noop(columns: dict[str, Any], config: Any) -> dict[str, Any]:
+    a = columns["a"]
+    return {"score": a.astype(np.float64), "trades": columns["b"]}
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def fresh() -> Path:
+    return Path(tempfile.mkdtemp(prefix="fastgrid-bench-batch-"))
+
+
+@pytest.mark.benchmark(group="batch: end to end, no-op vectorized objective (divide by points)")
+def test_run_batch_end_to_end(benchmark: Any) -> None:
+    spec = params(points(benchmark))
+    info: dict[str, Any] = {}
+
+    def run() -> Any:
+        directory = fresh()
+        before = rss_mb()
+        r = run_batch(
+            spec, batch=noop, name="e2e", metric="score", where=["a < b"], directory=directory, top_k=20
+        )
+        info["rss_growth_mb"] = rss_mb() - before
+        store = directory / "fastgrid.db"
+        BatchStore(store)._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        n = r.counts["done"]
+        raw = n * (8 * 6 + 8 * 2)  # six parameter columns and two metrics, 8 bytes each
+        info["store_over_raw"] = store.stat().st_size / raw
+        info["points"] = n
+        return r
+
+    r = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert r.counts["done"] == r.results.total and r.counts["failed"] == 0
+    assert r.best is not None and r.best["params"]["a"] == 1  # minimize
+    benchmark.extra_info.update(info)
+    if benchmark.stats is not None:
+        benchmark.extra_info["points_per_s"] = info["points"] / benchmark.stats.stats.median
+    assert info["store_over_raw"] <= 1.5, info
+
+
+@pytest.mark.benchmark(group="batch: end to end, no-op vectorized objective (divide by points)")
+def test_bare_columns_and_objective_floor(benchmark: Any) -> None:
+    grid = Grid(params(points(benchmark)), constraints="a < b", flat=True)
+
+    def run() -> int:
+        n = 0
+        for start in range(0, len(grid), 65_536):
+            cols = grid.columns(start, min(start + 65_536, len(grid)), fixed="scalar")
+            n += len(noop(cols, {})["score"])
+        return n
+
+    assert benchmark.pedantic(run, rounds=3, iterations=1) == len(grid)
+
+
+@pytest.mark.benchmark(group="batch: end to end, no-op vectorized objective (divide by points)")
+def test_per_trial_sweep_of_2000_points(benchmark: Any) -> None:
+    n = 200 if benchmark.disabled else 2_000
+
+    def run() -> Any:
+        return Sweep(
+            parameters={"a": {"type": "int", "low": 1, "high": n}},
+            objective=lambda cfg: float(cfg["a"]),
+            name="pt",
+            directory=fresh(),
+            progress=False,
+        ).run()
+
+    assert benchmark.pedantic(run, rounds=1, iterations=1).counts["complete"] == n
+
+
+def per_point(config: dict[str, Any]) -> dict[str, float]:
+    return {"score": 1.0}
+
+
+CALLABLE_POINTS = 200_000
+
+
+@pytest.mark.benchmark(group="batch: per-point callable (divide by points; subtract the bare loop)")
+def test_run_batch_per_point_callable(benchmark: Any) -> None:
+    n = 5_000 if benchmark.disabled else CALLABLE_POINTS
+    spec = {"a": {"type": "int", "low": 1, "high": n}, "k": 3}
+
+    def run() -> Any:
+        return run_batch(spec, callable=per_point, name="pp", metric="score", directory=fresh(), top_k=0)
+
+    r = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert r.counts["done"] == n and r.counts["failed"] == 0
+
+
+@pytest.mark.benchmark(group="batch: per-point callable (divide by points; subtract the bare loop)")
+def test_bare_merge_and_call_loop(benchmark: Any) -> None:
+    n = 5_000 if benchmark.disabled else CALLABLE_POINTS
+    template = ConfigTemplate({"a": 0, "k": 3})
+
+    def run() -> int:
+        done = 0
+        for a in range(1, n + 1):
+            per_point(template.merged({"a": a, "k": 3}))
+            done += 1
+        return done
+
+    assert benchmark.pedantic(run, rounds=3, iterations=1) == n
+
+
+_KILLED = """
+import sys, time
+from fastgrid.batch import run_batch
+
+def slow(cols, config):
+    time.sleep(0.02)
+    return {"score": cols["a"] * 1.0}
+
+n, chunk, where = int(sys.argv[2]), int(sys.argv[3]), sys.argv[1]
+params = {"a": {"type": "int", "low": 1, "high": n}, "b": {"type": "int", "low": 1, "high": 10}}
+run_batch(params, batch=slow, name="k", metric="score", chunk=chunk, directory=where, top_k=0)
+"""
+
+
+@pytest.mark.benchmark(group="batch: kill -9 at a random moment, then resume (time to the first chunk)")
+def test_kill_9_and_resume(benchmark: Any) -> None:
+    n = 2_000 if benchmark.disabled else BIG // 10
+    directory = fresh()
+    script = directory / "killed.py"
+    script.write_text(textwrap.dedent(_KILLED))
+    chunk = min(65_536, n * 10 // 20)  # at least 20 chunks, so the kill lands mid-sweep
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(directory), str(n), str(chunk)], start_new_session=True
+    )
+    store = BatchStore(directory / "fastgrid.db")
+    deadline = time.monotonic() + 120
+    rng = np.random.default_rng()
+    target = int(rng.integers(1, 4))
+    while time.monotonic() < deadline and proc.poll() is None:
+        if "k" in store.sweeps() and store.counts("k")["chunks_done"] >= target:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the sweep ended before the kill"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first: list[float] = []
+
+    def resume() -> Any:
+        t0 = time.perf_counter()
+        return run_batch(
+            {"a": {"type": "int", "low": 1, "high": n}, "b": {"type": "int", "low": 1, "high": 10}},
+            batch=lambda cols, config: {"score": cols["a"] * 1.0},
+            name="k",
+            metric="score",
+            chunk=chunk,
+            directory=directory,
+            top_k=0,
+            progress=lambda event: first.append(time.perf_counter() - t0) if not first else None,
+        )
+
+    r = benchmark.pedantic(resume, rounds=1, iterations=1)
+    cols = r.results.columns(["slot", "a", "score"])
+    assert cols["slot"].tolist() == list(range(n * 10)) and (cols["score"] == cols["a"]).all()
+    benchmark.extra_info["first_chunk_after_s"] = first[0] if first else None
+    assert max(c["claims"] for c in store.chunks("k")) <= 2
+
+
+@pytest.fixture(scope="module")
+def big_results(request: Any) -> BatchResults:
+    cfg = request.config
+    disabled = cfg.getoption("benchmark_disable") and not cfg.getoption("benchmark_enable")
+    n = 20_000 if disabled else BIG
+
+    def metrics(columns: dict[str, Any], config: Any) -> dict[str, Any]:
+        a = columns["a"].astype(np.float64)
+        return {"score": np.sin(a * columns["c"] + columns["d"]), "trades": columns["b"]}
+
+    directory = fresh()
+    run_batch(
+        params(n),
+        batch=metrics,
+        name="big",
+        metric="score",
+        direction="maximize",
+        where=["a < b"],
+        require=["trades >= 5"],
+        directory=directory,
+        top_k=0,
+    )
+    return BatchResults(BatchStore(directory / "fastgrid.db"), "big")
+
+
+@pytest.mark.benchmark(group="batch: report top 20 and failures by reason from the store")
+def test_report_top_20(benchmark: Any, big_results: BatchResults) -> None:
+    def report() -> Any:
+        return big_results.top(20), big_results.failures(), big_results.counts()
+
+    top, failures, counts = benchmark.pedantic(report, rounds=3, iterations=1)
+    assert len(top) == 20 and failures == {}
+    benchmark.extra_info["rows"] = counts["done"]
+    values = [row["metrics"]["score"] for row in top]
+    assert values == sorted(values, reverse=True)
+
+
+@pytest.mark.benchmark(group="batch: report top 20 and failures by reason from the store")
+def test_argpartition_in_memory_floor(benchmark: Any, big_results: BatchResults) -> None:
+    cols = big_results.columns(["score", "feasible"])
+    score, feasible = cols["score"], cols["feasible"]
+
+    def floor() -> Any:
+        masked = np.where(feasible, score, -np.inf)
+        return np.argpartition(-masked, 19)[:20]
+
+    assert len(benchmark.pedantic(floor, rounds=3, iterations=1)) == 20

@@ -1,0 +1,40 @@
+"""Batch sweeps: the unit of bookkeeping is a chunk of grid points, not an Optuna trial (issue 13).
+
+``run_batch`` evaluates a grid chunk by chunk with a vectorized objective (``batch=``, called once
+per chunk with the parameter columns) or a per-point callable (``callable=``), records each chunk's
+rows in a columnar store inside the sweep's SQLite file, and writes the top-K points to the sweep's
+Optuna study. ``BatchResults`` reads the stored columns (counts, top points, failures, frames).
+See docs/batch.md.
+"""
+
+from fastgrid.batch._evaluate import BatchObjectiveError, ChunkResult, metric_columns
+from fastgrid.batch._file import run_batch_file
+from fastgrid.batch._results import BatchResults
+from fastgrid.batch._runner import (
+    MODE_ATTR,
+    BatchFailedError,
+    BatchRun,
+    check_study_mode,
+    default_chunk,
+    run_batch,
+    store_path,
+)
+from fastgrid.batch._store import BatchStore, Chunk, StoreMismatchError
+
+__all__ = [
+    "MODE_ATTR",
+    "BatchFailedError",
+    "BatchObjectiveError",
+    "BatchResults",
+    "BatchRun",
+    "BatchStore",
+    "Chunk",
+    "ChunkResult",
+    "StoreMismatchError",
+    "check_study_mode",
+    "default_chunk",
+    "metric_columns",
+    "run_batch",
+    "run_batch_file",
+    "store_path",
+]

@@ -1,0 +1,312 @@
+"""Evaluating one chunk: call the objective, check what it returned, isolate failing points.
+
+Two kinds of objective:
+
+- a *batch* objective ``fn(columns, config)`` is called once per chunk with the chunk's parameter
+  columns and the read-only default config, and returns metric columns (a dict of arrays, a pandas
+  DataFrame or a pyarrow Table), one row per point, in order;
+- a per-point *callable* ``fn(config)`` is called once per point with the merged config, as in a
+  per-trial sweep; the chunk only changes the bookkeeping.
+
+An exception in a batch objective fails the piece it was called on; the piece is bisected until the
+failing points are isolated (within a call budget), so one bad point does not fail its whole chunk.
+A result of the wrong shape is not a per-point failure but a bug in the objective: it stops the
+sweep with an error that names the objective, the metric and the chunk's slot range.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BatchObjectiveError", "ChunkResult", "evaluate_batch", "evaluate_points", "metric_columns"]
+
+# Calls one chunk may spend isolating failures; past it, the pieces not yet split fail whole.
+CALL_BUDGET = 512
+# When every piece of a split this many ways fails with the root's reason, the whole chunk fails:
+# a systematic error, not a few bad points.
+UNIFORM_WIDTH = 32
+
+
+class BatchObjectiveError(ValueError):
+    """A batch objective returned something that cannot be recorded (wrong length, a missing or
+    non-numeric metric, mixed dtypes). ``objective``, ``metric`` and ``slots`` name the place."""
+
+    def __init__(self, message: str, *, objective: str, metric: str | None, slots: tuple[int, int]) -> None:
+        super().__init__(message)
+        self.objective = objective
+        self.metric = metric
+        self.slots = slots
+
+
+@dataclass
+class ChunkResult:
+    """A chunk's rows: metric columns (NaN where a point failed), the failed mask and reasons."""
+
+    n: int
+    metrics: dict[str, np.ndarray[Any, Any]]
+    failed: np.ndarray[Any, Any]
+    reasons: list[str | None]
+    """Per point: why it failed (None for points that did not)."""
+    calls: int = 0
+    durations: np.ndarray[Any, Any] | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _as_mapping(result: Any) -> Mapping[str, Any] | None:
+    if isinstance(result, Mapping):
+        return result
+    columns = getattr(result, "column_names", None)  # pyarrow.Table
+    if columns is not None and hasattr(result, "column"):
+        return {str(c): result.column(c).to_numpy() for c in columns}
+    if hasattr(result, "columns") and hasattr(result, "to_numpy") and hasattr(result, "__getitem__"):
+        return {str(c): result[c].to_numpy() for c in result.columns}  # pandas.DataFrame
+    return None
+
+
+def metric_columns(
+    result: Any, n: int, *, objective: str, slots: tuple[int, int], expected: Sequence[str] = ()
+) -> dict[str, np.ndarray[Any, Any]]:
+    """Checks a batch objective's result and returns float64 metric columns of length ``n``."""
+    where = f"objective {objective!r}, chunk slots {slots[0]}..{slots[1] - 1}"
+    mapping = _as_mapping(result)
+    if mapping is None:
+        raise BatchObjectiveError(
+            f"{where}: returned {type(result).__name__}; a batch objective returns a dict of metric "
+            "columns (name → array of one value per point), a pandas DataFrame or a pyarrow Table",
+            objective=objective,
+            metric=None,
+            slots=slots,
+        )
+    out: dict[str, np.ndarray[Any, Any]] = {}
+    for name, values in mapping.items():
+        if not isinstance(name, str):
+            raise BatchObjectiveError(
+                f"{where}: metric names must be strings, got {name!r}",
+                objective=objective,
+                metric=None,
+                slots=slots,
+            )
+        array = np.asarray(values)
+        if array.ndim != 1 or len(array) != n:
+            got = "a scalar" if array.ndim == 0 else f"shape {array.shape}"
+            raise BatchObjectiveError(
+                f"{where}: metric {name!r} has {got}, expected {n} values (one per point, in order)",
+                objective=objective,
+                metric=name,
+                slots=slots,
+            )
+        if array.dtype.kind not in "biuf":
+            kind = "mixed or non-numeric values" if array.dtype.kind == "O" else f"dtype {array.dtype}"
+            raise BatchObjectiveError(
+                f"{where}: metric {name!r} is not numeric ({kind}); "
+                "return numbers (int, float or bool arrays)",
+                objective=objective,
+                metric=name,
+                slots=slots,
+            )
+        out[name] = array.astype(np.float64, copy=False)
+    missing = [m for m in expected if m not in out]
+    if missing:
+        raise BatchObjectiveError(
+            f"{where}: missing metric {', '.join(map(repr, missing))} "
+            f"(got {', '.join(map(repr, out)) or 'none'})",
+            objective=objective,
+            metric=missing[0],
+            slots=slots,
+        )
+    return out
+
+
+def _take(columns: Mapping[str, Any], lo: int, hi: int) -> dict[str, Any]:
+    return {k: v[lo:hi] if isinstance(v, np.ndarray) else v for k, v in columns.items()}
+
+
+def evaluate_batch(
+    fn: Callable[..., Any],
+    columns: Mapping[str, Any],
+    config: Any,
+    n: int,
+    *,
+    objective: str,
+    start: int,
+    expected: Sequence[str],
+    retry_failed: int = 0,
+    budget: int = CALL_BUDGET,
+) -> ChunkResult:
+    """Calls a batch objective on the chunk, bisecting pieces that raise (breadth first)."""
+    t0 = time.perf_counter()
+    metrics: dict[str, np.ndarray[Any, Any]] = {}
+    failed = np.zeros(n, dtype=bool)
+    reasons: list[str | None] = [None] * n
+    names: list[str] | None = None
+    calls = 0
+    # (lo, hi, depth, reason of the parent that failed)
+    queue: deque[tuple[int, int, int, str | None]] = deque([(0, n, 0, None)])
+    level_fail: dict[int, set[str]] = {}
+    level_ok: set[int] = set()
+    tries: dict[tuple[int, int], int] = {}
+
+    def fail(lo: int, hi: int, reason: str) -> None:
+        failed[lo:hi] = True
+        for i in range(lo, hi):
+            reasons[i] = reason
+
+    while queue:
+        lo, hi, depth, parent = queue.popleft()
+        width = 1 << depth
+        uniform = level_fail.get(depth - 1)
+        if (
+            parent is not None
+            and width > UNIFORM_WIDTH
+            and depth - 1 not in level_ok
+            and uniform is not None
+            and len(uniform) == 1
+        ):
+            fail(lo, hi, parent)  # every piece of the previous split failed the same way
+            continue
+        if calls >= budget and parent is not None:
+            fail(lo, hi, f"{parent} (not isolated further: {budget} calls spent on this chunk)")
+            continue
+        calls += 1
+        try:
+            raw = fn(_take(columns, lo, hi), config)
+        except Exception as exc:
+            reason = _short(exc)
+            level_fail.setdefault(depth, set()).add(reason)
+            if hi - lo == 1:
+                tried = tries.get((lo, hi), 0)
+                if tried < retry_failed:
+                    tries[(lo, hi)] = tried + 1
+                    queue.append((lo, hi, depth, reason))
+                else:
+                    fail(lo, hi, reason)
+                continue
+            mid = (lo + hi) // 2
+            queue.append((lo, mid, depth + 1, reason))
+            queue.append((mid, hi, depth + 1, reason))
+            continue
+        level_ok.add(depth)
+        got = metric_columns(
+            raw, hi - lo, objective=objective, slots=(start + lo, start + hi), expected=expected
+        )
+        if names is None:
+            names = list(got)
+            metrics = {k: np.full(n, np.nan) for k in names}
+        elif set(got) != set(names):
+            raise BatchObjectiveError(
+                f"objective {objective!r}, chunk slots {start + lo}..{start + hi - 1}: returned metrics "
+                f"{sorted(got)}, but other points of the chunk returned {sorted(names)}",
+                objective=objective,
+                metric=None,
+                slots=(start + lo, start + hi),
+            )
+        for k, v in got.items():
+            metrics[k][lo:hi] = v
+    if names is None:
+        metrics = {k: np.full(n, np.nan) for k in expected}
+    return ChunkResult(
+        n=n, metrics=metrics, failed=failed, reasons=reasons, calls=calls, seconds=time.perf_counter() - t0
+    )
+
+
+def evaluate_points(
+    fn: Callable[[Any], Any],
+    columns: Mapping[str, Any],
+    n: int,
+    *,
+    merge: Callable[[dict[str, Any]], Any],
+    retry_failed: int = 0,
+) -> ChunkResult:
+    """Calls a per-point callable on every point of the chunk with its merged config.
+
+    The loop is the whole per-point overhead of batch mode: a dict per point from the columns'
+    Python lists, the merge, two clock reads and appending the returned metrics.
+    """
+    t0 = time.perf_counter()
+    varying = [k for k, v in columns.items() if isinstance(v, np.ndarray)]
+    constants = {k: v for k, v in columns.items() if not isinstance(v, np.ndarray)}
+    lists = [columns[k].tolist() for k in varying]
+    names: list[str] | None = None
+    values: list[list[Any]] = []
+    failed = np.zeros(n, dtype=bool)
+    reasons: list[str | None] = [None] * n
+    durations = np.empty(n, dtype=np.float32)
+    clock = time.perf_counter
+    rows = zip(*lists, strict=True) if lists else ((),) * n
+    for i, row in enumerate(rows):
+        point = dict(constants)
+        point.update(zip(varying, row, strict=True))
+        started = clock()
+        out: Any = None
+        for attempt in range(retry_failed + 1):
+            try:
+                out = fn(merge(point))
+                break
+            except Exception as exc:
+                if attempt == retry_failed:
+                    failed[i] = True
+                    reasons[i] = _short(exc)
+        durations[i] = clock() - started
+        if failed[i]:
+            for column in values:
+                column.append(math.nan)
+            continue
+        if not isinstance(out, Mapping):
+            out = {"value": out}
+        if names is None:
+            names = [str(k) for k in out]
+            values = [[math.nan] * i for _ in names]
+        try:
+            for k, column in zip(names, values, strict=True):
+                column.append(out[k])
+        except KeyError as exc:
+            for column in values:
+                del column[i:]
+                column.append(math.nan)
+            failed[i] = True
+            reasons[i] = f"missing metric {exc.args[0]!r} (got {', '.join(map(str, out)) or 'none'})"
+            continue
+        if len(out) != len(names):
+            extra = [str(k) for k in out if k not in names]
+            failed[i] = True
+            reasons[i] = f"returned metrics {extra} that the chunk's first point did not"
+    if names is None:
+        names, values = [], []
+    metrics: dict[str, np.ndarray[Any, Any]] = {}
+    for k, column in zip(names, values, strict=True):
+        # Points that failed before metrics were known get NaN; a short list means later failures.
+        column.extend([math.nan] * (n - len(column)))
+        try:
+            metrics[k] = np.asarray(column, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = np.full(n, np.nan)
+            for i, v in enumerate(column):
+                try:
+                    array[i] = float(v)
+                except (TypeError, ValueError):
+                    failed[i] = True
+                    reasons[i] = f"metric {k!r} is not a number: {v!r}"[:200]
+            metrics[k] = array
+    return ChunkResult(
+        n=n,
+        metrics=metrics,
+        failed=failed,
+        reasons=reasons,
+        calls=n,
+        durations=durations,
+        seconds=time.perf_counter() - t0,
+    )

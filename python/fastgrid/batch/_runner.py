@@ -1,0 +1,733 @@
+"""``run_batch``: a grid sweep whose unit of bookkeeping is a chunk of grid points (issue 13).
+
+Per chunk: the grid engine's columns of the slot range → the objective (once per chunk, or once per
+point for a per-point callable) → checks → ``require`` constraints over the metric columns (Rust)
+→ one transaction that writes the chunk's columns and marks it done. ``workers = N`` processes
+claim chunks from the store; they are forked before any thread starts (or, when threads already
+run, started by a forkserver that preloads fastgrid and the objective's module), so a second worker
+does not import the world again. At the end the top-K points become ordinary completed trials of the
+sweep's Optuna study, so optuna-dashboard and the per-trial commands keep working.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import math
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fastgrid import attrs
+from fastgrid._core import Expression, Grid, trial_key
+from fastgrid.batch._evaluate import (
+    ChunkResult,
+    evaluate_batch,
+    evaluate_points,
+)
+from fastgrid.batch._results import METRIC, PARAM, BatchResults
+from fastgrid.batch._store import BatchStore, Chunk, StoreMismatchError, owner_id
+
+__all__ = [
+    "MODE_ATTR",
+    "BatchFailedError",
+    "BatchJob",
+    "BatchRun",
+    "check_study_mode",
+    "default_chunk",
+    "run_batch",
+    "store_path",
+]
+
+MODE_ATTR = attrs.STUDY_MODE
+DEFAULT_CHUNK = 65_536
+# A chunk's columns stay under this many bytes (8 per value, parameters + metrics + bookkeeping).
+CHUNK_BYTES = 256 << 20
+
+
+class BatchFailedError(RuntimeError):
+    """The first chunks of a batch sweep all failed the same way; ``reason`` says how."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def default_chunk(total: int, workers: int, columns: int) -> int:
+    """Points per chunk: 65,536, fewer for small grids (at least 4 chunks per worker) and for
+    wide ones (a chunk's columns within 256 MiB)."""
+    by_memory = max(1, CHUNK_BYTES // (8 * max(columns, 1)))
+    by_grid = max(1, math.ceil(total / (4 * max(workers, 1))))
+    return max(1, min(DEFAULT_CHUNK, by_memory, by_grid))
+
+
+def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path:
+    """The SQLite file that holds a batch sweep's columns: the embedded store itself (default),
+    the file of a ``sqlite:///`` URL, or ``<journal>.batch.db`` beside a journal file."""
+    if storage is None:
+        return directory / "fastgrid.db"
+    text = os.fspath(storage)
+    for prefix in ("fastgrid:///", "sqlite:///"):
+        if text.startswith(prefix):
+            rest = text[len(prefix) :].split("?", 1)[0]
+            path = Path(rest).expanduser()
+            return path if path.is_absolute() else directory / path
+    if "://" in text:
+        raise ValueError(
+            f"storage {text.split('://', 1)[0]}://…: batch mode keeps its columnar results in an SQLite "
+            "file (the embedded store fastgrid.db, a .db path or sqlite:///); PostgreSQL is not supported "
+            "for batch sweeps yet"
+        )
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else directory / path
+    if path.suffix.lower() in (".log", ".jsonl"):
+        return path.with_name(path.name + ".batch.db")
+    return path
+
+
+def check_study_mode(study: Any, mode: str) -> None:
+    """Refuses a stored study of the other mode, with the reason (per-trial runner: ``"trial"``)."""
+    stored = study.user_attrs.get(MODE_ATTR)
+    if mode == "trial" and stored == "batch":
+        raise StoreMismatchError(
+            f"sweep {study.study_name!r} in this storage is a batch sweep (its results are chunks of "
+            'columns); run it with [sweep] mode = "batch", or use another sweep name or --fresh'
+        )
+    if mode == "batch" and stored != "batch":
+        n = len(study.get_trials(deepcopy=False))
+        if n or "fastgrid.space" in study.user_attrs:
+            raise StoreMismatchError(
+                f"sweep {study.study_name!r} in this storage was run per trial ({n} trials); a batch "
+                "sweep cannot continue it: use another sweep name, or fresh=True (--fresh) to delete it"
+            )
+
+
+@dataclass
+class BatchJob:
+    """Everything a worker process needs to run a batch sweep (picklable for a forkserver)."""
+
+    name: str
+    parameters: Any
+    objective: Any  # "module:function" or a callable
+    vectorized: bool
+    store: Path
+    chunk: int
+    where: tuple[str, ...] = ()
+    require: tuple[str, ...] = ()
+    order: str = "sequential"
+    seed: int | None = None
+    metrics: tuple[str, ...] = ("value",)
+    config: Path | None = None
+    config_model: str | None = None
+    allow_new: bool = False
+    retry_failed: int = 1
+    heartbeat_interval: float = 10.0
+    grace: float = 20.0
+    fail_fast: int = 3
+    max_chunks: int | None = None
+    deadline: float | None = None
+    import_path: str | None = None
+
+    @property
+    def objective_name(self) -> str:
+        if isinstance(self.objective, str):
+            return self.objective
+        return f"{getattr(self.objective, '__module__', '?')}:{getattr(self.objective, '__qualname__', '?')}"
+
+
+def _import(ref: str) -> Any:
+    module, sep, attr = ref.partition(":")
+    if not sep:
+        raise ValueError(f"objective {ref!r}: expected 'module:function'")
+    try:
+        obj: Any = importlib.import_module(module)
+    except Exception as exc:
+        raise ValueError(f"objective {ref!r}: cannot import {module!r}: {type(exc).__name__}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"objective {ref!r}: module {module!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise ValueError(f"objective {ref!r}: {type(obj).__name__} is not callable")
+    return obj
+
+
+class _Context:
+    """A process's view of the job: grid, objective, config, constraints and store, built once."""
+
+    def __init__(self, job: BatchJob) -> None:
+        if job.import_path and job.import_path not in sys.path:
+            sys.path.insert(0, job.import_path)
+        self.job = job
+        grid = Grid(job.parameters, constraints=job.where, flat=True)
+        self.grid = grid
+        self.view = grid.shuffled(job.seed or 0) if job.order == "shuffled" else grid
+        self.axes = {a["path"]: a for a in grid.axes}
+        self.fn: Callable[..., Any] = (
+            _import(job.objective) if isinstance(job.objective, str) else job.objective
+        )
+        self.require = [(src, Expression(src)) for src in job.require]
+        self.store = BatchStore(job.store)
+        self.config: Any = None
+        if job.config is not None:
+            from fastgrid.config import ConfigCache
+
+            self.config = ConfigCache(job.config, model=job.config_model, allow_new=job.allow_new)
+        self.fingerprint = self.config.fingerprint if self.config is not None else "-"
+
+    def merge(self) -> Callable[[dict[str, Any]], Any]:
+        if self.config is None:
+            return _nest
+        cache = self.config
+        if cache.model is None:
+            template, allow_new = cache.template, cache.allow_new
+            return lambda point: template.merged(point, allow_new=allow_new)
+        return cache.merged
+
+    def read_only_config(self) -> Any:
+        return self.config.snapshot if self.config is not None else {}
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+@dataclass
+class _Outcome:
+    chunks: int = 0
+    points: int = 0
+    failed: int = 0
+    lost: int = 0
+    interrupted: bool = False
+    fail_reason: str | None = None
+
+
+def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
+    job = ctx.job
+    cols = ctx.view.columns(chunk.start, chunk.stop, fixed="scalar")
+    n = len(chunk)
+    if job.vectorized:
+        result = evaluate_batch(
+            ctx.fn,
+            cols,
+            ctx.read_only_config(),
+            n,
+            objective=job.objective_name,
+            start=chunk.start,
+            expected=job.metrics,
+            retry_failed=job.retry_failed,
+        )
+    else:
+        result = evaluate_points(ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed)
+        missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
+        if missing:
+            # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
+            reason = f"missing metric {missing[0]!r} (got {', '.join(result.metrics) or 'none'})"
+            for i in np.flatnonzero(~result.failed).tolist():
+                result.reasons[i] = reason
+            result.failed[:] = True
+    return cols, result
+
+
+def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], result: ChunkResult) -> bool:
+    job, n = ctx.job, result.n
+    failed = result.failed.copy()
+    reasons = list(result.reasons)
+    for m in job.metrics:
+        values = result.metrics.get(m)
+        if values is None:
+            continue
+        bad = ~failed & ~np.isfinite(values)
+        for i in np.flatnonzero(bad).tolist():
+            reasons[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
+        failed |= bad
+    feasible = ~failed
+    if ctx.require:
+        scope: dict[str, Any] = {**cols, **result.metrics}
+        broken: list[np.ndarray[Any, Any]] = []
+        for _, expr in ctx.require:
+            ok = expr.evaluate_columns(scope, length=n)
+            broken.append(~ok & ~failed)
+            feasible &= ok
+        infeasible_at = np.flatnonzero(~feasible & ~failed)
+        for i in infeasible_at.tolist():
+            reasons[i] = "infeasible: " + "; ".join(
+                src for (src, _), b in zip(ctx.require, broken, strict=True) if b[i]
+            )
+    out: dict[str, Any] = {}
+    for path, values in cols.items():
+        if isinstance(values, np.ndarray):
+            out[PARAM + path] = values
+    for m, values in result.metrics.items():
+        out[METRIC + m] = values
+    n_failed = int(failed.sum())
+    n_infeasible = int((~feasible & ~failed).sum())
+    if n_failed:
+        out["failed"] = failed
+    if n_failed or n_infeasible:
+        out["feasible"] = feasible
+        reason_col = np.empty(n, dtype=object)
+        reason_col[:] = reasons
+        out["reason"] = reason_col
+    if result.durations is not None:
+        out["duration"] = result.durations
+    info = {
+        "fingerprint": ctx.fingerprint,
+        "calls": result.calls,
+        "owner": owner,
+        "metrics": sorted(result.metrics),
+    }
+    return ctx.store.finish(
+        job.name,
+        owner,
+        chunk,
+        out,
+        failed=n_failed,
+        infeasible=n_infeasible,
+        duration=result.seconds,
+        info=info,
+    )
+
+
+def _uniform_failure(result: ChunkResult) -> str | None:
+    if not result.failed.all():
+        return None
+    reasons = set(result.reasons)
+    if len(reasons) != 1:
+        return None
+    reason = next(iter(reasons))
+    return reason.split(" (not isolated", 1)[0] if reason else None
+
+
+class _Beat:
+    """A heartbeat thread: marks this worker's claims alive every ``interval`` seconds."""
+
+    def __init__(self, store: BatchStore, name: str, owner: str, interval: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(store, name, owner, interval), name="fastgrid-batch-beat", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, store: BatchStore, name: str, owner: str, interval: float) -> None:
+        while not self._stop.wait(interval):
+            with contextlib.suppress(Exception):
+                store.beat(name, owner)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _work(
+    ctx: _Context,
+    *,
+    stop: Any,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    index: int = 0,
+) -> _Outcome:
+    """Claims and evaluates chunks until none is left (or ``stop`` is set, or a budget ends)."""
+    job, store = ctx.job, ctx.store
+    owner = owner_id()
+    outcome = _Outcome()
+    beat = _Beat(store, job.name, owner, job.heartbeat_interval)
+    # Chunks that failed whole, held (claimed, unrecorded) until something succeeds: when the
+    # first `fail_fast` of them failed the same way the sweep stops without recording them, so a
+    # resumed run with the objective fixed evaluates them again.
+    pending: list[tuple[Chunk, dict[str, Any], ChunkResult, str]] = []
+    checking = job.fail_fast > 0
+
+    def record(chunk: Chunk, cols: dict[str, Any], result: ChunkResult) -> None:
+        if _record(ctx, owner, chunk, cols, result):
+            outcome.chunks += 1
+            outcome.points += len(chunk)
+            outcome.failed += int(result.failed.sum())
+        else:
+            outcome.lost += 1
+        if progress is not None:
+            progress({"worker": index, "chunk": chunk.index, "points": len(chunk), "seconds": result.seconds})
+
+    try:
+        while not stop.is_set():
+            if job.max_chunks is not None and outcome.chunks + len(pending) >= job.max_chunks:
+                break
+            if job.deadline is not None and time.time() >= job.deadline:
+                break
+            chunk = store.claim(job.name, owner, grace=job.grace)
+            if chunk is None:
+                break
+            cols, result = _evaluate(ctx, chunk)
+            reason = _uniform_failure(result) if checking else None
+            if reason is not None:
+                pending.append((chunk, cols, result, reason))
+                if len(pending) < job.fail_fast:
+                    continue
+                if len({r for *_, r in pending}) == 1:
+                    outcome.fail_reason = reason
+                    pending.clear()
+                    stop.set()
+                    break
+            checking = False
+            for held in pending:
+                record(*held[:3])
+            pending.clear()
+            if reason is None:
+                record(chunk, cols, result)
+        for held in pending:
+            # The run ended (grid exhausted, budget) before fail-fast could decide: record them.
+            record(*held[:3])
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        beat.close()
+        with contextlib.suppress(Exception):
+            store.release(job.name, owner)
+    return outcome
+
+
+def _child(job: BatchJob, ctx: _Context | None, index: int, stop: Any, results: Any) -> None:
+    """A worker process: the forked parent's context, or one built from the job (forkserver)."""
+    code = 0
+    try:
+        context = ctx if ctx is not None else _Context(job)
+        outcome = _work(context, stop=stop, index=index)
+        results.put((index, outcome.chunks, outcome.points, outcome.failed, outcome.fail_reason, None))
+        code = 130 if outcome.interrupted else 0
+    except BaseException as exc:  # reported to the parent, which raises it
+        results.put((index, 0, 0, 0, None, f"{type(exc).__name__}: {exc}"))
+        code = 1
+    os._exit(code)
+
+
+@dataclass
+class BatchRun:
+    """What ``run_batch`` leaves: the results reader, counts and the best point(s)."""
+
+    name: str
+    results: BatchResults
+    counts: dict[str, int]
+    best: dict[str, Any] | None
+    top: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+    ran: int = 0
+    study: Any = None
+    seconds: float = 0.0
+
+    def to_pandas(self, columns: Sequence[str] | None = None) -> Any:
+        return self.results.to_pandas(columns)
+
+    def to_arrow(self, columns: Sequence[str] | None = None) -> Any:
+        return self.results.to_arrow(columns)
+
+
+def _metric_list(metric: str, metrics: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(metrics) if metrics else (metric,)
+
+
+def run_batch(
+    parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    *,
+    batch: str | Callable[..., Any] | None = None,
+    callable: str | Callable[..., Any] | None = None,
+    name: str = "sweep",
+    direction: str | Sequence[str] = "minimize",
+    metric: str = "value",
+    metrics: Sequence[str] | None = None,
+    where: Sequence[str] = (),
+    require: Sequence[str] = (),
+    order: str = "sequential",
+    seed: int | None = None,
+    chunk: int | None = None,
+    workers: int = 1,
+    storage: str | os.PathLike[str] | None = None,
+    directory: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | None = None,
+    config_model: str | None = None,
+    allow_new: bool = False,
+    top_k: int = 100,
+    retry_failed: int = 1,
+    heartbeat_interval: float = 10.0,
+    grace_period: float | None = None,
+    fail_fast: int = 3,
+    fresh: bool = False,
+    max_chunks: int | None = None,
+    timeout: float | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    import_path: str | None = None,
+) -> BatchRun:
+    """Runs (or resumes) a batch sweep over the grid of ``parameters`` (see docs/batch.md).
+
+    Exactly one objective: ``batch`` (called per chunk as ``fn(columns, config)``, returning metric
+    columns) or ``callable`` (called per point with the merged config). Both take a callable or a
+    ``"module:function"`` string (the form worker processes started by a forkserver need).
+    ``max_chunks`` stops this run after that many chunks per worker (a resumable partial run).
+    """
+    started = time.perf_counter()
+    if (batch is None) == (callable is None):
+        raise ValueError("set exactly one objective: batch=fn(columns, config) or callable=fn(config)")
+    if order not in ("sequential", "shuffled"):
+        raise ValueError(f"order: expected 'sequential' or 'shuffled', got {order!r}")
+    if workers < 1:
+        raise ValueError(f"workers: expected a positive number, got {workers}")
+    directions = [direction] if isinstance(direction, str) else list(direction)
+    objective_metrics = _metric_list(metric, metrics)
+    if len(directions) != len(objective_metrics):
+        raise ValueError(
+            f"{len(directions)} direction(s) for {len(objective_metrics)} metric(s): "
+            "give one direction per metric"
+        )
+    base = Path(directory) if directory is not None else Path.cwd()
+    path = store_path(storage, base)
+    for src in require:
+        Expression(src)  # a syntax error names the constraint before anything runs
+    grid = Grid(parameters, constraints=tuple(where), flat=True)  # type: ignore[arg-type]
+    axes = list(grid.axes)
+    constants = {a["path"]: a["value"] for a in axes if a["kind"] == "fixed"}
+    paths = list(grid.paths)
+    varying = [p for p in paths if p not in constants]
+    total = len(grid)
+
+    import optuna
+
+    from fastgrid.storages import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna_storage = open_storage(os.fspath(path) if storage is None else storage, directory=base)
+    if fresh:
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=optuna_storage)
+    study = optuna.create_study(
+        study_name=name,
+        storage=optuna_storage,
+        directions=directions,  # type: ignore[arg-type]
+        load_if_exists=True,
+    )
+    check_study_mode(study, "batch")
+    if study.user_attrs.get(MODE_ATTR) != "batch":
+        study.set_user_attr(MODE_ATTR, "batch")
+        study.set_user_attr("fastgrid.metrics", list(objective_metrics))
+
+    store = BatchStore(path)
+    if fresh:
+        store.delete(name)
+    stored = store.sweep(name)
+    size = (
+        chunk
+        if chunk is not None
+        else (stored["chunk"] if stored is not None else default_chunk(total, workers, len(paths) + 4))
+    )
+    if size < 1:
+        raise ValueError(f"chunk: expected a positive number of points, got {size}")
+    space = {
+        "parameters": trial_key({"trees": parameters}),
+        "where": list(where),
+        "order": order,
+        "seed": seed if order == "shuffled" else None,
+        "total": total,
+    }
+    meta = {
+        "paths": paths,
+        "varying": varying,
+        "constants": constants,
+        "objective_metrics": list(objective_metrics),
+        "directions": directions,
+        "require": list(require),
+        "objective": "batch" if batch is not None else "callable",
+    }
+    store.register(name, total=total, chunk=size, space=space, meta=meta)
+    objective = batch if batch is not None else callable
+    job = BatchJob(
+        name=name,
+        parameters=parameters,
+        objective=objective,
+        vectorized=batch is not None,
+        store=path,
+        chunk=size,
+        where=tuple(where),
+        require=tuple(require),
+        order=order,
+        seed=seed,
+        metrics=objective_metrics,
+        config=Path(config) if config is not None else None,
+        config_model=config_model,
+        allow_new=allow_new,
+        retry_failed=retry_failed,
+        heartbeat_interval=heartbeat_interval,
+        grace=grace_period if grace_period is not None else 2 * heartbeat_interval,
+        fail_fast=fail_fast,
+        max_chunks=max_chunks,
+        deadline=time.time() + timeout if timeout is not None else None,
+        import_path=import_path,
+    )
+    ctx = _Context(job)
+    outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
+    results = BatchResults(BatchStore(path), name)
+    counts = results.counts()
+    if outcome.fail_reason is not None:
+        raise BatchFailedError(
+            f"batch sweep {name!r}: the first {job.fail_fast} chunks all failed the same way, so the sweep "
+            f"stopped (nothing of them was recorded): {outcome.fail_reason}",
+            reason=outcome.fail_reason,
+        )
+    if child_errors:
+        raise RuntimeError(f"batch sweep {name!r}: a worker process failed: {child_errors[0]}")
+    top = _write_top(study, results, ctx, top_k, objective_metrics, directions) if counts["done"] else []
+    return BatchRun(
+        name=name,
+        results=results,
+        counts=counts,
+        best=top[0] if top else None,
+        top=top,
+        interrupted=interrupted or outcome.interrupted,
+        ran=outcome.points,
+        study=study,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _run_workers(
+    ctx: _Context, job: BatchJob, workers: int, progress: Callable[[dict[str, Any]], None] | None
+) -> tuple[_Outcome, list[str], bool]:
+    """This process is worker 0; workers 1..N-1 are forked (or forkserver) processes."""
+    if workers == 1:
+        return _work(ctx, stop=threading.Event(), progress=progress), [], False
+    # fork copies the parent's imports, grid and objective for free, but is unsafe once threads run
+    # (a lock held by another thread stays locked in the child forever); then a forkserver that has
+    # preloaded fastgrid and the objective's module starts them almost as fast.
+    forking = threading.active_count() == 1 and "fork" in mp.get_all_start_methods()
+    mpctx: Any = mp.get_context("fork" if forking else "forkserver")
+    if not forking:
+        preload = ["fastgrid.batch"]
+        if isinstance(job.objective, str):
+            preload.append(job.objective.split(":", 1)[0])
+        mpctx.set_forkserver_preload(preload)
+    stop = mpctx.Event()
+    queue = mpctx.Queue()
+    procs = [
+        mpctx.Process(
+            target=_child,
+            args=(job, ctx if forking else None, i, stop, queue),
+            name=f"fastgrid-batch-{i}",
+            daemon=False,
+        )
+        for i in range(1, workers)
+    ]
+    for p in procs:
+        p.start()
+    interrupted = False
+    errors: list[str] = []
+    outcome = _Outcome()
+    try:
+        outcome = _work(ctx, stop=stop, progress=progress)
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGINT)
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.terminate()
+    finally:
+        stop.set()
+        for p in procs:
+            p.join()
+    while True:
+        try:
+            _, chunks, points, failed, fail_reason, error = queue.get(timeout=0.05)
+        except Exception:
+            break
+        outcome.chunks += chunks
+        outcome.points += points
+        outcome.failed += failed
+        if fail_reason is not None and outcome.fail_reason is None:
+            outcome.fail_reason = fail_reason
+        if error is not None:
+            errors.append(error)
+    if not interrupted and not outcome.interrupted and outcome.fail_reason is None and not errors:
+        # A worker that died (kill -9) left its chunk claimed: its pid is gone, so claim it now.
+        rest = _work(ctx, stop=threading.Event(), progress=progress)
+        outcome.chunks += rest.chunks
+        outcome.points += rest.points
+    interrupted = interrupted or any(p.exitcode == 130 for p in procs)
+    return outcome, errors, interrupted
+
+
+def _write_top(
+    study: Any,
+    results: BatchResults,
+    ctx: _Context,
+    k: int,
+    objective_metrics: Sequence[str],
+    directions: Sequence[str],
+) -> list[dict[str, Any]]:
+    """The top ``k`` feasible points as completed trials of the study (each slot written once)."""
+    if k <= 0:
+        return []
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from fastgrid.samplers import axis_distribution, encode_choice
+
+    top = results.top(k)
+    if not top:
+        return top
+    written = {
+        t.user_attrs.get("slot")
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.user_attrs.get("batch")
+    }
+    distributions = {p: d for p, a in ctx.axes.items() if (d := axis_distribution(a)) is not None}
+    trials = []
+    for row in top:
+        if row["slot"] in written:
+            continue
+        params = row["params"]
+        try:
+            values = [row["metrics"][m] for m in objective_metrics]
+        except KeyError:
+            continue
+        trials.append(
+            create_trial(
+                state=TrialState.COMPLETE,
+                values=values,
+                params={p: encode_choice(params[p]) for p in distributions},
+                distributions=distributions,
+                user_attrs={
+                    "params": params,
+                    "metrics": row["metrics"],
+                    "feasible": True,
+                    "key": trial_key(params),
+                    "slot": row["slot"],
+                    "batch": True,
+                    "duration": row["duration"],
+                    "fingerprint": ctx.fingerprint,
+                },
+            )
+        )
+    if trials:
+        with contextlib.suppress(optuna.exceptions.ExperimentalWarning):
+            study.add_trials(trials)
+    del directions
+    return top

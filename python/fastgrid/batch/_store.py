@@ -1,0 +1,416 @@
+"""The columnar results store of batch sweeps: chunks of rows in the sweep's SQLite file.
+
+Three tables beside the Optuna journal of the embedded store (``fastgrid.db``):
+
+- ``fastgrid_batch_sweeps``: one row per batch sweep: grid size, chunk size, the next chunk never
+  claimed, the grid's fingerprint and what the columns mean (paths, constants, metrics);
+- ``fastgrid_batch_chunks``: one row per claimed chunk: its slot range, ``claimed`` or ``done``, the
+  claiming worker and its last heartbeat, counts and timing;
+- ``fastgrid_batch_columns``: one BLOB per (chunk, column): parameter, metric, ``feasible``,
+  ``status``, ``reason`` and ``duration`` columns of the chunk's rows (see ``_codec``).
+
+A chunk's columns and its ``done`` mark are written in one transaction, by the worker that holds
+the claim (checked inside that transaction), so a chunk is recorded exactly once and a kill -9
+loses only the chunks in flight. Why SQLite BLOBs rather than a table row per point or Parquet
+files: measured in docs/batch.md (a row per point costs ~2 µs to insert from Python, so a million
+points would take seconds; a BLOB per column costs a memcpy, needs no new dependency and commits
+atomically with the claim bookkeeping).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fastgrid.batch._codec import decode, encode
+
+__all__ = ["BatchStore", "Chunk", "StoreMismatchError", "owner_id"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS fastgrid_batch_sweeps (
+    name TEXT PRIMARY KEY,
+    total INTEGER NOT NULL,
+    chunk INTEGER NOT NULL,
+    next_chunk INTEGER NOT NULL DEFAULT 0,
+    space TEXT NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fastgrid_batch_chunks (
+    sweep TEXT NOT NULL,
+    chunk INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    stop INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('claimed', 'done')),
+    owner TEXT,
+    beat REAL,
+    claims INTEGER NOT NULL DEFAULT 1,
+    failed INTEGER NOT NULL DEFAULT 0,
+    infeasible INTEGER NOT NULL DEFAULT 0,
+    duration REAL,
+    info TEXT,
+    PRIMARY KEY (sweep, chunk)
+);
+CREATE TABLE IF NOT EXISTS fastgrid_batch_columns (
+    sweep TEXT NOT NULL,
+    name TEXT NOT NULL,
+    chunk INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (sweep, name, chunk)
+);
+"""
+
+_BUSY_TIMEOUT_S = 60.0
+
+
+class StoreMismatchError(ValueError):
+    """The store holds this sweep in another form (another grid, chunk size or mode)."""
+
+
+def owner_id() -> str:
+    """Who holds a claim: host and pid (a dead pid on this host frees its claims at once) and a nonce."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+def _owner_dead(owner: str | None, host: str) -> bool:
+    if not owner:
+        return True
+    parts = owner.split("/")
+    if len(parts) != 3 or parts[0] != host:
+        return False  # another machine: only its heartbeat can tell
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError):
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A claimed chunk: rows ``start..stop`` of the sweep's (possibly shuffled) grid order."""
+
+    index: int
+    start: int
+    stop: int
+    claims: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def label(self) -> str:
+        return f"chunk {self.index} (slots {self.start}..{self.stop - 1})"
+
+
+class BatchStore:
+    """Batch sweeps' chunks and columns in one SQLite file (the embedded store's ``fastgrid.db``).
+
+    Safe for threads and for processes: each process opens its own connection (also after fork),
+    every write is one ``BEGIN IMMEDIATE`` transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        self._host = socket.gethostname()
+        with self._lock:
+            self._connection()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with self._write(conn):
+            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                conn.execute(statement)
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            c = conn if conn is not None else self._connection()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._connection().execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    # --- sweeps -------------------------------------------------------------------------------
+
+    def sweep(self, name: str) -> dict[str, Any] | None:
+        """The stored sweep: ``total``, ``chunk``, ``next_chunk``, ``space`` and ``meta`` (dicts)."""
+        rows = self._read(
+            "SELECT total, chunk, next_chunk, space, meta FROM fastgrid_batch_sweeps WHERE name = ?", (name,)
+        )
+        if not rows:
+            return None
+        total, chunk, next_chunk, space, meta = rows[0]
+        return {
+            "total": int(total),
+            "chunk": int(chunk),
+            "next_chunk": int(next_chunk),
+            "space": json.loads(space),
+            "meta": json.loads(meta),
+        }
+
+    def sweeps(self) -> list[str]:
+        return [r[0] for r in self._read("SELECT name FROM fastgrid_batch_sweeps ORDER BY name")]
+
+    def register(
+        self, name: str, *, total: int, chunk: int, space: Mapping[str, Any], meta: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Records the sweep, or checks that the stored one has the same grid and chunk size.
+
+        Raises StoreMismatchError naming what differs (the caller decides about ``--fresh``).
+        """
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT total, chunk, space FROM fastgrid_batch_sweeps WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO fastgrid_batch_sweeps (name, total, chunk, space, meta) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (name, total, chunk, json.dumps(space, sort_keys=True), json.dumps(meta)),
+                )
+            else:
+                stored_space = json.loads(row[2])
+                if stored_space != json.loads(json.dumps(space, sort_keys=True)):
+                    changed = sorted(
+                        k for k in {*stored_space, *space} if stored_space.get(k) != space.get(k)
+                    )
+                    raise StoreMismatchError(
+                        f"batch sweep {name!r} in {self.path} was started with a different "
+                        f"{', '.join(changed)}; use another sweep name, or fresh=True (--fresh) to delete "
+                        "its stored results"
+                    )
+                if int(row[1]) != chunk:
+                    raise StoreMismatchError(
+                        f"batch sweep {name!r} in {self.path} was started with chunk = {row[1]}, this run "
+                        f"asks for {chunk}; chunk boundaries cannot change mid-sweep (leave chunk unset to "
+                        "continue, or use fresh=True / --fresh)"
+                    )
+                conn.execute(
+                    "UPDATE fastgrid_batch_sweeps SET meta = ? WHERE name = ?", (json.dumps(meta), name)
+                )
+        stored = self.sweep(name)
+        assert stored is not None
+        return stored
+
+    def update_meta(self, name: str, meta: Mapping[str, Any]) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE fastgrid_batch_sweeps SET meta = ? WHERE name = ?", (json.dumps(meta), name))
+
+    def delete(self, name: str) -> None:
+        """Removes the sweep and every chunk and column of it."""
+        with self._write() as conn:
+            for table, key in (
+                ("fastgrid_batch_columns", "sweep"),
+                ("fastgrid_batch_chunks", "sweep"),
+                ("fastgrid_batch_sweeps", "name"),
+            ):
+                conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (name,))
+
+    # --- claims -------------------------------------------------------------------------------
+
+    def claim(self, name: str, owner: str, *, grace: float) -> Chunk | None:
+        """The next chunk for ``owner``: a stale claim (its worker stopped beating or died on this
+        host) first, then the next never-claimed chunk. None when every chunk is done or held."""
+        now = time.time()
+        with self._write() as conn:
+            for index, start, stop, claims, holder, beat in conn.execute(
+                "SELECT chunk, start, stop, claims, owner, beat FROM fastgrid_batch_chunks "
+                "WHERE sweep = ? AND state = 'claimed' ORDER BY chunk",
+                (name,),
+            ).fetchall():
+                if holder == owner:
+                    continue
+                if (beat is not None and beat < now - grace) or _owner_dead(holder, self._host):
+                    conn.execute(
+                        "UPDATE fastgrid_batch_chunks SET owner = ?, beat = ?, claims = claims + 1 "
+                        "WHERE sweep = ? AND chunk = ?",
+                        (owner, now, name, index),
+                    )
+                    return Chunk(int(index), int(start), int(stop), int(claims) + 1)
+            row = conn.execute(
+                "SELECT total, chunk, next_chunk FROM fastgrid_batch_sweeps WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"no batch sweep named {name!r} in {self.path}")
+            total, size, index = (int(x) for x in row)
+            start = index * size
+            if start >= total:
+                return None
+            stop = min(start + size, total)
+            conn.execute(
+                "INSERT INTO fastgrid_batch_chunks (sweep, chunk, start, stop, state, owner, beat) "
+                "VALUES (?, ?, ?, ?, 'claimed', ?, ?)",
+                (name, index, start, stop, owner, now),
+            )
+            conn.execute("UPDATE fastgrid_batch_sweeps SET next_chunk = ? WHERE name = ?", (index + 1, name))
+            return Chunk(index, start, stop, 1)
+
+    def beat(self, name: str, owner: str) -> None:
+        """Heartbeat: every claim of ``owner`` is alive now."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE fastgrid_batch_chunks SET beat = ? "
+                "WHERE sweep = ? AND owner = ? AND state = 'claimed'",
+                (time.time(), name, owner),
+            )
+
+    def release(self, name: str, owner: str) -> None:
+        """Gives up ``owner``'s unfinished claims (Ctrl-C): another worker may take them at once."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE fastgrid_batch_chunks SET owner = NULL, beat = 0 "
+                "WHERE sweep = ? AND owner = ? AND state = 'claimed'",
+                (name, owner),
+            )
+
+    def finish(
+        self,
+        name: str,
+        owner: str,
+        chunk: Chunk,
+        columns: Mapping[str, np.ndarray[Any, Any]],
+        *,
+        failed: int,
+        infeasible: int,
+        duration: float,
+        info: Mapping[str, Any],
+    ) -> bool:
+        """Writes a chunk's columns and marks it done, in one transaction, if ``owner`` still holds
+        it. Returns False (and writes nothing) when the claim was lost (another worker took it over
+        as stale): that worker records the chunk, so no row is ever written twice."""
+        blobs = [(name, col, chunk.index, encode(np.asarray(values))) for col, values in columns.items()]
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT owner, state FROM fastgrid_batch_chunks WHERE sweep = ? AND chunk = ?",
+                (name, chunk.index),
+            ).fetchone()
+            if row is None or row[0] != owner or row[1] != "claimed":
+                return False
+            conn.executemany(
+                "INSERT OR REPLACE INTO fastgrid_batch_columns (sweep, name, chunk, data) "
+                "VALUES (?, ?, ?, ?)",
+                blobs,
+            )
+            conn.execute(
+                "UPDATE fastgrid_batch_chunks SET state = 'done', beat = ?, failed = ?, infeasible = ?, "
+                "duration = ?, info = ? WHERE sweep = ? AND chunk = ?",
+                (time.time(), failed, infeasible, duration, json.dumps(info), name, chunk.index),
+            )
+        return True
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def chunks(self, name: str, *, state: str | None = "done") -> list[dict[str, Any]]:
+        """Chunk rows in chunk order (``state=None``: every state)."""
+        sql = (
+            "SELECT chunk, start, stop, state, owner, beat, claims, failed, infeasible, duration, info "
+            "FROM fastgrid_batch_chunks WHERE sweep = ?"
+        )
+        args: list[Any] = [name]
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        keys = (
+            "chunk",
+            "start",
+            "stop",
+            "state",
+            "owner",
+            "beat",
+            "claims",
+            "failed",
+            "infeasible",
+            "duration",
+        )
+        out = []
+        for row in self._read(sql + " ORDER BY chunk", args):
+            d = dict(zip(keys, row[:-1], strict=True))
+            d["info"] = json.loads(row[-1]) if row[-1] else {}
+            out.append(d)
+        return out
+
+    def counts(self, name: str) -> dict[str, int]:
+        """Points done, failed and infeasible, and chunks done and in flight, by SQL sums (no BLOB read)."""
+        row = self._read(
+            "SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN stop - start END), 0), "
+            "COALESCE(SUM(failed), 0), COALESCE(SUM(infeasible), 0), "
+            "COALESCE(SUM(state = 'done'), 0), COALESCE(SUM(state = 'claimed' AND owner IS NOT NULL), 0) "
+            "FROM fastgrid_batch_chunks WHERE sweep = ?",
+            (name,),
+        )[0]
+        done, failed, infeasible, chunks_done, in_flight = (int(x) for x in row)
+        return {
+            "done": done,
+            "failed": failed,
+            "infeasible": infeasible,
+            "complete": done - failed,
+            "chunks_done": chunks_done,
+            "chunks_in_flight": in_flight,
+        }
+
+    def column_names(self, name: str) -> list[str]:
+        return [
+            r[0]
+            for r in self._read(
+                "SELECT DISTINCT name FROM fastgrid_batch_columns WHERE sweep = ? ORDER BY name", (name,)
+            )
+        ]
+
+    def column(
+        self, name: str, column: str, chunks: Sequence[int] | None = None
+    ) -> dict[int, np.ndarray[Any, Any]]:
+        """One column's values per done chunk (chunk index → array); chunks lacking it are absent."""
+        sql = "SELECT chunk, data FROM fastgrid_batch_columns WHERE sweep = ? AND name = ?"
+        args: list[Any] = [name, column]
+        if chunks is not None:
+            if not chunks:
+                return {}
+            sql += f" AND chunk IN ({','.join('?' * len(chunks))})"
+            args.extend(int(c) for c in chunks)
+        return {int(c): decode(data) for c, data in self._read(sql, args)}
