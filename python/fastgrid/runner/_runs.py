@@ -179,12 +179,14 @@ def run_heartbeat(study: optuna.Study, run_id: str, *, interval: float) -> Itera
 
 
 # -- what dead runs left ----------------------------------------------------------------------------
-def reap(study: optuna.Study, *, own: str, heartbeat: Heartbeat) -> list[int]:
+def reap(study: optuna.Study, *, own: str, heartbeat: Heartbeat, at_start: bool = False) -> list[int]:
     """Fail the RUNNING trials nobody runs any more; returns their numbers (their slots are retried).
 
     A trial whose run is dead, or ended, is failed at once. A trial that names no run (an older
-    fastgrid's, or one a plain Optuna process started) is failed at once when no other run of the
-    sweep is alive, else when its own heartbeat (or start) is older than the grace period.
+    fastgrid's, one a plain Optuna process started, or one whose run was killed before its name
+    was committed) is failed at once ``at_start`` of a run when no other run of the sweep is alive;
+    otherwise when its own heartbeat (or start) is older than the grace period: later in a run it
+    may be a trial of this very run whose name is not committed yet.
     """
     judge = Liveness(heartbeat.grace)
     now = time.time()
@@ -196,7 +198,7 @@ def reap(study: optuna.Study, *, own: str, heartbeat: Heartbeat) -> list[int]:
         owner = t.system_attrs.get(attrs.RUN)
         if owner == own or owner in live:
             continue
-        if owner is None and live:
+        if owner is None and (live or not at_start):
             continue  # judged by its heartbeat below
         reason = STALE_EARLIER_REASON if owner is None else STALE_RUN_REASON
         if _fail(storage, t, reason):

@@ -417,6 +417,7 @@ class Sweep:
             study,
             own=state.run_id,
             heartbeat=Heartbeat(storage, interval=sweep.heartbeat_interval, grace=sweep.grace),
+            at_start=True,
         )
         register_run(study, state.run_id, active=True)
         return study

@@ -270,6 +270,4 @@ def export_study(src_storage: BaseStorage | str, *, study_name: str, to_url: str
             target.checkpoint()
     finally:
         # The pooled connections of a database opened here close now, not when the GC finds them.
-        engine = getattr(getattr(target, "_backend", target), "engine", None)
-        if engine is not None:
-            engine.dispose()
+        release_connections(target)

@@ -130,6 +130,9 @@ def _describe(exc: sqlite3.DatabaseError, readonly: bool) -> str:
     return f"SQLite error: {exc}"
 
 
+_OURS = frozenset({"journal", "snapshot"})
+
+
 def _foreign(path: Path, tables: set[str]) -> str:
     if {"studies", "trials"} <= tables or "alembic_version" in tables:
         return (
@@ -239,10 +242,12 @@ class SQLiteJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         # Before anything is written (WAL mode changes the file): a file of another program, an
         # Optuna RDB database above all, is refused rather than turned into a store beside its tables.
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if tables and "fastgrid_meta" not in tables:
-            raise StoreError(str(self._path), _foreign(self._path, tables))
+        # fastgrid's own tables (the store's, batch sweeps' fastgrid_batch_*) may be there first.
+        foreign = {t for t in tables if not t.startswith(("fastgrid_", "sqlite_")) and t not in _OURS}
+        if foreign and "fastgrid_meta" not in tables:
+            raise StoreError(str(self._path), _foreign(self._path, foreign))
         if self.readonly:
-            if not tables:  # an empty file: an empty store, as a new one would be
+            if "fastgrid_meta" not in tables:  # no store yet: an empty one, as a new one would be
                 for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                     conn.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE"))
                 return
