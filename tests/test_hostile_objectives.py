@@ -55,7 +55,12 @@ def hostile(config: dict[str, Any]) -> Any:
 def test_hostile_callables_fail_only_their_own_trial(tmp_path: Path) -> None:
     parameters = {"case": {"type": "int", "low": 0, "high": len(BEHAVIOURS) - 1}}
     sweep = Sweep(
-        parameters=parameters, objective=hostile, directory=tmp_path, progress=False, retry_failed=0
+        parameters=parameters,
+        objective=hostile,
+        direction="minimize",
+        directory=tmp_path,
+        progress=False,
+        retry_failed=0,
     )
     result = sweep.run()
     by_case = {r["params"]["case"]: r for r in result.rows}
@@ -100,6 +105,7 @@ def test_a_thread_left_running_by_the_objective_does_not_keep_the_runner_alive(
             f"""
             [sweep]
             name = "threads"
+            direction = "minimize"
             workers = {workers}
 
             [objective]
@@ -147,6 +153,7 @@ def test_hostile_commands_fail_only_their_own_trial(tmp_path: Path) -> None:
     result = Sweep(
         parameters={"case": {"type": "int", "low": 0, "high": 4}},
         objective=[sys.executable, str(script), "{params.case}", "{output_file}", "{trial_dir}"],
+        direction="minimize",
         directory=tmp_path,
         progress=False,
         retry_failed=0,
@@ -163,6 +170,7 @@ def test_hostile_commands_fail_only_their_own_trial(tmp_path: Path) -> None:
     again = Sweep(
         parameters={"case": {"type": "int", "low": 0, "high": 4}},
         objective=[sys.executable, str(script), "{params.case}", "{output_file}", "{trial_dir}"],
+        direction="minimize",
         directory=tmp_path,
         progress=False,
     ).run()

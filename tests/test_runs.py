@@ -33,6 +33,7 @@ def make(tmp_path: Path, **options: Any) -> Sweep:
     return Sweep(
         parameters={"x": {"type": "int", "low": 0, "high": 3}},
         objective=objective,
+        direction="minimize",
         name="runs",
         directory=tmp_path,
         progress=False,
@@ -124,6 +125,7 @@ def test_a_study_deleted_under_a_run_is_one_clear_error(tmp_path: Path) -> None:
     sweep = Sweep(
         parameters={"x": {"type": "int", "low": 0, "high": 3}},
         objective=deleting,
+        direction="minimize",
         name="runs",
         directory=tmp_path,
         progress=False,
