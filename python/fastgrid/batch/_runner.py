@@ -29,6 +29,7 @@ import numpy as np
 
 from fastgrid import attrs
 from fastgrid._core import Expression, Grid, trial_key
+from fastgrid.batch._codec import encode_positions
 from fastgrid.batch._evaluate import (
     ChunkResult,
     evaluate_batch,
@@ -173,6 +174,8 @@ class _Context:
         self.grid = grid
         self.view = grid.shuffled(job.seed or 0) if job.order == "shuffled" else grid
         self.axes = {a["path"]: a for a in grid.axes}
+        # One tree: parameter columns are stored as codes of their axis positions (see _codec).
+        self.positions = all(a["tree"] == 0 for a in grid.axes)
         self.fn: Callable[..., Any] = (
             _import(job.objective) if isinstance(job.objective, str) else job.objective
         )
@@ -221,7 +224,11 @@ class _Outcome:
 
 def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
     job = ctx.job
-    cols = ctx.view.columns(chunk.start, chunk.stop, fixed="scalar")
+    positions: dict[str, Any] = {}
+    if ctx.positions:
+        cols, positions = ctx.view.columns(chunk.start, chunk.stop, fixed="scalar", positions=True)
+    else:
+        cols = ctx.view.columns(chunk.start, chunk.stop, fixed="scalar")
     n = len(chunk)
     if job.vectorized:
         result = evaluate_batch(
@@ -243,6 +250,7 @@ def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]
             for i in np.flatnonzero(~result.failed).tolist():
                 result.reasons[i] = reason
             result.failed[:] = True
+    result.extra["positions"] = positions
     return cols, result
 
 
@@ -272,9 +280,11 @@ def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], resul
                 src for (src, _), b in zip(ctx.require, broken, strict=True) if b[i]
             )
     out: dict[str, Any] = {}
+    positions = result.extra.get("positions", {})
     for path, values in cols.items():
         if isinstance(values, np.ndarray):
-            out[PARAM + path] = values
+            at = positions.get(path)
+            out[PARAM + path] = encode_positions(values, at) if at is not None else values
     for m, values in result.metrics.items():
         out[METRIC + m] = values
     n_failed = int(failed.sum())

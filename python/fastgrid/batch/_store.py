@@ -314,7 +314,7 @@ class BatchStore:
         name: str,
         owner: str,
         chunk: Chunk,
-        columns: Mapping[str, np.ndarray[Any, Any]],
+        columns: Mapping[str, np.ndarray[Any, Any] | bytes],
         *,
         failed: int,
         infeasible: int,
@@ -322,9 +322,13 @@ class BatchStore:
         info: Mapping[str, Any],
     ) -> bool:
         """Writes a chunk's columns and marks it done, in one transaction, if ``owner`` still holds
-        it. Returns False (and writes nothing) when the claim was lost (another worker took it over
+        it (a column is an array, or bytes ``_codec`` already encoded). Returns False (and writes
+        nothing) when the claim was lost (another worker took it over
         as stale): that worker records the chunk, so no row is ever written twice."""
-        blobs = [(name, col, chunk.index, encode(np.asarray(values))) for col, values in columns.items()]
+        blobs = [
+            (name, col, chunk.index, values if isinstance(values, bytes) else encode(np.asarray(values)))
+            for col, values in columns.items()
+        ]
         with self._write() as conn:
             row = conn.execute(
                 "SELECT owner, state FROM fastgrid_batch_chunks WHERE sweep = ? AND chunk = ?",
