@@ -145,6 +145,10 @@ class Grid:
         A consecutive range of a plain product, or of constraints that link neighbouring
         parameters only, is written run by run at memory speed; other views decode point by point.
         Refuses results beyond 8 GiB; use ranges or ``iter_columns``."""
+    def axis_values(self, path: str, /, start: int = 0, stop: int | None = None) -> Any:
+        """The values at positions ``start..stop`` of ``path``'s axis (a grid of one tree), as
+        ``columns()`` types them: ``columns(positions=True)`` gives each point's position, this the
+        values those positions stand for. KeyError for an unknown path."""
     def iter_columns(self, *, chunk: int = 1_000_000) -> ColumnsIter:
         """``columns()`` of consecutive chunks of at most ``chunk`` points."""
 

@@ -184,6 +184,25 @@ fn reserve<T: Clone>(n: usize, zero: T) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// The values at positions `from..to` of path `c`'s axis in the first tree, typed as `plan` says
+/// (`Object` holds the positions themselves). `None` when the tree lacks the path or the range
+/// passes the axis's end.
+pub fn axis_column(grid: &Grid, c: usize, from: u64, to: u64) -> Option<Column> {
+    let plan = plan(grid);
+    let (dtype, axes) = plan.get(c)?;
+    let axis = &grid.parts.first()?.tree.params[(*axes.first()?)?].axis;
+    if from > to || to > axis.size()? {
+        return None;
+    }
+    let get = Getter::new(axis, *dtype);
+    Some(match dtype {
+        Dtype::I64 => Column::I64((from..to).map(|k| get.i64(k)).collect()),
+        Dtype::F64 => Column::F64((from..to).map(|k| get.f64(k)).collect()),
+        Dtype::Bool => Column::Bool((from..to).map(|k| get.bool(k)).collect()),
+        Dtype::Object => Column::Object((from..to).collect()),
+    })
+}
+
 /// Columns of view positions `from..to`, in new vectors.
 pub fn fill(grid: &Grid, view: &View, from: u128, to: u128, check: Check) -> Result<Columns> {
     let n = usize::try_from(to - from)

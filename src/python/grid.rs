@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use numpy::{PyArray1, PyArrayMethods};
-use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -18,7 +18,7 @@ use super::convert::{to_py, to_value};
 use crate::error::{Error, Result as CoreResult};
 use crate::grid::axis::Dtype;
 use crate::grid::axis::{Axis, Kind};
-use crate::grid::columns::{self, Out, MISSING};
+use crate::grid::columns::{self, Column, Out, MISSING};
 use crate::grid::order::{increment, shard_bounds, View};
 use crate::grid::rules;
 use crate::grid::spec::{parse_root, Node, Param, Tree};
@@ -689,6 +689,44 @@ impl PyGrid {
             Some(found) => Ok(PyTuple::new(py, [values, found])?.into_any()),
             None => Ok(values.into_any()),
         }
+    }
+
+    #[pyo3(signature = (path, /, start = 0, stop = None))]
+    fn axis_values<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        start: u64,
+        stop: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if self.core.parts.len() != 1 {
+            return Err(PyValueError::new_err(
+                "axis_values() needs a grid of one tree (a union has one axis per tree)",
+            ));
+        }
+        let Some(c) = self.core.paths().iter().position(|p| p == path) else {
+            return Err(PyKeyError::new_err(format!(
+                "no parameter {path:?} in this grid"
+            )));
+        };
+        let plan = columns::plan(&self.core);
+        let size = plan[c].1[0].map_or(0, |a| {
+            self.core.parts[0].tree.params[a].axis.size().unwrap_or(0)
+        });
+        let stop = stop.unwrap_or(size);
+        let Some(column) = columns::axis_column(&self.core, c, start, stop) else {
+            return Err(PyValueError::new_err(format!(
+                "axis_values({path:?}, start, stop) needs 0 <= start <= stop <= {size}, got start={start}, stop={stop}"
+            )));
+        };
+        Ok(match column {
+            Column::I64(v) => PyArray1::from_vec(py, v).into_any(),
+            Column::F64(v) => PyArray1::from_vec(py, v).into_any(),
+            Column::Bool(v) => PyArray1::from_vec(py, v).into_any(),
+            Column::Object(ks) => {
+                object_column(py, &self.core, &self.cache, &plan[c].1, None, &ks)?
+            }
+        })
     }
 
     #[pyo3(signature = (*, chunk = 1_000_000))]

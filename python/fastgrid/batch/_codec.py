@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["decode", "encode", "encode_positions", "encode_values"]
+__all__ = ["decode", "encode", "encode_codes", "encode_positions", "encode_values"]
 
 _MAGIC = b"FGC1"
 _HEAD = struct.Struct("<4sI")
@@ -67,31 +67,39 @@ def _narrow(size: int) -> Any:
     return np.uint8 if size <= 0x100 else np.uint16 if size <= 0x1_0000 else np.uint32
 
 
-def encode_positions(column: np.ndarray[Any, Any], positions: np.ndarray[Any, Any]) -> bytes:
-    """A parameter column as a table of the axis values it uses plus one narrow code per row.
+def encode_positions(
+    column: np.ndarray[Any, Any],
+    positions: np.ndarray[Any, Any],
+    table: Callable[[int, int], np.ndarray[Any, Any]],
+) -> bytes:
+    """A parameter column as the slice of its axis that the chunk uses plus one narrow code per row.
 
-    ``positions`` are the values' positions on their axis (equal positions, equal values). Falls
-    back to ``encode`` when the table would not be smaller than the raw column."""
+    ``positions`` are the values' positions on their axis; ``table(lo, hi)`` returns the axis
+    values at positions ``lo..hi`` (``Grid.axis_values``). Falls back to ``encode`` when the slice
+    would not be smaller than the raw column."""
     n = len(column)
     if n == 0 or len(positions) != n:
         return encode(column)
-    lo, hi = int(positions.min()), int(positions.max())
-    width = hi - lo + 1
-    codes = (positions - positions.dtype.type(lo)) if lo else positions
-    codes = codes.astype(_narrow(width), copy=False)
-    if column.dtype.kind in _NUMERIC_KINDS:
-        if width * column.dtype.itemsize + n * codes.dtype.itemsize >= n * column.dtype.itemsize:
+    lo, hi = int(positions.min()), int(positions.max()) + 1
+    width = hi - lo
+    values = np.asarray(table(lo, hi))
+    if values.dtype.kind in _NUMERIC_KINDS:
+        code_type = _narrow(width)
+        if width * values.dtype.itemsize + n * np.dtype(code_type).itemsize >= n * values.dtype.itemsize:
             return encode(column)
-        table = np.zeros(width, dtype=column.dtype.newbyteorder("<"))
-        table[codes] = column
-        header = json.dumps({"dtype": table.dtype.str, "table": width, "codes": codes.dtype.str}).encode()
-        return _HEAD.pack(_MAGIC, len(header)) + header + table.tobytes() + codes.tobytes()
-    if width > n:
-        return encode(column)
-    objects = np.empty(width, dtype=object)
-    objects[codes] = column
-    header = json.dumps({"dtype": codes.dtype.str, "values": objects.tolist()}, separators=(",", ":"))
-    return _HEAD.pack(_MAGIC, len(header.encode())) + header.encode() + codes.tobytes()
+        codes = positions - positions.dtype.type(lo) if lo else positions
+        codes = codes.astype(code_type, copy=False)
+        values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
+        header = json.dumps({"dtype": values.dtype.str, "table": width, "codes": codes.dtype.str}).encode()
+        return b"".join((_HEAD.pack(_MAGIC, len(header)), header, values.tobytes(), codes.tobytes()))
+    return encode_codes(positions - positions.dtype.type(lo) if lo else positions, values.tolist())
+
+
+def encode_codes(codes: np.ndarray[Any, Any], vocab: Sequence[Any]) -> bytes:
+    """A dictionary-encoded column: ``vocab`` (JSON values) and, per row, its index in ``vocab``."""
+    packed = codes.astype(_narrow(len(vocab)), copy=False)
+    header = json.dumps({"dtype": packed.dtype.str, "values": list(vocab)}, separators=(",", ":")).encode()
+    return b"".join((_HEAD.pack(_MAGIC, len(header)), header, packed.tobytes()))
 
 
 def decode(data: bytes | memoryview) -> np.ndarray[Any, Any]:

@@ -145,20 +145,42 @@ class BatchResults:
         if direction is None:
             idx = self.objective_metrics.index(metric) if metric in self.objective_metrics else 0
             direction = self.directions[idx] if idx < len(self.directions) else "minimize"
-        chunks = self._chunks()
-        cols = self.columns([metric, "failed", "feasible"])
-        values = cols[metric]
-        ok = ~cols["failed"] & cols["feasible"] & np.isfinite(values)
-        candidates = np.flatnonzero(ok)
-        if len(candidates) == 0 or n <= 0:
+        if n <= 0:
             return []
-        key = -values[candidates] if direction == "maximize" else values[candidates]
-        k = min(n, len(candidates))
-        part = np.argpartition(key, k - 1)[:k] if k < len(candidates) else np.arange(len(candidates))
-        # Stable: by value, then by position (= slot order).
-        order = part[np.lexsort((candidates[part], key[part]))]
-        rows_at = candidates[order]
-        return self.rows_at(rows_at, chunks)
+        chunks = self._chunks()
+        sign = -1.0 if direction == "maximize" else 1.0
+        # Chunk by chunk: each chunk's n best (ties to the lower slot), then the n best of those.
+        # Memory stays at a chunk's columns; failed/feasible are read only for chunks that have any.
+        ids = [c["chunk"] for c in chunks]
+        flagged = [c["chunk"] for c in chunks if c["failed"] or c["infeasible"]]
+        failed = self.store.column(self.name, "failed", flagged)
+        feasible = self.store.column(self.name, "feasible", flagged)
+        keys: list[np.ndarray[Any, Any]] = []
+        where: list[np.ndarray[Any, Any]] = []
+        offset = 0
+        for start in range(0, len(ids), 64):  # bounded reads: 64 chunks of one column at a time
+            part = ids[start : start + 64]
+            values = self.store.column(self.name, METRIC + metric, part)
+            for c in chunks[start : start + 64]:
+                size = c["stop"] - c["start"]
+                got = values.get(c["chunk"])
+                if got is not None:
+                    key = sign * got.astype(np.float64, copy=False)
+                    ok = np.isfinite(key)
+                    if c["chunk"] in failed:
+                        ok &= ~failed[c["chunk"]].astype(bool)
+                    if c["chunk"] in feasible:
+                        ok &= feasible[c["chunk"]].astype(bool)
+                    best = _smallest(np.where(ok, key, np.inf), n)
+                    best = best[ok[best]]
+                    keys.append(key[best])
+                    where.append(best + offset)
+                offset += size
+        if not keys:
+            return []
+        key, at = np.concatenate(keys), np.concatenate(where)
+        order = np.lexsort((at, key))[:n]
+        return self.rows_at(at[order], chunks)
 
     def rows_at(
         self, positions: np.ndarray[Any, Any], chunks: list[dict[str, Any]] | None = None
@@ -241,6 +263,16 @@ class BatchResults:
         return pa.table(
             {k: (v.tolist() if v.dtype == object else v) for k, v in self.columns(columns).items()}
         )
+
+
+def _smallest(key: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
+    """Positions of the ``n`` smallest keys, ties to the lower position, in position order."""
+    if n >= len(key):
+        return np.arange(len(key))
+    threshold = key[np.argpartition(key, n - 1)[n - 1]]
+    below = np.flatnonzero(key < threshold)
+    tied = np.flatnonzero(key == threshold)[: n - len(below)]
+    return np.sort(np.concatenate((below, tied)))
 
 
 def _item(value: Any) -> Any:

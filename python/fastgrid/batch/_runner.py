@@ -29,7 +29,7 @@ import numpy as np
 
 from fastgrid import attrs
 from fastgrid._core import Expression, Grid, trial_key
-from fastgrid.batch._codec import encode_positions
+from fastgrid.batch._codec import encode_codes, encode_positions
 from fastgrid.batch._evaluate import (
     ChunkResult,
     evaluate_batch,
@@ -135,8 +135,10 @@ class BatchJob:
     grace: float = 20.0
     fail_fast: int = 3
     max_chunks: int | None = None
+    max_points: int | None = None
     deadline: float | None = None
     import_path: str | None = None
+    wait_for_others: bool = False
 
     @property
     def objective_name(self) -> str:
@@ -176,6 +178,7 @@ class _Context:
         self.axes = {a["path"]: a for a in grid.axes}
         # One tree: parameter columns are stored as codes of their axis positions (see _codec).
         self.positions = all(a["tree"] == 0 for a in grid.axes)
+        self._tables: dict[str, Callable[[int, int], Any]] = {}
         self.fn: Callable[..., Any] = (
             _import(job.objective) if isinstance(job.objective, str) else job.objective
         )
@@ -187,6 +190,14 @@ class _Context:
 
             self.config = ConfigCache(job.config, model=job.config_model, allow_new=job.allow_new)
         self.fingerprint = self.config.fingerprint if self.config is not None else "-"
+
+    def table(self, path: str) -> Callable[[int, int], Any]:
+        """``table(lo, hi)``: the values at positions ``lo..hi`` of ``path``'s axis."""
+        got = self._tables.get(path)
+        if got is None:
+            axis_values = self.grid.axis_values
+            got = self._tables[path] = lambda lo, hi: axis_values(path, lo, hi)
+        return got
 
     def merge(self) -> Callable[[dict[str, Any]], Any]:
         if self.config is None:
@@ -257,45 +268,59 @@ def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]
 def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], result: ChunkResult) -> bool:
     job, n = ctx.job, result.n
     failed = result.failed.copy()
-    reasons = list(result.reasons)
+    # Why each point failed or is infeasible, dictionary-encoded (0: neither): failures are few and
+    # get a loop; infeasible points, often half a chunk, get one code per combination of broken
+    # constraints.
+    vocab: dict[str | None, int] = {None: 0}
+    codes = np.zeros(n, dtype=np.uint32)
+    late: dict[int, str] = {}
     for m in job.metrics:
         values = result.metrics.get(m)
         if values is None:
             continue
-        bad = ~failed & ~np.isfinite(values)
-        for i in np.flatnonzero(bad).tolist():
-            reasons[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
-        failed |= bad
+        bad = ~np.isfinite(values)
+        if bad.any():
+            bad &= ~failed
+            for i in np.flatnonzero(bad).tolist():
+                late[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
+            failed |= bad
+    n_failed = int(np.count_nonzero(failed))
+    if n_failed:
+        for i in np.flatnonzero(failed).tolist():
+            reason = late.get(i) or result.reasons[i] or "failed"
+            codes[i] = vocab.setdefault(reason, len(vocab))
+    n_infeasible = 0
     feasible = ~failed
     if ctx.require:
         scope: dict[str, Any] = {**cols, **result.metrics}
-        broken: list[np.ndarray[Any, Any]] = []
-        for _, expr in ctx.require:
-            ok = expr.evaluate_columns(scope, length=n)
-            broken.append(~ok & ~failed)
-            feasible &= ok
-        infeasible_at = np.flatnonzero(~feasible & ~failed)
-        for i in infeasible_at.tolist():
-            reasons[i] = "infeasible: " + "; ".join(
-                src for (src, _), b in zip(ctx.require, broken, strict=True) if b[i]
-            )
+        broken = np.stack([~expr.evaluate_columns(scope, length=n) for _, expr in ctx.require])
+        infeasible = broken.any(axis=0) & ~failed
+        n_infeasible = int(np.count_nonzero(infeasible))
+        if n_infeasible:
+            combos, inverse = np.unique(broken[:, infeasible].T, axis=0, return_inverse=True)
+            sources = [src for src, _ in ctx.require]
+            combo_codes = [
+                vocab.setdefault(
+                    "infeasible: " + "; ".join(src for src, b in zip(sources, combo, strict=True) if b),
+                    len(vocab),
+                )
+                for combo in combos.tolist()
+            ]
+            codes[infeasible] = np.asarray(combo_codes, dtype=np.uint32)[inverse.reshape(-1)]
+            feasible &= ~infeasible
     out: dict[str, Any] = {}
     positions = result.extra.get("positions", {})
     for path, values in cols.items():
         if isinstance(values, np.ndarray):
             at = positions.get(path)
-            out[PARAM + path] = encode_positions(values, at) if at is not None else values
+            out[PARAM + path] = encode_positions(values, at, ctx.table(path)) if at is not None else values
     for m, values in result.metrics.items():
         out[METRIC + m] = values
-    n_failed = int(failed.sum())
-    n_infeasible = int((~feasible & ~failed).sum())
     if n_failed:
         out["failed"] = failed
     if n_failed or n_infeasible:
         out["feasible"] = feasible
-        reason_col = np.empty(n, dtype=object)
-        reason_col[:] = reasons
-        out["reason"] = reason_col
+        out["reason"] = encode_codes(codes, list(vocab))
     if result.durations is not None:
         out["duration"] = result.durations
     info = {
@@ -380,8 +405,13 @@ def _work(
                 break
             if job.deadline is not None and time.time() >= job.deadline:
                 break
-            chunk = store.claim(job.name, owner, grace=job.grace)
+            chunk = store.claim(job.name, owner, grace=job.grace, limit=job.max_points)
             if chunk is None:
+                if job.wait_for_others and not pending and store.counts(job.name)["chunks_in_flight"]:
+                    # `fastgrid worker`: others still hold chunks; one whose worker dies goes
+                    # stale after the grace period, and this worker takes it over.
+                    stop.wait(min(1.0, job.grace / 4))
+                    continue
                 break
             cols, result = _evaluate(ctx, chunk)
             reason = _uniform_failure(result) if checking else None
@@ -409,6 +439,7 @@ def _work(
         beat.close()
         with contextlib.suppress(Exception):
             store.release(job.name, owner)
+        store.stop_checkpoints()
     return outcome
 
 
@@ -478,7 +509,9 @@ def run_batch(
     fail_fast: int = 3,
     fresh: bool = False,
     max_chunks: int | None = None,
+    max_points: int | None = None,
     timeout: float | None = None,
+    wait_for_others: bool = False,
     progress: Callable[[dict[str, Any]], None] | None = None,
     import_path: str | None = None,
 ) -> BatchRun:
@@ -487,7 +520,10 @@ def run_batch(
     Exactly one objective: ``batch`` (called per chunk as ``fn(columns, config)``, returning metric
     columns) or ``callable`` (called per point with the merged config). Both take a callable or a
     ``"module:function"`` string (the form worker processes started by a forkserver need).
-    ``max_chunks`` stops this run after that many chunks per worker (a resumable partial run).
+    ``max_chunks`` stops this run after that many chunks per worker (a resumable partial run);
+    ``max_points`` caps the sweep (across runs) at the chunks that start below that many points.
+    ``wait_for_others`` (``fastgrid worker``): when no chunk is left to claim but other workers
+    still hold some, wait, and take over those whose worker stops beating, instead of returning.
     """
     started = time.perf_counter()
     if (batch is None) == (callable is None):
@@ -583,8 +619,10 @@ def run_batch(
         grace=grace_period if grace_period is not None else 2 * heartbeat_interval,
         fail_fast=fail_fast,
         max_chunks=max_chunks,
+        max_points=max_points,
         deadline=time.time() + timeout if timeout is not None else None,
         import_path=import_path,
+        wait_for_others=wait_for_others,
     )
     ctx = _Context(job)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
