@@ -25,24 +25,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BatchObjectiveError", "ChunkResult", "evaluate_batch", "evaluate_points", "metric_columns"]
+from fastgrid.exceptions import BatchObjectiveError
+
+__all__ = ["ChunkResult", "evaluate_batch", "evaluate_points", "metric_columns"]
 
 # Calls one chunk may spend isolating failures; past it, the pieces not yet split fail whole.
 CALL_BUDGET = 512
 # When every piece of a split this many ways fails with the root's reason, the whole chunk fails:
 # a systematic error, not a few bad points.
 UNIFORM_WIDTH = 32
-
-
-class BatchObjectiveError(ValueError):
-    """A batch objective returned something that cannot be recorded (wrong length, a missing or
-    non-numeric metric, mixed dtypes). ``objective``, ``metric`` and ``slots`` name the place."""
-
-    def __init__(self, message: str, *, objective: str, metric: str | None, slots: tuple[int, int]) -> None:
-        super().__init__(message)
-        self.objective = objective
-        self.metric = metric
-        self.slots = slots
 
 
 @dataclass

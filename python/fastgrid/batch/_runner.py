@@ -36,11 +36,11 @@ from fastgrid.batch._evaluate import (
     evaluate_points,
 )
 from fastgrid.batch._results import METRIC, PARAM, BatchResults
-from fastgrid.batch._store import BatchStore, Chunk, StoreMismatchError, owner_id
+from fastgrid.batch._store import BatchStore, Chunk, owner_id
+from fastgrid.exceptions import BatchFailedError, StoreMismatchError
 
 __all__ = [
     "MODE_ATTR",
-    "BatchFailedError",
     "BatchJob",
     "BatchRun",
     "check_study_mode",
@@ -53,14 +53,6 @@ MODE_ATTR = attrs.STUDY_MODE
 DEFAULT_CHUNK = 65_536
 # A chunk's columns stay under this many bytes (8 per value, parameters + metrics + bookkeeping).
 CHUNK_BYTES = 256 << 20
-
-
-class BatchFailedError(RuntimeError):
-    """The first chunks of a batch sweep all failed the same way; ``reason`` says how."""
-
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def default_chunk(total: int, workers: int, columns: int) -> int:
@@ -636,13 +628,14 @@ def run_batch(
         )
     if child_errors:
         raise RuntimeError(f"batch sweep {name!r}: a worker process failed: {child_errors[0]}")
-    top = _write_top(study, results, ctx, top_k, objective_metrics, directions) if counts["done"] else []
+    leaders = results.leaders(max(top_k, 1)) if counts["done"] - counts["failed"] else []
+    _write_top(study, leaders[:top_k], ctx, objective_metrics)
     return BatchRun(
         name=name,
         results=results,
         counts=counts,
-        best=top[0] if top else None,
-        top=top,
+        best=leaders[0] if leaders else None,
+        top=leaders[:top_k],
         interrupted=interrupted or outcome.interrupted,
         ran=outcome.points,
         study=study,
@@ -723,24 +716,16 @@ def _run_workers(
 
 
 def _write_top(
-    study: Any,
-    results: BatchResults,
-    ctx: _Context,
-    k: int,
-    objective_metrics: Sequence[str],
-    directions: Sequence[str],
-) -> list[dict[str, Any]]:
-    """The top ``k`` feasible points as completed trials of the study (each slot written once)."""
-    if k <= 0:
-        return []
+    study: Any, top: list[dict[str, Any]], ctx: _Context, objective_metrics: Sequence[str]
+) -> None:
+    """The rows ``top`` as completed trials of the study (a slot already written is skipped)."""
+    if not top:
+        return
     import optuna
     from optuna.trial import TrialState, create_trial
 
     from fastgrid.samplers import axis_distribution, encode_choice
 
-    top = results.top(k)
-    if not top:
-        return top
     written = {
         t.user_attrs.get("slot")
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -777,5 +762,3 @@ def _write_top(
     if trials:
         with contextlib.suppress(optuna.exceptions.ExperimentalWarning):
             study.add_trials(trials)
-    del directions
-    return top

@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 
 from fastgrid.batch._codec import decode, encode
+from fastgrid.exceptions import StoreMismatchError
 
-__all__ = ["BatchStore", "Chunk", "StoreMismatchError", "owner_id"]
+__all__ = ["BatchStore", "Chunk", "owner_id"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS fastgrid_batch_sweeps (
@@ -111,10 +112,6 @@ class _Checkpointer:
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout=_BUSY_TIMEOUT_S)
-
-
-class StoreMismatchError(ValueError):
-    """The store holds this sweep in another form (another grid, chunk size or mode)."""
 
 
 def owner_id() -> str:
@@ -444,12 +441,14 @@ class BatchStore:
         row = self._read(
             "SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN stop - start END), 0), "
             "COALESCE(SUM(failed), 0), COALESCE(SUM(infeasible), 0), "
-            "COALESCE(SUM(state = 'done'), 0), COALESCE(SUM(state = 'claimed' AND owner IS NOT NULL), 0) "
+            "COALESCE(SUM(state = 'done'), 0), COALESCE(SUM(state = 'claimed' AND owner IS NOT NULL), 0), "
+            "COALESCE(SUM(CASE WHEN state = 'claimed' AND owner IS NOT NULL THEN stop - start END), 0) "
             "FROM fastgrid_batch_chunks WHERE sweep = ?",
             (name,),
         )[0]
-        done, failed, infeasible, chunks_done, in_flight = (int(x) for x in row)
+        done, failed, infeasible, chunks_done, in_flight, points_in_flight = (int(x) for x in row)
         return {
+            "points_in_flight": points_in_flight,
             "done": done,
             "failed": failed,
             "infeasible": infeasible,

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from fastgrid.cli._main import InputError, main
-from fastgrid.exceptions import SweepChangedError, SweepFileError
+from fastgrid.exceptions import BatchFailedError, SweepChangedError, SweepFileError
 from fastgrid.sweepfile import parse_duration
 
 if TYPE_CHECKING:
-    from fastgrid.runner import SweepResult
+    from fastgrid.runner import BatchSweepResult, SweepResult
 
 
 def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
@@ -24,6 +24,8 @@ def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
         return Sweep.from_file(sweep_file, **options).run()
     except (SweepFileError, SweepChangedError) as exc:
         raise InputError(str(exc)) from None
+    except BatchFailedError as exc:
+        raise click.ClickException(str(exc)) from None
     except (ValueError, OSError) as exc:
         # Config files, models and storage URLs are checked when the run opens them.
         raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
@@ -60,6 +62,8 @@ def run(
     progress: bool | None,
 ) -> None:
     """Run SWEEP_FILE, or resume it: completed points are never run again."""
+    from fastgrid.runner import BatchSweepResult
+
     result = run_sweep_file(
         sweep_file,
         workers=workers,
@@ -70,7 +74,9 @@ def run(
         allow_changed=allow_changed,
         progress=progress,
     )
-    if result.best is None:
+    if isinstance(result, BatchSweepResult):
+        _echo_batch(result)
+    elif result.best is None:
         click.echo(f"sweep {result.name}: no completed feasible trial yet")
     else:
         best = result.best
@@ -86,3 +92,23 @@ def run(
         click.echo(f"  validated trial {v['number']}: search {v['value']:.6g}, held-out {held_out}")
     if result.interrupted:
         sys.exit(130)
+
+
+def _echo_batch(result: BatchSweepResult) -> None:
+    """A batch sweep's summary: points done, the best point (by grid slot) and its config."""
+    c = result.counts
+    click.echo(
+        f"sweep {result.name}: {c['done']:,} of {c['total']:,} points done ({c['failed']:,} failed, "
+        f"{c['infeasible']:,} infeasible), {result.ran:,} in this run ({result.seconds:.1f}s)"
+    )
+    for reason, count in list(result.failures().items())[:5] if c["failed"] else []:
+        click.echo(f"  {count:,} failed: {reason}")
+    best = result.best
+    if best is None:
+        click.echo("  no feasible point yet")
+        return
+    values = ", ".join(f"{v:.6g}" for v in best["values"] or [])
+    click.echo(f"best point (grid slot {best['number']}): {values}")
+    click.echo(f"  params: {json.dumps(best['params'], default=str)}")
+    click.echo(f"  metrics: {json.dumps(best['metrics'], default=str)}")
+    click.echo(f"  config: {result.best_config_path}")

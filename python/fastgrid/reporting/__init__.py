@@ -5,6 +5,7 @@ Everything here reads the stored study; nothing runs a trial, builds a grid or l
 :func:`run_demo` is the bundled example end to end (run, report, heatmap).
 """
 
+from fastgrid.reporting._batch import BatchReport
 from fastgrid.reporting._demo import DemoResult, run_demo
 from fastgrid.reporting._plot import (
     AGGREGATES,
@@ -19,6 +20,7 @@ from fastgrid.reporting._report import Report, load_report, render_report
 __all__ = [
     "AGGREGATES",
     "OPTUNA_KINDS",
+    "BatchReport",
     "DemoResult",
     "Report",
     "heatmap_figure",

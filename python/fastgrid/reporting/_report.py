@@ -12,7 +12,6 @@ import functools
 import json
 import math
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,13 @@ import optuna
 from optuna.trial import TrialState
 
 from fastgrid import attrs
-from fastgrid.config import ConfigCache
+from fastgrid.batch import store_path
 from fastgrid.dotted import nest
+from fastgrid.reporting._batch import BatchReport, load_batch_report, render_batch_report
+from fastgrid.reporting._common import _config_of, _duration, _fmt, _short_names
 from fastgrid.storages import DEFAULT_STORE_NAME, open_storage, redact_url
 from fastgrid.study import Row, best_trials, counts, rows, stored_axes, stored_metrics, top_rows
-from fastgrid.sweepfile import SweepFile, load_sweep_file
+from fastgrid.sweepfile import load_sweep_file
 
 __all__ = ["Report", "load_report", "render_report"]
 
@@ -128,9 +129,10 @@ def load_report(
     study: str | None = None,
     directory: str | Path | None = None,
     importance: bool = True,
-) -> Report:
+) -> Report | BatchReport:
     """Read a stored sweep: from ``sweep_file`` (``storage`` overrides its storage), or from
-    ``storage`` and ``study`` (its name). Reading builds no grid and loads no config.
+    ``storage`` and ``study`` (its name). Reading builds no grid and loads no config. A batch
+    sweep's report (:class:`BatchReport`) reads its columnar results.
 
     Raises:
         SweepFileError: a sweep file that cannot be used.
@@ -152,6 +154,7 @@ def load_report(
             raise ValueError("--study needs --storage (the storage URL the study lives in)")
         store = open_storage(storage, directory=Path(directory) if directory else None)
         name, where = str(study), redact_url(storage)
+        url, base = storage, Path(directory) if directory else Path.cwd()
     try:
         loaded = optuna.load_study(study_name=name, storage=store)
     except KeyError:
@@ -161,8 +164,11 @@ def load_report(
             f"no sweep named {name!r} in the storage {where}; studies there: {listing} "
             "(run the sweep first, or pass the storage it used with --storage)"
         ) from None
-    trials = loaded.get_trials(deepcopy=False)
     study_attrs = loaded.user_attrs
+    if study_attrs.get(attrs.STUDY_MODE) == "batch":
+        metrics = stored_metrics(loaded)
+        return load_batch_report(loaded, store_path(url, base), name=name, metrics=metrics, config=config)
+    trials = loaded.get_trials(deepcopy=False)
     directions = [d.name.lower() for d in loaded.directions]
     validation = list(study_attrs.get(attrs.STUDY_VALIDATION, []))
     all_rows = rows(trials, stored_axes(study_attrs))
@@ -180,25 +186,6 @@ def load_report(
     if importance:
         report.importance = _importance(loaded)
     return report
-
-
-class _LazyConfig:
-    """The sweep's default config, read on first ``merged`` (only ``best_config`` asks for it)."""
-
-    def __init__(self, spec: SweepFile) -> None:
-        self._section = spec.config
-        self._cache: ConfigCache | None = None
-
-    def merged(self, point: dict[str, Any]) -> dict[str, Any]:
-        if self._cache is None:
-            cfg = self._section
-            assert cfg is not None
-            self._cache = ConfigCache(cfg.path, model=cfg.model, allow_new=cfg.allow_new, reload=cfg.reload)
-        return self._cache.merged(point)
-
-
-def _config_of(spec: SweepFile) -> _LazyConfig | None:
-    return _LazyConfig(spec) if spec.config is not None else None
 
 
 def _best(
@@ -234,30 +221,11 @@ def _importance(study: optuna.Study) -> dict[str, float] | None:
 
 
 # -- rendering -------------------------------------------------------------------------------------
-def _short_names(paths: Sequence[str]) -> dict[str, str]:
-    """Column titles: the last segment of each dotted path, unless two paths share it."""
-    last = [p.rsplit(".", 1)[-1] for p in paths]
-    return {p: (s if last.count(s) == 1 else p) for p, s in zip(paths, last, strict=True)}
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return "-"
-    return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
-
-
-def render_report(report: Report, *, top: int = 10, console: Any = None) -> None:
+def render_report(report: Report | BatchReport, *, top: int = 10, console: Any = None) -> None:
     """Print the report with rich: counts, the top trials, validation, importance, best params."""
+    if isinstance(report, BatchReport):
+        render_batch_report(report, top=top, console=console)
+        return
     from rich.console import Console
     from rich.table import Table
 

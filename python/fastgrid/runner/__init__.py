@@ -6,6 +6,7 @@ one :class:`Worker` loop per worker, the one trial evaluation that runs and ``[v
 and the progress :class:`Reporter`.
 """
 
+from fastgrid.runner._batch import BatchSweepResult
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._progress import Reporter, TrialEvent
 from fastgrid.runner._result import SweepResult
@@ -14,6 +15,7 @@ from fastgrid.runner._validate import apply_override
 from fastgrid.runner._worker import Worker, quiet_optuna
 
 __all__ = [
+    "BatchSweepResult",
     "Reporter",
     "Sweep",
     "SweepPlan",

@@ -267,6 +267,11 @@ class Sweep:
         """
         quiet_optuna()
         plan = self.plan
+        if plan.spec.sweep.mode == "batch":
+            # Chunks of grid points into a columnar store (issue 13): another runner, same result API.
+            from fastgrid.runner._batch import run_batch_sweep
+
+            return run_batch_sweep(plan, fresh=self.fresh, progress=self.progress)
         state = RunState.create(plan)
         self._check_config(state)
         study = self._open_study(state)
