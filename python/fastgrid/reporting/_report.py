@@ -88,8 +88,8 @@ class Report:
         }
         Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
 
-    def to_csv(self, path: str | Path) -> None:
-        """One line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
+    def _table(self) -> tuple[list[str], list[list[Any]]]:
+        """The header and a line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
         metric_names: dict[str, None] = {}
         for row in self.rows:
             metric_names.update(dict.fromkeys(row["metrics"]))
@@ -100,17 +100,44 @@ class Report:
             + [f"metrics.{m}" for m in metric_names]
             + ["feasible", "reused", "duration", "attempts", "reason"]
         )
+        lines = []
+        for row in self.rows:
+            vals = list(row["values"]) if row["values"] else [None] * len(values)
+            lines.append(
+                [row["number"], row["state"], *vals]
+                + [_cell(row["params"].get(p)) for p in self.param_names]
+                + [_cell(row["metrics"].get(m)) for m in metric_names]
+                + [row["feasible"], row["reused"], row["duration"], row["attempts"], row["reason"]]
+            )
+        return header, lines
+
+    def to_csv(self, path: str | Path) -> None:
+        """One line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
+        header, lines = self._table()
         with Path(path).open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
-            for row in self.rows:
-                vals = list(row["values"]) if row["values"] else [None] * len(values)
-                writer.writerow(
-                    [row["number"], row["state"], *vals]
-                    + [_cell(row["params"].get(p)) for p in self.param_names]
-                    + [_cell(row["metrics"].get(m)) for m in metric_names]
-                    + [row["feasible"], row["reused"], row["duration"], row["attempts"], row["reason"]]
-                )
+            writer.writerows(lines)
+
+    def to_parquet(self, path: str | Path) -> None:
+        """The lines of ``to_csv`` as a Parquet file (needs pyarrow); a column of mixed types holds
+        its values' JSON text."""
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError("Parquet needs pyarrow: pip install pyarrow (or export to .csv)") from None
+        header, lines = self._table()
+        columns: dict[str, list[Any]] = {}
+        for i, name in enumerate(header):
+            cells = [line[i] for line in lines]
+            kinds = {type(v) for v in cells if v is not None}
+            if kinds == {int, float}:
+                cells = [None if v is None else float(v) for v in cells]
+            elif len(kinds) > 1:
+                cells = [None if v is None else json.dumps(v) for v in cells]
+            columns[name] = cells
+        pq.write_table(pa.table(columns), str(path))
 
     def write_best_config(self, path: str | Path) -> None:
         if self.best_config is None:
