@@ -79,16 +79,17 @@ def write_sweep(folder: Path, *, name: str, storage: str | None) -> Path:
 def start_workers(folder: Path, sweep: Path, n: int) -> list[subprocess.Popen[str]]:
     procs = []
     for i in range(n):
-        log = open(folder / f"worker{i}.log", "w")  # noqa: SIM115 - closed by the process end
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "fastgrid", "worker", str(sweep), "--no-progress"],
-                cwd=folder,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
+        # The worker writes to its own copy of the descriptor; this one is closed at once.
+        with open(folder / f"worker{i}.log", "w") as log:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "fastgrid", "worker", str(sweep), "--no-progress"],
+                    cwd=folder,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
             )
-        )
     return procs
 
 

@@ -1118,7 +1118,7 @@ impl GridIter {
             if copy.is_null() {
                 return Err(PyErr::fetch(py));
             }
-            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), (i + 1) as ffi::Py_ssize_t, copy) };
+            unsafe { list_set_item(list, i + 1, copy) };
         }
         st.local += n as u128;
         self.next += n as u128;
@@ -1200,7 +1200,7 @@ impl GridIter {
         if self.contiguous() {
             // The first point settles the template; the rest of the chunk takes the fast loop.
             if let Some(point) = self.next_point(py)? {
-                unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), 0, point.into_ptr()) };
+                unsafe { list_set_item(&list, 0, point.into_ptr()) };
                 i = 1;
                 i += self.fill_contiguous(py, &list, n - 1)?;
             }
@@ -1209,11 +1209,26 @@ impl GridIter {
             let Some(point) = self.next_point(py)? else {
                 break;
             };
-            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, point.into_ptr()) };
+            unsafe { list_set_item(&list, i, point.into_ptr()) };
             i += 1;
         }
         Ok(Some(list.cast_into::<PyList>()?))
     }
+}
+
+/// Fills slot `i` of a new list with `item`, taking over its reference.
+///
+/// # Safety
+/// `list` is a list from `PyList_New` whose slot `i` is in range and still empty (NULL), and `item`
+/// is a new, non-NULL reference.
+#[inline]
+unsafe fn list_set_item(list: &Bound<'_, PyAny>, i: usize, item: *mut ffi::PyObject) {
+    // The stable ABI (the `abi3` feature, issue 14) has no `PyList_SET_ITEM` macro; its function
+    // form cannot fail here (the index is in range) and its Py_XDECREF of the empty slot is a no-op.
+    #[cfg(not(feature = "abi3"))]
+    ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item);
+    #[cfg(feature = "abi3")]
+    ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, item);
 }
 
 /// Iterates a grid view's columns in chunks (docs in `_core.pyi`).

@@ -32,7 +32,7 @@ from fastgrid.runner._runs import fail_stale, progress_start, register_run
 from fastgrid.runner._state import RunState, space_changes
 from fastgrid.runner._validate import validate
 from fastgrid.runner._worker import Worker, first_interrupt_only, quiet_optuna
-from fastgrid.storages import SMALL_TAIL
+from fastgrid.storages import SMALL_TAIL, release_connections
 from fastgrid.study import Row, best_trials, counts, rows
 from fastgrid.sweepfile import SweepFile, format_errors, load_sweep_file
 
@@ -310,6 +310,7 @@ class Sweep:
         if plan.spec.validate_ is not None and not interrupted and result.best is not None:
             self._validate(study, state, result)
         reporter.summary(result)
+        release_connections(study._storage)
         return result
 
     def _open_study(self, state: RunState) -> optuna.Study:

@@ -18,6 +18,7 @@ from fastgrid.storages._urls import (
     is_rdb_url,
     open_storage,
     redact_url,
+    release_connections,
 )
 from fastgrid.storages.embedded import SMALL_TAIL, EmbeddedStorage, SQLiteJournalBackend
 
@@ -35,4 +36,5 @@ __all__ = [
     "open_heartbeat_storage",
     "open_storage",
     "redact_url",
+    "release_connections",
 ]

@@ -11,6 +11,7 @@ Accepted forms (see ``ACCEPTED_FORMS``):
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -31,6 +32,7 @@ __all__ = [
     "is_rdb_url",
     "open_storage",
     "redact_url",
+    "release_connections",
 ]
 
 DEFAULT_STORE_NAME = "fastgrid.db"
@@ -47,6 +49,18 @@ _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "pass", "secret", "token", "sslpassword"})
 _MASK = "***"
+
+
+def release_connections(storage: BaseStorage) -> None:
+    """Close the pooled database connections of an RDB storage (it reconnects if used again).
+
+    A sweep run in a long-lived process (a notebook, a service) must not leave its connections
+    open until garbage collection: a PostgreSQL server counts them against ``max_connections``.
+    """
+    backend = getattr(storage, "_backend", storage)  # _CachedStorage wraps the RDBStorage
+    if isinstance(backend, RDBStorage):
+        with contextlib.suppress(Exception):
+            backend.engine.dispose()
 
 
 def is_rdb_url(url: str | None) -> bool:
