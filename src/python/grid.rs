@@ -706,7 +706,8 @@ impl PyGrid {
         }
         let Some(c) = self.core.paths().iter().position(|p| p == path) else {
             return Err(PyKeyError::new_err(format!(
-                "no parameter {path:?} in this grid"
+                "no parameter '{path}' in this grid (parameters: {})",
+                self.core.paths().join(", ")
             )));
         };
         let plan = columns::plan(&self.core);
@@ -716,7 +717,7 @@ impl PyGrid {
         let stop = stop.unwrap_or(size);
         let Some(column) = columns::axis_column(&self.core, c, start, stop) else {
             return Err(PyValueError::new_err(format!(
-                "axis_values({path:?}, start, stop) needs 0 <= start <= stop <= {size}, got start={start}, stop={stop}"
+                "axis_values('{path}', start, stop) needs 0 <= start <= stop <= {size}, got start={start}, stop={stop}"
             )));
         };
         Ok(match column {

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,7 @@ class BatchJob:
     deadline: float | None = None
     import_path: str | None = None
     wait_for_others: bool = False
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def objective_name(self) -> str:
@@ -225,35 +227,82 @@ class _Outcome:
     fail_reason: str | None = None
 
 
-def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
-    job = ctx.job
-    positions: dict[str, Any] = {}
+def _columns(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The chunk's parameter columns and (one tree) their values' positions on the axes."""
     if ctx.positions:
-        cols, positions = ctx.view.columns(chunk.start, chunk.stop, fixed="scalar", positions=True)
-    else:
-        cols = ctx.view.columns(chunk.start, chunk.stop, fixed="scalar")
-    n = len(chunk)
+        return ctx.view.columns(chunk.start, chunk.stop, fixed="scalar", positions=True)
+    return ctx.view.columns(chunk.start, chunk.stop, fixed="scalar"), {}
+
+
+def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResult:
+    """The objective on ``n`` points' columns (a chunk, or its failed points on a retry)."""
+    job = ctx.job
     if job.vectorized:
-        result = evaluate_batch(
+        return evaluate_batch(
             ctx.fn,
             cols,
             ctx.read_only_config(),
             n,
             objective=job.objective_name,
-            start=chunk.start,
+            start=start,
             expected=job.metrics,
             retry_failed=job.retry_failed,
         )
-    else:
-        result = evaluate_points(ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed)
-        missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
-        if missing:
-            # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
-            reason = f"missing metric {missing[0]!r} (got {', '.join(result.metrics) or 'none'})"
-            for i in np.flatnonzero(~result.failed).tolist():
-                result.reasons[i] = reason
-            result.failed[:] = True
+    result = evaluate_points(ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed)
+    missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
+    if missing:
+        # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
+        reason = f"missing metric {missing[0]!r} (got {', '.join(result.metrics) or 'none'})"
+        for i in np.flatnonzero(~result.failed).tolist():
+            result.reasons[i] = reason
+        result.failed[:] = True
+    return result
+
+
+def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
+    cols, positions = _columns(ctx, chunk)
+    result = _call(ctx, cols, len(chunk), chunk.start)
     result.extra["positions"] = positions
+    return cols, result
+
+
+def _evaluate_failed(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
+    """A recorded chunk again, calling the objective on its failed points only (a later run's retry):
+    the other points keep their stored metrics."""
+    cols, positions = _columns(ctx, chunk)
+    n = len(chunk)
+    stored = ctx.store.chunk_columns(ctx.job.name, chunk.index)
+    failed = stored["failed"].astype(bool) if "failed" in stored else np.zeros(n, dtype=bool)
+    at = np.flatnonzero(failed)
+    again = _call(
+        ctx, {k: v[at] if isinstance(v, np.ndarray) else v for k, v in cols.items()}, len(at), chunk.start
+    )
+    names = [c[len(METRIC) :] for c in stored if c.startswith(METRIC)]
+    names += [m for m in again.metrics if m not in names]
+    metrics: dict[str, np.ndarray[Any, Any]] = {}
+    for m in names:
+        column = np.array(stored.get(METRIC + m, np.full(n, np.nan)), dtype=np.float64)
+        column[at] = again.metrics.get(m, np.full(len(at), np.nan))
+        metrics[m] = column
+    failed[at] = again.failed
+    reasons: list[str | None] = [None] * n
+    for j, i in enumerate(at.tolist()):
+        reasons[i] = again.reasons[j]
+    durations = None
+    if "duration" in stored and again.durations is not None:
+        durations = np.array(stored["duration"], dtype=np.float32)
+        durations[at] = again.durations
+    result = ChunkResult(
+        n=n,
+        metrics=metrics,
+        failed=failed,
+        reasons=reasons,
+        calls=again.calls,
+        durations=durations,
+        seconds=again.seconds,
+    )
+    result.extra["positions"] = positions
+    result.extra["evaluated"] = len(at)
     return cols, result
 
 
@@ -320,6 +369,7 @@ def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], resul
         "calls": result.calls,
         "owner": owner,
         "metrics": sorted(result.metrics),
+        "run": job.run_id,
     }
     return ctx.store.finish(
         job.name,
@@ -384,7 +434,7 @@ def _work(
     def record(chunk: Chunk, cols: dict[str, Any], result: ChunkResult) -> None:
         if _record(ctx, owner, chunk, cols, result):
             outcome.chunks += 1
-            outcome.points += len(chunk)
+            outcome.points += result.extra.get("evaluated", len(chunk))
             outcome.failed += int(result.failed.sum())
         else:
             outcome.lost += 1
@@ -398,6 +448,10 @@ def _work(
             if job.deadline is not None and time.time() >= job.deadline:
                 break
             chunk = store.claim(job.name, owner, grace=job.grace, limit=job.max_points)
+            retry = chunk is None and job.retry_failed > 0 and not pending
+            if retry:
+                # Every chunk is claimed: retry the failed points an earlier run recorded.
+                chunk = store.claim_failed(job.name, owner, run=job.run_id)
             if chunk is None:
                 if job.wait_for_others and not pending and store.counts(job.name)["chunks_in_flight"]:
                     # `fastgrid worker`: others still hold chunks; one whose worker dies goes
@@ -405,6 +459,9 @@ def _work(
                     stop.wait(min(1.0, job.grace / 4))
                     continue
                 break
+            if retry:
+                record(chunk, *_evaluate_failed(ctx, chunk))
+                continue
             cols, result = _evaluate(ctx, chunk)
             reason = _uniform_failure(result) if checking else None
             if reason is not None:

@@ -347,6 +347,26 @@ class BatchStore:
             conn.execute("UPDATE fastgrid_batch_sweeps SET next_chunk = ? WHERE name = ?", (index + 1, name))
             return Chunk(index, start, stop, 1)
 
+    def claim_failed(self, name: str, owner: str, *, run: str) -> Chunk | None:
+        """A recorded chunk with failed points that no worker of run ``run`` recorded, claimed again
+        for ``owner`` (its rows stay until the retry's rows replace them). None when there is none."""
+        now = time.time()
+        with self._write() as conn:
+            for index, start, stop, claims, info in conn.execute(
+                "SELECT chunk, start, stop, claims, info FROM fastgrid_batch_chunks "
+                "WHERE sweep = ? AND state = 'done' AND failed > 0 ORDER BY chunk",
+                (name,),
+            ).fetchall():
+                if info and json.loads(info).get("run") == run:
+                    continue
+                conn.execute(
+                    "UPDATE fastgrid_batch_chunks SET state = 'claimed', owner = ?, beat = ?, "
+                    "claims = claims + 1 WHERE sweep = ? AND chunk = ?",
+                    (owner, now, name, index),
+                )
+                return Chunk(int(index), int(start), int(stop), int(claims) + 1)
+        return None
+
     def beat(self, name: str, owner: str) -> None:
         """Heartbeat: every claim of ``owner`` is alive now."""
         with self._write() as conn:
@@ -392,6 +412,10 @@ class BatchStore:
             ).fetchone()
             if row is None or row[0] != owner or row[1] != "claimed":
                 return False
+            # A retried or taken-over chunk may hold rows of an earlier attempt: replace them all.
+            conn.execute(
+                "DELETE FROM fastgrid_batch_columns WHERE sweep = ? AND chunk = ?", (name, chunk.index)
+            )
             conn.executemany(
                 "INSERT OR REPLACE INTO fastgrid_batch_columns (sweep, name, chunk, data) "
                 "VALUES (?, ?, ?, ?)",
@@ -464,6 +488,13 @@ class BatchStore:
                 "SELECT DISTINCT name FROM fastgrid_batch_columns WHERE sweep = ? ORDER BY name", (name,)
             )
         ]
+
+    def chunk_columns(self, name: str, chunk: int) -> dict[str, np.ndarray[Any, Any]]:
+        """Every stored column of one chunk."""
+        rows = self._read(
+            "SELECT name, data FROM fastgrid_batch_columns WHERE sweep = ? AND chunk = ?", (name, chunk)
+        )
+        return {str(column): decode(data) for column, data in rows}
 
     def column(
         self, name: str, column: str, chunks: Sequence[int] | None = None
