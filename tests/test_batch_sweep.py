@@ -22,7 +22,7 @@ from fastgrid.batch import BatchResults, BatchStore, run_batch
 from fastgrid.cli import main
 from fastgrid.runner import BatchSweepResult
 
-OBJECTIVE = '''
+OBJECTIVE = """
 import json, os
 from pathlib import Path
 import numpy as np
@@ -45,7 +45,7 @@ def flaky(cols, config):
     if not Path(config["marker"]).exists() and np.any((cols["a"] == 4) & (cols["b"] == 9)):
         raise RuntimeError("data not ready")
     return {"score": cols["a"] * 1.0, "trades": cols["b"] * 1}
-'''
+"""
 
 SWEEP = """
 [sweep]
@@ -151,7 +151,8 @@ def test_sweep_from_file_runs_a_batch_sweep_and_returns_the_sweep_result_interfa
         "marker": str(tmp_path / "healed"),
     }
     assert r.best_config_path is not None and json.loads(r.best_config_path.read_text()) == r.best_config
-    assert r.counts["failed"] == int(bad.sum()) and r.counts["infeasible"] == int((~bad & ~df["feasible"]).sum())
+    assert r.counts["failed"] == int(bad.sum())
+    assert r.counts["infeasible"] == int((~bad & ~df["feasible"]).sum())
     if _has_pyarrow():
         assert r.to_arrow().num_rows == len(df)
     # The study holds the top 10 as completed trials, so Optuna and its dashboard see them.
