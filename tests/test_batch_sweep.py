@@ -366,3 +366,10 @@ def test_batch_objective_modules_see_the_sweep_files_folder_in_worker_processes(
     r = Sweep.from_file(path, directory=tmp_path, progress=False).run()
     assert r.counts["done"] == len(Grid(PARAMS, constraints="a < b"))
     assert list(itertools.islice(r.failures(), 1)) == ["ValueError: cannot trade 3/7"]
+
+
+def test_a_single_valued_range_is_a_constant_of_every_row(tmp_path: Path) -> None:
+    spec = {"a": {"type": "int", "low": 1, "high": 9}, "c": {"type": "int", "low": 4, "high": 4}, "k": "x"}
+    r = run_batch(spec, batch=lambda c, cfg: {"v": c["a"] * c["c"]}, metric="v", chunk=4, directory=tmp_path)
+    assert r.best is not None and r.best["params"] == {"a": 1, "c": 4, "k": "x"}
+    assert r.results.columns(["c", "k"])["c"].tolist() == [4] * 9

@@ -593,11 +593,12 @@ def run_batch(
     for src in require:
         Expression(src)  # a syntax error names the constraint before anything runs
     grid = Grid(parameters, constraints=tuple(where), flat=True)  # type: ignore[arg-type]
-    axes = list(grid.axes)
-    constants = {a["path"]: a["value"] for a in axes if a["kind"] == "fixed"}
+    total = len(grid)
+    # The paths every chunk gets as a scalar (fixed values, single-valued ranges): as the grid says.
+    probe = grid.columns(0, min(total, 1), fixed="scalar")
+    constants = {p: v for p, v in probe.items() if not isinstance(v, np.ndarray)}
     paths = list(grid.paths)
     varying = [p for p in paths if p not in constants]
-    total = len(grid)
 
     import optuna
 
