@@ -304,9 +304,9 @@ def test_argpartition_in_memory_floor(benchmark: Any, big_results: BatchResults)
 
 
 def busy(columns: dict[str, Any], config: Any) -> dict[str, Any]:
-    """CPU-bound and vectorized: ~20 ms of numpy per 2,048 points, no I/O."""
+    """CPU-bound and vectorized: ~40 ms of numpy per 2,048 points, no I/O."""
     a = columns["a"].astype(np.float64)
-    waves = np.sin(np.outer(a, np.linspace(0.0, 1.0, 400)) * columns["b"][:, None])
+    waves = np.sin(np.outer(a, np.linspace(0.0, 1.0, 800)) * columns["b"][:, None])
     return {"score": waves.sum(axis=1), "trades": columns["b"]}
 
 
