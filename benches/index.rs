@@ -6,6 +6,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use fastgrid::error::never;
 use fastgrid::index::{Layout, Pattern, Probe, ResultMap};
 
 const SYMBOLS: usize = 100;
@@ -35,7 +36,7 @@ fn benches(c: &mut Criterion) {
         group.sample_size(10);
         group.bench_with_input(BenchmarkId::new("scan", files), &layout, |b, l| {
             b.iter(|| {
-                let found = l.scan().unwrap();
+                let found = l.scan(&never).unwrap().found;
                 assert_eq!(found.len(), files);
                 let mut map = ResultMap::<()>::new();
                 map.replace_all(found);
@@ -45,7 +46,7 @@ fn benches(c: &mut Criterion) {
         group.finish();
 
         let mut map = ResultMap::<()>::new();
-        map.replace_all(layout.scan().unwrap());
+        map.replace_all(layout.scan(&never).unwrap().found);
         let new = tmp.path().join("S000_1h_99999999.json");
         fs::write(&new, b"").unwrap();
         c.bench_with_input(BenchmarkId::new("index/event", files), &layout, |b, l| {

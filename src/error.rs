@@ -5,6 +5,15 @@ use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Called from time to time by long core loops (grid builds, directory scans); an `Err` ends the
+/// work with that error. The bindings check for Ctrl-C here; the index worker for `close()`.
+pub type Check<'a> = &'a dyn Fn() -> Result<()>;
+
+/// A `Check` that never stops anything.
+pub fn never() -> Result<()> {
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A parameters tree that cannot become a grid. `path` is the dotted parameter path

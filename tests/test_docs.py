@@ -46,6 +46,7 @@ from fastgrid.sweepfile import (
     SweepFile,
     SweepSection,
     ValidateSection,
+    WalkForwardSection,
     load_sweep_file,
 )
 from pydantic import BaseModel
@@ -263,6 +264,7 @@ TABLES: dict[str, tuple[type[BaseModel], Any]] = {
     "[config]": (ConfigSection, None),
     "[constraints]": (ConstraintsSection, None),
     "[validate]": (ValidateSection, None),
+    "[walkforward]": (WalkForwardSection, None),
 }
 
 
@@ -291,7 +293,15 @@ def test_the_key_tables_list_every_key_of_every_section_and_nothing_else() -> No
     assert set(tables) == set(TABLES)
     for title, (model, _) in TABLES.items():
         assert set(tables[title]) == field_keys(model), title
-    assert field_keys(SweepFile) == {"sweep", "objective", "config", "constraints", "validate", "parameters"}
+    assert field_keys(SweepFile) == {
+        "sweep",
+        "objective",
+        "config",
+        "constraints",
+        "validate",
+        "walkforward",
+        "parameters",
+    }
     assert "**`[parameters]`** (required)" in section(SWEEP_FILE_PAGE, "## Every key")
 
 
@@ -434,7 +444,13 @@ def test_every_cargo_bench_the_manual_names_exists() -> None:
 # Names in the new package layout (issue 10): checked once that layout has landed.
 NEW_LAYOUT = ("fastgrid.exceptions", "fastgrid.storages", "fastgrid.reporting")
 # Dotted words that are not Python names: files, study attributes, the key encoding's prefix.
-NOT_PYTHON = {"fastgrid.db", "fastgrid.metrics", "fastgrid.mode", "fastgrid.validation", "fastgrid.trial_key.v1"}
+NOT_PYTHON = {
+    "fastgrid.db",
+    "fastgrid.metrics",
+    "fastgrid.mode",
+    "fastgrid.validation",
+    "fastgrid.trial_key.v1",
+}
 
 
 def python_names() -> set[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fastgrid import examples
+from fastgrid import examples, stats
 from fastgrid.examples.data import generate_ohlc
 from fastgrid.examples.sma import backtest, run
 from fastgrid.sweepfile import load_sweep_file
@@ -98,9 +98,15 @@ def test_run_uses_the_configured_window() -> None:
     config = json.loads((examples.folder() / "sma_config.json").read_text())
     full = run(config)
     held_out = run({**config, "data": {**config["data"], "start": 3000, "end": 5000}})
+    full_returns, held_out_returns = full.pop("returns"), held_out.pop("returns")
     assert full != held_out
     close = generate_ohlc(bars=5000, seed=7).close[3000:5000]
     assert held_out == backtest(close, fast=10, slow=50, mode="long", cost=0.0005, bars_per_year=8760)
+    # A return for every bar of the window (the same bars for every configuration); the Sharpe
+    # ratio is of those from the first bar with both averages.
+    assert (len(full_returns), len(held_out_returns)) == (3000, 2000)
+    active = held_out_returns[50:]
+    assert held_out["sharpe"] == pytest.approx(active.mean() / active.std() * np.sqrt(8760), rel=1e-12)
 
 
 def test_every_bundled_sweep_file_loads() -> None:
@@ -126,8 +132,10 @@ def test_cli_script_names_its_own_result_file(tmp_path: Path) -> None:
     symbol, timeframe, stamp = files[0].stem.split("_")
     assert (symbol, timeframe) == ("SYNTH", "1h")
     assert stamp.endswith("Z") and stamp[:8].isdigit()
-    assert json.loads(files[0].read_text()) == run(config)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == run(config)
+    want = run(config)
+    want["returns"] = want["returns"].tolist()
+    assert json.loads(files[0].read_text()) == want
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == want
 
 
 def test_cli_script_reports_an_unreadable_config(tmp_path: Path) -> None:
@@ -162,7 +170,12 @@ def test_command_sweep_runs_the_script_and_finds_the_best(
     best = max(feasible, key=lambda k: feasible[k]["sharpe"])
     assert result.best is not None
     assert (result.best["params"]["signal.fast"], result.best["params"]["signal.slow"]) == best
+    # The returns series is stored apart from the metrics (packed, with the trial).
+    best_returns = expected[best].pop("returns")
     assert result.best["metrics"] == expected[best]
+    trial = result.study.trials[result.best["number"]]
+    np.testing.assert_array_equal(stats.unpack_returns(trial.user_attrs["returns"]), best_returns)
+    assert trial.user_attrs["returns_stats"]["periods"] == len(best_returns)
     files = sorted((folder / "results").glob("SYNTH_1h_*.json"))
     assert len(files) == 6
     assert sorted(json.loads(f.read_text())["sharpe"] for f in files) == sorted(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastgrid import Sweep, SweepFileError, examples
 from fastgrid.examples.sma import run as backtest_run
 from fastgrid.reporting import load_report
 from fastgrid.runner import apply_override
+from fastgrid.stats import unpack_returns
 from fastgrid.study import top_rows
 
 
@@ -36,6 +38,8 @@ def test_validation_reruns_the_top_trials_on_the_held_out_window(tmp_path: Path)
         )
         in_sample = backtest_run({**config, "signal": signal})
         assert v["value"] == pytest.approx(in_sample["sharpe"])
+        # The held-out returns are kept apart from the metrics, packed.
+        np.testing.assert_array_equal(unpack_returns(v["returns"]), held_out.pop("returns"))
         assert v["metrics"] == held_out
         assert (v["validated"] is not None) == (held_out["trades"] >= 6)
         if v["validated"] is not None:

@@ -194,8 +194,14 @@ class ResultIndex:
 
     With ``watch=True`` a background thread applies filesystem events (native, or polling every
     ``poll_interval`` seconds when given, when ``FASTGRID_FORCE_POLLING`` is set, or when native
-    watching fails); an event-queue overflow or watcher error triggers a full rescan. Returned
-    paths are absolute ``pathlib.Path`` objects, cached per file.
+    watching fails); an event-queue overflow or watcher error triggers a full rescan. If
+    ``directory`` itself is deleted, moved away or replaced, the index empties (``last_error``
+    says why) and, once a directory is there again, watches and scans it anew. With
+    ``recursive=True`` symlinks are followed except back into a loop (a link to one of its own
+    ancestors, as ``find -L``); unreadable subdirectories are skipped and named in
+    ``last_error``. Scans release the GIL and stop on Ctrl-C. Only regular files are results
+    (not directories, FIFOs or devices with a matching name). Returned paths are absolute
+    ``pathlib.Path`` objects, cached per file.
 
     Raises FileNotFoundError / NotADirectoryError / PermissionError for the directory,
     PatternError for a bad pattern or ``order_by``, ValueError for bad options. After
@@ -239,10 +245,12 @@ class ResultIndex:
     def record(self, path: str | os.PathLike[str]) -> bool:
         """Indexes a file the caller just wrote, without waiting for its event (the event is
         then a no-op). Returns whether the index changed. FileNotFoundError if it does not
-        exist; ValueError if it is not a result file of this index."""
+        exist; ValueError if it is not a result file of this index (a name the pattern does not
+        match, a directory, a FIFO)."""
 
     def rescan(self) -> bool:
-        """Re-reads the directory now (GIL released); returns whether the index changed."""
+        """Re-reads the directory now (GIL released, Ctrl-C stops it); returns whether the index
+        changed."""
 
     def wait_for(
         self,
@@ -301,7 +309,9 @@ class ResultIndex:
     def closed(self) -> bool: ...
     @property
     def last_error(self) -> str | None:
-        """The last watcher or rescan error the background thread met (it keeps going)."""
+        """The last problem the background thread met and kept going past: a watcher or rescan
+        error, skipped unreadable subdirectories, the directory gone or replaced. Not cleared
+        when the problem ends."""
 
     def _simulate_overflow(self) -> None:
         """Test hook: deliver inotify's path-less queue-overflow (Rescan) event."""

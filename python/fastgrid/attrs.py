@@ -22,6 +22,8 @@ __all__ = [
     "PARAMS",
     "REASON",
     "RESULT_PATH",
+    "RETURNS",
+    "RETURNS_STATS",
     "REUSED",
     "RUN_PREFIX",
     "SLOT",
@@ -32,6 +34,7 @@ __all__ = [
     "STUDY_MODE",
     "STUDY_SPACE",
     "STUDY_VALIDATION",
+    "STUDY_WALKFORWARD",
 ]
 
 # -- study user attrs -------------------------------------------------------------------------------
@@ -50,6 +53,8 @@ STUDY_MODE = "fastgrid.mode"
 """``"batch"`` for a batch sweep (its results are chunks of columns); absent for per-trial sweeps."""
 STUDY_VALIDATION = "fastgrid.validation"
 """The rows of the ``[validate]`` step."""
+STUDY_WALKFORWARD = "fastgrid.walkforward"
+"""A walk-forward fold's study: its windows, the selected trial and the test-window evaluations."""
 
 # -- study system attrs -----------------------------------------------------------------------------
 RUN_PREFIX = "fastgrid:run:"
@@ -83,3 +88,10 @@ FINGERPRINT = "fingerprint"
 DURATION = "duration"
 ATTEMPTS = "attempts"
 RESULT_PATH = "result_path"
+RETURNS = "returns"
+"""The metrics key under which an objective may return its per-period returns series (a list,
+array or pandas Series), and the trial user attr that holds it packed (``fastgrid.stats.
+pack_returns``) for the trials a sweep keeps (``keep_returns``)."""
+RETURNS_STATS = "returns_stats"
+"""``{"periods", "sharpe", "skew", "kurtosis"}`` of a trial's returns series (per period): stored
+for every trial that returned one, so the deflated Sharpe ratio needs no stored series."""

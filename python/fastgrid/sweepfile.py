@@ -1,15 +1,16 @@
 """The sweep file: pydantic models of its sections and errors that name the file, key path and fix.
 
 A sweep file is TOML (YAML and JSON are accepted too) with the sections ``[sweep]``, ``[objective]``,
-``[config]``, ``[constraints]``, ``[validate]`` and ``[parameters]``. Unknown keys are errors, so a typo never
-silently falls back to a default. Relative paths resolve against the sweep file's directory.
+``[config]``, ``[constraints]``, ``[validate]``, ``[walkforward]`` and ``[parameters]``. Unknown keys
+are errors, so a typo never silently falls back to a default. Relative paths resolve against the
+sweep file's directory.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from fastgrid.files import read_document
 from fastgrid.objective import DEFAULT_LOG_LIMIT
 from fastgrid.samplers import PRUNERS as PRUNER_CLASSES
 from fastgrid.samplers import SEARCH_SAMPLERS
+from fastgrid.stats import Fold, explicit_folds, walk_forward_folds
 
 __all__ = [
     "ConfigSection",
@@ -32,6 +34,7 @@ __all__ = [
     "SweepFileError",
     "SweepSection",
     "ValidateSection",
+    "WalkForwardSection",
     "format_errors",
     "load_grid_spec",
     "load_parameters",
@@ -114,6 +117,9 @@ class SweepSection(_Model):
     retry_failed: int = Field(default=1, ge=0)
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int | None = Field(default=None, ge=1)
+    # How many of the best trials keep the returns series their objective returned (packed, as a
+    # trial attr): "all" keeps every one (a sweep to analyse later), 0 none.
+    keep_returns: int | Literal["all"] = 50
     # Batch sweeps (issue 13, docs/batch.md): the unit of bookkeeping is a chunk of grid points.
     mode: Literal["trial", "batch"] = "trial"
     chunk: int | None = Field(default=None, ge=1)
@@ -126,6 +132,13 @@ class SweepSection(_Model):
             raise ValueError(
                 "expected letters, digits, '.', '_' or '-' (it names the Optuna study and the runs/ folder)"
             )
+        return v
+
+    @field_validator("keep_returns")
+    @classmethod
+    def _keep_returns(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 0:
+            raise ValueError('expected a number of trials (0 or more) or "all"')
         return v
 
     @field_validator("sampler", mode="before")
@@ -281,6 +294,65 @@ class ValidateSection(_Model):
         return v
 
 
+class WalkForwardSection(_Model):
+    """``[walkforward]``: run the sweep once per training window, evaluate its choice on the next
+    test window. ``keys`` are the two config paths a window sets (its start and end, ``[start,
+    end)``); the windows are ``start``/``end``/``train``/``test``/``step``/``anchored`` (see
+    :func:`fastgrid.stats.walk_forward_folds`) or an explicit list ``windows``. ``top``: how many
+    of each fold's best trials are also run on its test window (for the rank correlation)."""
+
+    keys: list[str]
+    start: int | date | str | None = None
+    end: int | date | str | None = None
+    train: int | str | None = None
+    test: int | str | None = None
+    step: int | str | None = None
+    anchored: bool = False
+    windows: list[dict[str, Any]] | None = None
+    top: int = Field(default=5, ge=1)
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        if len(v) != 2 or len(set(v)) != 2 or not all(v):
+            raise ValueError(
+                "expected the two config paths a window sets, its start and its end, "
+                'e.g. ["data.start", "data.end"]'
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _windows(self) -> WalkForwardSection:
+        rolling = {k: getattr(self, k) for k in ("start", "end", "train", "test")}
+        if self.windows is not None:
+            given = [k for k in (*rolling, "step") if getattr(self, k) is not None]
+            if given or "anchored" in self.model_fields_set:
+                raise ValueError(
+                    f"give 'windows' or start/end/train/test, not both (also set: {', '.join(given)})"
+                )
+        else:
+            missing = [k for k, v in rolling.items() if v is None]
+            if missing:
+                raise ValueError(
+                    f"missing {', '.join(missing)}: give start, end, train and test (and optionally step, "
+                    "anchored), or an explicit list 'windows'"
+                )
+        self.folds()  # every window problem is reported when the file is read
+        return self
+
+    def folds(self) -> list[Fold]:
+        if self.windows is not None:
+            return explicit_folds(self.windows)
+        return walk_forward_folds(
+            start=self.start,
+            end=self.end,
+            train=self.train,
+            test=self.test,
+            step=self.step,
+            anchored=self.anchored,
+        )
+
+
 class SweepFile(_Model):
     """A whole sweep file; ``path`` is where it was read from (None when built in code)."""
 
@@ -289,6 +361,7 @@ class SweepFile(_Model):
     config: ConfigSection | None = None
     constraints: ConstraintsSection = ConstraintsSection()
     validate_: ValidateSection | None = Field(default=None, alias="validate")
+    walkforward: WalkForwardSection | None = None
     # A list of trees is the union of their grids (grid mode only).
     parameters: dict[str, Any] | list[dict[str, Any]]
 
@@ -305,6 +378,15 @@ class SweepFile(_Model):
     def _validate_objectives(self) -> SweepFile:
         if self.validate_ is not None and len(self.sweep.all_directions) > 1:
             raise ValueError("[validate] compares one score; it needs a single objective (direction)")
+        if self.walkforward is not None:
+            if len(self.sweep.all_directions) > 1:
+                raise ValueError("[walkforward] compares one score per fold; it needs a single objective")
+            if self.validate_ is not None:
+                raise ValueError(
+                    "[walkforward] already evaluates each fold's choice on held-out data; drop [validate]"
+                )
+            if self.sweep.mode == "batch":
+                raise ValueError("[walkforward] runs its folds as trial sweeps; use mode = 'trial'")
         if self.sweep.mode == "batch":
             if self.sweep.sampler.name != "grid":
                 raise ValueError(

@@ -37,8 +37,7 @@ pub struct Constraint {
     pub pred: Box<dyn Predicate>,
 }
 
-/// Called periodically during long scans; an `Err` aborts the build (Ctrl-C).
-pub type Check<'a> = &'a dyn Fn() -> Result<()>;
+pub use crate::error::Check;
 
 /// Evaluates a component's constraints on a combination given by its rank.
 struct Evaluator {

@@ -11,6 +11,6 @@ pub mod order;
 pub mod rules;
 pub mod spec;
 
-mod core;
+mod union;
 
-pub use self::core::{Grid, Part};
+pub use self::union::{Grid, Part};

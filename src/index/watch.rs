@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{Config, Event, EventKind, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::error::{Error, Result};
@@ -21,6 +21,17 @@ pub enum Backend {
     Poll(Duration),
 }
 
+impl Backend {
+    /// How often the worker looks at the directory itself when no event comes (None: no worker).
+    pub fn interval(&self) -> Option<Duration> {
+        match *self {
+            Backend::Off => None,
+            Backend::Native { fallback } => Some(fallback),
+            Backend::Poll(interval) => Some(interval),
+        }
+    }
+}
+
 /// What one notify callback asks of the worker.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Signal {
@@ -33,6 +44,13 @@ pub enum Signal {
 impl Signal {
     pub fn from_event(res: notify::Result<Event>) -> Signal {
         match res {
+            // The polling backend walks with walkdir, which reports each link back to an
+            // ancestor directory on every poll; the scan skips those links too (issue 12, item
+            // 12), so there is nothing to re-read.
+            Err(notify::Error {
+                kind: notify::ErrorKind::Generic(ref message),
+                ..
+            }) if message.starts_with(WALKDIR_LOOP) => Signal::Nothing,
             Err(e) => Signal::Rescan(Some(format!("watcher error: {e}"))),
             // inotify's queue overflowed (IN_Q_OVERFLOW): events were lost, so re-read everything.
             Ok(ev) if ev.need_rescan() => Signal::Rescan(None),
@@ -46,6 +64,18 @@ impl Signal {
             },
         }
     }
+}
+
+/// How walkdir's loop error begins (`walkdir::Error`'s Display).
+const WALKDIR_LOOP: &str = "File system loop found: ";
+
+/// Whether `ev` says the watched directory itself was removed or renamed: its watch is then
+/// gone or follows the old directory elsewhere.
+pub fn moves_root(ev: &Event, root: &Path) -> bool {
+    matches!(
+        ev.kind,
+        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+    ) && ev.paths.iter().any(|p| p == root)
 }
 
 pub type Handler = Box<dyn FnMut(notify::Result<Event>) + Send + 'static>;

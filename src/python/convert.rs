@@ -12,12 +12,30 @@ use crate::value::{Map, Value};
 /// Nesting deeper than this is refused rather than risking a stack overflow on hostile input.
 pub const MAX_DEPTH: usize = 256;
 
-fn join(path: &str, key: &str) -> String {
+/// The dotted path of `key` under `path`.
+pub fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
         format!("{path}.{key}")
     }
+}
+
+/// `path` for a message, with `<root>` for the top level.
+pub fn where_(path: &str) -> &str {
+    if path.is_empty() {
+        "<root>"
+    } else {
+        path
+    }
+}
+
+/// The Python type name of `obj`, for messages.
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }
 
 /// Converts a JSON-like Python object. `path` is used only to name the place of an error.
@@ -57,7 +75,7 @@ fn to_value_at(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<Val
             let key = k.cast::<PyString>().map_err(|_| {
                 PyTypeError::new_err(format!(
                     "{}: dict keys must be strings, got {}",
-                    if path.is_empty() { "<root>" } else { path },
+                    where_(path),
                     k.repr().map(|r| r.to_string()).unwrap_or_default()
                 ))
             })?;
@@ -83,20 +101,14 @@ fn to_value_at(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<Val
             .collect::<PyResult<Vec<_>>>()
             .map(Value::List);
     }
-    let type_name = obj
-        .get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_default();
     Err(PyTypeError::new_err(format!(
-        "{}: {type_name} is not a JSON-like value (use None, bool, int, float, str, list or dict)",
-        if path.is_empty() { "<root>" } else { path }
+        "{}: {} is not a JSON-like value (use None, bool, int, float, str, list or dict)",
+        where_(path),
+        type_name(obj)
     )))
 }
 
 /// Builds a fresh Python object for a value (new lists and dicts every call).
-// Used by the grid and config bindings; unused while only the expression binding is present.
-#[allow(dead_code)]
 pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),

@@ -15,7 +15,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
 
 use super::convert::{to_py, to_value};
-use crate::error::{Error, Result as CoreResult};
+use super::gil::detached;
+use crate::error::Error;
 use crate::grid::axis::Dtype;
 use crate::grid::axis::{Axis, Kind};
 use crate::grid::columns::{self, Column, Out, MISSING};
@@ -31,30 +32,6 @@ const CACHE_LIMIT: u64 = 1 << 16;
 /// handles any size. An explicit budget, because Linux overcommit would let a huge allocation
 /// succeed and the OOM killer end the process later.
 const COLUMNS_BUDGET: u128 = 8 << 30;
-
-/// Runs core work with the GIL released, checking for Ctrl-C from time to time.
-fn detached<T: Send>(
-    py: Python<'_>,
-    f: impl FnOnce(&dyn Fn() -> CoreResult<()>) -> CoreResult<T> + Send,
-) -> PyResult<T> {
-    let pending: Mutex<Option<PyErr>> = Mutex::new(None);
-    let check = || {
-        Python::attach(|py| py.check_signals()).map_err(|e| {
-            if let Ok(mut p) = pending.lock() {
-                *p = Some(e);
-            }
-            Error::Invalid("interrupted".into())
-        })
-    };
-    let result = py.detach(|| f(&check));
-    match result {
-        Ok(v) => Ok(v),
-        Err(e) => match pending.lock().ok().and_then(|mut p| p.take()) {
-            Some(interrupt) => Err(interrupt),
-            None => Err(e.into()),
-        },
-    }
-}
 
 enum PlanKind {
     Namespace(usize),

@@ -1,6 +1,6 @@
 //! `ResultIndex`: the binding of `crate::index::Index`. Converts types, releases the GIL for
-//! scans and waits, checks signals after every wait slice, and caches one `pathlib.Path` per
-//! entry (building a Path costs ~2 µs, more than the whole lookup).
+//! scans and waits, checks signals during scans and after every wait slice, and caches one
+//! `pathlib.Path` per entry (building a Path costs ~2 µs, more than the whole lookup).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
+use super::gil::detached;
 use crate::error::Error;
 use crate::index::pattern::KEY_SEP;
 use crate::index::{Backend, Entry, Index, Options, Order, OrderBy};
@@ -179,7 +180,7 @@ impl ResultIndex {
             recursive,
             backend,
         };
-        let inner = py.detach(|| Index::open(opts))?;
+        let inner = detached(py, |check| Index::open(opts, check))?;
         let fields = inner
             .pattern()
             .key_fields()
@@ -294,7 +295,7 @@ impl ResultIndex {
 
     /// Re-reads the directory; returns whether the index changed.
     fn rescan(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(py.detach(|| self.inner.rescan())?)
+        detached(py, |check| self.inner.rescan(check))
     }
 
     #[pyo3(signature = (*, newer_than = None, timeout, stop_event = None, **fields))]
@@ -440,7 +441,7 @@ impl ResultIndex {
     }
 
     #[getter]
-    fn backend(&self) -> &str {
+    fn backend(&self) -> String {
         self.inner.backend()
     }
 
@@ -474,7 +475,7 @@ impl ResultIndex {
             r(&this.inner.dir().display().to_string())?,
             r(this.inner.pattern().text())?,
             r(this.inner.pattern().order_by_name())?,
-            r(this.inner.backend())?
+            r(&this.inner.backend())?
         );
         Ok(match this.inner.read() {
             Ok(map) => format!(

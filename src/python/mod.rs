@@ -6,16 +6,19 @@ use pyo3::prelude::*;
 pub mod convert;
 pub mod errors;
 mod expr;
+mod gil;
 mod grid;
-mod helpers;
 mod index;
+mod keys;
+mod merge;
 mod names;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     grid::register(m)?;
     index::register(m)?;
-    helpers::register(m)?;
+    keys::register(m)?;
+    merge::register(m)?;
     expr::register(m)?;
     Ok(())
 }

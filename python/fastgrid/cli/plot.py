@@ -7,7 +7,7 @@ import click
 from fastgrid.cli._main import InputError, main
 from fastgrid.cli.report import load
 
-_KINDS = ("heatmap", "history", "importance", "parallel", "contour")
+_KINDS = ("heatmap", "overfitting", "history", "importance", "parallel", "contour")
 
 
 @main.command("plot")
@@ -39,6 +39,8 @@ def plot(
 
     \b
     heatmap X Y   metric over parameters X and Y, aggregated over the rest (PNG)
+    overfitting   the CSCV logits and the winners in vs out of sample (PNG);
+                  for a [walkforward] file, each fold's top trials in vs out of sample
     history       best value over trials (HTML, Optuna)
     importance    parameter importances (HTML, Optuna)
     parallel      parallel coordinates of the trials (HTML, Optuna)
@@ -51,6 +53,9 @@ def plot(
             raise click.UsageError("heatmap needs two parameters: fastgrid plot SWEEP_FILE heatmap X Y")
     elif axes:
         raise click.UsageError(f"{kind} takes no parameters (got {' '.join(axes)})")
+    if kind == "overfitting":
+        _overfitting(sweep_file, storage, output or "overfitting.png")
+        return
     rep = load(sweep_file, storage, None, importance=False)
     target = output or ("heatmap.png" if kind == "heatmap" else f"{kind}.html")
     try:
@@ -62,4 +67,25 @@ def plot(
         raise InputError(str(exc)) from None
     except ImportError as exc:
         raise InputError(f"{kind} plots need plotly: pip install plotly ({exc})") from None
+    click.echo(f"wrote {target}")
+
+
+def _overfitting(sweep_file: str, storage: str | None, target: str) -> None:
+    from fastgrid import reporting as plots
+    from fastgrid.sweepfile import load_sweep_file
+
+    try:
+        if load_sweep_file(sweep_file).walkforward is not None:
+            figure = plots.walkforward_figure(plots.load_walkforward_report(sweep_file, storage=storage))
+        else:
+            report = load(sweep_file, storage, None, importance=False)
+            if isinstance(report, plots.BatchReport):
+                raise ValueError(
+                    f"sweep {report.name!r} is a batch sweep: it keeps no per-trial returns series, "
+                    "which the overfitting plot needs"
+                )
+            figure = plots.overfitting_figure(report)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    plots.save_overfitting(figure, target)
     click.echo(f"wrote {target}")

@@ -33,6 +33,27 @@ def load(
         raise
 
 
+def _walkforward_report(
+    sweep_file: str, storage: str | None, json_path: str | None, csv_path: str | None
+) -> bool:
+    """Render the walk-forward report when ``sweep_file`` has [walkforward]; False otherwise."""
+    from pathlib import Path
+
+    from fastgrid.reporting import load_walkforward_report, render_walkforward, walkforward_json
+    from fastgrid.sweepfile import load_sweep_file
+
+    if load_sweep_file(sweep_file).walkforward is None:
+        return False
+    if csv_path:
+        raise InputError("--csv writes one study's trials; for a fold use --storage URL --study NAME.foldI")
+    result = load_walkforward_report(sweep_file, storage=storage)
+    render_walkforward(result)
+    if json_path:
+        Path(json_path).write_text(walkforward_json(result) + "\n")
+        click.echo(f"wrote {json_path}")
+    return True
+
+
 @main.command("report")
 @click.argument("sweep_file", required=False, type=click.Path(dir_okay=False))
 @click.option("--storage", help="Optuna storage URL (overrides the sweep file's; needed with --study).")
@@ -54,9 +75,19 @@ def report(
     json_path: str | None,
     best_config: str | None,
 ) -> None:
-    """Show the top trials of SWEEP_FILE's stored study (or --storage URL --study NAME)."""
+    """Show the top trials of SWEEP_FILE's stored study (or --storage URL --study NAME).
+
+    For a sweep file with [walkforward]: one row per fold and the walk-forward summary (read one
+    fold's trials with --storage URL --study NAME.foldI).
+    """
     from fastgrid.reporting import render_report
 
+    if (
+        sweep_file is not None
+        and study is None
+        and _walkforward_report(sweep_file, storage, json_path, csv_path)
+    ):
+        return
     rep = load(sweep_file, storage, study)
     render_report(rep, top=top)
     if csv_path:

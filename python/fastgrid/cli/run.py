@@ -14,6 +14,7 @@ from fastgrid.sweepfile import parse_duration
 
 if TYPE_CHECKING:
     from fastgrid.runner import BatchSweepResult, SweepResult
+    from fastgrid.walkforward import WalkForwardResult
 
 
 def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
@@ -28,6 +29,19 @@ def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
         raise click.ClickException(str(exc)) from None
     except (ValueError, OSError) as exc:
         # Config files, models and storage URLs are checked when the run opens them.
+        raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
+
+
+def run_walkforward_file(sweep_file: str, **options: Any) -> WalkForwardResult | None:
+    """The folds of a [walkforward] sweep file, run or resumed; None for a file without one."""
+    from fastgrid.runner import Sweep, WalkForward
+
+    try:
+        sweep = Sweep.from_file(sweep_file, **options)
+        return WalkForward(sweep).run() if sweep.spec.walkforward is not None else None
+    except (SweepFileError, SweepChangedError) as exc:
+        raise InputError(str(exc)) from None
+    except (ValueError, OSError) as exc:
         raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
 
 
@@ -61,19 +75,28 @@ def run(
     allow_changed: bool,
     progress: bool | None,
 ) -> None:
-    """Run SWEEP_FILE, or resume it: completed points are never run again."""
+    """Run SWEEP_FILE, or resume it: completed points are never run again.
+
+    A sweep file with [walkforward] runs one sweep per training window (fold), each resumable.
+    """
     from fastgrid.runner import BatchSweepResult
 
-    result = run_sweep_file(
-        sweep_file,
-        workers=workers,
-        max_trials=max_trials,
-        timeout=timeout,
-        storage=storage,
-        fresh=fresh,
-        allow_changed=allow_changed,
-        progress=progress,
-    )
+    options: dict[str, Any] = {
+        "workers": workers,
+        "max_trials": max_trials,
+        "timeout": timeout,
+        "storage": storage,
+        "fresh": fresh,
+        "allow_changed": allow_changed,
+        "progress": progress,
+    }
+    folds = run_walkforward_file(sweep_file, **options)
+    if folds is not None:
+        _echo_walkforward(folds)
+        if folds.interrupted:
+            sys.exit(130)
+        return
+    result = run_sweep_file(sweep_file, **options)
     if isinstance(result, BatchSweepResult):
         _echo_batch(result)
     elif result.best is None:
@@ -90,6 +113,11 @@ def run(
     for v in result.validation:
         held_out = f"{v['validated']:.6g}" if v["validated"] is not None else f"- ({v['reason']})"
         click.echo(f"  validated trial {v['number']}: search {v['value']:.6g}, held-out {held_out}")
+    selection = result.selection if result.best is not None else None
+    # Only what the returns series made computable; `fastgrid report` always shows the whole note.
+    if selection is not None and (selection.deflated_sharpe is not None or selection.pbo is not None):
+        for sentence in selection.sentences():
+            click.echo(f"  {sentence}")
     if result.interrupted:
         sys.exit(130)
 
@@ -112,3 +140,17 @@ def _echo_batch(result: BatchSweepResult) -> None:
     click.echo(f"  params: {json.dumps(best['params'], default=str)}")
     click.echo(f"  metrics: {json.dumps(best['metrics'], default=str)}")
     click.echo(f"  config: {result.best_config_path}")
+
+
+def _echo_walkforward(result: WalkForwardResult) -> None:
+    for f in result.folds:
+        scores = f"in-sample {f.in_sample:.6g}" if f.in_sample is not None else "no selection"
+        if f.out_of_sample is not None:
+            scores += f", out-of-sample {f.out_of_sample:.6g}"
+        elif f.selected is not None:
+            scores += f", out-of-sample - ({f.reason})"
+        params = json.dumps(f.params, default=str) if f.selected is not None else f.reason
+        click.echo(f"fold {f.index} train {f.train[0]}..{f.train[1]} test {f.test[0]}..{f.test[1]}: {scores}")
+        click.echo(f"  trial {f.selected} of {f.study}: {params}")
+    for sentence in result.sentences():
+        click.echo(f"  {sentence}")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-__all__ = ["COMMAND", "FILES", "GRID", "TPE", "copy_to", "folder"]
+__all__ = ["COMMAND", "FILES", "GRID", "TPE", "WALKFORWARD", "copy_to", "folder"]
 
 GRID = "grid.toml"
 TPE = "tpe.toml"
 COMMAND = "command.toml"
-FILES = (GRID, TPE, COMMAND, "sma_config.json")
+WALKFORWARD = "walkforward.toml"
+FILES = (GRID, TPE, COMMAND, WALKFORWARD, "sma_config.json")
 
 
 def folder() -> Path:

@@ -5,6 +5,8 @@ simple moving average is above (below) the slow one, decided on a bar's close an
 next bar on; every change of position pays ``costs.per_trade`` (a fraction of equity). It runs
 on a window of the synthetic bars of :mod:`fastgrid.examples.data`, chosen by ``data.start`` and
 ``data.end``, so a validation step can re-run a trial on held-out bars with a config override.
+Besides its metrics, :func:`run` returns the strategy's per-bar returns under the reserved key
+``returns``, from which fastgrid computes the deflated Sharpe ratio and PBO of a sweep.
 """
 
 from __future__ import annotations
@@ -47,11 +49,14 @@ def backtest(
     mode: str = "long",
     cost: float = 0.0005,
     bars_per_year: float = 8_760,
-) -> dict[str, float]:
+    with_returns: bool = False,
+) -> dict[str, Any]:
     """Metrics of the crossover strategy on ``close``: sharpe, total_return, max_drawdown, trades, win_rate.
 
     ``sharpe`` is annualized with ``bars_per_year``; ``max_drawdown`` is a positive fraction;
     ``win_rate`` is the fraction of round trips (entry to exit or to the last bar) that gained.
+    ``with_returns`` adds ``returns``: the strategy's return on every bar of ``close`` (0 while
+    it holds no position), so that every configuration's series covers the same bars.
     """
     if not 1 <= fast < slow:
         raise ValueError(f"expected 1 <= fast < slow, got fast={fast}, slow={slow}")
@@ -84,17 +89,20 @@ def backtest(
         win_rate = float((per_trade > 0).mean())
     else:
         win_rate = 0.0
-    return {
+    metrics: dict[str, Any] = {
         "sharpe": sharpe,
         "total_return": float(equity[-1] - 1.0),
         "max_drawdown": float(drawdown.max()),
         "trades": float(trades),
         "win_rate": win_rate,
     }
+    if with_returns:
+        metrics["returns"] = strat
+    return metrics
 
 
-def run(config: dict[str, Any]) -> dict[str, float]:
-    """The sweep's objective: the merged config in, the backtest's metrics out."""
+def run(config: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's objective: the merged config in, the backtest's metrics and returns out."""
     data_cfg = config["data"]
     bars = load_bars(
         str(data_cfg["symbol"]), str(data_cfg["timeframe"]), int(data_cfg["bars"]), int(data_cfg["seed"])
@@ -107,4 +115,5 @@ def run(config: dict[str, Any]) -> dict[str, float]:
         mode=str(config["signal"]["mode"]),
         cost=float(config["costs"]["per_trade"]),
         bars_per_year=_BARS_PER_YEAR.get(bars.timeframe, 8_760),
+        with_returns=True,
     )

@@ -2,9 +2,9 @@
 
     python -m fastgrid.examples.sma_cli --config CONFIG.json --results-dir DIR
 
-writes the metrics to ``DIR/{symbol}_{timeframe}_{stamp}.json`` (the way many backtest scripts
-name their output, which fastgrid's results index finds without being told the name) and prints
-them as the last line of stdout.
+writes the metrics (and the per-bar ``returns``) to ``DIR/{symbol}_{timeframe}_{stamp}.json``
+(the way many backtest scripts name their output, which fastgrid's results index finds without
+being told the name) and prints them as the last line of stdout.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sma_cli: cannot read config {args.config}: {exc}", file=sys.stderr)
         return 2
     metrics = run(config)
+    metrics["returns"] = metrics["returns"].tolist()  # the per-bar returns, as a JSON list
     args.results_dir.mkdir(parents=True, exist_ok=True)
     name = result_name(config["data"]["symbol"], config["data"]["timeframe"], datetime.now(UTC))
     target = args.results_dir / name

@@ -7,6 +7,7 @@ Everything here reads the stored study; nothing runs a trial, builds a grid or l
 
 from fastgrid.reporting._batch import BatchReport
 from fastgrid.reporting._demo import DemoResult, run_demo
+from fastgrid.reporting._overfit_plot import overfitting_figure, save_overfitting, walkforward_figure
 from fastgrid.reporting._plot import (
     AGGREGATES,
     OPTUNA_KINDS,
@@ -16,6 +17,7 @@ from fastgrid.reporting._plot import (
     save_optuna,
 )
 from fastgrid.reporting._report import Report, load_report, render_report
+from fastgrid.reporting._walkforward import load_walkforward_report, render_walkforward, walkforward_json
 
 __all__ = [
     "AGGREGATES",
@@ -25,9 +27,15 @@ __all__ = [
     "Report",
     "heatmap_figure",
     "load_report",
+    "load_walkforward_report",
     "optuna_figure",
+    "overfitting_figure",
     "render_report",
+    "render_walkforward",
     "run_demo",
     "save_heatmap",
     "save_optuna",
+    "save_overfitting",
+    "walkforward_figure",
+    "walkforward_json",
 ]

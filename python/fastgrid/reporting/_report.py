@@ -24,6 +24,7 @@ from fastgrid.batch import store_path
 from fastgrid.dotted import nest
 from fastgrid.reporting._batch import BatchReport, load_batch_report, render_batch_report
 from fastgrid.reporting._common import _config_of, _duration, _fmt, _short_names
+from fastgrid.selection import Selection, assess_selection
 from fastgrid.storages import DEFAULT_STORE_NAME, open_storage, redact_url
 from fastgrid.study import Row, best_trials, counts, rows, stored_axes, stored_metrics, top_rows
 from fastgrid.sweepfile import load_sweep_file
@@ -53,6 +54,8 @@ class Report:
     study: optuna.Study | None = field(default=None, repr=False)
     config: Any = field(default=None, repr=False)
     """The sweep's default config cache (None without one): loaded only for ``best_config``."""
+    selection: Selection | None = None
+    """Trials run, the winner's deflated Sharpe ratio and PBO, and what they mean."""
 
     @functools.cached_property
     def best_config(self) -> dict[str, Any] | None:
@@ -84,6 +87,7 @@ class Report:
             "best_config": self.best_config,
             "validation": self.validation,
             "importance": self.importance,
+            "selection": _selection_json(self.selection),
             "trials": self.rows,
         }
         Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -143,6 +147,31 @@ class Report:
         if self.best_config is None:
             raise ValueError(f"sweep {self.name!r} has no completed feasible trial: no best config")
         Path(path).write_text(json.dumps(self.best_config, indent=2, default=str) + "\n")
+
+
+def _selection_json(selection: Selection | None) -> dict[str, Any] | None:
+    if selection is None:
+        return None
+    pbo = selection.pbo
+    return {
+        "trials_run": selection.trials_run,
+        "n_trials": selection.n_trials,
+        "winner": selection.winner,
+        "sharpe": selection.sharpe,
+        "expected_max_sharpe": selection.expected_max_sharpe,
+        "deflated_sharpe": selection.deflated_sharpe,
+        "pbo": None
+        if pbo is None
+        else {
+            "pbo": pbo.pbo,
+            "trials": selection.pbo_trials,
+            "combinations": pbo.combinations,
+            "degradation_slope": pbo.degradation_slope,
+            "degradation_intercept": pbo.degradation_intercept,
+            "probability_of_loss": pbo.probability_of_loss,
+        },
+        "note": selection.note,
+    }
 
 
 def _cell(value: Any) -> Any:
@@ -210,6 +239,7 @@ def load_report(
         study=loaded,
         config=config,
     )
+    report.selection = assess_selection(trials, report.best["number"] if report.best is not None else None)
     if importance:
         report.importance = _importance(loaded)
     return report
@@ -329,3 +359,7 @@ def render_report(report: Report | BatchReport, *, top: int = 10, console: Any =
             + ", ".join(f"{m}={_fmt(v)}" for m, v in zip(report.metrics, best["values"] or [], strict=False))
         )
         console.print("  params: " + json.dumps(best["params"], default=str))
+    if report.selection is not None:
+        console.print("selection:")
+        for sentence in report.selection.sentences():
+            console.print(f"  {sentence}", highlight=False)

@@ -3,7 +3,7 @@
 :class:`Sweep` (from keywords or a sweep file) runs or resumes a sweep and returns a
 :class:`SweepResult`. Inside: a :class:`SweepPlan` (the validated definition every worker gets),
 one :class:`Worker` loop per worker, the one trial evaluation that runs and ``[validate]`` share,
-and the progress :class:`Reporter`.
+and the progress :class:`Reporter`; :class:`WalkForward` runs a ``[walkforward]`` sweep fold by fold.
 """
 
 from fastgrid.runner._batch import BatchSweepResult
@@ -12,6 +12,7 @@ from fastgrid.runner._progress import Reporter, TrialEvent
 from fastgrid.runner._result import SweepResult
 from fastgrid.runner._sweep import Sweep
 from fastgrid.runner._validate import apply_override
+from fastgrid.runner._walkforward import WalkForward
 from fastgrid.runner._worker import Worker, quiet_optuna
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "SweepPlan",
     "SweepResult",
     "TrialEvent",
+    "WalkForward",
     "Worker",
     "apply_override",
     "quiet_optuna",

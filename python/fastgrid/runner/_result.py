@@ -10,6 +10,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from fastgrid.selection import Selection, assess_selection
 from fastgrid.study import Row, StoredAxes, rows
 
 __all__ = ["SweepResult"]
@@ -44,3 +45,9 @@ class SweepResult:
     @functools.cached_property
     def rows(self) -> list[Row]:
         return rows(self.trials, self.axes)
+
+    @functools.cached_property
+    def selection(self) -> Selection:
+        """Trials run, the winner's deflated Sharpe ratio and PBO, with a plain summary in ``note``
+        (see :func:`fastgrid.selection.assess_selection`)."""
+        return assess_selection(self.trials, self.best["number"] if self.best is not None else None)

@@ -68,6 +68,7 @@ class Sweep:
         seed: int | None = None,
         storage: str | None = None,
         retry_failed: int = 1,
+        keep_returns: int | str = 50,
         config: str | Path | None = None,
         config_model: str | None = None,
         allow_new: bool = False,
@@ -119,6 +120,7 @@ class Sweep:
                 "seed": seed,
                 "storage": storage,
                 "retry_failed": retry_failed,
+                "keep_returns": keep_returns,
             },
             "objective": objective_section,
             "constraints": {"require": list(require)},
@@ -267,6 +269,11 @@ class Sweep:
         """
         quiet_optuna()
         plan = self.plan
+        if plan.spec.walkforward is not None:
+            raise SweepFileError(
+                self.source,
+                ["[walkforward]: run its folds with fastgrid.runner.WalkForward(sweep).run()"],
+            )
         if plan.spec.sweep.mode == "batch":
             # Chunks of grid points into a columnar store (issue 13): another runner, same result API.
             from fastgrid.runner._batch import run_batch_sweep

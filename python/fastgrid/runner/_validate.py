@@ -15,6 +15,7 @@ from typing import Any
 from fastgrid.dotted import nest
 from fastgrid.runner._evaluate import Constraints, build_objective, objective_values
 from fastgrid.runner._plan import SweepPlan
+from fastgrid.runner._returns import take_returns
 from fastgrid.runner._state import RunState
 from fastgrid.study import Row, direction_sign, top_rows
 
@@ -73,9 +74,12 @@ def validate(plan: SweepPlan, state: RunState, rows: list[Row]) -> list[dict[str
         validated: float | None = None
         reason = None if outcome.ok else (outcome.reason or "failed")
         feasible = False
+        metrics = dict(outcome.metrics or {})
+        returns = take_returns(metrics)
         if outcome.ok:
-            metrics = dict(outcome.metrics or {})
             values = objective_values(metric, metrics, outcome.value)
+            if isinstance(returns, str) and not isinstance(values, str):
+                values = returns
             ok, _, broken = require.check(metrics)
             if isinstance(values, str):
                 reason = values
@@ -89,9 +93,11 @@ def validate(plan: SweepPlan, state: RunState, rows: list[Row]) -> list[dict[str
                 "params": row["params"],
                 "value": row["values"][0] if row["values"] else None,
                 "validated": validated,
-                "metrics": dict(outcome.metrics or {}),
+                "metrics": metrics,
                 "feasible": feasible,
                 "reason": reason,
+                # The held-out returns, packed: what a walk-forward stitches across its folds.
+                "returns": returns.packed() if returns is not None and not isinstance(returns, str) else None,
             }
         )
     sign = direction_sign(direction)

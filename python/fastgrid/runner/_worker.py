@@ -30,6 +30,7 @@ from fastgrid.objective import CallableObjective
 from fastgrid.runner._evaluate import Constraints, build_objective, holds, jsonable, objective_values
 from fastgrid.runner._plan import SweepPlan, add_import_path
 from fastgrid.runner._progress import TrialEvent
+from fastgrid.runner._returns import ReturnsKeeper, take_returns
 from fastgrid.runner._state import RunState
 from fastgrid.samplers import GridSampler, SearchSpace
 from fastgrid.storages import STALE_REASON, Heartbeat
@@ -100,6 +101,7 @@ class Worker:
         # Completed trials by key -> trial id: the records stay in the storage and are read only
         # when a suggestion repeats one, so resuming a long sweep copies nothing per trial.
         self.reuse: dict[str, int] = {}
+        self.keeper = ReturnsKeeper(spec.sweep.keep_returns, self.directions[0])
         self._indexed = 0  # every trial numbered below this is finished and indexed
         self.key = ""
         self._load_reuse()
@@ -118,6 +120,8 @@ class Worker:
             state = t.state
             if state == complete:
                 ua = t.user_attrs
+                if t.values and ua.get(attrs.FEASIBLE, True) and ua.get(attrs.REUSED) is None:
+                    self.keeper.note(t.values[0])
                 key = ua.get(attrs.KEY)
                 if key is None or key in reuse:
                     pass
@@ -306,9 +310,12 @@ class Worker:
     def _finish(self, trial: optuna.Trial, outcome: Any) -> None:
         storage, tid = self.study._storage, trial._trial_id
         metrics = dict(outcome.metrics or {})
+        returns = take_returns(metrics)
         values: list[float] | str = (
             objective_values(self.metrics, metrics, outcome.value) if outcome.ok else str(outcome.reason)
         )
+        if isinstance(returns, str) and not isinstance(values, str):
+            values = returns
         storage.set_trial_user_attr(tid, attrs.FINGERPRINT, self.state.fingerprint)
         storage.set_trial_user_attr(tid, attrs.METRICS, jsonable(metrics))
         storage.set_trial_user_attr(tid, attrs.DURATION, round(float(outcome.duration), 6))
@@ -328,7 +335,13 @@ class Worker:
             if failed:
                 storage.set_trial_user_attr(tid, attrs.INFEASIBLE, failed)
         self._set_constraints(trial, cvalues)
+        if returns is not None and not isinstance(returns, str):
+            storage.set_trial_user_attr(tid, attrs.RETURNS_STATS, returns.stats)
+            if feasible and self.keeper.wants(values[0]):
+                storage.set_trial_user_attr(tid, attrs.RETURNS, returns.packed())
         self._tell(trial, values if len(values) > 1 else values[0])
+        if feasible:
+            self.keeper.note(values[0])
         self.reuse.setdefault(self.key, trial._trial_id)
         self.emit(
             TrialEvent(trial.number, "COMPLETE", values, None, float(outcome.duration), False, feasible)

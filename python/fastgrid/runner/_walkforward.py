@@ -1,0 +1,219 @@
+"""``[walkforward]``: the sweep run once per training window, its choice run on the next window.
+
+Fold i is an ordinary sweep, the study ``NAME.foldI``: the sweep file's parameters plus the two
+window keys fixed to the training window, so every command reads it like any sweep and a re-run
+resumes it (a search fold runs only what is left of ``max_trials``). Once its sweep is done, the
+in-sample best trial and the fold's other top trials are run with the window keys set to the test
+window (as ``[validate]`` runs its trials: not as Optuna trials) and the outcome is stored on the
+fold's study (``fastgrid.walkforward``); a later run reuses that record while the fold's selection
+is unchanged. The selection is made in sample only: the test scores never choose.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+
+from fastgrid import attrs
+from fastgrid._core import parse_parameters
+from fastgrid.exceptions import SweepFileError
+from fastgrid.runner._result import SweepResult
+from fastgrid.runner._state import RunState
+from fastgrid.runner._sweep import Sweep
+from fastgrid.runner._validate import validate
+from fastgrid.runner._worker import quiet_optuna
+from fastgrid.stats import Fold
+from fastgrid.study import Row, best_trials, rows, stored_axes, top_rows
+from fastgrid.sweepfile import ValidateSection, WalkForwardSection
+from fastgrid.walkforward import FoldResult, WalkForwardResult, fold_rank_correlation, fold_study_name
+
+__all__ = ["WalkForward"]
+
+
+class WalkForward:
+    """Runs (or resumes) the folds of a sweep with a ``[walkforward]`` section.
+
+    Build it from that sweep: ``WalkForward(Sweep.from_file("wf.toml")).run()``.
+    """
+
+    def __init__(self, sweep: Sweep) -> None:
+        section = sweep.spec.walkforward
+        if section is None:
+            raise SweepFileError(sweep.source, ["[walkforward]: the sweep has no [walkforward] section"])
+        self.sweep = sweep
+        self.section: WalkForwardSection = section
+        self.folds: list[Fold] = section.folds()
+        self._check_keys()
+
+    @property
+    def name(self) -> str:
+        return self.sweep.name
+
+    def _check_keys(self) -> None:
+        trees = self.sweep.spec.parameters
+        paths: set[str] = set()
+        for tree in trees if isinstance(trees, list) else [trees]:
+            paths.update(str(a["path"]) for a in parse_parameters(tree))
+        clash = [k for k in self.section.keys if k in paths]
+        if clash:
+            raise SweepFileError(
+                self.sweep.source,
+                [
+                    f"walkforward.keys: {', '.join(clash)} is also a parameter; the walk-forward sets it to "
+                    "each fold's window, so leave it out of [parameters]"
+                ],
+            )
+
+    def fold_sweep(self, fold: Fold) -> Sweep:
+        """Fold ``fold``'s sweep: the parameters with the window keys fixed to its training window."""
+        base = self.sweep
+        spec = base.spec
+        start_key, end_key = self.section.keys
+        window = {start_key: fold.train[0], end_key: fold.train[1]}
+        trees = spec.parameters
+        parameters: Any = [{**t, **window} for t in trees] if isinstance(trees, list) else {**trees, **window}
+        section = spec.sweep.model_copy(update={"name": fold_study_name(self.name, fold.index)})
+        fold_spec = spec.model_copy(update={"sweep": section, "parameters": parameters, "walkforward": None})
+        sweep = Sweep.__new__(Sweep)
+        plan = base.plan
+        sweep._init(
+            fold_spec,
+            target=plan.target,
+            directory=plan.directory,
+            fresh=base.fresh,
+            allow_changed=plan.allow_changed,
+            progress=base.progress,
+            source=plan.source,
+            import_path=plan.import_path,
+            wait_for_others=plan.wait_for_others,
+        )
+        return sweep
+
+    def run(self) -> WalkForwardResult:
+        """Run or resume every fold in order; stops at the first interrupted fold."""
+        quiet_optuna()
+        spec = self.sweep.spec
+        result = WalkForwardResult(
+            name=self.name,
+            metric=spec.sweep.objective_metrics[0],
+            direction=spec.sweep.all_directions[0],
+            folds=[],
+            planned=len(self.folds),
+        )
+        for fold in self.folds:
+            outcome = self._run_fold(fold)
+            if outcome is None:
+                result.interrupted = True
+                break
+            result.folds.append(outcome)
+        return result
+
+    def _run_fold(self, fold: Fold) -> FoldResult | None:
+        sweep = self.fold_sweep(fold)
+        budget = self._remaining_budget(sweep)
+        if budget is not None and budget <= 0:
+            study = optuna.load_study(study_name=sweep.name, storage=sweep.open_storage())
+            trials = study.get_trials(deepcopy=False)
+            fold_rows = rows(trials, stored_axes(study.user_attrs))
+            best = _best_row(sweep, study)
+        else:
+            if budget is not None:
+                section = sweep.spec.sweep.model_copy(update={"max_trials": budget})
+                sweep.plan.spec = sweep.spec.model_copy(update={"sweep": section})
+            ran: SweepResult = sweep.run()
+            if ran.interrupted:
+                return None
+            study, fold_rows, best = ran.study, ran.rows, ran.best
+        return self._evaluate(fold, sweep, study, fold_rows, best)
+
+    def _remaining_budget(self, sweep: Sweep) -> int | None:
+        """For a search with ``max_trials``: what the fold's stored trials leave of it (None: a grid,
+        or no trial budget, which a re-run simply resumes)."""
+        budget = sweep.spec.sweep.max_trials
+        if sweep.grid_mode or budget is None or sweep.fresh:
+            return None
+        storage = sweep.open_storage()
+        try:
+            study = optuna.load_study(study_name=sweep.name, storage=storage)
+        except KeyError:
+            return budget
+        done = [
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.state.is_finished() and not t.system_attrs.get(attrs.EXHAUSTED)
+        ]
+        return budget - len(done)
+
+    def _evaluate(
+        self, fold: Fold, sweep: Sweep, study: optuna.Study, fold_rows: list[Row], best: Row | None
+    ) -> FoldResult:
+        out = FoldResult(index=fold.index, train=fold.train, test=fold.test, study=sweep.name)
+        if best is None:
+            out.reason = "no completed feasible trial in the training window"
+            return out
+        direction = sweep.spec.sweep.all_directions[0]
+        top = top_rows(fold_rows, direction, self.section.top, feasible_only=True, distinct=True)
+        stored = study.user_attrs.get(attrs.STUDY_WALKFORWARD)
+        wanted = [r["number"] for r in top]
+        if (
+            isinstance(stored, dict)
+            and stored.get("selected") == best["number"]
+            and [t.get("number") for t in stored.get("top", [])] == wanted
+            and FoldResult.from_record(stored, sweep.name).record()["test"] == out.record()["test"]
+        ):
+            return FoldResult.from_record(stored, sweep.name)
+        start_key, end_key = self.section.keys
+        override = {start_key: fold.test[0], end_key: fold.test[1]}
+        plan = sweep.plan
+        plan.spec = plan.spec.model_copy(
+            update={"validate_": ValidateSection(top=self.section.top, override=override)}
+        )
+        try:
+            tested = validate(plan, RunState.create(plan), top)
+        except ValueError as exc:
+            raise SweepFileError(
+                sweep.source, [f"walkforward: {exc}".replace("validate.override", "keys")]
+            ) from None
+        metric = sweep.spec.sweep.objective_metrics[0]
+        # The test score is the metric itself: a `require` constraint chose what may be selected in
+        # sample, it does not hide what the selection then did (its breach stays in the note).
+        by_number = {v["number"]: {**v, "validated": _score(v, metric)} for v in tested}
+        out.selected = best["number"]
+        out.params = {k: v for k, v in best["params"].items() if k not in self.section.keys}
+        out.in_sample = best["values"][0] if best["values"] else None
+        chosen = by_number.get(best["number"])
+        if chosen is not None:
+            out.out_of_sample = chosen["validated"]
+            out.reason = chosen["reason"]
+            out.returns = chosen.get("returns")
+        out.top = [
+            {
+                "number": r["number"],
+                "in_sample": r["values"][0] if r["values"] else None,
+                "out_of_sample": by_number[r["number"]]["validated"] if r["number"] in by_number else None,
+            }
+            for r in top
+        ]
+        out.rank_correlation = fold_rank_correlation(out.top)
+        study.set_user_attr(attrs.STUDY_WALKFORWARD, out.record())
+        return out
+
+
+def _score(tested: dict[str, Any], metric: str) -> float | None:
+    if tested["validated"] is not None:
+        return float(tested["validated"])
+    value = tested["metrics"].get(metric)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _best_row(sweep: Sweep, study: optuna.Study) -> Row | None:
+    trials = study.get_trials(deepcopy=False)
+    best = best_trials(trials, sweep.spec.sweep.all_directions)
+    if not best:
+        return None
+    found = rows([best[0]], stored_axes(study.user_attrs))
+    return found[0] if found else None
