@@ -17,6 +17,7 @@ python -m pytest benches/test_bench_batch.py --benchmark-enable --benchmark-only
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -334,6 +335,32 @@ def test_workers_on_a_cpu_bound_objective(benchmark: Any, workers: int) -> None:
     owners = {c["info"]["owner"].split("/")[1] for c in r.results.store.chunks("cpu")}
     # Timed runs have ~50 chunks of 40 ms: each worker takes some (tests/test_batch.py checks it always).
     assert len(owners) == workers or benchmark.disabled
+
+
+def _busy_chunk(bounds: tuple[int, int]) -> int:
+    return len(busy(_CEILING_GRID.columns(*bounds, fixed="scalar"), {})["score"])
+
+
+_CEILING_GRID: Any = None
+
+
+@pytest.mark.benchmark(group="batch: 1 vs 2 workers, CPU-bound vectorized objective")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fork_pool_ceiling_on_the_same_chunks(benchmark: Any, workers: int) -> None:
+    """The same chunks through ``multiprocessing.Pool`` (fork), nothing recorded: the speed-up
+    this machine gives two processes at that moment (a shared VM may give less than 2x)."""
+    global _CEILING_GRID
+    n = 4_000 if benchmark.disabled else 120_000
+    _CEILING_GRID = Grid(params(n), constraints="a < b", flat=True)
+    bounds = [(s, min(s + 2_048, len(_CEILING_GRID))) for s in range(0, len(_CEILING_GRID), 2_048)]
+
+    def run() -> int:
+        if workers == 1:
+            return sum(map(_busy_chunk, bounds))
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return sum(pool.map(_busy_chunk, bounds, chunksize=1))
+
+    assert benchmark.pedantic(run, rounds=1 if benchmark.disabled else 3, iterations=1) == len(_CEILING_GRID)
 
 
 @pytest.mark.benchmark(group="batch: heatmap of 2 parameters over every stored point")
