@@ -40,6 +40,9 @@ def two(cols, config):
     a, b = cols["a"].astype(float), cols["b"].astype(float)
     return {"gain": np.sin(a) * b, "risk": np.cos(b) + a / 10}
 
+def broken(cols, config):
+    raise KeyError("close")
+
 def flaky(cols, config):
     # Fails on (4, 9) until the file config["marker"] exists.
     if not Path(config["marker"]).exists() and np.any((cols["a"] == 4) & (cols["b"] == 9)):
@@ -216,6 +219,14 @@ def test_fastgrid_run_report_plot_and_export_read_a_batch_sweep(tmp_path: Path) 
     if _has_pyarrow():
         assert cli(tmp_path, "export", "b.toml", "--to", "points.parquet").exit_code == 0
         assert pd.read_parquet(tmp_path / "points.parquet")["slot"].tolist() == df["slot"].tolist()
+
+
+def test_a_sweep_that_fails_the_same_way_from_the_start_exits_1_with_the_reason(tmp_path: Path) -> None:
+    sweep_file(tmp_path, fn="broken", chunk=16)
+    out = cli(tmp_path, "run", "b.toml", "--no-progress")
+    assert out.exit_code == 1
+    assert "the first 3 chunks all failed the same way" in out.output and "KeyError: 'close'" in out.output
+    assert "Traceback" not in out.output
 
 
 def test_parquet_without_pyarrow_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
