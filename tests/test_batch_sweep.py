@@ -384,3 +384,14 @@ def test_a_single_valued_range_is_a_constant_of_every_row(tmp_path: Path) -> Non
     r = run_batch(spec, batch=lambda c, cfg: {"v": c["a"] * c["c"]}, metric="v", chunk=4, directory=tmp_path)
     assert r.best is not None and r.best["params"] == {"a": 1, "c": 4, "k": "x"}
     assert r.results.columns(["c", "k"])["c"].tolist() == [4] * 9
+
+
+def test_workers_finishing_together_write_each_top_point_once(tmp_path: Path) -> None:
+    store = BatchStore(tmp_path / "x.db")
+    store.register("s", total=10, chunk=5, space={}, meta={})
+    host = os.uname().nodename
+    me, other, dead = f"{host}/{os.getpid()}/a", "elsewhere/1/b", f"{host}/999999999/c"
+    assert store.claim_leaders("s", me, [1, 2, 3]) == [1, 2, 3]
+    assert store.claim_leaders("s", other, [2, 3, 4]) == [4]  # 2 and 3 are being written by me
+    assert store.claim_leaders("s", dead, [5]) == [5]
+    assert store.claim_leaders("s", me, [4, 5]) == [5]  # the dead writer's slot is taken over

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from fastgrid.batch._pgstore import PgBatchStore
 from fastgrid.batch._store import BatchStore
 from fastgrid.study import Row
 
@@ -27,7 +28,7 @@ PARAM, METRIC = "p:", "m:"
 class BatchResults:
     """The stored results of the batch sweep ``name`` (one row per evaluated point)."""
 
-    def __init__(self, store: BatchStore, name: str) -> None:
+    def __init__(self, store: BatchStore | PgBatchStore, name: str) -> None:
         stored = store.sweep(name)
         if stored is None:
             known = ", ".join(map(repr, store.sweeps())) or "none"

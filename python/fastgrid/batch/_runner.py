@@ -36,8 +36,10 @@ from fastgrid.batch._evaluate import (
     evaluate_batch,
     evaluate_points,
 )
+from fastgrid.batch._pgstore import PgBatchStore, is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, BatchResults
 from fastgrid.batch._store import BatchStore, Chunk, owner_id
+from fastgrid.batch._stores import open_batch_store
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError
 
 __all__ = [
@@ -64,9 +66,10 @@ def default_chunk(total: int, workers: int, columns: int) -> int:
     return max(1, min(DEFAULT_CHUNK, by_memory, by_grid))
 
 
-def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path:
-    """The SQLite file that holds a batch sweep's columns: the embedded store itself (default),
-    the file of a ``sqlite:///`` URL, or ``<journal>.batch.db`` beside a journal file."""
+def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path | str:
+    """Where a batch sweep's columns live: the SQLite file of the embedded store (default), of a
+    ``sqlite:///`` URL, ``<journal>.batch.db`` beside a journal file; or, for a ``postgresql://``
+    URL, that database (the URL itself)."""
     if storage is None:
         return directory / "fastgrid.db"
     text = os.fspath(storage)
@@ -75,11 +78,13 @@ def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path:
             rest = text[len(prefix) :].split("?", 1)[0]
             path = Path(rest).expanduser()
             return path if path.is_absolute() else directory / path
+    if is_postgres_url(text):
+        return text
     if "://" in text:
         raise ValueError(
             f"storage {text.split('://', 1)[0]}://…: batch mode keeps its columnar results in an SQLite "
-            "file (the embedded store fastgrid.db, a .db path or sqlite:///); PostgreSQL is not supported "
-            "for batch sweeps yet"
+            "file (the embedded store fastgrid.db, a .db path or sqlite:///) or in PostgreSQL "
+            "(postgresql://user:pass@host/db)"
         )
     path = Path(text).expanduser()
     path = path if path.is_absolute() else directory / path
@@ -113,7 +118,7 @@ class BatchJob:
     parameters: Any
     objective: Any  # "module:function" or a callable
     vectorized: bool
-    store: Path
+    store: Path | str
     chunk: int
     where: tuple[str, ...] = ()
     require: tuple[str, ...] = ()
@@ -177,7 +182,7 @@ class _Context:
             _import(job.objective) if isinstance(job.objective, str) else job.objective
         )
         self.require = [(src, Expression(src)) for src in job.require]
-        self.store = BatchStore(job.store)
+        self.store = open_batch_store(job.store)
         self.config: Any = None
         if job.config is not None:
             from fastgrid.config import ConfigCache
@@ -396,14 +401,14 @@ def _uniform_failure(result: ChunkResult) -> str | None:
 class _Beat:
     """A heartbeat thread: marks this worker's claims alive every ``interval`` seconds."""
 
-    def __init__(self, store: BatchStore, name: str, owner: str, interval: float) -> None:
+    def __init__(self, store: BatchStore | PgBatchStore, name: str, owner: str, interval: float) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(store, name, owner, interval), name="fastgrid-batch-beat", daemon=True
         )
         self._thread.start()
 
-    def _run(self, store: BatchStore, name: str, owner: str, interval: float) -> None:
+    def _run(self, store: BatchStore | PgBatchStore, name: str, owner: str, interval: float) -> None:
         while not self._stop.wait(interval):
             with contextlib.suppress(Exception):
                 store.beat(name, owner)
@@ -620,7 +625,7 @@ def run_batch(
         study.set_user_attr(MODE_ATTR, "batch")
         study.set_user_attr("fastgrid.metrics", list(objective_metrics))
 
-    store = BatchStore(path)
+    store = open_batch_store(path)
     if fresh:
         store.delete(name)
     stored = store.sweep(name)
@@ -676,7 +681,7 @@ def run_batch(
     )
     ctx = _Context(job)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
-    results = BatchResults(BatchStore(path), name)
+    results = BatchResults(open_batch_store(path), name)
     counts = results.counts()
     if outcome.fail_reason is not None:
         raise BatchFailedError(
@@ -789,10 +794,13 @@ def _write_top(
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("batch")
     }
+    # Workers finishing together must not both write a point: each writes the slots it claimed.
+    missing = [int(row["slot"]) for row in top if row["slot"] not in written]
+    mine = set(ctx.store.claim_leaders(ctx.job.name, owner_id(), missing)) if missing else set()
     distributions = {p: d for p, a in ctx.axes.items() if (d := axis_distribution(a)) is not None}
     trials = []
     for row in top:
-        if row["slot"] in written:
+        if row["slot"] not in mine:
             continue
         params = row["params"]
         try:

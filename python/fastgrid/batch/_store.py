@@ -37,7 +37,7 @@ import numpy as np
 from fastgrid.batch._codec import decode, encode
 from fastgrid.exceptions import StoreMismatchError
 
-__all__ = ["BatchStore", "Chunk", "owner_id"]
+__all__ = ["LEADER_LEASE_S", "BatchStore", "Chunk", "owner_dead", "owner_id"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS fastgrid_batch_sweeps (
@@ -70,7 +70,16 @@ CREATE TABLE IF NOT EXISTS fastgrid_batch_columns (
     data BLOB NOT NULL,
     PRIMARY KEY (sweep, name, chunk)
 );
+CREATE TABLE IF NOT EXISTS fastgrid_batch_leaders (
+    sweep TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    since REAL NOT NULL,
+    PRIMARY KEY (sweep, slot)
+);
 """
+# A worker that took slots to write as Optuna trials and stopped beating gives them up after this.
+LEADER_LEASE_S = 120.0
 
 _BUSY_TIMEOUT_S = 60.0
 # A checkpoint copies the WAL into the database file and fsyncs both. Inside a commit (SQLite's
@@ -78,6 +87,10 @@ _BUSY_TIMEOUT_S = 60.0
 # writing columns, measured on this machine (issue 13). The writer turns autocheckpoints off and a
 # thread with its own connection checkpoints after every _CHECKPOINT_BYTES written, beside the work.
 _CHECKPOINT_BYTES = 32 << 20
+
+
+# Connections a forked child inherited: never closed by the child (see BatchStore._connection).
+_INHERITED: list[Any] = []
 
 
 class _Checkpointer:
@@ -119,7 +132,8 @@ def owner_id() -> str:
     return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
 
 
-def _owner_dead(owner: str | None, host: str) -> bool:
+def owner_dead(owner: str | None, host: str) -> bool:
+    """Whether the worker ``owner`` (``host/pid/nonce``) is known dead: on this host, its pid is gone."""
     if not owner:
         return True
     parts = owner.split("/")
@@ -178,6 +192,9 @@ class BatchStore:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
+        if self._conn is not None:
+            # Forked: the parent's connection must not be closed (or used) here; keep it alive.
+            _INHERITED.append(self._conn)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -301,6 +318,7 @@ class BatchStore:
         """Removes the sweep and every chunk and column of it."""
         with self._write() as conn:
             for table, key in (
+                ("fastgrid_batch_leaders", "sweep"),
                 ("fastgrid_batch_columns", "sweep"),
                 ("fastgrid_batch_chunks", "sweep"),
                 ("fastgrid_batch_sweeps", "name"),
@@ -322,7 +340,7 @@ class BatchStore:
             ).fetchall():
                 if holder == owner:
                     continue
-                if (beat is not None and beat < now - grace) or _owner_dead(holder, self._host):
+                if (beat is not None and beat < now - grace) or owner_dead(holder, self._host):
                     conn.execute(
                         "UPDATE fastgrid_batch_chunks SET owner = ?, beat = ?, claims = claims + 1 "
                         "WHERE sweep = ? AND chunk = ?",
@@ -366,6 +384,29 @@ class BatchStore:
                 )
                 return Chunk(int(index), int(start), int(stop), int(claims) + 1)
         return None
+
+    def claim_leaders(self, name: str, owner: str, slots: Sequence[int]) -> list[int]:
+        """Which of ``slots`` (points the Optuna study lacks) ``owner`` writes to the study: those
+        no other worker took, or whose taker died or took them over ``LEADER_LEASE_S`` ago, so
+        that workers finishing together never write a point twice."""
+        now = time.time()
+        mine = []
+        with self._write() as conn:
+            for slot in slots:
+                row = conn.execute(
+                    "SELECT owner, since FROM fastgrid_batch_leaders WHERE sweep = ? AND slot = ?",
+                    (name, slot),
+                ).fetchone()
+                taken = row is not None and row[0] != owner and row[1] > now - LEADER_LEASE_S
+                if taken and not owner_dead(row[0], self._host):
+                    continue
+                conn.execute(
+                    "INSERT OR REPLACE INTO fastgrid_batch_leaders (sweep, slot, owner, since) "
+                    "VALUES (?, ?, ?, ?)",
+                    (name, slot, owner, now),
+                )
+                mine.append(slot)
+        return mine
 
     def beat(self, name: str, owner: str) -> None:
         """Heartbeat: every claim of ``owner`` is alive now."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastgrid.batch import BatchResults, BatchStore, as_row
+from fastgrid.batch import BatchResults, as_row, open_batch_store
 from fastgrid.dotted import nest
 from fastgrid.reporting._common import _duration, _fmt, _short_names
 from fastgrid.study import Row
@@ -106,14 +106,17 @@ class BatchReport:
         Path(path).write_text(json.dumps(self.best_config, indent=2, default=str) + "\n")
 
 
-def load_batch_report(study: Any, store: Path, *, name: str, metrics: list[str], config: Any) -> BatchReport:
-    """The report of the batch sweep ``name`` whose columns live in the SQLite file ``store``."""
-    if not store.is_file():
+def load_batch_report(
+    study: Any, store: Path | str, *, name: str, metrics: list[str], config: Any
+) -> BatchReport:
+    """The report of the batch sweep ``name`` whose columns live in ``store`` (an SQLite file, or
+    a PostgreSQL URL)."""
+    if isinstance(store, Path) and not store.is_file():
         raise ValueError(
             f"sweep {name!r} is a batch sweep, but its results file {store} does not exist "
             "(run it, or pass the storage it used with --storage)"
         )
-    results = BatchResults(BatchStore(store), name)
+    results = BatchResults(open_batch_store(store), name)
     counts = results.counts()
     counts.update(reused=0, pruned=0, running=counts.get("points_in_flight", 0))
     return BatchReport(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastgrid.batch import BatchResults, BatchStore, as_row, batch_options, run_batch, store_path
+from fastgrid.batch import BatchResults, as_row, batch_options, open_batch_store, run_batch, store_path
 from fastgrid.dotted import nest
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._result import SweepResult
@@ -69,9 +69,9 @@ class _Progress:
     """A bar of points on a terminal, else a line every 10 s on stderr; the counts of every worker
     come from the store (at most five reads a second)."""
 
-    def __init__(self, name: str, path: Path, tty: bool) -> None:
+    def __init__(self, name: str, path: Path | str, tty: bool) -> None:
         self.name, self.path, self.tty = name, path, tty
-        self._store: BatchStore | None = None
+        self._store: Any = None
         self._line_every = 0.2 if tty else 10.0
         self._started = self._last = time.perf_counter()
         self._bar: Any = None
@@ -93,7 +93,7 @@ class _Progress:
             return
         self._last = now
         if self._store is None:
-            self._store = BatchStore(self.path)
+            self._store = open_batch_store(self.path)
         stored = self._store.sweep(self.name)
         if stored is None:
             return
