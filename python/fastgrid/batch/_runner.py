@@ -461,7 +461,7 @@ def _work(
                 if job.wait_for_others and not pending and store.counts(job.name)["chunks_in_flight"]:
                     # `fastgrid worker`: others still hold chunks; one whose worker dies goes
                     # stale after the grace period, and this worker takes it over.
-                    stop.wait(min(1.0, job.grace / 4))
+                    stop.wait(min(0.25, job.grace / 4))
                     continue
                 break
             if retry:
