@@ -148,6 +148,7 @@ def test_per_trial_sweep_of_2000_points(benchmark: Any) -> None:
 
     def run() -> Any:
         return Sweep(
+            direction="minimize",
             parameters={"a": {"type": "int", "low": 1, "high": n}},
             objective=lambda cfg: float(cfg["a"]),
             name="pt",

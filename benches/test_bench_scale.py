@@ -71,7 +71,12 @@ def test_fastgrid_long_sweep_memory_along_the_run(benchmark: Any) -> None:
         samples.clear()
         calls[0] = 0
         sweep = Sweep(
-            name="scale", parameters=grid(n), objective=objective, directory=directory, progress=False
+            direction="minimize",
+            name="scale",
+            parameters=grid(n),
+            objective=objective,
+            directory=directory,
+            progress=False,
         )
         results.append(sweep.run())
 

@@ -52,6 +52,7 @@ def test_fastgrid_sweep_overhead(benchmark: Any) -> None:
 
     def run(directory: Path) -> None:
         sweep = Sweep(
+            direction="minimize",
             name="overhead",
             parameters={"a": {"type": "int", "low": 0, "high": n - 1}, "b": "fixed"},
             objective=trivial,
@@ -104,6 +105,7 @@ def burn_sweep(directory: Path, workers: int, *, trials: int, burn: int, command
     (directory / "burn.py").write_text(BURN)
     objective: Any = [sys.executable, str(directory / "burn.py"), str(burn)] if command else burn_callable
     return Sweep(
+        direction="minimize",
         name="workers",
         parameters={"a": {"type": "int", "low": 1, "high": trials}, "burn": burn},
         objective=objective,
@@ -190,7 +192,14 @@ def finished_sweeps(request: pytest.FixtureRequest) -> dict[str, Any]:
     n = RESUME_TRIALS if enabled else 50
     directory = Path(tempfile.mkdtemp(prefix="fastgrid-resume-"))
     parameters = {"a": {"type": "int", "low": 0, "high": n - 1}, "b": "fixed"}
-    Sweep(name="resume", parameters=parameters, objective=trivial, directory=directory, progress=False).run()
+    Sweep(
+        direction="minimize",
+        name="resume",
+        parameters=parameters,
+        objective=trivial,
+        directory=directory,
+        progress=False,
+    ).run()
     journal = directory / "journal.log"
     study = optuna.create_study(
         study_name="resume",
@@ -205,6 +214,7 @@ def finished_sweeps(request: pytest.FixtureRequest) -> dict[str, Any]:
 def test_fastgrid_resume_finished_sweep(benchmark: Any, finished_sweeps: dict[str, Any]) -> None:
     def resume() -> Any:
         return Sweep(
+            direction="minimize",
             name="resume",
             parameters=finished_sweeps["parameters"],
             objective=trivial,

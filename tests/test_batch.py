@@ -203,6 +203,7 @@ def test_per_point_callable_gets_the_merged_config(tmp_path: Path) -> None:
 
 def test_modes_do_not_mix(tmp_path: Path) -> None:
     Sweep(
+        direction="minimize",
         parameters={"a": {"type": "int", "low": 1, "high": 3}},
         objective=lambda cfg: float(cfg["a"]),
         name="s",
@@ -329,11 +330,16 @@ def test_sweep_file_model_of_batch_mode(tmp_path: Path) -> None:
 
     def load(text: str) -> Any:
         f = tmp_path / "s.toml"
-        f.write_text(textwrap.dedent(text))
+        text = textwrap.dedent(text)
+        if "direction" not in text:  # required; what is checked here is the rest
+            text = text.replace("[sweep]\n", '[sweep]\ndirection = "maximize"\n', 1)
+            text = text if "[sweep]" in text else '[sweep]\ndirection = "maximize"\n' + text
+        f.write_text(text)
         return load_sweep_file(f)
 
     ok = load("""
         [sweep]
+        direction = "maximize"
         mode = "batch"
         chunk = 1000
         [objective]

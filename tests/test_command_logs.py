@@ -177,18 +177,24 @@ def test_a_bad_log_limit_is_refused(bad: Any) -> None:
         CommandObjective([PY, "-c", "pass"], metrics=["x"], log_limit=bad)
 
 
+SWEEP = '[sweep]\ndirection = "minimize"\n'
+
+
 def test_log_limit_in_the_sweep_file(tmp_path: Path) -> None:
     path = tmp_path / "sweep.toml"
     path.write_text(
-        '[objective]\ncommand = ["python", "bt.py"]\nlog_limit = 2_000_000\n[parameters]\na = [1, 2]\n'
+        SWEEP
+        + '[objective]\ncommand = ["python", "bt.py"]\nlog_limit = 2_000_000\n[parameters]\na = [1, 2]\n'
     )
     assert load_sweep_file(path).objective.log_limit == 2_000_000
-    path.write_text('[objective]\ncommand = ["python", "bt.py"]\n[parameters]\na = [1, 2]\n')
+    path.write_text(SWEEP + '[objective]\ncommand = ["python", "bt.py"]\n[parameters]\na = [1, 2]\n')
     assert load_sweep_file(path).objective.log_limit == DEFAULT_LOG_LIMIT
-    path.write_text('[objective]\ncommand = ["python", "bt.py"]\nlog_limit = 0\n[parameters]\na = [1]\n')
+    path.write_text(
+        SWEEP + '[objective]\ncommand = ["python", "bt.py"]\nlog_limit = 0\n[parameters]\na = [1]\n'
+    )
     with pytest.raises(SweepFileError, match=r"objective\.log_limit"):
         load_sweep_file(path)
-    path.write_text('[objective]\ncallable = "m:f"\nlog_limit = 1000\n[parameters]\na = [1]\n')
+    path.write_text(SWEEP + '[objective]\ncallable = "m:f"\nlog_limit = 1000\n[parameters]\na = [1]\n')
     with pytest.raises(SweepFileError, match="'log_limit' only applies to a 'command' objective"):
         load_sweep_file(path)
 
@@ -227,6 +233,7 @@ def test_a_sweep_passes_log_limit_to_its_command_trials(tmp_path: Path) -> None:
     print('{"value": 1}')
     """
     result = fastgrid.Sweep(
+        direction="minimize",
         parameters={"a": [1]},
         objective=[PY, script(tmp_path, "s.py", body)],
         log_limit=50_000,

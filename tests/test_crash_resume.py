@@ -53,6 +53,7 @@ def write_sweep(folder: Path) -> Path:
             """
             [sweep]
             name = "crash"
+            direction = "minimize"
 
             [objective]
             callable = "objective:run"

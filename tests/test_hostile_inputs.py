@@ -41,10 +41,19 @@ class Case:
     names: str  # text that the message must contain: the file, key path or field at fault
 
 
+def with_direction(text: str) -> str:
+    """A TOML sweep file with ``direction`` set (it is required), unless it sets one itself."""
+    if "direction" in text:
+        return text
+    if "[sweep]\n" in text:
+        return text.replace("[sweep]\n", '[sweep]\ndirection = "minimize"\n', 1)
+    return '[sweep]\ndirection = "minimize"\n' + text
+
+
 def sweep_toml(body: str) -> Callable[[Path], Any]:
     def run(tmp: Path) -> Any:
         path = tmp / "s.toml"
-        path.write_text(body)
+        path.write_text(with_direction(body))
         return load_sweep_file(path)
 
     return run
@@ -369,7 +378,7 @@ def test_malformed_input_fails_clearly(case: Case, tmp_path: Path) -> None:
 
 # -- the CLI: exit status 2, a one-line cause, never a traceback -----------------------------------
 def write(tmp: Path, name: str, text: str) -> str:
-    (tmp / name).write_text(text)
+    (tmp / name).write_text(with_direction(text) if name.endswith(".toml") else text)
     return str(tmp / name)
 
 

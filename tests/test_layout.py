@@ -182,6 +182,7 @@ def test_reading_a_stored_study_builds_no_grid_and_loads_no_config(tmp_path: Pat
         return cfg["a"] + cfg["b"]
 
     sweep = fastgrid.Sweep(
+        direction="minimize",
         parameters={"b": {"type": "grid", "values": [1, 2, 3]}},
         objective=add,
         name="s",

@@ -731,11 +731,11 @@ def test_callable_exception_is_a_failed_outcome_with_the_traceback_logged(tmp_pa
 @pytest.mark.parametrize(
     ("result", "reason"),
     [
-        (None, "callable returned NoneType; expected a number or a dict of metrics"),
-        ("1.0", "callable returned str; expected a number or a dict of metrics"),
+        (None, "callable returned NoneType; expected a number, a dict of metrics or a pandas Series"),
+        ("1.0", "callable returned str; expected a number, a dict of metrics or a pandas Series"),
         (math.nan, "metric 'x' is NaN"),
         ({"y": 1}, "metric 'x' missing from the callable's result (keys: y)"),
-        (True, "callable returned bool; expected a number or a dict of metrics"),
+        (True, "callable returned bool; expected a number, a dict of metrics or a pandas Series"),
     ],
 )
 def test_callable_bad_results(tmp_path: Path, result: Any, reason: str) -> None:

@@ -99,6 +99,7 @@ def test_none_defaults_to_the_working_directory(tmp_path: Path, monkeypatch: pyt
     ],
 )
 def test_embedded_forms_resolve_against_the_directory(tmp_path: Path, url: str, relative: str) -> None:
+    (tmp_path / "sub").mkdir()
     storage = open_storage(url, directory=tmp_path)
     assert isinstance(storage, EmbeddedStorage)
     assert storage.backend.path == tmp_path / relative
@@ -106,6 +107,7 @@ def test_embedded_forms_resolve_against_the_directory(tmp_path: Path, url: str, 
 
 def test_fastgrid_url_with_four_slashes_is_absolute(tmp_path: Path) -> None:
     target = tmp_path / "abs" / "x.db"
+    target.parent.mkdir()
     storage = open_storage(f"fastgrid:///{target}", directory=tmp_path / "elsewhere")
     assert isinstance(storage, EmbeddedStorage)
     assert storage.backend.path == target

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -146,6 +147,7 @@ def test_search_workers_never_run_one_point_twice_at_once(tmp_path: Path) -> Non
     )
     log = tmp_path / "ran.txt"
     result = Sweep(
+        direction="minimize",
         name="twins",
         parameters={"x": {"type": "grid", "values": [0, 1]}},
         objective=[sys.executable, str(script), "{params.x}", str(log)],
@@ -196,12 +198,19 @@ def test_where_shapes_the_grid(tmp_path: Path) -> None:
     assert len(result.rows) == 3
 
 
-def test_where_in_search_mode_records_violations_without_running_them(tmp_path: Path) -> None:
+def test_where_in_search_mode_asks_again_and_counts_only_evaluated_trials(tmp_path: Path) -> None:
     result = sweep(tmp_path, sampler={"name": "random", "seed": 2}, where=["x < y"], max_trials=20).run()
     assert all(c["x"] < c["y"] for c in CALLS)
-    violations = [r for r in result.rows if r["state"] == "FAIL"]
-    assert violations and all(r["reason"] == "violates sweep.where: x < y" for r in violations)
-    assert all(r["params"]["x"] >= r["params"]["y"] for r in violations)
+    # Issue 11: violations were FAIL trials that counted toward max_trials and taught TPE nothing.
+    assert [r for r in result.rows if r["state"] != "COMPLETE"] == []
+    assert len(result.rows) == 20 and result.counts["failed"] == 0
+    assert result.counts["rejected"] > 0
+    study = load(tmp_path)
+    rejected = [t for t in study.trials if t.system_attrs.get("fastgrid:rejected")]
+    assert len(rejected) == result.counts["rejected"]
+    # Recorded PRUNED with a violated constraint: TPE ranks them among the bad trials.
+    assert all(t.state.name == "PRUNED" and t.constraints == {"where: x < y": 1.0} for t in rejected)
+    assert all(t.params["x"] >= t.params["y"] for t in rejected)
 
 
 def test_result_constraints_mark_infeasible_trials_and_best_is_best_feasible(tmp_path: Path) -> None:
@@ -262,11 +271,11 @@ def test_mutating_the_merged_config_leaks_into_no_other_trial(tmp_path: Path) ->
     assert seen == [{"levels": [1, 2]}] * 6
 
 
-def test_progress_prints_one_line_per_finished_trial_when_not_a_terminal(
+def test_verbose_prints_one_line_per_finished_trial(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     FAIL_POINTS.add(0)
-    sweep(tmp_path, retry_failed=0).run()
+    sweep(tmp_path, retry_failed=0, verbose=True).run()
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[t] trial")]
     assert len(lines) == 6
     assert sum("FAIL: RuntimeError: x=0 failed" in line for line in lines) == 2
@@ -274,7 +283,12 @@ def test_progress_prints_one_line_per_finished_trial_when_not_a_terminal(
 
 def test_bad_arguments_raise_one_error_naming_every_key() -> None:
     with pytest.raises(SweepFileError) as info:
-        Sweep(parameters={"x": {"type": "int", "low": 0, "high": 2}}, objective=objective, order="random")
+        Sweep(
+            direction="minimize",
+            parameters={"x": {"type": "int", "low": 0, "high": 2}},
+            objective=objective,
+            order="random",
+        )
     assert any(p.startswith("sweep.order:") for p in info.value.problems)
 
 
@@ -358,6 +372,7 @@ def test_command_workers_are_threads_of_this_process_running_commands_at_once(tm
     (tmp_path / "timed.py").write_text(TIMED)
     log = tmp_path / "spans.jsonl"
     result = Sweep(
+        direction="minimize",
         name="threads",
         parameters={"x": {"type": "int", "low": 0, "high": 5}},
         objective=[sys.executable, str(tmp_path / "timed.py"), str(log)],
@@ -397,7 +412,7 @@ def test_command_workers_never_read_each_others_self_named_results(tmp_path: Pat
     symbol = "SYM" if shared_key else "S{params.x}"
     log = tmp_path / "spans.jsonl"
     (tmp_path / "sweep.toml").write_text(
-        '[sweep]\nname = "named"\nmetric = "score"\nworkers = 2\n'
+        '[sweep]\nname = "named"\ndirection = "minimize"\nmetric = "score"\nworkers = 2\n'
         "[objective]\n"
         f'command = ["{sys.executable}", "self_named.py", "{{params.x}}", "{symbol}", "{log}"]\n'
         'cwd = "."\n'
@@ -422,7 +437,7 @@ def test_callable_workers_are_separate_processes(tmp_path: Path) -> None:
         "    return {'score': float(config['x']), 'pid': os.getpid()}\n"
     )
     (tmp_path / "sweep.toml").write_text(
-        '[sweep]\nname = "procs"\nmetric = "score"\nworkers = 2\n'
+        '[sweep]\nname = "procs"\ndirection = "minimize"\nmetric = "score"\nworkers = 2\n'
         '[objective]\ncallable = "pidmod:run"\n'
         '[parameters]\nx = { type = "int", low = 0, high = 23 }\n'
     )
@@ -450,11 +465,13 @@ def test_cli_prints_the_best_trial_and_its_config_file(tmp_path: Path) -> None:
         ("[sweep]\nworkerz = 2\n", "sweep.workerz: unknown key (did you mean 'workers'?)"),
         ("[sweep\n", "invalid TOML"),
         (
-            '[objective]\ncallable = "m:f"\n[parameters]\nx = { type = "float", low = 0, high = 1 }\n',
+            '[sweep]\ndirection = "minimize"\n[objective]\ncallable = "m:f"\n'
+            '[parameters]\nx = { type = "float", low = 0, high = 1 }\n',
             "parameters.x",
         ),
         (
-            '[objective]\ncallable = "m:f"\n[constraints]\nrequire = ["trades >="]\n[parameters]\nx = 1\n',
+            '[sweep]\ndirection = "minimize"\n[objective]\ncallable = "m:f"\n'
+            '[constraints]\nrequire = ["trades >="]\n[parameters]\nx = 1\n',
             "constraints.require[0]",
         ),
     ],
@@ -637,7 +654,9 @@ def test_progress_bar_on_a_terminal_shows_done_total_best_and_failures() -> None
     from fastgrid.runner import Reporter, TrialEvent
 
     stream = io.StringIO()
-    with Reporter(name="bar", total=4, done=1, directions=["maximize"], tty=True, stream=stream) as reporter:
+    with Reporter(
+        name="bar", total=4, done=1, directions=["maximize"], mode="bar", stream=stream
+    ) as reporter:
         reporter.update(TrialEvent(1, "COMPLETE", [2.5], None, 0.1, False, True))
         reporter.update(TrialEvent(2, "FAIL", None, "timeout", 0.1, False, False))
         reporter.update(TrialEvent(3, "COMPLETE", [1.0], None, 0.1, False, True))
@@ -663,17 +682,24 @@ def test_the_shipped_example_runs_with_two_workers_and_resumes_to_nothing(tmp_pa
 
 
 def test_a_search_without_any_budget_and_an_unpicklable_callable_for_workers_are_refused() -> None:
+    lock = threading.Lock()
+
+    def holds_a_lock(cfg: dict[str, Any]) -> float:
+        with lock:
+            return 1.0
+
     with pytest.raises(SweepFileError) as info:
-        Sweep(parameters=xy(), objective=lambda cfg: 1.0, sampler="tpe", workers=2)
+        Sweep(direction="minimize", parameters=xy(), objective=holds_a_lock, sampler="tpe", workers=2)
     found = "\n".join(info.value.problems)
     assert "set sweep.max_trials, sweep.timeout or sweep.end_at" in found
-    assert "objective: with workers > 1 the callable must be importable" in found
+    assert "objective: with workers > 1 the callable is sent to worker processes" in found
+    assert "cannot pickle '_thread.lock' object" in found
 
 
 def test_a_union_of_trees_is_refused_in_search_mode_naming_the_sampler() -> None:
     trees = [{"x": {"type": "int", "low": 0, "high": 3}}, {"y": {"type": "int", "low": 0, "high": 3}}]
     with pytest.raises(SweepFileError) as info:
-        Sweep(parameters=trees, objective=lambda cfg: 1.0, sampler="tpe", max_trials=3)
+        Sweep(direction="minimize", parameters=trees, objective=lambda cfg: 1.0, sampler="tpe", max_trials=3)
     assert any(
         p.startswith("parameters:") and "needs sampler = 'grid'" in p and "'tpe'" in p
         for p in info.value.problems

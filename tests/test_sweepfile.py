@@ -19,9 +19,18 @@ fast = { type = "int", low = 2, high = 5 }
 """
 
 
+def with_direction(text: str) -> str:
+    """A TOML sweep file with ``direction`` set (it is required), unless it sets one itself."""
+    if "direction" in text:
+        return text
+    if "[sweep]\n" in text:
+        return text.replace("[sweep]\n", '[sweep]\ndirection = "minimize"\n', 1)
+    return '[sweep]\ndirection = "minimize"\n' + text
+
+
 def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
     path = tmp_path / name
-    path.write_text(text)
+    path.write_text(with_direction(text) if name.endswith(".toml") else text)
     return path
 
 

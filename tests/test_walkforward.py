@@ -288,7 +288,8 @@ def test_overfitting_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     (tmp_path / "bare.py").write_text("def run(config):\n    return float(config['x'])\n")
     bare = tmp_path / "bare.toml"
     bare.write_text(
-        "[sweep]\nname = 'bare'\n[objective]\ncallable = 'bare:run'\n[parameters]\nx = [1.0, 4.0]\n"
+        "[sweep]\nname = 'bare'\ndirection = 'maximize'\n"
+        "[objective]\ncallable = 'bare:run'\n[parameters]\nx = [1.0, 4.0]\n"
     )
     Sweep.from_file(bare, directory=tmp_path, progress=False).run()
     result = runner.invoke(main, ["plot", "bare.toml", "overfitting"])

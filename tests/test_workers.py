@@ -60,6 +60,7 @@ def write_sweep(folder: Path, *, name: str, storage: str | None) -> Path:
             f"""
             [sweep]
             name = "{name}"
+            direction = "minimize"
             {storage_line}
             heartbeat_interval = 1
             grace_period = 8

@@ -144,7 +144,7 @@ def test_release_matrix_matches_what_the_package_supports() -> None:
     assert low is not None
     supported = {f"3.{m}" for m in range(int(low.group(1)), 15)}
     free_threaded_ok = re.search(
-        r"#\[pymodule\(gil_used\s*=\s*false\)\]", (ROOT / "src" / "lib.rs").read_text()
+        r"#\[(?:pyo3::)?pymodule\(gil_used\s*=\s*false\)\]", (ROOT / "src" / "lib.rs").read_text()
     )
     built = release_interpreters()
     assert set(built) == {"linux", "musllinux", "macos", "windows"}

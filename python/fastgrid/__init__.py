@@ -32,6 +32,7 @@ from fastgrid.exceptions import (
     SweepFileError,
 )
 from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
+from fastgrid.reporting import load
 from fastgrid.results import ResultIndex
 from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
 from fastgrid.samplers import GridSampler
@@ -63,6 +64,7 @@ __all__ = [
     "TrialOutcome",
     "__version__",
     "exceptions",
+    "load",
     "open_storage",
     "parse_parameters",
     "reporting",

@@ -388,7 +388,8 @@ class Expression:
 
     The language (see "Constraint expressions" in the docs' sweep-file reference): numbers (``12``, ``0.5``,
     ``1e-5``), strings in single or double quotes, ``true``/``false`` (or ``True``/``False``),
-    ``null`` (or ``None``), dotted names such as ``exit.stop_loss``, unary ``-``/``+``,
+    ``null`` (or ``None``), dotted names such as ``exit.stop_loss``, any other name in backticks
+    (``` `Return [%]` ```, ``` `# Trades` ```: backtesting.py's statistics), unary ``-``/``+``,
     ``+ - * / %``, comparisons ``< <= > >= == !=`` (chainable: ``a < b < c``), ``and``/``or``/``not``
     (also ``&&``, ``||``, ``!``) and parentheses.
 

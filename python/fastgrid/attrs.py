@@ -21,6 +21,7 @@ __all__ = [
     "METRICS",
     "PARAMS",
     "REASON",
+    "REJECTED",
     "RESULT_PATH",
     "RETURNS",
     "RETURNS_STATS",
@@ -67,6 +68,9 @@ EXHAUSTED = "fastgrid:exhausted"
 """A trial that found no slot left: it ran nothing and is no trial of the sweep."""
 FAILED_IN = "fastgrid:failed_in"
 """The run in which a slot failed, so each run retries a failed slot at most ``retry_failed`` times."""
+REJECTED = "fastgrid:rejected"
+"""A search suggestion that ``sweep.where`` refused: recorded PRUNED with its constraint values (so
+that TPE learns the region), never run, not counted toward ``max_trials``; the value is the reason."""
 HEARTBEAT = "fastgrid:heartbeat"
 """The last heartbeat (Unix time) of a running trial on storages without Optuna's own."""
 

@@ -20,6 +20,7 @@ from typing import Any
 from fastgrid._core import ConfigError, ConfigTemplate
 from fastgrid.exceptions import ConfigChangedWarning, DocumentError
 from fastgrid.files import read_document
+from fastgrid.plain import plain
 from fastgrid.refs import import_object
 
 __all__ = ["ConfigCache", "ConfigChangedWarning", "load_config_file"]
@@ -158,6 +159,22 @@ class ConfigCache:
         self._state: _Loaded | None = None
         self._next_check = 0.0
         self._warned = False
+        self._data: dict[str, Any] | None = None
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, model: type | str | None = None, allow_new: bool = False
+    ) -> ConfigCache:
+        """A cache over a config given in memory (``Sweep(config={...})``) instead of a file.
+
+        The mapping is copied now (later changes to it are not seen) and checked like a file's
+        content; the cache pickles as that copy, so worker processes get the same config.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"config: expected a mapping, got {type(data).__name__}")
+        cache = cls("<mapping>", model=model, allow_new=allow_new)
+        cache._data = plain(data)
+        return cache
 
     # --- pickling: path and options only; the child loads on first use ---------------------
 
@@ -168,15 +185,19 @@ class ConfigCache:
             "allow_new": self._allow_new,
             "reload": self._reload,
             "check_interval": self._check_interval,
+            "data": self._data,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         path = state.pop("path")
+        data = state.pop("data", None)
         self.__init__(path, **state)  # type: ignore[misc]
+        self._data = data
 
     def __repr__(self) -> str:
         status = "loaded" if self._state is not None else "not loaded"
-        return f"ConfigCache({str(self._path)!r}, {status})"
+        where = "<mapping>" if self._data is not None else repr(str(self._path))
+        return f"ConfigCache({where}, {status})"
 
     # --- public surface --------------------------------------------------------------------
 
@@ -226,6 +247,8 @@ class ConfigCache:
 
     def changed(self) -> bool:
         """Whether the file on disk differs (mtime or size) from the loaded snapshot."""
+        if self._data is not None:
+            return False
         state = self._current(check=False)
         return _signature(self._path) != state.signature
 
@@ -246,7 +269,7 @@ class ConfigCache:
                     self._state = self._load()
                     self._next_check = time.monotonic() + self._check_interval
                 state = self._state
-        elif check and time.monotonic() >= self._next_check:
+        elif check and self._data is None and time.monotonic() >= self._next_check:
             state = self._check_changed(state)
         return state
 
@@ -275,8 +298,12 @@ class ConfigCache:
     def _load(self) -> _Loaded:
         # The signature is taken before reading: a write racing with the read shows up as a
         # change at the next check instead of being missed.
-        signature = _signature(self._path)
-        data = _read_file(self._path)
+        if self._data is not None:
+            signature: tuple[int, int] | None = (0, 0)
+            data = self._data
+        else:
+            signature = _signature(self._path)
+            data = _read_file(self._path)
         if self._model is not None:
             validate_with(self._model, data, what=f"{self._path}")
         try:

@@ -19,6 +19,7 @@ __all__ = [
     "PatternError",
     "SpecError",
     "StoreMismatchError",
+    "SweepAbortedError",
     "SweepChangedError",
     "SweepFileError",
 ]
@@ -61,6 +62,21 @@ class SweepFileError(ValueError):
         lines = "\n".join(f"  - {p}" for p in problems)
         noun = "problem" if len(problems) == 1 else "problems"
         super().__init__(f"{source}: {len(problems)} {noun}:\n{lines}")
+
+
+class SweepAbortedError(RuntimeError):
+    """A sweep stopped because its first trials all failed for one reason (``[sweep] fail_fast``).
+
+    ``reason`` is their failure reason, ``trials`` their numbers and ``evidence`` the path of a
+    log (or trial folder) of one of them, when there is one. The trials are recorded; fixing the
+    objective and running again runs them again.
+    """
+
+    def __init__(self, message: str, *, reason: str, trials: list[int], evidence: str | None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.trials = trials
+        self.evidence = evidence
 
 
 class SweepChangedError(ValueError):

@@ -14,6 +14,7 @@ Reading needs no grid and no config: the study's own attrs (:mod:`fastgrid.attrs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
@@ -27,14 +28,18 @@ __all__ = [
     "Row",
     "StoredAxes",
     "best_trials",
+    "budget_trials",
     "counts",
     "direction_sign",
+    "flat_metrics",
     "is_feasible",
     "pareto",
     "row",
     "rows",
+    "same_reason",
     "stored_axes",
     "stored_metrics",
+    "to_pandas",
     "top_rows",
 ]
 
@@ -66,6 +71,16 @@ class StoredAxes(TypedDict):
     fixed: dict[str, Any]
 
 
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def same_reason(reason: str) -> str:
+    """The part of a failure reason that does not depend on the point: numbers (the point's values,
+    a trial number in a path) are blanked, so ``window 15 > 10 bars`` and ``window 20 > 10 bars``
+    are one reason. Reports group failures by it and the runner's fail-fast compares with it."""
+    return _NUMBER.sub("#", reason.strip())[:300]
+
+
 def direction_sign(direction: str) -> float:
     """-1 for ``maximize``, 1 for ``minimize``: ``sign * value`` is smaller when better."""
     return -1.0 if direction == "maximize" else 1.0
@@ -80,9 +95,36 @@ def _exhausted(t: FrozenTrial) -> bool:
     return bool(t.system_attrs.get(attrs.EXHAUSTED))
 
 
+def _rejected(t: FrozenTrial) -> bool:
+    return bool(t.system_attrs.get(attrs.REJECTED))
+
+
+def _no_trial(t: FrozenTrial) -> bool:
+    """A trial that ran nothing: no grid slot was left, or ``where`` rejected its suggestion."""
+    system = t.system_attrs
+    return bool(system.get(attrs.EXHAUSTED) or system.get(attrs.REJECTED))
+
+
+_NOT_COUNTED = ("interrupted", "stale")
+
+
+def budget_trials(trials: Iterable[FrozenTrial]) -> int:
+    """The trials that count toward ``max_trials``: every trial of the sweep that evaluated (or is
+    evaluating) its point. Not counted: trials that ran nothing (no slot left, a suggestion that
+    ``where`` rejected) and failures of the run rather than of the point (``interrupted``, ``stale``)."""
+    n = 0
+    for t in trials:
+        if _no_trial(t) or t.state == TrialState.WAITING:
+            continue
+        if t.state == TrialState.FAIL and str(t.user_attrs.get(attrs.REASON, "")).startswith(_NOT_COUNTED):
+            continue
+        n += 1
+    return n
+
+
 def row(t: FrozenTrial, axes: StoredAxes | None = None) -> Row | None:
-    """The row of one trial; None for a trial that ran nothing (exhausted grid)."""
-    if _exhausted(t):
+    """The row of one trial; None for a trial that ran nothing (exhausted grid, rejected by where)."""
+    if _no_trial(t):
         return None
     ua = t.user_attrs
     if attrs.PARAMS in ua:
@@ -125,8 +167,9 @@ def rows(trials: Iterable[FrozenTrial], axes: StoredAxes | None = None) -> list[
 
 
 def counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
-    """Complete / failed / reused / infeasible / running / pruned trials, in one pass."""
-    complete = failed = reused = infeasible = running = pruned = 0
+    """Complete / failed / reused / infeasible / running / pruned trials, in one pass; ``rejected``
+    counts the search suggestions that ``where`` refused (recorded, never run)."""
+    complete = failed = reused = infeasible = running = pruned = rejected = 0
     COMPLETE, FAIL, RUNNING, PRUNED = (
         TrialState.COMPLETE,
         TrialState.FAIL,
@@ -145,7 +188,10 @@ def counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
         elif state == RUNNING:
             running += 1
         elif state == PRUNED:
-            pruned += 1
+            if _rejected(t):
+                rejected += 1
+            else:
+                pruned += 1
     return {
         "complete": complete,
         "failed": failed,
@@ -153,6 +199,7 @@ def counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
         "infeasible": infeasible,
         "running": running,
         "pruned": pruned,
+        "rejected": rejected,
     }
 
 
@@ -235,3 +282,55 @@ def stored_axes(study_attrs: Mapping[str, Any]) -> StoredAxes | None:
     ):
         return {"paths": list(value["paths"]), "fixed": dict(value["fixed"])}
     return None
+
+
+def flat_metrics(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested metrics (a command's ``{"metrics": {"sharpe": ...}}``) as dotted names, the way a
+    dotted ``metric`` or ``require`` name reads them; other values as they are."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            out.update(flat_metrics(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def to_pandas(all_rows: Sequence[Row], metrics: Sequence[str]) -> Any:
+    """One ``pandas.DataFrame`` row per trial, flat columns: ``number``, ``state``, the objective
+    value (``value``, or ``value.<metric>`` per objective), ``params.<path>``, ``metrics.<name>``
+    (nested metrics flattened with dots), ``feasible``, ``reason``, ``duration``.
+
+    Raises:
+        ImportError: pandas is not installed (it is optional: ``pip install pandas``).
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError(
+            "to_pandas() needs pandas, which fastgrid does not install: pip install pandas"
+        ) from None
+    value_columns = ["value"] if len(metrics) == 1 else [f"value.{m}" for m in metrics]
+    params: dict[str, None] = {}
+    metric_columns: dict[str, None] = {}
+    records = []
+    for r in all_rows:
+        flat_params = flat_metrics(r["params"], "params.")
+        flat = flat_metrics(r["metrics"] or {}, "metrics.")
+        params.update(dict.fromkeys(flat_params))
+        metric_columns.update(dict.fromkeys(flat))
+        values: list[Any] = list(r["values"]) if r["values"] else [None] * len(value_columns)
+        records.append(
+            {
+                "number": r["number"],
+                "state": r["state"],
+                **dict(zip(value_columns, values, strict=False)),
+                **flat_params,
+                **flat,
+                "feasible": r["feasible"],
+                "reason": r["reason"],
+                "duration": r["duration"],
+            }
+        )
+    columns = ["number", "state", *value_columns, *params, *metric_columns, "feasible", "reason", "duration"]
+    return pd.DataFrame.from_records(records, columns=columns)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fastgrid._core import SpecError
+from fastgrid._core import Grid, SpecError, parse_parameters
 from fastgrid.exceptions import DocumentError, SweepFileError
 from fastgrid.files import read_document
 from fastgrid.objective import DEFAULT_LOG_LIMIT
@@ -35,11 +35,15 @@ __all__ = [
     "SweepSection",
     "ValidateSection",
     "WalkForwardSection",
+    "bare_lists",
     "format_errors",
     "load_grid_spec",
     "load_parameters",
     "load_sweep_file",
+    "parameter_leaves",
+    "parameter_problems",
     "parse_duration",
+    "problem_text",
     "resolve_paths",
 ]
 
@@ -100,7 +104,9 @@ class PrunerSection(BaseModel):
 
 class SweepSection(_Model):
     name: str | None = None
-    direction: Literal["minimize", "maximize"] | list[Literal["minimize", "maximize"]] = "minimize"
+    # Required (issue 11): a sweep that silently minimized a sharpe ratio printed the worst point as
+    # "best"; ``directions`` alone is copied here by the validator below.
+    direction: Literal["minimize", "maximize"] | list[Literal["minimize", "maximize"]]
     directions: list[Literal["minimize", "maximize"]] | None = None
     metric: str = "value"
     metrics: list[str] | None = None
@@ -115,6 +121,8 @@ class SweepSection(_Model):
     storage: str | None = None
     where: list[str] = []
     retry_failed: int = Field(default=1, ge=0)
+    # Stop when the first N trials of a run all fail for one reason (0: never); see runner/_guard.py.
+    fail_fast: int = Field(default=5, ge=0)
     heartbeat_interval: int = Field(default=10, ge=1)
     grace_period: int | None = Field(default=None, ge=1)
     # How many of the best trials keep the returns series their objective returned (packed, as a
@@ -133,6 +141,13 @@ class SweepSection(_Model):
                 "expected letters, digits, '.', '_' or '-' (it names the Optuna study and the runs/ folder)"
             )
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _directions_alone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("directions") is not None and "direction" not in data:
+            data = {**data, "direction": data["directions"], "directions": None}
+        return data
 
     @field_validator("keep_returns")
     @classmethod
@@ -356,7 +371,7 @@ class WalkForwardSection(_Model):
 class SweepFile(_Model):
     """A whole sweep file; ``path`` is where it was read from (None when built in code)."""
 
-    sweep: SweepSection = SweepSection()
+    sweep: SweepSection
     objective: ObjectiveSection
     config: ConfigSection | None = None
     constraints: ConstraintsSection = ConstraintsSection()
@@ -366,6 +381,14 @@ class SweepFile(_Model):
     parameters: dict[str, Any] | list[dict[str, Any]]
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sweep_section(cls, data: Any) -> Any:
+        # Without a [sweep] table the one required key in it is what is missing.
+        if isinstance(data, dict) and data.get("sweep") is None:
+            data = {**data, "sweep": {}}
+        return data
 
     @field_validator("parameters")
     @classmethod
@@ -444,6 +467,12 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+_MISSING_HINTS = {
+    "sweep.direction": ': direction = "maximize" or "minimize" (which way is better for the metric; '
+    "fastgrid never picks one)",
+}
+
+
 def format_errors(exc: ValidationError) -> list[str]:
     """One readable line per pydantic error: dotted key path, what is wrong, what is expected."""
     problems = []
@@ -462,7 +491,7 @@ def format_errors(exc: ValidationError) -> list[str]:
             listing = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
             msg = f"unknown key{hint}{listing}"
         elif kind == "missing":
-            msg = "required key is missing"
+            msg = "required key is missing" + _MISSING_HINTS.get(path, "")
         elif "input" in err and kind not in ("value_error", "assertion_error"):
             shown = repr(err["input"])
             msg = f"{msg} (got {shown[:80]})"
@@ -480,8 +509,20 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     try:
         sweep = SweepFile.model_validate(data)
     except ValidationError as exc:
-        raise SweepFileError(str(path), format_errors(exc)) from None
+        raise SweepFileError(str(path), format_errors(exc) + _raw_parameter_problems(data)) from None
     return resolve_paths(sweep, path.resolve().parent, default_name=path.stem)
+
+
+def _raw_parameter_problems(data: dict[str, Any]) -> list[str]:
+    """The parameters tree's problems when the rest of the file has some too: all are listed at
+    once (the runner checks the tree again, with the sampler's rules, once the file validates)."""
+    tree = data.get("parameters")
+    if not tree or not isinstance(tree, dict | list):
+        return []
+    sweep = data.get("sweep")
+    sampler = sweep.get("sampler", "grid") if isinstance(sweep, dict) else "grid"
+    name = sampler.get("name") if isinstance(sampler, dict) else sampler
+    return parameter_problems(tree, grid=name == "grid")
 
 
 def resolve_paths(sweep: SweepFile, base: Path, *, default_name: str) -> SweepFile:
@@ -501,6 +542,74 @@ def resolve_paths(sweep: SweepFile, base: Path, *, default_name: str) -> SweepFi
     if obj_updates:
         updates["objective"] = obj.model_copy(update=obj_updates)
     return sweep.model_copy(update=updates) if updates else sweep
+
+
+# -- the parameters tree, walked in Python -----------------------------------------------------------
+def parameter_leaves(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted path, leaf as written)`` of every parameter of a tree (a union: of every tree, paths
+    prefixed ``[i].``), by the rule of the compiled parser: a dict with a ``type`` key is a leaf,
+    any other dict a namespace, and dotted keys are paths."""
+    if isinstance(tree, list):
+        return [leaf for i, t in enumerate(tree) for leaf in parameter_leaves(t, f"[{i}].")]
+    out: list[tuple[str, Any]] = []
+    if not isinstance(tree, dict):
+        return out
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and "type" not in value:
+            out.extend(parameter_leaves(value, f"{path}."))
+        else:
+            out.append((path, value))
+    return out
+
+
+def _probe(tree: Any, *, grid: bool, where: tuple[str, ...] = ()) -> None:
+    if grid:
+        Grid(tree, constraints=where)
+    else:
+        parse_parameters(tree)
+
+
+def problem_text(exc: BaseException, prefix: str = "parameters.", where: tuple[str, ...] = ()) -> str:
+    """``parameters.PATH: what is wrong``, the path printed once (the core's message starts with
+    it too); a constraint's error as ``sweep.where[i]: ...``."""
+    message = str(exc)
+    expr = getattr(exc, "expr", None)
+    if expr:
+        index = f"[{where.index(expr)}]" if expr in where else ""
+        return f"sweep.where{index}: {message}"
+    path = getattr(exc, "path", "") or ""
+    if path and message.startswith(f"{path}: "):
+        message = message[len(path) + 2 :]
+    return f"{prefix}{path}: {message}" if path else f"{prefix.rstrip('.')}: {message}"
+
+
+def parameter_problems(tree: Any, *, grid: bool, where: tuple[str, ...] = ()) -> list[str]:
+    """Every problem of a parameters tree at once (issue 11: one per run), each naming its path.
+
+    The compiled parser stops at the first bad leaf, so on failure each leaf is parsed alone;
+    problems of the whole (a path defined twice, a ``where`` naming no parameter) are reported
+    when every leaf is fine.
+    """
+    try:
+        _probe(tree, grid=grid, where=where)
+        return []
+    except (ValueError, TypeError, OverflowError) as exc:
+        first = exc
+    problems = []
+    for path, leaf in parameter_leaves(tree):
+        tag, _, inner = path.rpartition("].")
+        try:
+            _probe({inner: leaf}, grid=grid)
+        except (ValueError, TypeError, OverflowError) as exc:
+            problems.append(problem_text(exc, f"parameters{tag + ']' if tag else ''}."))
+    return list(dict.fromkeys(problems)) or [problem_text(first, where=where)]
+
+
+def bare_lists(tree: Any) -> list[str]:
+    """The paths whose value is written as a bare list: a fixed value, which a user coming from
+    sklearn or backtesting.py may have meant as the choices of an axis."""
+    return [path.split("].", 1)[-1] for path, leaf in parameter_leaves(tree) if isinstance(leaf, list)]
 
 
 # -- parameters files (``fastgrid grid FILE``) --------------------------------------------------

@@ -107,6 +107,10 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, Syntax> {
                 let (s, end) = string(src, i)?;
                 (Tok::Str(s), end, "")
             }
+            b'`' => {
+                let (n, end) = quoted_name(src, i)?;
+                (Tok::Name(n), end, "")
+            }
             c if is_ident_start(c) => {
                 let (tok, end) = name(src, i)?;
                 (tok, end, "")
@@ -293,6 +297,23 @@ fn string(src: &str, start: usize) -> Result<(String, usize), Syntax> {
     ))
 }
 
+/// A name in backticks, for names that are not identifiers: metrics such as `` `Return [%]` ``
+/// or `` `# Trades` `` (backtesting.py's statistics). The text between the backticks is the name
+/// exactly (no escapes; it cannot hold a backtick), never a keyword.
+fn quoted_name(src: &str, start: usize) -> Result<(String, usize), Syntax> {
+    let body = &src[start + 1..];
+    let Some(len) = body.find('`') else {
+        return Err(Syntax::new(
+            start,
+            "unterminated name: expected a closing ` (backticks quote a name such as `Return [%]`)",
+        ));
+    };
+    if body[..len].trim().is_empty() {
+        return Err(Syntax::new(start, "empty name between backticks"));
+    }
+    Ok((body[..len].to_owned(), start + 1 + len + 1))
+}
+
 fn name(src: &str, start: usize) -> Result<(Tok, usize), Syntax> {
     let bytes = src.as_bytes();
     let mut i = start;
@@ -415,5 +436,33 @@ mod tests {
         assert_eq!(toks("x.and"), vec![Tok::Name("x.and".into()), Tok::End]);
         assert_eq!(tokenize("a.").expect_err("dot").at, 2);
         assert_eq!(tokenize("a.1").expect_err("dot").at, 2);
+    }
+
+    #[test]
+    fn backticks_quote_any_name() {
+        assert_eq!(
+            toks("`Return [%]` >= 0 and `# Trades`>5"),
+            vec![
+                Tok::Name("Return [%]".into()),
+                Tok::Ge,
+                Tok::Int(0),
+                Tok::And,
+                Tok::Name("# Trades".into()),
+                Tok::Gt,
+                Tok::Int(5),
+                Tok::End
+            ]
+        );
+        // Quoted, a keyword or a dotted text is one name.
+        assert_eq!(toks("`and`"), vec![Tok::Name("and".into()), Tok::End]);
+        assert_eq!(toks("`a.b c`"), vec![Tok::Name("a.b c".into()), Tok::End]);
+        let open = tokenize("x + `Return [%]").expect_err("unterminated");
+        assert_eq!(open.at, 4);
+        assert!(
+            open.message.starts_with("unterminated name"),
+            "{}",
+            open.message
+        );
+        assert_eq!(tokenize("` ` > 1").expect_err("empty").at, 0);
     }
 }

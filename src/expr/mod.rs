@@ -7,7 +7,9 @@
 //! - Literals: ints (`12`, `1_000`), floats (`1.5`, `.5`, `1e-5`), strings in single or double
 //!   quotes with escapes `\\ \' \" \n \t \r \0 \uXXXX`, `true`/`false` (also `True`/`False`),
 //!   `null` (also `None`).
-//! - Names: dotted paths of identifiers `[A-Za-z_][A-Za-z0-9_]*`, such as `exit.stop_loss`.
+//! - Names: dotted paths of identifiers `[A-Za-z_][A-Za-z0-9_]*`, such as `exit.stop_loss`; any
+//!   other name in backticks, such as `` `Return [%]` `` or `` `# Trades` `` (the text between them
+//!   exactly, never a keyword).
 //! - Operators, loosest first: `or` (`||`); `and` (`&&`); `not` (`!`); comparisons
 //!   `< <= > >= == !=`, chainable as in Python (`a < b < c` is `a < b and b < c`, `b` evaluated
 //!   once); `+ -`; `* / %`; unary `- +`; parentheses.
@@ -209,7 +211,7 @@ impl Expr {
             .position(|n| n == name)
             .map_or(0, |i| self.inner.name_at[i]);
         let hint = suggest(name, known)
-            .map(|s| format!(" (did you mean '{s}'?)"))
+            .map(|s| format!(" (did you mean {}?)", written(s)))
             .unwrap_or_default();
         Error::Expr {
             expr: self.source().to_owned(),
@@ -250,10 +252,27 @@ impl Expr {
     }
 }
 
+/// A name as an expression writes it: `'a.b'` for a dotted path of identifiers, backticks for any
+/// other (`` `Return [%]` ``), so that a suggestion can be pasted as is.
+fn written(name: &str) -> String {
+    let identifier = |part: &str| {
+        let mut chars = part.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if name.split('.').all(identifier) {
+        format!("'{name}'")
+    } else {
+        format!("`{name}`")
+    }
+}
+
 /// The closest known name: one that ends with `.name` (a forgotten namespace), else the most
 /// similar one (Jaro-Winkler, which favours shared prefixes such as `sharpe` / `sharpe_ratio`)
 /// when it is close enough to be a typo.
-fn suggest<'k>(name: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+pub(crate) fn suggest<'k>(name: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
     let suffix = format!(".{name}");
     let mut best: Option<(f64, &str)> = None;
     for k in known {

@@ -284,6 +284,31 @@ fn unknown_names_suggest() {
 }
 
 #[test]
+fn backtick_names_compile_evaluate_and_are_suggested_in_backticks() {
+    let vars = [
+        ("Return [%]", TypeSet::NUMBER),
+        ("# Trades", TypeSet::NUMBER),
+    ];
+    let expr = Expr::parse("`Return [%]` >= 0 and `# Trades` > 5").expect("parses");
+    assert_eq!(expr.names(), ["Return [%]", "# Trades"]);
+    let (ret, trades) = (Value::Float(1.5), int(7));
+    let lookup = |n: &str| match n {
+        "Return [%]" => Some(&ret),
+        "# Trades" => Some(&trades),
+        _ => None,
+    };
+    assert!(expr.eval_with(&lookup).expect("evaluates"));
+    let (col, msg) = compile_err("`Return [%%]` > 0", &vars);
+    assert_eq!(col, 1);
+    assert_eq!(
+        msg,
+        "unknown name 'Return [%%]' (did you mean `Return [%]`?)"
+    );
+    let (_, msg) = compile_err("Return > 0", &vars);
+    assert_eq!(msg, "unknown name 'Return' (did you mean `Return [%]`?)");
+}
+
+#[test]
 fn dynamic_type_errors_name_the_operand() {
     let expr = Expr::parse("trades >= 20").expect("parses");
     let v = s("many");

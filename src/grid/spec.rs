@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use super::axis::{stepped_len, to_decimal, Axis, Kind};
 use crate::error::{Error, Result};
+use crate::expr::suggest;
 use crate::value::{Map, Value};
 
 /// One leaf of the tree.
@@ -271,17 +272,28 @@ impl Builder<'_> {
             "loguniform" => &["low", "high", "num"],
             other => {
                 return Err(err(format!(
-                    "unknown type {other:?} (expected one of grid, fixed, int, float, loguniform)"
-                )))
+                "unknown type {other:?}{} (expected one of grid, fixed, int, float, loguniform)",
+                hint(type_for(other))
+            )))
             }
         };
-        for key in m.keys() {
-            if &**key != "type" && !allowed.contains(&&**key) {
-                return Err(err(format!(
-                    "unknown field {key:?} for type {ty:?} (allowed: {})",
-                    allowed.join(", ")
-                )));
-            }
+        // Every unknown field of the leaf in one message, each with its closest allowed one.
+        let unknown: Vec<String> = m
+            .keys()
+            .filter(|key| &***key != "type" && !allowed.contains(&&***key))
+            .map(|key| format!("{key:?}{}", hint(suggest(key, allowed.iter().copied()))))
+            .collect();
+        if !unknown.is_empty() {
+            let noun = if unknown.len() == 1 {
+                "field"
+            } else {
+                "fields"
+            };
+            return Err(err(format!(
+                "unknown {noun} {} for type {ty:?} (allowed: {})",
+                unknown.join(", "),
+                allowed.join(", ")
+            )));
         }
         let required = |name: &'static str| {
             m.get(name)
@@ -429,6 +441,27 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+const TYPES: [&str; 5] = ["grid", "fixed", "int", "float", "loguniform"];
+
+/// The type a mistyped or foreign type name means: a close spelling (`integer`, `flaot`), or the
+/// name other libraries give it (Optuna's `categorical`, scikit-learn's `uniform`).
+fn type_for(name: &str) -> Option<&'static str> {
+    match name.to_ascii_lowercase().as_str() {
+        "categorical" | "choice" | "choices" | "list" | "values" | "enum" => Some("grid"),
+        "uniform" | "real" | "double" | "number" | "continuous" => Some("float"),
+        "randint" | "range" | "discrete" => Some("int"),
+        "const" | "constant" | "value" => Some("fixed"),
+        "log" | "log-uniform" | "log_uniform" | "reciprocal" => Some("loguniform"),
+        lower => suggest(lower, TYPES),
+    }
+}
+
+fn hint(suggestion: Option<&str>) -> String {
+    suggestion
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
 }
 
 fn qualify(tag: &str, path: &str) -> String {
@@ -581,6 +614,69 @@ mod tests {
                 ("step", Value::Float(0.0))
             ])),
             "ns.p"
+        );
+    }
+
+    fn err_message(root: &Value) -> String {
+        match parse_root(root) {
+            Err(Error::Spec { message, .. }) => message,
+            other => panic!("expected a spec error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_types_and_fields_suggest_the_meant_one() {
+        let s = |x: &str| Value::Str(x.into());
+        let leaf = |pairs: &[(&str, Value)]| map(&[("p", map(pairs))]);
+        let int = |extra: (&str, Value)| {
+            leaf(&[
+                ("type", s("int")),
+                ("low", Value::Int(1)),
+                ("high", Value::Int(9)),
+                extra,
+            ])
+        };
+        for (ty, meant) in [
+            ("integer", "int"),
+            ("flaot", "float"),
+            ("categorical", "grid"),
+            ("uniform", "float"),
+        ] {
+            let msg = err_message(&leaf(&[("type", s(ty))]));
+            assert!(
+                msg.starts_with(&format!("unknown type {ty:?} (did you mean {meant:?}?)")),
+                "{msg}"
+            );
+        }
+        let msg = err_message(&leaf(&[("type", s("zzz"))]));
+        assert_eq!(
+            msg,
+            "unknown type \"zzz\" (expected one of grid, fixed, int, float, loguniform)"
+        );
+        let msg = err_message(&int(("stepp", Value::Int(2))));
+        assert_eq!(
+            msg,
+            "unknown field \"stepp\" (did you mean \"step\"?) for type \"int\" (allowed: low, high, step, log)"
+        );
+        let msg = err_message(&leaf(&[
+            ("type", s("int")),
+            ("lo", Value::Int(1)),
+            ("high", Value::Int(2)),
+        ]));
+        assert!(
+            msg.contains("\"lo\" (did you mean \"low\"?) for type \"int\""),
+            "{msg}"
+        );
+        let msg = err_message(&leaf(&[
+            ("type", s("int")),
+            ("lo", Value::Int(1)),
+            ("high", Value::Int(2)),
+            ("stepp", Value::Int(1)),
+        ]));
+        assert_eq!(
+            msg,
+            "unknown fields \"lo\" (did you mean \"low\"?), \"stepp\" (did you mean \"step\"?) \
+             for type \"int\" (allowed: low, high, step, log)"
         );
     }
 

@@ -101,11 +101,33 @@ fn to_value_at(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<Val
             .collect::<PyResult<Vec<_>>>()
             .map(Value::List);
     }
+    // numpy arrays and scalars (`np.arange(5, 50, 5)`, `np.float64(0.1)`) are how quants write
+    // grids: they stand for the exact Python values `tolist()` gives (issue 11).
+    if is_numpy(obj) {
+        let plain = obj.call_method0(pyo3::intern!(obj.py(), "tolist"))?;
+        if !plain.is(obj) {
+            return to_value_at(&plain, path, depth + 1);
+        }
+    }
     Err(PyTypeError::new_err(format!(
         "{}: {} is not a JSON-like value (use None, bool, int, float, str, list or dict)",
         where_(path),
         type_name(obj)
     )))
+}
+
+/// A numpy array or scalar (its type lives in the `numpy` package and has `tolist`).
+fn is_numpy(obj: &Bound<'_, PyAny>) -> bool {
+    let ty = obj.get_type();
+    ty.module()
+        .map(|m| {
+            m.to_str()
+                .is_ok_and(|m| m == "numpy" || m.starts_with("numpy."))
+        })
+        .unwrap_or(false)
+        && obj
+            .hasattr(pyo3::intern!(obj.py(), "tolist"))
+            .unwrap_or(false)
 }
 
 /// Builds a fresh Python object for a value (new lists and dicts every call).

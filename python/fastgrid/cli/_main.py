@@ -8,13 +8,22 @@ import click
 
 from fastgrid._core import __version__
 
-__all__ = ["InputError", "main"]
+__all__ = ["InputError", "RunError", "main"]
 
 
 class InputError(click.ClickException):
     """Bad input found past click's own parsing: ``error: ...`` on stderr, exit status 2."""
 
     exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class RunError(click.ClickException):
+    """A run that stopped on its own findings (fail fast): ``error: ...`` on stderr, exit status 1."""
+
+    exit_code = 1
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)

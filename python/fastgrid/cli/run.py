@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fastgrid.cli._main import InputError, main
-from fastgrid.exceptions import BatchFailedError, SweepChangedError, SweepFileError
+from fastgrid.cli._main import InputError, RunError, main
+from fastgrid.exceptions import BatchFailedError, SweepAbortedError, SweepChangedError, SweepFileError
 from fastgrid.sweepfile import parse_duration
 
 if TYPE_CHECKING:
@@ -25,8 +25,8 @@ def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
         return Sweep.from_file(sweep_file, **options).run()
     except (SweepFileError, SweepChangedError) as exc:
         raise InputError(str(exc)) from None
-    except BatchFailedError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (SweepAbortedError, BatchFailedError) as exc:
+        raise RunError(str(exc)) from None
     except (ValueError, OSError) as exc:
         # Config files, models and storage URLs are checked when the run opens them.
         raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
@@ -57,23 +57,49 @@ def _timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 @main.command("run")
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (overrides sweep.workers).")
-@click.option("--max-trials", type=click.IntRange(min=1), help="Trials to start in this run.")
-@click.option("--timeout", callback=_timeout, help="Stop starting trials after this long: 90s, 30m, 2h.")
+@click.option(
+    "--max-trials",
+    type=click.IntRange(min=1),
+    help="The study's trial budget, counted across runs (overrides sweep.max_trials).",
+)
+@click.option(
+    "--more", type=click.IntRange(min=1), help="Run up to N more trials in this run, past max_trials."
+)
+@click.option("--timeout", callback=_timeout, help="Stop starting trials after this long (per run): 90s, 2h.")
 @click.option("--storage", help="Optuna storage URL (default: the embedded store in the working directory).")
 @click.option("--fresh", is_flag=True, help="Delete the stored trials of this sweep and start over.")
 @click.option(
     "--allow-changed", is_flag=True, help="Resume even though the config or parameters tree changed."
 )
-@click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar, or a summary line every 10 s (the default without a terminal).",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print only the start, each new failure reason and the summary."
+)
+@click.option("--verbose", "-v", is_flag=True, help="Print one line per finished trial.")
+@click.option(
+    "--check", is_flag=True, help="Run one point in the foreground with its full log; record nothing."
+)
+@click.option(
+    "--point", type=int, default=0, show_default=True, help="--check: the grid index (search: a seed)."
+)
 def run(
     sweep_file: str,
     workers: int | None,
     max_trials: int | None,
+    more: int | None,
     timeout: float | None,
     storage: str | None,
     fresh: bool,
     allow_changed: bool,
     progress: bool | None,
+    quiet: bool,
+    verbose: bool,
+    check: bool,
+    point: int,
 ) -> None:
     """Run SWEEP_FILE, or resume it: completed points are never run again.
 
@@ -81,14 +107,22 @@ def run(
     """
     from fastgrid.runner import BatchSweepResult
 
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose exclude each other")
+    if check:
+        _check(sweep_file, point)
+        return
     options: dict[str, Any] = {
         "workers": workers,
         "max_trials": max_trials,
+        "more": more,
         "timeout": timeout,
         "storage": storage,
         "fresh": fresh,
         "allow_changed": allow_changed,
         "progress": progress,
+        "quiet": quiet,
+        "verbose": verbose,
     }
     folds = run_walkforward_file(sweep_file, **options)
     if folds is not None:
@@ -140,6 +174,19 @@ def _echo_batch(result: BatchSweepResult) -> None:
     click.echo(f"  params: {json.dumps(best['params'], default=str)}")
     click.echo(f"  metrics: {json.dumps(best['metrics'], default=str)}")
     click.echo(f"  config: {result.best_config_path}")
+
+
+def _check(sweep_file: str, point: int) -> None:
+    from fastgrid.runner import Sweep
+
+    try:
+        ok = Sweep.from_file(sweep_file).check(point)
+    except (SweepFileError, SweepChangedError) as exc:
+        raise InputError(str(exc)) from None
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
+    if not ok:
+        sys.exit(1)
 
 
 def _echo_walkforward(result: WalkForwardResult) -> None:

@@ -23,7 +23,11 @@ from fastgrid.cli.run import _timeout, run_sweep_file
     help="Optuna storage URL shared by the workers, e.g. postgresql://user:pass@host/db "
     "(default: sweep.storage, else the embedded store in the working directory).",
 )
-@click.option("--max-trials", type=click.IntRange(min=1), help="Trials this worker starts at most.")
+@click.option(
+    "--max-trials",
+    type=click.IntRange(min=1),
+    help="The study's trial budget, counted across runs and workers (overrides sweep.max_trials).",
+)
 @click.option("--timeout", callback=_timeout, help="Stop starting trials after this long: 90s, 30m, 2h.")
 @click.option(
     "--heartbeat-interval",
@@ -36,7 +40,15 @@ from fastgrid.cli.run import _timeout, run_sweep_file
     help="Seconds without a heartbeat before a trial counts as dead and is retried "
     "(overrides sweep.grace_period; default twice the interval).",
 )
-@click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar, or a summary line every 10 s (the default without a terminal).",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print only the start, each new failure reason and the summary."
+)
+@click.option("--verbose", "-v", is_flag=True, help="Print one line per finished trial.")
 def worker(
     sweep_file: str,
     storage: str | None,
@@ -45,8 +57,12 @@ def worker(
     heartbeat_interval: int | None,
     grace_period: int | None,
     progress: bool | None,
+    quiet: bool,
+    verbose: bool,
 ) -> None:
     """Join the sweep of SWEEP_FILE (creating it if new) and run its points until none is left."""
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose exclude each other")
     result = run_sweep_file(
         sweep_file,
         workers=1,
@@ -56,6 +72,8 @@ def worker(
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,
         progress=progress,
+        quiet=quiet,
+        verbose=verbose,
         wait_for_others=True,
     )
     counts = result.counts

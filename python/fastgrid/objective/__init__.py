@@ -10,7 +10,7 @@ a trial's own failure never raises.
 from fastgrid.objective._callables import CallableObjective
 from fastgrid.objective._capped import DEFAULT_LOG_LIMIT
 from fastgrid.objective._commands import CommandObjective
-from fastgrid.objective._outcome import Objective, TrialOutcome
+from fastgrid.objective._outcome import Objective, TrialOutcome, lookup_metric
 from fastgrid.objective._results import ResultsSpec
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "Objective",
     "ResultsSpec",
     "TrialOutcome",
+    "lookup_metric",
 ]

@@ -28,6 +28,7 @@ from fastgrid.objective._base import (
     write_json_atomic,
 )
 from fastgrid.objective._outcome import TrialOutcome, check_metric_names, pick_value
+from fastgrid.plain import plain
 from fastgrid.refs import import_object
 
 __all__ = ["CallableObjective"]
@@ -194,7 +195,11 @@ class CallableObjective:
                 log.write("".join(traceback.format_exception(exc)))
             return Attempt(ok=False, reason=short_message(exc))
         if isinstance(result, Mapping):
-            metrics = dict(result)
+            metrics = plain(dict(result))
+        elif _stats_like(result):
+            # A pandas Series, e.g. backtesting.py's stats: its scalar numbers are the metrics
+            # (issue 11); frames, curves, timestamps and objects stay out of the table.
+            metrics = numeric_entries(result)
         elif isinstance(result, numbers.Real) and not isinstance(result, bool):
             if len(self.metrics) > 1:
                 return Attempt(
@@ -206,12 +211,36 @@ class CallableObjective:
         else:
             return Attempt(
                 ok=False,
-                reason=f"callable returned {type(result).__name__}; expected a number or a dict of metrics",
+                reason=f"callable returned {type(result).__name__}; expected a number, a dict of metrics "
+                "or a pandas Series",
             )
         value = pick_value(metrics, self.metrics, source="the callable's result")
         if isinstance(value, str):
             return Attempt(ok=False, reason=value)
         return Attempt(ok=True, metrics=metrics, value=value)
+
+
+def _stats_like(result: Any) -> bool:
+    """A pandas Series (or another mapping-like with ``items()`` and ``keys()``), without importing
+    pandas."""
+    return (
+        not isinstance(result, str | bytes)
+        and callable(getattr(result, "items", None))
+        and callable(getattr(result, "keys", None))
+    )
+
+
+def numeric_entries(result: Any) -> dict[str, Any]:
+    """The scalar numeric entries of a Series-like result, as plain Python numbers (NaN kept: a
+    NaN objective is then refused with its name, a NaN side metric is stored as null), and the
+    reserved ``returns`` series as given."""
+    out: dict[str, Any] = {}
+    for key, value in result.items():
+        if isinstance(value, numbers.Real):  # bool, int, float and numpy's scalars, not arrays
+            out[str(key)] = plain(value)
+        elif key == "returns":
+            out["returns"] = value  # the reserved returns series: the runner checks and packs it
+    return out
 
 
 def _import(target: str) -> Callable[[dict], Any]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Objective", "TrialOutcome", "check_metric_names", "pick_value"]
+__all__ = ["Objective", "TrialOutcome", "check_metric_names", "lookup_metric", "pick_value"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +75,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def lookup_metric(metrics: Mapping[Any, Any], name: str) -> tuple[bool, Any]:
+    """``(found, value)`` of a metric: the flat key ``name``, else the dotted path into nested
+    results (``metrics.sharpe`` in ``{"metrics": {"sharpe": 1.2}}``, issue 11)."""
+    if name in metrics:
+        return True, metrics[name]
+    node: Any = metrics
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
 def pick_value(
     metrics: Mapping[Any, Any], names: Sequence[str], *, source: str
 ) -> float | tuple[float, ...] | str:
@@ -85,9 +98,9 @@ def pick_value(
     """
     values: list[float] = []
     for name in names:
-        if name not in metrics:
+        found, raw = lookup_metric(metrics, name)
+        if not found:
             return f"metric {name!r} missing from {source} (keys: {_keys_hint(metrics)})"
-        raw = metrics[name]
         if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
             return f"metric {name!r} is not a number: {_short(raw)} ({type(raw).__name__})"
         number = float(raw)

@@ -12,11 +12,12 @@ from fastgrid.reporting._plot import (
     AGGREGATES,
     OPTUNA_KINDS,
     heatmap_figure,
+    heatmap_title,
     optuna_figure,
     save_heatmap,
     save_optuna,
 )
-from fastgrid.reporting._report import Report, load_report, render_report
+from fastgrid.reporting._report import FailureGroup, Report, load, load_report, render_report
 from fastgrid.reporting._walkforward import load_walkforward_report, render_walkforward, walkforward_json
 
 __all__ = [
@@ -24,8 +25,11 @@ __all__ = [
     "OPTUNA_KINDS",
     "BatchReport",
     "DemoResult",
+    "FailureGroup",
     "Report",
     "heatmap_figure",
+    "heatmap_title",
+    "load",
     "load_report",
     "load_walkforward_report",
     "optuna_figure",

@@ -8,6 +8,7 @@ parameters, holding the metric aggregated (max or mean) over every other paramet
 from __future__ import annotations
 
 import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,7 +23,15 @@ if TYPE_CHECKING:
 
     from fastgrid.reporting._report import Report
 
-__all__ = ["AGGREGATES", "OPTUNA_KINDS", "heatmap_figure", "optuna_figure", "save_heatmap", "save_optuna"]
+__all__ = [
+    "AGGREGATES",
+    "OPTUNA_KINDS",
+    "heatmap_figure",
+    "heatmap_title",
+    "optuna_figure",
+    "save_heatmap",
+    "save_optuna",
+]
 
 AGGREGATES = ("max", "mean", "min")
 OPTUNA_KINDS = ("history", "importance", "parallel", "contour")
@@ -90,9 +99,7 @@ def heatmap_figure(
     ax.set_yticks(range(0, len(ys), step_y), [_label(v) for v in ys[::step_y]])
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    others = [n for n in names if n not in (x, y)]
-    over = f", {agg} over {', '.join(others)}" if others else ""
-    ax.set_title(f"{report.name}: {metric}{over}")
+    ax.set_title(heatmap_title(report, x, y, metric=metric, agg=agg, width=fig.get_figwidth()))
     fig.colorbar(image, ax=ax, label=f"{metric} ({agg})")
     fig.tight_layout()
     return fig
@@ -141,6 +148,30 @@ def _batch_cells(
         [_hashable(ys[j]) for j in order_y],
         grid[np.ix_(order_y, order_x)],
     )
+
+
+def heatmap_title(
+    report: Report | BatchReport, x: str, y: str, *, metric: str, agg: str, width: float = 6.0
+) -> str:
+    """``name: metric, max over a, b`` naming only the parameters that vary (a fixed one is not
+    aggregated over), at most three of them, wrapped to the figure's width (issue 11: a long list
+    was clipped at both ends)."""
+    if isinstance(report, BatchReport):
+        varying = [n for n in report.results.varying if n not in (x, y)]
+    else:
+        distinct: dict[str, set[str]] = defaultdict(set)
+        for row in report.rows:
+            for name, value in row["params"].items():
+                distinct[name].add(repr(value))
+        varying = [n for n in report.param_names if n not in (x, y) and len(distinct[n]) > 1]
+    if len(varying) > 3:
+        over = f", {agg} over {len(varying)} parameters ({', '.join(varying[:3])}, ...)"
+    elif varying:
+        over = f", {agg} over {', '.join(varying)}"
+    else:
+        over = ""
+    # About 11 characters per inch at matplotlib's default title size.
+    return textwrap.fill(f"{report.name}: {metric}{over}", width=max(30, int(width * 11)))
 
 
 def _mean(values: list[float]) -> float:

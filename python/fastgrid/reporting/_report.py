@@ -26,10 +26,38 @@ from fastgrid.reporting._batch import BatchReport, load_batch_report, render_bat
 from fastgrid.reporting._common import _config_of, _duration, _fmt, _short_names
 from fastgrid.selection import Selection, assess_selection
 from fastgrid.storages import DEFAULT_STORE_NAME, open_storage, redact_url
-from fastgrid.study import Row, best_trials, counts, rows, stored_axes, stored_metrics, top_rows
+from fastgrid.study import (
+    Row,
+    best_trials,
+    counts,
+    flat_metrics,
+    rows,
+    same_reason,
+    stored_axes,
+    stored_metrics,
+    to_pandas,
+    top_rows,
+)
 from fastgrid.sweepfile import load_sweep_file
 
-__all__ = ["Report", "load_report", "render_report"]
+__all__ = ["FailureGroup", "Report", "load", "load_report", "render_report"]
+
+_SWEEP_FILE_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
+
+
+@dataclass
+class FailureGroup:
+    """Failed trials that share a reason: ``reason`` (the first one's, in full), ``count``,
+    ``first`` (trial number), ``trials`` and ``evidence`` (a log or trial folder, when there is one)."""
+
+    reason: str
+    count: int
+    first: int
+    trials: list[int]
+    evidence: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "count": self.count, "first": self.first, "evidence": self.evidence}
 
 
 @dataclass
@@ -54,6 +82,39 @@ class Report:
     study: optuna.Study | None = field(default=None, repr=False)
     config: Any = field(default=None, repr=False)
     """The sweep's default config cache (None without one): loaded only for ``best_config``."""
+    runs_dir: Path | None = None
+    """``runs/<name>`` of the sweep (its trial folders), when known."""
+
+    @functools.cached_property
+    def failures(self) -> list[FailureGroup]:
+        """The failed trials grouped by reason (numbers in it blanked, see
+        :func:`fastgrid.study.same_reason`), most frequent first: count, first trial, one trial
+        folder (or log) to look at."""
+        groups: dict[str, FailureGroup] = {}
+        for row in self.rows:
+            if row["state"] != "FAIL":
+                continue
+            reason = row["reason"] or "(no reason recorded)"
+            key = same_reason(reason)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = FailureGroup(reason=reason, count=0, first=row["number"], trials=[])
+            group.count += 1
+            group.trials.append(row["number"])
+        for group in groups.values():
+            group.evidence = self._evidence(group.trials)
+        return sorted(groups.values(), key=lambda g: (-g.count, g.first))
+
+    def _evidence(self, numbers: list[int]) -> str | None:
+        if self.runs_dir is None:
+            return None
+        folders = [self.runs_dir / f"trial_{n}" for n in numbers[:50]]
+        for folder in folders:
+            for log in ("error.log", "stderr.log"):
+                if (folder / log).is_file() and (folder / log).stat().st_size > 0:
+                    return str(folder / log)
+        return next((str(f) for f in folders if f.is_dir()), None)
+
     selection: Selection | None = None
     """Trials run, the winner's deflated Sharpe ratio and PBO, and what they mean."""
 
@@ -73,6 +134,11 @@ class Report:
             names.update(dict.fromkeys(row["params"]))
         return list(names)
 
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame`` with flat columns (see :func:`fastgrid.study.to_pandas`);
+        pandas is optional (``pip install pandas``)."""
+        return to_pandas(self.rows, self.metrics)
+
     def top(self, n: int) -> list[Row]:
         """The ``n`` best completed trials, feasible ones first, then by the first objective."""
         return top_rows(self.rows, self.directions[0], n)
@@ -87,6 +153,7 @@ class Report:
             "best_config": self.best_config,
             "validation": self.validation,
             "importance": self.importance,
+            "failures": [g.to_dict() for g in self.failures],
             "selection": _selection_json(self.selection),
             "trials": self.rows,
         }
@@ -96,7 +163,7 @@ class Report:
         """The header and a line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
         metric_names: dict[str, None] = {}
         for row in self.rows:
-            metric_names.update(dict.fromkeys(row["metrics"]))
+            metric_names.update(dict.fromkeys(flat_metrics(row["metrics"])))
         values = [f"value_{m}" for m in self.metrics] if len(self.metrics) > 1 else ["value"]
         header = (
             ["number", "state", *values]
@@ -110,7 +177,7 @@ class Report:
             lines.append(
                 [row["number"], row["state"], *vals]
                 + [_cell(row["params"].get(p)) for p in self.param_names]
-                + [_cell(row["metrics"].get(m)) for m in metric_names]
+                + [_cell(flat_metrics(row["metrics"]).get(m)) for m in metric_names]
                 + [row["feasible"], row["reused"], row["duration"], row["attempts"], row["reason"]]
             )
         return header, lines
@@ -205,11 +272,14 @@ def load_report(
         name = spec.sweep.name or "sweep"
         config = _config_of(spec)
         where = f"{redact_url(url) if url else DEFAULT_STORE_NAME} (from {base.resolve()})"
+        runs: Path | None = base.resolve() / "runs" / name
     else:
         if storage is None:
             raise ValueError("--study needs --storage (the storage URL the study lives in)")
         store = open_storage(storage, directory=Path(directory) if directory else None)
         name, where = str(study), redact_url(storage)
+        guess = (Path(directory) if directory else Path.cwd()).resolve() / "runs" / name
+        runs = guess if guess.is_dir() else None
         url, base = storage, Path(directory) if directory else Path.cwd()
     try:
         loaded = optuna.load_study(study_name=name, storage=store)
@@ -238,11 +308,48 @@ def load_report(
         validation=validation,
         study=loaded,
         config=config,
+        runs_dir=runs,
     )
     report.selection = assess_selection(trials, report.best["number"] if report.best is not None else None)
     if importance:
         report.importance = _importance(loaded)
     return report
+
+
+def load(
+    source: str | Path,
+    *,
+    study: str | None = None,
+    directory: str | Path | None = None,
+    importance: bool = False,
+) -> Report | BatchReport:
+    """Read a finished (or running) sweep without running anything: ``fastgrid.load("sweep.toml")``.
+
+    ``source`` is a sweep file (``.toml``, ``.yaml``, ``.yml``, ``.json``) or a storage URL or path
+    (``fastgrid.db``, ``sqlite:///study.db``, ``postgresql://...``, ``trials.log``); a storage
+    holding one study needs no ``study`` name. ``directory`` is where the sweep ran (default: the
+    working directory), for the default store and relative storage paths. The :class:`Report` has
+    the rows, the best trial and config, counts and ``to_pandas()``.
+
+    Raises:
+        SweepFileError: a sweep file that cannot be used.
+        ValueError: no such study, or a storage of several studies and no ``study`` name.
+    """
+    text = str(source)
+    if Path(text).suffix.lower() in _SWEEP_FILE_SUFFIXES and "://" not in text:
+        if study is not None:
+            raise ValueError("give a sweep file, or a storage and study=, not both")
+        return load_report(text, directory=directory, importance=importance)
+    if study is None:
+        store = open_storage(text, directory=Path(directory) if directory else None)
+        names = sorted(optuna.get_all_study_names(storage=store))
+        if len(names) != 1:
+            listing = ", ".join(names) if names else "none"
+            raise ValueError(
+                f"{redact_url(text)} holds {len(names)} studies ({listing}): pass study=NAME to choose one"
+            )
+        study = names[0]
+    return load_report(storage=text, study=study, directory=directory, importance=importance)
 
 
 def _best(
@@ -265,6 +372,10 @@ def _importance(study: optuna.Study) -> dict[str, float] | None:
     """Optuna's fANOVA importances of the first objective; None when they cannot be computed."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len({tuple(sorted(t.params.items())) for t in complete}) < 2 or not any(t.params for t in complete):
+        return None
+    if len({t.values[0] for t in complete if t.values}) < 2:
+        # Every trial scored the same: fANOVA would still rank the parameters, and any ranking of
+        # a constant is noise (issue 11).
         return None
     target = None if len(study.directions) == 1 else (lambda t: t.values[0])
     try:
@@ -299,12 +410,25 @@ def render_report(report: Report | BatchReport, *, top: int = 10, console: Any =
         f"{counts['failed']} failed, {counts['running']} running"
         + (f", {counts['pruned']} pruned" if counts.get("pruned") else "")
     )
+    if report.failures:
+        ft = Table(title=f"{counts['failed']} failed trials by reason", title_justify="left")
+        ft.add_column("trials", justify="right")
+        ft.add_column("first", justify="right")
+        ft.add_column("reason", overflow="fold")
+        ft.add_column("look at", overflow="fold")
+        shown = report.failures[:10]
+        for group in shown:
+            ft.add_row(str(group.count), f"#{group.first}", group.reason, group.evidence or "-")
+        console.print(ft)
+        if len(report.failures) > len(shown):
+            rest = sum(g.count for g in report.failures[len(shown) :])
+            console.print(f"... and {len(report.failures) - len(shown)} more reasons ({rest} trials)")
     rows = report.top(top)
     params = report.param_names
     names = _short_names(params)
     extra: dict[str, None] = {}
     for row in rows:
-        extra.update(dict.fromkeys(m for m in row["metrics"] if m not in report.metrics))
+        extra.update(dict.fromkeys(m for m in flat_metrics(row["metrics"]) if m not in report.metrics))
     table = Table(title=f"top {len(rows)} trials", title_justify="left")
     table.add_column("#", justify="right")
     for m in report.metrics:
@@ -322,7 +446,7 @@ def render_report(report: Report | BatchReport, *, top: int = 10, console: Any =
             tag,
             *values,
             *[_fmt(row["params"].get(p)) for p in params],
-            *[_fmt(row["metrics"].get(m)) for m in extra],
+            *[_fmt(flat_metrics(row["metrics"]).get(m)) for m in extra],
             "yes" if row["feasible"] else "[red]no[/red]",
             _duration(row["duration"]),
         )

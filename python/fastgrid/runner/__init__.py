@@ -7,6 +7,7 @@ and the progress :class:`Reporter`; :class:`WalkForward` runs a ``[walkforward]`
 """
 
 from fastgrid.runner._batch import BatchSweepResult
+from fastgrid.runner._describe import BARE_LIST_HINT
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._progress import Reporter, TrialEvent
 from fastgrid.runner._result import SweepResult
@@ -16,6 +17,7 @@ from fastgrid.runner._walkforward import WalkForward
 from fastgrid.runner._worker import Worker, quiet_optuna
 
 __all__ = [
+    "BARE_LIST_HINT",
     "BatchSweepResult",
     "Reporter",
     "Sweep",

@@ -123,11 +123,18 @@ class _Progress:
             )
 
 
-def run_batch_sweep(plan: SweepPlan, *, fresh: bool, progress: bool | None) -> BatchSweepResult:
-    """Runs (or resumes, or joins, with ``plan.wait_for_others``) the batch sweep of ``plan``."""
+def run_batch_sweep(
+    plan: SweepPlan, *, fresh: bool, progress: bool | None, more: int | None = None
+) -> BatchSweepResult:
+    """Runs (or resumes, or joins, with ``plan.wait_for_others``) the batch sweep of ``plan``;
+    ``more``: at most that many more points (whole chunks) than the sweep has claimed so far."""
     spec = plan.spec
     options = batch_options(spec, import_path=plan.import_path, directory=plan.directory)
     path = store_path(options["storage"], plan.directory)
+    if more is not None:
+        stored = None if fresh else open_batch_store(path).sweep(options["name"])
+        claimed = stored["next_chunk"] * stored["chunk"] if stored is not None else 0
+        options["max_points"] = claimed + more
     tty = progress if progress is not None else sys.stderr.isatty()
     show = tty or progress is None  # --no-progress: nothing; not a terminal: a line every 10 s
     with _Progress(options["name"], path, tty) as bar:

@@ -13,11 +13,19 @@ from typing import Any
 
 from fastgrid._core import Expression
 from fastgrid.exceptions import SweepFileError
-from fastgrid.objective import CallableObjective, CommandObjective, Objective, ResultsSpec
+from fastgrid.objective import CallableObjective, CommandObjective, Objective, ResultsSpec, lookup_metric
 from fastgrid.refs import import_object
 from fastgrid.runner._plan import SweepPlan
 
-__all__ = ["Constraints", "build_objective", "holds", "jsonable", "objective_values"]
+__all__ = [
+    "Constraints",
+    "UnknownMetricError",
+    "build_objective",
+    "has_name",
+    "holds",
+    "jsonable",
+    "objective_values",
+]
 
 
 def build_objective(plan: SweepPlan, metrics: list[str]) -> Objective:
@@ -71,14 +79,14 @@ def objective_values(names: Sequence[str], metrics: Mapping[str, Any], value: An
     A value is usable when it is a finite number: a missing metric, a non-number, NaN or an
     infinity is a failed trial with that reason, never a recorded value.
     """
-    if all(m in metrics for m in names):
-        raw: list[Any] = [metrics[m] for m in names]
+    if all(has_name(metrics, m) for m in names):
+        raw: list[Any] = [lookup_metric(metrics, m)[1] for m in names]
     elif value is not None and len(names) == 1 and not isinstance(value, list | tuple):
         raw = [value]
     elif isinstance(value, list | tuple) and len(value) == len(names):
         raw = list(value)
     else:
-        missing = [m for m in names if m not in metrics]
+        missing = [m for m in names if not has_name(metrics, m)]
         return f"missing metric {', '.join(missing)} (got {', '.join(map(str, metrics)) or 'none'})"
     out = []
     for name, v in zip(names, raw, strict=True):
@@ -108,6 +116,28 @@ def holds(expr: Any, values: Mapping[str, Any]) -> bool:
         return False
 
 
+class UnknownMetricError(ValueError):
+    """A ``require`` constraint names a metric the objective did not return.
+
+    Not a property of one point: every trial would be "infeasible" for a typo, so the runner fails
+    the sweep at the first trial with this message (the expression engine's, with its "did you
+    mean") instead (issue 11).
+    """
+
+
+def has_name(metrics: Mapping[str, Any], name: str) -> bool:
+    """Whether ``name`` is a flat key of ``metrics`` or a dotted path into nested mappings, the two
+    ways :meth:`fastgrid.Expression.evaluate` looks a name up."""
+    if name in metrics:
+        return True
+    node: Any = metrics
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 class Constraints:
     """The ``require`` constraints of a sweep, checked on a trial's metrics."""
 
@@ -122,17 +152,35 @@ class Constraints:
         return [src for src, _ in self.exprs]
 
     def check(self, metrics: Mapping[str, Any]) -> tuple[bool, list[float], list[str]]:
-        """(feasible, one value per constraint (0 held, 1 broken), the broken constraints' sources)."""
+        """(feasible, one value per constraint (0 held, 1 broken), the broken constraints' sources).
+
+        Raises:
+            UnknownMetricError: a constraint names a metric that ``metrics`` lacks.
+        """
         values, failed = [], []
-        for src, expr in self.exprs:
+        for i, (src, expr) in enumerate(self.exprs):
+            missing = [name for name in expr.names if not has_name(metrics, name)]
+            if missing:
+                raise UnknownMetricError(f"constraints.require[{i}]: {_unknown(expr, metrics, missing[0])}")
             try:
-                ok = bool(expr.evaluate(dict(metrics)))
-            except (ValueError, KeyError, TypeError):
-                ok = False
+                ok = bool(expr.evaluate(metrics))
+            except (ValueError, TypeError):
+                ok = False  # a value its operator cannot take (a None, a string): this point fails it
             values.append(0.0 if ok else 1.0)
             if not ok:
                 failed.append(src)
         return not failed, values, failed
+
+
+def _unknown(expr: Any, metrics: Mapping[str, Any], name: str) -> str:
+    try:
+        expr.evaluate(metrics)
+    except ValueError as exc:  # the engine's own message: column and "did you mean"
+        message = str(exc)
+    else:  # pragma: no cover - evaluate finds every name has_name does not
+        message = f"unknown name {name!r}"
+    shown = ", ".join(sorted(map(str, metrics))[:20]) or "none"
+    return f"{message}; the objective returned the metrics: {shown}"
 
 
 def jsonable(value: Any) -> Any:

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import optuna
 
 from fastgrid._core import Expression, Grid, parse_parameters
+from fastgrid.config import ConfigCache
 from fastgrid.exceptions import SweepFileError
 from fastgrid.samplers import SearchSpace, make_pruner, search_sampler
 from fastgrid.storages import open_heartbeat_storage
-from fastgrid.sweepfile import SweepFile
+from fastgrid.sweepfile import SweepFile, parameter_problems
 
 __all__ = ["SweepPlan", "add_import_path"]
 
@@ -32,7 +34,8 @@ def add_import_path(folder: str | None) -> None:
 
 @dataclass
 class SweepPlan:
-    """The sweep file's content plus where it runs; ``target`` is a callable given in Python."""
+    """The sweep file's content plus where it runs; ``target`` is a callable given in Python and
+    ``config`` a default config given as a mapping (``Sweep(config={...})``)."""
 
     spec: SweepFile
     directory: Path
@@ -41,6 +44,36 @@ class SweepPlan:
     import_path: str | None = None
     allow_changed: bool = False
     wait_for_others: bool = False
+    config: ConfigCache | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A callable given in Python goes to worker processes by value when it must (issue 11: a
+        # function defined in a notebook or a script's __main__ cannot be imported by a spawned
+        # process); cloudpickle pickles importable functions by reference as pickle does.
+        state = dict(self.__dict__)
+        if self.target is not None:
+            state["target"] = _ByValue(cloudpickle.dumps(self.target))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        target = state.get("target")
+        if isinstance(target, _ByValue):
+            state["target"] = pickle.loads(target.data)
+        self.__dict__.update(state)
+
+    @property
+    def has_config(self) -> bool:
+        """Whether the sweep has a default config (a file, or a mapping given in Python)."""
+        return self.config is not None or self.spec.config is not None
+
+    def config_cache(self) -> ConfigCache | None:
+        """The default config (None without one); each call makes a cache that loads on first use."""
+        if self.config is not None:
+            return self.config
+        cfg = self.spec.config
+        if cfg is None:
+            return None
+        return ConfigCache(cfg.path, model=cfg.model, allow_new=cfg.allow_new, reload=cfg.reload)
 
     @property
     def name(self) -> str:
@@ -89,20 +122,14 @@ class SweepPlan:
         problems: list[str] = []
         sweep = self.spec.sweep
         if self.grid_mode:
-            try:
-                self.grid()
-            except (ValueError, OverflowError) as exc:
-                problems.append(_parameter_problem(exc))
+            problems.extend(parameter_problems(self.spec.parameters, grid=True, where=tuple(sweep.where)))
         elif isinstance(self.spec.parameters, list):
             problems.append(
                 f"parameters: a list of trees (a union of grids) needs sampler = 'grid'; "
                 f"a {sweep.sampler.name!r} search takes one tree"
             )
         else:
-            try:
-                self.search_space()
-            except (ValueError, OverflowError) as exc:
-                problems.append(_parameter_problem(exc))
+            problems.extend(parameter_problems(self.spec.parameters, grid=False))
             if sweep.max_trials is None and sweep.timeout is None and sweep.end_at is None:
                 problems.append(
                     f"sweep.sampler: a {sweep.sampler.name!r} search has no natural end; "
@@ -115,11 +142,14 @@ class SweepPlan:
                     problems.append(f"sweep.where[{i}]: {exc}")
         if sweep.workers > 1 and self.target is not None:
             try:
-                pickle.dumps(self.target)
-            except Exception:
+                cloudpickle.dumps(self.target)
+            except Exception as exc:
                 problems.append(
-                    "objective: with workers > 1 the callable must be importable by worker processes "
-                    "(a module-level function, or a 'module:function' string)"
+                    "objective: with workers > 1 the callable is sent to worker processes, and this one "
+                    f"cannot be pickled ({type(exc).__name__}: {str(exc).strip()[:200]}); it holds something "
+                    "that cannot cross processes (a lock, an open file or connection). Give a "
+                    "'module:function' string of a function in a .py file, open such resources inside "
+                    "the function, or use workers = 1"
                 )
         for i, src in enumerate(self.spec.constraints.require):
             try:
@@ -144,5 +174,9 @@ class SweepPlan:
             raise SweepFileError(self.source, problems)
 
 
-def _parameter_problem(exc: Exception) -> str:
-    return f"parameters.{getattr(exc, 'path', '')}: {exc}".replace(".: ", ": ")
+@dataclass(frozen=True)
+class _ByValue:
+    """A callable pickled by cloudpickle (plain pickle reads it back; cloudpickle need not be
+    imported by the reader, only installed)."""
+
+    data: bytes

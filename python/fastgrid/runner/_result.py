@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from fastgrid.selection import Selection, assess_selection
-from fastgrid.study import Row, StoredAxes, rows
+from fastgrid.study import Row, StoredAxes, rows, stored_metrics, to_pandas
 
 __all__ = ["SweepResult"]
 
@@ -45,6 +45,11 @@ class SweepResult:
     @functools.cached_property
     def rows(self) -> list[Row]:
         return rows(self.trials, self.axes)
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame`` with flat columns (see :func:`fastgrid.study.to_pandas`);
+        pandas is optional (``pip install pandas``)."""
+        return to_pandas(self.rows, stored_metrics(self.study))
 
     @functools.cached_property
     def selection(self) -> Selection:

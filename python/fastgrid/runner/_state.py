@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastgrid._core import parse_parameters, trial_key
-from fastgrid.config import ConfigCache
 from fastgrid.runner._plan import SweepPlan
 
 __all__ = ["NO_CONFIG", "IdentityConfig", "RunState", "space_changes"]
@@ -39,12 +38,7 @@ class RunState:
     @classmethod
     def create(cls, plan: SweepPlan) -> RunState:
         spec = plan.spec
-        cfg = spec.config
-        config = (
-            ConfigCache(cfg.path, model=cfg.model, allow_new=cfg.allow_new, reload=cfg.reload)
-            if cfg is not None
-            else None
-        )
+        config = plan.config_cache()
         fingerprint = str(config.fingerprint) if config is not None else NO_CONFIG
         if plan.grid_mode:
             grid = plan.grid()

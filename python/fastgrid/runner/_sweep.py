@@ -13,38 +13,91 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import optuna
 from pydantic import ValidationError
 
 from fastgrid import attrs
-from fastgrid._core import ConfigError
+from fastgrid._core import ConfigError, Grid, parse_parameters
+from fastgrid.config import ConfigCache
 from fastgrid.dotted import nest
-from fastgrid.exceptions import SweepChangedError, SweepFileError
+from fastgrid.exceptions import SweepAbortedError, SweepChangedError, SweepFileError
+from fastgrid.plain import plain
+from fastgrid.runner._check import check_point
+from fastgrid.runner._describe import objective_text, start_lines
+from fastgrid.runner._guard import FailFast, Stopped, trial_evidence
 from fastgrid.runner._plan import SweepPlan, add_import_path
 from fastgrid.runner._pool import run_worker_processes, run_worker_threads
-from fastgrid.runner._progress import Reporter
+from fastgrid.runner._progress import Reporter, choose_mode
 from fastgrid.runner._result import SweepResult
 from fastgrid.runner._runs import fail_stale, progress_start, register_run
 from fastgrid.runner._state import RunState, space_changes
 from fastgrid.runner._validate import validate
 from fastgrid.runner._worker import Worker, first_interrupt_only, quiet_optuna
 from fastgrid.storages import SMALL_TAIL, release_connections
-from fastgrid.study import Row, best_trials, counts, rows
-from fastgrid.sweepfile import SweepFile, format_errors, load_sweep_file
+from fastgrid.study import Row, best_trials, budget_trials, counts, rows
+from fastgrid.sweepfile import SweepFile, bare_lists, format_errors, load_sweep_file, parameter_leaves
 
 __all__ = ["Sweep"]
+
+
+@dataclass(frozen=True)
+class _Budget:
+    held: int
+    """Trials of the study that count toward max_trials when the run starts."""
+    line: str
+    spent: bool
+
+
+def _seconds(value: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{int(value // size)}{unit}"
+    return f"{value:g}s"
+
+
+def _lookup(tree: Any, path: str) -> tuple[bool, Any]:
+    node = tree
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _bare_list_problem(path: str, current: Any, parameters: Any) -> str:
+    written: Any = next(
+        (leaf for p, leaf in parameter_leaves(parameters) if p.split("].", 1)[-1] == path), []
+    )
+    values = json.dumps(written, default=str)
+    kind = (
+        "a number"
+        if isinstance(current, int | float) and not isinstance(current, bool)
+        else ("a table" if isinstance(current, dict) else f"a {type(current).__name__}")
+    )
+    return (
+        f"parameters.{path}: a bare list is ONE fixed value (every trial would get the list {values}), "
+        f"but the default config's {path} is {kind} ({json.dumps(current, default=str)}). "
+        f'To sweep these values write {path} = {{ type = "grid", values = {values} }}; '
+        f'to pass the list itself write {path} = {{ type = "fixed", value = {values} }}'
+    )
 
 
 class Sweep:
     """A parameter sweep; build it from a sweep file (:meth:`from_file`) or with keywords.
 
-    ``objective`` is a callable taking the merged config (returning a number or a dict of
-    metrics), a ``"module:function"`` string, or a command argv list. The other keywords mirror
-    the sweep file's keys (see the docs' sweep-file reference).
+    ``objective`` is a callable taking the merged config (returning a number, a dict of metrics or
+    a pandas Series), a ``"module:function"`` string, or a command argv list. ``direction`` is
+    required. ``config`` is a config file's path or the config itself as a mapping; parameter
+    values may be numpy arrays and scalars. The other keywords mirror the sweep file's keys (see
+    the docs' sweep-file reference), plus what a run prints — ``progress`` (a bar; False or,
+    without a terminal, the default: a status line every 10 s), ``quiet`` (the start block, new
+    failure reasons and the summary), ``verbose`` (a line per trial) — and ``more`` (run up to that
+    many trials past ``max_trials``, which counts the study's trials across runs).
     """
 
     def __init__(
@@ -53,7 +106,7 @@ class Sweep:
         parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
         objective: Callable[[dict[str, Any]], Any] | str | Sequence[str],
         name: str = "sweep",
-        direction: str | Sequence[str] = "minimize",
+        direction: str | Sequence[str] | None = None,
         metric: str = "value",
         metrics: Sequence[str] | None = None,
         sampler: str | Mapping[str, Any] = "grid",
@@ -68,9 +121,10 @@ class Sweep:
         seed: int | None = None,
         storage: str | None = None,
         retry_failed: int = 1,
+        fail_fast: int = 5,
         keep_returns: int | str = 50,
-        config: str | Path | None = None,
-        config_model: str | None = None,
+        config: str | Path | Mapping[str, Any] | None = None,
+        config_model: str | type | None = None,
         allow_new: bool = False,
         objective_timeout: float | str | None = None,
         retries: int = 0,
@@ -84,6 +138,9 @@ class Sweep:
         fresh: bool = False,
         allow_changed: bool = False,
         progress: bool | None = None,
+        quiet: bool = False,
+        verbose: bool = False,
+        more: int | None = None,
     ) -> None:
         target: Callable[[dict[str, Any]], Any] | None = None
         objective_section: dict[str, Any] = {
@@ -103,34 +160,42 @@ class Sweep:
             objective_section["callable"] = "python:callable"
         else:
             objective_section["command"] = list(objective)
+        sweep_section: dict[str, Any] = {
+            "name": name,
+            "metric": metric,
+            "metrics": list(metrics) if metrics is not None else None,
+            "sampler": sampler,
+            "pruner": pruner,
+            "order": order,
+            "where": list(where),
+            "max_trials": max_trials,
+            "timeout": timeout,
+            "end_at": end_at,
+            "workers": workers,
+            "seed": seed,
+            "storage": storage,
+            "retry_failed": retry_failed,
+            "fail_fast": fail_fast,
+            "keep_returns": keep_returns,
+        }
+        if direction is not None:
+            # No default (issue 11): a missing direction is reported with the other problems.
+            sweep_section["direction"] = direction if isinstance(direction, str) else list(direction)
         data: dict[str, Any] = {
-            "sweep": {
-                "name": name,
-                "direction": list(direction) if not isinstance(direction, str) else direction,
-                "metric": metric,
-                "metrics": list(metrics) if metrics is not None else None,
-                "sampler": sampler,
-                "pruner": pruner,
-                "order": order,
-                "where": list(where),
-                "max_trials": max_trials,
-                "timeout": timeout,
-                "end_at": end_at,
-                "workers": workers,
-                "seed": seed,
-                "storage": storage,
-                "retry_failed": retry_failed,
-                "keep_returns": keep_returns,
-            },
+            "sweep": sweep_section,
             "objective": objective_section,
             "constraints": {"require": list(require)},
-            "parameters": dict(parameters)
+            # numpy arrays and scalars become the exact Python values (issue 11).
+            "parameters": plain(dict(parameters))
             if isinstance(parameters, Mapping)
-            else [dict(p) for p in parameters],
+            else [plain(dict(p)) for p in parameters],
         }
         if validate is not None:
             data["validate"] = dict(validate)
-        if config is not None:
+        in_memory: ConfigCache | None = None
+        if isinstance(config, Mapping):
+            in_memory = ConfigCache.from_mapping(config, model=config_model, allow_new=allow_new)
+        elif config is not None:
             data["config"] = {"path": config, "model": config_model, "allow_new": allow_new}
         try:
             spec = SweepFile.model_validate(data)
@@ -138,7 +203,16 @@ class Sweep:
             raise SweepFileError("Sweep(...)", format_errors(exc)) from None
         base = Path(directory) if directory is not None else Path.cwd()
         self._init(
-            spec, target=target, directory=base, fresh=fresh, allow_changed=allow_changed, progress=progress
+            spec,
+            target=target,
+            directory=base,
+            fresh=fresh,
+            allow_changed=allow_changed,
+            progress=progress,
+            quiet=quiet,
+            verbose=verbose,
+            more=more,
+            config=in_memory,
         )
 
     def _init(
@@ -150,6 +224,10 @@ class Sweep:
         fresh: bool,
         allow_changed: bool,
         progress: bool | None,
+        quiet: bool = False,
+        verbose: bool = False,
+        more: int | None = None,
+        config: ConfigCache | None = None,
         source: str = "Sweep(...)",
         import_path: str | None = None,
         wait_for_others: bool = False,
@@ -163,9 +241,17 @@ class Sweep:
             import_path=import_path,
             allow_changed=allow_changed,
             wait_for_others=wait_for_others,
+            config=config,
         )
         self.fresh = fresh
         self.progress = progress
+        self.quiet = quiet
+        self.verbose = verbose
+        if quiet and verbose:
+            raise SweepFileError(source, ["quiet and verbose exclude each other"])
+        if more is not None and (isinstance(more, bool) or not isinstance(more, int) or more < 1):
+            raise SweepFileError(source, [f"more: expected a number of trials >= 1, got {more!r}"])
+        self.more = more
         self.plan.check()
 
     @classmethod
@@ -184,12 +270,16 @@ class Sweep:
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
         wait_for_others: bool = False,
+        quiet: bool = False,
+        verbose: bool = False,
+        more: int | None = None,
     ) -> Sweep:
         """Load a sweep file; the keywords override its ``[sweep]`` keys (as the CLI flags do).
 
-        ``wait_for_others`` (what ``fastgrid worker`` sets): when no point is left to start but
-        other workers still run some, keep waiting, and run again those whose worker stops
-        sending heartbeats, instead of returning.
+        ``more`` runs up to that many trials in this run past ``max_trials`` (which counts the
+        study's trials, across runs). ``wait_for_others`` (what ``fastgrid worker`` sets): when no
+        point is left to start but other workers still run some, keep waiting, and run again those
+        whose worker stops sending heartbeats, instead of returning.
         """
         spec = load_sweep_file(path)
         overrides: dict[str, Any] = {}
@@ -221,6 +311,9 @@ class Sweep:
             fresh=fresh,
             allow_changed=allow_changed,
             progress=progress,
+            quiet=quiet,
+            verbose=verbose,
+            more=more,
             source=str(path),
             import_path=str(Path(path).resolve().parent),
             wait_for_others=wait_for_others,
@@ -264,8 +357,15 @@ class Sweep:
     def run(self) -> SweepResult:
         """Run (or resume) the sweep until every point is done or a budget ends it.
 
+        ``max_trials`` counts the study's trials (every run of it: a resumed sweep runs what is
+        left), ``more`` that many more this run; ``timeout`` and ``end_at`` end this run.
         Ctrl-C stops scheduling, records running trials as FAIL with reason ``interrupted`` and
         returns with ``interrupted=True``.
+
+        Raises:
+            SweepFileError: bad input found when the run starts (the config, a bare list replacing
+                a config value) or at its first trial (a ``require`` naming no returned metric).
+            SweepAbortedError: the first ``fail_fast`` trials all failed for one reason.
         """
         quiet_optuna()
         plan = self.plan
@@ -278,20 +378,27 @@ class Sweep:
             # Chunks of grid points into a columnar store (issue 13): another runner, same result API.
             from fastgrid.runner._batch import run_batch_sweep
 
-            return run_batch_sweep(plan, fresh=self.fresh, progress=self.progress)
+            return run_batch_sweep(
+                plan, fresh=self.fresh, progress=False if self.quiet else self.progress, more=self.more
+            )
         state = RunState.create(plan)
         self._check_config(state)
         study = self._open_study(state)
+        budget = self._budget(study, state)
         done, best_so_far = progress_start(study, plan.spec.sweep.all_directions)
+        guard = FailFast(plan.spec.sweep.fail_fast)
         reporter = Reporter(
             name=plan.name,
             total=state.total,
             done=done,
             best=best_so_far,
             directions=plan.spec.sweep.all_directions,
-            tty=self.progress if self.progress is not None else sys.stderr.isatty(),
+            mode=self.output_mode(),
+            watch=guard.observe,
         )
+        reporter.start(self._start_lines(state, budget.line))
         interrupted = False
+        stopped: Stopped | None = None
         worker: Worker | None = None
         with reporter, first_interrupt_only():
             try:
@@ -304,6 +411,8 @@ class Sweep:
                     run_worker_processes(plan, state, reporter, study)
             except KeyboardInterrupt:
                 interrupted = True
+            except Stopped as exc:
+                stopped = exc
             interrupted = interrupted or state.interrupted
         with contextlib.suppress(Exception):
             register_run(study, state.run_id, active=False)
@@ -314,11 +423,131 @@ class Sweep:
                 checkpoint(min_new=SMALL_TAIL)
         ran = worker.started if worker is not None else state.ran
         result = self._result(study, state, interrupted=interrupted, ran=ran)
-        if plan.spec.validate_ is not None and not interrupted and result.best is not None:
+        if (
+            plan.spec.validate_ is not None
+            and not interrupted
+            and stopped is None
+            and result.best is not None
+        ):
             self._validate(study, state, result)
-        reporter.summary(result)
+        reporter.summary(result, lines=self._summary_lines(result, budget))
         release_connections(study._storage)
+        if stopped is not None:
+            raise self._stopped_error(stopped)
         return result
+
+    def check(self, point: int = 0, *, out: TextIO | None = None) -> bool:
+        """Run one point (``point``: a grid index, or a search seed) in the foreground as a trial
+        would run it, print its full traceback or logs and its metrics, and record nothing.
+
+        Returns True when the trial completed and is feasible (what ``fastgrid run --check`` exits
+        0 for).
+        """
+        state = RunState.create(self.plan)
+        self._check_config(state)
+        return check_point(self.plan, state, point, out=out if out is not None else sys.stdout)
+
+    def output_mode(self) -> str:
+        """What the run prints: ``bar``, ``periodic``, ``trials`` or ``quiet`` (see ``progress``,
+        ``quiet`` and ``verbose``; without a terminal the default is a periodic summary line)."""
+        return choose_mode(
+            progress=self.progress, quiet=self.quiet, verbose=self.verbose, tty=sys.stderr.isatty()
+        )
+
+    def _budget(self, study: optuna.Study, state: RunState) -> _Budget:
+        """How many trials this run may start: ``max_trials`` counts the study's trials (issue 11:
+        a resumed ``max_trials = 40`` sweep ran 40 more), ``more`` extends it for this run."""
+        sweep = self.spec.sweep
+        held = budget_trials(study.get_trials(deepcopy=False))
+        if self.more is not None:
+            state.max_trials = self.more
+            line = f"{self.more} more trial(s) this run (--more); the study holds {held}"
+            if sweep.max_trials is not None:
+                line += f", max_trials = {sweep.max_trials} counts per study"
+        elif sweep.max_trials is not None:
+            state.max_trials = max(0, sweep.max_trials - held)
+            line = (
+                f"max_trials = {sweep.max_trials} counts the study's trials: {held} held, "
+                f"up to {state.max_trials} this run"
+            )
+        else:
+            state.max_trials = None
+            line = "every point" if self.grid_mode else ""
+        if not self.grid_mode and sweep.max_trials is not None:
+            state.total = held + (state.max_trials or 0)
+        limits = []
+        if sweep.timeout is not None:
+            limits.append(f"timeout {_seconds(sweep.timeout)} per run")
+        if sweep.end_at is not None:
+            limits.append(f"end_at {sweep.end_at.isoformat()}")
+        line = "; ".join(p for p in (line, *limits) if p)
+        return _Budget(held=held, line=line, spent=state.max_trials == 0)
+
+    def _start_lines(self, state: RunState, budget: str) -> list[str]:
+        spec = self.spec
+        if self.grid_mode:
+            grid = self.plan.grid()
+            axes = list(grid.axes)
+            before = Grid(spec.parameters).size if spec.sweep.where else grid.size
+            total: int | None = grid.size
+        else:
+            assert isinstance(spec.parameters, dict)
+            axes, before, total = list(parse_parameters(spec.parameters)), None, None
+        return start_lines(
+            name=self.name,
+            directions=spec.sweep.all_directions,
+            metrics=spec.sweep.objective_metrics,
+            axes=axes,
+            sampler=spec.sweep.sampler.name,
+            total=total,
+            before_where=before,
+            where=spec.sweep.where,
+            require=spec.constraints.require,
+            workers=spec.sweep.workers,
+            budget=budget,
+            bare_lists=bare_lists(spec.parameters),
+        )
+
+    def _summary_lines(self, result: SweepResult, budget: _Budget) -> list[str]:
+        sweep = self.spec.sweep
+        what = objective_text(sweep.all_directions, sweep.objective_metrics)
+        out = []
+        if result.best is None:
+            out.append(f"no completed feasible trial yet ({what})")
+        else:
+            values = ", ".join(f"{v:.6g}" for v in result.best["values"] or [])
+            out.append(f"best: trial {result.best['number']}, {values} ({what})")
+        if sweep.max_trials is not None and self.more is None:
+            held = budget_trials(result.trials)
+            if held >= sweep.max_trials:
+                out.append(
+                    f"max_trials = {sweep.max_trials} counts the study's trials and the study holds {held}: "
+                    "run again with --more N (Sweep(more=N)) to run N more"
+                )
+        if sweep.timeout is not None:
+            out.append(
+                f"timeout = {_seconds(sweep.timeout)} is per run: running again runs for that long again"
+            )
+        return out
+
+    def _stopped_error(self, stopped: Stopped) -> Exception:
+        if stopped.fatal:
+            return SweepFileError(self.source, [f"{stopped.reason} (trial {stopped.trials[0]})"])
+        runs = self.plan.runs_dir
+        evidence = trial_evidence(runs, stopped.trials)
+        shown = ", ".join(map(str, stopped.trials))
+        look = f"; see {evidence}" if evidence else ""
+        where = f" {self.source}" if self.source != "Sweep(...)" else ""
+        return SweepAbortedError(
+            f"sweep {self.name!r} stopped: its first {len(stopped.trials)} trials (#{shown}) all failed "
+            f"the same way:\n  {stopped.reason}{look}\n"
+            f"Fix the objective and run again (failed points are run again); `fastgrid run{where} --check` "
+            "runs one point in the foreground with its full traceback and records nothing; "
+            "fail_fast = 0 ([sweep] or Sweep(fail_fast=0)) runs every point anyway.",
+            reason=stopped.reason,
+            trials=stopped.trials,
+            evidence=evidence or None,
+        )
 
     def _open_study(self, state: RunState) -> optuna.Study:
         plan = self.plan
@@ -385,16 +614,26 @@ class Sweep:
         return study
 
     def _check_config(self, state: RunState) -> None:
-        """Merge the first grid point once: a parameter path the config lacks fails every trial."""
-        if not self.grid_mode:
-            return
-        grid = self.plan.grid()
-        if len(grid) == 0:
-            return
-        try:
-            state.config().merged(grid[0])
-        except ConfigError as exc:
-            raise SweepFileError(self.source, [f"config: {exc}"]) from None
+        """What the default config says of the parameters, before any trial runs: a bare list that
+        replaces a value of another type (issue 11: ``stop_loss = [0.03]`` meant as an axis) and,
+        merging the first grid point once, a parameter path the config lacks."""
+        problems = []
+        config = state.config()
+        if self.plan.has_config:
+            defaults = config.to_dict()
+            for path in bare_lists(self.spec.parameters):
+                found, current = _lookup(defaults, path)
+                if found and not isinstance(current, list):
+                    problems.append(_bare_list_problem(path, current, self.spec.parameters))
+        if not problems and self.grid_mode:
+            grid = self.plan.grid()
+            if len(grid) > 0:
+                try:
+                    config.merged(grid[0])
+                except ConfigError as exc:
+                    problems.append(f"config: {exc}")
+        if problems:
+            raise SweepFileError(self.source, problems)
 
     def _result(self, study: optuna.Study, state: RunState, *, interrupted: bool, ran: int) -> SweepResult:
         trials = study.get_trials(deepcopy=False)

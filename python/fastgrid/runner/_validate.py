@@ -61,7 +61,7 @@ def validate(plan: SweepPlan, state: RunState, rows: list[Row]) -> list[dict[str
     metric = spec.sweep.objective_metrics
     objective = build_objective(plan, metric)
     require = Constraints(spec.constraints.require)
-    strict = spec.config is not None
+    strict = plan.has_config
     out: list[dict[str, Any]] = []
     for row in top_rows(rows, direction, section.top, feasible_only=True, distinct=True):
         config = apply_override(state.config().merged(nest(row["params"])), section.override, strict=strict)

@@ -25,7 +25,7 @@ from fastgrid.runner._sweep import Sweep
 from fastgrid.runner._validate import validate
 from fastgrid.runner._worker import quiet_optuna
 from fastgrid.stats import Fold
-from fastgrid.study import Row, best_trials, rows, stored_axes, top_rows
+from fastgrid.study import Row, top_rows
 from fastgrid.sweepfile import ValidateSection, WalkForwardSection
 from fastgrid.walkforward import FoldResult, WalkForwardResult, fold_rank_correlation, fold_study_name
 
@@ -85,6 +85,9 @@ class WalkForward:
             fresh=base.fresh,
             allow_changed=plan.allow_changed,
             progress=base.progress,
+            quiet=base.quiet,
+            verbose=base.verbose,
+            config=plan.config,
             source=plan.source,
             import_path=plan.import_path,
             wait_for_others=plan.wait_for_others,
@@ -111,40 +114,13 @@ class WalkForward:
         return result
 
     def _run_fold(self, fold: Fold) -> FoldResult | None:
+        # max_trials counts each fold study's trials (Sweep.run), so a resumed fold runs only what
+        # is left of its budget, and one whose budget is spent runs nothing.
         sweep = self.fold_sweep(fold)
-        budget = self._remaining_budget(sweep)
-        if budget is not None and budget <= 0:
-            study = optuna.load_study(study_name=sweep.name, storage=sweep.open_storage())
-            trials = study.get_trials(deepcopy=False)
-            fold_rows = rows(trials, stored_axes(study.user_attrs))
-            best = _best_row(sweep, study)
-        else:
-            if budget is not None:
-                section = sweep.spec.sweep.model_copy(update={"max_trials": budget})
-                sweep.plan.spec = sweep.spec.model_copy(update={"sweep": section})
-            ran: SweepResult = sweep.run()
-            if ran.interrupted:
-                return None
-            study, fold_rows, best = ran.study, ran.rows, ran.best
-        return self._evaluate(fold, sweep, study, fold_rows, best)
-
-    def _remaining_budget(self, sweep: Sweep) -> int | None:
-        """For a search with ``max_trials``: what the fold's stored trials leave of it (None: a grid,
-        or no trial budget, which a re-run simply resumes)."""
-        budget = sweep.spec.sweep.max_trials
-        if sweep.grid_mode or budget is None or sweep.fresh:
+        ran: SweepResult = sweep.run()
+        if ran.interrupted:
             return None
-        storage = sweep.open_storage()
-        try:
-            study = optuna.load_study(study_name=sweep.name, storage=storage)
-        except KeyError:
-            return budget
-        done = [
-            t
-            for t in study.get_trials(deepcopy=False)
-            if t.state.is_finished() and not t.system_attrs.get(attrs.EXHAUSTED)
-        ]
-        return budget - len(done)
+        return self._evaluate(fold, sweep, ran.study, ran.rows, ran.best)
 
     def _evaluate(
         self, fold: Fold, sweep: Sweep, study: optuna.Study, fold_rows: list[Row], best: Row | None
@@ -208,12 +184,3 @@ def _score(tested: dict[str, Any], metric: str) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
-
-
-def _best_row(sweep: Sweep, study: optuna.Study) -> Row | None:
-    trials = study.get_trials(deepcopy=False)
-    best = best_trials(trials, sweep.spec.sweep.all_directions)
-    if not best:
-        return None
-    found = rows([best[0]], stored_axes(study.user_attrs))
-    return found[0] if found else None

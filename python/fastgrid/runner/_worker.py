@@ -27,15 +27,24 @@ from fastgrid import attrs
 from fastgrid._core import ConfigError, Expression, trial_key
 from fastgrid.dotted import flatten, nest
 from fastgrid.objective import CallableObjective
-from fastgrid.runner._evaluate import Constraints, build_objective, holds, jsonable, objective_values
+from fastgrid.runner._evaluate import (
+    Constraints,
+    UnknownMetricError,
+    build_objective,
+    holds,
+    jsonable,
+    objective_values,
+)
 from fastgrid.runner._plan import SweepPlan, add_import_path
 from fastgrid.runner._progress import TrialEvent
 from fastgrid.runner._returns import ReturnsKeeper, take_returns
 from fastgrid.runner._state import RunState
 from fastgrid.samplers import GridSampler, SearchSpace
 from fastgrid.storages import STALE_REASON, Heartbeat
+from fastgrid.study import budget_trials
 
 _TWIN_POLL = 0.05  # seconds between looks at a twin trial running elsewhere
+_MAX_REJECTED = 1000  # suggestions in a row outside sweep.where before the sweep is stopped
 
 __all__ = ["FinishedElsewhere", "Worker", "first_interrupt_only", "quiet_optuna", "worker_main"]
 
@@ -104,6 +113,9 @@ class Worker:
         self.keeper = ReturnsKeeper(spec.sweep.keep_returns, self.directions[0])
         self._indexed = 0  # every trial numbered below this is finished and indexed
         self.key = ""
+        # Suggestions refused by sweep.where: the last step's, and how many in a row.
+        self.rejected = False
+        self.rejected_in_a_row = 0
         self._load_reuse()
         self.next_number = len(self.study.get_trials(deepcopy=False))
 
@@ -137,6 +149,8 @@ class Worker:
         if self.stop is not None and self.stop.is_set():
             return False
         if self.state.deadline is not None and time.time() >= self.state.deadline:
+            return False
+        if not self._study_budget_left():
             return False
         if (
             self.grid_sampler is not None
@@ -174,6 +188,7 @@ class Worker:
     def _run_available(self) -> None:
         while self._may_start():
             self.started += 1
+            self.rejected = False
             try:
                 more = self.step()
             except (UpdateFinishedTrialError, FinishedElsewhere) as exc:
@@ -181,13 +196,34 @@ class Worker:
                 # record stands, this result is dropped, and the sweep goes on.
                 print(f"fastgrid: {exc}; its result here was dropped", file=sys.stderr, flush=True)
                 continue
+            if self.rejected:
+                # Only evaluated trials count toward max_trials.
+                self._uncount()
+                if self.rejected_in_a_row >= _MAX_REJECTED:
+                    self._finish_rejecting()
+                    return
+                continue
             if not more:
                 # Another worker took the last slot: this trial ran nothing, so it is not counted.
-                self.started -= 1
-                if self.counter is not None:
-                    with self.counter.get_lock():
-                        self.counter.value -= 1
+                self._uncount()
                 return
+
+    def _uncount(self) -> None:
+        self.started -= 1
+        if self.counter is not None:
+            with self.counter.get_lock():
+                self.counter.value -= 1
+
+    def _finish_rejecting(self) -> None:
+        """So many suggestions in a row broke ``where`` that its region is (nearly) empty: the
+        sweep's problem, reported as a fatal event (the runner stops with it)."""
+        wheres = "; ".join(src for src, _ in self.where)
+        reason = (
+            f"sweep.where: the last {_MAX_REJECTED} suggestions of the {self.plan.spec.sweep.sampler.name!r} "
+            f"sampler all broke it ({wheres}): the constraints leave (almost) no point of the search "
+            "space; widen the ranges or loosen the constraints"
+        )
+        self.emit(TrialEvent(self.next_number - 1, "FAIL", None, reason, 0.0, False, False, True))
 
     def _await_others(self) -> bool:
         """Wait while other workers run the last points; True when one of them came free again."""
@@ -205,8 +241,19 @@ class Worker:
                 return False
             time.sleep(poll)
 
+    def _study_budget_left(self) -> bool:
+        """``fastgrid worker`` on a shared storage: ``max_trials`` counts the study's trials, which
+        other machines' workers add to, so it is read again before each start (workers starting at
+        the same instant may still pass it by one trial each)."""
+        limit = self.plan.spec.sweep.max_trials
+        if not self.plan.wait_for_others or limit is None:
+            return True
+        return budget_trials(self.study.get_trials(deepcopy=False)) < limit
+
     def _budget_left(self) -> bool:
         if self.stop is not None and self.stop.is_set():
+            return False
+        if not self._study_budget_left():
             return False
         if self.state.deadline is not None and time.time() >= self.state.deadline:
             return False
@@ -240,9 +287,9 @@ class Worker:
                 flat = self.space.suggest(trial)
                 violated = [src for src, expr in self.where if not holds(expr, flat)]
                 if violated:
-                    reason = "violates sweep.where: " + "; ".join(violated)
-                    self._finish_fail(trial, reason)
+                    self._reject(trial, violated)
                     return True
+                self.rejected_in_a_row = 0
                 point = nest(flat)
             key = self.key = trial_key(point)
             storage, tid = self.study._storage, trial._trial_id
@@ -328,12 +375,17 @@ class Worker:
         if isinstance(values, str):
             self._finish_fail(trial, values)
             return
-        feasible, cvalues, failed = self.require.check(metrics)
+        try:
+            feasible, cvalues, failed = self.require.check(metrics)
+        except UnknownMetricError as exc:
+            self._finish_fail(trial, str(exc), fatal=True)
+            return
         storage.set_trial_user_attr(tid, attrs.FEASIBLE, feasible)
         if self.require:
             storage.set_trial_user_attr(tid, attrs.CONSTRAINTS, cvalues)
             if failed:
                 storage.set_trial_user_attr(tid, attrs.INFEASIBLE, failed)
+                storage.set_trial_user_attr(tid, attrs.REASON, "infeasible: " + "; ".join(failed))
         self._set_constraints(trial, cvalues)
         if returns is not None and not isinstance(returns, str):
             storage.set_trial_user_attr(tid, attrs.RETURNS_STATS, returns.stats)
@@ -386,6 +438,23 @@ class Worker:
         feasible = bool(hit.user_attrs.get(attrs.FEASIBLE, True))
         self.emit(TrialEvent(trial.number, "COMPLETE", values, None, 0.0, True, feasible))
 
+    def _reject(self, trial: optuna.Trial, violated: list[str]) -> None:
+        """A suggestion outside ``where``: recorded PRUNED with one constraint value per broken
+        ``where`` (TPE puts such trials among the bad ones and learns to avoid the region), marked
+        rejected (not a trial of the sweep, not counted toward max_trials), and asked again.
+
+        Issue 11: recording them as FAIL taught TPE nothing and spent the budget on no evaluation.
+        """
+        reason = "violates sweep.where: " + "; ".join(violated)
+        storage, tid = self.study._storage, trial._trial_id
+        storage.set_trial_system_attr(tid, attrs.REJECTED, reason)
+        if hasattr(trial, "set_constraint"):  # Optuna >= 5; older TPE still ranks pruned trials low
+            for src in violated:
+                trial.set_constraint(f"where: {src}", 1.0)
+        self._tell(trial, state=TrialState.PRUNED)
+        self.rejected = True
+        self.rejected_in_a_row += 1
+
     def _finish_pruned(self, trial: optuna.Trial, reason: str) -> None:
         """The pruner stopped the trial: PRUNED with its last reported value, never retried."""
         frozen = self.study._storage.get_trial(trial._trial_id)
@@ -396,13 +465,13 @@ class Worker:
         self._tell(trial, state=TrialState.PRUNED)
         self.emit(TrialEvent(trial.number, "PRUNED", None, reason, 0.0, False, False))
 
-    def _finish_fail(self, trial: optuna.Trial, reason: str) -> None:
+    def _finish_fail(self, trial: optuna.Trial, reason: str, *, fatal: bool = False) -> None:
         storage = self.study._storage
         with contextlib.suppress(Exception):
             storage.set_trial_user_attr(trial._trial_id, attrs.REASON, reason)
         with contextlib.suppress(FinishedElsewhere):
             self._tell(trial, state=TrialState.FAIL)
-        self.emit(TrialEvent(trial.number, "FAIL", None, reason, 0.0, False, False))
+        self.emit(TrialEvent(trial.number, "FAIL", None, reason, 0.0, False, False, fatal))
 
 
 def _tell_study(study: optuna.Study, trial: optuna.Trial, values: Any, *, state: TrialState | None) -> None:

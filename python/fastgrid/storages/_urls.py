@@ -158,10 +158,11 @@ def open_storage(
         path = path if path.is_absolute() else base / path
         suffix = path.suffix.lower()
         if suffix == ".db":
+            _folder_exists(text, path)
             return _embedded(path, text, heartbeat_interval, grace_period)
         if suffix in (".log", ".jsonl"):
             _no_heartbeat(text, heartbeat_interval, grace_period)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _folder_exists(text, path)
             return JournalStorage(JournalFileBackend(str(path)))
         raise _bad_url(text, f"a plain path must end in .db, .log or .jsonl (got {suffix or 'no suffix'!r})")
     scheme = match.group(1).lower()
@@ -172,20 +173,68 @@ def open_storage(
                 text, "a fastgrid URL is fastgrid:///relative/path.db or fastgrid:////absolute/path.db"
             )
         path = Path(urllib.parse.unquote(rest[1:])).expanduser()
-        return _embedded(path if path.is_absolute() else base / path, text, heartbeat_interval, grace_period)
+        path = path if path.is_absolute() else base / path
+        _folder_exists(text, path)
+        return _embedded(path, text, heartbeat_interval, grace_period)
     if scheme.split("+", 1)[0] in _RDB_SCHEMES:
+        if scheme.split("+", 1)[0] == "sqlite":
+            _check_sqlite(text, match.end(), base)
+        if scheme.split("+", 1)[0] == "postgres":
+            # Heroku and libpq spell it postgres://; SQLAlchemy (>= 1.4) only knows postgresql://.
+            text = "postgresql" + text[len("postgres") :]
+            scheme = "postgresql" + scheme[len("postgres") :]
         text = _with_installed_postgres_driver(text, scheme)
         text = _anchor_sqlite_path(text, match.end(), scheme, base)
         try:
             rdb = RDBStorage(text, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         except ImportError as exc:
-            raise _bad_url(text, f"the database driver is not installed ({exc})") from None
+            raise _bad_url(text, _missing_driver(scheme, exc)) from None
         except Exception as exc:
             # SQLAlchemy's own message can echo the URL; ours redacts it.
             raise ValueError(f"storage {redact_url(text)!r}: cannot open ({type(exc).__name__})") from None
         # What optuna.create_study does with a URL string: the cache saves a query per finished trial.
         return _CachedStorage(rdb)
     raise _bad_url(text, f"unknown scheme {scheme!r}")
+
+
+def _folder_exists(url: str, path: Path) -> None:
+    """A store in a folder that does not exist is a typo more often than a wish: say so rather than
+    create it (issue 11)."""
+    if not path.parent.is_dir():
+        raise ValueError(
+            f"storage {redact_url(url)!r}: the folder {str(path.parent)!r} does not exist; "
+            "create it first, or fix the path"
+        )
+
+
+def _check_sqlite(url: str, rest_at: int, base: Path) -> None:
+    """``sqlite://study.db`` (two slashes) names a host, not a file: SQLAlchemy's error would not say
+    so. A relative or absolute file path must be in a folder that exists (SQLite creates the file
+    only)."""
+    rest = url[rest_at:]
+    if not rest.startswith("/"):
+        name = rest.split("?", 1)[0] or "study.db"
+        raise ValueError(
+            f"storage {redact_url(url)!r}: a SQLite URL has three slashes before a relative path "
+            f"(sqlite:///{name}) and four before an absolute one (sqlite:////abs/path/{name})"
+        )
+    target = rest[1:].split("?", 1)[0]
+    if not target or target.startswith(":memory:"):
+        return
+    path = Path(target) if Path(target).is_absolute() else base / target
+    _folder_exists(url, path)
+
+
+def _missing_driver(scheme: str, exc: ImportError) -> str:
+    dialect = scheme.split("+", 1)[0]
+    if dialect in ("postgresql", "postgres"):
+        return (
+            f"the PostgreSQL driver is not installed ({exc}); "
+            "install it with pip install 'fastgrid[postgres]' (psycopg 3 and SQLAlchemy)"
+        )
+    if dialect in ("mysql", "mariadb"):
+        return f"the MySQL driver is not installed ({exc}); install one, e.g. pip install pymysql, and use mysql+pymysql://"
+    return f"the database driver is not installed ({exc}); pip install sqlalchemy"
 
 
 def _anchor_sqlite_path(url: str, rest_at: int, scheme: str, base: Path) -> str:
