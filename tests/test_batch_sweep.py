@@ -244,6 +244,7 @@ def test_per_trial_sweeps_export_tables_too(tmp_path: Path) -> None:
         parameters={"a": {"type": "int", "low": 1, "high": 4}, "s": {"type": "grid", "values": ["p", 2]}},
         objective=lambda cfg: float(cfg["a"]),
         name="t",
+        direction="minimize",
         directory=tmp_path,
         progress=False,
     ).run()
