@@ -16,7 +16,7 @@ from typing import Any
 
 from fastgrid.batch import BatchResults, as_row, open_batch_store
 from fastgrid.dotted import nest
-from fastgrid.reporting._common import _duration, _fmt, _short_names
+from fastgrid.reporting._common import FailureGroup, _duration, _fmt, _short_names
 from fastgrid.study import Row
 
 __all__ = ["BatchReport", "load_batch_report", "render_batch_report"]
@@ -53,9 +53,12 @@ class BatchReport:
         return self.rows[0] if self.rows else None
 
     @functools.cached_property
-    def failures(self) -> list[dict[str, Any]]:
+    def failures(self) -> list[FailureGroup]:
         """Failed points grouped by reason, most frequent first: reason, count, first slot."""
-        return self.results.failure_groups()
+        return [
+            FailureGroup(reason=g["reason"], count=g["count"], first=g["first"], trials=[])
+            for g in self.results.failure_groups()
+        ]
 
     @functools.cached_property
     def best_config(self) -> dict[str, Any] | None:
@@ -95,7 +98,7 @@ class BatchReport:
             "counts": self.counts,
             "best": self.best,
             "best_config": self.best_config,
-            "failures": self.failures,
+            "failures": [g.to_dict() for g in self.failures],
             "top": self.rows,
         }
         Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -153,10 +156,10 @@ def render_batch_report(report: BatchReport, *, top: int = 10, console: Any = No
         ft.add_column("first slot", justify="right")
         ft.add_column("reason", overflow="fold")
         for group in report.failures[:10]:
-            ft.add_row(f"{group['count']:,}", str(group["first"]), group["reason"])
+            ft.add_row(f"{group.count:,}", str(group.first), group.reason)
         console.print(ft)
         if len(report.failures) > 10:
-            rest = sum(g["count"] for g in report.failures[10:])
+            rest = sum(g.count for g in report.failures[10:])
             console.print(f"  … and {rest:,} more in {len(report.failures) - 10} other reasons")
     rows = report.top(top)
     params = report.param_names

@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastgrid.config import ConfigCache
 from fastgrid.sweepfile import SweepFile
 
-__all__ = ["_LazyConfig", "_config_of", "_duration", "_fmt", "_short_names"]
+__all__ = ["FailureGroup", "_LazyConfig", "_config_of", "_duration", "_fmt", "_short_names"]
+
+
+@dataclass
+class FailureGroup:
+    """Failed trials that share a reason: ``reason`` (the first one's, in full), ``count``,
+    ``first`` (trial number; a batch sweep's: grid slot), ``trials`` (none listed for a batch sweep) and
+    ``evidence`` (a log or trial folder, when there is one)."""
+
+    reason: str
+    count: int
+    first: int
+    trials: list[int]
+    evidence: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "count": self.count, "first": self.first, "evidence": self.evidence}
 
 
 class _LazyConfig:

@@ -23,7 +23,7 @@ from fastgrid import attrs
 from fastgrid.batch import store_path
 from fastgrid.dotted import nest
 from fastgrid.reporting._batch import BatchReport, load_batch_report, render_batch_report
-from fastgrid.reporting._common import _config_of, _duration, _fmt, _short_names
+from fastgrid.reporting._common import FailureGroup, _config_of, _duration, _fmt, _short_names
 from fastgrid.selection import Selection, assess_selection
 from fastgrid.storages import DEFAULT_STORE_NAME, open_storage, redact_url
 from fastgrid.study import (
@@ -43,21 +43,6 @@ from fastgrid.sweepfile import load_sweep_file
 __all__ = ["FailureGroup", "Report", "load", "load_report", "render_report"]
 
 _SWEEP_FILE_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
-
-
-@dataclass
-class FailureGroup:
-    """Failed trials that share a reason: ``reason`` (the first one's, in full), ``count``,
-    ``first`` (trial number), ``trials`` and ``evidence`` (a log or trial folder, when there is one)."""
-
-    reason: str
-    count: int
-    first: int
-    trials: list[int]
-    evidence: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"reason": self.reason, "count": self.count, "first": self.first, "evidence": self.evidence}
 
 
 @dataclass
