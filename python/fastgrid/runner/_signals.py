@@ -120,18 +120,38 @@ def follow_parent(parent: int) -> None:
             armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
         except (OSError, AttributeError):
             armed = False
-    if os.getppid() != parent:
+    direct = os.getppid() == parent
+    if direct and armed:
+        return
+    if not direct and not _alive(parent):
         os.kill(os.getpid(), signal.SIGTERM)  # orphaned already, before the watch was set
         return
-    if armed:
-        return
 
+    # The runner is not this process's parent when a forkserver started it (issue 13: workers
+    # that do not import the world again); PR_SET_PDEATHSIG then follows the forkserver, so the
+    # runner itself is watched here too.
     def watch() -> None:
-        while os.getppid() == parent:
+        while (os.getppid() == parent) if direct else _alive(parent):
             threading.Event().wait(_PARENT_POLL)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="fastgrid-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): signal 0 is the answer
+    return state not in (b"Z", b"X")
 
 
 def stray_threads(before: set[threading.Thread]) -> list[threading.Thread]:
