@@ -106,6 +106,37 @@ def objective_value(params: dict[str, Any]) -> float:
     return float(params["x"] + params["n"])
 
 
+# --- one trial of many parameters --------------------------------------------------------------------
+
+WIDE_PARAMS = 20_000
+
+
+@pytest.mark.parametrize("store", [s for s in STORES if s != "optuna sqlite RDB"])
+def test_one_trial_of_many_parameters(benchmark: Any, tmp_path: Path, store: str) -> None:
+    """Ask one trial with every parameter given and tell it (issue 12, item 8: copying the trial per
+    parameter made this quadratic). Optuna's RDB is left out: it takes minutes at this size."""
+    n = 200 if benchmark.disabled else WIDE_PARAMS
+    benchmark.group = f"storage: one trial of {WIDE_PARAMS} parameters (ask + tell)"
+    distributions = {f"p{i}": FloatDistribution(0.0, 1.0) for i in range(n)}
+    counter = iter(range(1_000))
+    studies: list[optuna.Study] = []
+
+    def setup() -> tuple[tuple[optuna.Study], dict[str, Any]]:
+        directory = tmp_path / f"wide{next(counter)}"
+        directory.mkdir()
+        return (optuna.create_study(storage=STORES[store](directory)),), {}
+
+    def run(study: optuna.Study) -> None:
+        trial = study.ask(distributions)
+        study.tell(trial, 1.0)
+        studies.append(study)
+
+    benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
+    for study in studies:
+        (trial,) = study.get_trials(deepcopy=False)
+        assert trial.state == TrialState.COMPLETE and len(trial.params) == n
+
+
 # --- resume ------------------------------------------------------------------------------------------
 
 _DISTRIBUTIONS = {

@@ -414,15 +414,32 @@ def test_changes_are_looked_for_at_most_every_check_interval(tmp_path: Path) -> 
     assert cache.changed()
 
 
-def test_pickles_by_path_and_loads_lazily(tmp_path: Path) -> None:
+def test_an_unloaded_cache_pickles_by_path_and_loads_lazily(tmp_path: Path) -> None:
     path = _write_json(tmp_path / "c.json", {"risk": {"stop_loss": 0.02, "max_positions": 1}, "symbols": []})
     cache = ConfigCache(path, model=Small, allow_new=True)
-    cache.to_dict()
     clone = pickle.loads(pickle.dumps(cache))
     assert "not loaded" in repr(clone)
     assert clone.model is Small and clone.allow_new
     assert clone.merged({"extra": 1})["extra"] == 1
     assert clone.fingerprint == cache.fingerprint
+
+
+def test_a_loaded_cache_pickles_its_snapshot_not_the_file(tmp_path: Path) -> None:
+    # Issue 12, item 5: a spawned worker re-read a config edited after the run started, so trials
+    # of one fingerprint ran with two configs.
+    path = _write_json(tmp_path / "c.json", {"risk": {"stop_loss": 0.02, "max_positions": 1}, "symbols": []})
+    cache = ConfigCache(path, model=Small, allow_new=True, check_interval=3600)
+    fingerprint = cache.fingerprint
+    _bump(path, {"risk": {"stop_loss": 0.09, "max_positions": 1}, "symbols": []})
+    clone = pickle.loads(pickle.dumps(cache))
+    assert "not loaded" not in repr(clone)
+    assert clone.fingerprint == fingerprint
+    assert clone.merged({"extra": 1}) == {
+        "risk": {"stop_loss": 0.02, "max_positions": 1},
+        "symbols": [],
+        "extra": 1,
+    }
+    assert clone.snapshot["risk"]["stop_loss"] == 0.02
 
 
 def test_worker_processes_build_their_own_cache() -> None:

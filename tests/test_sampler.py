@@ -174,3 +174,47 @@ def test_search_space_stays_on_step_inside_bounds_and_decodes_choices() -> None:
 def test_nest_expands_dotted_paths_in_order() -> None:
     assert nest({"a.b": 1, "c": 2, "a.d": 3}) == {"a": {"b": 1, "d": 3}, "c": 2}
     assert list(nest({"a.b": 1, "c": 2, "a.d": 3})) == ["a", "c"]
+
+
+# -- trials whose params someone else fixed (issue 12, item 19) ------------------------------------
+def _a_grid(values: list[int]) -> GridSampler:
+    return GridSampler(Grid({"a": {"type": "grid", "values": values}}))
+
+
+@pytest.mark.parametrize(("values", "before"), [([0], 0), ([0, 50], 0), ([0, 50], 1)])
+def test_an_enqueued_trial_takes_no_slot(values: list[int], before: int) -> None:
+    study = optuna.create_study(sampler=_a_grid(values))
+    study.optimize(lambda t: t.suggest_int("a", 0, 100), n_trials=before)
+    study.enqueue_trial({"a": 100})
+    study.optimize(lambda t: t.suggest_int("a", 0, 100))
+    evaluated = [t.params["a"] for t in study.trials]
+    assert evaluated[before] == 100
+    assert sorted(evaluated[:before] + evaluated[before + 1 :]) == values
+
+
+def test_an_enqueued_trial_without_a_grid_parameter_is_a_value_error() -> None:
+    study = optuna.create_study(sampler=_a_grid([0, 50]))
+    study.enqueue_trial({})
+    with pytest.raises(ValueError, match="enqueued without parameter 'a'"):
+        study.optimize(lambda t: t.suggest_int("a", 0, 100))
+
+
+def test_a_trial_retried_by_optunas_stale_callback_reruns_its_own_slot() -> None:
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    sampler = _a_grid([0, 50])
+    study = optuna.create_study(sampler=sampler)
+    trial = study.ask()
+    trial.suggest_int("a", 0, 100)
+    RetryHeartbeatStaleTrialCallback()(study, study.trials[0])
+    study.optimize(lambda t: t.suggest_int("a", 0, 100))
+    assert [t.params["a"] for t in study.trials] == [0, 0, 50]
+    assert sampler.slot_of(study.trials[1]) == 0
+
+
+def test_is_exhausted_as_optunas_grid_sampler_says_it() -> None:
+    sampler = _a_grid([0, 50])
+    study = optuna.create_study(sampler=sampler)
+    assert not sampler.is_exhausted(study)
+    study.optimize(lambda t: t.suggest_int("a", 0, 100))
+    assert sampler.is_exhausted(study)

@@ -23,6 +23,7 @@ from typing import Any
 import fastgrid
 import optuna
 import pytest
+from fastgrid.exceptions import StoreError
 from fastgrid.storages import (
     DEFAULT_STORE_NAME,
     EmbeddedStorage,
@@ -218,6 +219,9 @@ def test_postgresql_url_with_heartbeat_and_export(tmp_path: Path, postgres_url: 
     assert [(t.params, t.values, t.user_attrs) for t in exported.trials] == [
         (t.params, t.values, t.user_attrs) for t in source.trials
     ]
+    # Pooled connections left to the GC warn (ResourceWarning) inside whichever test runs then.
+    for rdb in (storage, exported._storage):
+        rdb._backend.engine.dispose()
 
 
 # --- redaction ---------------------------------------------------------------------------------------
@@ -402,6 +406,40 @@ def test_deferred_writes_still_fail_at_the_call(tmp_path: Path) -> None:
         trial.set_user_attr("bad", object())
 
 
+def test_a_finished_trial_refuses_a_param_of_another_distribution_as_finished(tmp_path: Path) -> None:
+    # Issue 12, item 17: the state is checked first, as Optuna's storages do.
+    storage = open_storage(tmp_path / "e.db")
+    study = optuna.create_study(storage=storage, study_name="e")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    finished = study.trials[0]._trial_id
+    with pytest.raises(UpdateFinishedTrialError):
+        storage.set_trial_param(finished, "x", 1, CategoricalDistribution([1, 2]))
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda s, tid: s.set_trial_user_attr(tid, "k", 1),
+        lambda s, tid: s.set_trial_system_attr(tid, "k", 1),
+        lambda s, tid: s.set_trial_intermediate_value(tid, 0, 1.0),
+        lambda s, tid: s.set_trial_param(tid, "x", 0.5, FloatDistribution(0, 1)),
+        lambda s, tid: s.set_trial_state_values(tid, TrialState.COMPLETE, [1.0]),
+    ],
+)
+def test_a_write_to_a_trial_another_process_finished_raises(tmp_path: Path, write: Any) -> None:
+    # Issue 12, item 18: the second store's view is older than the file; the deferred write used
+    # to return and be dropped at the next commit with a log line.
+    path = tmp_path / "two.db"
+    first, second = open_storage(path), open_storage(path)
+    study_id = first.create_new_study([optuna.study.StudyDirection.MINIMIZE], "two")
+    trial_id = first.create_new_trial(study_id)
+    assert second.get_trial(trial_id).state == TrialState.RUNNING  # the second has seen it running
+    first.set_trial_state_values(trial_id, TrialState.FAIL)
+    with pytest.raises(UpdateFinishedTrialError):
+        write(second, trial_id)
+    assert second.get_trial(trial_id).state == TrialState.FAIL
+
+
 def test_deferred_writes_become_visible_to_another_reader(tmp_path: Path) -> None:
     path = tmp_path / "v.db"
     storage = open_storage(path)
@@ -485,7 +523,7 @@ def test_a_deleted_store_is_not_silently_recreated_on_reconnect(tmp_path: Path) 
     storage.backend.close()
     for leftover in tmp_path.glob("gone.db*"):
         leftover.unlink()
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreError, match="deleted or moved while in use"):
         storage.get_all_studies()
     assert not path.exists()
 
@@ -707,3 +745,29 @@ def test_optuna_dashboard_serves_the_study(tmp_path: Path, via: str) -> None:
     detail = _wsgi_get(app, f"/api/studies/{studies[0]['study_id']}")
     assert len(detail["trials"]) == 9
     assert {p["name"] for p in detail["trials"][0]["params"]} == {"x", "n", "kind"}
+
+
+def test_a_run_of_writes_to_one_trial_copies_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 12, item 8: one copy of the trial per param made a trial of n params cost O(n**2).
+    from fastgrid.storages.embedded import _storage
+
+    copies = 0
+    real = _storage.clone_trial
+
+    def counting(trial: FrozenTrial) -> FrozenTrial:
+        nonlocal copies
+        copies += 1
+        return real(trial)
+
+    storage = open_storage(tmp_path / "wide.db")
+    study = optuna.create_study(storage=storage, study_name="wide")
+    monkeypatch.setattr(_storage, "clone_trial", counting)
+    n = 2_000
+    trial = study.ask({f"p{i}": FloatDistribution(0, 1) for i in range(n)})
+    for i in range(10):
+        trial.set_user_attr(f"a{i}", i)
+    study.tell(trial, 1.0)
+    assert copies <= 4
+    stored = optuna_view(tmp_path / "wide.db", "wide")[0]
+    assert len(stored.params) == n and stored.user_attrs == {f"a{i}": i for i in range(10)}
+    assert storage.get_all_trials(0)[0].params == stored.params

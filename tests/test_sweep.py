@@ -512,7 +512,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_ctrl_c_records_the_running_trial_as_interrupted_and_a_rerun_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_ctrl_c_records_the_running_trial_as_interrupted_and_a_rerun_resumes(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    # SIGTERM (docker stop, systemd, schedulers) and SIGHUP (a dropped ssh session) act as Ctrl-C
+    # and exit with 128 + the signal (issue 12, item 1).
     path = command_sweep(tmp_path)
     (tmp_path / "slow").write_text("")
     proc = subprocess.Popen(
@@ -526,9 +531,9 @@ def test_ctrl_c_records_the_running_trial_as_interrupted_and_a_rerun_resumes(tmp
     _wait_for(pid_file)
     time.sleep(0.2)
     child = int(pid_file.read_text())
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 128 + signum, err
     assert "interrupted" in err and "Traceback" not in err
     deadline = time.monotonic() + 10
     while _alive(child) and time.monotonic() < deadline:
@@ -777,3 +782,54 @@ def test_a_union_of_trees_runs_each_point_and_records_params_of_either_shape(tmp
     assert CALLS == [{"x": 0}, {"x": 1}, {"x": 2}, {"x": 10, "z": 1}, {"x": 10, "z": 2}]
     assert [r["params"] for r in result.rows] == CALLS
     assert result.best is not None and result.best["params"] == {"x": 10, "z": 2}  # maximized
+
+
+def test_parameters_of_one_value_are_recorded_once_not_on_every_trial(tmp_path: Path) -> None:
+    # Issue 12, item 8: a 1-point grid of 121,692 constants took minutes, each an Optuna param.
+    constants = {f"c{i}": i for i in range(50)}
+    parameters = {
+        "const": constants,
+        "one": {"type": "grid", "values": [[1, 2]]},
+        "step": {"type": "int", "low": 3, "high": 3},
+        "x": {"type": "int", "low": 0, "high": 1},
+    }
+    sweep = Sweep(parameters=parameters, objective=lambda c: c["x"], directory=tmp_path, progress=False)
+    result = sweep.run()
+    assert [t.params for t in result.study.trials] == [{"x": 0}, {"x": 1}]
+    expected = {**{f"const.c{i}": i for i in range(50)}, "one": [1, 2], "step": 3}
+    assert [r["params"] for r in result.rows] == [{**expected, "x": 0}, {**expected, "x": 1}]
+    assert result.best_config == {"const": constants, "one": [1, 2], "step": 3, "x": 0}
+
+
+@pytest.mark.parametrize("low", [1_700_000_000_000_000_001, 2**63 - 4, -(2**63)])
+def test_integers_past_two_to_the_53_are_recorded_exactly(tmp_path: Path, low: int) -> None:
+    # Issue 12, item 16: Optuna keeps int params as floats; 1700000000000000001..004 all read back
+    # as 1700000000000000000, and near 2**63 outside int64 and the grid.
+    values = list(range(low, low + 4))
+    seen: list[int] = []
+
+    def objective(config: dict[str, Any]) -> float:
+        seen.append(config["n"])
+        return float(values.index(config["n"]))
+
+    parameters = {"n": {"type": "int", "low": low, "high": low + 3}, "k": {"type": "grid", "values": [1]}}
+    sweep = Sweep(parameters=parameters, objective=objective, directory=tmp_path, progress=False)
+    result = sweep.run()
+    assert seen == values
+    assert [r["params"]["n"] for r in result.rows] == values
+    assert result.best is not None and result.best["params"] == {"n": values[0], "k": 1}
+    assert result.best_config == {"n": values[0], "k": 1}
+    assert json.loads(Path(result.best_config_path or "").read_text())["n"] == values[0]
+    # A resume reuses them by their exact keys.
+    again = Sweep(parameters=parameters, objective=objective, directory=tmp_path, progress=False).run()
+    assert again.ran == 0 and len(seen) == 4
+
+
+def test_a_search_over_integers_past_two_to_the_53_is_refused() -> None:
+    with pytest.raises(SweepFileError, match=r"parameters.n: integers beyond ±2\*\*53"):
+        Sweep(
+            parameters={"n": {"type": "int", "low": 0, "high": 2**60}},
+            objective=lambda c: 0.0,
+            sampler="random",
+            max_trials=3,
+        )

@@ -155,6 +155,14 @@ def test_sweep_name_must_be_usable_as_a_folder(tmp_path: Path) -> None:
     assert found.startswith("sweep.name:")
 
 
+def test_a_sweep_name_too_long_for_a_folder_is_refused_up_front(tmp_path: Path) -> None:
+    # Issue 12, item 15: 300 characters passed, then the run failed after its trials.
+    (found,) = problems(write(tmp_path, f'[sweep]\nname = "{"n" * 300}"\n' + MINIMAL))
+    assert found.startswith("sweep.name:") and "at most 100 characters" in found
+    spec = load_sweep_file(write(tmp_path, f'[sweep]\nname = "{"n" * 100}"\n' + MINIMAL))
+    assert spec.sweep.name == "n" * 100
+
+
 def test_missing_sections_are_named(tmp_path: Path) -> None:
     found = problems(write(tmp_path, '[sweep]\nname = "x"\n'))
     assert sorted(found) == ["objective: required key is missing", "parameters: required key is missing"]

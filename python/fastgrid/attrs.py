@@ -26,6 +26,7 @@ __all__ = [
     "RETURNS",
     "RETURNS_STATS",
     "REUSED",
+    "RUN",
     "RUN_PREFIX",
     "SLOT",
     "STUDY_AXES",
@@ -59,7 +60,8 @@ STUDY_WALKFORWARD = "fastgrid.walkforward"
 
 # -- study system attrs -----------------------------------------------------------------------------
 RUN_PREFIX = "fastgrid:run:"
-"""One attr per run of the sweep (``fastgrid:run:<run id>``): who runs it, None once it ended."""
+"""One attr per run of the sweep (``fastgrid:run:<run id>``): where it runs and its last heartbeat
+(see ``fastgrid.runner._runs``), None once it ended."""
 
 # -- trial system attrs -----------------------------------------------------------------------------
 SLOT = "fastgrid:slot"
@@ -73,6 +75,8 @@ REJECTED = "fastgrid:rejected"
 that TPE learns the region), never run, not counted toward ``max_trials``; the value is the reason."""
 HEARTBEAT = "fastgrid:heartbeat"
 """The last heartbeat (Unix time) of a running trial on storages without Optuna's own."""
+RUN = "fastgrid:run"
+"""The id of the run that started the trial (its registration says whether that run is alive)."""
 
 # -- trial user attrs -------------------------------------------------------------------------------
 KEY = "key"

@@ -136,8 +136,8 @@ class ConfigCache:
         check_interval: seconds between two looks at the file's mtime and size (0: every access).
 
     The file is read lazily, on first use, by exactly one thread; every later access shares the
-    same immutable snapshot. A cache pickles as its path and options, so each worker process
-    loads its own copy on first use.
+    same immutable snapshot. A loaded cache pickles with its snapshot, so a worker process merges
+    into exactly the config its parent loaded; an unloaded one pickles as its path and options.
     """
 
     def __init__(
@@ -176,23 +176,40 @@ class ConfigCache:
         cache._data = plain(data)
         return cache
 
-    # --- pickling: path and options only; the child loads on first use ---------------------
+    # --- pickling: a loaded cache travels with its snapshot, an unloaded one as its path ------
 
     def __getstate__(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "path": self._path,
             "model": self._model_spec,
             "allow_new": self._allow_new,
             "reload": self._reload,
             "check_interval": self._check_interval,
-            "data": self._data,
+            "mapping": self._data,
         }
+        loaded = self._state
+        if loaded is not None:
+            # A worker process must merge into the config its parent loaded (and fingerprinted),
+            # not re-read a file that may have been edited since (issue 12, item 5).
+            state["loaded"] = loaded.template.to_dict()
+            state["signature"] = loaded.signature
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         path = state.pop("path")
-        data = state.pop("data", None)
+        mapping = state.pop("mapping", None)
+        loaded = state.pop("loaded", None)
+        signature = state.pop("signature", None)
         self.__init__(path, **state)  # type: ignore[misc]
-        self._data = data
+        self._data = mapping
+        if loaded is not None:
+            template = ConfigTemplate(loaded)  # validated by the model where it was loaded
+            self._state = _Loaded(
+                template=template,
+                snapshot=_freeze(loaded),
+                signature=tuple(signature) if signature is not None else (0, 0),
+            )
+            self._next_check = time.monotonic() + self._check_interval
 
     def __repr__(self) -> str:
         status = "loaded" if self._state is not None else "not loaded"

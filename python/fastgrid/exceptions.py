@@ -17,9 +17,11 @@ __all__ = [
     "PatternError",
     "SpecError",
     "StorageConnectionError",
+    "StoreError",
     "SweepAbortedError",
     "SweepChangedError",
     "SweepFileError",
+    "SweepInUseError",
 ]
 
 
@@ -85,6 +87,26 @@ class StorageConnectionError(ConnectionError):
     """A storage server that cannot be reached, or whose lost connection was not regained within
     the reconnect window (``fastgrid+postgresql://...?reconnect_timeout=S``). What was committed
     before is kept; run again once the server is back."""
+
+
+class SweepInUseError(SweepChangedError):
+    """The run asks to delete the stored sweep (``--fresh``) while another run of it is alive."""
+
+
+class StoreError(OSError):
+    """The embedded store cannot be used: not a database, damaged, another program's, read-only, or
+    on a full disk. ``path`` is the store file; ``str()`` is one line naming it and the fix."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.path, self.reason))
 
 
 class ConfigChangedWarning(UserWarning):

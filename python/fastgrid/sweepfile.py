@@ -50,6 +50,8 @@ __all__ = [
 SAMPLERS = ("grid", *SEARCH_SAMPLERS)
 PRUNERS = tuple(PRUNER_CLASSES)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+NAME_MAX = 100
+"""Longest sweep name: it names the runs/ folder, and file systems allow 255 bytes per name."""
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
 _UNIT = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 
@@ -139,6 +141,10 @@ class SweepSection(_Model):
         if v is not None and not _NAME.match(v):
             raise ValueError(
                 "expected letters, digits, '.', '_' or '-' (it names the Optuna study and the runs/ folder)"
+            )
+        if v is not None and len(v) > NAME_MAX:
+            raise ValueError(
+                f"at most {NAME_MAX} characters, got {len(v)} (it names the runs/ folder); use a shorter name"
             )
         return v
 
@@ -529,7 +535,7 @@ def resolve_paths(sweep: SweepFile, base: Path, *, default_name: str) -> SweepFi
     """Anchor relative paths at ``base`` and fill the default sweep name."""
     updates: dict[str, Any] = {}
     if sweep.sweep.name is None:
-        name = default_name if _NAME.match(default_name) else "sweep"
+        name = default_name if _NAME.match(default_name) and len(default_name) <= NAME_MAX else "sweep"
         updates["sweep"] = sweep.sweep.model_copy(update={"name": name})
     if sweep.config is not None and not sweep.config.path.is_absolute():
         updates["config"] = sweep.config.model_copy(update={"path": base / sweep.config.path})

@@ -123,6 +123,8 @@ class WalkForwardResult:
     folds: list[FoldResult]
     planned: int
     interrupted: bool = False
+    signal: int | None = None
+    """The signal that stopped the interrupted fold (SIGINT for Ctrl-C, SIGTERM, SIGHUP)."""
 
     @property
     def complete(self) -> bool:

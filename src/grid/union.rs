@@ -123,10 +123,13 @@ impl Grid {
                 .checked_add(p.space.len())
                 .ok_or_else(|| Error::spec("", "the grid has more than 2^128 points"))?;
         }
+        // A set beside the ordered list: `Vec::contains` made this quadratic, minutes for a tree of
+        // 100,000 fixed values (issue 12, item 8).
         let mut paths: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for p in &parts {
             for param in &p.tree.params {
-                if !paths.contains(&param.path) {
+                if seen.insert(param.path.as_str()) {
                     paths.push(param.path.clone());
                 }
             }

@@ -1,5 +1,6 @@
 //! Conversions between Python objects and the core `Value` tree.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
@@ -11,6 +12,34 @@ use crate::value::{Map, Value};
 
 /// Nesting deeper than this is refused rather than risking a stack overflow on hostile input.
 pub const MAX_DEPTH: usize = 256;
+
+/// Most values one conversion builds. A Python tree may hold one list or dict many times (a YAML
+/// alias, `[x] * 8` nested): the tree built here copies each reference, so a few hundred bytes of
+/// aliases would otherwise allocate until the process aborts (issue 12, item 13). The same bound
+/// as `fastgrid.files.MAX_NODES`.
+pub const MAX_NODES: usize = 10_000_000;
+
+/// Values converted before the tree's expanded size is counted (without building anything): small
+/// trees, every grid point and override among them, never pay for the count.
+const COUNT_AFTER: usize = 100_000;
+
+/// Why a conversion stopped: a Python error, or the tree outgrew the values it may build unchecked.
+enum Stop {
+    Err(PyErr),
+    Big,
+}
+
+impl From<PyErr> for Stop {
+    fn from(err: PyErr) -> Self {
+        Stop::Err(err)
+    }
+}
+
+impl From<Error> for Stop {
+    fn from(err: Error) -> Self {
+        Stop::Err(err.into())
+    }
+}
 
 /// The dotted path of `key` under `path`.
 pub fn join(path: &str, key: &str) -> String {
@@ -40,13 +69,82 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 /// Converts a JSON-like Python object. `path` is used only to name the place of an error.
 pub fn to_value(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
-    to_value_at(obj, path, 0)
+    let mut budget = COUNT_AFTER;
+    match to_value_at(obj, path, 0, &mut budget) {
+        Ok(value) => Ok(value),
+        Err(Stop::Err(err)) => Err(err),
+        Err(Stop::Big) => {
+            // A big tree: count what it expands to (each shared list or dict once), then build it.
+            if expanded_size(obj, 0, &mut HashMap::new()) > MAX_NODES {
+                let message = format!(
+                    "the tree holds more than {MAX_NODES} values once its shared lists and dicts are \
+                     counted at every place they appear (YAML aliases?); write out less"
+                );
+                return Err(Error::spec(path, message).into());
+            }
+            let mut budget = usize::MAX;
+            to_value_at(obj, path, 0, &mut budget).map_err(|stop| match stop {
+                Stop::Err(err) => err,
+                Stop::Big => unreachable!("the budget is unbounded"),
+            })
+        }
+    }
 }
 
-fn to_value_at(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<Value> {
+/// How many values `obj` expands to (capped just past `MAX_NODES`), memoized per container, so
+/// the count is linear in the distinct containers. Past `MAX_DEPTH` (a cycle, or just deep) it
+/// stops counting: the conversion reports the depth.
+fn expanded_size(obj: &Bound<'_, PyAny>, depth: usize, memo: &mut HashMap<usize, usize>) -> usize {
+    let key = obj.as_ptr() as usize;
+    if let Some(&known) = memo.get(&key) {
+        return known;
+    }
+    if depth > MAX_DEPTH {
+        return 1;
+    }
+    let mut total: usize = 1;
+    let mut add = |child: Bound<'_, PyAny>, memo: &mut HashMap<usize, usize>| {
+        total = total.saturating_add(expanded_size(&child, depth + 1, memo));
+        total > MAX_NODES
+    };
+    if let Ok(d) = obj.cast::<PyDict>() {
+        for (_, v) in d.iter() {
+            if add(v, memo) {
+                break;
+            }
+        }
+    } else if let Ok(l) = obj.cast::<PyList>() {
+        for v in l.iter() {
+            if add(v, memo) {
+                break;
+            }
+        }
+    } else if let Ok(t) = obj.cast::<PyTuple>() {
+        for v in t.iter() {
+            if add(v, memo) {
+                break;
+            }
+        }
+    } else {
+        return 1;
+    }
+    memo.insert(key, total);
+    total
+}
+
+fn to_value_at(
+    obj: &Bound<'_, PyAny>,
+    path: &str,
+    depth: usize,
+    budget: &mut usize,
+) -> Result<Value, Stop> {
     if depth > MAX_DEPTH {
         return Err(Error::spec(path, format!("nested deeper than {MAX_DEPTH} levels")).into());
     }
+    if *budget == 0 {
+        return Err(Stop::Big);
+    }
+    *budget -= 1;
     if obj.is_none() {
         return Ok(Value::Null);
     }
@@ -80,7 +178,7 @@ fn to_value_at(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<Val
                 ))
             })?;
             let key = key.to_str()?;
-            let child = to_value_at(&v, &join(path, key), depth + 1)?;
+            let child = to_value_at(&v, &join(path, key), depth + 1, budget)?;
             map.insert(Arc::from(key), child);
         }
         return Ok(Value::Map(map));
@@ -89,16 +187,16 @@ fn to_value_at(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<Val
         return l
             .iter()
             .enumerate()
-            .map(|(i, v)| to_value_at(&v, &format!("{path}[{i}]"), depth + 1))
-            .collect::<PyResult<Vec<_>>>()
+            .map(|(i, v)| to_value_at(&v, &format!("{path}[{i}]"), depth + 1, budget))
+            .collect::<Result<Vec<_>, Stop>>()
             .map(Value::List);
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
         return t
             .iter()
             .enumerate()
-            .map(|(i, v)| to_value_at(&v, &format!("{path}[{i}]"), depth + 1))
-            .collect::<PyResult<Vec<_>>>()
+            .map(|(i, v)| to_value_at(&v, &format!("{path}[{i}]"), depth + 1, budget))
+            .collect::<Result<Vec<_>, Stop>>()
             .map(Value::List);
     }
     // numpy arrays and scalars (`np.arange(5, 50, 5)`, `np.float64(0.1)`) are how quants write
@@ -106,14 +204,14 @@ fn to_value_at(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<Val
     if is_numpy(obj) {
         let plain = obj.call_method0(pyo3::intern!(obj.py(), "tolist"))?;
         if !plain.is(obj) {
-            return to_value_at(&plain, path, depth + 1);
+            return to_value_at(&plain, path, depth + 1, budget);
         }
     }
-    Err(PyTypeError::new_err(format!(
+    Err(Stop::Err(PyTypeError::new_err(format!(
         "{}: {} is not a JSON-like value (use None, bool, int, float, str, list or dict)",
         where_(path),
         type_name(obj)
-    )))
+    ))))
 }
 
 /// A numpy array or scalar (its type lives in the `numpy` package and has `tolist`).

@@ -36,7 +36,8 @@ def export(source: str, to_url: str, storage: str | None) -> None:
     else:
         name, url, directory, where = source, storage, None, ""
     try:
-        export_study(open_storage(url, directory=directory), study_name=name, to_url=to_url)
+        source_store = open_storage(url, directory=directory, readonly=True)
+        export_study(source_store, study_name=name, to_url=to_url)
     except KeyError as exc:
         hint = " (run the sweep first)" if where else ""
         raise InputError(f"{where}{exc.args[0] if exc.args else exc}{hint}") from None

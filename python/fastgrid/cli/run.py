@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from fastgrid.cli._main import InputError, RunError, main
-from fastgrid.exceptions import SweepAbortedError, SweepChangedError, SweepFileError
+from fastgrid.exceptions import StoreError, SweepAbortedError, SweepChangedError, SweepFileError
 from fastgrid.sweepfile import parse_duration
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
 
     try:
         return Sweep.from_file(sweep_file, **options).run()
-    except (SweepFileError, SweepChangedError) as exc:
+    except (SweepFileError, SweepChangedError, StoreError) as exc:
         raise InputError(str(exc)) from None
     except SweepAbortedError as exc:
         raise RunError(str(exc)) from None
@@ -39,7 +40,7 @@ def run_walkforward_file(sweep_file: str, **options: Any) -> WalkForwardResult |
     try:
         sweep = Sweep.from_file(sweep_file, **options)
         return WalkForward(sweep).run() if sweep.spec.walkforward is not None else None
-    except (SweepFileError, SweepChangedError) as exc:
+    except (SweepFileError, SweepChangedError, StoreError) as exc:
         raise InputError(str(exc)) from None
     except (ValueError, OSError) as exc:
         raise InputError(f"{sweep_file}: {type(exc).__name__}: {exc}") from None
@@ -126,7 +127,9 @@ def run(
     if folds is not None:
         _echo_walkforward(folds)
         if folds.interrupted:
-            sys.exit(130)
+            from fastgrid.runner import exit_status, leave
+
+            leave(exit_status(folds.signal or signal.SIGINT), [])
         return
     result = run_sweep_file(sweep_file, **options)
     if result.best is None:
@@ -148,8 +151,10 @@ def run(
     if selection is not None and (selection.deflated_sharpe is not None or selection.pbo is not None):
         for sentence in selection.sentences():
             click.echo(f"  {sentence}")
-    if result.interrupted:
-        sys.exit(130)
+    from fastgrid.runner import exit_status, leave
+
+    # 128 + the signal that stopped the run; and no thread the objective left running holds us.
+    leave(exit_status(result.signal), result.stray_threads)
 
 
 def _check(sweep_file: str, point: int) -> None:

@@ -8,7 +8,6 @@ leaves its trial to be failed after the heartbeat grace period and run again by 
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -86,5 +85,7 @@ def worker(
         values = ", ".join(f"{v:.6g}" for v in best["values"] or [])
         params = json.dumps(best["params"], default=str)
         click.echo(f"best trial {best['number']}: {values}  params: {params}")
-    if result.interrupted:
-        sys.exit(130)
+    from fastgrid.runner import exit_status, leave
+
+    # 128 + the signal that stopped the run; and no thread the objective left running holds us.
+    leave(exit_status(result.signal), result.stray_threads)

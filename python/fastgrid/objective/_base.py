@@ -151,7 +151,10 @@ def retry(
 
 def short_message(exc: BaseException) -> str:
     """``"ExceptionType: first line of the message"``, at most 300 characters."""
-    text = str(exc).strip().splitlines()
+    try:
+        text = str(exc).strip().splitlines()
+    except Exception:  # an exception whose __str__ raises still fails only its trial
+        text = ["(its message could not be read)"]
     message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
     return message if len(message) <= 300 else message[:297] + "..."
 

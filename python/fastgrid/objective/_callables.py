@@ -187,15 +187,24 @@ class CallableObjective:
         except _Deadline:
             return Attempt(ok=False, reason=f"timeout after {self.timeout}s")
         except optuna.TrialPruned as exc:
-            reason = f"pruned: {exc}" if str(exc) else "pruned"
+            message = short_message(exc).partition(": ")[2]
+            reason = f"pruned: {message}" if message else "pruned"
             return Attempt(ok=False, reason=reason, retryable=False, pruned=True)
-        except (Exception, SystemExit) as exc:
-            with open(TrialFiles.create(trial_dir).error, "a", encoding="utf-8") as log:
-                log.write(f"--- attempt {number}\n")
-                log.write("".join(traceback.format_exception(exc)))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            # Anything else the callable raises is its trial's failure: SystemExit, GeneratorExit,
+            # asyncio's CancelledError too (issue 12, item 10); only Ctrl-C (and the signals that
+            # act like it) stops the sweep.
+            self._log_error(trial_dir, number, exc)
             return Attempt(ok=False, reason=short_message(exc))
         if isinstance(result, Mapping):
-            metrics = plain(dict(result))
+            try:
+                metrics = plain(dict(result))
+            except Exception as exc:
+                return Attempt(
+                    ok=False, reason=f"callable returned a mapping that cannot be read: {exc!r:.200}"
+                )
         elif _stats_like(result):
             # A pandas Series, e.g. backtesting.py's stats: its scalar numbers are the metrics
             # (issue 11); frames, curves, timestamps and objects stay out of the table.
@@ -218,6 +227,15 @@ class CallableObjective:
         if isinstance(value, str):
             return Attempt(ok=False, reason=value)
         return Attempt(ok=True, metrics=metrics, value=value)
+
+    @staticmethod
+    def _log_error(trial_dir: Path, number: int, exc: BaseException) -> None:
+        try:
+            with open(TrialFiles.create(trial_dir).error, "a", encoding="utf-8") as log:
+                log.write(f"--- attempt {number}\n")
+                log.write("".join(traceback.format_exception(exc)))
+        except Exception:  # the traceback is a courtesy: a full disk or an odd exception skips it
+            return
 
 
 def _stats_like(result: Any) -> bool:

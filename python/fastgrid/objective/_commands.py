@@ -188,8 +188,16 @@ class CommandObjective:
         """Run one trial. Setting ``cancel`` (from another thread) kills the command's process
         group and raises KeyboardInterrupt here, as Ctrl-C does in the main thread."""
         started = time.perf_counter()
-        files = TrialFiles.create(trial_dir)
-        write_json_atomic(files.config, config)
+        try:
+            files = TrialFiles.create(trial_dir)
+            if files.config.is_dir() and not files.config.is_symlink():
+                shutil.rmtree(files.config)  # left by an earlier command in this folder
+            write_json_atomic(files.config, config)
+        except OSError as exc:
+            # Whatever an earlier command left in its folder fails this trial, not the sweep.
+            where = exc.filename or trial_dir
+            reason = f"cannot write the trial's config file: {exc.strerror or exc} ({where})"
+            return TrialOutcome(ok=False, reason=reason, duration=time.perf_counter() - started)
         ctx = ph.Context(
             trial_dir=str(files.dir),
             config_file=str(files.config),
@@ -219,7 +227,7 @@ class CommandObjective:
         def keep_logs(number: int) -> None:
             # The failed attempt's logs stay next to the new ones as stdout.attempt<N>.log.
             for log in (files.stdout, files.stderr):
-                if log.exists():
+                with contextlib.suppress(OSError):  # gone with a folder the command deleted
                     os.replace(log, log.with_name(f"{log.stem}.attempt{number - 1}{log.suffix}"))
 
         turn = (
@@ -247,8 +255,13 @@ class CommandObjective:
         cancel: threading.Event | None = None,
     ) -> Attempt:
         # A stale output.json (an earlier attempt, or a run interrupted before a resume) must never
-        # be read as this attempt's result.
-        files.output.unlink(missing_ok=True)
+        # be read as this attempt's result; the folder itself may be gone (a command deleted it).
+        try:
+            files.dir.mkdir(parents=True, exist_ok=True)
+            _clear(files.output)
+        except OSError as exc:
+            reason = f"cannot prepare the trial folder: {exc.strerror or exc} ({exc.filename or files.dir})"
+            return Attempt(ok=False, reason=reason, retryable=False)
         index = self._index.get() if self._index is not None else None
         before = index.latest(**key) if index is not None else None
         try:
@@ -277,6 +290,9 @@ class CommandObjective:
             document, result_path = self._read_result(files, index, before, key)
         except OutputError as exc:
             return Attempt(ok=False, reason=str(exc), returncode=0)
+        except OSError as exc:  # the command removed or broke its own files (issue 12, item 9)
+            reason = f"no output: cannot read it ({exc.strerror or exc}: {exc.filename or files.dir})"
+            return Attempt(ok=False, reason=reason, returncode=0)
         if isinstance(document, (int, float)) and not isinstance(document, bool) and len(self.metrics) == 1:
             document = {self.metrics[0]: document}
         if not isinstance(document, dict):
@@ -295,7 +311,7 @@ class CommandObjective:
         self, files: TrialFiles, index: Any, before: Path | None, key: dict[str, str]
     ) -> tuple[Any, str | None]:
         limit = self.max_output_bytes
-        if files.output.exists():
+        if os.path.lexists(files.output):
             return read_json_file(files.output, limit=limit, source=files.output.name), str(files.output)
         if index is not None:
             assert self.results is not None and self._index is not None
@@ -310,6 +326,11 @@ class CommandObjective:
                     f"appeared in {str(self._index.directory)!r} within {self.results.wait}s of exit"
                 ) from None
             return read_json_file(Path(path), limit=limit, source=Path(path).name), str(path)
+        if not files.stdout.exists():
+            raise OutputError(
+                f"no output: the command exited 0 but wrote no {files.output.name}, and its "
+                f"{files.stdout.name} is gone (did it delete its trial folder?)"
+            )
         line = last_json_object_line(files.stdout, limit=limit)
         if line is None:
             raise OutputError(
@@ -317,6 +338,15 @@ class CommandObjective:
                 "and printed no JSON object line on stdout"
             )
         return line, None
+
+
+def _clear(path: Path) -> None:
+    """Remove whatever is at ``path`` (a file, a link, a FIFO, or a directory an earlier command
+    made there) so that fastgrid can write or expect its own file there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 _STATE = (

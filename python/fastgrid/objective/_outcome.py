@@ -65,13 +65,20 @@ def check_metric_names(metrics: Sequence[str] | str) -> tuple[str, ...]:
 
 
 def _keys_hint(metrics: Mapping[Any, Any]) -> str:
-    keys = sorted(str(k) for k in metrics)
+    keys = sorted(_text(k) for k in metrics)
     shown = ", ".join(keys[:20])
     return shown + (f", ... ({len(keys)} keys)" if len(keys) > 20 else "") if keys else "none"
 
 
+def _text(value: Any, show: Any = str) -> str:
+    try:
+        return str(show(value))
+    except Exception:  # a hostile object's __str__/__repr__ must not fail the runner
+        return f"<{type(value).__name__}>"
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = _text(value, repr)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -103,7 +110,12 @@ def pick_value(
             return f"metric {name!r} missing from {source} (keys: {_keys_hint(metrics)})"
         if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
             return f"metric {name!r} is not a number: {_short(raw)} ({type(raw).__name__})"
-        number = float(raw)
+        try:
+            number = float(raw)
+        except OverflowError:
+            return f"metric {name!r} is too large for a float: {_short(raw)}"
+        except Exception:  # a Real whose __float__ raises
+            return f"metric {name!r} is not a number: {_short(raw)} ({type(raw).__name__})"
         if math.isnan(number):
             return f"metric {name!r} is NaN"
         if math.isinf(number):

@@ -6,11 +6,13 @@ so its id cannot have been reused by an unrelated process.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -137,6 +139,91 @@ class _ExitWatch:
                 return self._exited_now()
 
 
+# The watchdog's program: read "+PGID" / "-PGID" lines until the runner is gone (EOF: its end of
+# the pipe closed, however it died), then SIGTERM the groups still listed, and SIGKILL them after
+# the grace period.
+_REAPER_CODE = r"""
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+groups = set()
+for line in sys.stdin.buffer:
+    (groups.add if line[:1] == b"+" else groups.discard)(int(line[1:]))
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    for pgid in list(groups):
+        try:
+            os.killpg(pgid, sig)
+        except OSError:
+            groups.discard(pgid)
+    deadline = time.monotonic() + float(sys.argv[1])
+    while groups and sig == signal.SIGTERM and time.monotonic() < deadline:
+        time.sleep(0.05)
+        for pgid in list(groups):
+            try:
+                os.killpg(pgid, 0)
+            except OSError:
+                groups.discard(pgid)
+"""
+_REAPER_GRACE = 2.0
+
+
+class _Reaper:
+    """A watchdog process that kills the command groups of a runner that died (issue 12, item 2).
+
+    Commands run in their own sessions, so nothing the kernel does to a killed runner (SIGKILL
+    to its pid or its group) reaches them, and ``PR_SET_PDEATHSIG`` would cover only a command's
+    first process. So one small process per runner, in a session of its own (a kill of the
+    runner's group spares it), is told each command group as it starts and ends, and kills those
+    still running when its pipe from the runner reaches end-of-file. Started on first use.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pid = -1
+        atexit.register(self.close)
+
+    def _pipe(self) -> IO[bytes] | None:
+        proc = self._proc
+        if proc is None or self._pid != os.getpid() or proc.poll() is not None:
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", _REAPER_CODE, str(_REAPER_GRACE)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except OSError:
+                return None  # no watchdog: commands then outlive a killed runner, as before
+            self._proc, self._pid = proc, os.getpid()
+        return proc.stdin
+
+    def tell(self, sign: bytes, pgid: int) -> None:
+        with self._lock:
+            pipe = self._pipe()
+            if pipe is None:
+                return
+            try:
+                pipe.write(b"%s%d\n" % (sign, pgid))
+                pipe.flush()
+            except OSError:
+                self._proc = None  # it died: the next command starts another
+
+    def close(self) -> None:
+        """At a normal exit: nothing is left running, so the watchdog ends with its pipe."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is not None and self._pid == os.getpid():
+            with contextlib.suppress(OSError):
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=_REAPER_GRACE + 1)
+
+
+_REAPER = _Reaper()
+
+
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     # Gone already (ESRCH), or a setuid member we may not signal (EPERM): nothing more to do.
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -185,6 +272,7 @@ def run_in_group(
             log.close()
         raise
     assert proc.stdout is not None and proc.stderr is not None
+    _REAPER.tell(b"+", proc.pid)
     pump = _Pump([(proc.stdout, logs[0]), (proc.stderr, logs[1])])
     watch: _ExitWatch | None = None
     timed_out = False
@@ -199,6 +287,7 @@ def run_in_group(
         pump.drain(_DRAIN_AFTER_EXIT)
     except BaseException:
         _signal_group(proc.pid, signal.SIGKILL)
+        _REAPER.tell(b"-", proc.pid)  # before the reap: then its group id cannot be reused yet
         proc.wait()
         if watch is not None:
             watch.close()
@@ -211,4 +300,5 @@ def run_in_group(
         pump.close()
         for log in logs:
             log.close()
+    _REAPER.tell(b"-", proc.pid)
     return Exit(returncode=proc.wait(), timed_out=timed_out)

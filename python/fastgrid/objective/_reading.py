@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from fastgrid.objective._capped import MARKER
 
-__all__ = ["OutputError", "format_bytes", "last_json_object_line", "read_json_file", "tail_text"]
+__all__ = [
+    "OutputError",
+    "format_bytes",
+    "last_json_object_line",
+    "open_regular",
+    "read_json_file",
+    "tail_text",
+]
 
 _BLOCK = 1 << 16
 
@@ -45,9 +53,38 @@ def parse_json(data: bytes, *, source: str) -> Any:
         raise OutputError(f"output is nested too deeply to parse ({source})") from None
 
 
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def open_regular(path: Path, *, source: str) -> Any:
+    """Open ``path`` for reading if it is a regular file (after symlinks); OutputError naming what
+    it is otherwise. Never blocks: a FIFO made by a hostile command would wait for a writer forever
+    (issue 12, item 9), so the file is opened non-blocking and checked before anything is read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except IsADirectoryError:
+        raise OutputError(f"{source} is a directory, not a file") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise OutputError(f"{source} is {kind}, not a file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_json_file(path: Path, *, limit: int, source: str) -> Any:
     """Parse a JSON file of at most ``limit`` bytes (checked before reading, and while reading)."""
-    with open(path, "rb") as f:
+    with open_regular(path, source=source) as f:
         size = os.fstat(f.fileno()).st_size
         data = f.read(limit + 1) if size <= limit else b""
     if size > limit or len(data) > limit:
@@ -80,7 +117,7 @@ def last_json_object_line(path: Path, *, limit: int) -> dict | None:
     there is no such line. Reaching the marker of a capped log (``CappedLog``) before any such line
     is an error too: the result may have been in the dropped part.
     """
-    with open(path, "rb") as f:
+    with open_regular(path, source=path.name) as f:
         pos = f.seek(0, os.SEEK_END)
         carry = b""  # the (partial) line that continues past the block just read
         while True:
@@ -125,12 +162,11 @@ def last_json_object_line(path: Path, *, limit: int) -> dict | None:
 def tail_text(path: Path, *, lines: int = 20, max_bytes: int = 8192) -> str:
     """The last few lines of a log, for reports; empty when the file does not exist."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, source=path.name) as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(max(0, size - max_bytes))
-            # Bounded even when the "file" is a device (a symlink to /dev/zero has no end).
             data = f.read(max_bytes)
-    except FileNotFoundError:
+    except (OSError, OutputError):  # gone, or not a file (a FIFO would block): no tail to show
         return ""
     split = data.decode("utf-8", errors="replace").splitlines()
     if size > max_bytes and len(split) > 1:

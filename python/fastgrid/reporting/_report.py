@@ -239,7 +239,7 @@ def load_report(
         spec = load_sweep_file(sweep_file)
         url = storage if storage is not None else spec.sweep.storage
         base = Path(directory) if directory is not None else Path.cwd()
-        store = open_storage(url, directory=base)
+        store = open_storage(url, directory=base, readonly=True)
         name = spec.sweep.name or "sweep"
         config = _config_of(spec)
         where = f"{redact_url(url) if url else DEFAULT_STORE_NAME} (from {base.resolve()})"
@@ -247,7 +247,7 @@ def load_report(
     else:
         if storage is None:
             raise ValueError("--study needs --storage (the storage URL the study lives in)")
-        store = open_storage(storage, directory=Path(directory) if directory else None)
+        store = open_storage(storage, directory=Path(directory) if directory else None, readonly=True)
         name, where = str(study), redact_url(storage)
         guess = (Path(directory) if directory else Path.cwd()).resolve() / "runs" / name
         runs = guess if guess.is_dir() else None

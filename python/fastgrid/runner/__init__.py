@@ -10,6 +10,7 @@ from fastgrid.runner._describe import BARE_LIST_HINT
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._progress import Reporter, TrialEvent
 from fastgrid.runner._result import SweepResult
+from fastgrid.runner._signals import Interrupted, exit_status, leave
 from fastgrid.runner._sweep import Sweep
 from fastgrid.runner._validate import apply_override
 from fastgrid.runner._walkforward import WalkForward
@@ -17,6 +18,7 @@ from fastgrid.runner._worker import Worker, quiet_optuna
 
 __all__ = [
     "BARE_LIST_HINT",
+    "Interrupted",
     "Reporter",
     "Sweep",
     "SweepPlan",
@@ -25,5 +27,7 @@ __all__ = [
     "WalkForward",
     "Worker",
     "apply_override",
+    "exit_status",
+    "leave",
     "quiet_optuna",
 ]

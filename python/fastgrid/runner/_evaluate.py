@@ -92,7 +92,9 @@ def objective_values(names: Sequence[str], metrics: Mapping[str, Any], value: An
     for name, v in zip(names, raw, strict=True):
         try:
             f = float(v)
-        except (TypeError, ValueError, OverflowError):
+        except OverflowError:
+            return f"metric {name} is too large for a float"
+        except Exception:  # TypeError, ValueError, or a hostile __float__
             return f"metric {name} is not a number: {_short(v)}"
         if not math.isfinite(f):
             return f"metric {name} is {f}"
@@ -184,9 +186,46 @@ def _unknown(expr: Any, metrics: Mapping[str, Any], name: str) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as JSON can store it: as is when it can, else its JSON text read back (NaN as null)."""
+    """``value`` as JSON can store it: as is when it can, else a copy with NaN and infinities as
+    null, keys as strings, other objects as their ``str`` and a container inside itself as
+    ``"<cycle>"`` (an objective's metrics may be any of these; issue 12, item 10)."""
     try:
         json.dumps(value, allow_nan=False)
         return value
-    except (TypeError, ValueError):
-        return json.loads(json.dumps(value, default=str).replace("NaN", "null"))
+    except (TypeError, ValueError, RecursionError):
+        return _plain(value, set(), 0)
+
+
+_MAX_DEPTH = 100
+
+
+def _plain(value: Any, open_ids: set[int], depth: int) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping | list | tuple):
+        if id(value) in open_ids or depth >= _MAX_DEPTH:
+            return "<cycle>" if id(value) in open_ids else "<too deep>"
+        open_ids.add(id(value))
+        try:
+            if isinstance(value, Mapping):
+                return {_key(k): _plain(v, open_ids, depth + 1) for k, v in value.items()}
+            return [_plain(v, open_ids, depth + 1) for v in value]
+        finally:
+            open_ids.discard(id(value))
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool | int | float) or key is None:
+        return json.dumps(key)
+    try:
+        return str(key)
+    except Exception:
+        return f"<{type(key).__name__}>"

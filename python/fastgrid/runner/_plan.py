@@ -50,7 +50,8 @@ class SweepPlan:
         # A callable given in Python goes to worker processes by value when it must (issue 11: a
         # function defined in a notebook or a script's __main__ cannot be imported by a spawned
         # process); cloudpickle pickles importable functions by reference as pickle does.
-        state = dict(self.__dict__)
+        # Each worker process builds its own grid from the spec (cheaper than pickling one).
+        state = {k: v for k, v in self.__dict__.items() if k != "_grid"}
         if self.target is not None:
             state["target"] = _ByValue(cloudpickle.dumps(self.target))
         return state
@@ -89,7 +90,13 @@ class SweepPlan:
         return self.directory / "runs" / self.name
 
     def grid(self) -> Any:
-        return Grid(self.spec.parameters, constraints=tuple(self.spec.sweep.where))
+        """The sweep's grid, built once per process (a tree of 100,000 values takes a while)."""
+        grid = self.__dict__.get("_grid")
+        if grid is None:
+            grid = self.__dict__["_grid"] = Grid(
+                self.spec.parameters, constraints=tuple(self.spec.sweep.where)
+            )
+        return grid
 
     def search_space(self) -> SearchSpace:
         # problems() refuses a list of trees in search mode before this runs.

@@ -87,7 +87,7 @@ def run_worker_processes(plan: SweepPlan, state: RunState, reporter: Reporter, s
     procs = [
         ctx.Process(
             target=worker_main,
-            args=(plan, state, i, events, counter, stop),
+            args=(plan, state, i, events, counter, stop, os.getpid()),
             name=f"fastgrid-worker-{i}",
         )
         for i in range(1, plan.spec.sweep.workers)

@@ -41,6 +41,11 @@ class SweepResult:
     axes: StoredAxes | None = field(default=None, repr=False)
     counts: dict[str, int] = field(default_factory=dict)
     """Complete / failed / reused / infeasible / running / pruned trials of the study."""
+    signal: int | None = None
+    """The signal that stopped the run (SIGINT for Ctrl-C, SIGTERM, SIGHUP); None when it ended
+    by itself. The CLI exits with 128 + its number."""
+    stray_threads: list[str] = field(default_factory=list)
+    """Names of non-daemon threads that the objective started and left running."""
 
     @functools.cached_property
     def rows(self) -> list[Row]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastgrid._core import parse_parameters, trial_key
 from fastgrid.runner._plan import SweepPlan
+from fastgrid.samplers import single_value
 
 __all__ = ["NO_CONFIG", "IdentityConfig", "RunState", "space_changes"]
 
@@ -65,7 +66,8 @@ class RunState:
             sweep_name=plan.name,
             space=space,
             fingerprint=fingerprint,
-            fixed={a["path"]: a["value"] for a in axes if a["kind"] == "fixed"},
+            # Every parameter of one value: the grid sampler registers none of them on trials.
+            fixed={a["path"]: value for a in axes for one, value in (single_value(a),) if one},
             paths=[a["path"] for a in axes],
             total=total,
             deadline=min(deadlines) if deadlines else None,

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +27,7 @@ from fastgrid import attrs
 from fastgrid._core import ConfigError, Grid, parse_parameters
 from fastgrid.config import ConfigCache
 from fastgrid.dotted import nest
-from fastgrid.exceptions import SweepAbortedError, SweepChangedError, SweepFileError
+from fastgrid.exceptions import SweepAbortedError, SweepChangedError, SweepFileError, SweepInUseError
 from fastgrid.plain import plain
 from fastgrid.runner._check import check_point
 from fastgrid.runner._describe import objective_text, start_lines
@@ -34,11 +36,19 @@ from fastgrid.runner._plan import SweepPlan, add_import_path
 from fastgrid.runner._pool import run_worker_processes, run_worker_threads
 from fastgrid.runner._progress import Reporter, choose_mode
 from fastgrid.runner._result import SweepResult
-from fastgrid.runner._runs import fail_stale, progress_start, register_run
+from fastgrid.runner._runs import (
+    describe_run,
+    progress_start,
+    reap,
+    register_run,
+    run_heartbeat,
+    runs_in_progress,
+)
+from fastgrid.runner._signals import first_interrupt_only, stop_signals_deferred, stray_threads
 from fastgrid.runner._state import RunState, space_changes
 from fastgrid.runner._validate import validate
-from fastgrid.runner._worker import Worker, first_interrupt_only, quiet_optuna
-from fastgrid.storages import SMALL_TAIL, release_connections
+from fastgrid.runner._worker import Worker, quiet_optuna
+from fastgrid.storages import SMALL_TAIL, Heartbeat, release_connections
 from fastgrid.study import Row, best_trials, budget_trials, counts, rows
 from fastgrid.sweepfile import SweepFile, bare_lists, format_errors, load_sweep_file, parameter_leaves
 
@@ -122,6 +132,8 @@ class Sweep:
         storage: str | None = None,
         retry_failed: int = 1,
         fail_fast: int = 5,
+        heartbeat_interval: int = 10,
+        grace_period: int | None = None,
         keep_returns: int | str = 50,
         config: str | Path | Mapping[str, Any] | None = None,
         config_model: str | type | None = None,
@@ -176,6 +188,8 @@ class Sweep:
             "storage": storage,
             "retry_failed": retry_failed,
             "fail_fast": fail_fast,
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": grace_period,
             "keep_returns": keep_returns,
         }
         if direction is not None:
@@ -393,7 +407,10 @@ class Sweep:
         interrupted = False
         stopped: Stopped | None = None
         worker: Worker | None = None
-        with reporter, first_interrupt_only():
+        received: list[int] = []  # the signal that stopped the run, if one did
+        threads_before = set(threading.enumerate())
+        beat = run_heartbeat(study, state.run_id, interval=plan.spec.sweep.heartbeat_interval)
+        with reporter, first_interrupt_only(received), beat:
             try:
                 if plan.spec.sweep.workers == 1:
                     worker = Worker(plan, state, study=study, emit=reporter.update)
@@ -406,24 +423,44 @@ class Sweep:
                 interrupted = True
             except Stopped as exc:
                 stopped = exc
+            except KeyError:
+                if self._study_exists(study):
+                    raise
+                # Another process deleted the study under this run (Optuna's own tools can).
+                raise SweepChangedError(
+                    f"sweep {plan.name!r}: its stored study was deleted while this run was writing it"
+                ) from None
             interrupted = interrupted or state.interrupted
-        with contextlib.suppress(Exception):
-            register_run(study, state.run_id, active=False)
-        checkpoint = getattr(study._storage, "checkpoint", None)
-        if checkpoint is not None:
-            # The embedded store: snapshot what this run wrote, so the next open replays nothing.
+        late: list[int] = []  # a stop signal now waits for the bookkeeping (it is quick)
+        with stop_signals_deferred(late):
             with contextlib.suppress(Exception):
-                checkpoint(min_new=SMALL_TAIL)
-        ran = worker.started if worker is not None else state.ran
-        result = self._result(study, state, interrupted=interrupted, ran=ran)
+                register_run(study, state.run_id, active=False)
+            checkpoint = getattr(study._storage, "checkpoint", None)
+            if checkpoint is not None:
+                # The embedded store: snapshot what this run wrote, so the next open replays nothing.
+                with contextlib.suppress(Exception):
+                    checkpoint(min_new=SMALL_TAIL)
+            ran = worker.started if worker is not None else state.ran
+            result = self._result(study, state, interrupted=interrupted, ran=ran)
+            if interrupted:
+                result.signal = received[0] if received else signal.SIGINT
+            result.stray_threads = [t.name for t in stray_threads(threads_before)]
         if (
             plan.spec.validate_ is not None
             and not interrupted
+            and not late
             and stopped is None
             and result.best is not None
         ):
-            self._validate(study, state, result)
-        reporter.summary(result, lines=self._summary_lines(result, budget))
+            # Validation runs the objective again: a stop signal there stops it as in the sweep.
+            with first_interrupt_only(received):
+                try:
+                    self._validate(study, state, result)
+                except KeyboardInterrupt:
+                    result.interrupted, result.signal = True, received[0] if received else signal.SIGINT
+        # After a SIGHUP the terminal may be gone: the summary must not turn into a traceback.
+        with contextlib.suppress(OSError), stop_signals_deferred(late):
+            reporter.summary(result, lines=self._summary_lines(result, budget))
         release_connections(study._storage)
         if stopped is not None:
             raise self._stopped_error(stopped)
@@ -547,6 +584,7 @@ class Sweep:
         storage = plan.open_storage()
         directions = plan.spec.sweep.all_directions
         if self.fresh:
+            self._refuse_fresh_while_running(storage)
             with contextlib.suppress(KeyError):
                 optuna.delete_study(study_name=plan.name, storage=storage)
         study = optuna.create_study(
@@ -602,9 +640,38 @@ class Sweep:
         if study_attrs.get(attrs.STUDY_AXES) != axes:
             study.set_user_attr(attrs.STUDY_AXES, axes)
         state.first_trial = first
-        fail_stale(study)
+        sweep = plan.spec.sweep
+        reap(
+            study,
+            own=state.run_id,
+            heartbeat=Heartbeat(storage, interval=sweep.heartbeat_interval, grace=sweep.grace),
+            at_start=True,
+        )
         register_run(study, state.run_id, active=True)
         return study
+
+    def _study_exists(self, study: optuna.Study) -> bool:
+        try:
+            study._storage.get_study_id_from_name(self.plan.name)
+        except KeyError:
+            return False
+        return True
+
+    def _refuse_fresh_while_running(self, storage: Any) -> None:
+        """``--fresh`` deletes the stored trials: never under a run that is still writing them
+        (its next write would fail with a KeyError; issue 12, item 4)."""
+        try:
+            study = optuna.load_study(study_name=self.plan.name, storage=storage)
+        except KeyError:
+            return
+        live = runs_in_progress(study, grace=self.plan.spec.sweep.grace)
+        if live:
+            who = "; ".join(describe_run(info) for info in live.values())
+            raise SweepInUseError(
+                f"sweep {self.plan.name!r} is being run by another process ({who}); fresh=True "
+                "(--fresh) would delete its trials under it. Stop that run first, or run without "
+                "--fresh to join it"
+            )
 
     def _check_config(self, state: RunState) -> None:
         """What the default config says of the parameters, before any trial runs: a bare list that

@@ -97,6 +97,7 @@ class WalkForward:
     def run(self) -> WalkForwardResult:
         """Run or resume every fold in order; stops at the first interrupted fold."""
         quiet_optuna()
+        self._stopped_by: int | None = None
         spec = self.sweep.spec
         result = WalkForwardResult(
             name=self.name,
@@ -108,7 +109,7 @@ class WalkForward:
         for fold in self.folds:
             outcome = self._run_fold(fold)
             if outcome is None:
-                result.interrupted = True
+                result.interrupted, result.signal = True, self._stopped_by
                 break
             result.folds.append(outcome)
         return result
@@ -119,6 +120,7 @@ class WalkForward:
         sweep = self.fold_sweep(fold)
         ran: SweepResult = sweep.run()
         if ran.interrupted:
+            self._stopped_by = ran.signal
             return None
         return self._evaluate(fold, sweep, ran.study, ran.rows, ran.best)
 

@@ -7,11 +7,10 @@ runs one per worker process (built from a pickled Sweep, so each process loads t
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -38,6 +37,8 @@ from fastgrid.runner._evaluate import (
 from fastgrid.runner._plan import SweepPlan, add_import_path
 from fastgrid.runner._progress import TrialEvent
 from fastgrid.runner._returns import ReturnsKeeper, take_returns
+from fastgrid.runner._runs import reap, undecided_trials
+from fastgrid.runner._signals import first_interrupt_only, follow_parent, leave, stray_threads
 from fastgrid.runner._state import RunState
 from fastgrid.samplers import GridSampler, SearchSpace
 from fastgrid.storages import STALE_REASON, Heartbeat
@@ -68,7 +69,7 @@ class Worker:
         cancel: threading.Event | None = None,
     ) -> None:
         spec = plan.spec
-        self.plan, self.state, self.emit = plan, state, emit
+        self.plan, self.state, self.emit, self.index = plan, state, emit, index
         self.counter, self.stop = counter, stop
         # Set by the runner of a worker thread: kills its running command (Ctrl-C reaches only
         # the main thread).
@@ -226,18 +227,30 @@ class Worker:
         self.emit(TrialEvent(self.next_number - 1, "FAIL", None, reason, 0.0, False, False, True))
 
     def _await_others(self) -> bool:
-        """Wait while other workers run the last points; True when one of them came free again."""
-        if self.grid_sampler is None or not self.plan.wait_for_others:
+        """Wait while other workers run the last points; True when one of them came free again.
+
+        ``fastgrid worker`` (``wait_for_others``) waits for every running trial. A plain run waits
+        only for trials whose owner cannot be known alive from here (a run in another container
+        or on another host, or none recorded): until they finish or go stale, a point may be left
+        that nobody will run, and the sweep must not be reported done (issue 12, item 3).
+        """
+        if self.grid_sampler is None or self.index != 0:
+            return False
+        own, grace = self.state.run_id, self.heartbeat.grace
+        if not self.plan.wait_for_others and not undecided_trials(self.study, own=own, grace=grace):
             return False
         poll = min(max(self.heartbeat.interval / 2, 0.2), 5.0)
         while True:
             if not self._budget_left():
                 return False
-            for number in self.heartbeat.fail_stale(self.study):
+            for number in reap(self.study, own=own, heartbeat=self.heartbeat):
                 self.emit(TrialEvent(number, "FAIL", None, STALE_REASON, 0.0, False, False))
             if self.grid_sampler.remaining(self.study, after=sys.maxsize) > 0:
                 return True
-            if self.heartbeat.running(self.study) == 0:
+            if self.plan.wait_for_others:
+                if self.heartbeat.running(self.study) == 0:
+                    return False
+            elif not undecided_trials(self.study, own=own, grace=grace):
                 return False
             time.sleep(poll)
 
@@ -268,6 +281,8 @@ class Worker:
         """Run one trial; False when the grid turned out to be exhausted."""
         trial = self.study.ask(fixed_distributions=self.distributions)
         self.next_number = trial.number + 1
+        # Whose trial it is: a reaper elsewhere asks whether this run is alive (see _runs).
+        self.study._storage.set_trial_system_attr(trial._trial_id, attrs.RUN, self.state.run_id)
         with self.heartbeat.beating(trial._trial_id):
             return self._step(trial)
 
@@ -294,7 +309,9 @@ class Worker:
             key = self.key = trial_key(point)
             storage, tid = self.study._storage, trial._trial_id
             storage.set_trial_user_attr(tid, attrs.KEY, key)
-            if self.grid_sampler is not None and not self.grid_sampler.registers_params:
+            if self.grid_sampler is not None and not (
+                self.grid_sampler.registers_params and self.grid_sampler.params_exact
+            ):
                 storage.set_trial_user_attr(tid, attrs.PARAMS, flatten(point))
             hit = self.reuse.get(key)
             if hit is None and self.space is not None and self.counter is not None:
@@ -481,41 +498,33 @@ def _tell_study(study: optuna.Study, trial: optuna.Trial, values: Any, *, state:
         _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state)
 
 
-@contextlib.contextmanager
-def first_interrupt_only() -> Iterator[None]:
-    """Turn the first SIGINT into KeyboardInterrupt and ignore repeats until the block ends.
+def worker_main(
+    plan: SweepPlan, state: RunState, index: int, events: Any, counter: Any, stop: Any, parent: int
+) -> None:
+    """Entry point of a worker process: its own storage connection, config cache and loop.
 
-    A terminal's Ctrl-C reaches every worker and the parent forwards one more; a second
-    interrupt must not cut short the recording of the trials the first one stopped.
+    It stops (as on Ctrl-C) when its runner ``parent`` dies, even of SIGKILL, and exits even if the
+    objective left threads running.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    fired = False
-
-    def handler(signum: int, frame: Any) -> None:
-        nonlocal fired
-        if not fired:
-            fired = True
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def worker_main(plan: SweepPlan, state: RunState, index: int, events: Any, counter: Any, stop: Any) -> None:
-    """Entry point of a worker process: its own storage connection, config cache and loop."""
-    quiet_optuna()
-    add_import_path(plan.import_path)
+    before = set(threading.enumerate())
+    status = 0
     try:
         with first_interrupt_only():
+            follow_parent(parent)
+            quiet_optuna()
+            add_import_path(plan.import_path)
             worker = Worker(plan, state, emit=events.put, counter=counter, stop=stop, index=index)
             worker.loop()
     except KeyboardInterrupt:
-        sys.exit(130)
+        status = 130
+    strays = [t.name for t in stray_threads(before)]
+    if strays:
+        # multiprocessing would wait for them at exit: flush the events, then leave without them.
+        events.close()
+        events.join_thread()
+        leave(status, strays)
+    if status:
+        sys.exit(status)
 
 
 def quiet_optuna() -> None:

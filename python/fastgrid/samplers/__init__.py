@@ -6,7 +6,13 @@
   samplers (TPE, random, CMA-ES, QMC, NSGA-II), built by :func:`search_sampler`.
 """
 
-from fastgrid.samplers._axes import axis_distribution, decode_choice, encode_choice
+from fastgrid.samplers._axes import (
+    axis_distribution,
+    decode_choice,
+    encode_choice,
+    exact_in_optuna,
+    single_value,
+)
 from fastgrid.samplers._factory import (
     PRUNERS,
     SEARCH_SAMPLERS,
@@ -29,6 +35,8 @@ __all__ = [
     "constraint_values",
     "decode_choice",
     "encode_choice",
+    "exact_in_optuna",
     "make_pruner",
     "search_sampler",
+    "single_value",
 ]

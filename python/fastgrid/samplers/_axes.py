@@ -18,7 +18,19 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-__all__ = ["axis_distribution", "axis_field", "decode_choice", "encode_choice", "get_path", "stepped_high"]
+__all__ = [
+    "axis_distribution",
+    "axis_field",
+    "decode_choice",
+    "encode_choice",
+    "exact_in_optuna",
+    "get_path",
+    "single_value",
+    "stepped_high",
+]
+
+EXACT_INT = 2**53
+"""Optuna keeps a numeric parameter as a float: integers beyond this lose their last digits."""
 
 _SCALAR = (type(None), bool, int, float, str)
 
@@ -72,6 +84,35 @@ def axis_distribution(axis: Any) -> BaseDistribution | None:
         return FloatDistribution(low, high, log=log)
     values = axis_field(axis, "values")
     return CategoricalDistribution([encode_choice(v) for v in values])
+
+
+def single_value(axis: Any) -> tuple[bool, Any]:
+    """``(True, value)`` for an axis that holds one value (a fixed value, a one-element list, a
+    range of one step), else ``(False, None)``.
+
+    Such a parameter needs no Optuna distribution: recording it on every trial would cost a log
+    entry per trial and parameter for a value the study stores once (issue 12, item 8).
+    """
+    kind = axis_field(axis, "kind")
+    if kind == "fixed":
+        return True, axis_field(axis, "value")
+    if axis_field(axis, "size") != 1:
+        return False, None
+    if kind in ("int", "float"):
+        return True, axis_field(axis, "low")
+    values = axis_field(axis, "values")
+    if isinstance(values, list) and len(values) == 1:
+        return True, values[0]
+    return False, None
+
+
+def exact_in_optuna(axis: Any) -> bool:
+    """Whether Optuna records every value of the axis exactly: an int range reaching past ±2**53
+    does not (its internal float rounds 1700000000000000001 to 1700000000000000000; issue 12,
+    item 16). Choices and fixed values are stored as given, floats are floats."""
+    if axis_field(axis, "kind") != "int":
+        return True
+    return max(abs(int(axis_field(axis, "low"))), abs(int(axis_field(axis, "high")))) <= EXACT_INT
 
 
 def axis_field(axis: Any, name: str) -> Any:

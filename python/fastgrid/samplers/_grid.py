@@ -27,7 +27,14 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import attrs
-from fastgrid.samplers._axes import axis_distribution, axis_field, encode_choice, get_path
+from fastgrid.samplers._axes import (
+    axis_distribution,
+    axis_field,
+    encode_choice,
+    exact_in_optuna,
+    get_path,
+    single_value,
+)
 
 __all__ = ["EXHAUSTED_ATTR", "FAILED_IN_ATTR", "SLOT_ATTR", "GridSampler"]
 
@@ -35,6 +42,10 @@ SLOT_ATTR = attrs.SLOT
 EXHAUSTED_ATTR = attrs.EXHAUSTED
 _DONE = (TrialState.COMPLETE, TrialState.PRUNED)  # states whose slot is never run again
 FAILED_IN_ATTR = attrs.FAILED_IN
+# System attrs Optuna writes: ``study.enqueue_trial``'s fixed params, and the number of the trial
+# that ``RetryHeartbeatStaleTrialCallback`` re-queued.
+_FIXED = "fixed_params"
+_RETRY_OF = "failed_trial"
 # How long a retry waits for a lower-numbered retry to write its claim (its worker may have died
 # in between; then the claim goes ahead).
 _CLAIM_WAIT = 10.0
@@ -72,9 +83,17 @@ class GridSampler(BaseSampler):
             for a in grid.axes
             if axis_field(a, "kind") != "fixed"
         }
+        # Parameters of one value are not registered (a trial of a grid with 100,000 constants
+        # would record each); a trial may still suggest them.
+        # Nor are int ranges past ±2**53, whose values Optuna would round (see ``params_exact``).
         self._distributions = {
-            axis_field(a, "path"): d for a in grid.axes if (d := axis_distribution(a)) is not None
+            axis_field(a, "path"): d
+            for a in grid.axes
+            if not single_value(a)[0] and exact_in_optuna(a) and (d := axis_distribution(a)) is not None
         }
+        self.params_exact = all(exact_in_optuna(a) for a in grid.axes)
+        """False when some values cannot be Optuna params (integers past ±2**53): a runner then
+        records each trial's exact point itself, as fastgrid's Sweep does (user attr ``params``)."""
         # A union of trees may give one path different kinds, or drop it from some points: such
         # a grid cannot be described by one Optuna distribution per parameter.
         paths = [axis_field(a, "path") for a in grid.axes]
@@ -98,7 +117,7 @@ class GridSampler(BaseSampler):
 
     @property
     def distributions(self) -> dict[str, BaseDistribution]:
-        """Varying parameters (dotted path → distribution); fixed values are not registered.
+        """Varying parameters (dotted path → distribution); parameters of one value are not registered.
 
         Empty for a union of trees whose parameters differ (``registers_params`` is then False).
         """
@@ -116,6 +135,17 @@ class GridSampler(BaseSampler):
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         stored = trial.system_attrs.get(SLOT_ATTR)
         slot: int
+        if stored is None and _RETRY_OF in trial.system_attrs:
+            # Optuna's RetryHeartbeatStaleTrialCallback re-queues a stale trial with its params and
+            # system attrs: it evaluates the original's slot (a stored slot is inherited; a first
+            # pass slot is the original's number), not the one its own number would name.
+            stored = self._slot_of_number(study, trial.system_attrs[_RETRY_OF])
+            if stored is not None:
+                study._storage.set_trial_system_attr(trial._trial_id, SLOT_ATTR, stored)
+        if stored is None and _FIXED in trial.system_attrs:
+            # An enqueued trial (``study.enqueue_trial``): its params were chosen by someone else,
+            # so it takes no slot and the slot its number would name runs later, as a retry does.
+            return
         if stored is not None:
             slot = int(stored)
         elif 0 <= trial.number - self._first < self._n:
@@ -148,6 +178,12 @@ class GridSampler(BaseSampler):
         with self._lock:
             entry = self._points.get(trial._trial_id)
         if entry is None:
+            if _FIXED in trial.system_attrs:
+                # Optuna's GridSampler raises ValueError here too (test_enqueued_insufficient_trial).
+                raise ValueError(
+                    f"trial {trial.number} was enqueued without parameter {param_name!r}: an enqueued "
+                    "trial takes no grid point, so give it every parameter the objective suggests"
+                )
             raise RuntimeError(f"trial {trial.number} was not prepared by GridSampler.before_trial")
         parts = self._paths.get(param_name)
         if parts is None:
@@ -211,7 +247,17 @@ class GridSampler(BaseSampler):
         slot = trial.system_attrs.get(SLOT_ATTR)
         if slot is not None:
             return int(slot)
+        if _FIXED in trial.system_attrs:
+            return None  # enqueued: its params are its own
         return rel if rel < self._n else None
+
+    def _slot_of_number(self, study: Study, number: Any) -> int | None:
+        """The slot of the stored trial numbered ``number`` (None if there is none)."""
+        try:
+            trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(number))
+            return self.slot_of(study._storage.get_trial(trial_id))
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def exhausted(self, trial: optuna.Trial | FrozenTrial) -> bool:
         """True when the trial was created after every slot was done or taken (do not run it)."""
@@ -219,6 +265,11 @@ class GridSampler(BaseSampler):
             if trial._trial_id in self._exhausted:
                 return True
         return isinstance(trial, FrozenTrial) and bool(trial.system_attrs.get(EXHAUSTED_ATTR, False))
+
+    def is_exhausted(self, study: Study) -> bool:
+        """True when no slot is left to run (Optuna's ``GridSampler.is_exhausted``)."""
+        after = len(study._storage.get_all_trials(study._study_id, deepcopy=False))
+        return self.remaining(study, after=after) == 0
 
     def remaining(
         self,
@@ -288,8 +339,8 @@ class GridSampler(BaseSampler):
             for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
                 if t.number >= trial.number or t.number - self._first < self._n:
                     continue
-                if t.system_attrs.get(EXHAUSTED_ATTR):
-                    continue
+                if t.system_attrs.get(EXHAUSTED_ATTR) or _FIXED in t.system_attrs:
+                    continue  # ran nothing, or an enqueued trial (it claims no slot)
                 other = t.system_attrs.get(SLOT_ATTR)
                 if other is None:
                     undecided = undecided or t.state in (TrialState.RUNNING, TrialState.WAITING)

@@ -14,7 +14,14 @@ from typing import Any
 
 import optuna
 
-from fastgrid.samplers._axes import axis_field, decode_choice, encode_choice, stepped_high
+from fastgrid.samplers._axes import (
+    EXACT_INT,
+    axis_field,
+    decode_choice,
+    encode_choice,
+    exact_in_optuna,
+    stepped_high,
+)
 
 __all__ = ["SearchSpace"]
 
@@ -25,6 +32,15 @@ class SearchSpace:
     def __init__(self, axes: Sequence[Any]) -> None:
         self._axes = [dict(a) if isinstance(a, dict) else {k: axis_field(a, k) for k in _KEYS} for a in axes]
         for axis in self._axes:
+            if not exact_in_optuna(axis):
+                # Optuna samples and stores ints as floats: past 2**53 it would suggest (and record)
+                # values that are not the ones it reports, some outside the range.
+                exc = ValueError(
+                    f"integers beyond ±2**53 ({EXACT_INT}) cannot be searched exactly (Optuna keeps "
+                    "them as floats); use sampler = 'grid', or a narrower range"
+                )
+                exc.path = axis["path"]  # type: ignore[attr-defined]
+                raise exc
             if axis["kind"] == "grid":
                 axis["choices"] = [encode_choice(v) for v in axis["values"]]
             elif axis["kind"] == "float" and axis.get("step") is not None and not axis.get("log"):

@@ -148,8 +148,9 @@ class Heartbeat:
                 self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
             else:
                 self.storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
-                # The embedded store defers writes to a running trial to its next call, which a
-                # trial in progress does not make: the beat must reach the other workers now.
+                # The embedded store defers a trial's writes to this process's next storage call,
+                # and a long objective makes none: a beat that other processes never see would let
+                # them fail a live trial as stale.
                 flush = getattr(self.storage, "flush", None)
                 if flush is not None:
                     flush()

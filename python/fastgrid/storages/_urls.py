@@ -134,6 +134,7 @@ def open_storage(
     directory: Path | None = None,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
+    readonly: bool = False,
 ) -> BaseStorage:
     """Open the Optuna storage named by ``url`` (the accepted forms are listed in the docs' "Storage URLs").
 
@@ -144,13 +145,15 @@ def open_storage(
         heartbeat_interval: Optuna's heartbeat option, passed to ``RDBStorage``; the file storages
             have no heartbeat, so giving it there is an error rather than silently ignored.
         grace_period: likewise, the seconds without a heartbeat before ``RDBStorage`` fails a trial.
+        readonly: only read (reports): the embedded store is opened read-only, and a missing one
+            reads as empty instead of being created.
 
     Raises:
         ValueError: the URL is of no accepted form (the message redacts the password).
     """
     base = Path.cwd() if directory is None else Path(directory)
     if url is None:
-        return _embedded(base / DEFAULT_STORE_NAME, url, heartbeat_interval, grace_period)
+        return _embedded(base / DEFAULT_STORE_NAME, url, heartbeat_interval, grace_period, readonly)
     text = os.fspath(url)
     if not text.strip():
         raise _bad_url(text, "empty storage URL")
@@ -162,7 +165,7 @@ def open_storage(
         suffix = path.suffix.lower()
         if suffix == ".db":
             _folder_exists(text, path)
-            return _embedded(path, text, heartbeat_interval, grace_period)
+            return _embedded(path, text, heartbeat_interval, grace_period, readonly)
         if suffix in (".log", ".jsonl"):
             _no_heartbeat(text, heartbeat_interval, grace_period)
             _folder_exists(text, path)
@@ -182,7 +185,7 @@ def open_storage(
         path = Path(urllib.parse.unquote(rest[1:])).expanduser()
         path = path if path.is_absolute() else base / path
         _folder_exists(text, path)
-        return _embedded(path, text, heartbeat_interval, grace_period)
+        return _embedded(path, text, heartbeat_interval, grace_period, readonly)
     if scheme.split("+", 1)[0] in _RDB_SCHEMES:
         if scheme.split("+", 1)[0] == "sqlite":
             _check_sqlite(text, match.end(), base)
@@ -280,12 +283,16 @@ def _no_heartbeat(url: str, heartbeat_interval: int | None, grace_period: int | 
 
 
 def _embedded(
-    path: Path, url: str | None, heartbeat_interval: int | None, grace_period: int | None
+    path: Path,
+    url: str | None,
+    heartbeat_interval: int | None,
+    grace_period: int | None,
+    readonly: bool = False,
 ) -> EmbeddedStorage:
     _no_heartbeat(url or str(path), heartbeat_interval, grace_period)
     if path.is_dir():
         raise _bad_url(url or str(path), f"{path} is a directory")
-    return EmbeddedStorage(SQLiteJournalBackend(path))
+    return EmbeddedStorage(SQLiteJournalBackend(path, readonly=readonly))
 
 
 def export_study(src_storage: BaseStorage | str, *, study_name: str, to_url: str) -> None:
@@ -301,15 +308,21 @@ def export_study(src_storage: BaseStorage | str, *, study_name: str, to_url: str
     """
     source = open_storage(src_storage) if isinstance(src_storage, str) else src_storage
     target = open_storage(to_url)
-    if study_name in {s.study_name for s in target.get_all_studies()}:
-        raise ValueError(
-            f"{redact_url(to_url)}: already holds a study named {study_name!r}; export elsewhere"
-        )
     try:
-        source.get_study_id_from_name(study_name)
-    except KeyError:
-        names = sorted(s.study_name for s in source.get_all_studies())
-        raise KeyError(f"no study named {study_name!r} in the source storage (studies: {names})") from None
-    optuna.copy_study(from_study_name=study_name, from_storage=source, to_storage=target)
-    if isinstance(target, EmbeddedStorage):
-        target.checkpoint()
+        if study_name in {s.study_name for s in target.get_all_studies()}:
+            raise ValueError(
+                f"{redact_url(to_url)}: already holds a study named {study_name!r}; export elsewhere"
+            )
+        try:
+            source.get_study_id_from_name(study_name)
+        except KeyError:
+            names = sorted(s.study_name for s in source.get_all_studies())
+            raise KeyError(
+                f"no study named {study_name!r} in the source storage (studies: {names})"
+            ) from None
+        optuna.copy_study(from_study_name=study_name, from_storage=source, to_storage=target)
+        if isinstance(target, EmbeddedStorage):
+            target.checkpoint()
+    finally:
+        # The pooled connections of a database opened here close now, not when the GC finds them.
+        release_connections(target)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fastgrid.exceptions import StoreError
 from fastgrid.storages.embedded._log import JournalLog
 
 __all__ = ["SQLiteJournalBackend"]
@@ -78,9 +79,66 @@ def _decode(bodies: list[str]) -> list[dict[str, Any]]:
     return logs
 
 
+def _retry_busy(op: Callable[[], _T]) -> _T:
+    """``op()``, retried with jittered backoff while SQLite reports the database busy or locked."""
+    delay = 0.001
+    for attempt in range(_RETRIES):
+        try:
+            return op()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or attempt == _RETRIES - 1:
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
+    raise AssertionError("unreachable")
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+# SQLite's message (lowercased) → what it means for a store, and what to do.
+_SQLITE_PROBLEMS = (
+    (
+        "file is not a database",
+        "not a fastgrid store: the file is not an SQLite database (or its header is damaged)",
+    ),
+    (
+        "malformed",
+        "the store is damaged (SQLite: database disk image is malformed); move it away and run again",
+    ),
+    ("disk is full", "the disk is full; free some space and run again (what was recorded is kept)"),
+    ("disk i/o error", "a disk I/O error (SQLite); check the disk, then run again"),
+    ("readonly", "cannot write the store: the file or its folder is read-only"),
+    (
+        "unable to open",
+        "cannot open the store: its folder is missing or not writable, or the file is not readable",
+    ),
+)
+
+
+def _describe(exc: sqlite3.DatabaseError, readonly: bool) -> str:
+    text = str(exc).lower()
+    for needle, reason in _SQLITE_PROBLEMS:
+        if needle in text:
+            if needle == "unable to open" and readonly:
+                return "cannot open the store for reading (is the file readable?)"
+            return reason
+    return f"SQLite error: {exc}"
+
+
+_OURS = frozenset({"journal", "snapshot"})
+
+
+def _foreign(path: Path, tables: set[str]) -> str:
+    if {"studies", "trials"} <= tables or "alembic_version" in tables:
+        return (
+            "this is an Optuna RDB (SQLite) database, not a fastgrid store; open it with "
+            f'storage = "sqlite:///{path}" (or give the embedded store another path)'
+        )
+    shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+    return f"an SQLite database of another program (tables: {shown}), not a fastgrid store; give another path"
 
 
 class SQLiteJournalBackend(JournalLog):
@@ -90,11 +148,16 @@ class SQLiteJournalBackend(JournalLog):
     transaction, so the numbers stay dense and ``read_logs(n)`` is an index range scan.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self._path = Path(path)
+        # Read-only (reports): nothing is created or written; a missing file reads as an empty store.
+        self.readonly = readonly
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        # Journal appends made through this object (other storages may share it): with
+        # ``data_version`` it tells a reader whether anything was written since it last looked.
+        self.appended = 0
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         with self._lock:
             self._connection(create=True)
@@ -105,45 +168,94 @@ class SQLiteJournalBackend(JournalLog):
 
     # Connections cannot cross fork() and must not be pickled; each process opens its own.
     def __getstate__(self) -> dict[str, Any]:
-        return {"_path": self._path}
+        return {"_path": self._path, "readonly": self.readonly}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["_path"])  # type: ignore[misc]
+        self.__init__(state["_path"], readonly=state.get("readonly", False))  # type: ignore[misc]
 
     def _connection(self, *, create: bool = False) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        if create:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            target: str | Path = self._path
+        uri = True
+        if self.readonly:
+            if not self._path.exists():
+                target: str | Path = ":memory:"  # nothing stored yet: an empty store, no file made
+                uri = False
+            else:
+                target = "file:" + urllib.parse.quote(str(self._path.resolve())) + "?mode=ro"
+        elif create:
+            try:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                why = f"cannot create its folder ({exc.strerror or exc})"
+                raise StoreError(str(self._path), why) from None
+            target, uri = self._path, False
         else:
             # Reconnecting (after fork or close) must not silently start an empty store in place of
             # one that was deleted or moved meanwhile.
+            if not self._path.exists():
+                raise StoreError(str(self._path), "the store was deleted or moved while in use")
             target = "file:" + urllib.parse.quote(str(self._path.resolve())) + "?mode=rw"
-        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so a writer takes the write lock up
-        # front instead of upgrading a read lock mid-transaction (the classic SQLITE_BUSY deadlock).
-        conn = sqlite3.connect(
-            target,
-            timeout=_BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-            uri=not create,
-        )
-        try:
-            self._retry(lambda: self._prepare(conn))
-        except BaseException:
-            conn.close()
-            raise
+        with self._errors():
+            conn = self._connect(target, uri=uri)
+            try:
+                _retry_busy(lambda: self._prepare(conn))
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                wal = Path(f"{self._path}-wal")
+                if not (self.readonly and uri and "unable to open" in str(exc)) or (
+                    wal.exists() and wal.stat().st_size > 0
+                ):
+                    raise
+                # A store in a read-only folder, its log fully checkpointed (no -wal file): SQLite
+                # cannot make the shared-memory index next to it, but can read the file as
+                # immutable (with a -wal file that would skip its commits, so not then).
+                conn = self._connect(f"{target}&immutable=1", uri=True)
+                try:
+                    _retry_busy(lambda: self._prepare(conn))
+                except BaseException:
+                    conn.close()
+                    raise
+            except BaseException:
+                conn.close()
+                raise
         self._conn = conn
         self._pid = os.getpid()
         return conn
 
+    @staticmethod
+    def _connect(target: str | Path, *, uri: bool) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so a writer takes the write lock up
+        # front instead of upgrading a read lock mid-transaction (the classic SQLITE_BUSY deadlock).
+        return sqlite3.connect(
+            target,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=uri,
+        )
+
     def _prepare(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        # Before anything is written (WAL mode changes the file): a file of another program, an
+        # Optuna RDB database above all, is refused rather than turned into a store beside its tables.
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # fastgrid's own tables (the store's, batch sweeps' fastgrid_batch_*) may be there first.
+        foreign = {t for t in tables if not t.startswith(("fastgrid_", "sqlite_")) and t not in _OURS}
+        if foreign and "fastgrid_meta" not in tables:
+            raise StoreError(str(self._path), _foreign(self._path, foreign))
+        if self.readonly:
+            if "fastgrid_meta" not in tables:  # no store yet: an empty one, as a new one would be
+                for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                    conn.execute(statement.replace("CREATE TABLE", "CREATE TEMP TABLE"))
+                return
+            row = conn.execute("SELECT value FROM fastgrid_meta WHERE key = 'schema'").fetchone()
+            self._check_schema(row)
+            return
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            raise OSError(
-                f"{self._path}: SQLite refused WAL mode (got {mode!r}); is it on a network filesystem?"
+            raise StoreError(
+                str(self._path), f"SQLite refused WAL mode (got {mode!r}); is it on a network filesystem?"
             )
         conn.execute("PRAGMA synchronous = NORMAL")
         with _write_transaction(conn):
@@ -154,23 +266,26 @@ class SQLiteJournalBackend(JournalLog):
                 conn.execute(
                     "INSERT INTO fastgrid_meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
                 )
-            elif row[0] != str(SCHEMA_VERSION):
-                raise ValueError(
-                    f"{self._path}: fastgrid store schema version {row[0]}, this fastgrid reads "
-                    f"version {SCHEMA_VERSION}"
-                )
+            self._check_schema(row)
+
+    def _check_schema(self, row: Any) -> None:
+        if row is not None and row[0] != str(SCHEMA_VERSION):
+            raise ValueError(
+                f"{self._path}: fastgrid store schema version {row[0]}, this fastgrid reads "
+                f"version {SCHEMA_VERSION}"
+            )
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's own errors as one StoreError naming the file and what to do (issue 12, item 6)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(str(self._path), _describe(exc, self.readonly)) from None
 
     def _retry(self, op: Callable[[], _T]) -> _T:
-        delay = 0.001
-        for attempt in range(_RETRIES):
-            try:
-                return op()
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or attempt == _RETRIES - 1:
-                    raise
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 0.5)
-        raise AssertionError("unreachable")
+        with self._errors():
+            return _retry_busy(op)
 
     def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
         with self._lock:
@@ -196,6 +311,7 @@ class SQLiteJournalBackend(JournalLog):
                     conn.executemany("INSERT INTO journal (body) VALUES (?)", bodies)
 
             self._retry(write)
+            self.appended += 1
 
     def encode(self, log: dict[str, Any]) -> str:
         """The JSON text a log is stored as (raises TypeError/ValueError if it is not JSON data)."""
@@ -223,7 +339,20 @@ class SQLiteJournalBackend(JournalLog):
                 return unread
 
             unread = self._retry(write)
+            if rows_in:
+                self.appended += 1
         return _decode([body for (body,) in unread] + bodies)
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes whenever ANOTHER connection commits.
+
+        Cheap (no table is read): a storage compares it, with :attr:`appended`, to what it saw
+        before its last read, to know whether its replayed state may be out of date.
+        """
+        with self._lock:
+            conn = self._connection()
+            row = self._retry(lambda: conn.execute("PRAGMA data_version").fetchone())
+        return int(row[0])
 
     def log_count(self) -> int:
         """How many log entries the file holds (committed ones only)."""

@@ -26,6 +26,23 @@ class JournalLog(BaseJournalBackend, BaseJournalSnapshot):
     # Held by the backend around every statement; a storage being dropped by the GC checks it
     # so as not to wait on a lock its own thread holds (see EmbeddedStorage.__del__).
     _lock: threading.Lock
+    # A log opened only to read (a report) never writes, snapshots included.
+    readonly: bool = False
+    # Rows this process appended: with data_version(), whether another process wrote since.
+    appended: int = 0
+
+    @abc.abstractmethod
+    def log_count(self) -> int:
+        """How many log entries the log holds."""
+
+    def data_version(self) -> int:
+        """A number that changes whenever another process appended to the log.
+
+        A storage compares it (with :attr:`appended`) to what it saw before its last read, to know
+        whether its replayed state may be out of date. This default is the log's length (a query);
+        a backend with a cheaper signal overrides it (SQLite: ``PRAGMA data_version``).
+        """
+        return self.log_count()
 
     @property
     @abc.abstractmethod

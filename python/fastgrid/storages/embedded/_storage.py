@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Container, Iterable
@@ -62,6 +63,9 @@ __all__ = ["SMALL_TAIL", "EmbeddedStorage"]
 _logger = optuna.logging.get_logger(__name__)
 
 _DEFAULT_SNAPSHOT_EVERY = 2_000
+# Seconds during which a write that joins other deferred writes trusts the last look at the file
+# (see EmbeddedStorage._current_trial).
+_RECHECK_AFTER = 0.01
 
 _STATES = tuple(TrialState)
 _RUNNING, _WAITING, _COMPLETE = TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE
@@ -95,16 +99,137 @@ class _IndexedReplayResult(JournalStorageReplayResult):
         self._dist_cache: dict[str, BaseDistribution] = {}
         self._shared = SharedValues()
 
-    def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
+    def apply_logs(
+        self, logs: Iterable[dict[str, Any]], errors: list[tuple[dict[str, Any], Exception]] | None = None
+    ) -> None:
+        """Replay ``logs`` in order. With ``errors``, an entry this worker may not apply (its trial
+        finished or gone meanwhile) is listed there and the replay goes on; without, it raises.
+
+        Consecutive writes to one running trial (its params, attributes and intermediate values,
+        as a commit holds them) are applied to ONE copy of the trial: a copy per entry made a trial
+        of n parameters cost O(n²) (issue 12, item 8).
+        """
         handlers = _HANDLERS
-        for log in logs:
-            self.log_number_read += 1
+        logs = logs if isinstance(logs, list) else list(logs)
+        i, n = 0, len(logs)
+        while i < n:
+            log = logs[i]
             op = log["op_code"]
+            if op in _TRIAL_WRITES and i + 1 < n:
+                j = i + 1
+                trial_id, worker_id = log["trial_id"], log["worker_id"]
+                while (
+                    j < n
+                    and logs[j]["op_code"] in _TRIAL_WRITES
+                    and logs[j]["trial_id"] == trial_id
+                    and logs[j]["worker_id"] == worker_id
+                ):
+                    j += 1
+                if j - i > 1:
+                    self._apply_trial_writes(logs[i:j], errors)
+                    i = j
+                    continue
+            self.log_number_read += 1
+            i += 1
             handler = handlers.get(op)
-            if handler is not None:
+            if handler is None:
+                if op not in _IGNORED_OPS:
+                    raise ValueError(f"unknown journal operation {op!r} in log entry {self.log_number_read}")
+            elif errors is None:
                 handler(self, log)
-            elif op not in _IGNORED_OPS:
-                raise ValueError(f"unknown journal operation {op!r} in log entry {self.log_number_read}")
+            else:
+                try:
+                    handler(self, log)
+                except (KeyError, ValueError, UpdateFinishedTrialError) as exc:
+                    errors.append((log, exc))
+
+    def _apply_trial_writes(
+        self, logs: list[dict[str, Any]], errors: list[tuple[dict[str, Any], Exception]] | None
+    ) -> None:
+        """Apply writes of one worker to one trial (see ``apply_logs``), as the single-entry handlers
+        would one after another."""
+        try:
+            current = self._updatable(logs[0])  # the same answer for every entry of the run
+        except (KeyError, UpdateFinishedTrialError) as exc:
+            if errors is None:
+                self.log_number_read += 1
+                raise
+            self.log_number_read += len(logs)
+            errors.extend((log, exc) for log in logs)
+            return
+        if current is None:  # another worker's write to a finished or missing trial: skipped
+            self.log_number_read += len(logs)
+            return
+        own = logs[0]["worker_id"] == self.worker_id
+        trial = clone_trial(current)
+        params: dict[str, Any] | None = None
+        dists: dict[str, BaseDistribution] | None = None
+        user: dict[str, Any] | None = None
+        system: dict[str, Any] | None = None
+        inter: dict[int, float] | None = None
+        shared = self._shared
+        try:
+            for log in logs:
+                self.log_number_read += 1
+                op = log["op_code"]
+                if op == _SET_PARAM:
+                    try:
+                        name, distribution = self._checked_param(log, dists)
+                    except Exception as exc:
+                        if not own:
+                            continue
+                        if errors is None:
+                            raise
+                        errors.append((log, exc))
+                        continue
+                    if params is None or dists is None:
+                        params, dists = dict(trial._params), dict(trial._distributions)
+                    params[name] = distribution.to_external_repr(log["param_value_internal"])
+                    dists[name] = distribution
+                elif op == _SET_USER_ATTR:
+                    if user is None:
+                        user = dict(trial._user_attrs)
+                    user.update(shared.attrs(log["user_attr"]))
+                elif op == _SET_SYSTEM_ATTR:
+                    if system is None:
+                        system = dict(trial._system_attrs)
+                    system.update(shared.attrs(log["system_attr"]))
+                else:
+                    if inter is None:
+                        inter = dict(trial.intermediate_values)
+                    inter[log["step"]] = log["intermediate_value"]
+        finally:
+            # What was applied stays applied, even when an entry raised.
+            if params is not None and dists is not None:
+                trial._params, trial._distributions = params, dists
+            if user is not None:
+                trial._user_attrs = user
+            if system is not None:
+                trial._system_attrs = system
+            if inter is not None:
+                trial.intermediate_values = inter
+            self._trials[logs[0]["trial_id"]] = trial
+
+    def _checked_param(
+        self, log: dict[str, Any], pending: dict[str, BaseDistribution] | None
+    ) -> tuple[str, BaseDistribution]:
+        """The name and distribution of a SET_TRIAL_PARAM entry, checked as Optuna's replay checks
+        it: compatible with the first trial of the study holding that parameter."""
+        name = intern(log["param_name"])
+        text = log["distribution"]
+        distribution = self._dist_cache.get(text)
+        if distribution is None:
+            distribution = self._dist_cache[text] = json_to_distribution(text)
+        if pending is not None and name in pending:
+            check_distribution_compatibility(pending[name], distribution)
+            return name, distribution
+        study_id = self._trial_id_to_study_id[log["trial_id"]]
+        for prev_trial_id in self._study_id_to_trial_ids[study_id]:
+            prev_trial = self._trials[prev_trial_id]
+            if name in prev_trial._params:
+                check_distribution_compatibility(prev_trial._distributions[name], distribution)
+                break
+        return name, distribution
 
     def _updatable(self, log: dict[str, Any]) -> FrozenTrial | None:
         """The trial ``log`` writes to, or None to skip the entry (Optuna's _trial_exists_and_updatable:
@@ -165,22 +290,12 @@ class _IndexedReplayResult(JournalStorageReplayResult):
         if current is None:
             return
         trial_id = log["trial_id"]
-        param_name = intern(log["param_name"])
-        text = log["distribution"]
-        distribution = self._dist_cache.get(text)
-        if distribution is None:
-            distribution = self._dist_cache[text] = json_to_distribution(text)
-        study_id = self._trial_id_to_study_id[trial_id]
-        for prev_trial_id in self._study_id_to_trial_ids[study_id]:
-            prev_trial = self._trials[prev_trial_id]
-            if param_name in prev_trial._params:
-                try:
-                    check_distribution_compatibility(prev_trial._distributions[param_name], distribution)
-                except Exception:
-                    if log["worker_id"] == self.worker_id:
-                        raise
-                    return
-                break
+        try:
+            param_name, distribution = self._checked_param(log, None)
+        except Exception:
+            if log["worker_id"] == self.worker_id:
+                raise
+            return
         trial = clone_trial(current)
         trial._params = {
             **trial._params,
@@ -281,6 +396,13 @@ _HANDLERS: dict[int, Any] = {
     JournalOperation.SET_TRIAL_USER_ATTR: _IndexedReplayResult._apply_set_trial_user_attr,
     JournalOperation.SET_TRIAL_SYSTEM_ATTR: _IndexedReplayResult._apply_set_trial_system_attr,
 }
+_SET_PARAM = JournalOperation.SET_TRIAL_PARAM
+_SET_USER_ATTR = JournalOperation.SET_TRIAL_USER_ATTR
+_SET_SYSTEM_ATTR = JournalOperation.SET_TRIAL_SYSTEM_ATTR
+# Writes to a running trial that leave its state alone: a run of them is applied to one copy.
+_TRIAL_WRITES = frozenset(
+    (_SET_PARAM, _SET_USER_ATTR, _SET_SYSTEM_ATTR, JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE)
+)
 # Operations Optuna's replay skips (DISCARD_TRIALS, Optuna 5's, is only used by other implementations).
 _IGNORED_OPS = frozenset(op for op in JournalOperation if op.name == "DISCARD_TRIALS")
 
@@ -310,6 +432,10 @@ class EmbeddedStorage(JournalStorage):
         # True while the file's snapshot is of an older format: the next checkpoint rewrites it.
         self._snapshot_outdated = False
         self._wrote = False  # since the last snapshot check
+        # (backend.data_version(), backend.appended) as of before this storage's last full read;
+        # while both stay the same, the replayed state is the file's (see _current_trial).
+        self._seen: tuple[int, int] | None = None
+        self._seen_at = -_RECHECK_AFTER  # monotonic time of the last look at data_version
         with self._thread_lock:
             self._restore_snapshot()
             self._snapshot_at = self._replay_result.log_number_read
@@ -401,7 +527,12 @@ class EmbeddedStorage(JournalStorage):
     def _commit(self, bodies: list[str], *, strict_last: bool) -> None:
         """Append ``bodies`` in one transaction and replay everything new, in the file's order."""
         result = self._replay_result
+        assert isinstance(result, _IndexedReplayResult)
         logs = self.backend.append_and_read(bodies, result.log_number_read)
+        if self._seen is not None:
+            # That transaction read everything before its own append: our own writes leave the
+            # replayed state current (another process's show up in data_version).
+            self._seen = (self._seen[0], self.backend.appended)
         self._pending.clear()
         deferred = len(bodies) - (1 if strict_last else 0)
         first_deferred = len(logs) - len(bodies)
@@ -409,13 +540,14 @@ class EmbeddedStorage(JournalStorage):
             result.apply_logs(logs)
             return
         result.apply_logs(logs[:first_deferred])
-        for log in logs[first_deferred : first_deferred + deferred]:
-            try:
-                result.apply_logs([log])
-            except (KeyError, ValueError, UpdateFinishedTrialError) as exc:
-                # Validated when deferred; only a race with another process (which finished or
-                # deleted this trial meanwhile) lands here, and the write is moot for a finished trial.
-                _logger.warning(f"dropped a deferred write to trial {log.get('trial_id')}: {exc}")
+        refused: list[tuple[dict[str, Any], Exception]] = []
+        result.apply_logs(logs[first_deferred : first_deferred + deferred], refused)
+        for log, exc in refused:
+            # Validated against the file's current state when deferred (_current_trial); only
+            # another process finishing or deleting the trial between that call and this commit
+            # lands here. This process's next write to the trial (its tell) raises
+            # UpdateFinishedTrialError, so the owner still learns of it.
+            _logger.warning(f"dropped a deferred write to trial {log.get('trial_id')}: {exc}")
         if strict_last:
             result.apply_logs(logs[-1:])
 
@@ -424,18 +556,37 @@ class EmbeddedStorage(JournalStorage):
     # transaction with its state change instead of one each. They are validated now, as Optuna would
     # (unknown or finished trial, incompatible distribution), so errors still surface at the call.
     def _defer(self, op_code: int, trial_id: int, extra_fields: dict[str, Any]) -> None:
+        self._current_trial(trial_id)
+        log = {"op_code": op_code, "worker_id": self._replay_result.worker_id, "trial_id": trial_id}
+        self._pending.append(self.backend.encode({**log, **extra_fields}))
+
+    def _current_trial(self, trial_id: int) -> FrozenTrial:
+        """The trial as the file holds it now; KeyError if unknown, UpdateFinishedTrialError if finished.
+
+        The replayed state is read again only when the file changed since this storage last read
+        it: another process may have finished the trial (marked it stale, say), and a write to it
+        must then raise here, as with Optuna's own storages, not be dropped at the next commit
+        (issue 12, item 18). One ``PRAGMA data_version`` answers that without reading a table.
+        """
         self._forked_check()
+        backend = self.backend
         result = self._replay_result
         trial = result._trials.get(trial_id)
-        if trial is None:
-            self._sync_with_backend()
-            trial = result._trials.get(trial_id)
-            if trial is None:
-                raise KeyError(NOT_FOUND_MSG)
+        now = time.monotonic()
+        # A burst of writes (a trial's attributes, microseconds apart) asks once: the PRAGMA
+        # costs about as much as deferring the write itself.
+        if trial is None or not self._pending or now - self._seen_at >= _RECHECK_AFTER:
+            seen = (backend.data_version(), backend.appended)
+            self._seen_at = now
+            if trial is None or seen != self._seen:
+                self._sync_with_backend()
+                self._seen = (seen[0], backend.appended)
+                trial = result._trials.get(trial_id)
+                if trial is None:
+                    raise KeyError(NOT_FOUND_MSG)
         if trial.state.is_finished():
             raise UpdateFinishedTrialError(UNUPDATABLE_MSG.format(trial_number=trial.number))
-        log = {"op_code": op_code, "worker_id": result.worker_id, "trial_id": trial_id, **extra_fields}
-        self._pending.append(self.backend.encode(log))
+        return trial
 
     def flush(self) -> None:
         """Commit deferred writes now (e.g. before a long objective, so other processes see params)."""
@@ -447,6 +598,9 @@ class EmbeddedStorage(JournalStorage):
         self, trial_id: int, param_name: str, param_value_internal: float, distribution: BaseDistribution
     ) -> None:
         with self._thread_lock:
+            # The trial's state first, as Optuna's storages check it (a finished trial raises
+            # UpdateFinishedTrialError whatever the distribution; issue 12, item 17).
+            self._current_trial(trial_id)
             result = self._replay_result
             trial = result._trials.get(trial_id)
             if trial is not None and trial.state.is_finished():
@@ -496,6 +650,8 @@ class EmbeddedStorage(JournalStorage):
         with self._thread_lock:
             self._forked_check()
             self._sync_with_backend()
+            if self.backend.readonly:
+                return  # a reader (a report) leaves the file as it found it
             new = self._replay_result.log_number_read - self._snapshot_at
             if new >= max(min_new, 1) or self._snapshot_outdated:
                 self._dump_snapshot()

@@ -1,0 +1,162 @@
+"""How a run stops and exits: the signals that act like Ctrl-C, a worker that follows its parent,
+and an exit that a thread left behind by an objective cannot hold up.
+
+``docker stop``, systemd, batch schedulers and a dropped ssh session send SIGTERM or SIGHUP, not
+SIGINT; a run treats them as Ctrl-C (issue 12, item 1). A spawned worker process dies with its
+runner, even a runner killed with SIGKILL (item 2). An objective may leave a non-daemon thread
+running, which would keep the interpreter alive after the summary (item 10).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+__all__ = [
+    "STOP_SIGNALS",
+    "Interrupted",
+    "exit_status",
+    "first_interrupt_only",
+    "follow_parent",
+    "leave",
+    "stop_signals_deferred",
+    "stray_threads",
+]
+
+STOP_SIGNALS = tuple(
+    s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s
+)
+"""The signals a run treats as Ctrl-C: stop starting trials, stop the running ones, record them."""
+
+_PR_SET_PDEATHSIG = 1
+_PARENT_POLL = 0.5  # seconds between looks at the parent where PR_SET_PDEATHSIG is not available
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled where Ctrl-C is (it is a KeyboardInterrupt); ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def first_interrupt_only(received: list[int] | None = None) -> Iterator[None]:
+    """Turn the first SIGINT, SIGTERM or SIGHUP into KeyboardInterrupt (``Interrupted`` for the
+    last two) and ignore repeats until the block ends; append the signal's number to ``received``.
+
+    A terminal's Ctrl-C reaches every worker and the parent forwards one more; a second
+    interrupt must not cut short the recording of the trials the first one stopped. A signal the
+    process was told to ignore (``nohup`` ignores SIGHUP) stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = False
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal fired
+        if fired:
+            return
+        fired = True
+        if received is not None:
+            received.append(signum)
+        raise KeyboardInterrupt if signum == signal.SIGINT else Interrupted(signum)
+
+    previous = {}
+    for signum in STOP_SIGNALS:
+        current = signal.getsignal(signum)
+        if signum != signal.SIGINT and current == signal.SIG_IGN:
+            continue
+        previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextlib.contextmanager
+def stop_signals_deferred(received: list[int]) -> Iterator[None]:
+    """While the block runs (a run's bookkeeping after its trials), SIGINT, SIGTERM and SIGHUP
+    are noted in ``received`` instead of interrupting it halfway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    previous = {}
+    for signum in STOP_SIGNALS:
+        if signum == signal.SIGINT or signal.getsignal(signum) != signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, note)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def follow_parent(parent: int) -> None:
+    """Make this (worker) process get SIGTERM when its parent ``parent`` dies, however it dies.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG)``, then a check that the parent did not die before it was
+    set. Elsewhere (or if that fails): a daemon thread that looks at the parent pid every half
+    second and sends the signal itself. SIGTERM then stops the worker as Ctrl-C would.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)  # orphaned already, before the watch was set
+        return
+    if armed:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(_PARENT_POLL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="fastgrid-parent-watch", daemon=True).start()
+
+
+def stray_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """Non-daemon threads started since ``before`` was taken and still running."""
+    return [t for t in threading.enumerate() if t not in before and not t.daemon and t.is_alive()]
+
+
+def exit_status(signum: int | None) -> int:
+    """0 for a run that ended by itself, 128 + the signal's number for one a signal stopped."""
+    return 0 if signum is None else 128 + int(signum)
+
+
+def leave(status: int, strays: list[str]) -> NoReturn:
+    """``sys.exit(status)``; when an objective left non-daemon threads running (``strays``: their
+    names), say so, run the exit handlers, and end the process without waiting for them."""
+    if not strays:
+        sys.exit(status)
+    print(
+        f"fastgrid: the objective left {len(strays)} thread(s) running ({', '.join(strays)}); "
+        "exiting without waiting for them",
+        file=sys.stderr,
+        flush=True,
+    )
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
