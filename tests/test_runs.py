@@ -31,6 +31,7 @@ def objective(config: dict[str, Any]) -> float:
 
 def make(tmp_path: Path, **options: Any) -> Sweep:
     return Sweep(
+        direction="minimize",
         parameters={"x": {"type": "int", "low": 0, "high": 3}},
         objective=objective,
         name="runs",
@@ -122,6 +123,7 @@ def test_a_study_deleted_under_a_run_is_one_clear_error(tmp_path: Path) -> None:
         return 0.0
 
     sweep = Sweep(
+        direction="minimize",
         parameters={"x": {"type": "int", "low": 0, "high": 3}},
         objective=deleting,
         name="runs",

@@ -80,6 +80,7 @@ def sweep_file(folder: Path, objective: str, workers: int = 1) -> None:
             f"""
             [sweep]
             name = "s"
+            direction = "minimize"
             workers = {workers}
 
             [objective]

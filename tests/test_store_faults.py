@@ -29,6 +29,7 @@ SWEEP = textwrap.dedent(
     """
     [sweep]
     name = "s"
+    direction = "minimize"
     storage = "{storage}"
 
     [objective]

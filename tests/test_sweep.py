@@ -793,7 +793,13 @@ def test_parameters_of_one_value_are_recorded_once_not_on_every_trial(tmp_path: 
         "step": {"type": "int", "low": 3, "high": 3},
         "x": {"type": "int", "low": 0, "high": 1},
     }
-    sweep = Sweep(parameters=parameters, objective=lambda c: c["x"], directory=tmp_path, progress=False)
+    sweep = Sweep(
+        parameters=parameters,
+        objective=lambda c: c["x"],
+        direction="minimize",
+        directory=tmp_path,
+        progress=False,
+    )
     result = sweep.run()
     assert [t.params for t in result.study.trials] == [{"x": 0}, {"x": 1}]
     expected = {**{f"const.c{i}": i for i in range(50)}, "one": [1, 2], "step": 3}
@@ -813,7 +819,9 @@ def test_integers_past_two_to_the_53_are_recorded_exactly(tmp_path: Path, low: i
         return float(values.index(config["n"]))
 
     parameters = {"n": {"type": "int", "low": low, "high": low + 3}, "k": {"type": "grid", "values": [1]}}
-    sweep = Sweep(parameters=parameters, objective=objective, directory=tmp_path, progress=False)
+    sweep = Sweep(
+        parameters=parameters, objective=objective, direction="minimize", directory=tmp_path, progress=False
+    )
     result = sweep.run()
     assert seen == values
     assert [r["params"]["n"] for r in result.rows] == values
@@ -821,7 +829,9 @@ def test_integers_past_two_to_the_53_are_recorded_exactly(tmp_path: Path, low: i
     assert result.best_config == {"n": values[0], "k": 1}
     assert json.loads(Path(result.best_config_path or "").read_text())["n"] == values[0]
     # A resume reuses them by their exact keys.
-    again = Sweep(parameters=parameters, objective=objective, directory=tmp_path, progress=False).run()
+    again = Sweep(
+        parameters=parameters, objective=objective, direction="minimize", directory=tmp_path, progress=False
+    ).run()
     assert again.ran == 0 and len(seen) == 4
 
 
@@ -830,6 +840,7 @@ def test_a_search_over_integers_past_two_to_the_53_is_refused() -> None:
         Sweep(
             parameters={"n": {"type": "int", "low": 0, "high": 2**60}},
             objective=lambda c: 0.0,
+            direction="minimize",
             sampler="random",
             max_trials=3,
         )
