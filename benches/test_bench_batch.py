@@ -17,12 +17,14 @@ python -m pytest benches/test_bench_batch.py --benchmark-enable --benchmark-only
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,30 @@ def fresh() -> Path:
     return Path(tempfile.mkdtemp(prefix="fastgrid-bench-batch-"))
 
 
+class PeakRss:
+    """The highest RSS seen while the block runs (sampled every 20 ms by a thread)."""
+
+    def __enter__(self) -> PeakRss:
+        self.before = self.peak = rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_mb())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
+
+    @property
+    def growth(self) -> float:
+        return self.peak - self.before
+
+
 @pytest.mark.benchmark(group="batch: end to end, no-op vectorized objective (divide by points)")
 def test_run_batch_end_to_end(benchmark: Any) -> None:
     spec = params(points(benchmark))
@@ -80,11 +106,11 @@ def test_run_batch_end_to_end(benchmark: Any) -> None:
 
     def run() -> Any:
         directory = fresh()
-        before = rss_mb()
-        r = run_batch(
-            spec, batch=noop, name="e2e", metric="score", where=["a < b"], directory=directory, top_k=20
-        )
-        info["rss_growth_mb"] = rss_mb() - before
+        with PeakRss() as rss:
+            r = run_batch(
+                spec, batch=noop, name="e2e", metric="score", where=["a < b"], directory=directory, top_k=20
+            )
+        info["rss_peak_growth_mb"] = rss.growth
         store = directory / "fastgrid.db"
         BatchStore(store)._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
         n = r.counts["done"]
@@ -93,7 +119,7 @@ def test_run_batch_end_to_end(benchmark: Any) -> None:
         info["points"] = n
         return r
 
-    r = benchmark.pedantic(run, rounds=1, iterations=1)
+    r = benchmark.pedantic(run, rounds=1 if benchmark.disabled else 3, iterations=1)
     assert r.counts["done"] == r.results.total and r.counts["failed"] == 0
     assert r.best is not None and r.best["params"]["a"] == 1  # minimize
     benchmark.extra_info.update(info)
@@ -232,7 +258,12 @@ def big_results(request: Any) -> BatchResults:
 
     def metrics(columns: dict[str, Any], config: Any) -> dict[str, Any]:
         a = columns["a"].astype(np.float64)
-        return {"score": np.sin(a * columns["c"] + columns["d"]), "trades": columns["b"]}
+        score = np.sin(a * columns["c"] + columns["d"])
+        # Some points fail (a NaN metric), so that failures by reason have something to group.
+        return {
+            "score": np.where((columns["a"] == 7) & (columns["c"] == 0), np.nan, score),
+            "trades": columns["b"],
+        }
 
     directory = fresh()
     run_batch(
@@ -255,7 +286,8 @@ def test_report_top_20(benchmark: Any, big_results: BatchResults) -> None:
         return big_results.top(20), big_results.failures(), big_results.counts()
 
     top, failures, counts = benchmark.pedantic(report, rounds=3, iterations=1)
-    assert len(top) == 20 and failures == {}
+    assert len(top) == 20 and list(failures) == ["metric 'score' is NaN"]
+    assert failures["metric 'score' is NaN"] == counts["failed"] > 0
     benchmark.extra_info["rows"] = counts["done"]
     values = [row["metrics"]["score"] for row in top]
     assert values == sorted(values, reverse=True)
@@ -271,3 +303,89 @@ def test_argpartition_in_memory_floor(benchmark: Any, big_results: BatchResults)
         return np.argpartition(-masked, 19)[:20]
 
     assert len(benchmark.pedantic(floor, rounds=3, iterations=1)) == 20
+
+
+def busy(columns: dict[str, Any], config: Any) -> dict[str, Any]:
+    """CPU-bound and vectorized: ~40 ms of numpy per 2,048 points, no I/O."""
+    a = columns["a"].astype(np.float64)
+    waves = np.sin(np.outer(a, np.linspace(0.0, 1.0, 800)) * columns["b"][:, None])
+    return {"score": waves.sum(axis=1), "trades": columns["b"]}
+
+
+@pytest.mark.benchmark(group="batch: 1 vs 2 workers, CPU-bound vectorized objective")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_on_a_cpu_bound_objective(benchmark: Any, workers: int) -> None:
+    n = 4_000 if benchmark.disabled else 120_000
+    spec = params(n)
+
+    def run() -> Any:
+        return run_batch(
+            spec,
+            batch=busy,
+            name="cpu",
+            metric="score",
+            where=["a < b"],
+            chunk=2_048,
+            workers=workers,
+            directory=fresh(),
+            top_k=0,
+        )
+
+    r = benchmark.pedantic(run, rounds=1 if benchmark.disabled else 3, iterations=1)
+    assert r.counts["done"] == r.results.total and r.counts["failed"] == 0
+    owners = {c["info"]["owner"].split("/")[1] for c in r.results.store.chunks("cpu")}
+    # Timed runs have ~50 chunks of 40 ms: each worker takes some (tests/test_batch.py checks it always).
+    assert len(owners) == workers or benchmark.disabled
+
+
+def _busy_chunk(bounds: tuple[int, int]) -> int:
+    return len(busy(_CEILING_GRID.columns(*bounds, fixed="scalar"), {})["score"])
+
+
+_CEILING_GRID: Any = None
+
+
+@pytest.mark.benchmark(group="batch: 1 vs 2 workers, CPU-bound vectorized objective")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fork_pool_ceiling_on_the_same_chunks(benchmark: Any, workers: int) -> None:
+    """The same chunks through ``multiprocessing.Pool`` (fork), nothing recorded: the speed-up
+    this machine gives two processes at that moment (a shared VM may give less than 2x)."""
+    global _CEILING_GRID
+    n = 4_000 if benchmark.disabled else 120_000
+    _CEILING_GRID = Grid(params(n), constraints="a < b", flat=True)
+    bounds = [(s, min(s + 2_048, len(_CEILING_GRID))) for s in range(0, len(_CEILING_GRID), 2_048)]
+
+    def run() -> int:
+        if workers == 1:
+            return sum(map(_busy_chunk, bounds))
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return sum(pool.map(_busy_chunk, bounds, chunksize=1))
+
+    assert benchmark.pedantic(run, rounds=1 if benchmark.disabled else 3, iterations=1) == len(_CEILING_GRID)
+
+
+@pytest.mark.benchmark(group="batch: heatmap of 2 parameters over every stored point")
+def test_heatmap_cells_from_the_store(benchmark: Any, big_results: BatchResults) -> None:
+    _, _, grid = benchmark.pedantic(
+        lambda: big_results.aggregate("a", "b", "score", agg="max"), rounds=3, iterations=1
+    )
+    cols = big_results.columns(["a", "b", "feasible", "failed"])
+    ok = cols["feasible"] & ~cols["failed"]
+    assert np.isfinite(grid).sum() == len(
+        set(zip(cols["a"][ok].tolist(), cols["b"][ok].tolist(), strict=True))
+    )
+    benchmark.extra_info["rows"] = big_results.counts()["done"]
+
+
+@pytest.mark.benchmark(group="batch: heatmap of 2 parameters over every stored point")
+def test_heatmap_bincount_in_memory_floor(benchmark: Any, big_results: BatchResults) -> None:
+    cols = big_results.columns(["a", "b", "score", "feasible", "failed"])
+    a, b, score, ok = cols["a"], cols["b"], cols["score"], cols["feasible"] & ~cols["failed"]
+
+    def floor() -> Any:
+        cell = (a[ok] - 1) * 40 + (b[ok] - 1)
+        out = np.full(1600, -np.inf)
+        np.maximum.at(out, cell, score[ok])
+        return out
+
+    assert np.isfinite(benchmark.pedantic(floor, rounds=3, iterations=1)).sum() > 0

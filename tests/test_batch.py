@@ -257,8 +257,13 @@ def test_claims_are_exclusive_stale_ones_are_taken_over_and_a_lost_claim_writes_
     assert store2.claim("s", live, grace=60) is not None  # the dead pid's claim, taken over at once
 
 
+def slow_score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    time.sleep(0.01)  # long enough that the second worker starts before the first ends (a busy CI box)
+    return score(cols, config)
+
+
 def test_two_workers_record_every_chunk_once(tmp_path: Path) -> None:
-    r = run(tmp_path, workers=2, chunk=50)
+    r = run(tmp_path, workers=2, chunk=50, batch=slow_score)
     cols = r.results.columns(["slot", "score"])
     assert cols["slot"].tolist() == list(range(r.results.total))
     owners = {c["info"]["owner"].split("/")[1] for c in r.results.store.chunks("s")}

@@ -31,9 +31,9 @@ def objective(config: dict[str, Any]) -> float:
 
 def make(tmp_path: Path, **options: Any) -> Sweep:
     return Sweep(
-        direction="minimize",
         parameters={"x": {"type": "int", "low": 0, "high": 3}},
         objective=objective,
+        direction="minimize",
         name="runs",
         directory=tmp_path,
         progress=False,
@@ -123,9 +123,9 @@ def test_a_study_deleted_under_a_run_is_one_clear_error(tmp_path: Path) -> None:
         return 0.0
 
     sweep = Sweep(
-        direction="minimize",
         parameters={"x": {"type": "int", "low": 0, "high": 3}},
         objective=deleting,
+        direction="minimize",
         name="runs",
         directory=tmp_path,
         progress=False,

@@ -20,22 +20,28 @@ from fastgrid._core import (
 )
 from fastgrid.config import ConfigCache
 from fastgrid.exceptions import (
+    BatchFailedError,
+    BatchObjectiveError,
     ConfigChangedWarning,
     ConfigError,
     DocumentError,
     PatternError,
     SpecError,
+    StoreMismatchError,
     SweepChangedError,
     SweepFileError,
 )
 from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
 from fastgrid.reporting import load
 from fastgrid.results import ResultIndex
-from fastgrid.runner import Sweep, SweepResult
+from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
 from fastgrid.samplers import GridSampler
 from fastgrid.storages import open_storage
 
 __all__ = [
+    "BatchFailedError",
+    "BatchObjectiveError",
+    "BatchSweepResult",
     "CallableObjective",
     "CommandObjective",
     "ConfigCache",
@@ -50,6 +56,7 @@ __all__ = [
     "ResultIndex",
     "ResultsSpec",
     "SpecError",
+    "StoreMismatchError",
     "Sweep",
     "SweepChangedError",
     "SweepFileError",

@@ -4,7 +4,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, Self, final
+from typing import Any, Literal, Self, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -112,6 +112,7 @@ class Grid:
         is materialized and the same seed gives the same order on every machine. ``seed`` in [0, 2**64)."""
     def sample(self, n: int, /, *, seed: int) -> list[dict[str, Any]]:
         """The first ``n`` points of ``shuffled(seed)``: distinct points, reproducible."""
+    @overload
     def columns(
         self,
         start: int | None = None,
@@ -119,7 +120,18 @@ class Grid:
         /,
         *,
         fixed: Literal["column", "scalar"] = "column",
-    ) -> dict[str, Any]:
+        positions: Literal[False] = False,
+    ) -> dict[str, Any]: ...
+    @overload
+    def columns(
+        self,
+        start: int | None = None,
+        stop: int | None = None,
+        /,
+        *,
+        fixed: Literal["column", "scalar"] = "column",
+        positions: Literal[True],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """One numpy array per path, built in Rust without per-point dicts: int64, float64 or bool for
         numeric axes, object arrays otherwise (``None`` where a union's tree lacks the path).
 
@@ -127,7 +139,16 @@ class Grid:
         grid or view (shuffled and constrained views included) without making a view; a batch
         sweep takes each chunk this way. With ``fixed="scalar"`` a path that has one value for
         every point (a fixed value) is that value (a Python scalar) instead of a repeated column.
+        With ``positions=True`` (a grid of one tree) the result is ``(columns, positions)``:
+        ``positions`` maps each path that is a column to the position of each value on its axis,
+        in the narrowest unsigned dtype that holds the axis's size (a batch sweep stores these).
+        A consecutive range of a plain product, or of constraints that link neighbouring
+        parameters only, is written run by run at memory speed; other views decode point by point.
         Refuses results beyond 8 GiB; use ranges or ``iter_columns``."""
+    def axis_values(self, path: str, /, start: int = 0, stop: int | None = None) -> Any:
+        """The values at positions ``start..stop`` of ``path``'s axis (a grid of one tree), as
+        ``columns()`` types them: ``columns(positions=True)`` gives each point's position, this the
+        values those positions stand for. KeyError for an unknown path."""
     def iter_columns(self, *, chunk: int = 1_000_000) -> ColumnsIter:
         """``columns()`` of consecutive chunks of at most ``chunk`` points."""
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from fastgrid._core import ConfigError, PatternError, SpecError
 
 __all__ = [
+    "BatchFailedError",
+    "BatchObjectiveError",
     "ConfigChangedWarning",
     "ConfigError",
     "DocumentError",
@@ -18,6 +20,7 @@ __all__ = [
     "SpecError",
     "StorageConnectionError",
     "StoreError",
+    "StoreMismatchError",
     "SweepAbortedError",
     "SweepChangedError",
     "SweepFileError",
@@ -107,6 +110,30 @@ class StoreError(OSError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:
         return (type(self), (self.path, self.reason))
+
+
+class StoreMismatchError(SweepChangedError):
+    """A batch sweep's store holds this sweep in another form (another grid, order, chunk size, or a
+    per-trial sweep of the same name), or a per-trial run meets a batch sweep's study."""
+
+
+class BatchObjectiveError(ValueError):
+    """A batch objective returned something that cannot be recorded (wrong length, a missing or
+    non-numeric metric, mixed dtypes). ``objective``, ``metric`` and ``slots`` name the place."""
+
+    def __init__(self, message: str, *, objective: str, metric: str | None, slots: tuple[int, int]) -> None:
+        super().__init__(message)
+        self.objective = objective
+        self.metric = metric
+        self.slots = slots
+
+
+class BatchFailedError(RuntimeError):
+    """The first chunks of a batch sweep all failed the same way, so it stopped; ``reason`` says how."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ConfigChangedWarning(UserWarning):

@@ -23,12 +23,28 @@ def plain(value: Any) -> Any:
     """A copy of ``value`` with numpy arrays and scalars as Python lists and scalars.
 
     Dicts are copied (keys kept), lists and tuples become lists, anything else is returned as is
-    (the core then names what it cannot take, with its path).
+    (the core then names what it cannot take, with its path). A container that holds itself is
+    copied once, so the copy holds itself too: an objective's hostile result must not recurse
+    forever here (storing it marks the cycle).
     """
+    return _plain(value, {})
+
+
+def _plain(value: Any, copies: dict[int, Any]) -> Any:
     if _is_numpy(value):
         return value.tolist()
-    if isinstance(value, dict | Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
+    if isinstance(value, dict | Mapping | list | tuple):
+        known = copies.get(id(value))
+        if known is not None:
+            return known  # a container seen before (a cycle, or shared): its copy, once
+        if isinstance(value, dict | Mapping):
+            out_map: dict[Any, Any] = {}
+            copies[id(value)] = out_map
+            for k, v in value.items():
+                out_map[k] = _plain(v, copies)
+            return out_map
+        out_list: list[Any] = []
+        copies[id(value)] = out_list
+        out_list.extend(_plain(v, copies) for v in value)
+        return out_list
     return value

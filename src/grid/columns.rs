@@ -146,6 +146,10 @@ pub enum Out<'a> {
     Bool(&'a mut [bool]),
     /// Value positions, `MISSING` where the point's tree lacks the path.
     Object(&'a mut [u64]),
+    /// Value positions on the axis, in the narrowest type that holds the axis's size (one tree only).
+    U8(&'a mut [u8]),
+    U16(&'a mut [u16]),
+    U32(&'a mut [u32]),
     /// A column the caller does not want (a constant it takes as a scalar).
     Skip,
 }
@@ -158,6 +162,9 @@ impl Out<'_> {
             (Out::Bool(v), Some(g)) => v[j] = g.bool(k),
             (Out::Object(v), Some(_)) => v[j] = k,
             (Out::Object(v), None) => v[j] = MISSING,
+            (Out::U8(v), _) => v[j] = k as u8,
+            (Out::U16(v), _) => v[j] = k as u16,
+            (Out::U32(v), _) => v[j] = k as u32,
             (Out::Skip, _) => {}
             // A typed column exists only when every part has the path.
             _ => {}
@@ -175,6 +182,25 @@ fn reserve<T: Clone>(n: usize, zero: T) -> Result<Vec<T>> {
     })?;
     v.resize(n, zero);
     Ok(v)
+}
+
+/// The values at positions `from..to` of path `c`'s axis in the first tree, typed as `plan` says
+/// (`Object` holds the positions themselves). `None` when the tree lacks the path or the range
+/// passes the axis's end.
+pub fn axis_column(grid: &Grid, c: usize, from: u64, to: u64) -> Option<Column> {
+    let plan = plan(grid);
+    let (dtype, axes) = plan.get(c)?;
+    let axis = &grid.parts.first()?.tree.params[(*axes.first()?)?].axis;
+    if from > to || to > axis.size()? {
+        return None;
+    }
+    let get = Getter::new(axis, *dtype);
+    Some(match dtype {
+        Dtype::I64 => Column::I64((from..to).map(|k| get.i64(k)).collect()),
+        Dtype::F64 => Column::F64((from..to).map(|k| get.f64(k)).collect()),
+        Dtype::Bool => Column::Bool((from..to).map(|k| get.bool(k)).collect()),
+        Dtype::Object => Column::Object((from..to).collect()),
+    })
 }
 
 /// Columns of view positions `from..to`, in new vectors.
@@ -206,24 +232,36 @@ pub fn fill(grid: &Grid, view: &View, from: u128, to: u128, check: Check) -> Res
             Column::Object(v) => Out::Object(v),
         })
         .collect();
-    fill_into(grid, view, from, &mut outs, parts.as_deref_mut(), check)?;
+    fill_into(
+        grid,
+        view,
+        from,
+        &mut outs,
+        &mut [],
+        parts.as_deref_mut(),
+        check,
+    )?;
     drop(outs);
     Ok(Columns { parts, columns })
 }
 
 /// Fills `outs` (parallel to `Grid::paths`, each as long as the range, typed as `plan` says) with
-/// the columns of view positions `from..`; `parts` receives each point's part for unions.
+/// the columns of view positions `from..`; `positions` (empty, or parallel to `outs`: `U8`..`U32`,
+/// `Object` or `Skip`) receives each value's position on its axis (one tree only); `parts`
+/// receives each point's part for unions.
 pub fn fill_into(
     grid: &Grid,
     view: &View,
     from: u128,
     outs: &mut [Out],
+    positions: &mut [Out],
     mut parts: Option<&mut [u32]>,
     check: Check,
 ) -> Result<()> {
     let plan = plan(grid);
     let n = outs
         .iter()
+        .chain(positions.iter())
         .map(Out::len)
         .chain(parts.as_deref().map(<[u32]>::len))
         .max()
@@ -238,20 +276,40 @@ pub fn fill_into(
         })
         .collect();
 
-    let single_product = grid.parts.len() == 1 && grid.parts[0].space.is_product();
-    if let (true, Some((start, 1))) = (single_product, view.as_range()) {
+    // A consecutive range of one tree whose space is a product of groups of consecutive axes
+    // (a plain product, or constraints that link neighbouring parameters only): every column
+    // repeats with a period, written run by run and then copied (memcpy speed, no decoding).
+    let groups = match (grid.parts.len(), view.as_range()) {
+        (1, Some((_, 1))) => grid.parts[0].space.groups(),
+        _ => None,
+    };
+    if let (Some(groups), Some((start, _))) = (groups, view.as_range()) {
+        let space = &grid.parts[0].space;
         let base = (start + from as i128) as u128;
-        let radices = grid.parts[0].space.radices();
+        let mut strides = vec![0u128; groups.len()];
         let mut stride = 1u128;
-        let mut strides = vec![0u128; radices.len()];
-        for a in (0..radices.len()).rev() {
-            strides[a] = stride;
-            stride *= radices[a] as u128;
+        for g in (0..groups.len()).rev() {
+            strides[g] = stride;
+            stride = stride.saturating_mul(groups[g].count as u128);
+        }
+        let mut group_of = vec![0usize; space.radices().len()];
+        for (gi, g) in groups.iter().enumerate() {
+            group_of[g.first..g.first + g.len].fill(gi);
         }
         for (c, (_, axes)) in plan.iter().enumerate() {
             let Some(a) = axes[0] else { continue };
+            let gi = group_of[a];
+            let g = &groups[gi];
+            let ranks = g.ranks;
+            let position = move |k: u64| match ranks {
+                None => k,
+                Some(r) => space.digit_in(a, r[k as usize]),
+            };
             let get = getters[c][0].as_ref();
-            fill_repeating(&mut outs[c], get, base, strides[a], radices[a]);
+            fill_repeating(&mut outs[c], get, base, strides[gi], g.count, &position);
+            if let Some(out) = positions.get_mut(c) {
+                fill_repeating(out, get, base, strides[gi], g.count, &position);
+            }
             check()?;
         }
         return Ok(());
@@ -270,6 +328,9 @@ pub fn fill_into(
             let get = getters[c][p].as_ref();
             let k = axes[p].map_or(MISSING, |a| digits[a]);
             outs[c].set(j, get, k);
+            if let Some(out) = positions.get_mut(c) {
+                out.set(j, get, k);
+            }
         }
     }
     Ok(())
@@ -282,15 +343,26 @@ impl Out<'_> {
             Out::F64(v) => v.len(),
             Out::Bool(v) => v.len(),
             Out::Object(v) => v.len(),
+            Out::U8(v) => v.len(),
+            Out::U16(v) => v.len(),
+            Out::U32(v) => v.len(),
             Out::Skip => 0,
         }
     }
 }
 
-/// Fills a column whose value position at base index `i` is `(i / stride) % radix`.
+/// Fills a column whose group position at base index `i` is `(i / stride) % radix`; `position`
+/// maps a group position to the value's position on the column's axis.
 /// The column is periodic with period `stride · radix`: the first period is written run by run,
 /// the rest is copied from what is already written, doubling each time (memcpy speed).
-fn fill_repeating(out: &mut Out, get: Option<&Getter>, base: u128, stride: u128, radix: u64) {
+fn fill_repeating(
+    out: &mut Out,
+    get: Option<&Getter>,
+    base: u128,
+    stride: u128,
+    radix: u64,
+    position: &dyn Fn(u64) -> u64,
+) {
     let n = out.len();
     let block = base / stride;
     let runs = Runs {
@@ -301,10 +373,13 @@ fn fill_repeating(out: &mut Out, get: Option<&Getter>, base: u128, stride: u128,
         period: stride.saturating_mul(radix as u128),
     };
     match (out, get) {
-        (Out::I64(v), Some(g)) => runs.fill(v, |k| g.i64(k)),
-        (Out::F64(v), Some(g)) => runs.fill(v, |k| g.f64(k)),
-        (Out::Bool(v), Some(g)) => runs.fill(v, |k| g.bool(k)),
-        (Out::Object(v), _) => runs.fill(v, |k| k),
+        (Out::I64(v), Some(g)) => runs.fill(v, |k| g.i64(position(k))),
+        (Out::F64(v), Some(g)) => runs.fill(v, |k| g.f64(position(k))),
+        (Out::Bool(v), Some(g)) => runs.fill(v, |k| g.bool(position(k))),
+        (Out::Object(v), _) => runs.fill(v, position),
+        (Out::U8(v), _) => runs.fill(v, |k| position(k) as u8),
+        (Out::U16(v), _) => runs.fill(v, |k| position(k) as u16),
+        (Out::U32(v), _) => runs.fill(v, |k| position(k) as u32),
         _ => {}
     }
 }

@@ -152,6 +152,18 @@ impl Component {
     }
 }
 
+/// One factor of a space written as a product of groups of consecutive axes (`Space::groups`).
+pub struct Group<'a> {
+    /// The group's axes are `first..first + len`.
+    pub first: usize,
+    pub len: usize,
+    /// Its admissible combinations.
+    pub count: u64,
+    /// Their ranks in the group's own mixed radix, ascending; `None` for a free axis (every
+    /// position admissible: the rank is the position).
+    pub ranks: Option<&'a [u64]>,
+}
+
 pub struct Space {
     radices: Vec<u64>,
     len: u128,
@@ -336,6 +348,60 @@ impl Space {
 
     pub fn is_product(&self) -> bool {
         self.constrained.is_none()
+    }
+
+    /// The space as a mixed-radix product of groups of consecutive axes, in axis order: point
+    /// `i` is `i`'s mixed-radix digits over the groups' counts, each digit indexing its group's
+    /// admissible combinations (ascending ranks, so the order is the lexicographic one `decode`
+    /// walks). A plain product is one free group per axis. `None` when a constraint links axes
+    /// that are not consecutive or a component is too large to list: columns of such spaces are
+    /// decoded point by point.
+    pub fn groups(&self) -> Option<Vec<Group<'_>>> {
+        let Some(c) = &self.constrained else {
+            let free = |(a, &r): (usize, &u64)| Group {
+                first: a,
+                len: 1,
+                count: r,
+                ranks: None,
+            };
+            return Some(self.radices.iter().enumerate().map(free).collect());
+        };
+        if self.len == 0 {
+            return None;
+        }
+        let mut groups: Vec<Group> = Vec::new();
+        let mut seen = vec![false; c.comps.len()];
+        for (a, &(ci, _)) in c.place.iter().enumerate() {
+            if let Some(g) = groups.last_mut() {
+                if c.place[g.first].0 == ci {
+                    g.len += 1;
+                    continue;
+                }
+            }
+            if seen[ci] {
+                return None; // the component's axes are not consecutive
+            }
+            seen[ci] = true;
+            let comp = &c.comps[ci];
+            let ranks = match &comp.store {
+                Store::Free => None,
+                Store::Listed(ranks) => Some(ranks.as_slice()),
+                Store::Checkpointed { .. } => return None,
+            };
+            groups.push(Group {
+                first: a,
+                len: 1,
+                count: u64::try_from(comp.count).ok()?,
+                ranks,
+            });
+        }
+        Some(groups)
+    }
+
+    /// Axis `a`'s digit in `rank`, a rank of its group's combinations (see `groups`).
+    pub fn digit_in(&self, a: usize, rank: u64) -> u64 {
+        let stride = self.constrained.as_ref().map_or(1, |c| c.place[a].1);
+        (rank / stride) % self.radices[a]
     }
 
     /// Digits of the `i`-th point (`i` below `len`).
@@ -542,6 +608,54 @@ mod tests {
             Space::constrained_with(&axes, radices.clone(), cs(), &|| Ok(()), 10, 7).unwrap();
         let expected = brute(&radices, &|d| d[3] < d[0] && d[2] < d[1]);
         check_against(&space, &expected);
+    }
+
+    /// Digits of point `i` through `groups()`: mixed radix over the groups' counts.
+    fn decode_by_groups(space: &Space, mut i: u128, out: &mut [u64]) {
+        let groups = space.groups().unwrap();
+        for g in groups.iter().rev() {
+            let k = (i % g.count as u128) as u64;
+            i /= g.count as u128;
+            for (a, d) in out.iter_mut().enumerate().skip(g.first).take(g.len) {
+                *d = match g.ranks {
+                    None => k,
+                    Some(r) => space.digit_in(a, r[k as usize]),
+                };
+            }
+        }
+    }
+
+    #[test]
+    fn groups_of_consecutive_axes_decode_like_decode() {
+        let radices = vec![3, 4, 5, 2, 3];
+        let axes: Vec<Axis> = radices.iter().map(|&r| ints(r as i64)).collect();
+        let space = Space::constrained(
+            &axes,
+            radices.clone(),
+            vec![less(1, 2), less(3, 4)],
+            &|| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(space.groups().map(|g| g.len()), Some(3));
+        let (mut d, mut e) = (vec![0; 5], vec![0; 5]);
+        for i in 0..space.len() {
+            space.decode(i, &mut d);
+            decode_by_groups(&space, i, &mut e);
+            assert_eq!(d, e, "index {i}");
+        }
+        let product = Space::product(radices.clone(), "").unwrap();
+        for i in 0..product.len() {
+            product.decode(i, &mut d);
+            decode_by_groups(&product, i, &mut e);
+            assert_eq!(d, e, "index {i}");
+        }
+        // Linked axes with another one between them, or a component too large to list: no groups.
+        let apart =
+            Space::constrained(&axes, radices.clone(), vec![less(0, 2)], &|| Ok(())).unwrap();
+        assert!(apart.groups().is_none());
+        let big =
+            Space::constrained_with(&axes, radices, vec![less(1, 2)], &|| Ok(()), 10, 7).unwrap();
+        assert!(big.groups().is_none());
     }
 
     #[test]

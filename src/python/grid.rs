@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use numpy::{PyArray1, PyArrayMethods};
-use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -19,7 +19,7 @@ use super::gil::detached;
 use crate::error::Error;
 use crate::grid::axis::Dtype;
 use crate::grid::axis::{Axis, Kind};
-use crate::grid::columns::{self, Out, MISSING};
+use crate::grid::columns::{self, Column, Out, MISSING};
 use crate::grid::order::{increment, shard_bounds, View};
 use crate::grid::rules;
 use crate::grid::spec::{parse_root, Node, Param, Tree};
@@ -602,14 +602,15 @@ impl PyGrid {
         PyList::new(py, points)
     }
 
-    #[pyo3(signature = (start = None, stop = None, /, *, fixed = "column"))]
+    #[pyo3(signature = (start = None, stop = None, /, *, fixed = "column", positions = false))]
     fn columns<'py>(
         &self,
         py: Python<'py>,
         start: Option<&Bound<'py, PyAny>>,
         stop: Option<&Bound<'py, PyAny>>,
         fixed: &str,
-    ) -> PyResult<Bound<'py, PyDict>> {
+        positions: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let scalars = match fixed {
             "column" => false,
             "scalar" => true,
@@ -645,7 +646,65 @@ impl PyGrid {
                 bytes >> 30
             )));
         }
-        columns_dict(py, &self.core, &self.cache, &self.view, from, to, scalars)
+        if positions && self.core.parts.len() != 1 {
+            return Err(PyValueError::new_err(
+                "columns(positions=True) needs a grid of one tree: in a union a position names a value \
+                 of the point's own tree",
+            ));
+        }
+        let (values, found) = columns_dict(
+            py,
+            &self.core,
+            &self.cache,
+            &self.view,
+            from,
+            to,
+            scalars,
+            positions,
+        )?;
+        match found {
+            Some(found) => Ok(PyTuple::new(py, [values, found])?.into_any()),
+            None => Ok(values.into_any()),
+        }
+    }
+
+    #[pyo3(signature = (path, /, start = 0, stop = None))]
+    fn axis_values<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        start: u64,
+        stop: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if self.core.parts.len() != 1 {
+            return Err(PyValueError::new_err(
+                "axis_values() needs a grid of one tree (a union has one axis per tree)",
+            ));
+        }
+        let Some(c) = self.core.paths().iter().position(|p| p == path) else {
+            return Err(PyKeyError::new_err(format!(
+                "no parameter '{path}' in this grid (parameters: {})",
+                self.core.paths().join(", ")
+            )));
+        };
+        let plan = columns::plan(&self.core);
+        let size = plan[c].1[0].map_or(0, |a| {
+            self.core.parts[0].tree.params[a].axis.size().unwrap_or(0)
+        });
+        let stop = stop.unwrap_or(size);
+        let Some(column) = columns::axis_column(&self.core, c, start, stop) else {
+            return Err(PyValueError::new_err(format!(
+                "axis_values('{path}', start, stop) needs 0 <= start <= stop <= {size}, got start={start}, stop={stop}"
+            )));
+        };
+        Ok(match column {
+            Column::I64(v) => PyArray1::from_vec(py, v).into_any(),
+            Column::F64(v) => PyArray1::from_vec(py, v).into_any(),
+            Column::Bool(v) => PyArray1::from_vec(py, v).into_any(),
+            Column::Object(ks) => {
+                object_column(py, &self.core, &self.cache, &plan[c].1, None, &ks)?
+            }
+        })
     }
 
     #[pyo3(signature = (*, chunk = 1_000_000))]
@@ -753,6 +812,9 @@ fn group(n: u128) -> String {
     out
 }
 
+/// The columns of view positions `from..to` (path → array, or scalar for a constant with
+/// `scalars`) and, with `positions`, each varying path's value positions on its axis (one tree).
+#[allow(clippy::too_many_arguments)]
 fn columns_dict<'py>(
     py: Python<'py>,
     core: &Arc<CoreGrid>,
@@ -761,20 +823,25 @@ fn columns_dict<'py>(
     from: u128,
     to: u128,
     scalars: bool,
-) -> PyResult<Bound<'py, PyDict>> {
+    positions: bool,
+) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyDict>>)> {
     enum Buf<'py> {
         I64(Bound<'py, PyArray1<i64>>),
         F64(Bound<'py, PyArray1<f64>>),
         Bool(Bound<'py, PyArray1<bool>>),
         Object(Bound<'py, PyArray1<u64>>),
+        U8(Bound<'py, PyArray1<u8>>),
+        U16(Bound<'py, PyArray1<u16>>),
+        U32(Bound<'py, PyArray1<u32>>),
         Scalar(Bound<'py, PyAny>),
+        Skip,
     }
     let n = usize::try_from(to - from).map_err(|_| too_large("columns size"))?;
     let plan = columns::plan(core);
     // numpy allocates the arrays (with huge pages on Linux, which saves most page faults) and
-    // Rust fills them in place. SAFETY: i64/f64/u64 arrays may start uninitialized: every element
-    // is written before the array is read, and any bit pattern is a valid value meanwhile; bools
-    // are zeroed because not every byte is a valid bool.
+    // Rust fills them in place. SAFETY: integer and float arrays may start uninitialized: every
+    // element is written before the array is read, and any bit pattern is a valid value
+    // meanwhile; bools are zeroed because not every byte is a valid bool.
     let mut bufs: Vec<Buf> = plan
         .iter()
         .enumerate()
@@ -790,28 +857,50 @@ fn columns_dict<'py>(
             })
         })
         .collect::<PyResult<_>>()?;
+    // Positions in the narrowest unsigned type that holds the axis's size (one tree only).
+    let mut found: Vec<Buf> = if positions {
+        plan.iter()
+            .zip(&bufs)
+            .map(|((_, axes), buf)| {
+                let (Some(a), false) = (axes[0], matches!(buf, Buf::Scalar(_))) else {
+                    return Buf::Skip;
+                };
+                let size = core.parts[0].tree.params[a].axis.size().unwrap_or(u64::MAX);
+                // SAFETY: as above, every element is written before it is read.
+                match size {
+                    0..=0x100 => Buf::U8(unsafe { PyArray1::new(py, n, false) }),
+                    0x101..=0x1_0000 => Buf::U16(unsafe { PyArray1::new(py, n, false) }),
+                    0x1_0001..=0x1_0000_0000 => Buf::U32(unsafe { PyArray1::new(py, n, false) }),
+                    _ => Buf::Object(unsafe { PyArray1::new(py, n, false) }),
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut parts = (core.parts.len() > 1).then(|| vec![0u32; n]);
     {
-        let not_contiguous = |_| PyValueError::new_err("internal: a new array is not contiguous");
         // SAFETY: the arrays are new, contiguous and referenced nowhere else until they are
         // returned, so these are the only views of their buffers while Rust fills them.
-        let mut outs: Vec<Out> = bufs
-            .iter_mut()
-            .map(|b| {
-                Ok(match b {
-                    Buf::I64(a) => Out::I64(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
-                    Buf::F64(a) => Out::F64(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
-                    Buf::Bool(a) => Out::Bool(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
-                    Buf::Object(a) => {
-                        Out::Object(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?)
-                    }
-                    Buf::Scalar(_) => Out::Skip,
-                })
+        fn as_out<'a>(b: &'a mut Buf<'_>) -> PyResult<Out<'a>> {
+            let not_contiguous =
+                |_| PyValueError::new_err("internal: a new array is not contiguous");
+            Ok(match b {
+                Buf::I64(a) => Out::I64(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
+                Buf::F64(a) => Out::F64(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
+                Buf::Bool(a) => Out::Bool(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
+                Buf::Object(a) => Out::Object(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
+                Buf::U8(a) => Out::U8(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
+                Buf::U16(a) => Out::U16(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
+                Buf::U32(a) => Out::U32(unsafe { a.as_slice_mut() }.map_err(not_contiguous)?),
+                Buf::Scalar(_) | Buf::Skip => Out::Skip,
             })
-            .collect::<PyResult<_>>()?;
+        }
+        let mut outs: Vec<Out> = bufs.iter_mut().map(as_out).collect::<PyResult<_>>()?;
+        let mut found_outs: Vec<Out> = found.iter_mut().map(as_out).collect::<PyResult<_>>()?;
         let parts = parts.as_deref_mut();
         detached(py, |check| {
-            columns::fill_into(core, view, from, &mut outs, parts, check)
+            columns::fill_into(core, view, from, &mut outs, &mut found_outs, parts, check)
         })?;
     }
     let out = PyDict::new(py);
@@ -820,7 +909,11 @@ fn columns_dict<'py>(
             Buf::I64(a) => a.into_any(),
             Buf::F64(a) => a.into_any(),
             Buf::Bool(a) => a.into_any(),
+            Buf::U8(a) => a.into_any(),
+            Buf::U16(a) => a.into_any(),
+            Buf::U32(a) => a.into_any(),
             Buf::Scalar(v) => v,
+            Buf::Skip => continue,
             Buf::Object(ks) => {
                 // SAFETY: filled above; no other view of this private array exists.
                 let ks = unsafe { ks.as_slice() }
@@ -830,7 +923,23 @@ fn columns_dict<'py>(
         };
         out.set_item(path, array)?;
     }
-    Ok(out)
+    let found = if positions {
+        let dict = PyDict::new(py);
+        for (path, buf) in core.paths().iter().zip(found) {
+            let array = match buf {
+                Buf::U8(a) => a.into_any(),
+                Buf::U16(a) => a.into_any(),
+                Buf::U32(a) => a.into_any(),
+                Buf::Object(a) => a.into_any(),
+                _ => continue,
+            };
+            dict.set_item(path, array)?;
+        }
+        Some(dict)
+    } else {
+        None
+    };
+    Ok((out, found))
 }
 
 /// An object array of the values at positions `ks` (per point's part), sharing the cached value
@@ -1131,7 +1240,17 @@ impl ColumnsIter {
             *next = to;
             (from, to)
         };
-        columns_dict(py, &self.core, &self.cache, &self.view, from, to, false).map(Some)
+        columns_dict(
+            py,
+            &self.core,
+            &self.cache,
+            &self.view,
+            from,
+            to,
+            false,
+            false,
+        )
+        .map(|(values, _)| Some(values))
     }
 }
 

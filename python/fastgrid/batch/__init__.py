@@ -7,19 +7,21 @@ Optuna study. ``BatchResults`` reads the stored columns (counts, top points, fai
 See docs/batch.md.
 """
 
-from fastgrid.batch._evaluate import BatchObjectiveError, ChunkResult, metric_columns
-from fastgrid.batch._file import run_batch_file
-from fastgrid.batch._results import BatchResults
+from fastgrid.batch._evaluate import ChunkResult, metric_columns
+from fastgrid.batch._file import batch_options, run_batch_file
+from fastgrid.batch._pgstore import PgBatchStore
+from fastgrid.batch._results import BatchResults, as_row
 from fastgrid.batch._runner import (
     MODE_ATTR,
-    BatchFailedError,
     BatchRun,
     check_study_mode,
     default_chunk,
     run_batch,
     store_path,
 )
-from fastgrid.batch._store import BatchStore, Chunk, StoreMismatchError
+from fastgrid.batch._store import BatchStore, Chunk
+from fastgrid.batch._stores import open_batch_store
+from fastgrid.exceptions import BatchFailedError, BatchObjectiveError, StoreMismatchError
 
 __all__ = [
     "MODE_ATTR",
@@ -30,10 +32,14 @@ __all__ = [
     "BatchStore",
     "Chunk",
     "ChunkResult",
+    "PgBatchStore",
     "StoreMismatchError",
+    "as_row",
+    "batch_options",
     "check_study_mode",
     "default_chunk",
     "metric_columns",
+    "open_batch_store",
     "run_batch",
     "run_batch_file",
     "store_path",

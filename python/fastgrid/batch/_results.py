@@ -7,15 +7,20 @@ the parameters of the 20 winners' chunks only.
 
 from __future__ import annotations
 
+import csv
+import json
+import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from fastgrid.batch._pgstore import PgBatchStore
 from fastgrid.batch._store import BatchStore
+from fastgrid.study import Row
 
-__all__ = ["BatchResults"]
+__all__ = ["BatchResults", "as_row"]
 
 PARAM, METRIC = "p:", "m:"
 
@@ -23,7 +28,7 @@ PARAM, METRIC = "p:", "m:"
 class BatchResults:
     """The stored results of the batch sweep ``name`` (one row per evaluated point)."""
 
-    def __init__(self, store: BatchStore, name: str) -> None:
+    def __init__(self, store: BatchStore | PgBatchStore, name: str) -> None:
         stored = store.sweep(name)
         if stored is None:
             known = ", ".join(map(repr, store.sweeps())) or "none"
@@ -82,14 +87,30 @@ class BatchResults:
             return np.empty(0, dtype=np.int64)
         return np.concatenate([np.arange(c["start"], c["stop"], dtype=np.int64) for c in chunks])
 
-    def columns(self, names: Sequence[str] | None = None) -> dict[str, np.ndarray[Any, Any]]:
+    @property
+    def column_names(self) -> list[str]:
+        """Every column ``columns()`` knows, in its default order."""
+        return ["slot", *self.paths, *self.metric_names, "failed", "feasible", "reason", "duration"]
+
+    def iter_columns(
+        self, names: Sequence[str] | None = None, *, chunks_per_part: int = 16
+    ) -> Iterator[dict[str, np.ndarray[Any, Any]]]:
+        """``columns(names)`` a few done chunks at a time (memory stays at a part's columns)."""
+        chunks = self._chunks()
+        for first in range(0, len(chunks), chunks_per_part):
+            yield self.columns(names, chunks=chunks[first : first + chunks_per_part])
+
+    def columns(
+        self, names: Sequence[str] | None = None, *, chunks: list[dict[str, Any]] | None = None
+    ) -> dict[str, np.ndarray[Any, Any]]:
         """Whole columns over every done chunk, in slot order: ``slot``, each parameter path
         (fixed values repeated), each metric, ``failed``, ``feasible``, ``reason`` (None for points
         that neither failed nor were infeasible) and ``duration`` (seconds per point).
 
-        ``names`` picks some of them (default: all). Large sweeps: ask only for what you need.
+        ``names`` picks some of them (default: all). Large sweeps: ask only for what you need, or
+        read them part by part with ``iter_columns``.
         """
-        chunks = self._chunks()
+        chunks = self._chunks() if chunks is None else chunks
         wanted = (
             list(names)
             if names is not None
@@ -145,20 +166,99 @@ class BatchResults:
         if direction is None:
             idx = self.objective_metrics.index(metric) if metric in self.objective_metrics else 0
             direction = self.directions[idx] if idx < len(self.directions) else "minimize"
-        chunks = self._chunks()
-        cols = self.columns([metric, "failed", "feasible"])
-        values = cols[metric]
-        ok = ~cols["failed"] & cols["feasible"] & np.isfinite(values)
-        candidates = np.flatnonzero(ok)
-        if len(candidates) == 0 or n <= 0:
+        if n <= 0:
             return []
-        key = -values[candidates] if direction == "maximize" else values[candidates]
-        k = min(n, len(candidates))
-        part = np.argpartition(key, k - 1)[:k] if k < len(candidates) else np.arange(len(candidates))
-        # Stable: by value, then by position (= slot order).
-        order = part[np.lexsort((candidates[part], key[part]))]
-        rows_at = candidates[order]
-        return self.rows_at(rows_at, chunks)
+        sign = -1.0 if direction == "maximize" else 1.0
+        keys: list[np.ndarray[Any, Any]] = []
+        where: list[np.ndarray[Any, Any]] = []
+        # Chunk by chunk: each chunk's n best (ties to the lower slot), then the n best of those.
+        chunks = self._chunks()
+        for at, values, ok in self._scan([metric], chunks):
+            key = sign * values[0]
+            best = _smallest(np.where(ok, key, np.inf), n)
+            best = best[ok[best]]
+            keys.append(key[best])
+            where.append(best + at)
+        if not keys:
+            return []
+        key, positions = np.concatenate(keys), np.concatenate(where)
+        order = np.lexsort((positions, key))[:n]
+        return self.rows_at(positions[order], chunks)
+
+    def pareto(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The feasible points no other feasible point dominates in the objective metrics (better or
+        equal in each, better in one), ordered by the first objective, then by slot; at most
+        ``limit`` of them. With one objective: its best points (ties included)."""
+        metrics = self.objective_metrics or self.metric_names[:1]
+        missing = [m for m in metrics if m not in self.metric_names]
+        if missing:
+            raise KeyError(f"unknown metric {missing[0]!r} (metrics: {self.metric_names})")
+        signs = np.array(
+            [-1.0 if d == "maximize" else 1.0 for d in self.directions[: len(metrics)]], dtype=np.float64
+        )
+        keys: list[np.ndarray[Any, Any]] = []
+        where: list[np.ndarray[Any, Any]] = []
+        chunks = self._chunks()
+        for at, values, ok in self._scan(metrics, chunks):
+            matrix = np.stack(values, axis=1)[ok] * signs
+            front = _front(matrix)
+            keys.append(matrix[front])
+            where.append(np.flatnonzero(ok)[front] + at)
+        if not keys:
+            return []
+        matrix, positions = np.concatenate(keys), np.concatenate(where)
+        front = _front(matrix)
+        matrix, positions = matrix[front], positions[front]
+        order = np.lexsort((positions, *matrix.T[::-1]))
+        if limit is not None:
+            order = order[:limit]
+        return self.rows_at(positions[order], chunks)
+
+    def leaders(self, k: int) -> list[dict[str, Any]]:
+        """The ``k`` points a batch sweep writes to its Optuna study: the ``k`` best by the objective
+        metric; with several objectives, the Pareto front first (cut at ``k`` by the first objective)
+        and then the best by the first objective, so Optuna's ``best_trials`` is the front."""
+        if k <= 0:
+            return []
+        if len(self.objective_metrics) <= 1:
+            return self.top(k)
+        rows = self.pareto(limit=k)
+        seen = {r["slot"] for r in rows}
+        for r in self.top(k + len(rows)):
+            if len(rows) >= k:
+                break
+            if r["slot"] not in seen:
+                rows.append(r)
+                seen.add(r["slot"])
+        return rows
+
+    def _scan(
+        self, metrics: Sequence[str], chunks: list[dict[str, Any]]
+    ) -> Iterator[tuple[int, list[np.ndarray[Any, Any]], np.ndarray[Any, Any]]]:
+        """Per done chunk holding the metrics: its first position in ``columns()``, the metrics'
+        float64 values, and which points count (feasible, not failed, finite metrics). Memory stays
+        at 64 chunks of one column; failed/feasible are read only for chunks that have any."""
+        flagged = [c["chunk"] for c in chunks if c["failed"] or c["infeasible"]]
+        failed = self.store.column(self.name, "failed", flagged)
+        feasible = self.store.column(self.name, "feasible", flagged)
+        offset = 0
+        for first in range(0, len(chunks), 64):
+            part = chunks[first : first + 64]
+            ids = [c["chunk"] for c in part]
+            columns = [self.store.column(self.name, METRIC + m, ids) for m in metrics]
+            for c in part:
+                at, index = offset, c["chunk"]
+                offset += c["stop"] - c["start"]
+                got = [col.get(index) for col in columns]
+                if any(g is None for g in got):
+                    continue
+                values = [g.astype(np.float64, copy=False) for g in got]  # type: ignore[union-attr]
+                ok = np.logical_and.reduce([np.isfinite(v) for v in values])
+                if index in failed:
+                    ok &= ~failed[index].astype(bool)
+                if index in feasible:
+                    ok &= feasible[index].astype(bool)
+                yield at, values, ok
 
     def rows_at(
         self, positions: np.ndarray[Any, Any], chunks: list[dict[str, Any]] | None = None
@@ -210,17 +310,124 @@ class BatchResults:
 
     def failures(self) -> dict[str, int]:
         """Failed points grouped by reason, most frequent first (reads only chunks with failures)."""
+        return {g["reason"]: g["count"] for g in self.failure_groups()}
+
+    def failure_groups(self) -> list[dict[str, Any]]:
+        """Failed points grouped by reason, most frequent first: ``reason``, ``count`` and the
+        ``first`` slot that failed so (reads only chunks with failures)."""
         chunks = [c for c in self._chunks() if c["failed"]]
         counter: Counter[str] = Counter()
+        first: dict[str, int] = {}
         reasons = self.store.column(self.name, "reason", [c["chunk"] for c in chunks])
         failed = self.store.column(self.name, "failed", [c["chunk"] for c in chunks])
         for c in chunks:
             r, f = reasons.get(c["chunk"]), failed.get(c["chunk"])
             if r is None or f is None:
                 continue
-            values, counts = np.unique(r[f.astype(bool)].astype(str), return_counts=True)
-            counter.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
-        return dict(counter.most_common())
+            at = np.flatnonzero(f.astype(bool))
+            values, where, counts = np.unique(r[at].astype(str), return_index=True, return_counts=True)
+            for value, i, count in zip(values.tolist(), where.tolist(), counts.tolist(), strict=True):
+                counter[value] += count
+                first.setdefault(value, c["start"] + int(at[i]))
+        return [
+            {"reason": reason, "count": count, "first": first[reason]}
+            for reason, count in sorted(counter.items(), key=lambda kv: (-kv[1], first[kv[0]]))
+        ]
+
+    def factorize(self, column: str) -> tuple[list[Any], np.ndarray[Any, Any]]:
+        """``(values, codes)``: the distinct values of a column over the done chunks (in first-seen
+        order) and, per row of ``columns()``, the index of its value."""
+        factors = _Factors()
+        parts = [factors.codes(self.columns([column], chunks=part)[column]) for part in self.iter_chunks()]
+        return factors.values, (np.concatenate(parts) if parts else np.empty(0, dtype=np.int64))
+
+    def aggregate(
+        self, x: str, y: str, metric: str, *, agg: str = "max", feasible_only: bool = True
+    ) -> tuple[list[Any], list[Any], np.ndarray[Any, Any]]:
+        """``metric`` over the cells of columns ``x`` and ``y`` (a heatmap): ``(xs, ys, grid)`` with
+        ``grid[j, i]`` the ``agg`` (max, min or mean) of the finite values of the points whose ``x``
+        is ``xs[i]`` and ``y`` is ``ys[j]`` (NaN for an empty cell), points that failed left out, and
+        infeasible ones too with ``feasible_only``. Read a few chunks at a time and reduced in
+        numpy, so memory stays at a part's columns (ten million rows take seconds)."""
+        if agg not in ("max", "min", "mean"):
+            raise ValueError(f"agg: expected max, min or mean, got {agg!r}")
+        fx, fy = _Factors(), _Factors()
+        keys: list[np.ndarray[Any, Any]] = []
+        partial: list[np.ndarray[Any, Any]] = []
+        counts: list[np.ndarray[Any, Any]] = []
+        for part in self.iter_columns([x, y, metric, "failed", "feasible"]):
+            cx, cy = fx.codes(part[x]), fy.codes(part[y])
+            values = part[metric].astype(np.float64, copy=False)
+            ok = np.isfinite(values) & ~part["failed"]
+            if feasible_only:
+                ok &= part["feasible"]
+            key = (cx[ok] << 32) | cy[ok]
+            cells, inverse = np.unique(key, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            keys.append(cells)
+            partial.append(_reduce(values[ok], inverse, len(cells), agg))
+            counts.append(np.bincount(inverse, minlength=len(cells)).astype(np.float64))
+        grid = np.full((len(fy.values), len(fx.values)), np.nan)
+        if keys:
+            cells, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+            inverse = inverse.reshape(-1)
+            weights = np.concatenate(counts)
+            if agg == "mean":
+                sums = np.bincount(inverse, weights=np.concatenate(partial) * weights, minlength=len(cells))
+                total = np.bincount(inverse, weights=weights, minlength=len(cells))
+                reduced = sums / total
+            else:
+                reduced = _reduce(np.concatenate(partial), inverse, len(cells), agg)
+            grid[cells & 0xFFFFFFFF, cells >> 32] = reduced
+        return fx.values, fy.values, grid
+
+    def iter_chunks(
+        self, chunks: list[dict[str, Any]] | None = None, size: int = 16
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The done chunks, ``size`` at a time."""
+        chunks = self._chunks() if chunks is None else chunks
+        for first in range(0, len(chunks), size):
+            yield chunks[first : first + size]
+
+    # --- exports -----------------------------------------------------------------------------
+
+    def write_csv(self, path: str | os.PathLike[str], columns: Sequence[str] | None = None) -> int:
+        """Every row to a CSV file, a few chunks at a time; returns the rows written."""
+        names = list(columns) if columns is not None else self.column_names
+        rows = 0
+        with open(path, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(names)
+            for part in self.iter_columns(names):
+                lists = [_csv_cells(part[n]) for n in names]
+                writer.writerows(zip(*lists, strict=True))
+                rows += len(lists[0]) if lists else 0
+        return rows
+
+    def write_parquet(self, path: str | os.PathLike[str], columns: Sequence[str] | None = None) -> int:
+        """Every row to a Parquet file (needs pyarrow), a few chunks per row group; returns the rows."""
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError("Parquet needs pyarrow: pip install pyarrow (or export to .csv)") from None
+        names = list(columns) if columns is not None else self.column_names
+        writer: Any = None
+        rows = 0
+        try:
+            for part in self.iter_columns(names):
+                table = pa.table({n: _arrow_column(part[n]) for n in names})
+                if writer is None:
+                    writer = pq.ParquetWriter(os.fspath(path), table.schema)
+                writer.write_table(table.cast(writer.schema))
+                rows += table.num_rows
+            if writer is None:
+                empty = self.columns(names, chunks=[])
+                pq.write_table(pa.table({n: _arrow_column(empty[n]) for n in names}), os.fspath(path))
+        finally:
+            if writer is not None:
+                writer.close()
+        return rows
 
     # --- frames ------------------------------------------------------------------------------
 
@@ -238,9 +445,130 @@ class BatchResults:
             import pyarrow as pa
         except ImportError:
             raise ImportError("to_arrow() needs pyarrow: pip install pyarrow") from None
-        return pa.table(
-            {k: (v.tolist() if v.dtype == object else v) for k, v in self.columns(columns).items()}
-        )
+        return pa.table({k: _arrow_column(v) for k, v in self.columns(columns).items()})
+
+
+def _smallest(key: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
+    """Positions of the ``n`` smallest keys, ties to the lower position, in position order."""
+    if n >= len(key):
+        return np.arange(len(key))
+    threshold = key[np.argpartition(key, n - 1)[n - 1]]
+    below = np.flatnonzero(key < threshold)
+    tied = np.flatnonzero(key == threshold)[: n - len(below)]
+    return np.sort(np.concatenate((below, tied)))
+
+
+def _front(keys: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Positions (ascending) of the rows of ``keys`` that no other row dominates (a row per point,
+    a column per objective, smaller is better). In lexicographic order no row is dominated by a
+    later one, so each row still standing when its turn comes is on the front and removes what it
+    dominates: one vectorized pass per front member over the shrinking rest."""
+    if len(keys) == 0:
+        return np.empty(0, dtype=np.int64)
+    order = np.lexsort(keys.T[::-1])
+    rest, alive = keys[order], order
+    front: list[int] = []
+    while len(rest):
+        head = rest[0]
+        front.append(int(alive[0]))
+        later = rest[1:]
+        dominated = np.all(head <= later, axis=1) & np.any(head < later, axis=1)
+        rest, alive = later[~dominated], alive[1:][~dominated]
+    return np.sort(np.asarray(front, dtype=np.int64))
+
+
+def as_row(row: Mapping[str, Any], objective_metrics: Sequence[str]) -> Row:
+    """A batch sweep's point (a row of ``top``, ``pareto`` or ``rows_at``) as a
+    :class:`fastgrid.study.Row`, the shape per-trial results have: ``number`` is its grid slot."""
+    metrics = dict(row["metrics"])
+    values = [metrics[m] for m in objective_metrics] if all(m in metrics for m in objective_metrics) else None
+    return {
+        "number": int(row["slot"]),
+        "state": "FAIL" if row["failed"] else "COMPLETE",
+        "values": values,
+        "value": values[0] if values is not None and len(values) == 1 else None,
+        "params": dict(row["params"]),
+        "metrics": metrics,
+        "key": None,
+        "reused": None,
+        "feasible": bool(row["feasible"]) and not row["failed"],
+        "reason": row["reason"],
+        "duration": row["duration"],
+        "attempts": None,
+        "result_path": None,
+    }
+
+
+class _Factors:
+    """Distinct values in first-seen order, and codes of columns against them."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._index: dict[Any, int] = {}
+
+    def codes(self, column: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        if column.dtype.kind in "biuf":
+            distinct, inverse = np.unique(column, return_inverse=True)
+            local = [_item(v) for v in distinct]
+        else:
+            # Objects: a dict pass over the column (np.unique would compare strings with None).
+            seen: dict[Any, int] = {}
+            local = []
+            inverse = np.empty(len(column), dtype=np.int64)
+            for i, v in enumerate(column.tolist()):
+                k = _hashable(v)
+                j = seen.get(k)
+                if j is None:
+                    j = seen[k] = len(local)
+                    local.append(v)
+                inverse[i] = j
+        lut = np.empty(len(local), dtype=np.int64)
+        for j, v in enumerate(local):
+            k = _hashable(v)
+            code = self._index.get(k)
+            if code is None:
+                code = self._index[k] = len(self.values)
+                self.values.append(v)
+            lut[j] = code
+        return lut[inverse.reshape(-1)] if len(local) else np.empty(0, dtype=np.int64)
+
+
+def _reduce(
+    values: np.ndarray[Any, Any], groups: np.ndarray[Any, Any], n: int, agg: str
+) -> np.ndarray[Any, Any]:
+    """Per group (``groups`` in ``0..n``): the max, min or mean of ``values``."""
+    if agg == "mean":
+        sizes = np.bincount(groups, minlength=n)
+        return np.bincount(groups, weights=values, minlength=n) / np.maximum(sizes, 1)
+    out = np.full(n, -np.inf if agg == "max" else np.inf)
+    (np.maximum if agg == "max" else np.minimum).at(out, groups, values)
+    return out
+
+
+def _hashable(value: Any) -> Any:
+    # Dict keys for factorizing: True and 1 differ (by type); lists and dicts by their JSON text.
+    if isinstance(value, list | dict):
+        return ("json", json.dumps(value, sort_keys=True))
+    return (type(value), value)
+
+
+def _csv_cells(column: np.ndarray[Any, Any]) -> list[Any]:
+    cells = column.tolist()
+    if column.dtype == object:
+        return [json.dumps(v) if isinstance(v, list | dict) else v for v in cells]
+    return cells
+
+
+def _arrow_column(column: np.ndarray[Any, Any]) -> Any:
+    """A numpy column for pyarrow: numbers as they are; objects as their JSON text when any value
+    is a list or dict or when types are mixed, else as the values."""
+    if column.dtype != object:
+        return column
+    cells = column.tolist()
+    kinds = {type(v) for v in cells if v is not None}
+    if len(kinds) > 1 or kinds & {list, dict}:
+        return [None if v is None else json.dumps(v) for v in cells]
+    return cells
 
 
 def _item(value: Any) -> Any:

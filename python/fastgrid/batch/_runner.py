@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,17 +30,20 @@ import numpy as np
 
 from fastgrid import attrs
 from fastgrid._core import Expression, Grid, trial_key
+from fastgrid.batch._codec import encode_codes, encode_positions
 from fastgrid.batch._evaluate import (
     ChunkResult,
     evaluate_batch,
     evaluate_points,
 )
+from fastgrid.batch._pgstore import PgBatchStore, is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, BatchResults
-from fastgrid.batch._store import BatchStore, Chunk, StoreMismatchError, owner_id
+from fastgrid.batch._store import BatchStore, Chunk, owner_id
+from fastgrid.batch._stores import open_batch_store
+from fastgrid.exceptions import BatchFailedError, StoreMismatchError
 
 __all__ = [
     "MODE_ATTR",
-    "BatchFailedError",
     "BatchJob",
     "BatchRun",
     "check_study_mode",
@@ -54,14 +58,6 @@ DEFAULT_CHUNK = 65_536
 CHUNK_BYTES = 256 << 20
 
 
-class BatchFailedError(RuntimeError):
-    """The first chunks of a batch sweep all failed the same way; ``reason`` says how."""
-
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
 def default_chunk(total: int, workers: int, columns: int) -> int:
     """Points per chunk: 65,536, fewer for small grids (at least 4 chunks per worker) and for
     wide ones (a chunk's columns within 256 MiB)."""
@@ -70,9 +66,10 @@ def default_chunk(total: int, workers: int, columns: int) -> int:
     return max(1, min(DEFAULT_CHUNK, by_memory, by_grid))
 
 
-def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path:
-    """The SQLite file that holds a batch sweep's columns: the embedded store itself (default),
-    the file of a ``sqlite:///`` URL, or ``<journal>.batch.db`` beside a journal file."""
+def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path | str:
+    """Where a batch sweep's columns live: the SQLite file of the embedded store (default), of a
+    ``sqlite:///`` URL, ``<journal>.batch.db`` beside a journal file; or, for a ``postgresql://``
+    URL, that database (the URL itself)."""
     if storage is None:
         return directory / "fastgrid.db"
     text = os.fspath(storage)
@@ -81,11 +78,13 @@ def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path:
             rest = text[len(prefix) :].split("?", 1)[0]
             path = Path(rest).expanduser()
             return path if path.is_absolute() else directory / path
+    if is_postgres_url(text):
+        return text
     if "://" in text:
         raise ValueError(
             f"storage {text.split('://', 1)[0]}://…: batch mode keeps its columnar results in an SQLite "
-            "file (the embedded store fastgrid.db, a .db path or sqlite:///); PostgreSQL is not supported "
-            "for batch sweeps yet"
+            "file (the embedded store fastgrid.db, a .db path or sqlite:///) or in PostgreSQL "
+            "(postgresql://user:pass@host/db)"
         )
     path = Path(text).expanduser()
     path = path if path.is_absolute() else directory / path
@@ -119,7 +118,7 @@ class BatchJob:
     parameters: Any
     objective: Any  # "module:function" or a callable
     vectorized: bool
-    store: Path
+    store: Path | str
     chunk: int
     where: tuple[str, ...] = ()
     require: tuple[str, ...] = ()
@@ -134,8 +133,11 @@ class BatchJob:
     grace: float = 20.0
     fail_fast: int = 3
     max_chunks: int | None = None
+    max_points: int | None = None
     deadline: float | None = None
     import_path: str | None = None
+    wait_for_others: bool = False
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def objective_name(self) -> str:
@@ -173,17 +175,28 @@ class _Context:
         self.grid = grid
         self.view = grid.shuffled(job.seed or 0) if job.order == "shuffled" else grid
         self.axes = {a["path"]: a for a in grid.axes}
+        # One tree: parameter columns are stored as codes of their axis positions (see _codec).
+        self.positions = all(a["tree"] == 0 for a in grid.axes)
+        self._tables: dict[str, Callable[[int, int], Any]] = {}
         self.fn: Callable[..., Any] = (
             _import(job.objective) if isinstance(job.objective, str) else job.objective
         )
         self.require = [(src, Expression(src)) for src in job.require]
-        self.store = BatchStore(job.store)
+        self.store = open_batch_store(job.store)
         self.config: Any = None
         if job.config is not None:
             from fastgrid.config import ConfigCache
 
             self.config = ConfigCache(job.config, model=job.config_model, allow_new=job.allow_new)
         self.fingerprint = self.config.fingerprint if self.config is not None else "-"
+
+    def table(self, path: str) -> Callable[[int, int], Any]:
+        """``table(lo, hi)``: the values at positions ``lo..hi`` of ``path``'s axis."""
+        got = self._tables.get(path)
+        if got is None:
+            axis_values = self.grid.axis_values
+            got = self._tables[path] = lambda lo, hi: axis_values(path, lo, hi)
+        return got
 
     def merge(self) -> Callable[[dict[str, Any]], Any]:
         if self.config is None:
@@ -219,73 +232,141 @@ class _Outcome:
     fail_reason: str | None = None
 
 
-def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
+def _columns(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The chunk's parameter columns and (one tree) their values' positions on the axes."""
+    if ctx.positions:
+        return ctx.view.columns(chunk.start, chunk.stop, fixed="scalar", positions=True)
+    return ctx.view.columns(chunk.start, chunk.stop, fixed="scalar"), {}
+
+
+def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResult:
+    """The objective on ``n`` points' columns (a chunk, or its failed points on a retry)."""
     job = ctx.job
-    cols = ctx.view.columns(chunk.start, chunk.stop, fixed="scalar")
-    n = len(chunk)
     if job.vectorized:
-        result = evaluate_batch(
+        return evaluate_batch(
             ctx.fn,
             cols,
             ctx.read_only_config(),
             n,
             objective=job.objective_name,
-            start=chunk.start,
+            start=start,
             expected=job.metrics,
             retry_failed=job.retry_failed,
         )
-    else:
-        result = evaluate_points(ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed)
-        missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
-        if missing:
-            # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
-            reason = f"missing metric {missing[0]!r} (got {', '.join(result.metrics) or 'none'})"
-            for i in np.flatnonzero(~result.failed).tolist():
-                result.reasons[i] = reason
-            result.failed[:] = True
+    result = evaluate_points(ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed)
+    missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
+    if missing:
+        # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
+        reason = f"missing metric {missing[0]!r} (got {', '.join(result.metrics) or 'none'})"
+        for i in np.flatnonzero(~result.failed).tolist():
+            result.reasons[i] = reason
+        result.failed[:] = True
+    return result
+
+
+def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
+    cols, positions = _columns(ctx, chunk)
+    result = _call(ctx, cols, len(chunk), chunk.start)
+    result.extra["positions"] = positions
+    return cols, result
+
+
+def _evaluate_failed(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
+    """A recorded chunk again, calling the objective on its failed points only (a later run's retry):
+    the other points keep their stored metrics."""
+    cols, positions = _columns(ctx, chunk)
+    n = len(chunk)
+    stored = ctx.store.chunk_columns(ctx.job.name, chunk.index)
+    failed = stored["failed"].astype(bool) if "failed" in stored else np.zeros(n, dtype=bool)
+    at = np.flatnonzero(failed)
+    again = _call(
+        ctx, {k: v[at] if isinstance(v, np.ndarray) else v for k, v in cols.items()}, len(at), chunk.start
+    )
+    names = [c[len(METRIC) :] for c in stored if c.startswith(METRIC)]
+    names += [m for m in again.metrics if m not in names]
+    metrics: dict[str, np.ndarray[Any, Any]] = {}
+    for m in names:
+        column = np.array(stored.get(METRIC + m, np.full(n, np.nan)), dtype=np.float64)
+        column[at] = again.metrics.get(m, np.full(len(at), np.nan))
+        metrics[m] = column
+    failed[at] = again.failed
+    reasons: list[str | None] = [None] * n
+    for j, i in enumerate(at.tolist()):
+        reasons[i] = again.reasons[j]
+    durations = None
+    if "duration" in stored and again.durations is not None:
+        durations = np.array(stored["duration"], dtype=np.float32)
+        durations[at] = again.durations
+    result = ChunkResult(
+        n=n,
+        metrics=metrics,
+        failed=failed,
+        reasons=reasons,
+        calls=again.calls,
+        durations=durations,
+        seconds=again.seconds,
+    )
+    result.extra["positions"] = positions
+    result.extra["evaluated"] = len(at)
     return cols, result
 
 
 def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], result: ChunkResult) -> bool:
     job, n = ctx.job, result.n
     failed = result.failed.copy()
-    reasons = list(result.reasons)
+    # Why each point failed or is infeasible, dictionary-encoded (0: neither): failures are few and
+    # get a loop; infeasible points, often half a chunk, get one code per combination of broken
+    # constraints.
+    vocab: dict[str | None, int] = {None: 0}
+    codes = np.zeros(n, dtype=np.uint32)
+    late: dict[int, str] = {}
     for m in job.metrics:
         values = result.metrics.get(m)
         if values is None:
             continue
-        bad = ~failed & ~np.isfinite(values)
-        for i in np.flatnonzero(bad).tolist():
-            reasons[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
-        failed |= bad
+        bad = ~np.isfinite(values)
+        if bad.any():
+            bad &= ~failed
+            for i in np.flatnonzero(bad).tolist():
+                late[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
+            failed |= bad
+    n_failed = int(np.count_nonzero(failed))
+    if n_failed:
+        for i in np.flatnonzero(failed).tolist():
+            reason = late.get(i) or result.reasons[i] or "failed"
+            codes[i] = vocab.setdefault(reason, len(vocab))
+    n_infeasible = 0
     feasible = ~failed
     if ctx.require:
         scope: dict[str, Any] = {**cols, **result.metrics}
-        broken: list[np.ndarray[Any, Any]] = []
-        for _, expr in ctx.require:
-            ok = expr.evaluate_columns(scope, length=n)
-            broken.append(~ok & ~failed)
-            feasible &= ok
-        infeasible_at = np.flatnonzero(~feasible & ~failed)
-        for i in infeasible_at.tolist():
-            reasons[i] = "infeasible: " + "; ".join(
-                src for (src, _), b in zip(ctx.require, broken, strict=True) if b[i]
-            )
+        broken = np.stack([~expr.evaluate_columns(scope, length=n) for _, expr in ctx.require])
+        infeasible = broken.any(axis=0) & ~failed
+        n_infeasible = int(np.count_nonzero(infeasible))
+        if n_infeasible:
+            combos, inverse = np.unique(broken[:, infeasible].T, axis=0, return_inverse=True)
+            sources = [src for src, _ in ctx.require]
+            combo_codes = [
+                vocab.setdefault(
+                    "infeasible: " + "; ".join(src for src, b in zip(sources, combo, strict=True) if b),
+                    len(vocab),
+                )
+                for combo in combos.tolist()
+            ]
+            codes[infeasible] = np.asarray(combo_codes, dtype=np.uint32)[inverse.reshape(-1)]
+            feasible &= ~infeasible
     out: dict[str, Any] = {}
+    positions = result.extra.get("positions", {})
     for path, values in cols.items():
         if isinstance(values, np.ndarray):
-            out[PARAM + path] = values
+            at = positions.get(path)
+            out[PARAM + path] = encode_positions(values, at, ctx.table(path)) if at is not None else values
     for m, values in result.metrics.items():
         out[METRIC + m] = values
-    n_failed = int(failed.sum())
-    n_infeasible = int((~feasible & ~failed).sum())
     if n_failed:
         out["failed"] = failed
     if n_failed or n_infeasible:
         out["feasible"] = feasible
-        reason_col = np.empty(n, dtype=object)
-        reason_col[:] = reasons
-        out["reason"] = reason_col
+        out["reason"] = encode_codes(codes, list(vocab))
     if result.durations is not None:
         out["duration"] = result.durations
     info = {
@@ -293,6 +374,7 @@ def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], resul
         "calls": result.calls,
         "owner": owner,
         "metrics": sorted(result.metrics),
+        "run": job.run_id,
     }
     return ctx.store.finish(
         job.name,
@@ -319,14 +401,14 @@ def _uniform_failure(result: ChunkResult) -> str | None:
 class _Beat:
     """A heartbeat thread: marks this worker's claims alive every ``interval`` seconds."""
 
-    def __init__(self, store: BatchStore, name: str, owner: str, interval: float) -> None:
+    def __init__(self, store: BatchStore | PgBatchStore, name: str, owner: str, interval: float) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(store, name, owner, interval), name="fastgrid-batch-beat", daemon=True
         )
         self._thread.start()
 
-    def _run(self, store: BatchStore, name: str, owner: str, interval: float) -> None:
+    def _run(self, store: BatchStore | PgBatchStore, name: str, owner: str, interval: float) -> None:
         while not self._stop.wait(interval):
             with contextlib.suppress(Exception):
                 store.beat(name, owner)
@@ -357,7 +439,7 @@ def _work(
     def record(chunk: Chunk, cols: dict[str, Any], result: ChunkResult) -> None:
         if _record(ctx, owner, chunk, cols, result):
             outcome.chunks += 1
-            outcome.points += len(chunk)
+            outcome.points += result.extra.get("evaluated", len(chunk))
             outcome.failed += int(result.failed.sum())
         else:
             outcome.lost += 1
@@ -370,9 +452,21 @@ def _work(
                 break
             if job.deadline is not None and time.time() >= job.deadline:
                 break
-            chunk = store.claim(job.name, owner, grace=job.grace)
+            chunk = store.claim(job.name, owner, grace=job.grace, limit=job.max_points)
+            retry = chunk is None and job.retry_failed > 0 and not pending
+            if retry:
+                # Every chunk is claimed: retry the failed points an earlier run recorded.
+                chunk = store.claim_failed(job.name, owner, run=job.run_id)
             if chunk is None:
+                if job.wait_for_others and not pending and store.counts(job.name)["chunks_in_flight"]:
+                    # `fastgrid worker`: others still hold chunks; one whose worker dies goes
+                    # stale after the grace period, and this worker takes it over.
+                    stop.wait(min(0.25, job.grace / 4))
+                    continue
                 break
+            if retry:
+                record(chunk, *_evaluate_failed(ctx, chunk))
+                continue
             cols, result = _evaluate(ctx, chunk)
             reason = _uniform_failure(result) if checking else None
             if reason is not None:
@@ -399,6 +493,7 @@ def _work(
         beat.close()
         with contextlib.suppress(Exception):
             store.release(job.name, owner)
+        store.stop_checkpoints()
     return outcome
 
 
@@ -468,7 +563,9 @@ def run_batch(
     fail_fast: int = 3,
     fresh: bool = False,
     max_chunks: int | None = None,
+    max_points: int | None = None,
     timeout: float | None = None,
+    wait_for_others: bool = False,
     progress: Callable[[dict[str, Any]], None] | None = None,
     import_path: str | None = None,
 ) -> BatchRun:
@@ -477,7 +574,10 @@ def run_batch(
     Exactly one objective: ``batch`` (called per chunk as ``fn(columns, config)``, returning metric
     columns) or ``callable`` (called per point with the merged config). Both take a callable or a
     ``"module:function"`` string (the form worker processes started by a forkserver need).
-    ``max_chunks`` stops this run after that many chunks per worker (a resumable partial run).
+    ``max_chunks`` stops this run after that many chunks per worker (a resumable partial run);
+    ``max_points`` caps the sweep (across runs) at the chunks that start below that many points.
+    ``wait_for_others`` (``fastgrid worker``): when no chunk is left to claim but other workers
+    still hold some, wait, and take over those whose worker stops beating, instead of returning.
     """
     started = time.perf_counter()
     if (batch is None) == (callable is None):
@@ -498,11 +598,12 @@ def run_batch(
     for src in require:
         Expression(src)  # a syntax error names the constraint before anything runs
     grid = Grid(parameters, constraints=tuple(where), flat=True)  # type: ignore[arg-type]
-    axes = list(grid.axes)
-    constants = {a["path"]: a["value"] for a in axes if a["kind"] == "fixed"}
+    total = len(grid)
+    # The paths every chunk gets as a scalar (fixed values, single-valued ranges): as the grid says.
+    probe = grid.columns(0, min(total, 1), fixed="scalar")
+    constants = {p: v for p, v in probe.items() if not isinstance(v, np.ndarray)}
     paths = list(grid.paths)
     varying = [p for p in paths if p not in constants]
-    total = len(grid)
 
     import optuna
 
@@ -524,7 +625,7 @@ def run_batch(
         study.set_user_attr(MODE_ATTR, "batch")
         study.set_user_attr("fastgrid.metrics", list(objective_metrics))
 
-    store = BatchStore(path)
+    store = open_batch_store(path)
     if fresh:
         store.delete(name)
     stored = store.sweep(name)
@@ -573,12 +674,14 @@ def run_batch(
         grace=grace_period if grace_period is not None else 2 * heartbeat_interval,
         fail_fast=fail_fast,
         max_chunks=max_chunks,
+        max_points=max_points,
         deadline=time.time() + timeout if timeout is not None else None,
         import_path=import_path,
+        wait_for_others=wait_for_others,
     )
     ctx = _Context(job)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
-    results = BatchResults(BatchStore(path), name)
+    results = BatchResults(open_batch_store(path), name)
     counts = results.counts()
     if outcome.fail_reason is not None:
         raise BatchFailedError(
@@ -588,13 +691,14 @@ def run_batch(
         )
     if child_errors:
         raise RuntimeError(f"batch sweep {name!r}: a worker process failed: {child_errors[0]}")
-    top = _write_top(study, results, ctx, top_k, objective_metrics, directions) if counts["done"] else []
+    leaders = results.leaders(max(top_k, 1)) if counts["done"] - counts["failed"] else []
+    _write_top(study, leaders[:top_k], ctx, objective_metrics)
     return BatchRun(
         name=name,
         results=results,
         counts=counts,
-        best=top[0] if top else None,
-        top=top,
+        best=leaders[0] if leaders else None,
+        top=leaders[:top_k],
         interrupted=interrupted or outcome.interrupted,
         ran=outcome.points,
         study=study,
@@ -675,33 +779,28 @@ def _run_workers(
 
 
 def _write_top(
-    study: Any,
-    results: BatchResults,
-    ctx: _Context,
-    k: int,
-    objective_metrics: Sequence[str],
-    directions: Sequence[str],
-) -> list[dict[str, Any]]:
-    """The top ``k`` feasible points as completed trials of the study (each slot written once)."""
-    if k <= 0:
-        return []
+    study: Any, top: list[dict[str, Any]], ctx: _Context, objective_metrics: Sequence[str]
+) -> None:
+    """The rows ``top`` as completed trials of the study (a slot already written is skipped)."""
+    if not top:
+        return
     import optuna
     from optuna.trial import TrialState, create_trial
 
     from fastgrid.samplers import axis_distribution, encode_choice
 
-    top = results.top(k)
-    if not top:
-        return top
     written = {
         t.user_attrs.get("slot")
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("batch")
     }
+    # Workers finishing together must not both write a point: each writes the slots it claimed.
+    missing = [int(row["slot"]) for row in top if row["slot"] not in written]
+    mine = set(ctx.store.claim_leaders(ctx.job.name, owner_id(), missing)) if missing else set()
     distributions = {p: d for p, a in ctx.axes.items() if (d := axis_distribution(a)) is not None}
     trials = []
     for row in top:
-        if row["slot"] in written:
+        if row["slot"] not in mine:
             continue
         params = row["params"]
         try:
@@ -729,5 +828,3 @@ def _write_top(
     if trials:
         with contextlib.suppress(optuna.exceptions.ExperimentalWarning):
             study.add_trials(trials)
-    del directions
-    return top

@@ -78,7 +78,13 @@ def _overfitting(sweep_file: str, storage: str | None, target: str) -> None:
         if load_sweep_file(sweep_file).walkforward is not None:
             figure = plots.walkforward_figure(plots.load_walkforward_report(sweep_file, storage=storage))
         else:
-            figure = plots.overfitting_figure(load(sweep_file, storage, None, importance=False))
+            report = load(sweep_file, storage, None, importance=False)
+            if isinstance(report, plots.BatchReport):
+                raise ValueError(
+                    f"sweep {report.name!r} is a batch sweep: it keeps no per-trial returns series, "
+                    "which the overfitting plot needs"
+                )
+            figure = plots.overfitting_figure(report)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     plots.save_overfitting(figure, target)

@@ -9,12 +9,12 @@ import click
 from fastgrid.cli._main import InputError, main
 
 if TYPE_CHECKING:
-    from fastgrid.reporting import Report
+    from fastgrid.reporting import BatchReport, Report
 
 
 def load(
     sweep_file: str | None, storage: str | None, study: str | None, *, importance: bool = True
-) -> Report:
+) -> Report | BatchReport:
     """The stored sweep named by a sweep file or by --storage/--study (shared by report and plot)."""
     from fastgrid.reporting import load_report
 

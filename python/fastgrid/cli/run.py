@@ -10,11 +10,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from fastgrid.cli._main import InputError, RunError, main
-from fastgrid.exceptions import StoreError, SweepAbortedError, SweepChangedError, SweepFileError
+from fastgrid.exceptions import (
+    BatchFailedError,
+    StoreError,
+    SweepAbortedError,
+    SweepChangedError,
+    SweepFileError,
+)
 from fastgrid.sweepfile import parse_duration
 
 if TYPE_CHECKING:
-    from fastgrid.runner import SweepResult
+    from fastgrid.runner import BatchSweepResult, SweepResult
     from fastgrid.walkforward import WalkForwardResult
 
 
@@ -26,7 +32,7 @@ def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
         return Sweep.from_file(sweep_file, **options).run()
     except (SweepFileError, SweepChangedError, StoreError) as exc:
         raise InputError(str(exc)) from None
-    except SweepAbortedError as exc:
+    except (SweepAbortedError, BatchFailedError) as exc:
         raise RunError(str(exc)) from None
     except (ValueError, OSError) as exc:
         # Config files, models and storage URLs are checked when the run opens them.
@@ -106,6 +112,8 @@ def run(
 
     A sweep file with [walkforward] runs one sweep per training window (fold), each resumable.
     """
+    from fastgrid.runner import BatchSweepResult
+
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose exclude each other")
     if check:
@@ -132,7 +140,9 @@ def run(
             leave(exit_status(folds.signal or signal.SIGINT), [])
         return
     result = run_sweep_file(sweep_file, **options)
-    if result.best is None:
+    if isinstance(result, BatchSweepResult):
+        _echo_batch(result)
+    elif result.best is None:
         click.echo(f"sweep {result.name}: no completed feasible trial yet")
     else:
         best = result.best
@@ -155,6 +165,26 @@ def run(
 
     # 128 + the signal that stopped the run; and no thread the objective left running holds us.
     leave(exit_status(result.signal), result.stray_threads)
+
+
+def _echo_batch(result: BatchSweepResult) -> None:
+    """A batch sweep's summary: points done, the best point (by grid slot) and its config."""
+    c = result.counts
+    click.echo(
+        f"sweep {result.name}: {c['done']:,} of {c['total']:,} points done ({c['failed']:,} failed, "
+        f"{c['infeasible']:,} infeasible), {result.ran:,} in this run ({result.seconds:.1f}s)"
+    )
+    for reason, count in list(result.failures().items())[:5] if c["failed"] else []:
+        click.echo(f"  {count:,} failed: {reason}")
+    best = result.best
+    if best is None:
+        click.echo("  no feasible point yet")
+        return
+    values = ", ".join(f"{v:.6g}" for v in best["values"] or [])
+    click.echo(f"best point (grid slot {best['number']}): {values}")
+    click.echo(f"  params: {json.dumps(best['params'], default=str)}")
+    click.echo(f"  metrics: {json.dumps(best['metrics'], default=str)}")
+    click.echo(f"  config: {result.best_config_path}")
 
 
 def _check(sweep_file: str, point: int) -> None:

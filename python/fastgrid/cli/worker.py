@@ -76,6 +76,20 @@ def worker(
         wait_for_others=True,
     )
     counts = result.counts
+    if "total" in counts:  # a batch sweep: points in chunks, the best by grid slot
+        click.echo(
+            f"worker done: sweep {result.name}: ran {result.ran:,} point(s) here; {counts['done']:,} of "
+            f"{counts['total']:,} points done, {counts['failed']:,} failed, {counts['running']:,} in flight"
+        )
+        if result.best is not None:
+            values = ", ".join(f"{v:.6g}" for v in result.best["values"] or [])
+            params = json.dumps(result.best["params"], default=str)
+            click.echo(f"best point (grid slot {result.best['number']}): {values}  params: {params}")
+        if result.interrupted:
+            from fastgrid.runner import exit_status, leave
+
+            leave(exit_status(getattr(result, "signal", None) or 2), [])
+        return
     click.echo(
         f"worker done: sweep {result.name}: ran {result.ran} trial(s) here; "
         f"{counts['complete']} complete, {counts['failed']} failed, {counts['running']} running in all"

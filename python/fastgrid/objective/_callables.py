@@ -201,9 +201,6 @@ class CallableObjective:
         if isinstance(result, Mapping):
             try:
                 metrics = plain(dict(result))
-            except RecursionError:
-                reason = "callable returned a dict that contains itself (or is nested too deeply)"
-                return Attempt(ok=False, reason=reason)
             except Exception as exc:
                 return Attempt(
                     ok=False, reason=f"callable returned a mapping that cannot be read: {exc!r:.200}"

@@ -5,6 +5,8 @@ Everything here reads the stored study; nothing runs a trial, builds a grid or l
 :func:`run_demo` is the bundled example end to end (run, report, heatmap).
 """
 
+from fastgrid.reporting._batch import BatchReport
+from fastgrid.reporting._common import FailureGroup
 from fastgrid.reporting._demo import DemoResult, run_demo
 from fastgrid.reporting._overfit_plot import overfitting_figure, save_overfitting, walkforward_figure
 from fastgrid.reporting._plot import (
@@ -16,12 +18,13 @@ from fastgrid.reporting._plot import (
     save_heatmap,
     save_optuna,
 )
-from fastgrid.reporting._report import FailureGroup, Report, load, load_report, render_report
+from fastgrid.reporting._report import Report, load, load_report, render_report
 from fastgrid.reporting._walkforward import load_walkforward_report, render_walkforward, walkforward_json
 
 __all__ = [
     "AGGREGATES",
     "OPTUNA_KINDS",
+    "BatchReport",
     "DemoResult",
     "FailureGroup",
     "Report",

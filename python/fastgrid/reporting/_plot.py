@@ -14,6 +14,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from fastgrid.reporting._batch import BatchReport
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -33,7 +37,7 @@ AGGREGATES = ("max", "mean", "min")
 OPTUNA_KINDS = ("history", "importance", "parallel", "contour")
 
 
-def _metric_of(report: Report, row: Mapping[str, Any], metric: str) -> float | None:
+def _metric_of(report: Report | BatchReport, row: Mapping[str, Any], metric: str) -> float | None:
     if metric in row["metrics"]:
         value = row["metrics"][metric]
     elif metric in report.metrics and row["values"]:
@@ -52,7 +56,13 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 
 def heatmap_figure(
-    report: Report, x: str, y: str, *, metric: str | None = None, agg: str = "max", feasible_only: bool = True
+    report: Report | BatchReport,
+    x: str,
+    y: str,
+    *,
+    metric: str | None = None,
+    agg: str = "max",
+    feasible_only: bool = True,
 ) -> Figure:
     """A heatmap of ``metric`` (default: the first objective) over parameters ``x`` and ``y``.
 
@@ -70,6 +80,34 @@ def heatmap_figure(
     if agg not in AGGREGATES:
         raise ValueError(f"--agg: expected one of {', '.join(AGGREGATES)}, got {agg!r}")
     metric = metric or report.metrics[0]
+    if isinstance(report, BatchReport):
+        xs, ys, grid = _batch_cells(report, x, y, metric, agg, feasible_only)
+    else:
+        xs, ys, grid = _trial_cells(report, x, y, metric, agg, feasible_only)
+
+    # A cell per value up to about 40 a side; past that (batch sweeps) the figure stops growing and
+    # every k-th value is labelled.
+    fig = Figure(
+        figsize=(min(max(6.0, 0.45 * len(xs) + 2.5), 20.0), min(max(4.5, 0.35 * len(ys) + 2.0), 16.0))
+    )
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest")
+    step_x, step_y = max(1, math.ceil(len(xs) / 40)), max(1, math.ceil(len(ys) / 40))
+    ax.set_xticks(
+        range(0, len(xs), step_x), [_label(v) for v in xs[::step_x]], rotation=90 if len(xs) > 12 else 0
+    )
+    ax.set_yticks(range(0, len(ys), step_y), [_label(v) for v in ys[::step_y]])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(heatmap_title(report, x, y, metric=metric, agg=agg, width=fig.get_figwidth()))
+    fig.colorbar(image, ax=ax, label=f"{metric} ({agg})")
+    fig.tight_layout()
+    return fig
+
+
+def _trial_cells(
+    report: Report, x: str, y: str, metric: str, agg: str, feasible_only: bool
+) -> tuple[list[Any], list[Any], list[list[float]]]:
     cells: dict[tuple[Any, Any], list[float]] = defaultdict(list)
     for row in report.rows:
         if row["state"] != "COMPLETE" or (feasible_only and not row["feasible"]):
@@ -88,29 +126,44 @@ def heatmap_figure(
     grid = [[math.nan] * len(xs) for _ in ys]
     for (vx, vy), values in cells.items():
         grid[ys.index(vy)][xs.index(vx)] = reduce(values)
-
-    fig = Figure(figsize=(max(6.0, 0.45 * len(xs) + 2.5), max(4.5, 0.35 * len(ys) + 2.0)))
-    ax = fig.add_subplot()
-    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest")
-    ax.set_xticks(range(len(xs)), [_label(v) for v in xs], rotation=90 if len(xs) > 12 else 0)
-    ax.set_yticks(range(len(ys)), [_label(v) for v in ys])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(heatmap_title(report, x, y, metric=metric, agg=agg, width=fig.get_figwidth()))
-    fig.colorbar(image, ax=ax, label=f"{metric} ({agg})")
-    fig.tight_layout()
-    return fig
+    return xs, ys, grid
 
 
-def heatmap_title(report: Report, x: str, y: str, *, metric: str, agg: str, width: float = 6.0) -> str:
+def _batch_cells(
+    report: BatchReport, x: str, y: str, metric: str, agg: str, feasible_only: bool
+) -> tuple[list[Any], list[Any], Any]:
+    """A batch sweep's cells, aggregated in numpy over every stored point (issue 13)."""
+    known = report.results.metric_names
+    if metric not in known:
+        raise ValueError(f"--metric: no metric {metric!r} in sweep {report.name!r} (metrics: {known})")
+    xs, ys, grid = report.results.aggregate(x, y, metric, agg=agg, feasible_only=feasible_only)
+    if not np.isfinite(grid).any():
+        raise ValueError(f"sweep {report.name!r} has no feasible point with a value of {metric!r} to plot")
+    keep_x = np.isfinite(grid).any(axis=0)
+    keep_y = np.isfinite(grid).any(axis=1)
+    order_x = sorted(np.flatnonzero(keep_x).tolist(), key=lambda i: _sort_key(_hashable(xs[i])))
+    order_y = sorted(np.flatnonzero(keep_y).tolist(), key=lambda j: _sort_key(_hashable(ys[j])))
+    return (
+        [_hashable(xs[i]) for i in order_x],
+        [_hashable(ys[j]) for j in order_y],
+        grid[np.ix_(order_y, order_x)],
+    )
+
+
+def heatmap_title(
+    report: Report | BatchReport, x: str, y: str, *, metric: str, agg: str, width: float = 6.0
+) -> str:
     """``name: metric, max over a, b`` naming only the parameters that vary (a fixed one is not
     aggregated over), at most three of them, wrapped to the figure's width (issue 11: a long list
     was clipped at both ends)."""
-    distinct: dict[str, set[str]] = defaultdict(set)
-    for row in report.rows:
-        for name, value in row["params"].items():
-            distinct[name].add(repr(value))
-    varying = [n for n in report.param_names if n not in (x, y) and len(distinct[n]) > 1]
+    if isinstance(report, BatchReport):
+        varying = [n for n in report.results.varying if n not in (x, y)]
+    else:
+        distinct: dict[str, set[str]] = defaultdict(set)
+        for row in report.rows:
+            for name, value in row["params"].items():
+                distinct[name].add(repr(value))
+        varying = [n for n in report.param_names if n not in (x, y) and len(distinct[n]) > 1]
     if len(varying) > 3:
         over = f", {agg} over {len(varying)} parameters ({', '.join(varying[:3])}, ...)"
     elif varying:
@@ -133,7 +186,7 @@ def _label(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def save_heatmap(report: Report, x: str, y: str, path: str | Path, **options: Any) -> Figure:
+def save_heatmap(report: Report | BatchReport, x: str, y: str, path: str | Path, **options: Any) -> Figure:
     """Draw the heatmap and write it as a PNG (matplotlib's Agg backend, no display needed)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -143,7 +196,7 @@ def save_heatmap(report: Report, x: str, y: str, path: str | Path, **options: An
     return fig
 
 
-def optuna_figure(report: Report, kind: str) -> Any:
+def optuna_figure(report: Report | BatchReport, kind: str) -> Any:
     """One of Optuna's plotly figures of the study: history, importance, parallel or contour."""
     import warnings
 
@@ -173,7 +226,7 @@ def optuna_figure(report: Report, kind: str) -> Any:
         return draw(study, **options)
 
 
-def save_optuna(report: Report, kind: str, path: str | Path) -> Any:
+def save_optuna(report: Report | BatchReport, kind: str, path: str | Path) -> Any:
     """Write an Optuna plot as a self-contained HTML file (opens offline in any browser)."""
     fig = optuna_figure(report, kind)
     fig.write_html(str(path), include_plotlyjs=True)

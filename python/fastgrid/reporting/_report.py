@@ -12,7 +12,6 @@ import functools
 import json
 import math
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,10 @@ import optuna
 from optuna.trial import TrialState
 
 from fastgrid import attrs
-from fastgrid.config import ConfigCache
+from fastgrid.batch import store_path
 from fastgrid.dotted import nest
+from fastgrid.reporting._batch import BatchReport, load_batch_report, render_batch_report
+from fastgrid.reporting._common import FailureGroup, _config_of, _duration, _fmt, _short_names
 from fastgrid.selection import Selection, assess_selection
 from fastgrid.storages import DEFAULT_STORE_NAME, open_storage, redact_url
 from fastgrid.study import (
@@ -37,26 +38,11 @@ from fastgrid.study import (
     to_pandas,
     top_rows,
 )
-from fastgrid.sweepfile import SweepFile, load_sweep_file
+from fastgrid.sweepfile import load_sweep_file
 
 __all__ = ["FailureGroup", "Report", "load", "load_report", "render_report"]
 
 _SWEEP_FILE_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
-
-
-@dataclass
-class FailureGroup:
-    """Failed trials that share a reason: ``reason`` (the first one's, in full), ``count``,
-    ``first`` (trial number), ``trials`` and ``evidence`` (a log or trial folder, when there is one)."""
-
-    reason: str
-    count: int
-    first: int
-    trials: list[int]
-    evidence: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"reason": self.reason, "count": self.count, "first": self.first, "evidence": self.evidence}
 
 
 @dataclass
@@ -158,8 +144,8 @@ class Report:
         }
         Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
 
-    def to_csv(self, path: str | Path) -> None:
-        """One line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
+    def _table(self) -> tuple[list[str], list[list[Any]]]:
+        """The header and a line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
         metric_names: dict[str, None] = {}
         for row in self.rows:
             metric_names.update(dict.fromkeys(flat_metrics(row["metrics"])))
@@ -170,17 +156,44 @@ class Report:
             + [f"metrics.{m}" for m in metric_names]
             + ["feasible", "reused", "duration", "attempts", "reason"]
         )
+        lines = []
+        for row in self.rows:
+            vals = list(row["values"]) if row["values"] else [None] * len(values)
+            lines.append(
+                [row["number"], row["state"], *vals]
+                + [_cell(row["params"].get(p)) for p in self.param_names]
+                + [_cell(flat_metrics(row["metrics"]).get(m)) for m in metric_names]
+                + [row["feasible"], row["reused"], row["duration"], row["attempts"], row["reason"]]
+            )
+        return header, lines
+
+    def to_csv(self, path: str | Path) -> None:
+        """One line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
+        header, lines = self._table()
         with Path(path).open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
-            for row in self.rows:
-                vals = list(row["values"]) if row["values"] else [None] * len(values)
-                writer.writerow(
-                    [row["number"], row["state"], *vals]
-                    + [_cell(row["params"].get(p)) for p in self.param_names]
-                    + [_cell(flat_metrics(row["metrics"]).get(m)) for m in metric_names]
-                    + [row["feasible"], row["reused"], row["duration"], row["attempts"], row["reason"]]
-                )
+            writer.writerows(lines)
+
+    def to_parquet(self, path: str | Path) -> None:
+        """The lines of ``to_csv`` as a Parquet file (needs pyarrow); a column of mixed types holds
+        its values' JSON text."""
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError("Parquet needs pyarrow: pip install pyarrow (or export to .csv)") from None
+        header, lines = self._table()
+        columns: dict[str, list[Any]] = {}
+        for i, name in enumerate(header):
+            cells = [line[i] for line in lines]
+            kinds = {type(v) for v in cells if v is not None}
+            if kinds == {int, float}:
+                cells = [None if v is None else float(v) for v in cells]
+            elif len(kinds) > 1:
+                cells = [None if v is None else json.dumps(v) for v in cells]
+            columns[name] = cells
+        pq.write_table(pa.table(columns), str(path))
 
     def write_best_config(self, path: str | Path) -> None:
         if self.best_config is None:
@@ -224,9 +237,10 @@ def load_report(
     study: str | None = None,
     directory: str | Path | None = None,
     importance: bool = True,
-) -> Report:
+) -> Report | BatchReport:
     """Read a stored sweep: from ``sweep_file`` (``storage`` overrides its storage), or from
-    ``storage`` and ``study`` (its name). Reading builds no grid and loads no config.
+    ``storage`` and ``study`` (its name). Reading builds no grid and loads no config. A batch
+    sweep's report (:class:`BatchReport`) reads its columnar results.
 
     Raises:
         SweepFileError: a sweep file that cannot be used.
@@ -251,6 +265,7 @@ def load_report(
         name, where = str(study), redact_url(storage)
         guess = (Path(directory) if directory else Path.cwd()).resolve() / "runs" / name
         runs = guess if guess.is_dir() else None
+        url, base = storage, Path(directory) if directory else Path.cwd()
     try:
         loaded = optuna.load_study(study_name=name, storage=store)
     except KeyError:
@@ -260,8 +275,11 @@ def load_report(
             f"no sweep named {name!r} in the storage {where}; studies there: {listing} "
             "(run the sweep first, or pass the storage it used with --storage)"
         ) from None
-    trials = loaded.get_trials(deepcopy=False)
     study_attrs = loaded.user_attrs
+    if study_attrs.get(attrs.STUDY_MODE) == "batch":
+        metrics = stored_metrics(loaded)
+        return load_batch_report(loaded, store_path(url, base), name=name, metrics=metrics, config=config)
+    trials = loaded.get_trials(deepcopy=False)
     directions = [d.name.lower() for d in loaded.directions]
     validation = list(study_attrs.get(attrs.STUDY_VALIDATION, []))
     all_rows = rows(trials, stored_axes(study_attrs))
@@ -289,7 +307,7 @@ def load(
     study: str | None = None,
     directory: str | Path | None = None,
     importance: bool = False,
-) -> Report:
+) -> Report | BatchReport:
     """Read a finished (or running) sweep without running anything: ``fastgrid.load("sweep.toml")``.
 
     ``source`` is a sweep file (``.toml``, ``.yaml``, ``.yml``, ``.json``) or a storage URL or path
@@ -317,25 +335,6 @@ def load(
             )
         study = names[0]
     return load_report(storage=text, study=study, directory=directory, importance=importance)
-
-
-class _LazyConfig:
-    """The sweep's default config, read on first ``merged`` (only ``best_config`` asks for it)."""
-
-    def __init__(self, spec: SweepFile) -> None:
-        self._section = spec.config
-        self._cache: ConfigCache | None = None
-
-    def merged(self, point: dict[str, Any]) -> dict[str, Any]:
-        if self._cache is None:
-            cfg = self._section
-            assert cfg is not None
-            self._cache = ConfigCache(cfg.path, model=cfg.model, allow_new=cfg.allow_new, reload=cfg.reload)
-        return self._cache.merged(point)
-
-
-def _config_of(spec: SweepFile) -> _LazyConfig | None:
-    return _LazyConfig(spec) if spec.config is not None else None
 
 
 def _best(
@@ -375,30 +374,11 @@ def _importance(study: optuna.Study) -> dict[str, float] | None:
 
 
 # -- rendering -------------------------------------------------------------------------------------
-def _short_names(paths: Sequence[str]) -> dict[str, str]:
-    """Column titles: the last segment of each dotted path, unless two paths share it."""
-    last = [p.rsplit(".", 1)[-1] for p in paths]
-    return {p: (s if last.count(s) == 1 else p) for p, s in zip(paths, last, strict=True)}
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return "-"
-    return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
-
-
-def render_report(report: Report, *, top: int = 10, console: Any = None) -> None:
+def render_report(report: Report | BatchReport, *, top: int = 10, console: Any = None) -> None:
     """Print the report with rich: counts, the top trials, validation, importance, best params."""
+    if isinstance(report, BatchReport):
+        render_batch_report(report, top=top, console=console)
+        return
     from rich.console import Console
     from rich.table import Table
 

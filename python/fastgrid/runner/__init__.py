@@ -6,6 +6,7 @@ one :class:`Worker` loop per worker, the one trial evaluation that runs and ``[v
 and the progress :class:`Reporter`; :class:`WalkForward` runs a ``[walkforward]`` sweep fold by fold.
 """
 
+from fastgrid.runner._batch import BatchSweepResult
 from fastgrid.runner._describe import BARE_LIST_HINT
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._progress import Reporter, TrialEvent
@@ -18,6 +19,7 @@ from fastgrid.runner._worker import Worker, quiet_optuna
 
 __all__ = [
     "BARE_LIST_HINT",
+    "BatchSweepResult",
     "Interrupted",
     "Reporter",
     "Sweep",

@@ -136,7 +136,14 @@ class SweepPlan:
                 f"a {sweep.sampler.name!r} search takes one tree"
             )
         else:
-            problems.extend(parameter_problems(self.spec.parameters, grid=False))
+            tree_problems = parameter_problems(self.spec.parameters, grid=False)
+            problems.extend(tree_problems)
+            if not tree_problems:
+                try:
+                    self.search_space()  # what the tree cannot search exactly (ints past 2**53)
+                except (ValueError, OverflowError) as exc:
+                    path = getattr(exc, "path", "")
+                    problems.append(f"parameters.{path}: {exc}".replace(".: ", ": "))
             if sweep.max_trials is None and sweep.timeout is None and sweep.end_at is None:
                 problems.append(
                     f"sweep.sampler: a {sweep.sampler.name!r} search has no natural end; "

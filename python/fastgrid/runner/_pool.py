@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing as mp
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -74,13 +76,34 @@ def run_worker_threads(plan: SweepPlan, state: RunState, reporter: Reporter, stu
         raise errors[0]
 
 
-def run_worker_processes(plan: SweepPlan, state: RunState, reporter: Reporter, study: optuna.Study) -> None:
-    """This process is worker 0; workers 1..N-1 are spawned processes on the same study.
+def process_context(plan: SweepPlan) -> Any:
+    """How worker processes start, so that a second worker does not import the world again (issue 13).
 
-    Running trials here while the others start up (a spawned worker imports Optuna and
-    opens the storage first, seconds on a busy machine) keeps that start-up off the clock.
+    Forked, where this process runs no other thread: a worker inherits fastgrid, Optuna, the
+    objective's module (imported here once, first) and the plan, and starts its first trial at
+    once. With other threads running, fork could copy a lock one of them holds; then a forkserver
+    that preloads fastgrid, Optuna and the objective's module starts them. Elsewhere (no fork on
+    the platform; macOS, where Python does not fork by default) they are spawned.
     """
-    ctx = mp.get_context("spawn")
+    methods = mp.get_all_start_methods()
+    ref = plan.spec.objective.callable
+    module = ref.partition(":")[0] if ref and plan.target is None else None
+    if sys.platform.startswith("linux") and "fork" in methods and threading.active_count() == 1:
+        if module is not None:
+            with contextlib.suppress(Exception):  # a module that fails to import fails every trial
+                importlib.import_module(module)
+        return mp.get_context("fork")
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["fastgrid.runner", "optuna", *([module] if module else [])])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def run_worker_processes(plan: SweepPlan, state: RunState, reporter: Reporter, study: optuna.Study) -> None:
+    """This process is worker 0; workers 1..N-1 are processes on the same study, started by
+    :func:`process_context` (forked, where it can)."""
+    ctx = process_context(plan)
     events: Any = ctx.Queue()
     counter: Any = ctx.Value("i", 0)
     stop: Any = ctx.Event()

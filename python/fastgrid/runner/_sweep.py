@@ -388,6 +388,13 @@ class Sweep:
                 self.source,
                 ["[walkforward]: run its folds with fastgrid.runner.WalkForward(sweep).run()"],
             )
+        if plan.spec.sweep.mode == "batch":
+            # Chunks of grid points into a columnar store (issue 13): another runner, same result API.
+            from fastgrid.runner._batch import run_batch_sweep
+
+            return run_batch_sweep(
+                plan, fresh=self.fresh, progress=False if self.quiet else self.progress, more=self.more
+            )
         state = RunState.create(plan)
         self._check_config(state)
         study = self._open_study(state)

@@ -1,0 +1,17 @@
+"""Opening the store a batch sweep's columns live in: SQLite (a path) or PostgreSQL (a URL)."""
+
+from __future__ import annotations
+
+import os
+
+from fastgrid.batch._pgstore import PgBatchStore, is_postgres_url
+from fastgrid.batch._store import BatchStore
+
+__all__ = ["open_batch_store"]
+
+
+def open_batch_store(location: str | os.PathLike[str]) -> BatchStore | PgBatchStore:
+    """The store at ``location``: a ``postgresql://`` URL (:class:`PgBatchStore`) or an SQLite file."""
+    if is_postgres_url(location):
+        return PgBatchStore(str(location))
+    return BatchStore(location)

@@ -1,0 +1,196 @@
+"""Reports of a batch sweep (``[sweep] mode = "batch"``), read from its columnar results.
+
+A batch sweep's Optuna study holds only its top-K points; everything else (counts, the top N,
+failures by reason, heatmaps, exports) is read column by column from the chunk store and reduced in
+numpy, so a report of ten million points takes about a second (issue 13). :class:`BatchReport`
+has :class:`Report`'s interface where it applies; a row's ``number`` is its grid slot.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastgrid.batch import BatchResults, as_row, open_batch_store
+from fastgrid.dotted import nest
+from fastgrid.reporting._common import FailureGroup, _duration, _fmt, _short_names
+from fastgrid.study import Row
+
+__all__ = ["BatchReport", "load_batch_report", "render_batch_report"]
+
+# The rows a report holds in memory (``rows``, the JSON file); exports write every point.
+KEPT_ROWS = 100
+
+
+@dataclass
+class BatchReport:
+    """The stored results of a batch sweep: counts, failures by reason, the best points.
+
+    ``results`` reads every point (:class:`fastgrid.batch.BatchResults`); ``rows`` holds the best
+    ``KEPT_ROWS`` (with several objectives: the Pareto front, then the best by the first);
+    ``to_csv`` / ``to_parquet`` write every point, ``to_json`` the summary and ``rows``.
+    """
+
+    name: str
+    directions: list[str]
+    metrics: list[str]
+    results: BatchResults = field(repr=False)
+    counts: dict[str, int] = field(default_factory=dict)
+    study: Any = field(default=None, repr=False)
+    config: Any = field(default=None, repr=False)
+    validation: list[dict[str, Any]] = field(default_factory=list)
+    importance: dict[str, float] | None = None
+
+    @functools.cached_property
+    def rows(self) -> list[Row]:
+        return [as_row(r, self.metrics) for r in self.results.leaders(KEPT_ROWS)]
+
+    @functools.cached_property
+    def best(self) -> Row | None:
+        return self.rows[0] if self.rows else None
+
+    @functools.cached_property
+    def failures(self) -> list[FailureGroup]:
+        """Failed points grouped by reason, most frequent first: reason, count, first slot."""
+        return [
+            FailureGroup(reason=g["reason"], count=g["count"], first=g["first"], trials=[])
+            for g in self.results.failure_groups()
+        ]
+
+    @functools.cached_property
+    def best_config(self) -> dict[str, Any] | None:
+        """The best point's merged config (its params as a nested dict without a default config)."""
+        if self.best is None:
+            return None
+        point = nest(self.best["params"])
+        return self.config.merged(point) if self.config is not None else point
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self.results.paths)
+
+    def top(self, n: int) -> list[Row]:
+        """The ``n`` best feasible points by the first objective (ties to the lower slot)."""
+        return [as_row(r, self.metrics) for r in self.results.top(n, metric=self.metrics[0])]
+
+    def to_pandas(self, columns: list[str] | None = None) -> Any:
+        """Every point as a pandas DataFrame (``columns`` picks some)."""
+        return self.results.to_pandas(columns)
+
+    def to_csv(self, path: str | Path) -> None:
+        """Every point, a line each: slot, parameters, metrics, failed, feasible, reason, duration."""
+        self.results.write_csv(path)
+
+    def to_parquet(self, path: str | Path) -> None:
+        """Every point to a Parquet file (needs pyarrow)."""
+        self.results.write_parquet(path)
+
+    def to_json(self, path: str | Path) -> None:
+        """The summary (counts, best, failures by reason) and the kept ``rows``, not every point."""
+        data = {
+            "sweep": self.name,
+            "mode": "batch",
+            "directions": self.directions,
+            "metrics": self.metrics,
+            "counts": self.counts,
+            "best": self.best,
+            "best_config": self.best_config,
+            "failures": [g.to_dict() for g in self.failures],
+            "top": self.rows,
+        }
+        Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+    def write_best_config(self, path: str | Path) -> None:
+        if self.best_config is None:
+            raise ValueError(f"sweep {self.name!r} has no feasible point: no best config")
+        Path(path).write_text(json.dumps(self.best_config, indent=2, default=str) + "\n")
+
+
+def load_batch_report(
+    study: Any, store: Path | str, *, name: str, metrics: list[str], config: Any
+) -> BatchReport:
+    """The report of the batch sweep ``name`` whose columns live in ``store`` (an SQLite file, or
+    a PostgreSQL URL)."""
+    if isinstance(store, Path) and not store.is_file():
+        raise ValueError(
+            f"sweep {name!r} is a batch sweep, but its results file {store} does not exist "
+            "(run it, or pass the storage it used with --storage)"
+        )
+    results = BatchResults(open_batch_store(store), name)
+    counts = results.counts()
+    counts.update(reused=0, pruned=0, running=counts.get("points_in_flight", 0))
+    return BatchReport(
+        name=name,
+        directions=[d.name.lower() for d in study.directions],
+        metrics=metrics,
+        results=results,
+        counts=counts,
+        study=study,
+        config=config,
+    )
+
+
+def render_batch_report(report: BatchReport, *, top: int = 10, console: Any = None) -> None:
+    """Print a batch report with rich: counts, failures by reason, the top points, the best."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=200)
+    c = report.counts
+    direction = ", ".join(report.directions)
+    console.print(
+        f"[bold]sweep {report.name}[/bold] (batch; {direction} {', '.join(report.metrics)}): "
+        f"{c['done']:,} of {c['total']:,} points done: {c['feasible']:,} feasible, "
+        f"{c['infeasible']:,} infeasible, {c['failed']:,} failed"
+        + (f", {c['running']:,} in flight" if c.get("running") else "")
+    )
+    if report.failures:
+        ft = Table(title=f"{c['failed']:,} failed points by reason", title_justify="left")
+        ft.add_column("points", justify="right")
+        ft.add_column("first slot", justify="right")
+        ft.add_column("reason", overflow="fold")
+        for group in report.failures[:10]:
+            ft.add_row(f"{group.count:,}", str(group.first), group.reason)
+        console.print(ft)
+        if len(report.failures) > 10:
+            rest = sum(g.count for g in report.failures[10:])
+            console.print(f"  … and {rest:,} more in {len(report.failures) - 10} other reasons")
+    rows = report.top(top)
+    params = report.param_names
+    names = _short_names(params)
+    extra: dict[str, None] = {}
+    for row in rows:
+        extra.update(dict.fromkeys(m for m in row["metrics"] if m not in report.metrics))
+    table = Table(title=f"top {len(rows)} points", title_justify="left")
+    table.add_column("slot", justify="right")
+    for m in report.metrics:
+        table.add_column(m, justify="right", style="bold")
+    for p in params:
+        table.add_column(names[p], justify="right")
+    for m in extra:
+        table.add_column(m, justify="right")
+    table.add_column("time", justify="right")
+    for row in rows:
+        table.add_row(
+            str(row["number"]),
+            *[_fmt(row["metrics"].get(m)) for m in report.metrics],
+            *[_fmt(row["params"].get(p)) for p in params],
+            *[_fmt(row["metrics"].get(m)) for m in extra],
+            _duration(row["duration"]),
+        )
+    console.print(table)
+    best = report.best
+    if best is None:
+        console.print("no feasible point yet")
+    else:
+        console.print(
+            f"best point: slot {best['number']} "
+            + ", ".join(f"{m}={_fmt(v)}" for m, v in zip(report.metrics, best["values"] or [], strict=False))
+        )
+        console.print("  params: " + json.dumps(best["params"], default=str))

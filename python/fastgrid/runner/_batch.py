@@ -1,0 +1,196 @@
+"""Batch sweeps through ``Sweep``: a sweep file with ``[sweep] mode = "batch"`` runs here (issue 13).
+
+``Sweep.run()`` hands the plan to :func:`run_batch_sweep`, which runs :func:`fastgrid.batch.run_batch`
+with the sweep file's keys and returns a :class:`BatchSweepResult`: the interface of
+:class:`SweepResult` (best, best config, counts) over the columnar results, plus failures by
+reason and the whole table as a pandas DataFrame or a pyarrow Table.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastgrid.batch import BatchResults, as_row, batch_options, open_batch_store, run_batch, store_path
+from fastgrid.dotted import nest
+from fastgrid.runner._plan import SweepPlan
+from fastgrid.runner._result import SweepResult
+from fastgrid.study import Row
+
+__all__ = ["BatchSweepResult", "run_batch_sweep"]
+
+
+@dataclass
+class BatchSweepResult(SweepResult):
+    """What a batch sweep's run leaves: :class:`SweepResult`'s interface over the columnar results.
+
+    A row's ``number`` is its grid slot. ``best`` is the best feasible point (with several
+    objectives, the first of the Pareto front by the first objective) and ``best_trials`` the
+    front; ``rows`` holds the top-K points (``[sweep] top_k``) that the Optuna study also holds;
+    ``results`` (:class:`fastgrid.batch.BatchResults`) reads every point: ``to_pandas()``,
+    ``to_arrow()`` and ``failures()`` go through it. ``counts`` adds ``done``, ``total`` and
+    ``remaining`` points to the per-trial counts (``running``: points of chunks in flight).
+    """
+
+    results: BatchResults | None = field(default=None, repr=False)
+    top: list[Row] = field(default_factory=list, repr=False)
+    seconds: float = 0.0
+
+    @functools.cached_property
+    def rows(self) -> list[Row]:
+        return list(self.top)
+
+    def _results(self) -> BatchResults:
+        if self.results is None:
+            raise ValueError(f"sweep {self.name!r}: no batch results")
+        return self.results
+
+    def failures(self) -> dict[str, int]:
+        """Failed points grouped by reason, most frequent first."""
+        return self._results().failures()
+
+    def to_pandas(self, columns: list[str] | None = None) -> Any:
+        """Every point as a pandas DataFrame: slot, parameters, metrics, failed, feasible, reason,
+        duration (``columns`` picks some; pandas is optional: ``pip install pandas``)."""
+        return self._results().to_pandas(columns)
+
+    def to_arrow(self, columns: list[str] | None = None) -> Any:
+        """Every point as a pyarrow Table (``pip install pyarrow``)."""
+        return self._results().to_arrow(columns)
+
+
+class _Progress:
+    """A bar of points on a terminal, else a line every 10 s on stderr; the counts of every worker
+    come from the store (at most five reads a second)."""
+
+    def __init__(self, name: str, path: Path | str, tty: bool) -> None:
+        self.name, self.path, self.tty = name, path, tty
+        self._store: Any = None
+        self._line_every = 0.2 if tty else 10.0
+        self._started = self._last = time.perf_counter()
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self.update({}, force=True)
+            self._bar.stop()
+        if self._store is not None:
+            self._store.close()
+
+    def update(self, event: dict[str, Any], *, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last < self._line_every:
+            return
+        self._last = now
+        if self._store is None:
+            self._store = open_batch_store(self.path)
+        stored = self._store.sweep(self.name)
+        if stored is None:
+            return
+        done, total = self._store.counts(self.name)["done"], stored["total"]
+        if self.tty:
+            if self._bar is None:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+                self._bar = Progress(
+                    f"[bold]{self.name}[/bold]",
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    "points",
+                    TimeRemainingColumn(),
+                    transient=True,
+                )
+                self._task = self._bar.add_task(self.name, total=total)
+                self._bar.start()
+            self._bar.update(self._task, completed=done)
+        else:
+            rate = done / max(now - self._started, 1e-9)
+            print(
+                f"sweep {self.name}: {done:,} of {total:,} points ({100 * done / max(total, 1):.0f}%), "
+                f"{rate:,.0f} points/s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def run_batch_sweep(
+    plan: SweepPlan, *, fresh: bool, progress: bool | None, more: int | None = None
+) -> BatchSweepResult:
+    """Runs (or resumes, or joins, with ``plan.wait_for_others``) the batch sweep of ``plan``;
+    ``more``: at most that many more points (whole chunks) than the sweep has claimed so far."""
+    spec = plan.spec
+    options = batch_options(spec, import_path=plan.import_path, directory=plan.directory)
+    path = store_path(options["storage"], plan.directory)
+    if more is not None:
+        stored = None if fresh else open_batch_store(path).sweep(options["name"])
+        claimed = stored["next_chunk"] * stored["chunk"] if stored is not None else 0
+        options["max_points"] = claimed + more
+    tty = progress if progress is not None else sys.stderr.isatty()
+    show = tty or progress is None  # --no-progress: nothing; not a terminal: a line every 10 s
+    with _Progress(options["name"], path, tty) as bar:
+        run = run_batch(
+            spec.parameters,
+            **options,
+            fresh=fresh,
+            wait_for_others=plan.wait_for_others,
+            progress=bar.update if show else None,
+        )
+    assert run.results is not None
+    objective_metrics = spec.sweep.objective_metrics
+    top = [as_row(r, objective_metrics) for r in run.top]
+    best = as_row(run.best, objective_metrics) if run.best is not None else None
+    front: list[Row] = []
+    if best is not None:
+        multi = len(objective_metrics) > 1
+        front = [as_row(r, objective_metrics) for r in run.results.pareto(limit=100)] if multi else [best]
+    counts = dict(run.counts)
+    counts.update(reused=0, pruned=0, running=counts.get("points_in_flight", 0))
+    best_config = best_path = None
+    if best is not None:
+        best_config, best_path = _write_best_config(plan, best)
+    results = run.results
+    return BatchSweepResult(
+        name=run.name,
+        study=run.study,
+        best=best,
+        best_trials=front,
+        best_config=best_config,
+        best_config_path=best_path,
+        interrupted=run.interrupted,
+        ran=run.ran,
+        trials=run.study.get_trials(deepcopy=False) if run.study is not None else [],
+        axes={"paths": results.paths, "fixed": results.constants},
+        counts=counts,
+        results=results,
+        top=top,
+        seconds=run.seconds,
+    )
+
+
+def _write_best_config(plan: SweepPlan, best: Row) -> tuple[dict[str, Any], Path]:
+    point = nest(best["params"])
+    section = plan.spec.config
+    if section is not None:
+        from fastgrid.config import ConfigCache
+
+        merged = ConfigCache(section.path, model=section.model, allow_new=section.allow_new).merged(point)
+    else:
+        merged = point
+    folder = plan.runs_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "best_config.json"
+    # Several workers (or machines) may finish at once: each writes its own temporary file.
+    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(merged, indent=2, default=str) + "\n")
+    tmp.replace(path)
+    return merged, path
