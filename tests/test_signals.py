@@ -6,12 +6,14 @@ process group) leaves no command, no command's background child and no worker pr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -64,14 +66,29 @@ def wait_until(check: object, seconds: float) -> bool:
     return bool(check())  # type: ignore[operator]
 
 
-def start(folder: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "fastgrid", "run", "sweep.toml", "--no-progress", *args],
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own group, so the test can kill that group
-    )
+@pytest.fixture
+def start() -> Iterator[Callable[[Path], subprocess.Popen[bytes]]]:
+    """Starts ``fastgrid run`` in a process group of its own (so a test can kill the group); a
+    runner a failed test left behind is killed with its group afterwards."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def run(folder: Path) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fastgrid", "run", "sweep.toml", "--no-progress"],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield run
+    for proc in started:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
 
 
 def sweep_file(folder: Path, objective: str, workers: int = 1) -> None:
@@ -94,7 +111,9 @@ def sweep_file(folder: Path, objective: str, workers: int = 1) -> None:
 
 
 @pytest.mark.parametrize("target", ["pid", "group"])
-def test_a_runner_killed_with_sigkill_leaves_no_command_running(tmp_path: Path, target: str) -> None:
+def test_a_runner_killed_with_sigkill_leaves_no_command_running(
+    tmp_path: Path, target: str, start: Callable[[Path], subprocess.Popen[bytes]]
+) -> None:
     (tmp_path / "cmd.py").write_text(COMMAND)
     sweep_file(
         tmp_path, f'command = ["{sys.executable}", "{tmp_path / "cmd.py"}", "{{trial_dir}}"]', workers=2
@@ -111,7 +130,9 @@ def test_a_runner_killed_with_sigkill_leaves_no_command_running(tmp_path: Path, 
     assert wait_until(lambda: all(gone(p) for p in pids), 15), [p for p in pids if not gone(p)]
 
 
-def test_a_runner_killed_with_sigkill_stops_its_worker_processes(tmp_path: Path) -> None:
+def test_a_runner_killed_with_sigkill_stops_its_worker_processes(
+    tmp_path: Path, start: Callable[[Path], subprocess.Popen[bytes]]
+) -> None:
     (tmp_path / "slow.py").write_text(CALLABLE)
     sweep_file(tmp_path, 'callable = "slow:run"', workers=2)
     proc = start(tmp_path)
@@ -127,7 +148,9 @@ def test_a_runner_killed_with_sigkill_stops_its_worker_processes(tmp_path: Path)
     assert reasons == ["None", "interrupted"], [(t.state, t.user_attrs) for t in study.trials]
 
 
-def test_sigterm_stops_worker_processes_and_exits_143(tmp_path: Path) -> None:
+def test_sigterm_stops_worker_processes_and_exits_143(
+    tmp_path: Path, start: Callable[[Path], subprocess.Popen[bytes]]
+) -> None:
     (tmp_path / "slow.py").write_text(CALLABLE)
     sweep_file(tmp_path, 'callable = "slow:run"', workers=2)
     proc = start(tmp_path)
@@ -140,3 +163,46 @@ def test_sigterm_stops_worker_processes_and_exits_143(tmp_path: Path) -> None:
     assert wait_until(lambda: all(gone(p) for p in pids), 15)
     study = optuna.load_study(study_name="s", storage=open_storage(None, directory=tmp_path))
     assert sorted(t.user_attrs.get("reason") for t in study.trials) == ["interrupted", "interrupted"]
+
+
+FOLLOWER = """
+import multiprocessing as mp, os, sys, time
+from fastgrid.runner._signals import first_interrupt_only, follow_parent
+
+def child(runner, path):
+    try:
+        with first_interrupt_only():
+            follow_parent(runner)
+            with open(path + ".tmp", "w") as f:
+                f.write(str(os.getpid()))
+            os.replace(path + ".tmp", path)
+            time.sleep(60)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+if __name__ == "__main__":
+    ctx = mp.get_context(sys.argv[2])
+    ctx.Process(target=child, args=(os.getpid(), sys.argv[1])).start()
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_worker_process_follows_its_runner_however_it_was_started(tmp_path: Path, method: str) -> None:
+    # A forkserver's child has the forkserver, not the runner, for a parent (issue 12, item 2).
+    (tmp_path / "follower.py").write_text(FOLLOWER)
+    pid_file = tmp_path / "child.pid"
+    runner = subprocess.Popen(
+        [sys.executable, str(tmp_path / "follower.py"), str(pid_file), method], start_new_session=True
+    )
+    try:
+        assert wait_until(pid_file.exists, 60), "the worker never started"
+        child = int(pid_file.read_text())
+        assert wait_until(lambda: not gone(child), 1)
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait(timeout=30)
+        assert wait_until(lambda: gone(child), 15), f"the {method} worker outlived its runner"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(runner.pid, signal.SIGKILL)
+        runner.wait()

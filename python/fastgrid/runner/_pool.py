@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -100,9 +101,16 @@ def process_context(plan: SweepPlan) -> Any:
     return mp.get_context("spawn")
 
 
-def run_worker_processes(plan: SweepPlan, state: RunState, reporter: Reporter, study: optuna.Study) -> None:
+def run_worker_processes(
+    plan: SweepPlan,
+    state: RunState,
+    reporter: Reporter,
+    study: optuna.Study,
+    *,
+    started: Callable[[], None] | None = None,
+) -> None:
     """This process is worker 0; workers 1..N-1 are processes on the same study, started by
-    :func:`process_context` (forked, where it can)."""
+    :func:`process_context` (forked, where it can); ``started`` runs once they are."""
     ctx = process_context(plan)
     events: Any = ctx.Queue()
     counter: Any = ctx.Value("i", 0)
@@ -117,6 +125,8 @@ def run_worker_processes(plan: SweepPlan, state: RunState, reporter: Reporter, s
     ]
     for p in procs:
         p.start()
+    if started is not None:
+        started()
 
     def emit(event: TrialEvent) -> None:
         _drain(events, reporter, timeout=0.0)

@@ -18,7 +18,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import optuna
@@ -30,11 +29,11 @@ from fastgrid.study import direction_sign
 
 __all__ = [
     "Liveness",
+    "RunHeartbeat",
     "describe_run",
     "progress_start",
     "reap",
     "register_run",
-    "run_heartbeat",
     "runs_in_progress",
     "undecided_trials",
 ]
@@ -153,29 +152,43 @@ def register_run(study: optuna.Study, run_id: str, *, active: bool) -> None:
     study._storage.set_study_system_attr(study._study_id, attrs.RUN_PREFIX + run_id, info)
 
 
-@contextlib.contextmanager
-def run_heartbeat(study: optuna.Study, run_id: str, *, interval: float) -> Iterator[None]:
-    """Renew this run's registration every ``interval`` seconds while the block runs."""
-    stop = threading.Event()
-    key = attrs.RUN_PREFIX + run_id
-    storage, study_id = study._storage, study._study_id
+class RunHeartbeat:
+    """Renews this run's registration every ``interval`` seconds from :meth:`start` to :meth:`stop`.
 
-    def beat() -> None:
+    Started by the runner once its worker processes are started: a thread running before then
+    would make forking them unsafe (``process_context`` then falls back to a slower forkserver).
+    """
+
+    def __init__(self, study: optuna.Study, run_id: str, *, interval: float) -> None:
+        self.study, self.key, self.interval = study, attrs.RUN_PREFIX + run_id, float(interval)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name="fastgrid-run-heartbeat", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> RunHeartbeat:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _beat(self) -> None:
+        storage, study_id = self.study._storage, self.study._study_id
         info = {**identity(), "started": time.time()}
         with contextlib.suppress(Exception):
-            info = dict(storage.get_study_system_attrs(study_id).get(key) or info)
-        while not stop.wait(interval):
+            info = dict(storage.get_study_system_attrs(study_id).get(self.key) or info)
+        while not self._stop.wait(self.interval):
             info["beat"] = time.time()
             with contextlib.suppress(Exception):  # a storage hiccup: the next beat retries
-                storage.set_study_system_attr(study_id, key, info)
-
-    thread = threading.Thread(target=beat, name="fastgrid-run-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+                storage.set_study_system_attr(study_id, self.key, info)
 
 
 # -- what dead runs left ----------------------------------------------------------------------------

@@ -106,13 +106,15 @@ def stop_signals_deferred(received: list[int]) -> Iterator[None]:
             signal.signal(signum, old)
 
 
-def follow_parent(parent: int) -> None:
-    """Make this (worker) process get SIGTERM when its parent ``parent`` dies, however it dies.
+def follow_parent(runner: int) -> None:
+    """Make this worker process get SIGTERM when its runner ``runner`` dies, however it dies.
 
-    Linux: ``prctl(PR_SET_PDEATHSIG)``, then a check that the parent did not die before it was
-    set. Elsewhere (or if that fails): a daemon thread that looks at the parent pid every half
-    second and sends the signal itself. SIGTERM then stops the worker as Ctrl-C would.
+    The process is the runner's child (forked or spawned) or a forkserver's child (the forkserver
+    exits when the runner does). Linux: ``prctl(PR_SET_PDEATHSIG)`` ties it to its parent; a
+    daemon thread also watches the runner itself when the parent is not the runner (or prctl is
+    not there), looking every half second. SIGTERM then stops the worker as Ctrl-C would.
     """
+    parent = os.getppid()
     armed = False
     if sys.platform.startswith("linux"):
         try:
@@ -120,18 +122,14 @@ def follow_parent(parent: int) -> None:
             armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
         except (OSError, AttributeError):
             armed = False
-    direct = os.getppid() == parent
-    if direct and armed:
-        return
-    if not direct and not _alive(parent):
+    if os.getppid() != parent or not _alive(runner):
         os.kill(os.getpid(), signal.SIGTERM)  # orphaned already, before the watch was set
         return
+    if armed and parent == runner:
+        return
 
-    # The runner is not this process's parent when a forkserver started it (issue 13: workers
-    # that do not import the world again); PR_SET_PDEATHSIG then follows the forkserver, so the
-    # runner itself is watched here too.
     def watch() -> None:
-        while (os.getppid() == parent) if direct else _alive(parent):
+        while os.getppid() == parent and _alive(runner):
             threading.Event().wait(_PARENT_POLL)
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -139,7 +137,7 @@ def follow_parent(parent: int) -> None:
 
 
 def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    """Whether process ``pid`` exists and is not a zombie (a dead runner its parent has not reaped)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -147,11 +145,10 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[-1].split()[0]
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
-        return True  # no /proc (not Linux): signal 0 is the answer
-    return state not in (b"Z", b"X")
+        return True
 
 
 def stray_threads(before: set[threading.Thread]) -> list[threading.Thread]:

@@ -37,11 +37,11 @@ from fastgrid.runner._pool import run_worker_processes, run_worker_threads
 from fastgrid.runner._progress import Reporter, choose_mode
 from fastgrid.runner._result import SweepResult
 from fastgrid.runner._runs import (
+    RunHeartbeat,
     describe_run,
     progress_start,
     reap,
     register_run,
-    run_heartbeat,
     runs_in_progress,
 )
 from fastgrid.runner._signals import first_interrupt_only, stop_signals_deferred, stray_threads
@@ -416,16 +416,20 @@ class Sweep:
         worker: Worker | None = None
         received: list[int] = []  # the signal that stopped the run, if one did
         threads_before = set(threading.enumerate())
-        beat = run_heartbeat(study, state.run_id, interval=plan.spec.sweep.heartbeat_interval)
+        beat = RunHeartbeat(study, state.run_id, interval=plan.spec.sweep.heartbeat_interval)
         with reporter, first_interrupt_only(received), beat:
             try:
                 if plan.spec.sweep.workers == 1:
+                    beat.start()
                     worker = Worker(plan, state, study=study, emit=reporter.update)
                     worker.loop()
                 elif plan.spec.objective.command is not None:
+                    beat.start()
                     run_worker_threads(plan, state, reporter, study)
                 else:
-                    run_worker_processes(plan, state, reporter, study)
+                    # The beat starts once the worker processes are: a thread before then would
+                    # keep them from being forked.
+                    run_worker_processes(plan, state, reporter, study, started=beat.start)
             except KeyboardInterrupt:
                 interrupted = True
             except Stopped as exc:
