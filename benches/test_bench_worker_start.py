@@ -61,9 +61,10 @@ RUNNER = """
 import sys, json, time
 t0 = time.time()
 from fastgrid import Sweep
-r = Sweep.from_file(sys.argv[1], directory=sys.argv[2], progress=False).run()
-rows = [row["metrics"] for row in r.rows if row["state"] == "COMPLETE"]
-print(json.dumps({"t0": t0, "rows": rows}))
+if __name__ == "__main__":  # a forkserver (or spawn) imports the main module again
+    r = Sweep.from_file(sys.argv[1], directory=sys.argv[2], progress=False).run()
+    rows = [row["metrics"] for row in r.rows if row["state"] == "COMPLETE"]
+    print(json.dumps({"t0": t0, "rows": rows}))
 """
 
 POOL = """

@@ -255,6 +255,33 @@ def test_optunas_own_snapshot_slot_round_trips(url: str) -> None:
     assert backend.load_tagged_snapshot() is None  # fastgrid's slot is separate
 
 
+def test_data_version_moves_only_when_another_process_appends(url: str) -> None:
+    mine, other = opened(url), opened(url)
+    study = optuna.create_study(storage=mine, study_name="dv")
+    before = mine.backend.data_version()
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)  # our own appends
+    assert mine.backend.data_version() == before
+    optuna.load_study(study_name="dv", storage=other).optimize(lambda t: 1.0, n_trials=1)
+    assert mine.backend.data_version() > before
+
+
+def test_a_read_only_open_creates_and_writes_nothing(url: str, postgres_url: str) -> None:
+    tables = "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
+    with pytest.raises(ValueError) as info:
+        open_storage(url, readonly=True)  # an empty schema: a report finds no journal
+    assert "holds no fastgrid journal" in str(info.value) and "\n" not in str(info.value)
+    assert sql(postgres_url, url, tables) == [(0,)]
+    writer = PostgresJournalStorage(opened(url).backend, snapshot_every=50)
+    optuna.create_study(storage=writer, study_name="ro").optimize(lambda t: 1.0, n_trials=30)
+    snapshot = sql(postgres_url, url, "SELECT log_number FROM fastgrid_snapshot")
+    reader = opened(url, readonly=True)
+    assert len(reader.get_all_trials(0)) == 30
+    reader.checkpoint()
+    with pytest.raises(ValueError, match="read-only"):
+        optuna.load_study(study_name="ro", storage=reader).ask()
+    assert sql(postgres_url, url, "SELECT log_number FROM fastgrid_snapshot") == snapshot
+
+
 # --- heartbeats --------------------------------------------------------------------------------------
 
 

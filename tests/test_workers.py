@@ -250,6 +250,22 @@ def test_the_embedded_heartbeat_keeps_a_slow_trial_alive_and_reaps_a_silent_one(
     assert beat.fail_stale(study) == []
 
 
+def test_the_embedded_heartbeat_reaches_the_other_workers_while_the_trial_runs(tmp_path: Path) -> None:
+    """The beat is a deferred write to the running trial: it must be committed at once, or another
+    worker (here: a second storage on the same file) sees no beat and fails a live trial."""
+    from fastgrid.storages import open_storage
+
+    owner = open_storage(None, directory=tmp_path)
+    study = optuna.create_study(study_name="hb-two", storage=owner)
+    trial = study.ask()
+    reaper = open_storage(None, directory=tmp_path)
+    reaper_study = optuna.load_study(study_name="hb-two", storage=reaper)
+    with Heartbeat(owner, interval=0.2, grace=1.0).beating(trial._trial_id):
+        time.sleep(1.6)  # the owner makes no storage call of its own meanwhile
+        assert Heartbeat(reaper, interval=0.2, grace=1.0).fail_stale(reaper_study) == []
+    assert reaper.get_trial(trial._trial_id).state == TrialState.RUNNING
+
+
 def test_one_beat_thread_serves_every_trial_and_close_stops_it(tmp_path: Path) -> None:
     from fastgrid.storages import open_storage
 

@@ -174,7 +174,11 @@ def open_storage(
     scheme = match.group(1).lower()
     if is_journal_url(text):
         return open_postgres_storage(
-            text, display=redact_url(text), heartbeat_interval=heartbeat_interval, grace_period=grace_period
+            text,
+            display=redact_url(text),
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            readonly=readonly,
         )
     if scheme == "fastgrid":
         rest = text[match.end() :]

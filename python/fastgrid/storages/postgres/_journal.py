@@ -293,8 +293,12 @@ class PostgresJournalBackend(JournalLog):
     transaction, and an append (lock, number, insert, read what came before) is one function call.
     """
 
-    def __init__(self, target: PostgresTarget) -> None:
+    def __init__(self, target: PostgresTarget, *, readonly: bool = False) -> None:
         self._target = target
+        # A reader (a report, an export's source) creates no tables and writes nothing.
+        self.readonly = readonly
+        # Log entries this process appended: data_version() subtracts them (see there).
+        self.appended = 0
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
         self._closer: weakref.finalize[..., PostgresJournalBackend] | None = None  # per connection
@@ -315,10 +319,10 @@ class PostgresJournalBackend(JournalLog):
 
     # Connections cannot cross fork() and must not be pickled; each process opens its own.
     def __getstate__(self) -> dict[str, Any]:
-        return {"_target": self._target}
+        return {"_target": self._target, "readonly": self.readonly}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["_target"])  # type: ignore[misc]
+        self.__init__(state["_target"], readonly=state.get("readonly", False))  # type: ignore[misc]
 
     # -- connections ------------------------------------------------------------------------------
     def _open(self, *, first: bool = False) -> psycopg.Connection[Any]:
@@ -385,6 +389,11 @@ class PostgresJournalBackend(JournalLog):
                             "another database (or schema), or the fastgrid that wrote them"
                         )
                     return
+                if self.readonly:
+                    raise ValueError(
+                        f"storage {self._target.display!r}: holds no fastgrid journal (no sweep has run "
+                        "there); check the database and the search_path schema in the URL"
+                    )
                 for statement in filter(None, (s.strip() for s in _TABLES.split(";"))):
                     conn.execute(statement)
                 oid = conn.execute("SELECT 'fastgrid_journal'::regclass::oid::bigint").fetchone()
@@ -510,6 +519,8 @@ class PostgresJournalBackend(JournalLog):
         return self._append(bodies, log_number_from)
 
     def _append(self, bodies: list[str], after: int | None) -> list[dict[str, Any]]:
+        if self.readonly:
+            raise ValueError(f"storage {self._target.display!r}: opened read-only (a report), not written")
         batch = uuid.uuid4()  # one id for every attempt: a retried append is written once
         read_from = -1 if after is None else after
         with self._lock:
@@ -521,6 +532,7 @@ class PostgresJournalBackend(JournalLog):
             )
             assert row is not None
             first, text, count = row
+            self.appended += len(bodies)  # counted once per batch, however many attempts it took
             if after is None:
                 return []
             if after > first - 1:
@@ -541,6 +553,11 @@ class PostgresJournalBackend(JournalLog):
         assert row is not None
         return int(row[0])
 
+    def data_version(self) -> int:
+        """The number of log entries other processes appended (the log's length minus ours): it
+        changes only when another process writes, as SQLite's ``PRAGMA data_version`` does."""
+        return self.log_count() - self.appended
+
     # -- snapshots --------------------------------------------------------------------------------
     # BaseJournalSnapshot, for a plain Optuna JournalStorage over this backend: slot 1, as in the
     # SQLite backend (fastgrid's own snapshots, slot 0, are of a format Optuna cannot read).
@@ -553,6 +570,8 @@ class PostgresJournalBackend(JournalLog):
 
     def save_tagged_snapshot(self, data: bytes, *, log_number: int, tag: str, slot: int = 0) -> None:
         """Store ``data`` unless the journal already holds a snapshot that covers more of the log."""
+        if self.readonly:
+            return
         with self._lock:
             self._run(
                 lambda conn: conn.execute(

@@ -37,15 +37,18 @@ def open_postgres_storage(
     display: str,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
+    readonly: bool = False,
 ) -> PostgresJournalStorage:
     """Open the ``fastgrid+postgresql://`` URL ``url``; ``display`` is it with the password masked.
+
+    ``readonly`` (reports): no table is created, nothing is written, snapshots included.
 
     Raises:
         ValueError: a malformed URL, no driver, a wrong password, a missing database, or tables of
             another schema version (one line, password masked; nothing written).
         ConnectionError: the server cannot be reached.
     """
-    backend = PostgresJournalBackend(parse_url(url, display=display))
+    backend = PostgresJournalBackend(parse_url(url, display=display), readonly=readonly)
     return PostgresJournalStorage(backend, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
 
 
