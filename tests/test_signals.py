@@ -206,3 +206,41 @@ def test_a_worker_process_follows_its_runner_however_it_was_started(tmp_path: Pa
         with contextlib.suppress(ProcessLookupError):
             os.killpg(runner.pid, signal.SIGKILL)
         runner.wait()
+
+
+BATCH = """
+import os, sys, time
+from fastgrid.batch import run_batch
+
+def slow(cols, config):
+    path = os.path.join(sys.argv[1], f"pid{os.getpid()}")
+    if not os.path.exists(path):
+        with open(path + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(path + ".tmp", path)
+    time.sleep(5)  # longer than the test waits: only following its runner ends this worker
+    return {"score": cols["a"] * 1.0}
+
+run_batch({"a": {"type": "int", "low": 1, "high": 400}}, batch=slow, name="k", metric="score",
+          direction="minimize", chunk=10, directory=sys.argv[1], workers=2)
+"""
+
+
+def test_a_batch_runner_killed_with_sigkill_stops_its_worker_processes(tmp_path: Path) -> None:
+    (tmp_path / "batch.py").write_text(BATCH)
+    runner = subprocess.Popen(
+        [sys.executable, str(tmp_path / "batch.py"), str(tmp_path)],
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_until(lambda: len(list(tmp_path.glob("pid[0-9]*[0-9]"))) == 2, 60), runner.stderr
+        workers = [int(p.read_text()) for p in tmp_path.glob("pid[0-9]*[0-9]")]
+        workers.remove(runner.pid)
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.communicate(timeout=30)
+        assert wait_until(lambda: gone(workers[0]), 15), "the batch worker outlived its runner"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(runner.pid, signal.SIGKILL)
+        runner.communicate()

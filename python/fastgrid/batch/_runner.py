@@ -41,6 +41,7 @@ from fastgrid.batch._results import METRIC, PARAM, BatchResults
 from fastgrid.batch._store import BatchStore, Chunk, owner_id
 from fastgrid.batch._stores import open_batch_store
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError
+from fastgrid.lifeline import follow_parent
 
 __all__ = [
     "MODE_ATTR",
@@ -497,9 +498,13 @@ def _work(
     return outcome
 
 
-def _child(job: BatchJob, ctx: _Context | None, index: int, stop: Any, results: Any) -> None:
-    """A worker process: the forked parent's context, or one built from the job (forkserver)."""
+def _child(job: BatchJob, ctx: _Context | None, index: int, stop: Any, results: Any, runner: int) -> None:
+    """A worker process: the forked parent's context, or one built from the job (forkserver).
+
+    It dies with its runner ``runner``, however that dies (a SIGKILL included): its claimed
+    chunks are then run again, as after any crash."""
     code = 0
+    follow_parent(runner)
     try:
         context = ctx if ctx is not None else _Context(job)
         outcome = _work(context, stop=stop, index=index)
@@ -727,7 +732,7 @@ def _run_workers(
     procs = [
         mpctx.Process(
             target=_child,
-            args=(job, ctx if forking else None, i, stop, queue),
+            args=(job, ctx if forking else None, i, stop, queue, os.getpid()),
             name=f"fastgrid-batch-{i}",
             daemon=False,
         )
