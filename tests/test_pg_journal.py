@@ -28,6 +28,7 @@ from fastgrid.storages.postgres import (
     PostgresJournalStorage,
     parse_url,
 )
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import JournalStorage
 from optuna.testing.pytest_storages import StorageTestCase
 from optuna.trial import TrialState
@@ -253,6 +254,16 @@ def test_optunas_own_snapshot_slot_round_trips(url: str) -> None:
     backend.save_snapshot(b"\x00optuna\xff" * 1000)
     assert backend.load_snapshot() == b"\x00optuna\xff" * 1000
     assert backend.load_tagged_snapshot() is None  # fastgrid's slot is separate
+
+
+def test_a_write_to_a_trial_another_worker_finished_raises_at_the_call(url: str) -> None:
+    owner, other = opened(url), opened(url)
+    study = optuna.create_study(storage=owner, study_name="gone-trial")
+    trial = study.ask()
+    other.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # e.g. reaped as stale
+    time.sleep(0.02)  # past the moment a read stays current
+    with pytest.raises(UpdateFinishedTrialError):
+        owner.set_trial_user_attr(trial._trial_id, "metrics", {"sharpe": 1.0})
 
 
 def test_data_version_moves_only_when_another_process_appends(url: str) -> None:

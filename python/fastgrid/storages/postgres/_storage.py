@@ -15,11 +15,14 @@ SQLite file, plus Optuna's heartbeat interface, so workers on any number of host
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages.journal._storage import NOT_FOUND_MSG, UNUPDATABLE_MSG
 from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid.storages.embedded import SMALL_TAIL, SNAPSHOT_TAG, EmbeddedStorage
@@ -29,6 +32,7 @@ __all__ = ["PostgresJournalStorage", "open_postgres_storage"]
 
 StaleCallback = Callable[[optuna.Study, FrozenTrial], None]
 _STARTED_KEPT = 4096  # a worker runs far fewer trials at once than this
+_RECHECK_AFTER = 0.01  # seconds a read stays current for a write, as in the embedded store
 
 
 def open_postgres_storage(
@@ -134,6 +138,30 @@ class PostgresJournalStorage(EmbeddedStorage, BaseHeartbeat):
     def _sync_with_backend(self) -> None:
         self._fresh_trial = None  # called (under the thread lock) by every other storage call
         super()._sync_with_backend()
+        self._seen_at = time.monotonic()
+
+    def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
+        super()._write_log(op_code, extra_fields)
+        self._seen_at = time.monotonic()  # the append read everything before it
+
+    # Before a deferred write, EmbeddedStorage asks SQLite's PRAGMA data_version (no table read)
+    # whether another process wrote since this one last read, and re-reads if so, so that a write
+    # to a trial another worker finished raises at the call. Here that question is a round trip of
+    # its own, and with other workers running the answer is nearly always yes, then a second round
+    # trip reads: reading at once answers both. As there, a read less than _RECHECK_AFTER ago
+    # counts (a trial's writes come in bursts right after the create or the objective).
+    def _current_trial(self, trial_id: int) -> FrozenTrial:
+        self._forked_check()
+        result = self._replay_result
+        trial = result._trials.get(trial_id)
+        if trial is None or time.monotonic() - self._seen_at >= _RECHECK_AFTER:
+            self._sync_with_backend()
+            trial = result._trials.get(trial_id)
+            if trial is None:
+                raise KeyError(NOT_FOUND_MSG)
+        if trial.state.is_finished():
+            raise UpdateFinishedTrialError(UNUPDATABLE_MSG.format(trial_number=trial.number))
+        return trial
 
     def _dump_snapshot(self) -> None:
         # Every worker counts the log it has read and would snapshot at about the same point: the
