@@ -7,8 +7,10 @@ between tests. Worker processes, kills and server restarts are in ``test_pg_work
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import pickle
+import queue as queue_module
 import subprocess
 import sys
 import textwrap
@@ -138,9 +140,16 @@ def test_concurrent_appenders_never_let_a_reader_skip_an_entry(url: str) -> None
     for p in procs:
         p.start()
     incremental: list[dict[str, Any]] = []
-    while any(p.is_alive() for p in procs):
+    # The queue is drained while reading: an appender cannot exit before what it put there is
+    # read (its feeder thread blocks on a full pipe), so waiting for the processes first can hang.
+    views: dict[Any, Any] = {}
+    deadline = time.monotonic() + 240
+    while len(views) < len(procs):
+        assert time.monotonic() < deadline, "the appenders did not finish"
         incremental.extend(backend.read_logs(len(incremental)))
-    views = dict(queue.get(timeout=60) for _ in procs)
+        with contextlib.suppress(queue_module.Empty):
+            key, seen = queue.get(timeout=0.01)
+            views[key] = seen
     for p in procs:
         p.join(timeout=60)
     assert [p.exitcode for p in procs] == [0] * 5
