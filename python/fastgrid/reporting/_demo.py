@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fastgrid import examples
+from fastgrid.reporting._common import make_console
 from fastgrid.reporting._plot import save_heatmap
 from fastgrid.reporting._report import Report, load_report, render_report
 from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
@@ -44,12 +45,7 @@ class DemoResult:
 
 def run_demo(directory: str | Path, *, progress: bool | None = None, console: Any = None) -> DemoResult:
     """Run the demo in ``directory`` (created); returns where everything went."""
-    from rich.console import Console
-
-    if console is None:
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=200)
+    console = make_console(console)
     folder = examples.copy_to(directory)
     sweep_file = folder / examples.GRID
     started = time.perf_counter()
