@@ -364,6 +364,59 @@ def test_fork_pool_ceiling_on_the_same_chunks(benchmark: Any, workers: int) -> N
     assert benchmark.pedantic(run, rounds=1 if benchmark.disabled else 3, iterations=1) == len(_CEILING_GRID)
 
 
+def test_paired_batch_worker_scaling(benchmark: Any) -> None:
+    """1 and 2 workers alternately on ~4.5 s of CPU-bound chunks (~490,000 points), fastgrid and
+    the forked-pool ceiling in each round, so that a shared VM's drifting speed hits all alike.
+
+    ``extra_info``: per round, fastgrid's 1-worker / 2-worker time ratio and the pool's; the
+    groups above time each side in its own stretch, which this machine's drift can skew.
+    """
+    if benchmark.disabled:
+        pytest.skip("a timing comparison: runs with --benchmark-enable")
+    import statistics
+    import time
+
+    global _CEILING_GRID
+    spec = params(500_000)
+    _CEILING_GRID = Grid(spec, constraints="a < b", flat=True)
+    bounds = [(s, min(s + 2_048, len(_CEILING_GRID))) for s in range(0, len(_CEILING_GRID), 2_048)]
+    ours: list[float] = []
+    pool: list[float] = []
+
+    def fastgrid_run(workers: int) -> float:
+        start = time.perf_counter()
+        r = run_batch(
+            spec, batch=busy, name="cpu", metric="score", where=["a < b"], chunk=2_048,
+            workers=workers, directory=fresh(), top_k=0,
+        )  # fmt: skip
+        assert r.counts["done"] == len(_CEILING_GRID)
+        return time.perf_counter() - start
+
+    def pool_run(workers: int) -> float:
+        start = time.perf_counter()
+        if workers == 1:
+            done = sum(map(_busy_chunk, bounds))
+        else:
+            with multiprocessing.get_context("fork").Pool(workers) as p:
+                done = sum(p.map(_busy_chunk, bounds, chunksize=1))
+        assert done == len(_CEILING_GRID)
+        return time.perf_counter() - start
+
+    def rounds() -> None:
+        for _ in range(3):
+            ours.append(fastgrid_run(1) / fastgrid_run(2))
+            pool.append(pool_run(1) / pool_run(2))
+
+    benchmark.pedantic(rounds, rounds=1, iterations=1)
+    print(
+        f"\nbatch, CPU-bound: 1-worker / 2-worker time per round: fastgrid {[round(r, 2) for r in ours]} "
+        f"(median {statistics.median(ours):.2f}x), forked pool {[round(r, 2) for r in pool]} "
+        f"(median {statistics.median(pool):.2f}x)"
+    )
+    benchmark.extra_info["fastgrid_ratios"] = ours
+    benchmark.extra_info["pool_ratios"] = pool
+
+
 @pytest.mark.benchmark(group="batch: heatmap of 2 parameters over every stored point")
 def test_heatmap_cells_from_the_store(benchmark: Any, big_results: BatchResults) -> None:
     _, _, grid = benchmark.pedantic(
