@@ -442,3 +442,100 @@ def test_heatmap_bincount_in_memory_floor(benchmark: Any, big_results: BatchResu
         return out
 
     assert np.isfinite(benchmark.pedantic(floor, rounds=3, iterations=1)).sum() > 0
+
+
+# --- the bundled SMA crossover: vectorized batch objective against the same strategy per trial ---
+
+SMA_EXAMPLES = Path(__file__).resolve().parents[1] / "python" / "fastgrid" / "examples"
+SMA_WHERE = ["signal.fast < signal.slow"]
+SMA_REQUIRE = ["trades >= 10"]
+# Per-trial metrics of the first points in grid order, by trial key: the batch run checks its own.
+_SMA_PER_TRIAL: dict[str, dict[str, float]] = {}
+
+
+def sma_params(costs: int) -> dict[str, Any]:
+    """The example's grid (sma_batch.toml) with ``costs`` cost levels: 34,576 points per level."""
+    return {
+        "signal.fast": {"type": "int", "low": 2, "high": 100},
+        "signal.slow": {"type": "int", "low": 10, "high": 400, "step": 2},
+        "signal.mode": {"type": "grid", "values": ["long", "long_short"]},
+        "costs.per_trade": {"type": "grid", "values": [round(0.0002 * (k + 1), 6) for k in range(costs)]},
+    }
+
+
+def sma_costs(benchmark: Any) -> int:
+    # 29 levels: 1,002,704 points (~150 us each on one core) with FASTGRID_BENCH_FULL=1; else 3.
+    return 1 if benchmark.disabled else (29 if FULL else 3)
+
+
+@pytest.mark.benchmark(group="batch: the SMA crossover example, vectorized vs per trial (divide by points)")
+def test_sma_per_trial_sweep(benchmark: Any) -> None:
+    """``fastgrid.examples.sma:run`` one Optuna trial per point over the first points in grid order."""
+    n = 40 if benchmark.disabled else 600
+    from fastgrid import trial_key
+
+    def run() -> Any:
+        return Sweep(
+            direction="maximize",
+            metric="sharpe",
+            parameters=sma_params(1),
+            objective="fastgrid.examples.sma:run",
+            config=SMA_EXAMPLES / "sma_config.json",
+            where=SMA_WHERE,
+            require=SMA_REQUIRE,
+            max_trials=n,
+            name="sma-trials",
+            directory=fresh(),
+            progress=False,
+        ).run()
+
+    result = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert result.counts["complete"] == n
+    for row in result.rows:
+        _SMA_PER_TRIAL[trial_key(row["params"])] = row["metrics"]
+    if benchmark.stats is not None:
+        benchmark.extra_info["points_per_s"] = n / benchmark.stats.stats.median
+
+
+@pytest.mark.benchmark(group="batch: the SMA crossover example, vectorized vs per trial (divide by points)")
+def test_sma_vectorized_batch_sweep(benchmark: Any) -> None:
+    """``fastgrid.examples.sma_batch:run`` over the whole grid (one worker, like the per-trial
+    run); the points the per-trial run scored must have the same metrics here."""
+    from fastgrid import trial_key
+
+    spec = sma_params(sma_costs(benchmark))
+
+    def run() -> Any:
+        return run_batch(
+            spec,
+            batch="fastgrid.examples.sma_batch:run",
+            config=SMA_EXAMPLES / "sma_config.json",
+            direction="maximize",
+            metric="sharpe",
+            where=SMA_WHERE,
+            require=SMA_REQUIRE,
+            name="sma-batch",
+            directory=fresh(),
+            top_k=10,
+        )
+
+    r = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert r.counts["done"] == r.results.total and r.counts["failed"] == 0
+    table = r.results.to_pandas()
+    paths = list(r.results.paths)
+    compared = 0
+    # The per-trial run has one cost level, the first: its points are among those rows.
+    first_cost = sma_params(1)["costs.per_trade"]["values"][0]
+    for values in table[table["costs.per_trade"] == first_cost].to_dict("records"):
+        point = {p: values[p].item() if hasattr(values[p], "item") else values[p] for p in paths}
+        want = _SMA_PER_TRIAL.get(trial_key(point))
+        if want is None:
+            continue
+        for metric in ("sharpe", "total_return", "max_drawdown", "trades", "win_rate"):
+            assert values[metric] == pytest.approx(want[metric], rel=1e-9, abs=1e-12), (metric, point)
+        compared += 1
+    assert compared == len(_SMA_PER_TRIAL), (compared, len(_SMA_PER_TRIAL))
+    benchmark.extra_info["points"] = r.counts["done"]
+    benchmark.extra_info["compared_with_per_trial"] = compared
+    if benchmark.stats is not None:
+        benchmark.extra_info["points_per_s"] = r.counts["done"] / benchmark.stats.stats.median
