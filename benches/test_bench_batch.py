@@ -453,11 +453,12 @@ SMA_REQUIRE = ["trades >= 10"]
 _SMA_PER_TRIAL: dict[str, dict[str, float]] = {}
 
 
-def sma_params(costs: int) -> dict[str, Any]:
-    """The example's grid (sma_batch.toml) with ``costs`` cost levels: 34,576 points per level."""
+def sma_params(costs: int, *, slow_high: int = 400) -> dict[str, Any]:
+    """The example's grid (sma_batch.toml) with ``costs`` cost levels: 34,576 points per level
+    (slow windows up to ``slow_high``: fewer points, for the untimed correctness run)."""
     return {
         "signal.fast": {"type": "int", "low": 2, "high": 100},
-        "signal.slow": {"type": "int", "low": 10, "high": 400, "step": 2},
+        "signal.slow": {"type": "int", "low": 10, "high": slow_high, "step": 2},
         "signal.mode": {"type": "grid", "values": ["long", "long_short"]},
         "costs.per_trade": {"type": "grid", "values": [round(0.0002 * (k + 1), 6) for k in range(costs)]},
     }
@@ -466,6 +467,10 @@ def sma_params(costs: int) -> dict[str, Any]:
 def sma_costs(benchmark: Any) -> int:
     # 29 levels: 1,002,704 points (~150 us each on one core) with FASTGRID_BENCH_FULL=1; else 3.
     return 1 if benchmark.disabled else (29 if FULL else 3)
+
+
+def sma_slow_high(benchmark: Any) -> int:
+    return 40 if benchmark.disabled else 400
 
 
 @pytest.mark.benchmark(group="batch: the SMA crossover example, vectorized vs per trial (divide by points)")
@@ -478,7 +483,7 @@ def test_sma_per_trial_sweep(benchmark: Any) -> None:
         return Sweep(
             direction="maximize",
             metric="sharpe",
-            parameters=sma_params(1),
+            parameters=sma_params(1, slow_high=sma_slow_high(benchmark)),
             objective="fastgrid.examples.sma:run",
             config=SMA_EXAMPLES / "sma_config.json",
             where=SMA_WHERE,
@@ -503,7 +508,7 @@ def test_sma_vectorized_batch_sweep(benchmark: Any) -> None:
     run); the points the per-trial run scored must have the same metrics here."""
     from fastgrid import trial_key
 
-    spec = sma_params(sma_costs(benchmark))
+    spec = sma_params(sma_costs(benchmark), slow_high=sma_slow_high(benchmark))
 
     def run() -> Any:
         return run_batch(
