@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fastgrid import examples
+from fastgrid.dotted import flatten, nest
 from fastgrid.reporting._common import make_console
 from fastgrid.reporting._plot import save_heatmap
 from fastgrid.reporting._report import Report, load_report, render_report
@@ -97,7 +98,12 @@ def _agreement(report: Report, batch: BatchSweepResult) -> tuple[int, float | No
     for row in report.rows:
         if row["state"] != "COMPLETE" or row["reused"] is not None:
             continue
-        i = index.get(tuple(row["params"].get(p) for p in paths))
+        point = row["params"]
+        if any(p not in point for p in paths) and report.config is not None:
+            # A batch axis the per-trial grid holds fixed (the cost): its value from the config.
+            merged = flatten(report.config.merged(nest(point)))
+            point = {p: point.get(p, merged.get(p)) for p in paths}
+        i = index.get(tuple(point.get(p) for p in paths))
         if i is None:
             continue
         shared += 1
@@ -117,8 +123,8 @@ def _print_batch(console: Any, out: DemoResult) -> None:
     c = batch.counts
     console.print()
     console.print(
-        f"[bold]batch mode[/bold] ({examples.BATCH}: the same crossover on every fast window 5-50 and "
-        "even slow window 20-200, one vectorized call per chunk)"
+        f"[bold]batch mode[/bold] ({examples.BATCH}: the same crossover over more windows and three costs, "
+        "one vectorized call per chunk of points)"
     )
     if batch.ran:
         console.print(
