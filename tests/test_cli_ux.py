@@ -142,6 +142,8 @@ def test_demo_runs_a_batch_sweep_and_shows_its_speed_best_point_and_agreement(
     assert f"sharpe {sharpe:.6g} (per-trial grid's best: " in lines[3]
     assert lines[4] == "    params: " + ", ".join(f"{k}={v}" for k, v in params.items())
     assert lines[5].startswith("  on the 348 points both ran, the per-trial and batch metrics agree")
+    assert lines[6].startswith("  the best of 103,728 points: deflated Sharpe ratio 0.")
+    assert ", PBO 0." in lines[6] and " over its 50 best points" in lines[6]
     fastgrid("report", "batch.toml", "--json", "b.json", cwd=folder)
     report = json.loads((folder / "b.json").read_text())
     assert report["mode"] == "batch" and report["counts"]["done"] == len(grid) == 103_728

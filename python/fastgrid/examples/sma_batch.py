@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fastgrid.examples.sma import _BARS_PER_YEAR, _sma, load_bars
+from fastgrid.examples.sma import _BARS_PER_YEAR, _sma, backtest, load_bars
 
 __all__ = ["backtest_many", "run"]
 
@@ -278,8 +278,13 @@ def _value(columns: Mapping[str, Any], config: Mapping[str, Any], path: str, n: 
     return np.full(n, node)
 
 
-def run(columns: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
-    """The batch objective: a chunk's parameter columns and the default config in, metric columns out."""
+def run(
+    columns: Mapping[str, Any], config: Mapping[str, Any], *, returns: bool = False
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The batch objective: a chunk's parameter columns and the default config in, metric columns
+    out. ``returns=True`` (fastgrid asks it for the few points whose series a report needs: the
+    best ``keep_returns`` and a sample) adds ``returns``: each point's return on every bar, one row
+    per point, as the per-trial ``sma.run`` returns it."""
     n = max((len(v) for v in columns.values() if isinstance(v, np.ndarray)), default=1)
     data_cfg = config["data"]
     bars = load_bars(
@@ -290,11 +295,27 @@ def run(columns: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, np.n
     unknown = set(np.unique(mode).tolist()) - {"long", "long_short"}
     if unknown:
         raise ValueError(f"signal.mode: expected 'long' or 'long_short', got {sorted(unknown)}")
-    return backtest_many(
-        window.close,
-        _value(columns, config, "signal.fast", n),
-        _value(columns, config, "signal.slow", n),
-        mode == "long_short",
-        cost=_value(columns, config, "costs.per_trade", n).astype(float),
-        bars_per_year=_BARS_PER_YEAR.get(bars.timeframe, 8_760),
+    fast = _value(columns, config, "signal.fast", n)
+    slow = _value(columns, config, "signal.slow", n)
+    cost = _value(columns, config, "costs.per_trade", n).astype(float)
+    bars_per_year = _BARS_PER_YEAR.get(bars.timeframe, 8_760)
+    out = backtest_many(
+        window.close, fast, slow, mode == "long_short", cost=cost, bars_per_year=bars_per_year
     )
+    if returns:
+        # A few points: the per-point backtest's series (the one the per-trial example returns).
+        out["returns"] = np.stack(
+            [
+                backtest(
+                    window.close,
+                    fast=int(f),
+                    slow=int(s),
+                    mode=str(m),
+                    cost=float(c),
+                    bars_per_year=bars_per_year,
+                    with_returns=True,
+                )["returns"]
+                for f, s, m, c in zip(fast, slow, mode, cost, strict=True)
+            ]
+        )
+    return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastgrid.config import ConfigCache
+from fastgrid.selection import Selection
 from fastgrid.study import Row, flat_metrics
 from fastgrid.sweepfile import SweepFile
 
@@ -23,6 +24,7 @@ __all__ = [
     "print_best",
     "print_failures",
     "print_header",
+    "print_selection",
     "print_top",
 ]
 
@@ -189,3 +191,12 @@ def print_best(console: Any, best: Row | None, *, label: str, metrics: Sequence[
         f"{label} " + ", ".join(f"{m}={_fmt(v)}" for m, v in zip(metrics, best["values"] or [], strict=False))
     )
     console.print("  params: " + json.dumps(best["params"], default=str))
+
+
+def print_selection(console: Any, selection: Selection | None) -> None:
+    """The selection statistics' sentences (trials or points run, deflated Sharpe ratio, PBO)."""
+    if selection is None:
+        return
+    console.print("selection:")
+    for sentence in selection.sentences():
+        console.print(f"  {sentence}", highlight=False)

@@ -18,10 +18,12 @@ from typing import Any
 
 from fastgrid import examples
 from fastgrid.dotted import flatten, nest
+from fastgrid.reporting._batch import BatchReport
 from fastgrid.reporting._common import make_console
 from fastgrid.reporting._plot import save_heatmap
 from fastgrid.reporting._report import Report, load_report, render_report
 from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
+from fastgrid.selection import Selection
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -42,6 +44,8 @@ class DemoResult:
     """Points both sweeps evaluated (grid.toml's, inside batch.toml's grid)."""
     largest_difference: float | None = None
     """The largest absolute difference of a metric between the two modes on the shared points."""
+    selection: Selection | None = None
+    """The batch winner's deflated Sharpe ratio and PBO (``keep_returns``: its best points' series)."""
 
 
 def run_demo(directory: str | Path, *, progress: bool | None = None, console: Any = None) -> DemoResult:
@@ -67,6 +71,8 @@ def run_demo(directory: str | Path, *, progress: bool | None = None, console: An
     batch_seconds = time.perf_counter() - started
     assert isinstance(batch, BatchSweepResult) and isinstance(report, Report)
     shared, largest = _agreement(report, batch)
+    batch_report = load_report(folder / examples.BATCH, directory=folder, importance=False)
+    selection = batch_report.selection if isinstance(batch_report, BatchReport) else None
     out = DemoResult(
         folder,
         result,
@@ -77,6 +83,7 @@ def run_demo(directory: str | Path, *, progress: bool | None = None, console: An
         batch_seconds=batch_seconds,
         shared=shared,
         largest_difference=largest,
+        selection=selection,
     )
     _print_batch(console, out)
     return out
@@ -156,6 +163,13 @@ def _print_batch(console: Any, out: DemoResult) -> None:
         console.print(
             f"  on the {out.shared} points both ran, the per-trial and batch metrics {agree} "
             f"(largest difference {out.largest_difference:.1e})"
+        )
+    sel = out.selection
+    if sel is not None and sel.deflated_sharpe is not None:
+        pbo = f", PBO {sel.pbo.pbo:.2f} over its {sel.pbo_trials} best points" if sel.pbo is not None else ""
+        console.print(
+            f"  the best of {sel.n_trials:,} points: deflated Sharpe ratio {sel.deflated_sharpe:.2f}{pbo} "
+            f"(fastgrid report {examples.BATCH} says what they mean)"
         )
 
 

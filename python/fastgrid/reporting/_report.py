@@ -32,6 +32,7 @@ from fastgrid.reporting._common import (
     print_best,
     print_failures,
     print_header,
+    print_selection,
     print_top,
 )
 from fastgrid.selection import Selection, assess_selection
@@ -453,7 +454,4 @@ def render_report(report: Report | BatchReport, *, top: int = 10, console: Any =
         metrics=report.metrics,
         none="no completed feasible trial yet",
     )
-    if report.selection is not None:
-        console.print("selection:")
-        for sentence in report.selection.sentences():
-            console.print(f"  {sentence}", highlight=False)
+    print_selection(console, report.selection)
