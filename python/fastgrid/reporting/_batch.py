@@ -28,6 +28,7 @@ from fastgrid.reporting._common import (
     print_header,
     print_selection,
     print_top,
+    selection_json,
 )
 from fastgrid.selection import Selection, assess_selection
 from fastgrid.study import Row, same_reason
@@ -146,6 +147,7 @@ class BatchReport:
             "best": self.best,
             "best_config": self.best_config,
             "failures": [g.to_dict() for g in self.failures],
+            "selection": selection_json(self.selection),
             "top": self.rows,
         }
         Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -26,6 +26,7 @@ __all__ = [
     "print_header",
     "print_selection",
     "print_top",
+    "selection_json",
 ]
 
 
@@ -200,3 +201,29 @@ def print_selection(console: Any, selection: Selection | None) -> None:
     console.print("selection:")
     for sentence in selection.sentences():
         console.print(f"  {sentence}", highlight=False)
+
+
+def selection_json(selection: Selection | None) -> dict[str, Any] | None:
+    """The selection statistics as JSON (the ``--json`` report's ``selection``)."""
+    if selection is None:
+        return None
+    pbo = selection.pbo
+    return {
+        "trials_run": selection.trials_run,
+        "n_trials": selection.n_trials,
+        "winner": selection.winner,
+        "sharpe": selection.sharpe,
+        "expected_max_sharpe": selection.expected_max_sharpe,
+        "deflated_sharpe": selection.deflated_sharpe,
+        "pbo": None
+        if pbo is None
+        else {
+            "pbo": pbo.pbo,
+            "trials": selection.pbo_trials,
+            "combinations": pbo.combinations,
+            "degradation_slope": pbo.degradation_slope,
+            "degradation_intercept": pbo.degradation_intercept,
+            "probability_of_loss": pbo.probability_of_loss,
+        },
+        "note": selection.note,
+    }
