@@ -9,7 +9,9 @@ classes and the Python layers built on it, one subpackage per concern, imported 
 ``tests/test_layout.py`` holds the package to that direction.
 """
 
-from fastgrid import exceptions, reporting, study
+from typing import TYPE_CHECKING
+
+from fastgrid import exceptions
 from fastgrid._core import (
     ConfigTemplate,
     Expression,
@@ -18,7 +20,6 @@ from fastgrid._core import (
     parse_parameters,
     trial_key,
 )
-from fastgrid.config import ConfigCache
 from fastgrid.exceptions import (
     BatchFailedError,
     BatchObjectiveError,
@@ -31,12 +32,33 @@ from fastgrid.exceptions import (
     SweepChangedError,
     SweepFileError,
 )
-from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
-from fastgrid.reporting import load
-from fastgrid.results import ResultIndex
-from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
-from fastgrid.samplers import GridSampler
-from fastgrid.storages import open_storage
+from fastgrid.lazy import lazy_exports
+
+# Eager above: the compiled core and the exceptions (cheap). Below, on first use: everything that
+# pulls in Optuna, numpy or pydantic, so `import fastgrid` and `fastgrid --help` start at once.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "fastgrid.config": ["ConfigCache"],
+        "fastgrid.objective": ["CallableObjective", "CommandObjective", "ResultsSpec", "TrialOutcome"],
+        "fastgrid.reporting": ["load", "reporting"],
+        "fastgrid.results": ["ResultIndex"],
+        "fastgrid.runner": ["BatchSweepResult", "Sweep", "SweepResult"],
+        "fastgrid.samplers": ["GridSampler"],
+        "fastgrid.storages": ["open_storage"],
+        "fastgrid.study": ["study"],
+    },
+)
+
+if TYPE_CHECKING:
+    from fastgrid import reporting, study
+    from fastgrid.config import ConfigCache
+    from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
+    from fastgrid.reporting import load
+    from fastgrid.results import ResultIndex
+    from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
+    from fastgrid.samplers import GridSampler
+    from fastgrid.storages import open_storage
 
 __all__ = [
     "BatchFailedError",
