@@ -36,20 +36,6 @@ from fastgrid.lazy import lazy_exports
 
 # Eager above: the compiled core and the exceptions (cheap). Below, on first use: everything that
 # pulls in Optuna, numpy or pydantic, so `import fastgrid` and `fastgrid --help` start at once.
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "fastgrid.config": ["ConfigCache"],
-        "fastgrid.objective": ["CallableObjective", "CommandObjective", "ResultsSpec", "TrialOutcome"],
-        "fastgrid.reporting": ["load", "reporting"],
-        "fastgrid.results": ["ResultIndex"],
-        "fastgrid.runner": ["BatchSweepResult", "Sweep", "SweepResult"],
-        "fastgrid.samplers": ["GridSampler"],
-        "fastgrid.storages": ["open_storage"],
-        "fastgrid.study": ["study"],
-    },
-)
-
 if TYPE_CHECKING:
     from fastgrid import reporting, study
     from fastgrid.config import ConfigCache
@@ -59,6 +45,21 @@ if TYPE_CHECKING:
     from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
     from fastgrid.samplers import GridSampler
     from fastgrid.storages import open_storage
+else:
+    # (Hidden from type checkers: they would type any misspelt name as __getattr__'s Any.)
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "fastgrid.config": ["ConfigCache"],
+            "fastgrid.objective": ["CallableObjective", "CommandObjective", "ResultsSpec", "TrialOutcome"],
+            "fastgrid.reporting": ["load", "reporting"],
+            "fastgrid.results": ["ResultIndex"],
+            "fastgrid.runner": ["BatchSweepResult", "Sweep", "SweepResult"],
+            "fastgrid.samplers": ["GridSampler"],
+            "fastgrid.storages": ["open_storage"],
+            "fastgrid.study": ["study"],
+        },
+    )
 
 __all__ = [
     "BatchFailedError",
