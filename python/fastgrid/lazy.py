@@ -12,6 +12,7 @@ numpy, pydantic) before their first line of work (issue 13).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -26,7 +27,8 @@ def lazy_exports(
 
     ``table`` maps a module (absolute name) to the names the package re-exports from it; the module
     ``f"{package}.{name}"`` listed under its own name (``{"fastgrid.study": ["study"]}``) re-exports
-    the submodule itself.
+    the submodule itself. Any other public submodule is imported on first access too, as eager
+    imports made ``import fastgrid; fastgrid.stats.sharpe_ratio(...)`` work.
     """
     where: dict[str, str] = {}
     for module, names in table.items():
@@ -37,6 +39,9 @@ def lazy_exports(
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)
+        submodule = f"{package}.{name}"
+        if module is None and not name.startswith("_") and importlib.util.find_spec(submodule) is not None:
+            return importlib.import_module(submodule)  # the import sets the package's attribute
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         imported = importlib.import_module(module)
