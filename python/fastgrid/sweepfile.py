@@ -20,8 +20,7 @@ from fastgrid._core import Grid, SpecError, parse_parameters
 from fastgrid.exceptions import DocumentError, SweepFileError
 from fastgrid.files import read_document
 from fastgrid.objective import DEFAULT_LOG_LIMIT
-from fastgrid.samplers import PRUNERS as PRUNER_CLASSES
-from fastgrid.samplers import SEARCH_SAMPLERS
+from fastgrid.samplers import PRUNER_NAMES, SEARCH_SAMPLER_NAMES
 from fastgrid.stats import Fold, explicit_folds, walk_forward_folds
 
 __all__ = [
@@ -47,8 +46,8 @@ __all__ = [
     "resolve_paths",
 ]
 
-SAMPLERS = ("grid", *SEARCH_SAMPLERS)
-PRUNERS = tuple(PRUNER_CLASSES)
+SAMPLERS = ("grid", *SEARCH_SAMPLER_NAMES)
+PRUNERS = PRUNER_NAMES
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 NAME_MAX = 100
 """Longest sweep name: it names the runs/ folder, and file systems allow 255 bytes per name."""
