@@ -1,5 +1,5 @@
-"""Process start-up: ``import fastgrid``, ``fastgrid --help``, ``fastgrid run --check`` and a
-``fastgrid worker``'s first chunk, each a fresh interpreter, against ``python -c pass`` (the floor).
+"""Process start-up: ``import fastgrid``, ``fastgrid --help``, ``fastgrid grid --count``,
+``fastgrid run --check`` and a ``fastgrid worker``'s first chunk, each a fresh interpreter, against ``python -c pass`` (the floor).
 
 Every ``fastgrid worker`` process of a distributed sweep and every CLI call pays this before its
 first line of work (issue 13). Each group holds the floor and fastgrid in the same run; with
@@ -111,6 +111,19 @@ def test_import(benchmark: Any, variant: str) -> None:
 def test_help(benchmark: Any, variant: str) -> None:
     argv = [sys.executable, "-c", "pass"] if variant == "floor" else [*CLI, "--help"]
     _time(benchmark, lambda: _run(argv, _env(variant)))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.benchmark(group="start: fastgrid grid --count")
+def test_grid_count(benchmark: Any, variant: str) -> None:
+    """Reads a sweep file (pydantic) and counts its grid: no Optuna, no numpy needed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "check.toml").write_text(CHECK_SWEEP)
+        argv = (
+            [sys.executable, "-c", "pass"] if variant == "floor" else [*CLI, "grid", "check.toml", "--count"]
+        )
+        _time(benchmark, lambda: _run(argv, _env(variant), cwd=folder))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

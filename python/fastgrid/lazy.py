@@ -11,13 +11,19 @@ numpy, pydantic) before their first line of work (issue 13).
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = ["lazy_exports"]
+
+
+def _import(module: str) -> Any:
+    # The import statement's machinery, not importlib.import_module: `python -X importtime` times
+    # only the former, and a lazy import it did not show would hide where start-up time goes.
+    __import__(module)
+    return sys.modules[module]
 
 
 def lazy_exports(
@@ -41,10 +47,10 @@ def lazy_exports(
         module = where.get(name)
         submodule = f"{package}.{name}"
         if module is None and not name.startswith("_") and importlib.util.find_spec(submodule) is not None:
-            return importlib.import_module(submodule)  # the import sets the package's attribute
+            return _import(submodule)  # the import sets the package's attribute
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        imported = importlib.import_module(module)
+        imported = _import(module)
         value = imported if module == f"{package}.{name}" else getattr(imported, name)
         # Cached in the package: the next access does not come back here.
         setattr(sys.modules[package], name, value)
