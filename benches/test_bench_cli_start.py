@@ -1,5 +1,6 @@
 """Process start-up: ``import fastgrid``, ``fastgrid --help``, ``fastgrid grid --count``,
-``fastgrid run --check`` and a ``fastgrid worker``'s first chunk, each a fresh interpreter, against ``python -c pass`` (the floor).
+``fastgrid run --check`` and a ``fastgrid worker``'s first chunk, each a fresh interpreter, against
+``python -c pass`` (the floor).
 
 Every ``fastgrid worker`` process of a distributed sweep and every CLI call pays this before its
 first line of work (issue 13). Each group holds the floor and fastgrid in the same run; with
