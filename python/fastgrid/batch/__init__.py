@@ -19,7 +19,7 @@ from fastgrid.batch._runner import (
     run_batch,
     store_path,
 )
-from fastgrid.batch._store import BatchStore, Chunk
+from fastgrid.batch._store import BatchStore, Chunk, ChunkStore
 from fastgrid.batch._stores import open_batch_store
 from fastgrid.exceptions import BatchFailedError, BatchObjectiveError, StoreMismatchError
 
@@ -32,6 +32,7 @@ __all__ = [
     "BatchStore",
     "Chunk",
     "ChunkResult",
+    "ChunkStore",
     "PgBatchStore",
     "StoreMismatchError",
     "as_row",
