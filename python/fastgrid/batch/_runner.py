@@ -36,9 +36,9 @@ from fastgrid.batch._evaluate import (
     evaluate_batch,
     evaluate_points,
 )
-from fastgrid.batch._pgstore import PgBatchStore, is_postgres_url
+from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, BatchResults
-from fastgrid.batch._store import BatchStore, Chunk, owner_id
+from fastgrid.batch._store import Chunk, ChunkStore, owner_id
 from fastgrid.batch._stores import open_batch_store
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError
 from fastgrid.lifeline import follow_parent
@@ -402,14 +402,14 @@ def _uniform_failure(result: ChunkResult) -> str | None:
 class _Beat:
     """A heartbeat thread: marks this worker's claims alive every ``interval`` seconds."""
 
-    def __init__(self, store: BatchStore | PgBatchStore, name: str, owner: str, interval: float) -> None:
+    def __init__(self, store: ChunkStore, name: str, owner: str, interval: float) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(store, name, owner, interval), name="fastgrid-batch-beat", daemon=True
         )
         self._thread.start()
 
-    def _run(self, store: BatchStore | PgBatchStore, name: str, owner: str, interval: float) -> None:
+    def _run(self, store: ChunkStore, name: str, owner: str, interval: float) -> None:
         while not self._stop.wait(interval):
             with contextlib.suppress(Exception):
                 store.beat(name, owner)
