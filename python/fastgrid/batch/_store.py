@@ -95,6 +95,8 @@ def schema_statements(*, int_type: str, float_type: str, blob_type: str) -> list
 
 # A worker that took slots to write as Optuna trials and stopped beating gives them up after this.
 LEADER_LEASE_S = 120.0
+# The holder of a top-K slot already written to the study (never a worker: no host, no pid).
+WRITTEN = "written"
 
 _BUSY_TIMEOUT_S = 60.0
 # A checkpoint copies the WAL into the database file and fsyncs both. Inside a commit (SQLite's
@@ -433,6 +435,21 @@ class ChunkStore:
             return mine
 
         return self._transact(op)
+
+    def mark_leaders(self, name: str, owner: str, slots: Sequence[int]) -> None:
+        """``owner`` wrote ``slots`` to the study: other workers skip them (without reading the
+        study) for ``LEADER_LEASE_S``; after that a worker that claims them finds them written."""
+
+        def op(conn: Any) -> None:
+            for slot in slots:
+                self._exec(
+                    conn,
+                    f"UPDATE fastgrid_batch_leaders SET owner = ?, since = {self._NOW} "
+                    "WHERE sweep = ? AND slot = ? AND owner = ?",
+                    (WRITTEN, name, slot, owner),
+                )
+
+        self._transact(op)
 
     def beat(self, name: str, owner: str) -> None:
         """Heartbeat: every claim of ``owner`` is alive now."""
