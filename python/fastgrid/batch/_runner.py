@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import math
 import multiprocessing as mp
 import os
@@ -57,6 +58,8 @@ MODE_ATTR = attrs.STUDY_MODE
 DEFAULT_CHUNK = 65_536
 # A chunk's columns stay under this many bytes (8 per value, parameters + metrics + bookkeeping).
 CHUNK_BYTES = 256 << 20
+# How often a `fastgrid worker` with nothing left to claim looks whether the others are done.
+_WAIT_S = 0.05
 
 
 def default_chunk(total: int, workers: int, columns: int) -> int:
@@ -461,8 +464,9 @@ def _work(
             if chunk is None:
                 if job.wait_for_others and not pending and store.counts(job.name)["chunks_in_flight"]:
                     # `fastgrid worker`: others still hold chunks; one whose worker dies goes
-                    # stale after the grace period, and this worker takes it over.
-                    stop.wait(min(0.25, job.grace / 4))
+                    # stale after the grace period, and this worker takes it over. A short wait (a
+                    # sum over the chunk rows): the worker leaves soon after the last chunk.
+                    stop.wait(min(_WAIT_S, job.grace / 4))
                     continue
                 break
             if retry:
@@ -610,28 +614,12 @@ def run_batch(
     paths = list(grid.paths)
     varying = [p for p in paths if p not in constants]
 
-    import optuna
-
-    from fastgrid.storages import open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna_storage = open_storage(os.fspath(path) if storage is None else storage, directory=base)
-    if fresh:
-        with contextlib.suppress(KeyError):
-            optuna.delete_study(study_name=name, storage=optuna_storage)
-    study = optuna.create_study(
-        study_name=name,
-        storage=optuna_storage,
-        directions=directions,  # type: ignore[arg-type]
-        load_if_exists=True,
+    study = _StudyOpener(
+        os.fspath(path) if storage is None else storage, base, name, directions, objective_metrics
     )
-    check_study_mode(study, "batch")
-    if study.user_attrs.get(MODE_ATTR) != "batch":
-        study.set_user_attr(MODE_ATTR, "batch")
-        study.set_user_attr("fastgrid.metrics", list(objective_metrics))
-
     store = open_batch_store(path)
     if fresh:
+        study.delete()
         store.delete(name)
     stored = store.sweep(name)
     size = (
@@ -657,6 +645,16 @@ def run_batch(
         "require": list(require),
         "objective": "batch" if batch is not None else "callable",
     }
+    joining = (
+        wait_for_others
+        and stored is not None
+        and stored["space"] == json.loads(json.dumps(space, sort_keys=True))
+    )
+    if not joining:
+        # A `fastgrid worker` joining a registered sweep opens the Optuna study only if it writes
+        # top-K points at the end: the sweep's registration says a batch run checked the study's
+        # mode, and the writer checks it again before writing (_write_top).
+        study.get()
     store.register(name, total=total, chunk=size, space=space, meta=meta)
     objective = batch if batch is not None else callable
     job = BatchJob(
@@ -686,7 +684,7 @@ def run_batch(
     )
     ctx = _Context(job)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
-    results = BatchResults(open_batch_store(path), name)
+    results = BatchResults(ctx.store, name)
     counts = results.counts()
     if outcome.fail_reason is not None:
         raise BatchFailedError(
@@ -706,7 +704,7 @@ def run_batch(
         top=leaders[:top_k],
         interrupted=interrupted or outcome.interrupted,
         ran=outcome.points,
-        study=study,
+        study=study.study,
         seconds=time.perf_counter() - started,
     )
 
@@ -783,29 +781,84 @@ def _run_workers(
     return outcome, errors, interrupted
 
 
+class _StudyOpener:
+    """The sweep's Optuna study, opened (created, its mode checked) on first use."""
+
+    def __init__(
+        self,
+        storage: str | os.PathLike[str],
+        directory: Path,
+        name: str,
+        directions: list[str],
+        metrics: Sequence[str],
+    ) -> None:
+        self.storage, self.directory, self.name = storage, directory, name
+        self.directions, self.metrics = directions, list(metrics)
+        self.study: Any = None
+        self._storage: Any = None
+
+    def _open_storage(self) -> Any:
+        if self._storage is None:
+            import optuna
+
+            from fastgrid.storages import open_storage
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            self._storage = open_storage(self.storage, directory=self.directory)
+        return self._storage
+
+    def delete(self) -> None:
+        import optuna
+
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=self.name, storage=self._open_storage())
+
+    def get(self) -> Any:
+        if self.study is None:
+            import optuna
+
+            study = optuna.create_study(
+                study_name=self.name,
+                storage=self._open_storage(),
+                directions=self.directions,  # type: ignore[arg-type]
+                load_if_exists=True,
+            )
+            check_study_mode(study, "batch")
+            if study.user_attrs.get(MODE_ATTR) != "batch":
+                study.set_user_attr(MODE_ATTR, "batch")
+                study.set_user_attr("fastgrid.metrics", self.metrics)
+            self.study = study
+        return self.study
+
+
 def _write_top(
-    study: Any, top: list[dict[str, Any]], ctx: _Context, objective_metrics: Sequence[str]
+    opener: _StudyOpener, top: list[dict[str, Any]], ctx: _Context, objective_metrics: Sequence[str]
 ) -> None:
-    """The rows ``top`` as completed trials of the study (a slot already written is skipped)."""
+    """The rows ``top`` as completed trials of the study (a slot already written is skipped).
+
+    Workers finishing together must not both write a point: each writes the slots it claimed in
+    the store, and a worker that claims none never opens the study."""
     if not top:
+        return
+    owner = owner_id()
+    mine = set(ctx.store.claim_leaders(ctx.job.name, owner, [int(row["slot"]) for row in top]))
+    if not mine:
         return
     import optuna
     from optuna.trial import TrialState, create_trial
 
     from fastgrid.samplers import axis_distribution, encode_choice
 
+    study = opener.get()
     written = {
         t.user_attrs.get("slot")
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("batch")
     }
-    # Workers finishing together must not both write a point: each writes the slots it claimed.
-    missing = [int(row["slot"]) for row in top if row["slot"] not in written]
-    mine = set(ctx.store.claim_leaders(ctx.job.name, owner_id(), missing)) if missing else set()
     distributions = {p: d for p, a in ctx.axes.items() if (d := axis_distribution(a)) is not None}
     trials = []
     for row in top:
-        if row["slot"] not in mine:
+        if row["slot"] not in mine or row["slot"] in written:
             continue
         params = row["params"]
         try:
@@ -833,3 +886,5 @@ def _write_top(
     if trials:
         with contextlib.suppress(optuna.exceptions.ExperimentalWarning):
             study.add_trials(trials)
+    # Written: workers that finish within the lease skip these slots without opening the study.
+    ctx.store.mark_leaders(ctx.job.name, owner, sorted(mine))
