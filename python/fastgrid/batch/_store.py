@@ -270,17 +270,18 @@ class ChunkStore:
     ) -> dict[str, Any]:
         """Records the sweep, or checks that the stored one has the same grid and chunk size.
 
+        Returns the stored sweep (see ``sweep``) with ``new``: whether this call recorded it.
         Raises StoreMismatchError naming what differs (the caller decides about ``--fresh``).
         """
         space_text = json.dumps(space, sort_keys=True)
 
-        def op(conn: Any) -> None:
-            self._exec(
+        def op(conn: Any) -> bool:
+            inserted = self._exec(
                 conn,
                 "INSERT INTO fastgrid_batch_sweeps (name, total, chunk, space, meta) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (name) DO NOTHING",
                 (name, total, chunk, space_text, json.dumps(meta)),
-            )
+            ).rowcount
             row = self._exec(
                 conn,
                 f"SELECT chunk, space FROM fastgrid_batch_sweeps WHERE name = ?{self._LOCK_ROW}",
@@ -303,11 +304,12 @@ class ChunkStore:
             self._exec(
                 conn, "UPDATE fastgrid_batch_sweeps SET meta = ? WHERE name = ?", (json.dumps(meta), name)
             )
+            return bool(inserted == 1)
 
-        self._transact(op)
+        new = self._transact(op)
         stored = self.sweep(name)
         assert stored is not None
-        return stored
+        return {**stored, "new": new}
 
     def update_meta(self, name: str, meta: Mapping[str, Any]) -> None:
         self._transact(
