@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import math
 import multiprocessing as mp
 import os
@@ -171,7 +170,7 @@ def _import(ref: str) -> Any:
 class _Context:
     """A process's view of the job: grid, objective, config, constraints and store, built once."""
 
-    def __init__(self, job: BatchJob) -> None:
+    def __init__(self, job: BatchJob, store: ChunkStore | None = None) -> None:
         if job.import_path and job.import_path not in sys.path:
             sys.path.insert(0, job.import_path)
         self.job = job
@@ -186,7 +185,7 @@ class _Context:
             _import(job.objective) if isinstance(job.objective, str) else job.objective
         )
         self.require = [(src, Expression(src)) for src in job.require]
-        self.store = open_batch_store(job.store)
+        self.store = store if store is not None else open_batch_store(job.store)
         self.config: Any = None
         if job.config is not None:
             from fastgrid.config import ConfigCache
@@ -645,17 +644,19 @@ def run_batch(
         "require": list(require),
         "objective": "batch" if batch is not None else "callable",
     }
-    joining = (
-        wait_for_others
-        and stored is not None
-        and stored["space"] == json.loads(json.dumps(space, sort_keys=True))
-    )
-    if not joining:
-        # A `fastgrid worker` joining a registered sweep opens the Optuna study only if it writes
-        # top-K points at the end: the sweep's registration says a batch run checked the study's
-        # mode, and the writer checks it again before writing (_write_top).
-        study.get()
-    store.register(name, total=total, chunk=size, space=space, meta=meta)
+    if not wait_for_others:
+        study.get()  # the study's mode is checked before the sweep is registered
+    registered = store.register(name, total=total, chunk=size, space=space, meta=meta)
+    if wait_for_others and registered["new"]:
+        # `fastgrid worker`: the one that registered the sweep creates the study and checks its
+        # mode; the others join without any Optuna storage work (a dozen queries and SQLAlchemy's
+        # set-up on an RDB storage), and only the worker that writes the top-K points opens it, at
+        # the end (checking the mode again, see _write_top).
+        try:
+            study.get()
+        except StoreMismatchError:
+            store.delete(name)
+            raise
     objective = batch if batch is not None else callable
     job = BatchJob(
         name=name,
@@ -682,7 +683,7 @@ def run_batch(
         import_path=import_path,
         wait_for_others=wait_for_others,
     )
-    ctx = _Context(job)
+    ctx = _Context(job, store)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
     results = BatchResults(ctx.store, name)
     counts = results.counts()
