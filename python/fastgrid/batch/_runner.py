@@ -62,11 +62,15 @@ _WAIT_S = 0.05
 
 
 def default_chunk(total: int, workers: int, columns: int) -> int:
-    """Points per chunk: 65,536, fewer for small grids (at least 4 chunks per worker) and for
-    wide ones (a chunk's columns within 256 MiB)."""
+    """Points per chunk: 65,536, fewer for wide grids (a chunk's columns within 256 MiB) and for
+    small ones: 16 chunks per worker, so that the last chunks, when some workers already wait,
+    cost at most 1/16 of the run (but chunks of at least 1,024 points, or 4 per worker on a grid
+    too small for that, so that a vectorized objective still gets columns to work on)."""
+    workers = max(workers, 1)
     by_memory = max(1, CHUNK_BYTES // (8 * max(columns, 1)))
-    by_grid = max(1, math.ceil(total / (4 * max(workers, 1))))
-    return max(1, min(DEFAULT_CHUNK, by_memory, by_grid))
+    by_balance = math.ceil(total / (16 * workers))
+    by_floor = min(1_024, math.ceil(total / (4 * workers)))
+    return max(1, min(DEFAULT_CHUNK, by_memory, max(by_balance, by_floor)))
 
 
 def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path | str:
@@ -516,6 +520,10 @@ def _child(job: BatchJob, ctx: _Context | None, index: int, stop: Any, results: 
     except BaseException as exc:  # reported to the parent, which raises it
         results.put((index, 0, 0, 0, None, f"{type(exc).__name__}: {exc}"))
         code = 1
+    # os._exit skips the queue's feeder thread: flush it first, or the report can be lost.
+    with contextlib.suppress(Exception):
+        results.close()
+        results.join_thread()
     os._exit(code)
 
 
@@ -762,8 +770,9 @@ def _run_workers(
         for p in procs:
             p.join()
     while True:
+        # Every child flushed its report before it exited (or died without one): nothing to wait for.
         try:
-            _, chunks, points, failed, fail_reason, error = queue.get(timeout=0.05)
+            _, chunks, points, failed, fail_reason, error = queue.get_nowait()
         except Exception:
             break
         outcome.chunks += chunks
