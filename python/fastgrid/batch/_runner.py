@@ -75,8 +75,8 @@ def default_chunk(total: int, workers: int, columns: int) -> int:
 
 def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path | str:
     """Where a batch sweep's columns live: the SQLite file of the embedded store (default), of a
-    ``sqlite:///`` URL, ``<journal>.batch.db`` beside a journal file; or, for a ``postgresql://``
-    URL, that database (the URL itself)."""
+    ``sqlite:///`` URL, ``<journal>.batch.db`` beside a journal file; or, for a
+    ``fastgrid+postgresql://`` or ``postgresql://`` URL, that database (the URL itself)."""
     if storage is None:
         return directory / "fastgrid.db"
     text = os.fspath(storage)
@@ -91,7 +91,7 @@ def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path 
         raise ValueError(
             f"storage {text.split('://', 1)[0]}://…: batch mode keeps its columnar results in an SQLite "
             "file (the embedded store fastgrid.db, a .db path or sqlite:///) or in PostgreSQL "
-            "(postgresql://user:pass@host/db)"
+            "(fastgrid+postgresql://user:pass@host/db)"
         )
     path = Path(text).expanduser()
     path = path if path.is_absolute() else directory / path
