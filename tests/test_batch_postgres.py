@@ -17,11 +17,15 @@ from typing import Any
 
 import numpy as np
 import optuna
+import psycopg
 import pytest
 from click.testing import CliRunner
 from fastgrid import Grid
-from fastgrid.batch import BatchResults, PgBatchStore, open_batch_store, run_batch
+from fastgrid.batch import BatchResults, PgBatchStore, check_study_mode, open_batch_store, run_batch
 from fastgrid.cli import main
+from fastgrid.exceptions import StorageConnectionError, StoreMismatchError
+from fastgrid.storages import PostgresJournalStorage, open_storage
+from support.pgjournal import fresh_journal_url, schema_of
 
 PARAMS = {"a": {"type": "int", "low": 1, "high": 30}, "b": {"type": "int", "low": 1, "high": 30}}
 
@@ -158,3 +162,133 @@ def test_a_missing_sweep_is_named_and_the_password_never_printed(postgres_url: s
     store = PgBatchStore.__new__(PgBatchStore)
     store.url = "postgresql://fastgrid:hunter2@db.example/sweeps"
     assert "hunter2" not in repr(store) and "db.example/sweeps" in repr(store)
+
+
+# --- fastgrid+postgresql://: the study in fastgrid's journal, the chunks beside it ----------------
+
+
+def test_run_batch_on_fastgrid_postgresql_keeps_study_and_chunks_in_one_schema(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    url = fresh_journal_url(postgres_url)
+    kwargs: dict[str, Any] = {
+        "batch": score,
+        "name": "fg",
+        "metric": "score",
+        "direction": "maximize",
+        "where": ["a < b"],
+        "require": ["trades >= 3"],
+        "storage": url,
+        "directory": tmp_path,
+        "top_k": 5,
+    }
+    r = run_batch(PARAMS, chunk=37, workers=2, **kwargs)
+    assert isinstance(r.results.store, PgBatchStore)
+    grid = Grid(PARAMS, constraints="a < b", flat=True)
+    cols = r.results.columns(["slot", "a", "b", "score"])
+    assert cols["slot"].tolist() == list(range(len(grid)))
+    assert (cols["score"] == cols["a"] * 10.0 - cols["b"]).all()
+    assert r.best is not None and r.best["params"] == {"a": 29, "b": 30}
+    assert len({c["info"]["owner"].split("/")[1] for c in r.results.store.chunks("fg")}) == 2
+    # Both stores live in the URL's schema, none in public.
+    with psycopg.connect(postgres_url) as conn:
+        tables = {
+            (schema, table)
+            for schema, table in conn.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_name IN ('fastgrid_batch_chunks', 'fastgrid_journal') AND table_schema = %s",
+                (schema_of(url),),
+            ).fetchall()
+        }
+    assert {t for _, t in tables} == {"fastgrid_batch_chunks", "fastgrid_journal"}
+    storage = open_storage(url)
+    assert isinstance(storage, PostgresJournalStorage)
+    study = optuna.load_study(study_name="fg", storage=storage)
+    slots = sorted(t.user_attrs["slot"] for t in study.get_trials())
+    assert slots == sorted(row["slot"] for row in r.top) and len(slots) == 5
+    # Resumed: nothing runs and no top-K point is written twice.
+    again = run_batch(PARAMS, **kwargs)
+    assert again.ran == 0
+    assert sorted(t.user_attrs["slot"] for t in again.study.get_trials()) == slots
+    # A per-trial run of the same name is refused with the reason.
+    with pytest.raises(StoreMismatchError, match="batch sweep"):
+        check_study_mode(study, "trial")
+    out = CliRunner().invoke(main, ["report", "--storage", url, "--study", "fg", "--top", "2"])
+    assert out.exit_code == 0, out.output
+    assert f"{len(grid):,} of {len(grid):,} points done" in out.output and "top 2 points" in out.output
+    out = CliRunner().invoke(main, ["export", "fg", "--storage", url, "--to", str(tmp_path / "fg.csv")])
+    assert out.exit_code == 0, out.output
+    assert len((tmp_path / "fg.csv").read_text().splitlines()) == len(grid) + 1
+
+
+def _sweep_file(tmp_path: Path, url: str, name: str, *, chunk: int = 20) -> None:
+    (tmp_path / "pgobj.py").write_text(textwrap.dedent(OBJECTIVE))
+    text = WORKER_SWEEP.format(name=name, url=url).replace("chunk = 20", f"chunk = {chunk}")
+    (tmp_path / "w.toml").write_text(text)
+
+
+def test_fastgrid_workers_and_a_late_one_on_fastgrid_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    url = fresh_journal_url(postgres_url)
+    _sweep_file(tmp_path, url, "fgw")
+    cmd = [sys.executable, "-m", "fastgrid", "worker", "w.toml", "--no-progress"]
+    procs = [
+        subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    store = open_batch_store(url)
+    results = BatchResults(store, "fgw")
+    cols = results.columns(["slot", "a", "b", "score"])
+    assert cols["slot"].tolist() == list(range(400))
+    assert (cols["score"] == cols["a"] + cols["b"]).all()
+    assert all(c["claims"] == 1 for c in store.chunks("fgw"))
+    study = optuna.load_study(study_name="fgw", storage=open_storage(url))
+    top = [t.user_attrs["slot"] for t in study.get_trials()]
+    assert len(top) == len(set(top)) == 5
+    # A late worker finds nothing to run and leaves the study as it was.
+    late = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert late.returncode == 0, late.stderr
+    assert "ran 0 point(s) here; 400 of 400 points done" in late.stdout
+    assert sorted(t.user_attrs["slot"] for t in study.get_trials()) == sorted(top)
+    plot = subprocess.run(
+        [sys.executable, "-m", "fastgrid", "plot", "w.toml", "heatmap", "a", "b", "-o", "h.png"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert plot.returncode == 0, plot.stderr
+    assert (tmp_path / "h.png").stat().st_size > 0
+
+
+def assert_one_clear_line(message: str, *needles: str) -> None:
+    assert "\n" not in message and "hunter2" not in message, message
+    for needle in needles:
+        assert needle in message, message
+
+
+@pytest.mark.parametrize("scheme", ["fastgrid+postgresql", "fastgrid+postgres", "postgresql"])
+def test_an_unreachable_server_is_one_line_with_the_password_masked(scheme: str, tmp_path: Path) -> None:
+    url = f"{scheme}://bob:hunter2@127.0.0.1:1/sweeps"
+    with pytest.raises(StorageConnectionError) as info:
+        run_batch(PARAMS, batch=score, storage=url, directory=tmp_path)
+    assert_one_clear_line(str(info.value), f"{scheme}://bob:***@127.0.0.1:1/sweeps", "Connection refused")
+
+
+def test_a_missing_database_and_bad_parameters_are_one_line(postgres_url: str, tmp_path: Path) -> None:
+    missing = "fastgrid+" + postgres_url.rsplit("/", 1)[0] + "/no_such_db"
+    with pytest.raises(ValueError) as info:
+        run_batch(PARAMS, batch=score, storage=missing, directory=tmp_path)
+    assert_one_clear_line(str(info.value), 'database "no_such_db" does not exist', "createdb")
+    for query, fix in (("reconnect_timeout=soon", "reconnect_timeout must be"), ("bogus=1", '"bogus"')):
+        with pytest.raises(ValueError) as info:
+            open_batch_store(f"fastgrid+postgresql://bob:hunter2@h/db?{query}")
+        assert_one_clear_line(str(info.value), fix, "bob:***@h/db")
+
+
+def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg -> ImportError
+    with pytest.raises(ValueError) as info:
+        run_batch(PARAMS, batch=score, storage="fastgrid+postgresql://bob:hunter2@db.example/sweeps")
+    assert_one_clear_line(str(info.value), "psycopg is not installed", "pip install 'fastgrid[postgres]'")
