@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from fastgrid.batch import BatchResults, PgBatchStore, check_study_mode, open_ba
 from fastgrid.cli import main
 from fastgrid.exceptions import StorageConnectionError, StoreMismatchError
 from fastgrid.storages import PostgresJournalStorage, open_storage
-from support.pgjournal import fresh_journal_url, schema_of
+from support.pgjournal import fresh_journal_url, journal_url, schema_of
+from support.pgserver import PostgresUnavailable, Server, managed_server
 
 PARAMS = {"a": {"type": "int", "low": 1, "high": 30}, "b": {"type": "int", "low": 1, "high": 30}}
 
@@ -292,3 +294,66 @@ def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_p
     with pytest.raises(ValueError) as info:
         run_batch(PARAMS, batch=score, storage="fastgrid+postgresql://bob:hunter2@db.example/sweeps")
     assert_one_clear_line(str(info.value), "psycopg is not installed", "pip install 'fastgrid[postgres]'")
+
+
+# --- a server of our own: password logins, and a restart under running workers ----------------------
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[Server]:
+    try:
+        with managed_server(passwords=True) as server:
+            server.psql("CREATE ROLE alice LOGIN PASSWORD 'hunter2'")
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server for this test: {exc}")
+
+
+def alice_url(server: Server, **query: str) -> str:
+    """A fastgrid+postgresql:// URL logging in as alice (password hunter2) to a fresh schema she owns."""
+    schema = f"b_{time.monotonic_ns()}"
+    server.psql(f"CREATE SCHEMA {schema} AUTHORIZATION alice")
+    url = journal_url(f"postgresql://alice:hunter2@127.0.0.1:{server.port}/{server.database}", schema)
+    return url + "".join(f"&{k}={v}" for k, v in query.items())
+
+
+def test_a_wrong_password_is_one_line_with_the_password_masked(own_server: Server, tmp_path: Path) -> None:
+    url = alice_url(own_server).replace("alice:hunter2@", "alice:hunter3@")
+    with pytest.raises(ValueError) as info:
+        run_batch(PARAMS, batch=score, storage=url, directory=tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and "hunter3" not in message and "alice:***@127.0.0.1" in message
+    assert 'password authentication failed for user "alice"' in message
+    assert "check the user and password" in message
+
+
+def test_batch_workers_wait_out_a_server_restart_and_record_every_point_once(
+    own_server: Server, tmp_path: Path
+) -> None:
+    url = alice_url(own_server, reconnect_timeout="60")
+    _sweep_file(tmp_path, url, "restart", chunk=10)
+    cmd = [sys.executable, "-m", "fastgrid", "worker", "w.toml", "--no-progress"]
+    logs = [open(tmp_path / f"w{i}.log", "w") for i in range(2)]  # noqa: SIM115 - closed below
+    try:
+        procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT) for log in logs]
+        store = open_batch_store(url)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if "restart" in store.sweeps() and store.counts("restart")["chunks_done"] >= 4:
+                break
+            time.sleep(0.05)
+        own_server.stop("fast")  # every connection is cut
+        time.sleep(1.0)
+        own_server.start()
+        codes = [p.wait(timeout=240) for p in procs]
+    finally:
+        for log in logs:
+            log.close()
+        own_server.ensure_running()
+    text = "".join((tmp_path / f"w{i}.log").read_text() for i in range(2))
+    assert codes == [0, 0], text
+    cols = BatchResults(open_batch_store(url), "restart").columns(["slot", "a", "b", "score"])
+    assert cols["slot"].tolist() == list(range(400))
+    assert (cols["score"] == cols["a"] + cols["b"]).all()
+    assert "connection lost" in text and "reconnected" in text
+    assert "Traceback" not in text and "hunter2" not in text
