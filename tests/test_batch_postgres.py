@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -22,7 +23,14 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from fastgrid import Grid
-from fastgrid.batch import BatchResults, PgBatchStore, check_study_mode, open_batch_store, run_batch
+from fastgrid.batch import (
+    BatchResults,
+    ChunkStore,
+    PgBatchStore,
+    check_study_mode,
+    open_batch_store,
+    run_batch,
+)
 from fastgrid.cli import main
 from fastgrid.exceptions import StorageConnectionError, StoreMismatchError
 from fastgrid.storages import PostgresJournalStorage, open_storage
@@ -357,3 +365,74 @@ def test_batch_workers_wait_out_a_server_restart_and_record_every_point_once(
     assert (cols["score"] == cols["a"] + cols["b"]).all()
     assert "connection lost" in text and "reconnected" in text
     assert "Traceback" not in text and "hunter2" not in text
+
+
+# --- one chunk store, two dialects ------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> ChunkStore:
+    if request.param == "sqlite":
+        return open_batch_store(tmp_path / "fastgrid.db")
+    return open_batch_store(fresh_journal_url(request.getfixturevalue("postgres_url")))
+
+
+def test_both_stores_register_claim_and_hand_out_top_points_alike(any_store: ChunkStore) -> None:
+    space = {"parameters": "x", "total": 25}
+    first = any_store.register("s", total=25, chunk=10, space=space, meta={})
+    again = any_store.register("s", total=25, chunk=10, space=space, meta={"k": 1})
+    assert first["new"] and not again["new"] and again["meta"] == {"k": 1}
+    with pytest.raises(StoreMismatchError, match="chunk = 10, this run asks for 5"):
+        any_store.register("s", total=25, chunk=5, space=space, meta={})
+    host = socket.gethostname()
+    me, other = f"{host}/{os.getpid()}/a", f"{host}/{os.getpid()}/b"
+    chunks = [any_store.claim("s", me, grace=60) for _ in range(4)]
+    assert [(c.start, c.stop) for c in chunks if c is not None] == [(0, 10), (10, 20), (20, 25)]
+    assert chunks[3] is None
+    assert chunks[0] is not None
+    columns = {"metric:score": np.arange(10, dtype=np.float64)}
+    assert any_store.finish("s", me, chunks[0], columns, failed=0, infeasible=0, duration=0.1, info={})
+    assert not any_store.finish("s", other, chunks[0], columns, failed=0, infeasible=0, duration=0.1, info={})
+    assert any_store.column("s", "metric:score", [0])[0].tolist() == list(range(10))
+    assert any_store.counts("s")["chunks_done"] == 1 and any_store.counts("s")["chunks_in_flight"] == 2
+    # Top points: claimed by one writer; once written, others skip them without reading the study.
+    assert any_store.claim_leaders("s", me, [1, 2]) == [1, 2]
+    assert any_store.claim_leaders("s", other, [1, 2, 3]) == [3]
+    any_store.mark_leaders("s", me, [1, 2])
+    assert any_store.claim_leaders("s", other, [1, 2]) == []
+
+
+def test_a_fastgrid_worker_joining_a_registered_sweep_opens_no_optuna_storage(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fastgrid.storages
+
+    url = fresh_journal_url(postgres_url)
+    opened: list[str] = []
+    real = fastgrid.storages.open_storage
+
+    def counting(storage: Any, **kwargs: Any) -> Any:
+        opened.append(str(storage))
+        return real(storage, **kwargs)
+
+    monkeypatch.setattr(fastgrid.storages, "open_storage", counting)
+    kwargs: dict[str, Any] = {
+        "batch": score,
+        "name": "join",
+        "metric": "score",
+        "direction": "maximize",
+        "storage": url,
+        "directory": tmp_path,
+        "top_k": 3,
+        "chunk": 100,
+        "wait_for_others": True,
+    }
+    first = run_batch(PARAMS, max_points=300, **kwargs)  # registers the sweep: creates the study
+    assert len(opened) == 1 and first.study is not None
+    second = run_batch(PARAMS, **kwargs)  # joins, runs the rest, and writes the new top points
+    assert second.ran == 600 and len(opened) == 2
+    late = run_batch(PARAMS, **kwargs)  # joins a finished sweep whose top points are written
+    assert late.ran == 0 and late.study is None and len(opened) == 2
+    study = optuna.load_study(study_name="join", storage=real(url))
+    slots = sorted(t.user_attrs["slot"] for t in study.get_trials())
+    assert len(slots) == len(set(slots)) and set(slots) >= {r["slot"] for r in late.top}
