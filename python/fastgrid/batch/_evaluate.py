@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,67 +57,141 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _as_mapping(result: Any) -> Mapping[str, Any] | None:
+class _Refused(Exception):
+    """What is wrong with a returned column (the caller adds objective, metric and slots)."""
+
+
+def _row_order(index: Any, n: int) -> np.ndarray[Any, Any] | None:
+    """Where each point's row is in a pandas object with this ``index``: None when the rows are in
+    point order (an increasing index, e.g. the default one), else the positions to take. Rows that
+    were reordered (``sort_values``, ``sample``) still carry their point's position as their label,
+    and pandas aligns by label: reading them positionally would pin metrics on the wrong points."""
+    if len(index) != n or (index.is_monotonic_increasing and index.is_unique):
+        return None
+    labels = np.asarray(index)
+    if labels.dtype.kind in "iu" and np.array_equal(np.sort(labels), np.arange(n)):
+        return np.argsort(labels, kind="stable")
+    raise _Refused(
+        "its rows' index is neither in increasing order nor the points' positions 0..n-1, so which "
+        "row is which point is unknown: reset_index(drop=True) if the rows are in point order"
+    )
+
+
+def _numbers(values: Any, n: int) -> np.ndarray[Any, Any]:
+    """One returned column as an array, missing values (pandas NA, arrow nulls, masked) as NaN."""
+    if isinstance(values, np.ma.MaskedArray):
+        if values.dtype.kind in "biuf":
+            return np.ma.filled(values.astype(np.float64), np.nan)
+        return np.asarray(values)
+    if hasattr(values, "index") and hasattr(values, "to_numpy") and hasattr(values, "dtype"):
+        order = _row_order(values.index, n)  # a pandas Series
+        kind = getattr(values.dtype, "kind", "O")
+        array = values.to_numpy(dtype=np.float64, na_value=np.nan) if kind in "biuf" else values.to_numpy()
+        return np.asarray(array)[order] if order is not None else np.asarray(array)
+    if hasattr(values, "null_count") and hasattr(values, "type") and hasattr(values, "cast"):
+        import pyarrow as pa  # a pyarrow Array or ChunkedArray
+
+        kind = values.type
+        if pa.types.is_dictionary(kind):
+            values, kind = values.cast(kind.value_type), kind.value_type
+        if (
+            pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_boolean(kind)
+            or (pa.types.is_decimal(kind))
+        ):
+            return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False))
+        return np.asarray(values.to_numpy(zero_copy_only=False))
+    return np.asarray(values)
+
+
+def _as_mapping(result: Any, n: int) -> Mapping[str, Any] | None:
+    columns = getattr(result, "column_names", None)  # pyarrow.Table / RecordBatch
+    if columns is not None and hasattr(result, "column"):
+        names = [str(c) for c in columns]
+        _unique(names)
+        return {name: result.column(i) for i, name in enumerate(names)}
+    if hasattr(result, "columns") and hasattr(result, "index") and hasattr(result, "iloc"):
+        names = [str(c) for c in result.columns]  # a pandas DataFrame
+        _unique(names)
+        order = _row_order(result.index, n) if len(result.columns) else None
+        frame = result.iloc[order] if order is not None else result
+        return {name: frame.iloc[:, i].reset_index(drop=True) for i, name in enumerate(names)}
     if isinstance(result, Mapping):
         return result
-    columns = getattr(result, "column_names", None)  # pyarrow.Table
-    if columns is not None and hasattr(result, "column"):
-        return {str(c): result.column(c).to_numpy() for c in columns}
-    if hasattr(result, "columns") and hasattr(result, "to_numpy") and hasattr(result, "__getitem__"):
-        return {str(c): result[c].to_numpy() for c in result.columns}  # pandas.DataFrame
     return None
 
 
+def _unique(names: list[str]) -> None:
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise _Refused(
+            f"it has more than one column named {', '.join(map(repr, twice))}: "
+            "which one is the metric is unknown; give each column its own name"
+        )
+
+
 def metric_columns(
-    result: Any, n: int, *, objective: str, slots: tuple[int, int], expected: Sequence[str] = ()
+    result: Any,
+    n: int,
+    *,
+    objective: str,
+    slots: tuple[int, int],
+    expected: Sequence[str] = (),
+    reserved: Collection[str] = (),
 ) -> dict[str, np.ndarray[Any, Any]]:
-    """Checks a batch objective's result and returns float64 metric columns of length ``n``."""
+    """Checks a batch objective's result and returns float64 metric columns of length ``n``.
+
+    ``reserved``: names a metric may not take (the parameters' paths and the result columns
+    ``slot``, ``failed``, ... share one table with the metrics)."""
     where = f"objective {objective!r}, chunk slots {slots[0]}..{slots[1] - 1}"
-    mapping = _as_mapping(result)
+
+    def refuse(text: str, metric: str | None) -> BatchObjectiveError:
+        return BatchObjectiveError(f"{where}: {text}", objective=objective, metric=metric, slots=slots)
+
+    try:
+        mapping = _as_mapping(result, n)
+    except _Refused as exc:
+        raise refuse(f"its metric columns are ambiguous: {exc}", None) from None
     if mapping is None:
-        raise BatchObjectiveError(
-            f"{where}: returned {type(result).__name__}; a batch objective returns a dict of metric "
+        raise refuse(
+            f"returned {type(result).__name__}; a batch objective returns a dict of metric "
             "columns (name → array of one value per point), a pandas DataFrame or a pyarrow Table",
-            objective=objective,
-            metric=None,
-            slots=slots,
+            None,
         )
     out: dict[str, np.ndarray[Any, Any]] = {}
     for name, values in mapping.items():
         if not isinstance(name, str):
-            raise BatchObjectiveError(
-                f"{where}: metric names must be strings, got {name!r}",
-                objective=objective,
-                metric=None,
-                slots=slots,
+            raise refuse(f"metric names must be strings, got {name!r}", None)
+        name = str(name)
+        if name in reserved:
+            raise refuse(
+                f"metric {name!r} has the name of a parameter or of a result column (slot, failed, "
+                "feasible, reason, duration), which share the results table: rename the metric",
+                name,
             )
-        array = np.asarray(values)
+        try:
+            array = _numbers(values, n)
+        except _Refused as exc:
+            raise refuse(f"metric {name!r}: {exc}", name) from None
         if array.ndim != 1 or len(array) != n:
-            got = "a scalar" if array.ndim == 0 else f"shape {array.shape}"
-            raise BatchObjectiveError(
-                f"{where}: metric {name!r} has {got}, expected {n} values (one per point, in order)",
-                objective=objective,
-                metric=name,
-                slots=slots,
-            )
+            if array.ndim == 0:
+                got = "a scalar" if array.dtype.kind != "O" else f"a {type(values).__name__}"
+            else:
+                got = f"shape {array.shape}"
+            raise refuse(f"metric {name!r} has {got}, expected {n} values (one per point, in order)", name)
         if array.dtype.kind not in "biuf":
             kind = "mixed or non-numeric values" if array.dtype.kind == "O" else f"dtype {array.dtype}"
-            raise BatchObjectiveError(
-                f"{where}: metric {name!r} is not numeric ({kind}); "
-                "return numbers (int, float or bool arrays)",
-                objective=objective,
-                metric=name,
-                slots=slots,
+            raise refuse(
+                f"metric {name!r} is not numeric ({kind}); return numbers (int, float or bool arrays)",
+                name,
             )
         out[name] = array.astype(np.float64, copy=False)
     missing = [m for m in expected if m not in out]
     if missing:
-        raise BatchObjectiveError(
-            f"{where}: missing metric {', '.join(map(repr, missing))} "
-            f"(got {', '.join(map(repr, out)) or 'none'})",
-            objective=objective,
-            metric=missing[0],
-            slots=slots,
+        raise refuse(
+            f"missing metric {', '.join(map(repr, missing))} (got {', '.join(map(repr, out)) or 'none'})",
+            missing[0],
         )
     return out
 
@@ -137,6 +211,7 @@ def evaluate_batch(
     expected: Sequence[str],
     retry_failed: int = 0,
     budget: int = CALL_BUDGET,
+    reserved: Collection[str] = (),
 ) -> ChunkResult:
     """Calls a batch objective on the chunk, bisecting pieces that raise (breadth first)."""
     t0 = time.perf_counter()
@@ -192,7 +267,12 @@ def evaluate_batch(
             continue
         level_ok.add(depth)
         got = metric_columns(
-            raw, hi - lo, objective=objective, slots=(start + lo, start + hi), expected=expected
+            raw,
+            hi - lo,
+            objective=objective,
+            slots=(start + lo, start + hi),
+            expected=expected,
+            reserved=reserved,
         )
         if names is None:
             names = list(got)

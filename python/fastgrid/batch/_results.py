@@ -23,6 +23,8 @@ from fastgrid.study import Row
 __all__ = ["BatchResults", "as_row"]
 
 PARAM, METRIC = "p:", "m:"
+# The columns beside the parameters and metrics in every row (metrics may not take these names).
+RESULT_COLUMNS = ("slot", "failed", "feasible", "reason", "duration")
 
 
 class BatchResults:

@@ -35,9 +35,10 @@ from fastgrid.batch._evaluate import (
     ChunkResult,
     evaluate_batch,
     evaluate_points,
+    metric_columns,
 )
 from fastgrid.batch._pgstore import PgBatchStore, is_postgres_url
-from fastgrid.batch._results import METRIC, PARAM, BatchResults
+from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
 from fastgrid.batch._store import BatchStore, Chunk, owner_id
 from fastgrid.batch._stores import open_batch_store
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError
@@ -176,6 +177,8 @@ class _Context:
         self.grid = grid
         self.view = grid.shuffled(job.seed or 0) if job.order == "shuffled" else grid
         self.axes = {a["path"]: a for a in grid.axes}
+        # Metrics share the results table with these columns: a metric may not take their names.
+        self.reserved = frozenset([*grid.paths, *RESULT_COLUMNS])
         # One tree: parameter columns are stored as codes of their axis positions (see _codec).
         self.positions = all(a["tree"] == 0 for a in grid.axes)
         self._tables: dict[str, Callable[[int, int], Any]] = {}
@@ -244,6 +247,11 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
     """The objective on ``n`` points' columns (a chunk, or its failed points on a retry)."""
     job = ctx.job
     if job.vectorized:
+        for values in cols.values():
+            if isinstance(values, np.ndarray):
+                # The recorded parameters are these arrays: an objective that scales a column in
+                # place must not rewrite the grid (it gets "assignment destination is read-only").
+                values.flags.writeable = False
         return evaluate_batch(
             ctx.fn,
             cols,
@@ -253,8 +261,14 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
             start=start,
             expected=job.metrics,
             retry_failed=job.retry_failed,
+            reserved=ctx.reserved,
         )
     result = evaluate_points(ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed)
+    clash = sorted(ctx.reserved.intersection(result.metrics))
+    if clash:
+        metric_columns(
+            {clash[0]: ()}, 0, objective=job.objective_name, slots=(start, start + n), reserved=ctx.reserved
+        )
     missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
     if missing:
         # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
@@ -338,7 +352,8 @@ def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], resul
             codes[i] = vocab.setdefault(reason, len(vocab))
     n_infeasible = 0
     feasible = ~failed
-    if ctx.require:
+    if ctx.require and n_failed < n:
+        # (A chunk whose points all failed may lack the metrics `require` names: nothing to check.)
         scope: dict[str, Any] = {**cols, **result.metrics}
         broken = np.stack([~expr.evaluate_columns(scope, length=n) for _, expr in ctx.require])
         infeasible = broken.any(axis=0) & ~failed

@@ -1,0 +1,138 @@
+"""Batch sweeps tried as a hostile new user would: results that must never be silently wrong,
+bad results named in one line, and faults that must not waste the grid (issue 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from fastgrid.batch import BatchFailedError, BatchObjectiveError, run_batch
+
+PARAMS = {"a": {"type": "int", "low": 0, "high": 9}, "b": {"type": "int", "low": 0, "high": 4}}
+
+
+def _exact(cols: dict[str, Any]) -> np.ndarray[Any, Any]:
+    return np.asarray(cols["a"], dtype=float) * 10 + np.asarray(cols["b"], dtype=float)
+
+
+def _run(tmp_path: Path, fn: Any, **kw: Any) -> Any:
+    options: dict[str, Any] = {"metric": "score", "direction": "maximize", "chunk": 7}
+    options.update(kw)
+    return run_batch(PARAMS, batch=fn, directory=tmp_path, **options)
+
+
+def _slots(cols: dict[str, Any]) -> np.ndarray[Any, Any]:
+    return np.asarray(cols["a"]) * 5 + np.asarray(cols["b"])  # the grid slot of each point
+
+
+def _table(run: Any) -> pd.DataFrame:
+    return run.to_pandas().sort_values("slot").reset_index(drop=True)
+
+
+def sorted_frame(cols: dict[str, Any], config: Any) -> pd.DataFrame:
+    frame = pd.DataFrame({"score": _exact(cols)})
+    return frame.sort_values("score", ascending=False)  # the index still says which point is which
+
+
+def sorted_series(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    return {"score": sorted_frame(cols, config)["score"]}
+
+
+def test_a_dataframe_whose_rows_were_reordered_is_aligned_by_its_index(tmp_path: Path) -> None:
+    for fn in (sorted_frame, sorted_series):
+        table = _table(_run(tmp_path, fn, name=fn.__name__))
+        assert np.array_equal(table["score"], table["a"] * 10.0 + table["b"])
+
+
+def test_a_dataframe_with_an_index_that_is_not_point_positions_is_refused(tmp_path: Path) -> None:
+    def labelled(cols: dict[str, Any], config: Any) -> pd.DataFrame:
+        n = len(cols["a"])
+        return pd.DataFrame({"score": _exact(cols)}, index=np.arange(n)[::-1] + 100)
+
+    with pytest.raises(BatchObjectiveError, match=r"chunk slots 0\.\.6: .*index.*reset_index"):
+        _run(tmp_path, labelled)
+
+
+def test_masked_values_fail_their_points_instead_of_being_read_as_numbers(tmp_path: Path) -> None:
+    def masked(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        return {"score": np.ma.masked_array(_exact(cols), mask=_slots(cols) == 37)}
+
+    table = _table(_run(tmp_path, masked))
+    assert table.loc[table["score"].isna(), "slot"].tolist() == [37]
+    assert table.loc[table["slot"] == 37, "failed"].item()
+
+
+def test_nullable_and_arrow_nulls_fail_their_points(tmp_path: Path) -> None:
+    def nullable_bool(cols: dict[str, Any], config: Any) -> pd.DataFrame:
+        pairs = zip(_slots(cols), _exact(cols), strict=True)
+        flag = pd.array([None if t == 37 else bool(s > 20) for t, s in pairs], dtype="boolean")
+        return pd.DataFrame({"score": flag})
+
+    def arrow_bool(cols: dict[str, Any], config: Any) -> pa.Table:
+        pairs = zip(_slots(cols), _exact(cols), strict=True)
+        return pa.table({"score": pa.array([None if t == 37 else bool(s > 20) for t, s in pairs])})
+
+    for fn in (nullable_bool, arrow_bool):
+        table = _table(_run(tmp_path, fn, name=fn.__name__))
+        assert table.loc[table["failed"], "slot"].tolist() == [37]
+        ok = table[~table["failed"]]
+        assert np.array_equal(ok["score"], (ok["a"] * 10 + ok["b"] > 20).astype(float))
+
+
+def test_duplicate_metric_columns_are_named_as_such(tmp_path: Path) -> None:
+    def twice(cols: dict[str, Any], config: Any) -> pd.DataFrame:
+        score = _exact(cols)
+        return pd.DataFrame(np.stack([score, -score], axis=1), columns=["score", "score"])
+
+    with pytest.raises(BatchObjectiveError, match=r"more than one column named 'score'"):
+        _run(tmp_path, twice)
+
+
+def test_an_objective_that_writes_into_its_columns_cannot_corrupt_the_stored_parameters(
+    tmp_path: Path,
+) -> None:
+    def scribble(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        out = {"score": _exact(cols)}
+        cols["a"] *= 100  # a user's in-place normalisation
+        return out
+
+    with pytest.raises(BatchFailedError, match="read-only"):
+        _run(tmp_path, scribble)
+    table = _table(_run(tmp_path, scribble, fail_fast=0))
+    assert table["a"].tolist() == [slot // 5 for slot in range(50)]  # as the grid made them
+    assert table["failed"].all()
+
+
+@pytest.mark.parametrize("name", ["b", "slot", "failed", "feasible", "reason", "duration"])
+def test_a_metric_named_like_a_parameter_or_a_result_column_is_refused(tmp_path: Path, name: str) -> None:
+    def shadow(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        return {"score": _exact(cols), name: np.zeros(len(cols["a"]))}
+
+    with pytest.raises(BatchObjectiveError, match=rf"metric '{name}'.*rename"):
+        _run(tmp_path, shadow)
+
+    def per_point(config: dict[str, Any]) -> dict[str, float]:
+        return {"score": 1.0, name: 0.0}
+
+    with pytest.raises(BatchObjectiveError, match=rf"metric '{name}'.*rename"):
+        run_batch(PARAMS, callable=per_point, metric="score", directory=tmp_path, name="pp", chunk=7)
+
+
+def test_a_chunk_whose_points_all_raise_is_recorded_when_require_names_another_metric(
+    tmp_path: Path,
+) -> None:
+    def some_raise(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        score = _exact(cols)
+        if (score >= 90).any():
+            raise ValueError("too big")
+        return {"score": score, "trades": score}
+
+    run = _run(tmp_path, some_raise, require=["trades >= 0"], fail_fast=0)
+    table = _table(run)
+    assert len(table) == 50
+    assert table.loc[table["failed"], "slot"].tolist() == list(range(45, 50))
+    assert set(table.loc[table["failed"], "reason"]) == {"ValueError: too big"}
