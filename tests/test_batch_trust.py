@@ -136,3 +136,15 @@ def test_a_chunk_whose_points_all_raise_is_recorded_when_require_names_another_m
     assert len(table) == 50
     assert table.loc[table["failed"], "slot"].tolist() == list(range(45, 50))
     assert set(table.loc[table["failed"], "reason"]) == {"ValueError: too big"}
+
+
+def test_two_workers_count_every_point_they_ran(tmp_path: Path) -> None:
+    def slow(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        import time
+
+        time.sleep(0.02)  # both processes get chunks
+        return {"score": _exact(cols)}
+
+    run = _run(tmp_path, slow, chunk=2, workers=2)
+    assert run.counts["done"] == 50
+    assert run.ran == 50  # the worker process's own count reached its runner
