@@ -148,3 +148,13 @@ def test_two_workers_count_every_point_they_ran(tmp_path: Path) -> None:
     run = _run(tmp_path, slow, chunk=2, workers=2)
     assert run.counts["done"] == 50
     assert run.ran == 50  # the worker process's own count reached its runner
+
+
+def test_a_sweep_with_no_recorded_point_reads_as_empty(tmp_path: Path) -> None:
+    from fastgrid.batch import BatchResults, open_batch_store
+
+    run = _run(tmp_path, lambda cols, config: {"score": _exact(cols)}, where=["a > 100"])
+    assert run.counts["total"] == 0 and run.best is None
+    results = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sweep")
+    assert results.top(5) == [] and results.pareto() == []
+    assert list(results.to_pandas()["score"]) == []

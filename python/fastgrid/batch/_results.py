@@ -48,6 +48,9 @@ class BatchResults:
             c[len(METRIC) :] for c in store.column_names(name) if c.startswith(METRIC)
         ]
         self.objective_metrics: list[str] = list(meta.get("objective_metrics", []))
+        # The objective metrics are known before any chunk is recorded (a grid constrained to no
+        # point, a report read while the first chunks run): an empty column, not an unknown one.
+        self.metric_names += [m for m in self.objective_metrics if m not in self.metric_names]
         self.directions: list[str] = list(meta.get("directions", ["minimize"]))
 
     def __repr__(self) -> str:
