@@ -3,6 +3,11 @@ bad results named in one line, and faults that must not waste the grid (issue 13
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +15,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from fastgrid.batch import BatchFailedError, BatchObjectiveError, run_batch
+from fastgrid.batch import (
+    BatchFailedError,
+    BatchObjectiveError,
+    BatchResults,
+    open_batch_store,
+    run_batch,
+)
 
 PARAMS = {"a": {"type": "int", "low": 0, "high": 9}, "b": {"type": "int", "low": 0, "high": 4}}
 
@@ -151,10 +162,107 @@ def test_two_workers_count_every_point_they_ran(tmp_path: Path) -> None:
 
 
 def test_a_sweep_with_no_recorded_point_reads_as_empty(tmp_path: Path) -> None:
-    from fastgrid.batch import BatchResults, open_batch_store
-
     run = _run(tmp_path, lambda cols, config: {"score": _exact(cols)}, where=["a > 100"])
     assert run.counts["total"] == 0 and run.best is None
     results = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sweep")
     assert results.top(5) == [] and results.pareto() == []
     assert list(results.to_pandas()["score"]) == []
+
+
+SLOW_CHUNKS = """
+import os
+import time
+
+import numpy as np
+
+
+def run(cols, config):
+    with open(os.path.join(os.path.dirname(__file__), "pids"), "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    time.sleep(0.05)
+    return {"score": np.asarray(cols["a"], dtype=float) * 10 + cols["b"]}
+"""
+
+BATCH_FILE = """
+[sweep]
+name = "sig"
+mode = "batch"
+chunk = 2
+workers = 2
+direction = "maximize"
+metric = "score"
+
+[objective]
+batch = "slow:run"
+
+[parameters]
+a = { type = "int", low = 0, high = 19 }
+b = { type = "int", low = 0, high = 9 }
+"""
+
+
+def _cli_run(folder: Path) -> subprocess.Popen[bytes]:
+    # SIGINT may be ignored where the tests run (a background job): restore Ctrl-C for the run.
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv = ['fastgrid', 'run', 'sweep.toml', '--no-progress']; "
+        "from fastgrid.cli import main; main()"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_a_two_worker_batch_run_stops_it_with_128_plus_the_signal(
+    tmp_path: Path, signum: int
+) -> None:
+    (tmp_path / "slow.py").write_text(SLOW_CHUNKS)
+    (tmp_path / "sweep.toml").write_text(BATCH_FILE)
+    proc = _cli_run(tmp_path)
+    try:
+        pids_file = tmp_path / "pids"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _started(_read_pids(pids_file)):
+            time.sleep(0.05)
+        workers = set(_read_pids(pids_file))
+        assert len(workers) == 2, proc.stderr
+        os.kill(proc.pid, signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 128 + signum, err
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in workers)
+    stopped = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sig").counts()
+    assert 0 < stopped["done"] < 200  # stopped early, not after running the whole grid
+    resumed = _cli_run(tmp_path)
+    resumed.communicate(timeout=120)
+    assert resumed.returncode == 0
+    table = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sig").to_pandas()
+    assert sorted(table["slot"]) == list(range(200))
+    assert np.array_equal(table["score"], table["a"] * 10.0 + table["b"])
+
+
+def _started(pids: list[int]) -> bool:
+    return len(set(pids)) == 2 and len(pids) >= 6  # both workers run, some chunks are done
+
+
+def _read_pids(path: Path) -> list[int]:
+    return [int(p) for p in path.read_text().split()] if path.exists() else []

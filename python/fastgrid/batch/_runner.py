@@ -765,6 +765,10 @@ def _run_workers(
     outcome = _Outcome()
     try:
         outcome = _work(ctx, stop=stop, progress=progress)
+        if outcome.interrupted:
+            # _work stopped this process's share on Ctrl-C (or SIGTERM): stop the others too, or
+            # they would run the rest of the grid before the run returns.
+            raise KeyboardInterrupt
         for p in procs:
             p.join()
     except KeyboardInterrupt:
