@@ -266,3 +266,101 @@ def _started(pids: list[int]) -> bool:
 
 def _read_pids(path: Path) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+KILLERS = """
+import ctypes
+import os
+import time
+
+import numpy as np
+
+
+def _score(cols):
+    return np.asarray(cols["a"], dtype=float) * 10 + cols["b"]
+
+
+def exits(cols, config):
+    if (np.asarray(cols["a"]) * 10 + cols["b"] == 37).any():
+        os._exit(1)
+    return {"score": _score(cols)}
+
+
+def segfaults(cols, config):
+    if (np.asarray(cols["a"]) * 10 + cols["b"] == 37).any():
+        ctypes.string_at(0)
+    return {"score": _score(cols)}
+
+
+def hangs(cols, config):
+    if (np.asarray(cols["a"]) * 10 + cols["b"] == 37).any():
+        time.sleep(3600)
+    return {"score": _score(cols)}
+
+
+def always_exits(cols, config):
+    os._exit(3)
+"""
+
+
+def _killer_sweep(folder: Path, objective: str, extra: str = "") -> None:
+    (folder / "killers.py").write_text(KILLERS)
+    (folder / "sweep.toml").write_text(
+        BATCH_FILE.replace('batch = "slow:run"', f'batch = "killers:{objective}"\n{extra}')
+        .replace("workers = 2", "workers = 1")
+        .replace("chunk = 2", "chunk = 8")
+    )
+
+
+def _cli(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fastgrid", "run", "sweep.toml", "--no-progress"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("objective", "reason"),
+    [
+        ("exits", "the objective's process exited with code 1"),
+        ("segfaults", "the objective's process was killed by SIGSEGV"),
+    ],
+)
+def test_a_point_that_kills_its_process_fails_alone_on_the_next_run(
+    tmp_path: Path, objective: str, reason: str
+) -> None:
+    _killer_sweep(tmp_path, objective)
+    first = _cli(tmp_path)
+    assert first.returncode != 0  # the objective took the runner with it
+    second = _cli(tmp_path)
+    assert second.returncode == 0, second.stderr
+    table = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sig").to_pandas()
+    assert sorted(table["slot"]) == list(range(200))
+    bad = table["a"] * 10 + table["b"] == 37
+    assert table.loc[bad, "failed"].all() and not table.loc[~bad, "failed"].any()
+    assert table.loc[bad, "reason"].item().startswith(reason)
+    assert np.array_equal(table.loc[~bad, "score"], (table["a"] * 10.0 + table["b"])[~bad])
+    third = _cli(tmp_path)  # retries the failed point once more, isolated again: same outcome
+    assert third.returncode == 0, third.stderr
+
+
+def test_an_objective_that_kills_every_process_stops_the_next_run_with_the_reason(tmp_path: Path) -> None:
+    _killer_sweep(tmp_path, "always_exits")
+    assert _cli(tmp_path).returncode != 0
+    second = _cli(tmp_path)
+    assert second.returncode == 1
+    assert "the objective's process exited with code 3" in second.stderr
+
+
+def test_an_objective_timeout_fails_the_points_that_hang(tmp_path: Path) -> None:
+    _killer_sweep(tmp_path, "hangs", extra="timeout = 0.5")
+    done = _cli(tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sig").to_pandas()
+    bad = table["a"] * 10 + table["b"] == 37
+    assert sorted(table["slot"]) == list(range(200))
+    assert table.loc[bad, "reason"].item() == "timeout after 0.5s"
+    assert not table.loc[~bad, "failed"].any()

@@ -16,8 +16,14 @@ sweep with an error that names the objective, the metric and the chunk's slot ra
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import pickle
+import select
+import signal
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,14 +32,31 @@ from typing import Any
 import numpy as np
 
 from fastgrid.exceptions import BatchObjectiveError
+from fastgrid.lifeline import follow_parent
 
-__all__ = ["ChunkResult", "evaluate_batch", "evaluate_points", "metric_columns"]
+__all__ = [
+    "SUSPECT_CLAIMS",
+    "ChunkResult",
+    "evaluate_batch",
+    "evaluate_isolated",
+    "evaluate_points",
+    "metric_columns",
+]
 
 # Calls one chunk may spend isolating failures; past it, the pieces not yet split fail whole.
 CALL_BUDGET = 512
 # When every piece of a split this many ways fails with the root's reason, the whole chunk fails:
 # a systematic error, not a few bad points.
 UNIFORM_WIDTH = 32
+# A chunk claimed again after its holder stopped without recording it (its process died in it: an
+# os._exit or a segfault in the objective, the out-of-memory killer, a kill -9; or a Ctrl-C) is
+# evaluated in forked child processes, a piece at a time: a point that kills its process then fails
+# alone instead of taking down every worker and every resumed run. Only the chunks in flight pay.
+SUSPECT_CLAIMS = 2
+# Child processes one isolated chunk may spend; and when every piece of a split this many ways died,
+# the chunk fails whole (the objective kills every process, not a few points).
+FORK_BUDGET = 64
+FORK_UNIFORM_WIDTH = 4
 
 
 @dataclass
@@ -250,7 +273,9 @@ def evaluate_batch(
         calls += 1
         try:
             raw = fn(_take(columns, lo, hi), config)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: the piece fails, as a per-trial trial would
             reason = _short(exc)
             level_fail.setdefault(depth, set()).add(reason)
             if hi - lo == 1:
@@ -329,7 +354,9 @@ def evaluate_points(
         started = clock()
         try:
             out = fn(merge(point))
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: the point fails, as a per-trial trial would
             out, reason = _retry(fn, merge, point, retry_failed, exc)
             if reason is not None:
                 durations.append(clock() - started)
@@ -391,12 +418,159 @@ def _retry(
     merge: Callable[[dict[str, Any]], Any],
     point: dict[str, Any],
     times: int,
-    exc: Exception,
+    exc: BaseException,
 ) -> tuple[Any, str | None]:
     """After a point raised ``exc``: up to ``times`` more calls; (result, None) or (None, reason)."""
     for _ in range(times):
         try:
             return fn(merge(point)), None
-        except Exception as again:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as again:
             exc = again
     return None, _short(exc)
+
+
+def evaluate_isolated(
+    call: Callable[[Mapping[str, Any], int, int], ChunkResult],
+    columns: Mapping[str, Any],
+    n: int,
+    *,
+    start: int,
+    timeout: float | None = None,
+    budget: int = FORK_BUDGET,
+) -> ChunkResult:
+    """``call(columns, n, start)`` (an evaluation as above) in a forked child process; a piece whose
+    process dies or runs past ``timeout`` seconds is split in two, breadth first, until the points
+    that kill it are isolated and fail with how it died. Within ``budget`` processes; when every
+    piece of a ``FORK_UNIFORM_WIDTH``-way split died, the rest of the chunk fails whole."""
+    t0 = time.perf_counter()
+    failed = np.zeros(n, dtype=bool)
+    reasons: list[str | None] = [None] * n
+    parts: list[tuple[int, ChunkResult]] = []
+    queue: deque[tuple[int, int, int, str | None]] = deque([(0, n, 0, None)])
+    died: dict[int, int] = {}
+    forks = calls = 0
+
+    def fail(lo: int, hi: int, reason: str) -> None:
+        failed[lo:hi] = True
+        reasons[lo:hi] = [reason] * (hi - lo)
+
+    while queue:
+        lo, hi, depth, parent = queue.popleft()
+        width = 1 << (depth - 1) if depth else 0  # the previous level's pieces (all died: whole)
+        if parent is not None and width >= FORK_UNIFORM_WIDTH and died.get(depth - 1) == width:
+            fail(lo, hi, parent)
+            continue
+        if forks >= budget and parent is not None:
+            fail(lo, hi, f"{parent} (not isolated further: {budget} processes spent on this chunk)")
+            continue
+        forks += 1
+        got, death = _in_child(call, _take(columns, lo, hi), hi - lo, start + lo, timeout)
+        if got is not None:
+            parts.append((lo, got))
+            calls += got.calls
+            continue
+        died[depth] = died.get(depth, 0) + 1
+        if hi - lo == 1:
+            fail(lo, hi, death)
+            continue
+        mid = (lo + hi) // 2
+        queue.append((lo, mid, depth + 1, death))
+        queue.append((mid, hi, depth + 1, death))
+    names: list[str] = []
+    for _, part in parts:
+        names += [m for m in part.metrics if m not in names]
+    metrics = {m: np.full(n, np.nan) for m in names}
+    durations = np.zeros(n, dtype=np.float32) if any(p.durations is not None for _, p in parts) else None
+    for lo, part in parts:
+        hi = lo + part.n
+        for m, values in part.metrics.items():
+            metrics[m][lo:hi] = values
+        failed[lo:hi] = part.failed
+        reasons[lo:hi] = part.reasons
+        if durations is not None and part.durations is not None:
+            durations[lo:hi] = part.durations
+    result = ChunkResult(
+        n=n,
+        metrics=metrics,
+        failed=failed,
+        reasons=reasons,
+        calls=calls + forks,
+        durations=durations,
+        seconds=time.perf_counter() - t0,
+    )
+    result.extra["deaths"] = sum(died.values())
+    return result
+
+
+def _in_child(
+    call: Callable[[Mapping[str, Any], int, int], ChunkResult],
+    columns: Mapping[str, Any],
+    n: int,
+    start: int,
+    timeout: float | None,
+) -> tuple[ChunkResult | None, str]:
+    """(the child's result, "") or (None, how its process died)."""
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns when a process with threads forks: the child only runs the objective
+        # and writes to its pipe (no lock of the heartbeat or checkpoint threads is taken).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child (its outcome is what the tests check)
+        os.close(read)
+        try:
+            follow_parent(os.getppid())
+            payload = pickle.dumps(("ok", call(columns, n, start)), protocol=pickle.HIGHEST_PROTOCOL)
+        except KeyboardInterrupt:
+            os._exit(130)
+        except BatchObjectiveError as exc:
+            payload = pickle.dumps(("bad", str(exc), exc.objective, exc.metric, exc.slots))
+        except BaseException as exc:
+            payload = pickle.dumps(("error", _short(exc)))
+        try:
+            with os.fdopen(write, "wb") as f:
+                f.write(payload)
+        finally:
+            os._exit(0)
+    os.close(write)
+    data = bytearray()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    timed_out = False
+    try:
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([read], [], [], wait)
+            if not ready:
+                timed_out = True
+                os.kill(pid, signal.SIGKILL)
+                break
+            block = os.read(read, 1 << 20)
+            if not block:
+                break
+            data += block
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+    if timed_out:
+        return None, f"timeout after {timeout:g}s"
+    code = os.waitstatus_to_exitcode(status)
+    if data and code == 0:
+        kind, *rest = pickle.loads(bytes(data))
+        if kind == "ok":
+            return rest[0], ""
+        if kind == "bad":
+            raise BatchObjectiveError(rest[0], objective=rest[1], metric=rest[2], slots=tuple(rest[3]))
+        failed = np.ones(n, dtype=bool)
+        return ChunkResult(n=n, metrics={}, failed=failed, reasons=[rest[0]] * n), ""
+    if code == 130:
+        raise KeyboardInterrupt
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        return None, f"the objective's process was killed by {name}"
+    return None, f"the objective's process exited with code {code} (os._exit in the objective?)"

@@ -32,8 +32,10 @@ from fastgrid import attrs
 from fastgrid._core import Expression, Grid, trial_key
 from fastgrid.batch._codec import encode_codes, encode_positions
 from fastgrid.batch._evaluate import (
+    SUSPECT_CLAIMS,
     ChunkResult,
     evaluate_batch,
+    evaluate_isolated,
     evaluate_points,
     metric_columns,
 )
@@ -139,6 +141,7 @@ class BatchJob:
     deadline: float | None = None
     import_path: str | None = None
     wait_for_others: bool = False
+    objective_timeout: float | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -179,6 +182,7 @@ class _Context:
         self.axes = {a["path"]: a for a in grid.axes}
         # Metrics share the results table with these columns: a metric may not take their names.
         self.reserved = frozenset([*grid.paths, *RESULT_COLUMNS])
+        self.isolate = False  # evaluate every chunk in child processes (see _isolating)
         # One tree: parameter columns are stored as codes of their axis positions (see _codec).
         self.positions = all(a["tree"] == 0 for a in grid.axes)
         self._tables: dict[str, Callable[[int, int], Any]] = {}
@@ -279,9 +283,33 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
     return result
 
 
+def _isolating(ctx: _Context, chunk: Chunk) -> bool:
+    """Whether to evaluate ``chunk`` in forked child processes: always under an objective timeout
+    (a hung call can only be stopped by killing its process), and for a chunk whose earlier
+    holders all died in it (else an os._exit or a segfault there kills every resumed run)."""
+    return ctx.job.objective_timeout is not None or ctx.isolate or chunk.claims >= SUSPECT_CLAIMS
+
+
+def _call_guarded(ctx: _Context, chunk: Chunk, cols: dict[str, Any], n: int) -> ChunkResult:
+    if not _isolating(ctx, chunk):
+        return _call(ctx, cols, n, chunk.start)
+    result = evaluate_isolated(
+        lambda c, k, at: _call(ctx, dict(c), k, at),
+        cols,
+        n,
+        start=chunk.start,
+        timeout=ctx.job.objective_timeout,
+    )
+    if result.extra.get("deaths"):
+        # The objective kills its process: isolate every chunk of this process from now on, so that
+        # one run records (or fail-fast stops) instead of each run dying on the next chunk.
+        ctx.isolate = True
+    return result
+
+
 def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
     cols, positions = _columns(ctx, chunk)
-    result = _call(ctx, cols, len(chunk), chunk.start)
+    result = _call_guarded(ctx, chunk, cols, len(chunk))
     result.extra["positions"] = positions
     return cols, result
 
@@ -294,8 +322,8 @@ def _evaluate_failed(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], Chunk
     stored = ctx.store.chunk_columns(ctx.job.name, chunk.index)
     failed = stored["failed"].astype(bool) if "failed" in stored else np.zeros(n, dtype=bool)
     at = np.flatnonzero(failed)
-    again = _call(
-        ctx, {k: v[at] if isinstance(v, np.ndarray) else v for k, v in cols.items()}, len(at), chunk.start
+    again = _call_guarded(
+        ctx, chunk, {k: v[at] if isinstance(v, np.ndarray) else v for k, v in cols.items()}, len(at)
     )
     names = [c[len(METRIC) :] for c in stored if c.startswith(METRIC)]
     names += [m for m in again.metrics if m not in names]
@@ -593,6 +621,7 @@ def run_batch(
     wait_for_others: bool = False,
     progress: Callable[[dict[str, Any]], None] | None = None,
     import_path: str | None = None,
+    objective_timeout: float | None = None,
 ) -> BatchRun:
     """Runs (or resumes) a batch sweep over the grid of ``parameters`` (see docs/batch.md).
 
@@ -603,6 +632,9 @@ def run_batch(
     ``max_points`` caps the sweep (across runs) at the chunks that start below that many points.
     ``wait_for_others`` (``fastgrid worker``): when no chunk is left to claim but other workers
     still hold some, wait, and take over those whose worker stops beating, instead of returning.
+    ``objective_timeout`` (``[objective] timeout``): seconds one call of a ``batch`` objective may
+    take; every chunk then runs in a forked child process, and a piece that runs past it is split
+    until the points that hang are isolated (they fail with ``timeout after ...``).
     """
     started = time.perf_counter()
     if (batch is None) == (callable is None):
@@ -611,6 +643,13 @@ def run_batch(
         raise ValueError(f"order: expected 'sequential' or 'shuffled', got {order!r}")
     if workers < 1:
         raise ValueError(f"workers: expected a positive number, got {workers}")
+    if objective_timeout is not None and batch is None:
+        raise ValueError(
+            "objective.timeout: in a batch sweep it limits each call of a 'batch' objective on a "
+            "chunk; a per-point callable's points are not timed one by one there: use mode = 'trial'"
+        )
+    if objective_timeout is not None and not objective_timeout > 0:
+        raise ValueError(f"objective.timeout: expected a positive number of seconds, got {objective_timeout}")
     directions = [direction] if isinstance(direction, str) else list(direction)
     objective_metrics = _metric_list(metric, metrics)
     if len(directions) != len(objective_metrics):
@@ -703,6 +742,7 @@ def run_batch(
         deadline=time.time() + timeout if timeout is not None else None,
         import_path=import_path,
         wait_for_others=wait_for_others,
+        objective_timeout=objective_timeout,
     )
     ctx = _Context(job)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
