@@ -4,6 +4,7 @@ bad results named in one line, and faults that must not waste the grid (issue 13
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -171,6 +172,7 @@ def test_a_sweep_with_no_recorded_point_reads_as_empty(tmp_path: Path) -> None:
 
 SLOW_CHUNKS = """
 import os
+import re
 import time
 
 import numpy as np
@@ -271,6 +273,7 @@ def _read_pids(path: Path) -> list[int]:
 KILLERS = """
 import ctypes
 import os
+import re
 import time
 
 import numpy as np
@@ -364,3 +367,29 @@ def test_an_objective_timeout_fails_the_points_that_hang(tmp_path: Path) -> None
     assert sorted(table["slot"]) == list(range(200))
     assert table.loc[bad, "reason"].item() == "timeout after 0.5s"
     assert not table.loc[~bad, "failed"].any()
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"direction": "minimize"}, "directions ['maximize'], this run asks for ['minimize']"),
+        ({"metric": "trades"}, "metrics ['score'], this run asks for ['trades']"),
+        (
+            {"metrics": ["score", "trades"], "direction": ["maximize", "minimize"]},
+            "metrics ['score'], this run asks for ['score', 'trades']",
+        ),
+        ({"require": ["trades > 3"]}, "require ['trades >= 0'], this run asks for ['trades > 3']"),
+    ],
+)
+def test_a_resumed_run_that_changes_how_points_are_ranked_or_judged_is_refused(
+    tmp_path: Path, change: dict[str, Any], named: str
+) -> None:
+    def fn(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        return {"score": _exact(cols), "trades": _slots(cols)}
+
+    from fastgrid.batch import StoreMismatchError
+
+    _run(tmp_path, fn, require=["trades >= 0"], max_points=20)
+    with pytest.raises(StoreMismatchError, match=re.escape(named)):
+        _run(tmp_path, fn, **{"require": ["trades >= 0"], **change})
+    assert len(_table(_run(tmp_path, fn, require=["trades >= 0"]))) == 50  # unchanged: resumes

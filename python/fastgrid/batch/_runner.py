@@ -716,6 +716,8 @@ def run_batch(
         "require": list(require),
         "objective": "batch" if batch is not None else "callable",
     }
+    if stored is not None:
+        _refuse_changed_objectives(name, stored.get("meta") or {}, meta)
     store.register(name, total=total, chunk=size, space=space, meta=meta)
     objective = batch if batch is not None else callable
     job = BatchJob(
@@ -769,6 +771,24 @@ def run_batch(
         study=study,
         seconds=time.perf_counter() - started,
     )
+
+
+def _refuse_changed_objectives(name: str, stored: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """The stored rows were ranked and judged feasible by the stored metrics, directions and
+    ``require``: a run that changed them would mix two rankings in one table and one Optuna study."""
+    problems = []
+    for key, label in (
+        ("objective_metrics", "metrics"),
+        ("directions", "directions"),
+        ("require", "require"),
+    ):
+        if key in stored and list(stored[key]) != list(now[key]):
+            problems.append(f"{label} {list(stored[key])}, this run asks for {list(now[key])}")
+    if problems:
+        raise StoreMismatchError(
+            f"batch sweep {name!r} was started with {'; '.join(problems)}: its stored points were ranked "
+            "and judged by those; use another sweep name, or fresh=True (--fresh) to start over"
+        )
 
 
 def _run_workers(
