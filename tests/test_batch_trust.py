@@ -393,3 +393,16 @@ def test_a_resumed_run_that_changes_how_points_are_ranked_or_judged_is_refused(
     with pytest.raises(StoreMismatchError, match=re.escape(named)):
         _run(tmp_path, fn, **{"require": ["trades >= 0"], **change})
     assert len(_table(_run(tmp_path, fn, require=["trades >= 0"]))) == 50  # unchanged: resumes
+
+
+def test_a_capped_sweep_of_a_huge_grid_runs_the_cap_not_a_default_chunk(tmp_path: Path) -> None:
+    huge = {"a": {"type": "int", "low": 0, "high": 999_999}, "b": {"type": "int", "low": 0, "high": 999_999}}
+    run = run_batch(
+        huge,
+        batch=lambda cols, config: {"score": np.asarray(cols["a"], dtype=float)},
+        metric="score",
+        directory=tmp_path,
+        max_points=1000,
+    )
+    assert run.counts["total"] == 10**12
+    assert run.counts["done"] == 1000

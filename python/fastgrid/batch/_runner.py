@@ -696,7 +696,13 @@ def run_batch(
     size = (
         chunk
         if chunk is not None
-        else (stored["chunk"] if stored is not None else default_chunk(total, workers, len(paths) + 4))
+        # A capped sweep sizes its chunks by the cap: 1,000 points of a 10^12-point grid are 4 chunks
+        # of 250, not one default chunk of 65,536 points.
+        else (
+            stored["chunk"]
+            if stored is not None
+            else default_chunk(min(total, max_points or total), workers, len(paths) + 4)
+        )
     )
     if size < 1:
         raise ValueError(f"chunk: expected a positive number of points, got {size}")
