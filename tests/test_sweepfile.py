@@ -198,3 +198,14 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_durations_are_refused(text: str | bool) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("key", ["chunk", "workers", "top_k", "max_trials", "retry_failed"])
+def test_true_or_false_for_a_number_is_refused_not_read_as_one(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        f'[sweep]\nname = "s"\nmode = "batch"\ndirection = "maximize"\n{key} = true\n'
+        '[objective]\nbatch = "m:f"\n[parameters]\na = { type = "int", low = 0, high = 3 }\n'
+    )
+    with pytest.raises(SweepFileError, match=rf"sweep\.{key}: expected a number, not true"):
+        load_sweep_file(path)
