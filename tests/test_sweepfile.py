@@ -209,3 +209,15 @@ def test_true_or_false_for_a_number_is_refused_not_read_as_one(tmp_path: Path, k
     )
     with pytest.raises(SweepFileError, match=rf"sweep\.{key}: expected a number, not true"):
         load_sweep_file(path)
+
+
+@pytest.mark.parametrize("line", ["retries = 2", "backoff = 3.0", 'env = { A = "1" }', 'cwd = "."'])
+def test_an_objective_key_a_batch_sweep_would_ignore_is_refused(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[sweep]\nname = "s"\nmode = "batch"\ndirection = "maximize"\n'
+        f'[objective]\nbatch = "m:f"\n{line}\n[parameters]\na = {{ type = "int", low = 0, high = 3 }}\n'
+    )
+    key = line.split(" ", 1)[0]
+    with pytest.raises(SweepFileError, match=rf"objective\.{key}: not used in a batch sweep"):
+        load_sweep_file(path)

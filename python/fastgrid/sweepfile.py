@@ -463,6 +463,16 @@ class SweepFile(_Model):
                     "sweep.mode: a command runs one process per point, which cannot be batched; "
                     "use 'batch' or 'callable' in [objective], or mode = 'trial'"
                 )
+            # Keys a batch sweep would ignore: refused rather than silently not applied.
+            unused = {
+                "retries": "failed points are retried on later runs, per sweep.retry_failed",
+                "backoff": "failed points are retried on later runs, per sweep.retry_failed",
+                "env": "it applies to a command objective",
+                "cwd": "it applies to a command objective",
+            }
+            for key, why in unused.items():
+                if key in self.objective.model_fields_set:
+                    raise ValueError(f"objective.{key}: not used in a batch sweep ({why}); drop it")
         elif self.objective.batch is not None or "chunk" in self.sweep.model_fields_set:
             raise ValueError("objective.batch and sweep.chunk need [sweep] mode = 'batch'")
         return self
