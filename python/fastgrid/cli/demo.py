@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -26,6 +25,8 @@ def demo(directory: str | None, progress: bool | None) -> None:
     Writes heatmap.png (sharpe over the fast and slow windows) and best_config.json into the
     folder, next to copies of the example sweep files to edit and re-run.
     """
+    import tempfile
+
     from fastgrid.reporting import run_demo
 
     folder = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="fastgrid-demo-"))
