@@ -117,6 +117,18 @@ def test_every_bundled_sweep_file_loads() -> None:
     assert tpe.validate_ is not None and tpe.validate_.override == {"data.start": 3000, "data.end": 5000}
 
 
+def test_copy_to_copies_every_sweep_file_the_manual_runs_with_its_config(tmp_path: Path) -> None:
+    # docs/batch.md runs sma_batch.toml from the folder `fastgrid demo --dir DIR` fills: a user who
+    # installed from a wheel has no checkout to copy it from.
+    folder = examples.copy_to(tmp_path / "ex")
+    shipped = sorted(p.name for p in examples.folder().glob("*.toml"))
+    assert sorted(p.name for p in folder.glob("*.toml")) == shipped
+    assert examples.SMA_BATCH in shipped
+    for name in shipped:
+        spec = load_sweep_file(folder / name)
+        assert spec.config is not None and spec.config.path == folder / "sma_config.json", name
+
+
 def test_cli_script_names_its_own_result_file(tmp_path: Path) -> None:
     config = json.loads((examples.folder() / "sma_config.json").read_text())
     (tmp_path / "c.json").write_text(json.dumps(config))

@@ -1,7 +1,8 @@
 """The bundled example: a crossover backtest on synthetic bars and sweep files that use it.
 
-``fastgrid demo`` runs :data:`GRID` end to end; :func:`copy_to` puts the sweep files and the
-default config into a folder of your own to edit and run with ``fastgrid run``.
+``fastgrid demo`` runs :data:`GRID` and :data:`BATCH` end to end; :func:`copy_to` puts the sweep
+files (:data:`FILES`: the demo's, and :data:`SMA_BATCH`, the larger batch sweep of docs/batch.md)
+and the default config into a folder of your own to edit and run with ``fastgrid run``.
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-__all__ = ["BATCH", "COMMAND", "FILES", "GRID", "TPE", "WALKFORWARD", "copy_to", "folder"]
+__all__ = ["BATCH", "COMMAND", "FILES", "GRID", "SMA_BATCH", "TPE", "WALKFORWARD", "copy_to", "folder"]
 
 GRID = "grid.toml"
 TPE = "tpe.toml"
 COMMAND = "command.toml"
 WALKFORWARD = "walkforward.toml"
 BATCH = "batch.toml"
-FILES = (GRID, TPE, COMMAND, WALKFORWARD, BATCH, "sma_config.json")
+SMA_BATCH = "sma_batch.toml"
+FILES = (GRID, TPE, COMMAND, WALKFORWARD, BATCH, SMA_BATCH, "sma_config.json")
 
 
 def folder() -> Path:
