@@ -70,3 +70,22 @@ def test_both_reports_group_failures_the_same_way_and_print_the_same_rules(tmp_p
     assert 'best trial: #118 score=119\n  params: {"a": 60, "b": 1}' not in t  # 60 % 5 == 0 fails
     assert 'best trial: #116 score=117\n  params: {"a": 59, "b": 1}' in t
     assert 'best point: slot 116 score=117\n  params: {"a": 59, "b": 1}' in b
+
+
+def test_the_time_column_shows_a_batch_points_share_of_its_chunk_not_zero(tmp_path: Path) -> None:
+    # A vectorized objective's points take microseconds each: "0.0ms" read as "not measured".
+    Sweep(
+        parameters=PARAMS,
+        batch=lambda cols, config: {"score": cols["a"] * 1.0},
+        mode="batch",
+        direction="maximize",
+        metric="score",
+        directory=tmp_path,
+        progress=False,
+    ).run()
+    report = load_report(storage=str(tmp_path / "fastgrid.db"), study="sweep", directory=tmp_path)
+    assert isinstance(report, BatchReport)
+    durations = [row["duration"] for row in report.top(3)]
+    assert all(0 < d < 1e-4 for d in durations)  # 120 points of a no-op in one chunk
+    cells = re.findall(r"│\s+(\S+) │\n", render(report))
+    assert len(cells) == 3 and all(re.fullmatch(r"[1-9]\d*µs", c) for c in cells), cells

@@ -84,6 +84,8 @@ def _fmt(value: Any) -> str:
 def _duration(seconds: Any) -> str:
     if not isinstance(seconds, int | float):
         return "-"
+    if 0 < seconds < 1e-4:  # a batch point's share of its chunk: microseconds, not "0.0ms"
+        return f"{max(1, round(seconds * 1e6))}µs"
     return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
 
 
