@@ -9,7 +9,8 @@ markers, on the line before a fenced block:
 - ``<!-- runnable: NAME -->``: the block runs in scenario NAME's folder, in manual order (python: as a
   script; console: each ``$ fastgrid ...`` line runs and must print the lines below it, where ``...``
   stands for any text and a line of only ``...`` for any lines). Scenario ``repo`` starts with a copy of
-  ``examples/``. Blocks starting with ``>>>`` are doctests.
+  ``examples/``, scenario ``batch`` with the bundled example's files (``fastgrid.examples.copy_to``, as
+  ``fastgrid demo --dir`` leaves them). Blocks starting with ``>>>`` are doctests.
 """
 
 from __future__ import annotations
@@ -359,9 +360,10 @@ def test_every_sweep_file_shaped_toml_block_is_valid() -> None:
     assert found >= 7
 
 
-def test_the_bundled_example_shown_is_the_shipped_file() -> None:
-    shipped = tomllib.loads((Path(fastgrid.__file__).parent / "examples" / "grid.toml").read_text())
-    shown = [tomllib.loads(b.body) for b in blocks("toml") if 'name = "sma-grid"' in b.body]
+@pytest.mark.parametrize(("file", "name"), [("grid.toml", "sma-grid"), ("sma_batch.toml", "sma-batch")])
+def test_the_bundled_example_shown_is_the_shipped_file(file: str, name: str) -> None:
+    shipped = tomllib.loads((Path(fastgrid.__file__).parent / "examples" / file).read_text())
+    shown = [tomllib.loads(b.body) for b in blocks("toml") if f'name = "{name}"' in b.body]
     assert shown == [shipped]
 
 
@@ -538,7 +540,7 @@ def scenarios() -> list[str]:
 
 
 def test_the_examples_form_the_documented_scenarios() -> None:
-    assert set(scenarios()) == {"repo", "walkthrough"}
+    assert set(scenarios()) == {"repo", "walkthrough", "batch"}
     for block in blocks():
         if block.kind == "file":
             assert block.arg is not None and block.arg.split("/", 1)[0] in scenarios(), block
@@ -546,12 +548,14 @@ def test_the_examples_form_the_documented_scenarios() -> None:
             assert block.lang in ("python", "console"), block
 
 
-@pytest.mark.parametrize("scenario", ["repo", "walkthrough"])
+@pytest.mark.parametrize("scenario", ["repo", "walkthrough", "batch"])
 def test_the_runnable_examples_run_in_order(scenario: str, tmp_path: Path) -> None:
     folder = tmp_path / scenario
     folder.mkdir()
     if scenario == "repo":
         shutil.copytree(ROOT / "examples", folder / "examples")
+    if scenario == "batch":
+        fastgrid.examples.copy_to(folder)
     # Commands such as `python bt.py` must find this interpreter, the one fastgrid is installed in.
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
     ran = 0
@@ -581,6 +585,10 @@ def test_the_runnable_examples_run_in_order(scenario: str, tmp_path: Path) -> No
         source = optuna.load_study(study_name="sma", storage=fastgrid.open_storage(folder / "fastgrid.db"))
         copy = optuna.load_study(study_name="sma", storage=f"sqlite:///{folder / 'export.db'}")
         assert len(copy.trials) == len(source.trials) >= 81  # every point of the grid ran
+    elif scenario == "batch":
+        # Every point exported, once; the Parquet file is the same table.
+        assert len((folder / "points.csv").read_text().splitlines()) == 138_304 + 1
+        assert (folder / "heatmap.png").stat().st_size > 0 and (folder / "points.parquet").exists()
     else:
         with sqlite3.connect(folder / "fastgrid.db") as db:
             assert db.execute("SELECT value FROM fastgrid_meta WHERE key = 'schema'").fetchone() == ("1",)
