@@ -257,6 +257,25 @@ def test_claims_are_exclusive_stale_ones_are_taken_over_and_a_lost_claim_writes_
     assert store2.claim("s", live, grace=60) is not None  # the dead pid's claim, taken over at once
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies are read from /proc")
+def test_a_killed_runner_not_yet_reaped_frees_its_claim_at_once(tmp_path: Path) -> None:
+    # A runner killed by kill -9 stays a zombie until its parent reaps it (seconds, under a busy
+    # init or a supervisor): a resumed run took its pid for alive and skipped its chunk.
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        store = BatchStore(tmp_path / "x.db")
+        store.register("s", total=4, chunk=4, space={}, meta={})
+        assert store.claim("s", f"{os.uname().nodename}/{child.pid}/zzzz", grace=60) is not None
+        taken = store.claim("s", f"{os.uname().nodename}/{os.getpid()}/aaaa", grace=60)
+        assert taken is not None and taken.claims == 2
+    finally:
+        child.wait()
+
+
 def slow_score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
     time.sleep(0.01)  # long enough that the second worker starts before the first ends (a busy CI box)
     return score(cols, config)

@@ -174,7 +174,12 @@ def owner_dead(owner: str | None, host: str) -> bool:
         return True
     except (PermissionError, ValueError):
         return False
-    return False
+    # A runner killed by kill -9 stays a zombie until its parent reaps it: dead, though kill(0) works.
+    try:
+        with open(f"/proc/{int(parts[1])}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @dataclass(frozen=True)
