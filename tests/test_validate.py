@@ -147,3 +147,20 @@ def test_sweep_keyword_validate_without_a_config(tmp_path: Path) -> None:
     )
     assert result.best is not None and result.best["params"] == {"x": 2}
     assert result.best_config == {"x": 2}
+
+
+def test_the_run_summary_names_the_best_validated_trial_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "best: trial 2, -1.2 (maximize value)" read as the search's best, which is trial 3 (-0.3).
+    Sweep(
+        parameters={"x": {"type": "int", "low": 0, "high": 4}},
+        objective=score,
+        direction="maximize",
+        validate={"top": 3, "override": {"w": 1}},
+        directory=tmp_path,
+        progress=False,
+    ).run()
+    err = capsys.readouterr().err.splitlines()
+    assert "best validated: trial 2, -1.2 in the search, -1.2 held out (maximize value)" in err
+    assert not [line for line in err if line.startswith("best: trial")]

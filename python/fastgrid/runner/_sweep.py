@@ -583,7 +583,15 @@ class Sweep:
             out.append(f"no completed feasible trial yet ({what})")
         else:
             values = ", ".join(f"{v:.6g}" for v in result.best["values"] or [])
-            out.append(f"best: trial {result.best['number']}, {values} ({what})")
+            first = result.validation[0] if result.validation else None
+            if first and first["number"] == result.best["number"] and first["validated"] is not None:
+                # [validate] chose it: not the search's best, which the line would otherwise claim.
+                out.append(
+                    f"best validated: trial {result.best['number']}, {values} in the search, "
+                    f"{first['validated']:.6g} held out ({what})"
+                )
+            else:
+                out.append(f"best: trial {result.best['number']}, {values} ({what})")
         if sweep.max_trials is not None and self.more is None:
             held = budget_trials(result.trials)
             if held >= sweep.max_trials:
