@@ -436,3 +436,16 @@ def test_a_fastgrid_worker_joining_a_registered_sweep_opens_no_optuna_storage(
     study = optuna.load_study(study_name="join", storage=real(url))
     slots = sorted(t.user_attrs["slot"] for t in study.get_trials())
     assert len(slots) == len(set(slots)) and set(slots) >= {r["slot"] for r in late.top}
+
+
+def test_the_worker_that_writes_top_points_refuses_a_study_run_per_trial_since(tmp_path: Path) -> None:
+    kwargs: dict[str, Any] = {"batch": score, "name": "m", "metric": "score", "directory": tmp_path}
+    run_batch(PARAMS, top_k=2, **kwargs)
+    # The study was replaced by a per-trial one (a per-trial run with --fresh does that).
+    storage = open_storage(None, directory=tmp_path)
+    optuna.delete_study(study_name="m", storage=storage)
+    optuna.create_study(study_name="m", storage=storage).optimize(lambda t: 1.0, n_trials=1)
+    # A joining worker runs no Optuna storage work until it must write new top points: then it refuses.
+    with pytest.raises(StoreMismatchError, match="was run per trial"):
+        run_batch(PARAMS, top_k=4, wait_for_others=True, **kwargs)
+    assert len(optuna.load_study(study_name="m", storage=storage).get_trials()) == 1
