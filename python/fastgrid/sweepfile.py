@@ -12,7 +12,8 @@ import difflib
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -89,6 +90,32 @@ def parse_duration(value: str | float | int) -> float:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads true as 1: `chunk = true` or `workers = true` ran as 1.
+        if isinstance(value, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if (
+                field is not None
+                and _takes(field.annotation, (int, float))
+                and not _takes(field.annotation, (bool,))
+            ):
+                raise ValueError(f"expected a number, not {str(value).lower()}")
+        return value
+
+
+def _takes(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether a field of this type may hold a value of one of ``kinds`` (through unions, Literal)."""
+    if annotation in kinds or (annotation is Any and bool in kinds):
+        return True
+    args = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        return any(type(a) in kinds for a in args)
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_takes(a, kinds) for a in args)
+    return False
 
 
 class SamplerSection(BaseModel):
@@ -498,7 +525,15 @@ def batch_problems(spec: SweepFile, *, keywords: bool = False) -> list[str]:
                 'nothing to prune: drop the pruner or use mode = "trial"',
             )
         )
-    for key in ("timeout", "retries", "backoff"):
+    if "timeout" in objective.model_fields_set and objective.batch is None and objective.callable:
+        problems.append(
+            line(
+                "objective.timeout",
+                "limits each call of a batch objective; a per-point callable in a batch sweep has "
+                'none: drop it, give a batch objective, or use mode = "trial"',
+            )
+        )
+    for key in ("retries", "backoff"):
         if key in objective.model_fields_set and (objective.callable or objective.batch):
             problems.append(
                 line(
@@ -507,6 +542,9 @@ def batch_problems(spec: SweepFile, *, keywords: bool = False) -> list[str]:
                     'the next run (retry_failed): drop it or use mode = "trial"',
                 )
             )
+    for key, value in (("env", objective.env), ("cwd", objective.cwd)):
+        if value and (objective.callable or objective.batch):
+            problems.append(line(f"objective.{key}", "applies to a command objective only: drop it"))
     if spec.validate_ is not None:
         problems.append(
             line(

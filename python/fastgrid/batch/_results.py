@@ -22,6 +22,8 @@ from fastgrid.study import Row
 __all__ = ["BatchResults", "as_row"]
 
 PARAM, METRIC = "p:", "m:"
+# The columns beside the parameters and metrics in every row (metrics may not take these names).
+RESULT_COLUMNS = ("slot", "failed", "feasible", "reason", "duration")
 
 
 class BatchResults:
@@ -45,6 +47,9 @@ class BatchResults:
             c[len(METRIC) :] for c in store.column_names(name) if c.startswith(METRIC)
         ]
         self.objective_metrics: list[str] = list(meta.get("objective_metrics", []))
+        # The objective metrics are known before any chunk is recorded (a grid constrained to no
+        # point, a report read while the first chunks run): an empty column, not an unknown one.
+        self.metric_names += [m for m in self.objective_metrics if m not in self.metric_names]
         self.directions: list[str] = list(meta.get("directions", ["minimize"]))
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from fastgrid.batch import BatchResults, as_row, batch_options, open_batch_store
 from fastgrid.dotted import nest
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._result import SweepResult
+from fastgrid.runner._signals import first_interrupt_only
 from fastgrid.study import Row
 
 __all__ = ["BatchSweepResult", "run_batch_sweep"]
@@ -144,7 +146,10 @@ def run_batch_sweep(
         options["max_points"] = claimed + more
     tty = progress if progress is not None else sys.stderr.isatty()
     show = tty or progress is None  # --no-progress: nothing; not a terminal: a line every 10 s
-    with _Progress(options["name"], path, tty) as bar:
+    received: list[int] = []  # the signal that stopped the run, if one did
+    # SIGTERM and SIGHUP act as Ctrl-C (docker stop, systemd): chunks in flight are released and
+    # the run exits 128 + the signal after recording what finished, as a per-trial run does.
+    with _Progress(options["name"], path, tty) as bar, first_interrupt_only(received):
         run = run_batch(
             spec.parameters,
             **options,
@@ -174,6 +179,7 @@ def run_batch_sweep(
         best_config=best_config,
         best_config_path=best_path,
         interrupted=run.interrupted,
+        signal=(received[0] if received else signal.SIGINT) if run.interrupted else None,
         ran=run.ran,
         trials=run.study.get_trials(deepcopy=False) if run.study is not None else [],
         axes={"paths": results.paths, "fixed": results.constants},
