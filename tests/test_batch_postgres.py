@@ -455,3 +455,32 @@ def test_the_worker_that_writes_top_points_refuses_a_study_run_per_trial_since(t
     with pytest.raises(StoreMismatchError, match="was run per trial"):
         run_batch(PARAMS, top_k=4, wait_for_others=True, **kwargs)
     assert len(optuna.load_study(study_name="m", storage=storage).get_trials()) == 1
+
+
+def test_a_server_gone_for_good_ends_a_batch_worker_with_one_clear_line(
+    own_server: Server, tmp_path: Path
+) -> None:
+    url = alice_url(own_server, reconnect_timeout="2")
+    _sweep_file(tmp_path, url, "gone", chunk=10)
+    cmd = [sys.executable, "-m", "fastgrid", "worker", "w.toml", "--no-progress"]
+    with open(tmp_path / "w.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            store = open_batch_store(url)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if "gone" in store.sweeps() and store.counts("gone")["chunks_done"] >= 2:
+                    break
+                time.sleep(0.05)
+            store.close()
+            own_server.stop("fast")
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            own_server.start()
+    text = (tmp_path / "w.log").read_text()
+    assert code == 2, text
+    last = text.strip().splitlines()[-1]
+    assert "lost the connection to the server and could not reconnect within 2 s" in last, last
+    assert "alice:***@127.0.0.1" in last and "hunter2" not in text and "Traceback" not in text
