@@ -36,7 +36,9 @@ from fastgrid.batch import open_batch_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-CHUNKS, SLEEP = 80, 0.25
+CHUNKS = 80
+# A chunk of a quarter second (a 20 s sweep: four start-ups on two cores weigh) and of a second.
+SLEEPS = (0.25, 1.0)
 SMALL = (8, 0.01)
 
 SWEEP = """
@@ -112,8 +114,8 @@ def _timeline(url: str, name: str, launched: float, exits: list[float]) -> Round
     )
 
 
-# (scheme, workers) -> the median Round, filled as the runs go (1 worker first: the anchor).
-MEDIANS: dict[tuple[str, int], Round] = {}
+# (scheme, sleep, workers) -> the median Round, filled as the runs go (1 worker first: the anchor).
+MEDIANS: dict[tuple[str, float, int], Round] = {}
 
 
 def _run_workers(folder: Path, url: str, workers: int, chunks: int, env: dict[str, str]) -> Round:
@@ -137,11 +139,19 @@ def _run_workers(folder: Path, url: str, workers: int, chunks: int, env: dict[st
 
 @pytest.mark.benchmark(group="batch on PostgreSQL: fastgrid worker processes, a sleep per chunk")
 @pytest.mark.parametrize("scheme", ["fastgrid+postgresql", "postgresql"])
+@pytest.mark.parametrize("chunk_seconds", SLEEPS)
 @pytest.mark.parametrize("workers", [1, 4])
 def test_fastgrid_workers_on_postgres(
-    benchmark: Any, postgres_url: str, worker_env: dict[str, str], scheme: str, workers: int
+    benchmark: Any,
+    postgres_url: str,
+    worker_env: dict[str, str],
+    scheme: str,
+    chunk_seconds: float,
+    workers: int,
 ) -> None:
-    chunks, sleep = SMALL if benchmark.disabled else (CHUNKS, SLEEP)
+    if chunk_seconds != SLEEPS[0] and (scheme != "fastgrid+postgresql" or benchmark.disabled):
+        pytest.skip("1 s chunks: the recommended URL only, timed runs only")
+    chunks, sleep = SMALL if benchmark.disabled else (CHUNKS, chunk_seconds)
     folder = Path(tempfile.mkdtemp(prefix="fastgrid-bench-pg-"))
     (folder / "sleepy.py").write_text(textwrap.dedent(OBJECTIVE.format(sleep=sleep)))
     url = postgres_url if scheme == "postgresql" else "fastgrid+" + postgres_url
@@ -153,12 +163,12 @@ def test_fastgrid_workers_on_postgres(
 
     benchmark.pedantic(run, rounds=1 if benchmark.disabled else 3, iterations=1)
     median = Round(*(statistics.median(getattr(r, f.name) for r in rounds) for f in fields(Round)))
-    MEDIANS[scheme, workers] = median
+    MEDIANS[scheme, chunk_seconds, workers] = median
     info = benchmark.extra_info
     info.update({f"{k}_s": round(v, 3) for k, v in asdict(median).items()})
     info["ideal_phase_s"] = chunks * sleep / workers
     info["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    anchor = MEDIANS.get((scheme, 1))
+    anchor = MEDIANS.get((scheme, chunk_seconds, 1))
     if workers > 1 and anchor is not None:
         info["whole_speedup"] = round(anchor.whole / median.whole, 2)
         info["chunk_phase_speedup"] = round(anchor.phase / median.phase, 2)
