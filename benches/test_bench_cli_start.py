@@ -14,6 +14,8 @@ included) each group also times the same command on that code, for a before/afte
 
 The worker group times a whole ``fastgrid worker`` process on a small batch sweep on the embedded
 store; ``extra_info["first_chunk_s"]`` is launch to the objective's first call (median of rounds).
+The run and worker groups add ``deps``: a fresh interpreter importing only the third-party modules
+a run cannot start without (Optuna, numpy, pydantic, sqlite3), the floor of fastgrid's own part.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ def point(config):
 """
 
 VARIANTS = ["floor", "fastgrid"] + (["before"] if BEFORE else [])
+# What a run cannot start without: Optuna (the study), numpy (columns), pydantic (the sweep file).
+DEPS = [sys.executable, "-c", "import optuna, numpy, pydantic, sqlite3"]
 
 
 def _env(variant: str, **extra: str) -> dict[str, str]:
@@ -127,23 +131,21 @@ def test_grid_count(benchmark: Any, variant: str) -> None:
         _time(benchmark, lambda: _run(argv, _env(variant), cwd=folder))
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", [*VARIANTS, "deps"])
 @pytest.mark.benchmark(group="start: fastgrid run --check")
 def test_run_check(benchmark: Any, variant: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "check.toml").write_text(CHECK_SWEEP)
         (folder / "startobj.py").write_text(POINT)
-        argv = (
-            [sys.executable, "-c", "pass"]
-            if variant == "floor"
-            else [*CLI, "run", "check.toml", "--check", "--point", "3"]
+        argv = {"floor": [sys.executable, "-c", "pass"], "deps": DEPS}.get(
+            variant, [*CLI, "run", "check.toml", "--check", "--point", "3"]
         )
         env = _env(variant, PYTHONPATH=os.pathsep.join(filter(None, [_env(variant).get("PYTHONPATH"), tmp])))
         _time(benchmark, lambda: _run(argv, env, cwd=folder))
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", [*VARIANTS, "deps"])
 @pytest.mark.benchmark(group="start: fastgrid worker, batch sweep on the embedded store")
 def test_worker_first_chunk(benchmark: Any, variant: str) -> None:
     """A fresh sweep each round (a finished one would run nothing): 20 points, 2 chunks."""
@@ -160,14 +162,12 @@ def test_worker_first_chunk(benchmark: Any, variant: str) -> None:
             calls = run / "calls.txt"
             path = os.pathsep.join(filter(None, [_env(variant).get("PYTHONPATH"), tmp]))
             env = _env(variant, PYTHONPATH=path, FASTGRID_FIRST_CALL=str(calls))
-            argv = (
-                [sys.executable, "-c", "pass"]
-                if variant == "floor"
-                else [*CLI, "worker", "start.toml", "--no-progress", "-q"]
+            argv = {"floor": [sys.executable, "-c", "pass"], "deps": DEPS}.get(
+                variant, [*CLI, "worker", "start.toml", "--no-progress", "-q"]
             )
             started = time.time()
             _run(argv, env, cwd=run)
-            if variant != "floor":
+            if variant not in ("floor", "deps"):
                 stamps = [float(x) for x in calls.read_text().split()]
                 assert len(stamps) == 2  # two chunks of ten points, each called once
                 firsts.append(min(stamps) - started)
