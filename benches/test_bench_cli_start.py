@@ -20,6 +20,7 @@ a run cannot start without (Optuna, numpy, pydantic, sqlite3), the floor of fast
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -175,3 +176,57 @@ def test_worker_first_chunk(benchmark: Any, variant: str) -> None:
         _time(benchmark, one)
         if firsts and not benchmark.disabled:
             benchmark.extra_info["first_chunk_s"] = round(statistics.median(firsts), 4)
+
+
+def _commands(folder: Path, variant: str, run: Path) -> dict[str, tuple[list[str], dict[str, str], Path]]:
+    """Each start-up command of the groups above for ``variant``; the worker's sweep lives in ``run``."""
+    path = os.pathsep.join(filter(None, [_env(variant).get("PYTHONPATH"), str(folder)]))
+    env = _env(variant, PYTHONPATH=path, FASTGRID_FIRST_CALL=str(run / "calls.txt"))
+    return {
+        "import fastgrid": ([sys.executable, "-c", "import fastgrid"], env, folder),
+        "fastgrid --help": ([*CLI, "--help"], env, folder),
+        "fastgrid grid --count": ([*CLI, "grid", "check.toml", "--count"], env, folder),
+        "fastgrid run --check": ([*CLI, "run", "check.toml", "--check"], env, folder),
+        "fastgrid worker (whole)": ([*CLI, "worker", "start.toml", "--no-progress", "-q"], env, run),
+    }
+
+
+@pytest.mark.benchmark(group="start: paired, every command and its anchors alternating")
+def test_paired_start(benchmark: Any) -> None:
+    """The groups above run one variant after the other, so a drifting machine skews their ratios;
+    here each round runs the anchors (floor, deps) and every command as fastgrid and before (if
+    given, in alternating order) back to back. ``extra_info`` holds the medians in seconds and
+    before/fastgrid per command. Rounds: ``FASTGRID_BENCH_ROUNDS`` (default 15)."""
+    rounds = 1 if benchmark.disabled else int(os.environ.get("FASTGRID_BENCH_ROUNDS", "15"))
+    variants = ["fastgrid"] + (["before"] if BEFORE else [])
+    anchors = {"floor": [sys.executable, "-c", "pass"], "deps": DEPS}
+    times: dict[str, dict[str, list[float]]] = {}
+
+    def timed(key: str, variant: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        started = time.perf_counter()
+        _run(argv, env, cwd)
+        times.setdefault(key, {}).setdefault(variant, []).append(time.perf_counter() - started)
+
+    def run_all() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "check.toml").write_text(CHECK_SWEEP)
+            (folder / "startobj.py").write_text(OBJECTIVE + POINT)
+            for r in range(rounds):
+                for name, argv in anchors.items():
+                    timed("anchors", name, argv, _env(name), folder)
+                for variant in variants if r % 2 == 0 else variants[::-1]:
+                    run = folder / f"{variant}{r}"  # a fresh sweep for each worker
+                    run.mkdir()
+                    (run / "start.toml").write_text(SWEEP.format(points=20))
+                    for command, (argv, env, cwd) in _commands(folder, variant, run).items():
+                        timed(command, variant, argv, env, cwd)
+
+    benchmark.pedantic(run_all, rounds=1, iterations=1)
+    info: dict[str, Any] = {"rounds": rounds}
+    for key, by in times.items():
+        info[key] = {v: round(statistics.median(t), 4) for v, t in by.items()}
+        if "before" in by:
+            info[key]["before/fastgrid"] = round(info[key]["before"] / info[key]["fastgrid"], 2)
+    benchmark.extra_info.update(info)
+    print(json.dumps(info, indent=1))
