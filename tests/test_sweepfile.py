@@ -198,3 +198,26 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_durations_are_refused(text: str | bool) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("key", ["chunk", "workers", "top_k", "max_trials", "retry_failed"])
+def test_true_or_false_for_a_number_is_refused_not_read_as_one(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        f'[sweep]\nname = "s"\nmode = "batch"\ndirection = "maximize"\n{key} = true\n'
+        '[objective]\nbatch = "m:f"\n[parameters]\na = { type = "int", low = 0, high = 3 }\n'
+    )
+    with pytest.raises(SweepFileError, match=rf"sweep\.{key}: expected a number, not true"):
+        load_sweep_file(path)
+
+
+@pytest.mark.parametrize("line", ["retries = 2", "backoff = 3.0", 'env = { A = "1" }', 'cwd = "."'])
+def test_an_objective_key_a_batch_sweep_would_ignore_is_refused(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[sweep]\nname = "s"\nmode = "batch"\ndirection = "maximize"\n'
+        f'[objective]\nbatch = "m:f"\n{line}\n[parameters]\na = {{ type = "int", low = 0, high = 3 }}\n'
+    )
+    key = line.split(" ", 1)[0]
+    with pytest.raises(SweepFileError, match=rf"objective\.{key}: applies to .*: drop it"):
+        load_sweep_file(path)

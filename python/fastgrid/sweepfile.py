@@ -12,9 +12,18 @@ import difflib
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fastgrid._core import Grid, SpecError, parse_parameters
 from fastgrid.exceptions import DocumentError, SweepFileError
@@ -35,7 +44,9 @@ __all__ = [
     "ValidateSection",
     "WalkForwardSection",
     "bare_lists",
+    "batch_problems",
     "format_errors",
+    "key_name",
     "load_grid_spec",
     "load_parameters",
     "load_sweep_file",
@@ -79,6 +90,32 @@ def parse_duration(value: str | float | int) -> float:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads true as 1: `chunk = true` or `workers = true` ran as 1.
+        if isinstance(value, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if (
+                field is not None
+                and _takes(field.annotation, (int, float))
+                and not _takes(field.annotation, (bool,))
+            ):
+                raise ValueError(f"expected a number, not {str(value).lower()}")
+        return value
+
+
+def _takes(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether a field of this type may hold a value of one of ``kinds`` (through unions, Literal)."""
+    if annotation in kinds or (annotation is Any and bool in kinds):
+        return True
+    args = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        return any(type(a) in kinds for a in args)
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_takes(a, kinds) for a in args)
+    return False
 
 
 class SamplerSection(BaseModel):
@@ -265,8 +302,13 @@ class ObjectiveSection(_Model):
         return None if v is None else parse_duration(v)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> ObjectiveSection:
+    def _one_kind(self, info: ValidationInfo) -> ObjectiveSection:
         if sum(x is not None for x in (self.callable, self.command, self.batch)) != 1:
+            if info.context and info.context.get("keywords"):
+                raise ValueError(
+                    'set exactly one of objective= (a callable, "module:function" or a command argv '
+                    'list) or, in a batch sweep, batch= (fn(columns, config) or "module:function")'
+                )
             raise ValueError(
                 "set exactly one of 'callable' (\"module:function\"), 'command' (an argv list) or, "
                 "in a batch sweep, 'batch' (\"module:function\" taking parameter columns)"
@@ -403,7 +445,7 @@ class SweepFile(_Model):
         return v
 
     @model_validator(mode="after")
-    def _validate_objectives(self) -> SweepFile:
+    def _validate_objectives(self, info: ValidationInfo) -> SweepFile:
         if self.validate_ is not None and len(self.sweep.all_directions) > 1:
             raise ValueError("[validate] compares one score; it needs a single objective (direction)")
         if self.walkforward is not None:
@@ -415,21 +457,110 @@ class SweepFile(_Model):
                 )
             if self.sweep.mode == "batch":
                 raise ValueError("[walkforward] runs its folds as trial sweeps; use mode = 'trial'")
-        if self.sweep.mode == "batch":
-            if self.sweep.sampler.name != "grid":
-                raise ValueError(
-                    "sweep.mode: a batch sweep evaluates a grid chunk by chunk; a "
-                    f"{self.sweep.sampler.name!r} search proposes one point at a time: use sampler = 'grid' "
-                    "or mode = 'trial'"
-                )
-            if self.objective.command is not None:
-                raise ValueError(
-                    "sweep.mode: a command runs one process per point, which cannot be batched; "
-                    "use 'batch' or 'callable' in [objective], or mode = 'trial'"
-                )
-        elif self.objective.batch is not None or "chunk" in self.sweep.model_fields_set:
-            raise ValueError("objective.batch and sweep.chunk need [sweep] mode = 'batch'")
+        problems = batch_problems(self, keywords=bool(info.context and info.context.get("keywords")))
+        if problems:
+            raise ValueError("\n".join(problems))  # format_errors makes a problem of each line
         return self
+
+
+# The keys of a batch sweep and their rules, in one place for the sweep file and ``Sweep(...)``'s
+# keywords (``SweepFile.model_validate(data, context={"keywords": True})`` names the keyword).
+_KEYWORD = {
+    "objective.callable": "objective",
+    "objective.command": "objective",
+    "objective.timeout": "objective_timeout",
+    "constraints.require": "require",
+}
+
+
+def key_name(path: str, *, keywords: bool) -> str:
+    """A key as the sweep file writes it (``sweep.pruner``) or as ``Sweep(...)`` takes it (``pruner``)."""
+    if not keywords:
+        return path
+    return _KEYWORD.get(path, path.rsplit(".", 1)[-1])
+
+
+def batch_problems(spec: SweepFile, *, keywords: bool = False) -> list[str]:
+    """What a batch sweep (``mode = "batch"``, docs/batch.md) cannot do, one line each naming the
+    key (``keywords``: the ``Sweep(...)`` keyword) and the fix; and the batch keys outside one."""
+    sweep, objective = spec.sweep, spec.objective
+
+    def line(path: str, text: str) -> str:
+        return f"{key_name(path, keywords=keywords)}: {text}"
+
+    if sweep.mode != "batch":
+        given: list[str] = [k for k in ("chunk", "top_k") if k in sweep.model_fields_set]
+        if objective.batch is not None:
+            given.insert(0, "objective.batch")
+        return [
+            line(
+                key if "." in key else f"sweep.{key}",
+                'applies to batch sweeps only: add mode = "batch" (or drop it)',
+            )
+            for key in given
+        ]
+    problems: list[str] = []
+    if sweep.sampler.name != "grid":
+        problems.append(
+            line(
+                "sweep.sampler",
+                "a batch sweep evaluates a grid chunk by chunk; a "
+                f'{sweep.sampler.name!r} search proposes one point at a time: use sampler = "grid" '
+                'or mode = "trial"',
+            )
+        )
+    if objective.command is not None:
+        problems.append(
+            line(
+                "objective.command",
+                "a command runs one process per point, which cannot be batched; give a batch "
+                'objective (fn(columns, config)) or a callable, or use mode = "trial"',
+            )
+        )
+    if sweep.pruner is not None:
+        problems.append(
+            line(
+                "sweep.pruner",
+                "a batch sweep scores whole chunks and reports no intermediate values, so there is "
+                'nothing to prune: drop the pruner or use mode = "trial"',
+            )
+        )
+    if "timeout" in objective.model_fields_set and objective.batch is None and objective.callable:
+        problems.append(
+            line(
+                "objective.timeout",
+                "limits each call of a batch objective; a per-point callable in a batch sweep has "
+                'none: drop it, give a batch objective, or use mode = "trial"',
+            )
+        )
+    for key in ("retries", "backoff"):
+        if key in objective.model_fields_set and (objective.callable or objective.batch):
+            problems.append(
+                line(
+                    f"objective.{key}",
+                    "applies to per-trial objectives; a batch sweep retries failed points on "
+                    'the next run (retry_failed): drop it or use mode = "trial"',
+                )
+            )
+    for key, value in (("env", objective.env), ("cwd", objective.cwd)):
+        if value and (objective.callable or objective.batch):
+            problems.append(line(f"objective.{key}", "applies to a command objective only: drop it"))
+    if spec.validate_ is not None:
+        problems.append(
+            line(
+                "validate",
+                "re-runs the top trials with an override, which a batch sweep does not do yet: "
+                'drop it or use mode = "trial"',
+            )
+        )
+    if "keep_returns" in sweep.model_fields_set:
+        problems.append(
+            line(
+                "sweep.keep_returns",
+                'a batch sweep does not keep returns series yet: drop it or use mode = "trial"',
+            )
+        )
+    return problems
 
 
 def _read(path: Path) -> Any:
@@ -472,6 +603,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+_KEYED = re.compile(r"^[a-z_][a-z_.]*: ")
 _MISSING_HINTS = {
     "sweep.direction": ': direction = "maximize" or "minimize" (which way is better for the metric; '
     "fastgrid never picks one)",
@@ -480,7 +612,7 @@ _MISSING_HINTS = {
 
 def format_errors(exc: ValidationError) -> list[str]:
     """One readable line per pydantic error: dotted key path, what is wrong, what is expected."""
-    problems = []
+    problems: list[str] = []
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # pydantic adds union-branch tags ("str", "list[...]") to loc; they mean nothing to a user.
@@ -500,6 +632,10 @@ def format_errors(exc: ValidationError) -> list[str]:
         elif "input" in err and kind not in ("value_error", "assertion_error"):
             shown = repr(err["input"])
             msg = f"{msg} (got {shown[:80]})"
+        if not path and kind == "value_error":
+            # A rule over several sections names its own key (batch_problems), one per line.
+            problems.extend(m if _KEYED.match(m) else f"(top level): {m}" for m in msg.split("\n"))
+            continue
         problems.append(f"{path or '(top level)'}: {msg}")
     # A union of a string and a table reports both branches; keep each line once.
     return list(dict.fromkeys(problems))
@@ -601,7 +737,7 @@ def parameter_problems(tree: Any, *, grid: bool, where: tuple[str, ...] = ()) ->
         return []
     except (ValueError, TypeError, OverflowError) as exc:
         first = exc
-    problems = []
+    problems: list[str] = []
     for path, leaf in parameter_leaves(tree):
         tag, _, inner = path.rpartition("].")
         try:

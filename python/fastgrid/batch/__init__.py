@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         run_batch,
         store_path,
     )
-    from fastgrid.batch._store import BatchStore, Chunk
+    from fastgrid.batch._store import BatchStore, Chunk, ChunkStore
     from fastgrid.batch._stores import open_batch_store
 else:
     __getattr__, __dir__ = lazy_exports(
@@ -43,7 +43,7 @@ else:
                 "run_batch",
                 "store_path",
             ],
-            "fastgrid.batch._store": ["BatchStore", "Chunk"],
+            "fastgrid.batch._store": ["BatchStore", "Chunk", "ChunkStore"],
             "fastgrid.batch._stores": ["open_batch_store"],
         },
     )
@@ -57,6 +57,7 @@ __all__ = [
     "BatchStore",
     "Chunk",
     "ChunkResult",
+    "ChunkStore",
     "PgBatchStore",
     "StoreMismatchError",
     "as_row",

@@ -16,24 +16,47 @@ sweep with an error that names the objective, the metric and the chunk's slot ra
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import pickle
+import select
+import signal
 import time
+import warnings
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from fastgrid.exceptions import BatchObjectiveError
+from fastgrid.lifeline import follow_parent
 
-__all__ = ["ChunkResult", "evaluate_batch", "evaluate_points", "metric_columns"]
+__all__ = [
+    "SUSPECT_CLAIMS",
+    "ChunkResult",
+    "evaluate_batch",
+    "evaluate_isolated",
+    "evaluate_points",
+    "metric_columns",
+]
 
 # Calls one chunk may spend isolating failures; past it, the pieces not yet split fail whole.
 CALL_BUDGET = 512
 # When every piece of a split this many ways fails with the root's reason, the whole chunk fails:
 # a systematic error, not a few bad points.
 UNIFORM_WIDTH = 32
+# A chunk claimed again after its holder stopped without recording it (its process died in it: an
+# os._exit or a segfault in the objective, the out-of-memory killer, a kill -9; or a Ctrl-C) is
+# evaluated in forked child processes, a piece at a time: a point that kills its process then fails
+# alone instead of taking down every worker and every resumed run. Only the chunks in flight pay.
+SUSPECT_CLAIMS = 2
+# Child processes one isolated chunk may spend; and when every piece of a split this many ways died,
+# the chunk fails whole (the objective kills every process, not a few points).
+FORK_BUDGET = 64
+FORK_UNIFORM_WIDTH = 4
 
 
 @dataclass
@@ -57,67 +80,141 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _as_mapping(result: Any) -> Mapping[str, Any] | None:
+class _Refused(Exception):
+    """What is wrong with a returned column (the caller adds objective, metric and slots)."""
+
+
+def _row_order(index: Any, n: int) -> np.ndarray[Any, Any] | None:
+    """Where each point's row is in a pandas object with this ``index``: None when the rows are in
+    point order (an increasing index, e.g. the default one), else the positions to take. Rows that
+    were reordered (``sort_values``, ``sample``) still carry their point's position as their label,
+    and pandas aligns by label: reading them positionally would pin metrics on the wrong points."""
+    if len(index) != n or (index.is_monotonic_increasing and index.is_unique):
+        return None
+    labels = np.asarray(index)
+    if labels.dtype.kind in "iu" and np.array_equal(np.sort(labels), np.arange(n)):
+        return np.argsort(labels, kind="stable")
+    raise _Refused(
+        "its rows' index is neither in increasing order nor the points' positions 0..n-1, so which "
+        "row is which point is unknown: reset_index(drop=True) if the rows are in point order"
+    )
+
+
+def _numbers(values: Any, n: int) -> np.ndarray[Any, Any]:
+    """One returned column as an array, missing values (pandas NA, arrow nulls, masked) as NaN."""
+    if isinstance(values, np.ma.MaskedArray):
+        if values.dtype.kind in "biuf":
+            return np.ma.filled(values.astype(np.float64), np.nan)
+        return np.asarray(values)
+    if hasattr(values, "index") and hasattr(values, "to_numpy") and hasattr(values, "dtype"):
+        order = _row_order(values.index, n)  # a pandas Series
+        kind = getattr(values.dtype, "kind", "O")
+        array = values.to_numpy(dtype=np.float64, na_value=np.nan) if kind in "biuf" else values.to_numpy()
+        return np.asarray(array)[order] if order is not None else np.asarray(array)
+    if hasattr(values, "null_count") and hasattr(values, "type") and hasattr(values, "cast"):
+        import pyarrow as pa  # a pyarrow Array or ChunkedArray
+
+        kind = values.type
+        if pa.types.is_dictionary(kind):
+            values, kind = values.cast(kind.value_type), kind.value_type
+        if (
+            pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_boolean(kind)
+            or (pa.types.is_decimal(kind))
+        ):
+            return np.asarray(values.cast(pa.float64()).to_numpy(zero_copy_only=False))
+        return np.asarray(values.to_numpy(zero_copy_only=False))
+    return np.asarray(values)
+
+
+def _as_mapping(result: Any, n: int) -> Mapping[str, Any] | None:
+    columns = getattr(result, "column_names", None)  # pyarrow.Table / RecordBatch
+    if columns is not None and hasattr(result, "column"):
+        names = [str(c) for c in columns]
+        _unique(names)
+        return {name: result.column(i) for i, name in enumerate(names)}
+    if hasattr(result, "columns") and hasattr(result, "index") and hasattr(result, "iloc"):
+        names = [str(c) for c in result.columns]  # a pandas DataFrame
+        _unique(names)
+        order = _row_order(result.index, n) if len(result.columns) else None
+        frame = result.iloc[order] if order is not None else result
+        return {name: frame.iloc[:, i].reset_index(drop=True) for i, name in enumerate(names)}
     if isinstance(result, Mapping):
         return result
-    columns = getattr(result, "column_names", None)  # pyarrow.Table
-    if columns is not None and hasattr(result, "column"):
-        return {str(c): result.column(c).to_numpy() for c in columns}
-    if hasattr(result, "columns") and hasattr(result, "to_numpy") and hasattr(result, "__getitem__"):
-        return {str(c): result[c].to_numpy() for c in result.columns}  # pandas.DataFrame
     return None
 
 
+def _unique(names: list[str]) -> None:
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise _Refused(
+            f"it has more than one column named {', '.join(map(repr, twice))}: "
+            "which one is the metric is unknown; give each column its own name"
+        )
+
+
 def metric_columns(
-    result: Any, n: int, *, objective: str, slots: tuple[int, int], expected: Sequence[str] = ()
+    result: Any,
+    n: int,
+    *,
+    objective: str,
+    slots: tuple[int, int],
+    expected: Sequence[str] = (),
+    reserved: Collection[str] = (),
 ) -> dict[str, np.ndarray[Any, Any]]:
-    """Checks a batch objective's result and returns float64 metric columns of length ``n``."""
+    """Checks a batch objective's result and returns float64 metric columns of length ``n``.
+
+    ``reserved``: names a metric may not take (the parameters' paths and the result columns
+    ``slot``, ``failed``, ... share one table with the metrics)."""
     where = f"objective {objective!r}, chunk slots {slots[0]}..{slots[1] - 1}"
-    mapping = _as_mapping(result)
+
+    def refuse(text: str, metric: str | None) -> BatchObjectiveError:
+        return BatchObjectiveError(f"{where}: {text}", objective=objective, metric=metric, slots=slots)
+
+    try:
+        mapping = _as_mapping(result, n)
+    except _Refused as exc:
+        raise refuse(f"its metric columns are ambiguous: {exc}", None) from None
     if mapping is None:
-        raise BatchObjectiveError(
-            f"{where}: returned {type(result).__name__}; a batch objective returns a dict of metric "
+        raise refuse(
+            f"returned {type(result).__name__}; a batch objective returns a dict of metric "
             "columns (name → array of one value per point), a pandas DataFrame or a pyarrow Table",
-            objective=objective,
-            metric=None,
-            slots=slots,
+            None,
         )
     out: dict[str, np.ndarray[Any, Any]] = {}
     for name, values in mapping.items():
         if not isinstance(name, str):
-            raise BatchObjectiveError(
-                f"{where}: metric names must be strings, got {name!r}",
-                objective=objective,
-                metric=None,
-                slots=slots,
+            raise refuse(f"metric names must be strings, got {name!r}", None)
+        name = str(name)
+        if name in reserved:
+            raise refuse(
+                f"metric {name!r} has the name of a parameter or of a result column (slot, failed, "
+                "feasible, reason, duration), which share the results table: rename the metric",
+                name,
             )
-        array = np.asarray(values)
+        try:
+            array = _numbers(values, n)
+        except _Refused as exc:
+            raise refuse(f"metric {name!r}: {exc}", name) from None
         if array.ndim != 1 or len(array) != n:
-            got = "a scalar" if array.ndim == 0 else f"shape {array.shape}"
-            raise BatchObjectiveError(
-                f"{where}: metric {name!r} has {got}, expected {n} values (one per point, in order)",
-                objective=objective,
-                metric=name,
-                slots=slots,
-            )
+            if array.ndim == 0:
+                got = "a scalar" if array.dtype.kind != "O" else f"a {type(values).__name__}"
+            else:
+                got = f"shape {array.shape}"
+            raise refuse(f"metric {name!r} has {got}, expected {n} values (one per point, in order)", name)
         if array.dtype.kind not in "biuf":
             kind = "mixed or non-numeric values" if array.dtype.kind == "O" else f"dtype {array.dtype}"
-            raise BatchObjectiveError(
-                f"{where}: metric {name!r} is not numeric ({kind}); "
-                "return numbers (int, float or bool arrays)",
-                objective=objective,
-                metric=name,
-                slots=slots,
+            raise refuse(
+                f"metric {name!r} is not numeric ({kind}); return numbers (int, float or bool arrays)",
+                name,
             )
         out[name] = array.astype(np.float64, copy=False)
     missing = [m for m in expected if m not in out]
     if missing:
-        raise BatchObjectiveError(
-            f"{where}: missing metric {', '.join(map(repr, missing))} "
-            f"(got {', '.join(map(repr, out)) or 'none'})",
-            objective=objective,
-            metric=missing[0],
-            slots=slots,
+        raise refuse(
+            f"missing metric {', '.join(map(repr, missing))} (got {', '.join(map(repr, out)) or 'none'})",
+            missing[0],
         )
     return out
 
@@ -137,6 +234,7 @@ def evaluate_batch(
     expected: Sequence[str],
     retry_failed: int = 0,
     budget: int = CALL_BUDGET,
+    reserved: Collection[str] = (),
 ) -> ChunkResult:
     """Calls a batch objective on the chunk, bisecting pieces that raise (breadth first)."""
     t0 = time.perf_counter()
@@ -175,7 +273,9 @@ def evaluate_batch(
         calls += 1
         try:
             raw = fn(_take(columns, lo, hi), config)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: the piece fails, as a per-trial trial would
             reason = _short(exc)
             level_fail.setdefault(depth, set()).add(reason)
             if hi - lo == 1:
@@ -192,7 +292,12 @@ def evaluate_batch(
             continue
         level_ok.add(depth)
         got = metric_columns(
-            raw, hi - lo, objective=objective, slots=(start + lo, start + hi), expected=expected
+            raw,
+            hi - lo,
+            objective=objective,
+            slots=(start + lo, start + hi),
+            expected=expected,
+            reserved=reserved,
         )
         if names is None:
             names = list(got)
@@ -249,7 +354,9 @@ def evaluate_points(
         started = clock()
         try:
             out = fn(merge(point))
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: the point fails, as a per-trial trial would
             out, reason = _retry(fn, merge, point, retry_failed, exc)
             if reason is not None:
                 durations.append(clock() - started)
@@ -311,12 +418,159 @@ def _retry(
     merge: Callable[[dict[str, Any]], Any],
     point: dict[str, Any],
     times: int,
-    exc: Exception,
+    exc: BaseException,
 ) -> tuple[Any, str | None]:
     """After a point raised ``exc``: up to ``times`` more calls; (result, None) or (None, reason)."""
     for _ in range(times):
         try:
             return fn(merge(point)), None
-        except Exception as again:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as again:
             exc = again
     return None, _short(exc)
+
+
+def evaluate_isolated(
+    call: Callable[[Mapping[str, Any], int, int], ChunkResult],
+    columns: Mapping[str, Any],
+    n: int,
+    *,
+    start: int,
+    timeout: float | None = None,
+    budget: int = FORK_BUDGET,
+) -> ChunkResult:
+    """``call(columns, n, start)`` (an evaluation as above) in a forked child process; a piece whose
+    process dies or runs past ``timeout`` seconds is split in two, breadth first, until the points
+    that kill it are isolated and fail with how it died. Within ``budget`` processes; when every
+    piece of a ``FORK_UNIFORM_WIDTH``-way split died, the rest of the chunk fails whole."""
+    t0 = time.perf_counter()
+    failed = np.zeros(n, dtype=bool)
+    reasons: list[str | None] = [None] * n
+    parts: list[tuple[int, ChunkResult]] = []
+    queue: deque[tuple[int, int, int, str | None]] = deque([(0, n, 0, None)])
+    died: dict[int, int] = {}
+    forks = calls = 0
+
+    def fail(lo: int, hi: int, reason: str) -> None:
+        failed[lo:hi] = True
+        reasons[lo:hi] = [reason] * (hi - lo)
+
+    while queue:
+        lo, hi, depth, parent = queue.popleft()
+        width = 1 << (depth - 1) if depth else 0  # the previous level's pieces (all died: whole)
+        if parent is not None and width >= FORK_UNIFORM_WIDTH and died.get(depth - 1) == width:
+            fail(lo, hi, parent)
+            continue
+        if forks >= budget and parent is not None:
+            fail(lo, hi, f"{parent} (not isolated further: {budget} processes spent on this chunk)")
+            continue
+        forks += 1
+        got, death = _in_child(call, _take(columns, lo, hi), hi - lo, start + lo, timeout)
+        if got is not None:
+            parts.append((lo, got))
+            calls += got.calls
+            continue
+        died[depth] = died.get(depth, 0) + 1
+        if hi - lo == 1:
+            fail(lo, hi, death)
+            continue
+        mid = (lo + hi) // 2
+        queue.append((lo, mid, depth + 1, death))
+        queue.append((mid, hi, depth + 1, death))
+    names: list[str] = []
+    for _, part in parts:
+        names += [m for m in part.metrics if m not in names]
+    metrics = {m: np.full(n, np.nan) for m in names}
+    durations = np.zeros(n, dtype=np.float32) if any(p.durations is not None for _, p in parts) else None
+    for lo, part in parts:
+        hi = lo + part.n
+        for m, values in part.metrics.items():
+            metrics[m][lo:hi] = values
+        failed[lo:hi] = part.failed
+        reasons[lo:hi] = part.reasons
+        if durations is not None and part.durations is not None:
+            durations[lo:hi] = part.durations
+    result = ChunkResult(
+        n=n,
+        metrics=metrics,
+        failed=failed,
+        reasons=reasons,
+        calls=calls + forks,
+        durations=durations,
+        seconds=time.perf_counter() - t0,
+    )
+    result.extra["deaths"] = sum(died.values())
+    return result
+
+
+def _in_child(
+    call: Callable[[Mapping[str, Any], int, int], ChunkResult],
+    columns: Mapping[str, Any],
+    n: int,
+    start: int,
+    timeout: float | None,
+) -> tuple[ChunkResult | None, str]:
+    """(the child's result, "") or (None, how its process died)."""
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns when a process with threads forks: the child only runs the objective
+        # and writes to its pipe (no lock of the heartbeat or checkpoint threads is taken).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child (its outcome is what the tests check)
+        os.close(read)
+        try:
+            follow_parent(os.getppid())
+            payload = pickle.dumps(("ok", call(columns, n, start)), protocol=pickle.HIGHEST_PROTOCOL)
+        except KeyboardInterrupt:
+            os._exit(130)
+        except BatchObjectiveError as exc:
+            payload = pickle.dumps(("bad", str(exc), exc.objective, exc.metric, exc.slots))
+        except BaseException as exc:
+            payload = pickle.dumps(("error", _short(exc)))
+        try:
+            with os.fdopen(write, "wb") as f:
+                f.write(payload)
+        finally:
+            os._exit(0)
+    os.close(write)
+    data = bytearray()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    timed_out = False
+    try:
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([read], [], [], wait)
+            if not ready:
+                timed_out = True
+                os.kill(pid, signal.SIGKILL)
+                break
+            block = os.read(read, 1 << 20)
+            if not block:
+                break
+            data += block
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+    if timed_out:
+        return None, f"timeout after {timeout:g}s"
+    code = os.waitstatus_to_exitcode(status)
+    if data and code == 0:
+        kind, *rest = pickle.loads(bytes(data))
+        if kind == "ok":
+            return rest[0], ""
+        if kind == "bad":
+            raise BatchObjectiveError(rest[0], objective=rest[1], metric=rest[2], slots=tuple(rest[3]))
+        failed = np.ones(n, dtype=bool)
+        return ChunkResult(n=n, metrics={}, failed=failed, reasons=[rest[0]] * n), ""
+    if code == 130:
+        raise KeyboardInterrupt
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        return None, f"the objective's process was killed by {name}"
+    return None, f"the objective's process exited with code {code} (os._exit in the objective?)"

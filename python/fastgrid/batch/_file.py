@@ -42,6 +42,8 @@ def batch_options(spec: SweepFile, *, import_path: str | None, directory: Path) 
         "directory": directory,
         "import_path": import_path,
     }
+    if objective.timeout is not None:
+        options["objective_timeout"] = float(objective.timeout)
     if "fail_fast" in sweep.model_fields_set:
         options["fail_fast"] = sweep.fail_fast  # [sweep] fail_fast: chunks here, trials per trial
     if spec.config is not None:

@@ -16,23 +16,24 @@ from typing import Any
 
 import numpy as np
 
-from fastgrid.batch._pgstore import PgBatchStore
-from fastgrid.batch._store import BatchStore
+from fastgrid.batch._store import ChunkStore
 from fastgrid.study import Row
 
 __all__ = ["BatchResults", "as_row"]
 
 PARAM, METRIC = "p:", "m:"
+# The columns beside the parameters and metrics in every row (metrics may not take these names).
+RESULT_COLUMNS = ("slot", "failed", "feasible", "reason", "duration")
 
 
 class BatchResults:
     """The stored results of the batch sweep ``name`` (one row per evaluated point)."""
 
-    def __init__(self, store: BatchStore | PgBatchStore, name: str) -> None:
+    def __init__(self, store: ChunkStore, name: str) -> None:
         stored = store.sweep(name)
         if stored is None:
             known = ", ".join(map(repr, store.sweeps())) or "none"
-            raise KeyError(f"no batch sweep named {name!r} in {store.path} (batch sweeps: {known})")
+            raise KeyError(f"no batch sweep named {name!r} in {store.label} (batch sweeps: {known})")
         self.store = store
         self.name = name
         self.total: int = stored["total"]
@@ -46,6 +47,9 @@ class BatchResults:
             c[len(METRIC) :] for c in store.column_names(name) if c.startswith(METRIC)
         ]
         self.objective_metrics: list[str] = list(meta.get("objective_metrics", []))
+        # The objective metrics are known before any chunk is recorded (a grid constrained to no
+        # point, a report read while the first chunks run): an empty column, not an unknown one.
+        self.metric_names += [m for m in self.objective_metrics if m not in self.metric_names]
         self.directions: list[str] = list(meta.get("directions", ["minimize"]))
 
     def __repr__(self) -> str:

@@ -32,13 +32,16 @@ from fastgrid import attrs
 from fastgrid._core import Expression, Grid, trial_key
 from fastgrid.batch._codec import encode_codes, encode_positions
 from fastgrid.batch._evaluate import (
+    SUSPECT_CLAIMS,
     ChunkResult,
     evaluate_batch,
+    evaluate_isolated,
     evaluate_points,
+    metric_columns,
 )
-from fastgrid.batch._pgstore import PgBatchStore, is_postgres_url
-from fastgrid.batch._results import METRIC, PARAM, BatchResults
-from fastgrid.batch._store import BatchStore, Chunk, owner_id
+from fastgrid.batch._pgstore import is_postgres_url
+from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
+from fastgrid.batch._store import Chunk, ChunkStore, owner_id
 from fastgrid.batch._stores import open_batch_store
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError
 from fastgrid.lifeline import follow_parent
@@ -57,6 +60,8 @@ MODE_ATTR = attrs.STUDY_MODE
 DEFAULT_CHUNK = 65_536
 # A chunk's columns stay under this many bytes (8 per value, parameters + metrics + bookkeeping).
 CHUNK_BYTES = 256 << 20
+# How often a `fastgrid worker` with nothing left to claim looks whether the others are done.
+_WAIT_S = 0.05
 
 
 def default_chunk(total: int, workers: int, columns: int) -> int:
@@ -73,8 +78,8 @@ def default_chunk(total: int, workers: int, columns: int) -> int:
 
 def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path | str:
     """Where a batch sweep's columns live: the SQLite file of the embedded store (default), of a
-    ``sqlite:///`` URL, ``<journal>.batch.db`` beside a journal file; or, for a ``postgresql://``
-    URL, that database (the URL itself)."""
+    ``sqlite:///`` URL, ``<journal>.batch.db`` beside a journal file; or, for a
+    ``fastgrid+postgresql://`` or ``postgresql://`` URL, that database (the URL itself)."""
     if storage is None:
         return directory / "fastgrid.db"
     text = os.fspath(storage)
@@ -89,7 +94,7 @@ def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path 
         raise ValueError(
             f"storage {text.split('://', 1)[0]}://…: batch mode keeps its columnar results in an SQLite "
             "file (the embedded store fastgrid.db, a .db path or sqlite:///) or in PostgreSQL "
-            "(postgresql://user:pass@host/db)"
+            "(fastgrid+postgresql://user:pass@host/db)"
         )
     path = Path(text).expanduser()
     path = path if path.is_absolute() else directory / path
@@ -142,6 +147,7 @@ class BatchJob:
     deadline: float | None = None
     import_path: str | None = None
     wait_for_others: bool = False
+    objective_timeout: float | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -172,7 +178,7 @@ def _import(ref: str) -> Any:
 class _Context:
     """A process's view of the job: grid, objective, config, constraints and store, built once."""
 
-    def __init__(self, job: BatchJob) -> None:
+    def __init__(self, job: BatchJob, store: ChunkStore | None = None) -> None:
         if job.import_path and job.import_path not in sys.path:
             sys.path.insert(0, job.import_path)
         self.job = job
@@ -180,6 +186,9 @@ class _Context:
         self.grid = grid
         self.view = grid.shuffled(job.seed or 0) if job.order == "shuffled" else grid
         self.axes = {a["path"]: a for a in grid.axes}
+        # Metrics share the results table with these columns: a metric may not take their names.
+        self.reserved = frozenset([*grid.paths, *RESULT_COLUMNS])
+        self.isolate = False  # evaluate every chunk in child processes (see _isolating)
         # One tree: parameter columns are stored as codes of their axis positions (see _codec).
         self.positions = all(a["tree"] == 0 for a in grid.axes)
         self._tables: dict[str, Callable[[int, int], Any]] = {}
@@ -187,7 +196,7 @@ class _Context:
             _import(job.objective) if isinstance(job.objective, str) else job.objective
         )
         self.require = [(src, Expression(src)) for src in job.require]
-        self.store = open_batch_store(job.store)
+        self.store = store if store is not None else open_batch_store(job.store)
         self.config: Any = None
         if job.config is not None:
             from fastgrid.config import ConfigCache
@@ -248,6 +257,11 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
     """The objective on ``n`` points' columns (a chunk, or its failed points on a retry)."""
     job = ctx.job
     if job.vectorized:
+        for values in cols.values():
+            if isinstance(values, np.ndarray):
+                # The recorded parameters are these arrays: an objective that scales a column in
+                # place must not rewrite the grid (it gets "assignment destination is read-only").
+                values.flags.writeable = False
         return evaluate_batch(
             ctx.fn,
             cols,
@@ -257,8 +271,14 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
             start=start,
             expected=job.metrics,
             retry_failed=job.retry_failed,
+            reserved=ctx.reserved,
         )
     result = evaluate_points(ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed)
+    clash = sorted(ctx.reserved.intersection(result.metrics))
+    if clash:
+        metric_columns(
+            {clash[0]: ()}, 0, objective=job.objective_name, slots=(start, start + n), reserved=ctx.reserved
+        )
     missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
     if missing:
         # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
@@ -269,9 +289,33 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
     return result
 
 
+def _isolating(ctx: _Context, chunk: Chunk) -> bool:
+    """Whether to evaluate ``chunk`` in forked child processes: always under an objective timeout
+    (a hung call can only be stopped by killing its process), and for a chunk whose earlier
+    holders all died in it (else an os._exit or a segfault there kills every resumed run)."""
+    return ctx.job.objective_timeout is not None or ctx.isolate or chunk.claims >= SUSPECT_CLAIMS
+
+
+def _call_guarded(ctx: _Context, chunk: Chunk, cols: dict[str, Any], n: int) -> ChunkResult:
+    if not _isolating(ctx, chunk):
+        return _call(ctx, cols, n, chunk.start)
+    result = evaluate_isolated(
+        lambda c, k, at: _call(ctx, dict(c), k, at),
+        cols,
+        n,
+        start=chunk.start,
+        timeout=ctx.job.objective_timeout,
+    )
+    if result.extra.get("deaths"):
+        # The objective kills its process: isolate every chunk of this process from now on, so that
+        # one run records (or fail-fast stops) instead of each run dying on the next chunk.
+        ctx.isolate = True
+    return result
+
+
 def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
     cols, positions = _columns(ctx, chunk)
-    result = _call(ctx, cols, len(chunk), chunk.start)
+    result = _call_guarded(ctx, chunk, cols, len(chunk))
     result.extra["positions"] = positions
     return cols, result
 
@@ -284,8 +328,8 @@ def _evaluate_failed(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], Chunk
     stored = ctx.store.chunk_columns(ctx.job.name, chunk.index)
     failed = stored["failed"].astype(bool) if "failed" in stored else np.zeros(n, dtype=bool)
     at = np.flatnonzero(failed)
-    again = _call(
-        ctx, {k: v[at] if isinstance(v, np.ndarray) else v for k, v in cols.items()}, len(at), chunk.start
+    again = _call_guarded(
+        ctx, chunk, {k: v[at] if isinstance(v, np.ndarray) else v for k, v in cols.items()}, len(at)
     )
     names = [c[len(METRIC) :] for c in stored if c.startswith(METRIC)]
     names += [m for m in again.metrics if m not in names]
@@ -342,7 +386,8 @@ def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], resul
             codes[i] = vocab.setdefault(reason, len(vocab))
     n_infeasible = 0
     feasible = ~failed
-    if ctx.require:
+    if ctx.require and n_failed < n:
+        # (A chunk whose points all failed may lack the metrics `require` names: nothing to check.)
         scope: dict[str, Any] = {**cols, **result.metrics}
         broken = np.stack([~expr.evaluate_columns(scope, length=n) for _, expr in ctx.require])
         infeasible = broken.any(axis=0) & ~failed
@@ -406,14 +451,14 @@ def _uniform_failure(result: ChunkResult) -> str | None:
 class _Beat:
     """A heartbeat thread: marks this worker's claims alive every ``interval`` seconds."""
 
-    def __init__(self, store: BatchStore | PgBatchStore, name: str, owner: str, interval: float) -> None:
+    def __init__(self, store: ChunkStore, name: str, owner: str, interval: float) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(store, name, owner, interval), name="fastgrid-batch-beat", daemon=True
         )
         self._thread.start()
 
-    def _run(self, store: BatchStore | PgBatchStore, name: str, owner: str, interval: float) -> None:
+    def _run(self, store: ChunkStore, name: str, owner: str, interval: float) -> None:
         while not self._stop.wait(interval):
             with contextlib.suppress(Exception):
                 store.beat(name, owner)
@@ -465,8 +510,9 @@ def _work(
             if chunk is None:
                 if job.wait_for_others and not pending and store.counts(job.name)["chunks_in_flight"]:
                     # `fastgrid worker`: others still hold chunks; one whose worker dies goes
-                    # stale after the grace period, and this worker takes it over.
-                    stop.wait(min(0.25, job.grace / 4))
+                    # stale after the grace period, and this worker takes it over. A short wait (a
+                    # sum over the chunk rows): the worker leaves soon after the last chunk.
+                    stop.wait(min(_WAIT_S, job.grace / 4))
                     continue
                 break
             if retry:
@@ -517,7 +563,8 @@ def _child(job: BatchJob, ctx: _Context | None, index: int, stop: Any, results: 
     except BaseException as exc:  # reported to the parent, which raises it
         results.put((index, 0, 0, 0, None, f"{type(exc).__name__}: {exc}"))
         code = 1
-    # os._exit skips the queue's feeder thread: flush it first, or the report can be lost.
+    # A Queue's put hands the message to a feeder thread; os._exit would kill that thread before it
+    # writes, losing the counts, the fail-fast reason or the error the runner must see.
     with contextlib.suppress(Exception):
         results.close()
         results.join_thread()
@@ -581,6 +628,7 @@ def run_batch(
     wait_for_others: bool = False,
     progress: Callable[[dict[str, Any]], None] | None = None,
     import_path: str | None = None,
+    objective_timeout: float | None = None,
 ) -> BatchRun:
     """Runs (or resumes) a batch sweep over the grid of ``parameters`` (see docs/batch.md).
 
@@ -591,6 +639,9 @@ def run_batch(
     ``max_points`` caps the sweep (across runs) at the chunks that start below that many points.
     ``wait_for_others`` (``fastgrid worker``): when no chunk is left to claim but other workers
     still hold some, wait, and take over those whose worker stops beating, instead of returning.
+    ``objective_timeout`` (``[objective] timeout``): seconds one call of a ``batch`` objective may
+    take; every chunk then runs in a forked child process, and a piece that runs past it is split
+    until the points that hang are isolated (they fail with ``timeout after ...``).
     """
     started = time.perf_counter()
     if (batch is None) == (callable is None):
@@ -599,6 +650,13 @@ def run_batch(
         raise ValueError(f"order: expected 'sequential' or 'shuffled', got {order!r}")
     if workers < 1:
         raise ValueError(f"workers: expected a positive number, got {workers}")
+    if objective_timeout is not None and batch is None:
+        raise ValueError(
+            "objective.timeout: in a batch sweep it limits each call of a 'batch' objective on a "
+            "chunk; a per-point callable's points are not timed one by one there: use mode = 'trial'"
+        )
+    if objective_timeout is not None and not objective_timeout > 0:
+        raise ValueError(f"objective.timeout: expected a positive number of seconds, got {objective_timeout}")
     directions = [direction] if isinstance(direction, str) else list(direction)
     objective_metrics = _metric_list(metric, metrics)
     if len(directions) != len(objective_metrics):
@@ -618,34 +676,24 @@ def run_batch(
     paths = list(grid.paths)
     varying = [p for p in paths if p not in constants]
 
-    import optuna
-
-    from fastgrid.storages import open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna_storage = open_storage(os.fspath(path) if storage is None else storage, directory=base)
-    if fresh:
-        with contextlib.suppress(KeyError):
-            optuna.delete_study(study_name=name, storage=optuna_storage)
-    study = optuna.create_study(
-        study_name=name,
-        storage=optuna_storage,
-        directions=directions,  # type: ignore[arg-type]
-        load_if_exists=True,
+    study = _StudyOpener(
+        os.fspath(path) if storage is None else storage, base, name, directions, objective_metrics
     )
-    check_study_mode(study, "batch")
-    if study.user_attrs.get(MODE_ATTR) != "batch":
-        study.set_user_attr(MODE_ATTR, "batch")
-        study.set_user_attr("fastgrid.metrics", list(objective_metrics))
-
     store = open_batch_store(path)
     if fresh:
+        study.delete()
         store.delete(name)
     stored = store.sweep(name)
     size = (
         chunk
         if chunk is not None
-        else (stored["chunk"] if stored is not None else default_chunk(total, workers, len(paths) + 4))
+        # A capped sweep sizes its chunks by the cap: 1,000 points of a 10^12-point grid are 4 chunks
+        # of 250, not one default chunk of 65,536 points.
+        else (
+            stored["chunk"]
+            if stored is not None
+            else default_chunk(min(total, max_points or total), workers, len(paths) + 4)
+        )
     )
     if size < 1:
         raise ValueError(f"chunk: expected a positive number of points, got {size}")
@@ -665,7 +713,21 @@ def run_batch(
         "require": list(require),
         "objective": "batch" if batch is not None else "callable",
     }
-    store.register(name, total=total, chunk=size, space=space, meta=meta)
+    if stored is not None:
+        _refuse_changed_objectives(name, stored.get("meta") or {}, meta)
+    if not wait_for_others:
+        study.get()  # the study's mode is checked before the sweep is registered
+    registered = store.register(name, total=total, chunk=size, space=space, meta=meta)
+    if wait_for_others and registered["new"]:
+        # `fastgrid worker`: the one that registered the sweep creates the study and checks its
+        # mode; the others join without any Optuna storage work (a dozen queries and SQLAlchemy's
+        # set-up on an RDB storage), and only the worker that writes the top-K points opens it, at
+        # the end (checking the mode again, see _write_top).
+        try:
+            study.get()
+        except StoreMismatchError:
+            store.delete(name)
+            raise
     objective = batch if batch is not None else callable
     job = BatchJob(
         name=name,
@@ -691,10 +753,11 @@ def run_batch(
         deadline=time.time() + timeout if timeout is not None else None,
         import_path=import_path,
         wait_for_others=wait_for_others,
+        objective_timeout=objective_timeout,
     )
-    ctx = _Context(job)
+    ctx = _Context(job, store)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
-    results = BatchResults(open_batch_store(path), name)
+    results = BatchResults(ctx.store, name)
     counts = results.counts()
     if outcome.fail_reason is not None:
         raise BatchFailedError(
@@ -714,9 +777,27 @@ def run_batch(
         top=leaders[:top_k],
         interrupted=interrupted or outcome.interrupted,
         ran=outcome.points,
-        study=study,
+        study=study.study,
         seconds=time.perf_counter() - started,
     )
+
+
+def _refuse_changed_objectives(name: str, stored: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """The stored rows were ranked and judged feasible by the stored metrics, directions and
+    ``require``: a run that changed them would mix two rankings in one table and one Optuna study."""
+    problems = []
+    for key, label in (
+        ("objective_metrics", "metrics"),
+        ("directions", "directions"),
+        ("require", "require"),
+    ):
+        if key in stored and list(stored[key]) != list(now[key]):
+            problems.append(f"{label} {list(stored[key])}, this run asks for {list(now[key])}")
+    if problems:
+        raise StoreMismatchError(
+            f"batch sweep {name!r} was started with {'; '.join(problems)}: its stored points were ranked "
+            "and judged by those; use another sweep name, or fresh=True (--fresh) to start over"
+        )
 
 
 def _run_workers(
@@ -753,6 +834,10 @@ def _run_workers(
     outcome = _Outcome()
     try:
         outcome = _work(ctx, stop=stop, progress=progress)
+        if outcome.interrupted:
+            # _work stopped this process's share on Ctrl-C (or SIGTERM): stop the others too, or
+            # they would run the rest of the grid before the run returns.
+            raise KeyboardInterrupt
         for p in procs:
             p.join()
     except KeyboardInterrupt:
@@ -792,29 +877,84 @@ def _run_workers(
     return outcome, errors, interrupted
 
 
+class _StudyOpener:
+    """The sweep's Optuna study, opened (created, its mode checked) on first use."""
+
+    def __init__(
+        self,
+        storage: str | os.PathLike[str],
+        directory: Path,
+        name: str,
+        directions: list[str],
+        metrics: Sequence[str],
+    ) -> None:
+        self.storage, self.directory, self.name = storage, directory, name
+        self.directions, self.metrics = directions, list(metrics)
+        self.study: Any = None
+        self._storage: Any = None
+
+    def _open_storage(self) -> Any:
+        if self._storage is None:
+            import optuna
+
+            from fastgrid.storages import open_storage
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            self._storage = open_storage(self.storage, directory=self.directory)
+        return self._storage
+
+    def delete(self) -> None:
+        import optuna
+
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=self.name, storage=self._open_storage())
+
+    def get(self) -> Any:
+        if self.study is None:
+            import optuna
+
+            study = optuna.create_study(
+                study_name=self.name,
+                storage=self._open_storage(),
+                directions=self.directions,  # type: ignore[arg-type]
+                load_if_exists=True,
+            )
+            check_study_mode(study, "batch")
+            if study.user_attrs.get(MODE_ATTR) != "batch":
+                study.set_user_attr(MODE_ATTR, "batch")
+                study.set_user_attr("fastgrid.metrics", self.metrics)
+            self.study = study
+        return self.study
+
+
 def _write_top(
-    study: Any, top: list[dict[str, Any]], ctx: _Context, objective_metrics: Sequence[str]
+    opener: _StudyOpener, top: list[dict[str, Any]], ctx: _Context, objective_metrics: Sequence[str]
 ) -> None:
-    """The rows ``top`` as completed trials of the study (a slot already written is skipped)."""
+    """The rows ``top`` as completed trials of the study (a slot already written is skipped).
+
+    Workers finishing together must not both write a point: each writes the slots it claimed in
+    the store, and a worker that claims none never opens the study."""
     if not top:
+        return
+    owner = owner_id()
+    mine = set(ctx.store.claim_leaders(ctx.job.name, owner, [int(row["slot"]) for row in top]))
+    if not mine:
         return
     import optuna
     from optuna.trial import TrialState, create_trial
 
     from fastgrid.samplers import axis_distribution, encode_choice
 
+    study = opener.get()
     written = {
         t.user_attrs.get("slot")
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("batch")
     }
-    # Workers finishing together must not both write a point: each writes the slots it claimed.
-    missing = [int(row["slot"]) for row in top if row["slot"] not in written]
-    mine = set(ctx.store.claim_leaders(ctx.job.name, owner_id(), missing)) if missing else set()
     distributions = {p: d for p, a in ctx.axes.items() if (d := axis_distribution(a)) is not None}
     trials = []
     for row in top:
-        if row["slot"] not in mine:
+        if row["slot"] not in mine or row["slot"] in written:
             continue
         params = row["params"]
         try:
@@ -842,3 +982,5 @@ def _write_top(
     if trials:
         with contextlib.suppress(optuna.exceptions.ExperimentalWarning):
             study.add_trials(trials)
+    # Written: workers that finish within the lease skip these slots without opening the study.
+    ctx.store.mark_leaders(ctx.job.name, owner, sorted(mine))

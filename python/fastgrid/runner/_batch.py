@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from fastgrid.batch import BatchResults, as_row, batch_options, open_batch_store
 from fastgrid.dotted import nest
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._result import SweepResult
+from fastgrid.runner._signals import first_interrupt_only
 from fastgrid.study import Row
 
 __all__ = ["BatchSweepResult", "run_batch_sweep"]
@@ -130,6 +133,12 @@ def run_batch_sweep(
     ``more``: at most that many more points (whole chunks) than the sweep has claimed so far."""
     spec = plan.spec
     options = batch_options(spec, import_path=plan.import_path, directory=plan.directory)
+    if plan.target is not None:
+        # Sweep(batch=fn) or Sweep(objective=fn, mode="batch"): the callable given in Python.
+        options["batch" if spec.objective.batch is not None else "callable"] = plan.target
+    if spec.sweep.end_at is not None:
+        left = (spec.sweep.end_at - datetime.now(spec.sweep.end_at.tzinfo)).total_seconds()
+        options["timeout"] = max(left, 0.0) if options["timeout"] is None else min(options["timeout"], left)
     path = store_path(options["storage"], plan.directory)
     if more is not None:
         stored = None if fresh else open_batch_store(path).sweep(options["name"])
@@ -137,7 +146,10 @@ def run_batch_sweep(
         options["max_points"] = claimed + more
     tty = progress if progress is not None else sys.stderr.isatty()
     show = tty or progress is None  # --no-progress: nothing; not a terminal: a line every 10 s
-    with _Progress(options["name"], path, tty) as bar:
+    received: list[int] = []  # the signal that stopped the run, if one did
+    # SIGTERM and SIGHUP act as Ctrl-C (docker stop, systemd): chunks in flight are released and
+    # the run exits 128 + the signal after recording what finished, as a per-trial run does.
+    with _Progress(options["name"], path, tty) as bar, first_interrupt_only(received):
         run = run_batch(
             spec.parameters,
             **options,
@@ -167,6 +179,7 @@ def run_batch_sweep(
         best_config=best_config,
         best_config_path=best_path,
         interrupted=run.interrupted,
+        signal=(received[0] if received else signal.SIGINT) if run.interrupted else None,
         ran=run.ran,
         trials=run.study.get_trials(deepcopy=False) if run.study is not None else [],
         axes={"paths": results.paths, "fixed": results.constants},

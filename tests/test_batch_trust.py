@@ -1,0 +1,408 @@
+"""Batch sweeps tried as a hostile new user would: results that must never be silently wrong,
+bad results named in one line, and faults that must not waste the grid (issue 13)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from fastgrid.batch import (
+    BatchFailedError,
+    BatchObjectiveError,
+    BatchResults,
+    open_batch_store,
+    run_batch,
+)
+
+PARAMS = {"a": {"type": "int", "low": 0, "high": 9}, "b": {"type": "int", "low": 0, "high": 4}}
+
+
+def _exact(cols: dict[str, Any]) -> np.ndarray[Any, Any]:
+    return np.asarray(cols["a"], dtype=float) * 10 + np.asarray(cols["b"], dtype=float)
+
+
+def _run(tmp_path: Path, fn: Any, **kw: Any) -> Any:
+    options: dict[str, Any] = {"metric": "score", "direction": "maximize", "chunk": 7}
+    options.update(kw)
+    return run_batch(PARAMS, batch=fn, directory=tmp_path, **options)
+
+
+def _slots(cols: dict[str, Any]) -> np.ndarray[Any, Any]:
+    return np.asarray(cols["a"]) * 5 + np.asarray(cols["b"])  # the grid slot of each point
+
+
+def _table(run: Any) -> pd.DataFrame:
+    return run.to_pandas().sort_values("slot").reset_index(drop=True)
+
+
+def sorted_frame(cols: dict[str, Any], config: Any) -> pd.DataFrame:
+    frame = pd.DataFrame({"score": _exact(cols)})
+    return frame.sort_values("score", ascending=False)  # the index still says which point is which
+
+
+def sorted_series(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    return {"score": sorted_frame(cols, config)["score"]}
+
+
+def test_a_dataframe_whose_rows_were_reordered_is_aligned_by_its_index(tmp_path: Path) -> None:
+    for fn in (sorted_frame, sorted_series):
+        table = _table(_run(tmp_path, fn, name=fn.__name__))
+        assert np.array_equal(table["score"], table["a"] * 10.0 + table["b"])
+
+
+def test_a_dataframe_with_an_index_that_is_not_point_positions_is_refused(tmp_path: Path) -> None:
+    def labelled(cols: dict[str, Any], config: Any) -> pd.DataFrame:
+        n = len(cols["a"])
+        return pd.DataFrame({"score": _exact(cols)}, index=np.arange(n)[::-1] + 100)
+
+    with pytest.raises(BatchObjectiveError, match=r"chunk slots 0\.\.6: .*index.*reset_index"):
+        _run(tmp_path, labelled)
+
+
+def test_masked_values_fail_their_points_instead_of_being_read_as_numbers(tmp_path: Path) -> None:
+    def masked(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        return {"score": np.ma.masked_array(_exact(cols), mask=_slots(cols) == 37)}
+
+    table = _table(_run(tmp_path, masked))
+    assert table.loc[table["score"].isna(), "slot"].tolist() == [37]
+    assert table.loc[table["slot"] == 37, "failed"].item()
+
+
+def test_nullable_and_arrow_nulls_fail_their_points(tmp_path: Path) -> None:
+    def nullable_bool(cols: dict[str, Any], config: Any) -> pd.DataFrame:
+        pairs = zip(_slots(cols), _exact(cols), strict=True)
+        flag = pd.array([None if t == 37 else bool(s > 20) for t, s in pairs], dtype="boolean")
+        return pd.DataFrame({"score": flag})
+
+    def arrow_bool(cols: dict[str, Any], config: Any) -> pa.Table:
+        pairs = zip(_slots(cols), _exact(cols), strict=True)
+        return pa.table({"score": pa.array([None if t == 37 else bool(s > 20) for t, s in pairs])})
+
+    for fn in (nullable_bool, arrow_bool):
+        table = _table(_run(tmp_path, fn, name=fn.__name__))
+        assert table.loc[table["failed"], "slot"].tolist() == [37]
+        ok = table[~table["failed"]]
+        assert np.array_equal(ok["score"], (ok["a"] * 10 + ok["b"] > 20).astype(float))
+
+
+def test_duplicate_metric_columns_are_named_as_such(tmp_path: Path) -> None:
+    def twice(cols: dict[str, Any], config: Any) -> pd.DataFrame:
+        score = _exact(cols)
+        return pd.DataFrame(np.stack([score, -score], axis=1), columns=["score", "score"])
+
+    with pytest.raises(BatchObjectiveError, match=r"more than one column named 'score'"):
+        _run(tmp_path, twice)
+
+
+def test_an_objective_that_writes_into_its_columns_cannot_corrupt_the_stored_parameters(
+    tmp_path: Path,
+) -> None:
+    def scribble(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        out = {"score": _exact(cols)}
+        cols["a"] *= 100  # a user's in-place normalisation
+        return out
+
+    with pytest.raises(BatchFailedError, match="read-only"):
+        _run(tmp_path, scribble)
+    table = _table(_run(tmp_path, scribble, fail_fast=0))
+    assert table["a"].tolist() == [slot // 5 for slot in range(50)]  # as the grid made them
+    assert table["failed"].all()
+
+
+@pytest.mark.parametrize("name", ["b", "slot", "failed", "feasible", "reason", "duration"])
+def test_a_metric_named_like_a_parameter_or_a_result_column_is_refused(tmp_path: Path, name: str) -> None:
+    def shadow(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        return {"score": _exact(cols), name: np.zeros(len(cols["a"]))}
+
+    with pytest.raises(BatchObjectiveError, match=rf"metric '{name}'.*rename"):
+        _run(tmp_path, shadow)
+
+    def per_point(config: dict[str, Any]) -> dict[str, float]:
+        return {"score": 1.0, name: 0.0}
+
+    with pytest.raises(BatchObjectiveError, match=rf"metric '{name}'.*rename"):
+        run_batch(PARAMS, callable=per_point, metric="score", directory=tmp_path, name="pp", chunk=7)
+
+
+def test_a_chunk_whose_points_all_raise_is_recorded_when_require_names_another_metric(
+    tmp_path: Path,
+) -> None:
+    def some_raise(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        score = _exact(cols)
+        if (score >= 90).any():
+            raise ValueError("too big")
+        return {"score": score, "trades": score}
+
+    run = _run(tmp_path, some_raise, require=["trades >= 0"], fail_fast=0)
+    table = _table(run)
+    assert len(table) == 50
+    assert table.loc[table["failed"], "slot"].tolist() == list(range(45, 50))
+    assert set(table.loc[table["failed"], "reason"]) == {"ValueError: too big"}
+
+
+def test_two_workers_count_every_point_they_ran(tmp_path: Path) -> None:
+    def slow(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        import time
+
+        time.sleep(0.02)  # both processes get chunks
+        return {"score": _exact(cols)}
+
+    run = _run(tmp_path, slow, chunk=2, workers=2)
+    assert run.counts["done"] == 50
+    assert run.ran == 50  # the worker process's own count reached its runner
+
+
+def test_a_sweep_with_no_recorded_point_reads_as_empty(tmp_path: Path) -> None:
+    run = _run(tmp_path, lambda cols, config: {"score": _exact(cols)}, where=["a > 100"])
+    assert run.counts["total"] == 0 and run.best is None
+    results = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sweep")
+    assert results.top(5) == [] and results.pareto() == []
+    assert list(results.to_pandas()["score"]) == []
+
+
+SLOW_CHUNKS = """
+import os
+import re
+import time
+
+import numpy as np
+
+
+def run(cols, config):
+    with open(os.path.join(os.path.dirname(__file__), "pids"), "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    time.sleep(0.05)
+    return {"score": np.asarray(cols["a"], dtype=float) * 10 + cols["b"]}
+"""
+
+BATCH_FILE = """
+[sweep]
+name = "sig"
+mode = "batch"
+chunk = 2
+workers = 2
+direction = "maximize"
+metric = "score"
+
+[objective]
+batch = "slow:run"
+
+[parameters]
+a = { type = "int", low = 0, high = 19 }
+b = { type = "int", low = 0, high = 9 }
+"""
+
+
+def _cli_run(folder: Path) -> subprocess.Popen[bytes]:
+    # SIGINT may be ignored where the tests run (a background job): restore Ctrl-C for the run.
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv = ['fastgrid', 'run', 'sweep.toml', '--no-progress']; "
+        "from fastgrid.cli import main; main()"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_a_two_worker_batch_run_stops_it_with_128_plus_the_signal(
+    tmp_path: Path, signum: int
+) -> None:
+    (tmp_path / "slow.py").write_text(SLOW_CHUNKS)
+    (tmp_path / "sweep.toml").write_text(BATCH_FILE)
+    proc = _cli_run(tmp_path)
+    try:
+        pids_file = tmp_path / "pids"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _started(_read_pids(pids_file)):
+            time.sleep(0.05)
+        workers = set(_read_pids(pids_file))
+        assert len(workers) == 2, proc.stderr
+        os.kill(proc.pid, signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 128 + signum, err
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in workers)
+    stopped = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sig").counts()
+    assert 0 < stopped["done"] < 200  # stopped early, not after running the whole grid
+    resumed = _cli_run(tmp_path)
+    resumed.communicate(timeout=120)
+    assert resumed.returncode == 0
+    table = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sig").to_pandas()
+    assert sorted(table["slot"]) == list(range(200))
+    assert np.array_equal(table["score"], table["a"] * 10.0 + table["b"])
+
+
+def _started(pids: list[int]) -> bool:
+    return len(set(pids)) == 2 and len(pids) >= 6  # both workers run, some chunks are done
+
+
+def _read_pids(path: Path) -> list[int]:
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+KILLERS = """
+import ctypes
+import os
+import re
+import time
+
+import numpy as np
+
+
+def _score(cols):
+    return np.asarray(cols["a"], dtype=float) * 10 + cols["b"]
+
+
+def exits(cols, config):
+    if (np.asarray(cols["a"]) * 10 + cols["b"] == 37).any():
+        os._exit(1)
+    return {"score": _score(cols)}
+
+
+def segfaults(cols, config):
+    if (np.asarray(cols["a"]) * 10 + cols["b"] == 37).any():
+        ctypes.string_at(0)
+    return {"score": _score(cols)}
+
+
+def hangs(cols, config):
+    if (np.asarray(cols["a"]) * 10 + cols["b"] == 37).any():
+        time.sleep(3600)
+    return {"score": _score(cols)}
+
+
+def always_exits(cols, config):
+    os._exit(3)
+"""
+
+
+def _killer_sweep(folder: Path, objective: str, extra: str = "") -> None:
+    (folder / "killers.py").write_text(KILLERS)
+    (folder / "sweep.toml").write_text(
+        BATCH_FILE.replace('batch = "slow:run"', f'batch = "killers:{objective}"\n{extra}')
+        .replace("workers = 2", "workers = 1")
+        .replace("chunk = 2", "chunk = 8")
+    )
+
+
+def _cli(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fastgrid", "run", "sweep.toml", "--no-progress"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("objective", "reason"),
+    [
+        ("exits", "the objective's process exited with code 1"),
+        ("segfaults", "the objective's process was killed by SIGSEGV"),
+    ],
+)
+def test_a_point_that_kills_its_process_fails_alone_on_the_next_run(
+    tmp_path: Path, objective: str, reason: str
+) -> None:
+    _killer_sweep(tmp_path, objective)
+    first = _cli(tmp_path)
+    assert first.returncode != 0  # the objective took the runner with it
+    second = _cli(tmp_path)
+    assert second.returncode == 0, second.stderr
+    table = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sig").to_pandas()
+    assert sorted(table["slot"]) == list(range(200))
+    bad = table["a"] * 10 + table["b"] == 37
+    assert table.loc[bad, "failed"].all() and not table.loc[~bad, "failed"].any()
+    assert table.loc[bad, "reason"].item().startswith(reason)
+    assert np.array_equal(table.loc[~bad, "score"], (table["a"] * 10.0 + table["b"])[~bad])
+    third = _cli(tmp_path)  # retries the failed point once more, isolated again: same outcome
+    assert third.returncode == 0, third.stderr
+
+
+def test_an_objective_that_kills_every_process_stops_the_next_run_with_the_reason(tmp_path: Path) -> None:
+    _killer_sweep(tmp_path, "always_exits")
+    assert _cli(tmp_path).returncode != 0
+    second = _cli(tmp_path)
+    assert second.returncode == 1
+    assert "the objective's process exited with code 3" in second.stderr
+
+
+def test_an_objective_timeout_fails_the_points_that_hang(tmp_path: Path) -> None:
+    _killer_sweep(tmp_path, "hangs", extra="timeout = 0.5")
+    done = _cli(tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = BatchResults(open_batch_store(tmp_path / "fastgrid.db"), "sig").to_pandas()
+    bad = table["a"] * 10 + table["b"] == 37
+    assert sorted(table["slot"]) == list(range(200))
+    assert table.loc[bad, "reason"].item() == "timeout after 0.5s"
+    assert not table.loc[~bad, "failed"].any()
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"direction": "minimize"}, "directions ['maximize'], this run asks for ['minimize']"),
+        ({"metric": "trades"}, "metrics ['score'], this run asks for ['trades']"),
+        (
+            {"metrics": ["score", "trades"], "direction": ["maximize", "minimize"]},
+            "metrics ['score'], this run asks for ['score', 'trades']",
+        ),
+        ({"require": ["trades > 3"]}, "require ['trades >= 0'], this run asks for ['trades > 3']"),
+    ],
+)
+def test_a_resumed_run_that_changes_how_points_are_ranked_or_judged_is_refused(
+    tmp_path: Path, change: dict[str, Any], named: str
+) -> None:
+    def fn(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        return {"score": _exact(cols), "trades": _slots(cols)}
+
+    from fastgrid.batch import StoreMismatchError
+
+    _run(tmp_path, fn, require=["trades >= 0"], max_points=20)
+    with pytest.raises(StoreMismatchError, match=re.escape(named)):
+        _run(tmp_path, fn, **{"require": ["trades >= 0"], **change})
+    assert len(_table(_run(tmp_path, fn, require=["trades >= 0"]))) == 50  # unchanged: resumes
+
+
+def test_a_capped_sweep_of_a_huge_grid_runs_the_cap_not_a_default_chunk(tmp_path: Path) -> None:
+    huge = {"a": {"type": "int", "low": 0, "high": 999_999}, "b": {"type": "int", "low": 0, "high": 999_999}}
+    run = run_batch(
+        huge,
+        batch=lambda cols, config: {"score": np.asarray(cols["a"], dtype=float)},
+        metric="score",
+        directory=tmp_path,
+        max_points=1000,
+    )
+    assert run.counts["total"] == 10**12
+    assert run.counts["done"] == 1000
