@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -196,16 +197,24 @@ def test_paired_start(benchmark: Any) -> None:
     """The groups above run one variant after the other, so a drifting machine skews their ratios;
     here each round runs the anchors (floor, deps) and every command as fastgrid and before (if
     given, in alternating order) back to back. ``extra_info`` holds the medians in seconds and
-    before/fastgrid per command. Rounds: ``FASTGRID_BENCH_ROUNDS`` (default 15)."""
+    before/fastgrid per command, by wall time and by the child's CPU time. Rounds:
+    ``FASTGRID_BENCH_ROUNDS`` (default 15)."""
     rounds = 1 if benchmark.disabled else int(os.environ.get("FASTGRID_BENCH_ROUNDS", "15"))
     variants = ["fastgrid"] + (["before"] if BEFORE else [])
     anchors = {"floor": [sys.executable, "-c", "pass"], "deps": DEPS}
     times: dict[str, dict[str, list[float]]] = {}
+    cpu: dict[str, dict[str, list[float]]] = {}
 
     def timed(key: str, variant: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        # Wall time, and the child's CPU time (user + system), which other sessions' load on a
+        # shared machine disturbs far less than wall time.
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         _run(argv, env, cwd)
         times.setdefault(key, {}).setdefault(variant, []).append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        cpu.setdefault(key, {}).setdefault(variant, []).append(used)
 
     def run_all() -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -226,7 +235,9 @@ def test_paired_start(benchmark: Any) -> None:
     info: dict[str, Any] = {"rounds": rounds}
     for key, by in times.items():
         info[key] = {v: round(statistics.median(t), 4) for v, t in by.items()}
+        info[key].update({f"{v} cpu": round(statistics.median(t), 4) for v, t in cpu[key].items()})
         if "before" in by:
             info[key]["before/fastgrid"] = round(info[key]["before"] / info[key]["fastgrid"], 2)
+            info[key]["cpu before/fastgrid"] = round(info[key]["before cpu"] / info[key]["fastgrid cpu"], 2)
     benchmark.extra_info.update(info)
     print(json.dumps(info, indent=1))
