@@ -53,10 +53,10 @@ def run_walkforward_file(sweep_file: str, **options: Any) -> WalkForwardResult |
 
 
 def _timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from fastgrid.sweepfile import parse_duration
-
     if value is None:
         return None
+    from fastgrid.sweepfile import parse_duration
+
     try:
         return parse_duration(value)
     except ValueError as exc:
