@@ -115,13 +115,6 @@ REFUSED = [
         'to prune: drop the pruner or use mode = "trial"',
     ),
     (
-        "keep_returns = 5",
-        {"keep_returns": 5},
-        "sweep.keep_returns",
-        "keep_returns",
-        'a batch sweep does not keep returns series yet: drop it or use mode = "trial"',
-    ),
-    (
         "[objective]\nretries = 2",
         {"retries": 2},
         "objective.retries",
@@ -207,8 +200,9 @@ def test_a_command_objective_in_batch_mode_is_refused_from_the_file_and_the_keyw
 
 def test_several_refused_keys_are_listed_together(folder: Path) -> None:
     with pytest.raises(SweepFileError) as info:
-        Sweep(batch="batchobj:score", **keywords(folder, pruner="median", retries=1, keep_returns=3))
-    assert [p.split(":")[0] for p in info.value.problems] == ["pruner", "retries", "keep_returns"]
+        extra = {"pruner": "median", "retries": 1, "validate": {"override": {"data.start": 3000}}}
+        Sweep(batch="batchobj:score", **keywords(folder, **extra))
+    assert [p.split(":")[0] for p in info.value.problems] == ["pruner", "retries", "validate"]
 
 
 @pytest.mark.parametrize(

@@ -553,13 +553,6 @@ def batch_problems(spec: SweepFile, *, keywords: bool = False) -> list[str]:
                 'drop it or use mode = "trial"',
             )
         )
-    if "keep_returns" in sweep.model_fields_set:
-        problems.append(
-            line(
-                "sweep.keep_returns",
-                'a batch sweep does not keep returns series yet: drop it or use mode = "trial"',
-            )
-        )
     return problems
 
 
