@@ -812,7 +812,7 @@ def _run_workers(
     forking = threading.active_count() == 1 and "fork" in mp.get_all_start_methods()
     mpctx: Any = mp.get_context("fork" if forking else "forkserver")
     if not forking:
-        preload = ["fastgrid.batch"]
+        preload = [__name__]  # this module (the children's entry): the package re-exports lazily
         if isinstance(job.objective, str):
             preload.append(job.objective.split(":", 1)[0])
         mpctx.set_forkserver_preload(preload)
