@@ -406,3 +406,62 @@ def test_a_capped_sweep_of_a_huge_grid_runs_the_cap_not_a_default_chunk(tmp_path
     )
     assert run.counts["total"] == 10**12
     assert run.counts["done"] == 1000
+
+
+def _per_point(tmp_path: Path, fn: Any, **kw: Any) -> pd.DataFrame:
+    run = run_batch(
+        PARAMS,
+        callable=fn,
+        metric="score",
+        direction="maximize",
+        directory=tmp_path,
+        chunk=7,
+        fail_fast=0,
+        **kw,
+    )
+    return _table(run)
+
+
+def _point_slot(config: dict[str, Any]) -> int:
+    return int(config["a"]) * 5 + int(config["b"])
+
+
+def test_a_per_point_callable_returns_what_it_may_return_in_a_per_trial_sweep(tmp_path: Path) -> None:
+    def number(config: dict[str, Any]) -> float:
+        return float(_point_slot(config))
+
+    table = _per_point(tmp_path, number, name="number")
+    assert not table["failed"].any() and table["score"].tolist() == list(range(50))
+
+    def series(config: dict[str, Any]) -> pd.Series:
+        stats = {"score": float(_point_slot(config)), "start": pd.Timestamp("2024-01-01"), "_trades": [1]}
+        return pd.Series(stats)
+
+    table = _per_point(tmp_path, series, name="series")
+    assert not table["failed"].any() and table["score"].tolist() == list(range(50))
+    assert "start" not in table and "_trades" not in table
+
+
+def test_a_per_point_callable_that_returns_a_bad_shape_fails_that_point_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    def odd(config: dict[str, Any]) -> Any:
+        slot = _point_slot(config)
+        if slot == 32:
+            return None
+        if slot == 33:
+            return {"score": [1.0, 2.0]}
+        if slot == 34:
+            return {"score": float("nan")}
+        if slot == 35:
+            return {"other": 1.0}
+        return {"score": float(slot)}
+
+    table = _per_point(tmp_path, odd).set_index("slot")
+    assert table.index[table["failed"]].tolist() == [32, 33, 34, 35]
+    assert table.loc[32, "reason"].startswith("callable returned NoneType")
+    assert table.loc[33, "reason"].startswith("metric 'score' is not a number")
+    assert table.loc[34, "reason"] == "metric 'score' is NaN"
+    assert table.loc[35, "reason"].startswith("missing metric 'score'")
+    ok = table[~table["failed"]]
+    assert ok["score"].tolist() == [float(s) for s in ok.index]

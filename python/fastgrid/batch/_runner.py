@@ -267,7 +267,9 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
             retry_failed=job.retry_failed,
             reserved=ctx.reserved,
         )
-    result = evaluate_points(ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed)
+    result = evaluate_points(
+        ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed, expected=job.metrics
+    )
     clash = sorted(ctx.reserved.intersection(result.metrics))
     if clash:
         metric_columns(
