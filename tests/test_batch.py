@@ -354,7 +354,7 @@ def test_sweep_file_model_of_batch_mode(tmp_path: Path) -> None:
             "a batch sweep evaluates a grid chunk by chunk; a 'tpe' search",
         ),
         ('[sweep]\nmode = "batch"\n[objective]\ncommand = ["x"]', "a command runs one process per point"),
-        ('[objective]\nbatch = "m:f"', r"objective.batch and sweep.chunk need \[sweep\] mode = 'batch'"),
+        ('[objective]\nbatch = "m:f"', r'objective.batch: applies to batch sweeps only: add mode = "batch"'),
         (
             '[sweep]\nmode = "batch"\n[objective]\nbatch = "m:f"\ncallable = "m:g"',
             "exactly one of 'callable'",

@@ -7,21 +7,35 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
+import psycopg
 import pytest
 from click.testing import CliRunner
 from fastgrid import Grid
-from fastgrid.batch import BatchResults, PgBatchStore, open_batch_store, run_batch
+from fastgrid.batch import (
+    BatchResults,
+    ChunkStore,
+    PgBatchStore,
+    check_study_mode,
+    open_batch_store,
+    run_batch,
+)
 from fastgrid.cli import main
+from fastgrid.exceptions import StorageConnectionError, StoreMismatchError
+from fastgrid.storages import PostgresJournalStorage, open_storage
+from support.pgjournal import fresh_journal_url, journal_url, schema_of
+from support.pgserver import PostgresUnavailable, Server, managed_server
 
 PARAMS = {"a": {"type": "int", "low": 1, "high": 30}, "b": {"type": "int", "low": 1, "high": 30}}
 
@@ -158,3 +172,267 @@ def test_a_missing_sweep_is_named_and_the_password_never_printed(postgres_url: s
     store = PgBatchStore.__new__(PgBatchStore)
     store.url = "postgresql://fastgrid:hunter2@db.example/sweeps"
     assert "hunter2" not in repr(store) and "db.example/sweeps" in repr(store)
+
+
+# --- fastgrid+postgresql://: the study in fastgrid's journal, the chunks beside it ----------------
+
+
+def test_run_batch_on_fastgrid_postgresql_keeps_study_and_chunks_in_one_schema(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    url = fresh_journal_url(postgres_url)
+    kwargs: dict[str, Any] = {
+        "batch": score,
+        "name": "fg",
+        "metric": "score",
+        "direction": "maximize",
+        "where": ["a < b"],
+        "require": ["trades >= 3"],
+        "storage": url,
+        "directory": tmp_path,
+        "top_k": 5,
+    }
+    r = run_batch(PARAMS, chunk=37, workers=2, **kwargs)
+    assert isinstance(r.results.store, PgBatchStore)
+    grid = Grid(PARAMS, constraints="a < b", flat=True)
+    cols = r.results.columns(["slot", "a", "b", "score"])
+    assert cols["slot"].tolist() == list(range(len(grid)))
+    assert (cols["score"] == cols["a"] * 10.0 - cols["b"]).all()
+    assert r.best is not None and r.best["params"] == {"a": 29, "b": 30}
+    assert len({c["info"]["owner"].split("/")[1] for c in r.results.store.chunks("fg")}) == 2
+    # Both stores live in the URL's schema, none in public.
+    with psycopg.connect(postgres_url) as conn:
+        tables = {
+            (schema, table)
+            for schema, table in conn.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_name IN ('fastgrid_batch_chunks', 'fastgrid_journal') AND table_schema = %s",
+                (schema_of(url),),
+            ).fetchall()
+        }
+    assert {t for _, t in tables} == {"fastgrid_batch_chunks", "fastgrid_journal"}
+    storage = open_storage(url)
+    assert isinstance(storage, PostgresJournalStorage)
+    study = optuna.load_study(study_name="fg", storage=storage)
+    slots = sorted(t.user_attrs["slot"] for t in study.get_trials())
+    assert slots == sorted(row["slot"] for row in r.top) and len(slots) == 5
+    # Resumed: nothing runs and no top-K point is written twice.
+    again = run_batch(PARAMS, **kwargs)
+    assert again.ran == 0
+    assert sorted(t.user_attrs["slot"] for t in again.study.get_trials()) == slots
+    # A per-trial run of the same name is refused with the reason.
+    with pytest.raises(StoreMismatchError, match="batch sweep"):
+        check_study_mode(study, "trial")
+    out = CliRunner().invoke(main, ["report", "--storage", url, "--study", "fg", "--top", "2"])
+    assert out.exit_code == 0, out.output
+    assert f"{len(grid):,} of {len(grid):,} points done" in out.output and "top 2 points" in out.output
+    out = CliRunner().invoke(main, ["export", "fg", "--storage", url, "--to", str(tmp_path / "fg.csv")])
+    assert out.exit_code == 0, out.output
+    assert len((tmp_path / "fg.csv").read_text().splitlines()) == len(grid) + 1
+
+
+def _sweep_file(tmp_path: Path, url: str, name: str, *, chunk: int = 20) -> None:
+    (tmp_path / "pgobj.py").write_text(textwrap.dedent(OBJECTIVE))
+    text = WORKER_SWEEP.format(name=name, url=url).replace("chunk = 20", f"chunk = {chunk}")
+    (tmp_path / "w.toml").write_text(text)
+
+
+def test_fastgrid_workers_and_a_late_one_on_fastgrid_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    url = fresh_journal_url(postgres_url)
+    _sweep_file(tmp_path, url, "fgw")
+    cmd = [sys.executable, "-m", "fastgrid", "worker", "w.toml", "--no-progress"]
+    procs = [
+        subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    store = open_batch_store(url)
+    results = BatchResults(store, "fgw")
+    cols = results.columns(["slot", "a", "b", "score"])
+    assert cols["slot"].tolist() == list(range(400))
+    assert (cols["score"] == cols["a"] + cols["b"]).all()
+    assert all(c["claims"] == 1 for c in store.chunks("fgw"))
+    study = optuna.load_study(study_name="fgw", storage=open_storage(url))
+    top = [t.user_attrs["slot"] for t in study.get_trials()]
+    assert len(top) == len(set(top)) == 5
+    # A late worker finds nothing to run and leaves the study as it was.
+    late = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert late.returncode == 0, late.stderr
+    assert "ran 0 point(s) here; 400 of 400 points done" in late.stdout
+    assert sorted(t.user_attrs["slot"] for t in study.get_trials()) == sorted(top)
+    plot = subprocess.run(
+        [sys.executable, "-m", "fastgrid", "plot", "w.toml", "heatmap", "a", "b", "-o", "h.png"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert plot.returncode == 0, plot.stderr
+    assert (tmp_path / "h.png").stat().st_size > 0
+
+
+def assert_one_clear_line(message: str, *needles: str) -> None:
+    assert "\n" not in message and "hunter2" not in message, message
+    for needle in needles:
+        assert needle in message, message
+
+
+@pytest.mark.parametrize("scheme", ["fastgrid+postgresql", "fastgrid+postgres", "postgresql"])
+def test_an_unreachable_server_is_one_line_with_the_password_masked(scheme: str, tmp_path: Path) -> None:
+    url = f"{scheme}://bob:hunter2@127.0.0.1:1/sweeps"
+    with pytest.raises(StorageConnectionError) as info:
+        run_batch(PARAMS, batch=score, storage=url, directory=tmp_path)
+    assert_one_clear_line(str(info.value), f"{scheme}://bob:***@127.0.0.1:1/sweeps", "Connection refused")
+
+
+def test_a_missing_database_and_bad_parameters_are_one_line(postgres_url: str, tmp_path: Path) -> None:
+    missing = "fastgrid+" + postgres_url.rsplit("/", 1)[0] + "/no_such_db"
+    with pytest.raises(ValueError) as info:
+        run_batch(PARAMS, batch=score, storage=missing, directory=tmp_path)
+    assert_one_clear_line(str(info.value), 'database "no_such_db" does not exist', "createdb")
+    for query, fix in (("reconnect_timeout=soon", "reconnect_timeout must be"), ("bogus=1", '"bogus"')):
+        with pytest.raises(ValueError) as info:
+            open_batch_store(f"fastgrid+postgresql://bob:hunter2@h/db?{query}")
+        assert_one_clear_line(str(info.value), fix, "bob:***@h/db")
+
+
+def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg -> ImportError
+    with pytest.raises(ValueError) as info:
+        run_batch(PARAMS, batch=score, storage="fastgrid+postgresql://bob:hunter2@db.example/sweeps")
+    assert_one_clear_line(str(info.value), "psycopg is not installed", "pip install 'fastgrid[postgres]'")
+
+
+# --- a server of our own: password logins, and a restart under running workers ----------------------
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[Server]:
+    try:
+        with managed_server(passwords=True) as server:
+            server.psql("CREATE ROLE alice LOGIN PASSWORD 'hunter2'")
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server for this test: {exc}")
+
+
+def alice_url(server: Server, **query: str) -> str:
+    """A fastgrid+postgresql:// URL logging in as alice (password hunter2) to a fresh schema she owns."""
+    schema = f"b_{time.monotonic_ns()}"
+    server.psql(f"CREATE SCHEMA {schema} AUTHORIZATION alice")
+    url = journal_url(f"postgresql://alice:hunter2@127.0.0.1:{server.port}/{server.database}", schema)
+    return url + "".join(f"&{k}={v}" for k, v in query.items())
+
+
+def test_a_wrong_password_is_one_line_with_the_password_masked(own_server: Server, tmp_path: Path) -> None:
+    url = alice_url(own_server).replace("alice:hunter2@", "alice:hunter3@")
+    with pytest.raises(ValueError) as info:
+        run_batch(PARAMS, batch=score, storage=url, directory=tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and "hunter3" not in message and "alice:***@127.0.0.1" in message
+    assert 'password authentication failed for user "alice"' in message
+    assert "check the user and password" in message
+
+
+def test_batch_workers_wait_out_a_server_restart_and_record_every_point_once(
+    own_server: Server, tmp_path: Path
+) -> None:
+    url = alice_url(own_server, reconnect_timeout="60")
+    _sweep_file(tmp_path, url, "restart", chunk=10)
+    cmd = [sys.executable, "-m", "fastgrid", "worker", "w.toml", "--no-progress"]
+    logs = [open(tmp_path / f"w{i}.log", "w") for i in range(2)]  # noqa: SIM115 - closed below
+    try:
+        procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT) for log in logs]
+        store = open_batch_store(url)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if "restart" in store.sweeps() and store.counts("restart")["chunks_done"] >= 4:
+                break
+            time.sleep(0.05)
+        own_server.stop("fast")  # every connection is cut
+        time.sleep(1.0)
+        own_server.start()
+        codes = [p.wait(timeout=240) for p in procs]
+    finally:
+        for log in logs:
+            log.close()
+        own_server.ensure_running()
+    text = "".join((tmp_path / f"w{i}.log").read_text() for i in range(2))
+    assert codes == [0, 0], text
+    cols = BatchResults(open_batch_store(url), "restart").columns(["slot", "a", "b", "score"])
+    assert cols["slot"].tolist() == list(range(400))
+    assert (cols["score"] == cols["a"] + cols["b"]).all()
+    assert "connection lost" in text and "reconnected" in text
+    assert "Traceback" not in text and "hunter2" not in text
+
+
+# --- one chunk store, two dialects ------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> ChunkStore:
+    if request.param == "sqlite":
+        return open_batch_store(tmp_path / "fastgrid.db")
+    return open_batch_store(fresh_journal_url(request.getfixturevalue("postgres_url")))
+
+
+def test_both_stores_register_claim_and_hand_out_top_points_alike(any_store: ChunkStore) -> None:
+    space = {"parameters": "x", "total": 25}
+    first = any_store.register("s", total=25, chunk=10, space=space, meta={})
+    again = any_store.register("s", total=25, chunk=10, space=space, meta={"k": 1})
+    assert first["new"] and not again["new"] and again["meta"] == {"k": 1}
+    with pytest.raises(StoreMismatchError, match="chunk = 10, this run asks for 5"):
+        any_store.register("s", total=25, chunk=5, space=space, meta={})
+    host = socket.gethostname()
+    me, other = f"{host}/{os.getpid()}/a", f"{host}/{os.getpid()}/b"
+    chunks = [any_store.claim("s", me, grace=60) for _ in range(4)]
+    assert [(c.start, c.stop) for c in chunks if c is not None] == [(0, 10), (10, 20), (20, 25)]
+    assert chunks[3] is None
+    assert chunks[0] is not None
+    columns = {"metric:score": np.arange(10, dtype=np.float64)}
+    assert any_store.finish("s", me, chunks[0], columns, failed=0, infeasible=0, duration=0.1, info={})
+    assert not any_store.finish("s", other, chunks[0], columns, failed=0, infeasible=0, duration=0.1, info={})
+    assert any_store.column("s", "metric:score", [0])[0].tolist() == list(range(10))
+    assert any_store.counts("s")["chunks_done"] == 1 and any_store.counts("s")["chunks_in_flight"] == 2
+    # Top points: claimed by one writer; once written, others skip them without reading the study.
+    assert any_store.claim_leaders("s", me, [1, 2]) == [1, 2]
+    assert any_store.claim_leaders("s", other, [1, 2, 3]) == [3]
+    any_store.mark_leaders("s", me, [1, 2])
+    assert any_store.claim_leaders("s", other, [1, 2]) == []
+
+
+def test_a_fastgrid_worker_joining_a_registered_sweep_opens_no_optuna_storage(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fastgrid.storages
+
+    url = fresh_journal_url(postgres_url)
+    opened: list[str] = []
+    real = fastgrid.storages.open_storage
+
+    def counting(storage: Any, **kwargs: Any) -> Any:
+        opened.append(str(storage))
+        return real(storage, **kwargs)
+
+    monkeypatch.setattr(fastgrid.storages, "open_storage", counting)
+    kwargs: dict[str, Any] = {
+        "batch": score,
+        "name": "join",
+        "metric": "score",
+        "direction": "maximize",
+        "storage": url,
+        "directory": tmp_path,
+        "top_k": 3,
+        "chunk": 100,
+        "wait_for_others": True,
+    }
+    first = run_batch(PARAMS, max_points=300, **kwargs)  # registers the sweep: creates the study
+    assert len(opened) == 1 and first.study is not None
+    second = run_batch(PARAMS, **kwargs)  # joins, runs the rest, and writes the new top points
+    assert second.ran == 600 and len(opened) == 2
+    late = run_batch(PARAMS, **kwargs)  # joins a finished sweep whose top points are written
+    assert late.ran == 0 and late.study is None and len(opened) == 2
+    study = optuna.load_study(study_name="join", storage=real(url))
+    slots = sorted(t.user_attrs["slot"] for t in study.get_trials())
+    assert len(slots) == len(set(slots)) and set(slots) >= {r["slot"] for r in late.top}

@@ -6,10 +6,14 @@ classes and the Python layers built on it, one subpackage per concern, imported 
     _core  <-  leaf modules (exceptions, attrs, files, refs, dotted, config, results, objective,
                samplers, storages, sweepfile)  <-  study  <-  runner  <-  reporting  <-  cli
 
-``tests/test_layout.py`` holds the package to that direction.
+``tests/test_layout.py`` holds the package to that direction. Only the compiled core and the
+exceptions are imported with the package; every other name is imported on first use
+(:mod:`fastgrid.lazy`), so ``import fastgrid`` and ``fastgrid --help`` start in milliseconds.
 """
 
-from fastgrid import exceptions, reporting, study
+from typing import TYPE_CHECKING
+
+from fastgrid import exceptions
 from fastgrid._core import (
     ConfigTemplate,
     Expression,
@@ -18,7 +22,6 @@ from fastgrid._core import (
     parse_parameters,
     trial_key,
 )
-from fastgrid.config import ConfigCache
 from fastgrid.exceptions import (
     BatchFailedError,
     BatchObjectiveError,
@@ -31,12 +34,34 @@ from fastgrid.exceptions import (
     SweepChangedError,
     SweepFileError,
 )
-from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
-from fastgrid.reporting import load
-from fastgrid.results import ResultIndex
-from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
-from fastgrid.samplers import GridSampler
-from fastgrid.storages import open_storage
+from fastgrid.lazy import lazy_exports
+
+# Eager above: the compiled core and the exceptions (cheap). Below, on first use: everything that
+# pulls in Optuna, numpy or pydantic, so `import fastgrid` and `fastgrid --help` start at once.
+if TYPE_CHECKING:
+    from fastgrid import reporting, study
+    from fastgrid.config import ConfigCache
+    from fastgrid.objective import CallableObjective, CommandObjective, ResultsSpec, TrialOutcome
+    from fastgrid.reporting import load
+    from fastgrid.results import ResultIndex
+    from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
+    from fastgrid.samplers import GridSampler
+    from fastgrid.storages import open_storage
+else:
+    # (Hidden from type checkers: they would type any misspelt name as __getattr__'s Any.)
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "fastgrid.config": ["ConfigCache"],
+            "fastgrid.objective": ["CallableObjective", "CommandObjective", "ResultsSpec", "TrialOutcome"],
+            "fastgrid.reporting": ["load", "reporting"],
+            "fastgrid.results": ["ResultIndex"],
+            "fastgrid.runner": ["BatchSweepResult", "Sweep", "SweepResult"],
+            "fastgrid.samplers": ["GridSampler"],
+            "fastgrid.storages": ["open_storage"],
+            "fastgrid.study": ["study"],
+        },
+    )
 
 __all__ = [
     "BatchFailedError",

@@ -21,10 +21,10 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def flatten(point: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted paths from a nested dict (an empty dict is a value, not a namespace)."""
+    """Dotted paths from a nested mapping (an empty one is a value, not a namespace)."""
     out: dict[str, Any] = {}
     for key, value in point.items():
-        if isinstance(value, dict) and value:
+        if isinstance(value, Mapping) and value:
             out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value

@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import attrs
+from fastgrid.dotted import flatten
 from fastgrid.samplers import decode_choice
 
 __all__ = [
@@ -287,13 +288,7 @@ def stored_axes(study_attrs: Mapping[str, Any]) -> StoredAxes | None:
 def flat_metrics(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested metrics (a command's ``{"metrics": {"sharpe": ...}}``) as dotted names, the way a
     dotted ``metric`` or ``require`` name reads them; other values as they are."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping) and value:
-            out.update(flat_metrics(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+    return flatten(values, prefix)
 
 
 def to_pandas(all_rows: Sequence[Row], metrics: Sequence[str]) -> Any:

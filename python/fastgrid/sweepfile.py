@@ -29,8 +29,7 @@ from fastgrid._core import Grid, SpecError, parse_parameters
 from fastgrid.exceptions import DocumentError, SweepFileError
 from fastgrid.files import read_document
 from fastgrid.objective import DEFAULT_LOG_LIMIT
-from fastgrid.samplers import PRUNERS as PRUNER_CLASSES
-from fastgrid.samplers import SEARCH_SAMPLERS
+from fastgrid.samplers import PRUNER_NAMES, SEARCH_SAMPLER_NAMES
 from fastgrid.stats import Fold, explicit_folds, walk_forward_folds
 
 __all__ = [
@@ -45,7 +44,9 @@ __all__ = [
     "ValidateSection",
     "WalkForwardSection",
     "bare_lists",
+    "batch_problems",
     "format_errors",
+    "key_name",
     "load_grid_spec",
     "load_parameters",
     "load_sweep_file",
@@ -56,8 +57,8 @@ __all__ = [
     "resolve_paths",
 ]
 
-SAMPLERS = ("grid", *SEARCH_SAMPLERS)
-PRUNERS = tuple(PRUNER_CLASSES)
+SAMPLERS = ("grid", *SEARCH_SAMPLER_NAMES)
+PRUNERS = PRUNER_NAMES
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 NAME_MAX = 100
 """Longest sweep name: it names the runs/ folder, and file systems allow 255 bytes per name."""
@@ -301,8 +302,13 @@ class ObjectiveSection(_Model):
         return None if v is None else parse_duration(v)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> ObjectiveSection:
+    def _one_kind(self, info: ValidationInfo) -> ObjectiveSection:
         if sum(x is not None for x in (self.callable, self.command, self.batch)) != 1:
+            if info.context and info.context.get("keywords"):
+                raise ValueError(
+                    'set exactly one of objective= (a callable, "module:function" or a command argv '
+                    'list) or, in a batch sweep, batch= (fn(columns, config) or "module:function")'
+                )
             raise ValueError(
                 "set exactly one of 'callable' (\"module:function\"), 'command' (an argv list) or, "
                 "in a batch sweep, 'batch' (\"module:function\" taking parameter columns)"
@@ -439,7 +445,7 @@ class SweepFile(_Model):
         return v
 
     @model_validator(mode="after")
-    def _validate_objectives(self) -> SweepFile:
+    def _validate_objectives(self, info: ValidationInfo) -> SweepFile:
         if self.validate_ is not None and len(self.sweep.all_directions) > 1:
             raise ValueError("[validate] compares one score; it needs a single objective (direction)")
         if self.walkforward is not None:
@@ -451,31 +457,105 @@ class SweepFile(_Model):
                 )
             if self.sweep.mode == "batch":
                 raise ValueError("[walkforward] runs its folds as trial sweeps; use mode = 'trial'")
-        if self.sweep.mode == "batch":
-            if self.sweep.sampler.name != "grid":
-                raise ValueError(
-                    "sweep.mode: a batch sweep evaluates a grid chunk by chunk; a "
-                    f"{self.sweep.sampler.name!r} search proposes one point at a time: use sampler = 'grid' "
-                    "or mode = 'trial'"
-                )
-            if self.objective.command is not None:
-                raise ValueError(
-                    "sweep.mode: a command runs one process per point, which cannot be batched; "
-                    "use 'batch' or 'callable' in [objective], or mode = 'trial'"
-                )
-            # Keys a batch sweep would ignore: refused rather than silently not applied.
-            unused = {
-                "retries": "failed points are retried on later runs, per sweep.retry_failed",
-                "backoff": "failed points are retried on later runs, per sweep.retry_failed",
-                "env": "it applies to a command objective",
-                "cwd": "it applies to a command objective",
-            }
-            for key, why in unused.items():
-                if key in self.objective.model_fields_set:
-                    raise ValueError(f"objective.{key}: not used in a batch sweep ({why}); drop it")
-        elif self.objective.batch is not None or "chunk" in self.sweep.model_fields_set:
-            raise ValueError("objective.batch and sweep.chunk need [sweep] mode = 'batch'")
+        problems = batch_problems(self, keywords=bool(info.context and info.context.get("keywords")))
+        if problems:
+            raise ValueError("\n".join(problems))  # format_errors makes a problem of each line
         return self
+
+
+# The keys of a batch sweep and their rules, in one place for the sweep file and ``Sweep(...)``'s
+# keywords (``SweepFile.model_validate(data, context={"keywords": True})`` names the keyword).
+_KEYWORD = {
+    "objective.callable": "objective",
+    "objective.command": "objective",
+    "objective.timeout": "objective_timeout",
+    "constraints.require": "require",
+}
+
+
+def key_name(path: str, *, keywords: bool) -> str:
+    """A key as the sweep file writes it (``sweep.pruner``) or as ``Sweep(...)`` takes it (``pruner``)."""
+    if not keywords:
+        return path
+    return _KEYWORD.get(path, path.rsplit(".", 1)[-1])
+
+
+def batch_problems(spec: SweepFile, *, keywords: bool = False) -> list[str]:
+    """What a batch sweep (``mode = "batch"``, docs/batch.md) cannot do, one line each naming the
+    key (``keywords``: the ``Sweep(...)`` keyword) and the fix; and the batch keys outside one."""
+    sweep, objective = spec.sweep, spec.objective
+
+    def line(path: str, text: str) -> str:
+        return f"{key_name(path, keywords=keywords)}: {text}"
+
+    if sweep.mode != "batch":
+        given: list[str] = [k for k in ("chunk", "top_k") if k in sweep.model_fields_set]
+        if objective.batch is not None:
+            given.insert(0, "objective.batch")
+        return [
+            line(
+                key if "." in key else f"sweep.{key}",
+                'applies to batch sweeps only: add mode = "batch" (or drop it)',
+            )
+            for key in given
+        ]
+    problems: list[str] = []
+    if sweep.sampler.name != "grid":
+        problems.append(
+            line(
+                "sweep.sampler",
+                "a batch sweep evaluates a grid chunk by chunk; a "
+                f'{sweep.sampler.name!r} search proposes one point at a time: use sampler = "grid" '
+                'or mode = "trial"',
+            )
+        )
+    if objective.command is not None:
+        problems.append(
+            line(
+                "objective.command",
+                "a command runs one process per point, which cannot be batched; give a batch "
+                'objective (fn(columns, config)) or a callable, or use mode = "trial"',
+            )
+        )
+    if sweep.pruner is not None:
+        problems.append(
+            line(
+                "sweep.pruner",
+                "a batch sweep scores whole chunks and reports no intermediate values, so there is "
+                'nothing to prune: drop the pruner or use mode = "trial"',
+            )
+        )
+    for key in ("timeout", "retries", "backoff"):
+        if key == "timeout" and objective.batch is not None:
+            continue  # it limits each call of the batch objective on a chunk (docs/batch.md)
+        if key in objective.model_fields_set and (objective.callable or objective.batch):
+            why = (
+                "a per-point callable's points are not timed one by one in a batch sweep: give a "
+                'batch objective (fn(columns, config)) or use mode = "trial"'
+                if key == "timeout"
+                else "applies to per-trial objectives; a batch sweep retries failed points on "
+                'the next run (retry_failed): drop it or use mode = "trial"'
+            )
+            problems.append(line(f"objective.{key}", why))
+    for key, given in (("env", bool(objective.env)), ("cwd", objective.cwd is not None)):
+        if given and objective.command is None:
+            problems.append(line(f"objective.{key}", "applies to a command objective: drop it"))
+    if spec.validate_ is not None:
+        problems.append(
+            line(
+                "validate",
+                "re-runs the top trials with an override, which a batch sweep does not do yet: "
+                'drop it or use mode = "trial"',
+            )
+        )
+    if "keep_returns" in sweep.model_fields_set:
+        problems.append(
+            line(
+                "sweep.keep_returns",
+                'a batch sweep does not keep returns series yet: drop it or use mode = "trial"',
+            )
+        )
+    return problems
 
 
 def _read(path: Path) -> Any:
@@ -518,6 +598,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+_KEYED = re.compile(r"^[a-z_][a-z_.]*: ")
 _MISSING_HINTS = {
     "sweep.direction": ': direction = "maximize" or "minimize" (which way is better for the metric; '
     "fastgrid never picks one)",
@@ -526,7 +607,7 @@ _MISSING_HINTS = {
 
 def format_errors(exc: ValidationError) -> list[str]:
     """One readable line per pydantic error: dotted key path, what is wrong, what is expected."""
-    problems = []
+    problems: list[str] = []
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # pydantic adds union-branch tags ("str", "list[...]") to loc; they mean nothing to a user.
@@ -546,6 +627,10 @@ def format_errors(exc: ValidationError) -> list[str]:
         elif "input" in err and kind not in ("value_error", "assertion_error"):
             shown = repr(err["input"])
             msg = f"{msg} (got {shown[:80]})"
+        if not path and kind == "value_error":
+            # A rule over several sections names its own key (batch_problems), one per line.
+            problems.extend(m if _KEYED.match(m) else f"(top level): {m}" for m in msg.split("\n"))
+            continue
         problems.append(f"{path or '(top level)'}: {msg}")
     # A union of a string and a table reports both branches; keep each line once.
     return list(dict.fromkeys(problems))
@@ -647,7 +732,7 @@ def parameter_problems(tree: Any, *, grid: bool, where: tuple[str, ...] = ()) ->
         return []
     except (ValueError, TypeError, OverflowError) as exc:
         first = exc
-    problems = []
+    problems: list[str] = []
     for path, leaf in parameter_leaves(tree):
         tag, _, inner = path.rpartition("].")
         try:

@@ -7,21 +7,46 @@ Optuna study. ``BatchResults`` reads the stored columns (counts, top points, fai
 See docs/batch.md.
 """
 
-from fastgrid.batch._evaluate import ChunkResult, metric_columns
-from fastgrid.batch._file import batch_options, run_batch_file
-from fastgrid.batch._pgstore import PgBatchStore
-from fastgrid.batch._results import BatchResults, as_row
-from fastgrid.batch._runner import (
-    MODE_ATTR,
-    BatchRun,
-    check_study_mode,
-    default_chunk,
-    run_batch,
-    store_path,
-)
-from fastgrid.batch._store import BatchStore, Chunk
-from fastgrid.batch._stores import open_batch_store
+from typing import TYPE_CHECKING
+
 from fastgrid.exceptions import BatchFailedError, BatchObjectiveError, StoreMismatchError
+from fastgrid.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from fastgrid.batch._evaluate import ChunkResult, metric_columns
+    from fastgrid.batch._file import batch_options, run_batch_file
+    from fastgrid.batch._pgstore import PgBatchStore
+    from fastgrid.batch._results import BatchResults, as_row
+    from fastgrid.batch._runner import (
+        MODE_ATTR,
+        BatchRun,
+        check_study_mode,
+        default_chunk,
+        run_batch,
+        store_path,
+    )
+    from fastgrid.batch._store import BatchStore, Chunk, ChunkStore
+    from fastgrid.batch._stores import open_batch_store
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "fastgrid.batch._evaluate": ["ChunkResult", "metric_columns"],
+            "fastgrid.batch._file": ["batch_options", "run_batch_file"],
+            "fastgrid.batch._pgstore": ["PgBatchStore"],
+            "fastgrid.batch._results": ["BatchResults", "as_row"],
+            "fastgrid.batch._runner": [
+                "MODE_ATTR",
+                "BatchRun",
+                "check_study_mode",
+                "default_chunk",
+                "run_batch",
+                "store_path",
+            ],
+            "fastgrid.batch._store": ["BatchStore", "Chunk", "ChunkStore"],
+            "fastgrid.batch._stores": ["open_batch_store"],
+        },
+    )
 
 __all__ = [
     "MODE_ATTR",
@@ -32,6 +57,7 @@ __all__ = [
     "BatchStore",
     "Chunk",
     "ChunkResult",
+    "ChunkStore",
     "PgBatchStore",
     "StoreMismatchError",
     "as_row",

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fastgrid.batch._pgstore import PgBatchStore
-from fastgrid.batch._store import BatchStore
+from fastgrid.batch._store import ChunkStore
 from fastgrid.study import Row
 
 __all__ = ["BatchResults", "as_row"]
@@ -30,11 +29,11 @@ RESULT_COLUMNS = ("slot", "failed", "feasible", "reason", "duration")
 class BatchResults:
     """The stored results of the batch sweep ``name`` (one row per evaluated point)."""
 
-    def __init__(self, store: BatchStore | PgBatchStore, name: str) -> None:
+    def __init__(self, store: ChunkStore, name: str) -> None:
         stored = store.sweep(name)
         if stored is None:
             known = ", ".join(map(repr, store.sweeps())) or "none"
-            raise KeyError(f"no batch sweep named {name!r} in {store.path} (batch sweeps: {known})")
+            raise KeyError(f"no batch sweep named {name!r} in {store.label} (batch sweeps: {known})")
         self.store = store
         self.name = name
         self.total: int = stored["total"]

@@ -39,9 +39,9 @@ from fastgrid.batch._evaluate import (
     evaluate_points,
     metric_columns,
 )
-from fastgrid.batch._pgstore import PgBatchStore, is_postgres_url
+from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
-from fastgrid.batch._store import BatchStore, Chunk, owner_id
+from fastgrid.batch._store import Chunk, ChunkStore, owner_id
 from fastgrid.batch._stores import open_batch_store
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError
 from fastgrid.lifeline import follow_parent
@@ -60,20 +60,26 @@ MODE_ATTR = attrs.STUDY_MODE
 DEFAULT_CHUNK = 65_536
 # A chunk's columns stay under this many bytes (8 per value, parameters + metrics + bookkeeping).
 CHUNK_BYTES = 256 << 20
+# How often a `fastgrid worker` with nothing left to claim looks whether the others are done.
+_WAIT_S = 0.05
 
 
 def default_chunk(total: int, workers: int, columns: int) -> int:
-    """Points per chunk: 65,536, fewer for small grids (at least 4 chunks per worker) and for
-    wide ones (a chunk's columns within 256 MiB)."""
+    """Points per chunk: 65,536, fewer for wide grids (a chunk's columns within 256 MiB) and for
+    small ones: 16 chunks per worker, so that the last chunks, when some workers already wait,
+    cost at most 1/16 of the run (but chunks of at least 1,024 points, or 4 per worker on a grid
+    too small for that, so that a vectorized objective still gets columns to work on)."""
+    workers = max(workers, 1)
     by_memory = max(1, CHUNK_BYTES // (8 * max(columns, 1)))
-    by_grid = max(1, math.ceil(total / (4 * max(workers, 1))))
-    return max(1, min(DEFAULT_CHUNK, by_memory, by_grid))
+    by_balance = math.ceil(total / (16 * workers))
+    by_floor = min(1_024, math.ceil(total / (4 * workers)))
+    return max(1, min(DEFAULT_CHUNK, by_memory, max(by_balance, by_floor)))
 
 
 def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path | str:
     """Where a batch sweep's columns live: the SQLite file of the embedded store (default), of a
-    ``sqlite:///`` URL, ``<journal>.batch.db`` beside a journal file; or, for a ``postgresql://``
-    URL, that database (the URL itself)."""
+    ``sqlite:///`` URL, ``<journal>.batch.db`` beside a journal file; or, for a
+    ``fastgrid+postgresql://`` or ``postgresql://`` URL, that database (the URL itself)."""
     if storage is None:
         return directory / "fastgrid.db"
     text = os.fspath(storage)
@@ -88,7 +94,7 @@ def store_path(storage: str | os.PathLike[str] | None, directory: Path) -> Path 
         raise ValueError(
             f"storage {text.split('://', 1)[0]}://…: batch mode keeps its columnar results in an SQLite "
             "file (the embedded store fastgrid.db, a .db path or sqlite:///) or in PostgreSQL "
-            "(postgresql://user:pass@host/db)"
+            "(fastgrid+postgresql://user:pass@host/db)"
         )
     path = Path(text).expanduser()
     path = path if path.is_absolute() else directory / path
@@ -172,7 +178,7 @@ def _import(ref: str) -> Any:
 class _Context:
     """A process's view of the job: grid, objective, config, constraints and store, built once."""
 
-    def __init__(self, job: BatchJob) -> None:
+    def __init__(self, job: BatchJob, store: ChunkStore | None = None) -> None:
         if job.import_path and job.import_path not in sys.path:
             sys.path.insert(0, job.import_path)
         self.job = job
@@ -190,7 +196,7 @@ class _Context:
             _import(job.objective) if isinstance(job.objective, str) else job.objective
         )
         self.require = [(src, Expression(src)) for src in job.require]
-        self.store = open_batch_store(job.store)
+        self.store = store if store is not None else open_batch_store(job.store)
         self.config: Any = None
         if job.config is not None:
             from fastgrid.config import ConfigCache
@@ -447,14 +453,14 @@ def _uniform_failure(result: ChunkResult) -> str | None:
 class _Beat:
     """A heartbeat thread: marks this worker's claims alive every ``interval`` seconds."""
 
-    def __init__(self, store: BatchStore | PgBatchStore, name: str, owner: str, interval: float) -> None:
+    def __init__(self, store: ChunkStore, name: str, owner: str, interval: float) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(store, name, owner, interval), name="fastgrid-batch-beat", daemon=True
         )
         self._thread.start()
 
-    def _run(self, store: BatchStore | PgBatchStore, name: str, owner: str, interval: float) -> None:
+    def _run(self, store: ChunkStore, name: str, owner: str, interval: float) -> None:
         while not self._stop.wait(interval):
             with contextlib.suppress(Exception):
                 store.beat(name, owner)
@@ -506,8 +512,9 @@ def _work(
             if chunk is None:
                 if job.wait_for_others and not pending and store.counts(job.name)["chunks_in_flight"]:
                     # `fastgrid worker`: others still hold chunks; one whose worker dies goes
-                    # stale after the grace period, and this worker takes it over.
-                    stop.wait(min(0.25, job.grace / 4))
+                    # stale after the grace period, and this worker takes it over. A short wait (a
+                    # sum over the chunk rows): the worker leaves soon after the last chunk.
+                    stop.wait(min(_WAIT_S, job.grace / 4))
                     continue
                 break
             if retry:
@@ -558,8 +565,7 @@ def _child(job: BatchJob, ctx: _Context | None, index: int, stop: Any, results: 
     except BaseException as exc:  # reported to the parent, which raises it
         results.put((index, 0, 0, 0, None, f"{type(exc).__name__}: {exc}"))
         code = 1
-    # A Queue's put hands the message to a feeder thread; os._exit would kill that thread before it
-    # writes, losing the counts, the fail-fast reason or the error the runner must see.
+    # os._exit skips the queue's feeder thread: flush it first, or the report can be lost.
     with contextlib.suppress(Exception):
         results.close()
         results.join_thread()
@@ -671,28 +677,12 @@ def run_batch(
     paths = list(grid.paths)
     varying = [p for p in paths if p not in constants]
 
-    import optuna
-
-    from fastgrid.storages import open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna_storage = open_storage(os.fspath(path) if storage is None else storage, directory=base)
-    if fresh:
-        with contextlib.suppress(KeyError):
-            optuna.delete_study(study_name=name, storage=optuna_storage)
-    study = optuna.create_study(
-        study_name=name,
-        storage=optuna_storage,
-        directions=directions,  # type: ignore[arg-type]
-        load_if_exists=True,
+    study = _StudyOpener(
+        os.fspath(path) if storage is None else storage, base, name, directions, objective_metrics
     )
-    check_study_mode(study, "batch")
-    if study.user_attrs.get(MODE_ATTR) != "batch":
-        study.set_user_attr(MODE_ATTR, "batch")
-        study.set_user_attr("fastgrid.metrics", list(objective_metrics))
-
     store = open_batch_store(path)
     if fresh:
+        study.delete()
         store.delete(name)
     stored = store.sweep(name)
     size = (
@@ -726,7 +716,19 @@ def run_batch(
     }
     if stored is not None:
         _refuse_changed_objectives(name, stored.get("meta") or {}, meta)
-    store.register(name, total=total, chunk=size, space=space, meta=meta)
+    if not wait_for_others:
+        study.get()  # the study's mode is checked before the sweep is registered
+    registered = store.register(name, total=total, chunk=size, space=space, meta=meta)
+    if wait_for_others and registered["new"]:
+        # `fastgrid worker`: the one that registered the sweep creates the study and checks its
+        # mode; the others join without any Optuna storage work (a dozen queries and SQLAlchemy's
+        # set-up on an RDB storage), and only the worker that writes the top-K points opens it, at
+        # the end (checking the mode again, see _write_top).
+        try:
+            study.get()
+        except StoreMismatchError:
+            store.delete(name)
+            raise
     objective = batch if batch is not None else callable
     job = BatchJob(
         name=name,
@@ -754,9 +756,9 @@ def run_batch(
         wait_for_others=wait_for_others,
         objective_timeout=objective_timeout,
     )
-    ctx = _Context(job)
+    ctx = _Context(job, store)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
-    results = BatchResults(open_batch_store(path), name)
+    results = BatchResults(ctx.store, name)
     counts = results.counts()
     if outcome.fail_reason is not None:
         raise BatchFailedError(
@@ -776,7 +778,7 @@ def run_batch(
         top=leaders[:top_k],
         interrupted=interrupted or outcome.interrupted,
         ran=outcome.points,
-        study=study,
+        study=study.study,
         seconds=time.perf_counter() - started,
     )
 
@@ -855,8 +857,9 @@ def _run_workers(
         for p in procs:
             p.join()
     while True:
+        # Every child flushed its report before it exited (or died without one): nothing to wait for.
         try:
-            _, chunks, points, failed, fail_reason, error = queue.get(timeout=0.05)
+            _, chunks, points, failed, fail_reason, error = queue.get_nowait()
         except Exception:
             break
         outcome.chunks += chunks
@@ -875,29 +878,84 @@ def _run_workers(
     return outcome, errors, interrupted
 
 
+class _StudyOpener:
+    """The sweep's Optuna study, opened (created, its mode checked) on first use."""
+
+    def __init__(
+        self,
+        storage: str | os.PathLike[str],
+        directory: Path,
+        name: str,
+        directions: list[str],
+        metrics: Sequence[str],
+    ) -> None:
+        self.storage, self.directory, self.name = storage, directory, name
+        self.directions, self.metrics = directions, list(metrics)
+        self.study: Any = None
+        self._storage: Any = None
+
+    def _open_storage(self) -> Any:
+        if self._storage is None:
+            import optuna
+
+            from fastgrid.storages import open_storage
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            self._storage = open_storage(self.storage, directory=self.directory)
+        return self._storage
+
+    def delete(self) -> None:
+        import optuna
+
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=self.name, storage=self._open_storage())
+
+    def get(self) -> Any:
+        if self.study is None:
+            import optuna
+
+            study = optuna.create_study(
+                study_name=self.name,
+                storage=self._open_storage(),
+                directions=self.directions,  # type: ignore[arg-type]
+                load_if_exists=True,
+            )
+            check_study_mode(study, "batch")
+            if study.user_attrs.get(MODE_ATTR) != "batch":
+                study.set_user_attr(MODE_ATTR, "batch")
+                study.set_user_attr("fastgrid.metrics", self.metrics)
+            self.study = study
+        return self.study
+
+
 def _write_top(
-    study: Any, top: list[dict[str, Any]], ctx: _Context, objective_metrics: Sequence[str]
+    opener: _StudyOpener, top: list[dict[str, Any]], ctx: _Context, objective_metrics: Sequence[str]
 ) -> None:
-    """The rows ``top`` as completed trials of the study (a slot already written is skipped)."""
+    """The rows ``top`` as completed trials of the study (a slot already written is skipped).
+
+    Workers finishing together must not both write a point: each writes the slots it claimed in
+    the store, and a worker that claims none never opens the study."""
     if not top:
+        return
+    owner = owner_id()
+    mine = set(ctx.store.claim_leaders(ctx.job.name, owner, [int(row["slot"]) for row in top]))
+    if not mine:
         return
     import optuna
     from optuna.trial import TrialState, create_trial
 
     from fastgrid.samplers import axis_distribution, encode_choice
 
+    study = opener.get()
     written = {
         t.user_attrs.get("slot")
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("batch")
     }
-    # Workers finishing together must not both write a point: each writes the slots it claimed.
-    missing = [int(row["slot"]) for row in top if row["slot"] not in written]
-    mine = set(ctx.store.claim_leaders(ctx.job.name, owner_id(), missing)) if missing else set()
     distributions = {p: d for p, a in ctx.axes.items() if (d := axis_distribution(a)) is not None}
     trials = []
     for row in top:
-        if row["slot"] not in mine:
+        if row["slot"] not in mine or row["slot"] in written:
             continue
         params = row["params"]
         try:
@@ -925,3 +983,5 @@ def _write_top(
     if trials:
         with contextlib.suppress(optuna.exceptions.ExperimentalWarning):
             study.add_trials(trials)
+    # Written: workers that finish within the lease skip these slots without opening the study.
+    ctx.store.mark_leaders(ctx.job.name, owner, sorted(mine))

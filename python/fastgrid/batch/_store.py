@@ -1,13 +1,17 @@
-"""The columnar results store of batch sweeps: chunks of rows in the sweep's SQLite file.
+"""The columnar results store of batch sweeps: chunks of rows, in SQLite or (``_pgstore``) PostgreSQL.
 
-Three tables beside the Optuna journal of the embedded store (``fastgrid.db``):
+:class:`ChunkStore` holds the logic both share (registering a sweep, claims, heartbeats, recording a
+chunk, reads); a subclass gives the dialect: connection, write transaction, placeholders, the clock,
+row locks and the bulk column write. Four tables beside the sweep's Optuna study (the embedded
+store's ``fastgrid.db``, or the PostgreSQL database):
 
 - ``fastgrid_batch_sweeps``: one row per batch sweep: grid size, chunk size, the next chunk never
   claimed, the grid's fingerprint and what the columns mean (paths, constants, metrics);
 - ``fastgrid_batch_chunks``: one row per claimed chunk: its slot range, ``claimed`` or ``done``, the
   claiming worker and its last heartbeat, counts and timing;
 - ``fastgrid_batch_columns``: one BLOB per (chunk, column): parameter, metric, ``feasible``,
-  ``status``, ``reason`` and ``duration`` columns of the chunk's rows (see ``_codec``).
+  ``status``, ``reason`` and ``duration`` columns of the chunk's rows (see ``_codec``);
+- ``fastgrid_batch_leaders``: which worker writes which top-K point to the Optuna study.
 
 A chunk's columns and its ``done`` mark are written in one transaction, by the worker that holds
 the claim (checked inside that transaction), so a chunk is recorded exactly once and a kill -9
@@ -27,59 +31,72 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from fastgrid.batch._codec import decode, encode
 from fastgrid.exceptions import StoreMismatchError
 
-__all__ = ["LEADER_LEASE_S", "BatchStore", "Chunk", "owner_dead", "owner_id"]
+__all__ = ["LEADER_LEASE_S", "BatchStore", "Chunk", "ChunkStore", "owner_dead", "owner_id"]
 
-_SCHEMA = """
+_T = TypeVar("_T")
+
+# One schema for both dialects: {int} is a 64-bit integer, {float} a double, {blob} bytes.
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS fastgrid_batch_sweeps (
     name TEXT PRIMARY KEY,
-    total INTEGER NOT NULL,
-    chunk INTEGER NOT NULL,
-    next_chunk INTEGER NOT NULL DEFAULT 0,
+    total {int} NOT NULL,
+    chunk {int} NOT NULL,
+    next_chunk {int} NOT NULL DEFAULT 0,
     space TEXT NOT NULL,
     meta TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS fastgrid_batch_chunks (
     sweep TEXT NOT NULL,
-    chunk INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    stop INTEGER NOT NULL,
+    chunk {int} NOT NULL,
+    start {int} NOT NULL,
+    stop {int} NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('claimed', 'done')),
     owner TEXT,
-    beat REAL,
+    beat {float},
     claims INTEGER NOT NULL DEFAULT 1,
-    failed INTEGER NOT NULL DEFAULT 0,
-    infeasible INTEGER NOT NULL DEFAULT 0,
-    duration REAL,
+    failed {int} NOT NULL DEFAULT 0,
+    infeasible {int} NOT NULL DEFAULT 0,
+    duration {float},
     info TEXT,
     PRIMARY KEY (sweep, chunk)
 );
 CREATE TABLE IF NOT EXISTS fastgrid_batch_columns (
     sweep TEXT NOT NULL,
     name TEXT NOT NULL,
-    chunk INTEGER NOT NULL,
-    data BLOB NOT NULL,
+    chunk {int} NOT NULL,
+    data {blob} NOT NULL,
     PRIMARY KEY (sweep, name, chunk)
 );
 CREATE TABLE IF NOT EXISTS fastgrid_batch_leaders (
     sweep TEXT NOT NULL,
-    slot INTEGER NOT NULL,
+    slot {int} NOT NULL,
     owner TEXT NOT NULL,
-    since REAL NOT NULL,
+    since {float} NOT NULL,
     PRIMARY KEY (sweep, slot)
-);
+)
 """
+
+
+def schema_statements(*, int_type: str, float_type: str, blob_type: str) -> list[str]:
+    """The CREATE TABLE statements of the store in one dialect's types."""
+    text = SCHEMA.format(int=int_type, float=float_type, blob=blob_type)
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
 # A worker that took slots to write as Optuna trials and stopped beating gives them up after this.
 LEADER_LEASE_S = 120.0
+# The holder of a top-K slot already written to the study (never a worker: no host, no pid).
+WRITTEN = "written"
 
 _BUSY_TIMEOUT_S = 60.0
 # A checkpoint copies the WAL into the database file and fsyncs both. Inside a commit (SQLite's
@@ -91,6 +108,18 @@ _CHECKPOINT_BYTES = 32 << 20
 
 # Connections a forked child inherited: never closed by the child (see BatchStore._connection).
 _INHERITED: list[Any] = []
+_CHUNK_KEYS = (
+    "chunk",
+    "start",
+    "stop",
+    "state",
+    "owner",
+    "beat",
+    "claims",
+    "failed",
+    "infeasible",
+    "duration",
+)
 
 
 class _Checkpointer:
@@ -165,88 +194,55 @@ class Chunk:
         return f"chunk {self.index} (slots {self.start}..{self.stop - 1})"
 
 
-class BatchStore:
-    """Batch sweeps' chunks and columns in one SQLite file (the embedded store's ``fastgrid.db``).
+class ChunkStore:
+    """Batch sweeps' chunks and columns: the logic every dialect shares.
 
-    Safe for threads and for processes: each process opens its own connection (also after fork),
-    every write is one ``BEGIN IMMEDIATE`` transaction.
+    A subclass gives ``_transact(op)`` (``op(conn)`` in one write transaction, rows locked by
+    ``_LOCK_ROW``), ``_read(sql, args)``, ``_exec(conn, sql, args)`` (SQL written with ``?``
+    placeholders), ``_put_columns`` (a chunk's column blobs in bulk), ``_NOW`` (an SQL expression
+    of the clock in epoch seconds) and ``label`` (how messages name the store).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    # SQL suffixes that lock the rows a write transaction reads (nothing where the transaction
+    # already holds the database, as SQLite's BEGIN IMMEDIATE does).
+    _LOCK_ROW = ""
+    _SKIP_LOCKED = ""
+    _NOW = ""
+
+    def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
         self._host = socket.gethostname()
-        self._checkpointer: _Checkpointer | None = None
-        self._unchecked = 0  # bytes written since the last checkpoint was asked for
-        with self._lock:
-            self._connection()
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path}
+    # --- the dialect ------------------------------------------------------------------------
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
+    @property
+    def label(self) -> str:
+        raise NotImplementedError
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        if self._conn is not None:
-            # Forked: the parent's connection must not be closed (or used) here; keep it alive.
-            _INHERITED.append(self._conn)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _Checkpointer
-        with self._write(conn):
-            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                conn.execute(statement)
-        self._conn, self._pid = conn, os.getpid()
-        return conn
-
-    @contextlib.contextmanager
-    def _write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            c = conn if conn is not None else self._connection()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                yield c
-                c.execute("COMMIT")
-            except BaseException:
-                if c.in_transaction:
-                    c.execute("ROLLBACK")
-                raise
+    def _transact(self, op: Callable[[Any], _T]) -> _T:
+        raise NotImplementedError
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            return self._connection().execute(sql, args).fetchall()
+        raise NotImplementedError
 
-    def close(self) -> None:
-        self.stop_checkpoints()
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+    def _exec(self, conn: Any, sql: str, args: Sequence[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    def _put_columns(self, conn: Any, rows: list[tuple[str, str, int, bytes]]) -> None:
+        raise NotImplementedError
+
+    def _in_list(self, values: Sequence[int]) -> tuple[str, list[Any]]:
+        """An SQL ``IN``-like test of ``values`` and its arguments."""
+        return f"IN ({','.join('?' * len(values))})", list(values)
 
     def _written(self, size: int) -> None:
-        self._unchecked += size
-        if self._unchecked < _CHECKPOINT_BYTES:
-            return
-        self._unchecked = 0
-        if self._checkpointer is None or self._checkpointer.pid != os.getpid():
-            self._checkpointer = _Checkpointer(self.path)
-        self._checkpointer.kick()
+        """``size`` bytes of columns were committed (SQLite checkpoints its WAL by this)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     def stop_checkpoints(self) -> None:
-        """Stops the checkpoint thread (a worker does before it ends; a fork must not see it)."""
-        checkpointer, self._checkpointer = self._checkpointer, None
-        if checkpointer is not None and checkpointer.pid == os.getpid():
-            checkpointer.stop()
+        """Stops the store's background work before a worker ends (a fork must not see it)."""
 
     # --- sweeps -------------------------------------------------------------------------------
 
@@ -274,66 +270,87 @@ class BatchStore:
     ) -> dict[str, Any]:
         """Records the sweep, or checks that the stored one has the same grid and chunk size.
 
+        Returns the stored sweep (see ``sweep``) with ``new``: whether this call recorded it.
         Raises StoreMismatchError naming what differs (the caller decides about ``--fresh``).
         """
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT total, chunk, space FROM fastgrid_batch_sweeps WHERE name = ?", (name,)
+        space_text = json.dumps(space, sort_keys=True)
+
+        def op(conn: Any) -> bool:
+            inserted = self._exec(
+                conn,
+                "INSERT INTO fastgrid_batch_sweeps (name, total, chunk, space, meta) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, total, chunk, space_text, json.dumps(meta)),
+            ).rowcount
+            row = self._exec(
+                conn,
+                f"SELECT chunk, space FROM fastgrid_batch_sweeps WHERE name = ?{self._LOCK_ROW}",
+                (name,),
             ).fetchone()
-            if row is None:
-                conn.execute(
-                    "INSERT INTO fastgrid_batch_sweeps (name, total, chunk, space, meta) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (name, total, chunk, json.dumps(space, sort_keys=True), json.dumps(meta)),
+            stored_space = json.loads(row[1])
+            if stored_space != json.loads(space_text):
+                changed = sorted(k for k in {*stored_space, *space} if stored_space.get(k) != space.get(k))
+                raise StoreMismatchError(
+                    f"batch sweep {name!r} in {self.label} was started with a different "
+                    f"{', '.join(changed)}; use another sweep name, or fresh=True (--fresh) to delete "
+                    "its stored results"
                 )
-            else:
-                stored_space = json.loads(row[2])
-                if stored_space != json.loads(json.dumps(space, sort_keys=True)):
-                    changed = sorted(
-                        k for k in {*stored_space, *space} if stored_space.get(k) != space.get(k)
-                    )
-                    raise StoreMismatchError(
-                        f"batch sweep {name!r} in {self.path} was started with a different "
-                        f"{', '.join(changed)}; use another sweep name, or fresh=True (--fresh) to delete "
-                        "its stored results"
-                    )
-                if int(row[1]) != chunk:
-                    raise StoreMismatchError(
-                        f"batch sweep {name!r} in {self.path} was started with chunk = {row[1]}, this run "
-                        f"asks for {chunk}; chunk boundaries cannot change mid-sweep (leave chunk unset to "
-                        "continue, or use fresh=True / --fresh)"
-                    )
-                conn.execute(
-                    "UPDATE fastgrid_batch_sweeps SET meta = ? WHERE name = ?", (json.dumps(meta), name)
+            if int(row[0]) != chunk:
+                raise StoreMismatchError(
+                    f"batch sweep {name!r} in {self.label} was started with chunk = {row[0]}, this run "
+                    f"asks for {chunk}; chunk boundaries cannot change mid-sweep (leave chunk unset to "
+                    "continue, or use fresh=True / --fresh)"
                 )
+            self._exec(
+                conn, "UPDATE fastgrid_batch_sweeps SET meta = ? WHERE name = ?", (json.dumps(meta), name)
+            )
+            return bool(inserted == 1)
+
+        new = self._transact(op)
         stored = self.sweep(name)
         assert stored is not None
-        return stored
+        return {**stored, "new": new}
 
     def update_meta(self, name: str, meta: Mapping[str, Any]) -> None:
-        with self._write() as conn:
-            conn.execute("UPDATE fastgrid_batch_sweeps SET meta = ? WHERE name = ?", (json.dumps(meta), name))
+        self._transact(
+            lambda conn: self._exec(
+                conn, "UPDATE fastgrid_batch_sweeps SET meta = ? WHERE name = ?", (json.dumps(meta), name)
+            )
+        )
 
     def delete(self, name: str) -> None:
         """Removes the sweep and every chunk and column of it."""
-        with self._write() as conn:
+
+        def op(conn: Any) -> None:
             for table, key in (
                 ("fastgrid_batch_leaders", "sweep"),
                 ("fastgrid_batch_columns", "sweep"),
                 ("fastgrid_batch_chunks", "sweep"),
                 ("fastgrid_batch_sweeps", "name"),
             ):
-                conn.execute(f"DELETE FROM {table} WHERE {key} = ?", (name,))
+                self._exec(conn, f"DELETE FROM {table} WHERE {key} = ?", (name,))
+
+        self._transact(op)
 
     # --- claims -------------------------------------------------------------------------------
 
     def claim(self, name: str, owner: str, *, grace: float, limit: int | None = None) -> Chunk | None:
         """The next chunk for ``owner``: a stale claim (its worker stopped beating or died on this
         host) first, then the next never-claimed chunk (only one starting below slot ``limit``,
-        when given). None when every chunk is done or held."""
-        now = time.time()
-        with self._write() as conn:
-            for index, start, stop, claims, holder, beat in conn.execute(
+        when given). None when every chunk is done or held. Claims serialize on the sweep's row."""
+
+        def op(conn: Any) -> Chunk | None:
+            sweep = self._exec(
+                conn,
+                f"SELECT total, chunk, next_chunk, {self._NOW} FROM fastgrid_batch_sweeps "
+                f"WHERE name = ?{self._LOCK_ROW}",
+                (name,),
+            ).fetchone()
+            if sweep is None:
+                raise KeyError(f"no batch sweep named {name!r} in {self.label}")
+            total, size, index, now = int(sweep[0]), int(sweep[1]), int(sweep[2]), float(sweep[3])
+            for chunk, start, stop, claims, holder, beat in self._exec(
+                conn,
                 "SELECT chunk, start, stop, claims, owner, beat FROM fastgrid_batch_chunks "
                 "WHERE sweep = ? AND state = 'claimed' ORDER BY chunk",
                 (name,),
@@ -341,90 +358,122 @@ class BatchStore:
                 if holder == owner:
                     continue
                 if (beat is not None and beat < now - grace) or owner_dead(holder, self._host):
-                    conn.execute(
+                    self._exec(
+                        conn,
                         "UPDATE fastgrid_batch_chunks SET owner = ?, beat = ?, claims = claims + 1 "
                         "WHERE sweep = ? AND chunk = ?",
-                        (owner, now, name, index),
+                        (owner, now, name, chunk),
                     )
-                    return Chunk(int(index), int(start), int(stop), int(claims) + 1)
-            row = conn.execute(
-                "SELECT total, chunk, next_chunk FROM fastgrid_batch_sweeps WHERE name = ?", (name,)
-            ).fetchone()
-            if row is None:
-                raise KeyError(f"no batch sweep named {name!r} in {self.path}")
-            total, size, index = (int(x) for x in row)
+                    return Chunk(int(chunk), int(start), int(stop), int(claims) + 1)
             start = index * size
             if start >= (total if limit is None else min(total, limit)):
                 return None
             stop = min(start + size, total)
-            conn.execute(
+            self._exec(
+                conn,
                 "INSERT INTO fastgrid_batch_chunks (sweep, chunk, start, stop, state, owner, beat) "
                 "VALUES (?, ?, ?, ?, 'claimed', ?, ?)",
                 (name, index, start, stop, owner, now),
             )
-            conn.execute("UPDATE fastgrid_batch_sweeps SET next_chunk = ? WHERE name = ?", (index + 1, name))
+            self._exec(
+                conn, "UPDATE fastgrid_batch_sweeps SET next_chunk = ? WHERE name = ?", (index + 1, name)
+            )
             return Chunk(index, start, stop, 1)
+
+        return self._transact(op)
 
     def claim_failed(self, name: str, owner: str, *, run: str) -> Chunk | None:
         """A recorded chunk with failed points that no worker of run ``run`` recorded, claimed again
         for ``owner`` (its rows stay until the retry's rows replace them). None when there is none."""
-        now = time.time()
-        with self._write() as conn:
-            for index, start, stop, claims, info in conn.execute(
+
+        def op(conn: Any) -> Chunk | None:
+            for chunk, start, stop, claims, info in self._exec(
+                conn,
                 "SELECT chunk, start, stop, claims, info FROM fastgrid_batch_chunks "
-                "WHERE sweep = ? AND state = 'done' AND failed > 0 ORDER BY chunk",
+                f"WHERE sweep = ? AND state = 'done' AND failed > 0 ORDER BY chunk{self._SKIP_LOCKED}",
                 (name,),
             ).fetchall():
                 if info and json.loads(info).get("run") == run:
                     continue
-                conn.execute(
-                    "UPDATE fastgrid_batch_chunks SET state = 'claimed', owner = ?, beat = ?, "
+                self._exec(
+                    conn,
+                    f"UPDATE fastgrid_batch_chunks SET state = 'claimed', owner = ?, beat = {self._NOW}, "
                     "claims = claims + 1 WHERE sweep = ? AND chunk = ?",
-                    (owner, now, name, index),
+                    (owner, name, chunk),
                 )
-                return Chunk(int(index), int(start), int(stop), int(claims) + 1)
-        return None
+                return Chunk(int(chunk), int(start), int(stop), int(claims) + 1)
+            return None
+
+        return self._transact(op)
 
     def claim_leaders(self, name: str, owner: str, slots: Sequence[int]) -> list[int]:
         """Which of ``slots`` (points the Optuna study lacks) ``owner`` writes to the study: those
         no other worker took, or whose taker died or took them over ``LEADER_LEASE_S`` ago, so
         that workers finishing together never write a point twice."""
-        now = time.time()
-        mine = []
-        with self._write() as conn:
+
+        def op(conn: Any) -> list[int]:
+            # One writer at a time per sweep: the sweep's row is the lock.
+            row = self._exec(
+                conn, f"SELECT {self._NOW} FROM fastgrid_batch_sweeps WHERE name = ?{self._LOCK_ROW}", (name,)
+            ).fetchone()
+            now = float(row[0]) if row is not None else time.time()
+            mine = []
             for slot in slots:
-                row = conn.execute(
+                held = self._exec(
+                    conn,
                     "SELECT owner, since FROM fastgrid_batch_leaders WHERE sweep = ? AND slot = ?",
                     (name, slot),
                 ).fetchone()
-                taken = row is not None and row[0] != owner and row[1] > now - LEADER_LEASE_S
-                if taken and not owner_dead(row[0], self._host):
+                taken = held is not None and held[0] != owner and held[1] > now - LEADER_LEASE_S
+                if taken and not owner_dead(held[0], self._host):
                     continue
-                conn.execute(
-                    "INSERT OR REPLACE INTO fastgrid_batch_leaders (sweep, slot, owner, since) "
-                    "VALUES (?, ?, ?, ?)",
+                self._exec(
+                    conn,
+                    "INSERT INTO fastgrid_batch_leaders (sweep, slot, owner, since) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (sweep, slot) DO UPDATE SET owner = excluded.owner, since = excluded.since",
                     (name, slot, owner, now),
                 )
                 mine.append(slot)
-        return mine
+            return mine
+
+        return self._transact(op)
+
+    def mark_leaders(self, name: str, owner: str, slots: Sequence[int]) -> None:
+        """``owner`` wrote ``slots`` to the study: other workers skip them (without reading the
+        study) for ``LEADER_LEASE_S``; after that a worker that claims them finds them written."""
+
+        def op(conn: Any) -> None:
+            for slot in slots:
+                self._exec(
+                    conn,
+                    f"UPDATE fastgrid_batch_leaders SET owner = ?, since = {self._NOW} "
+                    "WHERE sweep = ? AND slot = ? AND owner = ?",
+                    (WRITTEN, name, slot, owner),
+                )
+
+        self._transact(op)
 
     def beat(self, name: str, owner: str) -> None:
         """Heartbeat: every claim of ``owner`` is alive now."""
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE fastgrid_batch_chunks SET beat = ? "
+        self._transact(
+            lambda conn: self._exec(
+                conn,
+                f"UPDATE fastgrid_batch_chunks SET beat = {self._NOW} "
                 "WHERE sweep = ? AND owner = ? AND state = 'claimed'",
-                (time.time(), name, owner),
+                (name, owner),
             )
+        )
 
     def release(self, name: str, owner: str) -> None:
         """Gives up ``owner``'s unfinished claims (Ctrl-C): another worker may take them at once."""
-        with self._write() as conn:
-            conn.execute(
+        self._transact(
+            lambda conn: self._exec(
+                conn,
                 "UPDATE fastgrid_batch_chunks SET owner = NULL, beat = 0 "
                 "WHERE sweep = ? AND owner = ? AND state = 'claimed'",
                 (name, owner),
             )
+        )
 
     def finish(
         self,
@@ -440,35 +489,39 @@ class BatchStore:
     ) -> bool:
         """Writes a chunk's columns and marks it done, in one transaction, if ``owner`` still holds
         it (a column is an array, or bytes ``_codec`` already encoded). Returns False (and writes
-        nothing) when the claim was lost (another worker took it over
-        as stale): that worker records the chunk, so no row is ever written twice."""
+        nothing) when the claim was lost (another worker took it over as stale): that worker
+        records the chunk, so no row is ever written twice."""
         blobs = [
             (name, col, chunk.index, values if isinstance(values, bytes) else encode(np.asarray(values)))
             for col, values in columns.items()
         ]
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT owner, state FROM fastgrid_batch_chunks WHERE sweep = ? AND chunk = ?",
+
+        def op(conn: Any) -> bool:
+            row = self._exec(
+                conn,
+                "SELECT owner, state FROM fastgrid_batch_chunks "
+                f"WHERE sweep = ? AND chunk = ?{self._LOCK_ROW}",
                 (name, chunk.index),
             ).fetchone()
             if row is None or row[0] != owner or row[1] != "claimed":
                 return False
             # A retried or taken-over chunk may hold rows of an earlier attempt: replace them all.
-            conn.execute(
-                "DELETE FROM fastgrid_batch_columns WHERE sweep = ? AND chunk = ?", (name, chunk.index)
+            self._exec(
+                conn, "DELETE FROM fastgrid_batch_columns WHERE sweep = ? AND chunk = ?", (name, chunk.index)
             )
-            conn.executemany(
-                "INSERT OR REPLACE INTO fastgrid_batch_columns (sweep, name, chunk, data) "
-                "VALUES (?, ?, ?, ?)",
-                blobs,
+            self._put_columns(conn, blobs)
+            self._exec(
+                conn,
+                f"UPDATE fastgrid_batch_chunks SET state = 'done', beat = {self._NOW}, failed = ?, "
+                "infeasible = ?, duration = ?, info = ? WHERE sweep = ? AND chunk = ?",
+                (failed, infeasible, duration, json.dumps(info), name, chunk.index),
             )
-            conn.execute(
-                "UPDATE fastgrid_batch_chunks SET state = 'done', beat = ?, failed = ?, infeasible = ?, "
-                "duration = ?, info = ? WHERE sweep = ? AND chunk = ?",
-                (time.time(), failed, infeasible, duration, json.dumps(info), name, chunk.index),
-            )
-        self._written(sum(len(b[3]) for b in blobs))
-        return True
+            return True
+
+        done = self._transact(op)
+        if done:
+            self._written(sum(len(b[3]) for b in blobs))
+        return done
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -482,21 +535,11 @@ class BatchStore:
         if state is not None:
             sql += " AND state = ?"
             args.append(state)
-        keys = (
-            "chunk",
-            "start",
-            "stop",
-            "state",
-            "owner",
-            "beat",
-            "claims",
-            "failed",
-            "infeasible",
-            "duration",
-        )
         out = []
         for row in self._read(sql + " ORDER BY chunk", args):
-            d = dict(zip(keys, row[:-1], strict=True))
+            d = dict(zip(_CHUNK_KEYS, row[:-1], strict=True))
+            for k in ("chunk", "start", "stop", "claims", "failed", "infeasible"):
+                d[k] = int(d[k])
             d["info"] = json.loads(row[-1]) if row[-1] else {}
             out.append(d)
         return out
@@ -506,7 +549,8 @@ class BatchStore:
         row = self._read(
             "SELECT COALESCE(SUM(CASE WHEN state = 'done' THEN stop - start END), 0), "
             "COALESCE(SUM(failed), 0), COALESCE(SUM(infeasible), 0), "
-            "COALESCE(SUM(state = 'done'), 0), COALESCE(SUM(state = 'claimed' AND owner IS NOT NULL), 0), "
+            "COALESCE(SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN state = 'claimed' AND owner IS NOT NULL THEN 1 ELSE 0 END), 0), "
             "COALESCE(SUM(CASE WHEN state = 'claimed' AND owner IS NOT NULL THEN stop - start END), 0) "
             "FROM fastgrid_batch_chunks WHERE sweep = ?",
             (name,),
@@ -535,7 +579,7 @@ class BatchStore:
         rows = self._read(
             "SELECT name, data FROM fastgrid_batch_columns WHERE sweep = ? AND chunk = ?", (name, chunk)
         )
-        return {str(column): decode(data) for column, data in rows}
+        return {str(column): decode(bytes(data)) for column, data in rows}
 
     def column(
         self, name: str, column: str, chunks: Sequence[int] | None = None
@@ -546,6 +590,111 @@ class BatchStore:
         if chunks is not None:
             if not chunks:
                 return {}
-            sql += f" AND chunk IN ({','.join('?' * len(chunks))})"
-            args.extend(int(c) for c in chunks)
-        return {int(c): decode(data) for c, data in self._read(sql, args)}
+            test, values = self._in_list([int(c) for c in chunks])
+            sql += f" AND chunk {test}"
+            args.extend(values)
+        return {int(c): decode(bytes(data)) for c, data in self._read(sql, args)}
+
+
+class BatchStore(ChunkStore):
+    """Batch sweeps' chunks and columns in one SQLite file (the embedded store's ``fastgrid.db``).
+
+    Safe for threads and for processes: each process opens its own connection (also after fork),
+    every write is one ``BEGIN IMMEDIATE`` transaction (which holds the database: no row locks).
+    """
+
+    # Epoch seconds (SQLite's 'now' is UTC to the millisecond).
+    _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        self._checkpointer: _Checkpointer | None = None
+        self._unchecked = 0  # bytes written since the last checkpoint was asked for
+        with self._lock:
+            self._connection()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        if self._conn is not None:
+            # Forked: the parent's connection must not be closed (or used) here; keep it alive.
+            _INHERITED.append(self._conn)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _Checkpointer
+
+        def create(c: sqlite3.Connection) -> None:
+            for statement in schema_statements(int_type="INTEGER", float_type="REAL", blob_type="BLOB"):
+                c.execute(statement)
+
+        self._begin(conn, create)
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _begin(self, conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], _T]) -> _T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = op(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _transact(self, op: Callable[[Any], _T]) -> _T:
+        with self._lock:
+            return self._begin(self._connection(), op)
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._connection().execute(sql, args).fetchall()
+
+    def _exec(self, conn: Any, sql: str, args: Sequence[Any] = ()) -> Any:
+        return conn.execute(sql, args)
+
+    def _put_columns(self, conn: Any, rows: list[tuple[str, str, int, bytes]]) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO fastgrid_batch_columns (sweep, name, chunk, data) VALUES (?, ?, ?, ?)",
+            rows,
+        )
+
+    def close(self) -> None:
+        self.stop_checkpoints()
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def _written(self, size: int) -> None:
+        self._unchecked += size
+        if self._unchecked < _CHECKPOINT_BYTES:
+            return
+        self._unchecked = 0
+        if self._checkpointer is None or self._checkpointer.pid != os.getpid():
+            self._checkpointer = _Checkpointer(self.path)
+        self._checkpointer.kick()
+
+    def stop_checkpoints(self) -> None:
+        """Stops the checkpoint thread (a worker does before it ends; a fork must not see it)."""
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None and checkpointer.pid == os.getpid():
+            checkpointer.stop()

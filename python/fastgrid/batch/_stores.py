@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 
 from fastgrid.batch._pgstore import PgBatchStore, is_postgres_url
-from fastgrid.batch._store import BatchStore
+from fastgrid.batch._store import BatchStore, ChunkStore
 
 __all__ = ["open_batch_store"]
 
 
-def open_batch_store(location: str | os.PathLike[str]) -> BatchStore | PgBatchStore:
-    """The store at ``location``: a ``postgresql://`` URL (:class:`PgBatchStore`) or an SQLite file."""
+def open_batch_store(location: str | os.PathLike[str]) -> ChunkStore:
+    """The store at ``location``: a ``fastgrid+postgresql://`` or ``postgresql://`` URL
+    (:class:`PgBatchStore`) or an SQLite file (:class:`BatchStore`)."""
     if is_postgres_url(location):
         return PgBatchStore(str(location))
     return BatchStore(location)

@@ -11,7 +11,6 @@ import click
 from fastgrid._core import Grid
 from fastgrid.cli._main import InputError, main
 from fastgrid.exceptions import SpecError
-from fastgrid.sweepfile import load_grid_spec
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:
@@ -51,6 +50,8 @@ def grid(
     """Read the parameters tree of FILE (TOML, YAML or JSON, or a sweep file's [parameters], with its
     [sweep] where constraints) and print JSON lines: the count, then points. Without
     --count/--head/--index/--sample, every point."""
+    from fastgrid.sweepfile import load_grid_spec
+
     if sample is not None and seed is None:
         raise click.UsageError("--sample needs --seed (the same seed gives the same points)")
     shard_kn = _shard(shard)

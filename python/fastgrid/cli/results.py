@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from fastgrid.cli._main import InputError, main
 from fastgrid.results import DEFAULT_PATTERN, ResultIndex, iter_updates
@@ -85,6 +83,9 @@ def results(
 ) -> None:
     """Print the newest result file per key in SOURCE: a directory, or a sweep file whose
     [objective.results] section names the directory, pattern and order (options override it)."""
+    from rich.console import Console
+    from rich.table import Table
+
     directory, settings = _source(source)
     pattern = pattern or settings.get("pattern") or DEFAULT_PATTERN
     order_by = order_by or settings.get("order_by") or "stamp"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from fastgrid.cli._echo import echo_best
 from fastgrid.cli._main import InputError, RunError, main
 from fastgrid.exceptions import (
     BatchFailedError,
@@ -17,7 +18,6 @@ from fastgrid.exceptions import (
     SweepChangedError,
     SweepFileError,
 )
-from fastgrid.sweepfile import parse_duration
 
 if TYPE_CHECKING:
     from fastgrid.runner import BatchSweepResult, SweepResult
@@ -53,6 +53,8 @@ def run_walkforward_file(sweep_file: str, **options: Any) -> WalkForwardResult |
 
 
 def _timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from fastgrid.sweepfile import parse_duration
+
     if value is None:
         return None
     try:
@@ -145,14 +147,7 @@ def run(
     elif result.best is None:
         click.echo(f"sweep {result.name}: no completed feasible trial yet")
     else:
-        best = result.best
-        values = ", ".join(f"{v:.6g}" for v in best["values"] or [])
-        label = "best validated trial" if result.validation else "best trial"
-        click.echo(f"{label} {best['number']} of sweep {result.name}: {values}")
-        click.echo(f"  params: {json.dumps(best['params'], default=str)}")
-        if best["metrics"]:
-            click.echo(f"  metrics: {json.dumps(best['metrics'], default=str)}")
-        click.echo(f"  config: {result.best_config_path}")
+        echo_best(result)
     for v in result.validation:
         held_out = f"{v['validated']:.6g}" if v["validated"] is not None else f"- ({v['reason']})"
         click.echo(f"  validated trial {v['number']}: search {v['value']:.6g}, held-out {held_out}")
@@ -176,15 +171,9 @@ def _echo_batch(result: BatchSweepResult) -> None:
     )
     for reason, count in list(result.failures().items())[:5] if c["failed"] else []:
         click.echo(f"  {count:,} failed: {reason}")
-    best = result.best
-    if best is None:
+    if result.best is None:
         click.echo("  no feasible point yet")
-        return
-    values = ", ".join(f"{v:.6g}" for v in best["values"] or [])
-    click.echo(f"best point (grid slot {best['number']}): {values}")
-    click.echo(f"  params: {json.dumps(best['params'], default=str)}")
-    click.echo(f"  metrics: {json.dumps(best['metrics'], default=str)}")
-    click.echo(f"  config: {result.best_config_path}")
+    echo_best(result)
 
 
 def _check(sweep_file: str, point: int) -> None:

@@ -7,10 +7,9 @@ leaves its trial to be failed after the heartbeat grace period and run again by 
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from fastgrid.cli._echo import echo_best
 from fastgrid.cli._main import main
 from fastgrid.cli.run import _timeout, run_sweep_file
 
@@ -81,10 +80,7 @@ def worker(
             f"worker done: sweep {result.name}: ran {result.ran:,} point(s) here; {counts['done']:,} of "
             f"{counts['total']:,} points done, {counts['failed']:,} failed, {counts['running']:,} in flight"
         )
-        if result.best is not None:
-            values = ", ".join(f"{v:.6g}" for v in result.best["values"] or [])
-            params = json.dumps(result.best["params"], default=str)
-            click.echo(f"best point (grid slot {result.best['number']}): {values}  params: {params}")
+        echo_best(result, compact=True)
         if result.interrupted:
             from fastgrid.runner import exit_status, leave
 
@@ -94,11 +90,7 @@ def worker(
         f"worker done: sweep {result.name}: ran {result.ran} trial(s) here; "
         f"{counts['complete']} complete, {counts['failed']} failed, {counts['running']} running in all"
     )
-    if result.best is not None:
-        best = result.best
-        values = ", ".join(f"{v:.6g}" for v in best["values"] or [])
-        params = json.dumps(best["params"], default=str)
-        click.echo(f"best trial {best['number']}: {values}  params: {params}")
+    echo_best(result, compact=True)
     from fastgrid.runner import exit_status, leave
 
     # 128 + the signal that stopped the run; and no thread the objective left running holds us.

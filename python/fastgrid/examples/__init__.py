@@ -9,13 +9,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-__all__ = ["COMMAND", "FILES", "GRID", "TPE", "WALKFORWARD", "copy_to", "folder"]
+__all__ = ["BATCH", "COMMAND", "FILES", "GRID", "TPE", "WALKFORWARD", "copy_to", "folder"]
 
 GRID = "grid.toml"
 TPE = "tpe.toml"
 COMMAND = "command.toml"
 WALKFORWARD = "walkforward.toml"
-FILES = (GRID, TPE, COMMAND, WALKFORWARD, "sma_config.json")
+BATCH = "batch.toml"
+FILES = (GRID, TPE, COMMAND, WALKFORWARD, BATCH, "sma_config.json")
 
 
 def folder() -> Path:

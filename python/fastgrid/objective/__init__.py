@@ -7,11 +7,27 @@ Both write the merged config to ``trial_dir/config.json`` and return a :class:`T
 a trial's own failure never raises.
 """
 
-from fastgrid.objective._callables import CallableObjective
-from fastgrid.objective._capped import DEFAULT_LOG_LIMIT
-from fastgrid.objective._commands import CommandObjective
-from fastgrid.objective._outcome import Objective, TrialOutcome, lookup_metric
-from fastgrid.objective._results import ResultsSpec
+from typing import TYPE_CHECKING
+
+from fastgrid.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from fastgrid.objective._callables import CallableObjective
+    from fastgrid.objective._capped import DEFAULT_LOG_LIMIT
+    from fastgrid.objective._commands import CommandObjective
+    from fastgrid.objective._outcome import Objective, TrialOutcome, lookup_metric
+    from fastgrid.objective._results import ResultsSpec
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "fastgrid.objective._callables": ["CallableObjective"],
+            "fastgrid.objective._capped": ["DEFAULT_LOG_LIMIT"],
+            "fastgrid.objective._commands": ["CommandObjective"],
+            "fastgrid.objective._outcome": ["Objective", "TrialOutcome", "lookup_metric"],
+            "fastgrid.objective._results": ["ResultsSpec"],
+        },
+    )
 
 __all__ = [
     "DEFAULT_LOG_LIMIT",

@@ -16,8 +16,15 @@ from typing import Any
 
 from fastgrid.batch import BatchResults, as_row, open_batch_store
 from fastgrid.dotted import nest
-from fastgrid.reporting._common import FailureGroup, _duration, _fmt, _short_names
-from fastgrid.study import Row
+from fastgrid.reporting._common import (
+    FailureGroup,
+    make_console,
+    print_best,
+    print_failures,
+    print_header,
+    print_top,
+)
+from fastgrid.study import Row, same_reason
 
 __all__ = ["BatchReport", "load_batch_report", "render_batch_report"]
 
@@ -54,11 +61,17 @@ class BatchReport:
 
     @functools.cached_property
     def failures(self) -> list[FailureGroup]:
-        """Failed points grouped by reason, most frequent first: reason, count, first slot."""
-        return [
-            FailureGroup(reason=g["reason"], count=g["count"], first=g["first"], trials=[])
-            for g in self.results.failure_groups()
-        ]
+        """Failed points grouped by reason as the per-trial report groups them (numbers blanked,
+        :func:`fastgrid.study.same_reason`), most frequent first: reason (the first point's),
+        count, first slot."""
+        groups: dict[str, FailureGroup] = {}
+        for g in sorted(self.results.failure_groups(), key=lambda g: g["first"]):
+            key = same_reason(g["reason"])
+            if key in groups:
+                groups[key].count += g["count"]
+            else:
+                groups[key] = FailureGroup(reason=g["reason"], count=g["count"], first=g["first"], trials=[])
+        return sorted(groups.values(), key=lambda g: (-g.count, g.first))
 
     @functools.cached_property
     def best_config(self) -> dict[str, Any] | None:
@@ -135,62 +148,43 @@ def load_batch_report(
 
 def render_batch_report(report: BatchReport, *, top: int = 10, console: Any = None) -> None:
     """Print a batch report with rich: counts, failures by reason, the top points, the best."""
-    from rich.console import Console
-    from rich.table import Table
-
-    if console is None:
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=200)
+    console = make_console(console)
     c = report.counts
-    direction = ", ".join(report.directions)
-    console.print(
-        f"[bold]sweep {report.name}[/bold] (batch; {direction} {', '.join(report.metrics)}): "
-        f"{c['done']:,} of {c['total']:,} points done: {c['feasible']:,} feasible, "
+    print_header(
+        console,
+        name=report.name,
+        directions=report.directions,
+        metrics=report.metrics,
+        kind="batch",
+        counts=f"{c['done']:,} of {c['total']:,} points done: {c['feasible']:,} feasible, "
         f"{c['infeasible']:,} infeasible, {c['failed']:,} failed"
-        + (f", {c['running']:,} in flight" if c.get("running") else "")
+        + (f", {c['running']:,} in flight" if c.get("running") else ""),
     )
-    if report.failures:
-        ft = Table(title=f"{c['failed']:,} failed points by reason", title_justify="left")
-        ft.add_column("points", justify="right")
-        ft.add_column("first slot", justify="right")
-        ft.add_column("reason", overflow="fold")
-        for group in report.failures[:10]:
-            ft.add_row(f"{group.count:,}", str(group.first), group.reason)
-        console.print(ft)
-        if len(report.failures) > 10:
-            rest = sum(g.count for g in report.failures[10:])
-            console.print(f"  … and {rest:,} more in {len(report.failures) - 10} other reasons")
+    print_failures(
+        console,
+        report.failures,
+        title=f"{c['failed']:,} failed points by reason",
+        unit="points",
+        first=lambda g: f"slot {g.first}",
+        evidence=False,
+        count=lambda n: f"{n:,}",
+    )
     rows = report.top(top)
-    params = report.param_names
-    names = _short_names(params)
-    extra: dict[str, None] = {}
-    for row in rows:
-        extra.update(dict.fromkeys(m for m in row["metrics"] if m not in report.metrics))
-    table = Table(title=f"top {len(rows)} points", title_justify="left")
-    table.add_column("slot", justify="right")
-    for m in report.metrics:
-        table.add_column(m, justify="right", style="bold")
-    for p in params:
-        table.add_column(names[p], justify="right")
-    for m in extra:
-        table.add_column(m, justify="right")
-    table.add_column("time", justify="right")
-    for row in rows:
-        table.add_row(
-            str(row["number"]),
-            *[_fmt(row["metrics"].get(m)) for m in report.metrics],
-            *[_fmt(row["params"].get(p)) for p in params],
-            *[_fmt(row["metrics"].get(m)) for m in extra],
-            _duration(row["duration"]),
-        )
-    console.print(table)
+    print_top(
+        console,
+        rows,
+        title=f"top {len(rows)} points",
+        number="slot",
+        metrics=report.metrics,
+        params=report.param_names,
+        tag=lambda row: str(row["number"]),
+        feasible=False,
+    )
     best = report.best
-    if best is None:
-        console.print("no feasible point yet")
-    else:
-        console.print(
-            f"best point: slot {best['number']} "
-            + ", ".join(f"{m}={_fmt(v)}" for m, v in zip(report.metrics, best["values"] or [], strict=False))
-        )
-        console.print("  params: " + json.dumps(best["params"], default=str))
+    print_best(
+        console,
+        best,
+        label=f"best point: slot {best['number']}" if best is not None else "",
+        metrics=report.metrics,
+        none="no feasible point yet",
+    )

@@ -1,16 +1,30 @@
-"""What the per-trial and the batch reports share: the lazily loaded default config and cell formats."""
+"""What the per-trial and the batch reports share: the lazily loaded default config, cell formats
+and the rendering (header, failures by reason, the top rows, the best), one home for each rule."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastgrid.config import ConfigCache
+from fastgrid.study import Row, flat_metrics
 from fastgrid.sweepfile import SweepFile
 
-__all__ = ["FailureGroup", "_LazyConfig", "_config_of", "_duration", "_fmt", "_short_names"]
+__all__ = [
+    "FailureGroup",
+    "_LazyConfig",
+    "_config_of",
+    "_duration",
+    "_fmt",
+    "_short_names",
+    "make_console",
+    "print_best",
+    "print_failures",
+    "print_header",
+    "print_top",
+]
 
 
 @dataclass
@@ -68,3 +82,110 @@ def _duration(seconds: Any) -> str:
     if not isinstance(seconds, int | float):
         return "-"
     return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+# -- rendering shared by the per-trial and the batch report (rich is imported on first use) ---------
+def make_console(console: Any = None) -> Any:
+    """``console``, or a rich Console: a pipe or file gets the whole table rather than rich's
+    80-column default."""
+    if console is not None:
+        return console
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def print_header(
+    console: Any, *, name: str, directions: Sequence[str], metrics: Sequence[str], counts: str, kind: str = ""
+) -> None:
+    """``sweep NAME (maximize sharpe): <counts>``; ``kind`` (``"batch"``) goes inside the brackets."""
+    what = f"{', '.join(directions)} {', '.join(metrics)}"
+    console.print(f"[bold]sweep {name}[/bold] ({f'{kind}; ' if kind else ''}{what}): {counts}")
+
+
+def print_failures(
+    console: Any,
+    groups: Sequence[FailureGroup],
+    *,
+    title: str,
+    unit: str,
+    first: Callable[[FailureGroup], str],
+    evidence: bool,
+    count: Callable[[int], str] = str,
+    shown: int = 10,
+) -> None:
+    """The failures by reason: a line per group (``unit`` counted, the first one, the reason and,
+    with ``evidence``, the log or folder to look at), then how many reasons and ``unit`` are left."""
+    if not groups:
+        return
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column(unit, justify="right")
+    table.add_column("first", justify="right")
+    table.add_column("reason", overflow="fold")
+    if evidence:
+        table.add_column("look at", overflow="fold")
+    for group in groups[:shown]:
+        cells = [count(group.count), first(group), group.reason]
+        table.add_row(*cells, *([group.evidence or "-"] if evidence else []))
+    console.print(table)
+    if len(groups) > shown:
+        rest = sum(g.count for g in groups[shown:])
+        console.print(f"... and {len(groups) - shown} more reasons ({count(rest)} {unit})")
+
+
+def print_top(
+    console: Any,
+    rows: Sequence[Row],
+    *,
+    title: str,
+    number: str,
+    metrics: Sequence[str],
+    params: Sequence[str],
+    tag: Callable[[Row], str],
+    feasible: bool,
+) -> None:
+    """The top rows: their number (``tag``), the objective metrics, the parameters (short names),
+    the other metrics, with ``feasible`` a yes/no column, and the time each took."""
+    from rich.table import Table
+
+    names = _short_names(params)
+    extra: dict[str, None] = {}
+    for row in rows:
+        extra.update(dict.fromkeys(m for m in flat_metrics(row["metrics"]) if m not in metrics))
+    table = Table(title=title, title_justify="left")
+    table.add_column(number, justify="right")
+    for m in metrics:
+        table.add_column(m, justify="right", style="bold")
+    for p in params:
+        table.add_column(names[p], justify="right")
+    for m in extra:
+        table.add_column(m, justify="right")
+    if feasible:
+        table.add_column("feasible")
+    table.add_column("time", justify="right")
+    for row in rows:
+        values = list(row["values"] or [])
+        flat = flat_metrics(row["metrics"])
+        table.add_row(
+            tag(row),
+            *[_fmt(v) for v in values],
+            *[_fmt(row["params"].get(p)) for p in params],
+            *[_fmt(flat.get(m)) for m in extra],
+            *(["yes" if row["feasible"] else "[red]no[/red]"] if feasible else []),
+            _duration(row["duration"]),
+        )
+    console.print(table)
+
+
+def print_best(console: Any, best: Row | None, *, label: str, metrics: Sequence[str], none: str) -> None:
+    """``<label> sharpe=3.85`` and its params as JSON; ``none`` when there is no best yet."""
+    if best is None:
+        console.print(none)
+        return
+    console.print(
+        f"{label} " + ", ".join(f"{m}={_fmt(v)}" for m, v in zip(metrics, best["values"] or [], strict=False))
+    )
+    console.print("  params: " + json.dumps(best["params"], default=str))

@@ -1,21 +1,26 @@
-"""``fastgrid demo``: the bundled grid example end to end, in a folder of its own.
+"""``fastgrid demo``: the bundled example end to end, in a folder of its own.
 
-Copies the example sweep files into the folder, runs ``grid.toml`` (348 backtests), then shows
-the top trials, writes a heatmap of sharpe over the two moving-average windows and the best
-config. Running it again in the same folder resumes the stored sweep (nothing is re-run).
+Copies the example sweep files into the folder, runs ``grid.toml`` (348 backtests, one Optuna trial
+each), shows the top trials, writes a heatmap of sharpe over the two moving-average windows and
+the best config; then runs ``batch.toml``, the same crossover on a finer grid as a batch sweep (one
+vectorized call per chunk of points, docs/batch.md), and shows its speed, its best point and that
+both modes give the same metrics on the points they share. Running it again in the same folder
+resumes both stored sweeps (nothing is re-run).
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastgrid import examples
+from fastgrid.reporting._common import make_console
 from fastgrid.reporting._plot import save_heatmap
-from fastgrid.reporting._report import load_report, render_report
-from fastgrid.runner import Sweep
+from fastgrid.reporting._report import Report, load_report, render_report
+from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -26,13 +31,26 @@ class DemoResult:
     result: Any
     heatmap: Path
     best_config: Path
+    batch: BatchSweepResult | None = None
+    """The batch sweep's result (``batch.toml``)."""
+    seconds: float = 0.0
+    """The per-trial sweep's run time."""
+    batch_seconds: float = 0.0
+    """The batch sweep's run time."""
+    shared: int = 0
+    """Points both sweeps evaluated (grid.toml's, inside batch.toml's grid)."""
+    largest_difference: float | None = None
+    """The largest absolute difference of a metric between the two modes on the shared points."""
 
 
 def run_demo(directory: str | Path, *, progress: bool | None = None, console: Any = None) -> DemoResult:
     """Run the demo in ``directory`` (created); returns where everything went."""
+    console = make_console(console)
     folder = examples.copy_to(directory)
     sweep_file = folder / examples.GRID
+    started = time.perf_counter()
     result = Sweep.from_file(sweep_file, directory=folder, progress=progress).run()
+    seconds = time.perf_counter() - started
     report = load_report(sweep_file, directory=folder)
     render_report(report, top=10, console=console)
     heatmap = folder / "heatmap.png"
@@ -40,4 +58,102 @@ def run_demo(directory: str | Path, *, progress: bool | None = None, console: An
     best_config = folder / "best_config.json"
     if result.best_config_path is not None:
         shutil.copyfile(result.best_config_path, best_config)
-    return DemoResult(folder, result, heatmap, best_config)
+    out = DemoResult(folder, result, heatmap, best_config, seconds=seconds)
+    if result.interrupted:
+        return out
+    started = time.perf_counter()
+    batch = Sweep.from_file(folder / examples.BATCH, directory=folder, progress=progress).run()
+    batch_seconds = time.perf_counter() - started
+    assert isinstance(batch, BatchSweepResult) and isinstance(report, Report)
+    shared, largest = _agreement(report, batch)
+    out = DemoResult(
+        folder,
+        result,
+        heatmap,
+        best_config,
+        batch=batch,
+        seconds=seconds,
+        batch_seconds=batch_seconds,
+        shared=shared,
+        largest_difference=largest,
+    )
+    _print_batch(console, out)
+    return out
+
+
+def _agreement(report: Report, batch: BatchSweepResult) -> tuple[int, float | None]:
+    """How many points both sweeps scored, and the largest difference of a metric on them."""
+    assert batch.results is not None
+    paths = list(batch.results.paths)
+    metrics = list(batch.results.metric_names)
+    cols = batch.results.columns([*paths, *metrics, "failed"])
+    index = {
+        key: i
+        for i, key in enumerate(zip(*(cols[p].tolist() for p in paths), strict=True))
+        if not cols["failed"][i]
+    }
+    largest: float | None = None
+    shared = 0
+    for row in report.rows:
+        if row["state"] != "COMPLETE" or row["reused"] is not None:
+            continue
+        i = index.get(tuple(row["params"].get(p) for p in paths))
+        if i is None:
+            continue
+        shared += 1
+        for m in metrics:
+            diff = abs(float(row["metrics"][m]) - float(cols[m][i]))
+            largest = diff if largest is None or diff > largest else largest
+    return shared, largest
+
+
+def _rate(points: int, seconds: float, unit: str) -> str:
+    return f"{points / seconds:,.0f} {unit}/s" if seconds > 0 and points else f"- {unit}/s"
+
+
+def _print_batch(console: Any, out: DemoResult) -> None:
+    batch, trial = out.batch, out.result
+    assert batch is not None
+    c = batch.counts
+    console.print()
+    console.print(
+        f"[bold]batch mode[/bold] ({examples.BATCH}: the same crossover on every fast window 5-50 and "
+        "even slow window 20-200, one vectorized call per chunk)"
+    )
+    if batch.ran:
+        console.print(
+            f"  {batch.ran:,} points in {out.batch_seconds:.2f}s: "
+            f"{_rate(batch.ran, out.batch_seconds, 'points')}"
+            + (
+                f" (per trial above: {trial.ran:,} trials in {out.seconds:.2f}s: "
+                f"{_rate(trial.ran, out.seconds, 'trials')})"
+                if trial.ran
+                else ""
+            )
+        )
+    else:
+        console.print(f"  all {c['done']:,} points were stored by an earlier run (nothing ran)")
+    console.print(
+        f"  {c['done']:,} points: {c['feasible']:,} feasible, {c['infeasible']:,} infeasible, "
+        f"{c['failed']:,} failed"
+    )
+    best = batch.best
+    if best is not None:
+        value = ", ".join(f"{v:.6g}" for v in best["values"] or [])
+        per_trial = _best_value(trial)
+        better = f" (per-trial grid's best: {per_trial:.6g})" if per_trial is not None else ""
+        console.print(f"  best point: slot {best['number']}, sharpe {value}{better}")
+        params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
+        console.print(f"    params: {params}", highlight=False)
+    if out.shared and out.largest_difference is not None:
+        agree = "agree" if out.largest_difference < 1e-9 else "DIFFER"
+        console.print(
+            f"  on the {out.shared} points both ran, the per-trial and batch metrics {agree} "
+            f"(largest difference {out.largest_difference:.1e})"
+        )
+
+
+def _best_value(result: SweepResult) -> float | None:
+    if result.best is None or not result.best["values"]:
+        return None
+    return float(result.best["values"][0])

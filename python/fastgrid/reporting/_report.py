@@ -23,7 +23,17 @@ from fastgrid import attrs
 from fastgrid.batch import store_path
 from fastgrid.dotted import nest
 from fastgrid.reporting._batch import BatchReport, load_batch_report, render_batch_report
-from fastgrid.reporting._common import FailureGroup, _config_of, _duration, _fmt, _short_names
+from fastgrid.reporting._common import (
+    FailureGroup,
+    _config_of,
+    _fmt,
+    _short_names,
+    make_console,
+    print_best,
+    print_failures,
+    print_header,
+    print_top,
+)
 from fastgrid.selection import Selection, assess_selection
 from fastgrid.storages import DEFAULT_STORE_NAME, open_storage, redact_url
 from fastgrid.study import (
@@ -379,63 +389,40 @@ def render_report(report: Report | BatchReport, *, top: int = 10, console: Any =
     if isinstance(report, BatchReport):
         render_batch_report(report, top=top, console=console)
         return
-    from rich.console import Console
     from rich.table import Table
 
-    if console is None:
-        console = Console()
-        if not console.is_terminal:
-            # A pipe or file gets the whole table rather than rich's 80-column default.
-            console = Console(width=200)
+    console = make_console(console)
     counts = report.counts
-    direction = ", ".join(report.directions)
-    console.print(
-        f"[bold]sweep {report.name}[/bold] ({direction} {', '.join(report.metrics)}): "
-        f"{counts['complete']} complete ({counts['reused']} reused, {counts['infeasible']} infeasible), "
-        f"{counts['failed']} failed, {counts['running']} running"
-        + (f", {counts['pruned']} pruned" if counts.get("pruned") else "")
+    print_header(
+        console,
+        name=report.name,
+        directions=report.directions,
+        metrics=report.metrics,
+        counts=f"{counts['complete']} complete ({counts['reused']} reused, "
+        f"{counts['infeasible']} infeasible), {counts['failed']} failed, {counts['running']} running"
+        + (f", {counts['pruned']} pruned" if counts.get("pruned") else ""),
     )
-    if report.failures:
-        ft = Table(title=f"{counts['failed']} failed trials by reason", title_justify="left")
-        ft.add_column("trials", justify="right")
-        ft.add_column("first", justify="right")
-        ft.add_column("reason", overflow="fold")
-        ft.add_column("look at", overflow="fold")
-        shown = report.failures[:10]
-        for group in shown:
-            ft.add_row(str(group.count), f"#{group.first}", group.reason, group.evidence or "-")
-        console.print(ft)
-        if len(report.failures) > len(shown):
-            rest = sum(g.count for g in report.failures[len(shown) :])
-            console.print(f"... and {len(report.failures) - len(shown)} more reasons ({rest} trials)")
+    print_failures(
+        console,
+        report.failures,
+        title=f"{counts['failed']} failed trials by reason",
+        unit="trials",
+        first=lambda g: f"#{g.first}",
+        evidence=True,
+    )
     rows = report.top(top)
     params = report.param_names
     names = _short_names(params)
-    extra: dict[str, None] = {}
-    for row in rows:
-        extra.update(dict.fromkeys(m for m in flat_metrics(row["metrics"]) if m not in report.metrics))
-    table = Table(title=f"top {len(rows)} trials", title_justify="left")
-    table.add_column("#", justify="right")
-    for m in report.metrics:
-        table.add_column(m, justify="right", style="bold")
-    for p in params:
-        table.add_column(names[p], justify="right")
-    for m in extra:
-        table.add_column(m, justify="right")
-    table.add_column("feasible")
-    table.add_column("time", justify="right")
-    for row in rows:
-        tag = f"{row['number']}" + (f" (={row['reused']})" if row["reused"] is not None else "")
-        values = [_fmt(v) for v in (row["values"] or [])]
-        table.add_row(
-            tag,
-            *values,
-            *[_fmt(row["params"].get(p)) for p in params],
-            *[_fmt(flat_metrics(row["metrics"]).get(m)) for m in extra],
-            "yes" if row["feasible"] else "[red]no[/red]",
-            _duration(row["duration"]),
-        )
-    console.print(table)
+    print_top(
+        console,
+        rows,
+        title=f"top {len(rows)} trials",
+        number="#",
+        metrics=report.metrics,
+        params=params,
+        tag=lambda row: f"{row['number']}" + (f" (={row['reused']})" if row["reused"] is not None else ""),
+        feasible=True,
+    )
     if report.validation:
         vt = Table(title="validation (held-out re-run of the top trials)", title_justify="left")
         vt.add_column("#", justify="right")
@@ -458,16 +445,14 @@ def render_report(report: Report | BatchReport, *, top: int = 10, console: Any =
         for name, value in report.importance.items():
             bar = "█" * max(1, round(value * 30))
             console.print(f"  {name:<24} {value:6.3f} {bar}")
-    if report.best is None:
-        console.print("no completed feasible trial yet")
-    else:
-        best = report.best
-        label = "best validated trial" if report.validation and best is not None else "best trial"
-        console.print(
-            f"{label}: #{best['number']} "
-            + ", ".join(f"{m}={_fmt(v)}" for m, v in zip(report.metrics, best["values"] or [], strict=False))
-        )
-        console.print("  params: " + json.dumps(best["params"], default=str))
+    label = "best validated trial" if report.validation and report.best is not None else "best trial"
+    print_best(
+        console,
+        report.best,
+        label=f"{label}: #{report.best['number']}" if report.best is not None else label,
+        metrics=report.metrics,
+        none="no completed feasible trial yet",
+    )
     if report.selection is not None:
         console.print("selection:")
         for sentence in report.selection.sentences():

@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,12 @@ def run_batch_sweep(
     ``more``: at most that many more points (whole chunks) than the sweep has claimed so far."""
     spec = plan.spec
     options = batch_options(spec, import_path=plan.import_path, directory=plan.directory)
+    if plan.target is not None:
+        # Sweep(batch=fn) or Sweep(objective=fn, mode="batch"): the callable given in Python.
+        options["batch" if spec.objective.batch is not None else "callable"] = plan.target
+    if spec.sweep.end_at is not None:
+        left = (spec.sweep.end_at - datetime.now(spec.sweep.end_at.tzinfo)).total_seconds()
+        options["timeout"] = max(left, 0.0) if options["timeout"] is None else min(options["timeout"], left)
     path = store_path(options["storage"], plan.directory)
     if more is not None:
         stored = None if fresh else open_batch_store(path).sweep(options["name"])

@@ -108,13 +108,24 @@ class Sweep:
     without a terminal, the default: a status line every 10 s), ``quiet`` (the start block, new
     failure reasons and the summary), ``verbose`` (a line per trial) — and ``more`` (run up to that
     many trials past ``max_trials``, which counts the study's trials across runs).
+
+    ``mode="batch"`` makes it a batch sweep (docs/batch.md; :meth:`run` returns a
+    :class:`BatchSweepResult`): ``batch`` is the vectorized objective (a callable
+    ``fn(columns, config)`` returning metric columns, or a ``"module:function"`` string), or
+    ``objective`` a per-point callable; ``chunk`` (points per chunk) and ``top_k`` (points written to
+    the Optuna study) apply. The sweep file's rules apply too (grid sampler only, no command, no
+    pruner...), each refused in one line naming the keyword.
     """
 
     def __init__(
         self,
         *,
         parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-        objective: Callable[[dict[str, Any]], Any] | str | Sequence[str],
+        objective: Callable[[dict[str, Any]], Any] | str | Sequence[str] | None = None,
+        batch: Callable[..., Any] | str | None = None,
+        mode: str = "trial",
+        chunk: int | None = None,
+        top_k: int | None = None,
         name: str = "sweep",
         direction: str | Sequence[str] | None = None,
         metric: str = "value",
@@ -131,16 +142,16 @@ class Sweep:
         seed: int | None = None,
         storage: str | None = None,
         retry_failed: int = 1,
-        fail_fast: int = 5,
+        fail_fast: int | None = None,
         heartbeat_interval: int = 10,
         grace_period: int | None = None,
-        keep_returns: int | str = 50,
+        keep_returns: int | str | None = None,
         config: str | Path | Mapping[str, Any] | None = None,
         config_model: str | type | None = None,
         allow_new: bool = False,
         objective_timeout: float | str | None = None,
-        retries: int = 0,
-        backoff: float = 1.0,
+        retries: int | None = None,
+        backoff: float | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
         results: Mapping[str, Any] | None = None,
@@ -156,13 +167,13 @@ class Sweep:
     ) -> None:
         target: Callable[[dict[str, Any]], Any] | None = None
         objective_section: dict[str, Any] = {
-            "timeout": objective_timeout,
-            "retries": retries,
-            "backoff": backoff,
             "env": dict(env or {}),
             "cwd": cwd,
             "results": dict(results) if results is not None else None,
         }
+        for key, value in (("timeout", objective_timeout), ("retries", retries), ("backoff", backoff)):
+            if value is not None:  # set only when given: a batch sweep refuses them
+                objective_section[key] = value
         if log_limit is not None:
             objective_section["log_limit"] = log_limit
         if isinstance(objective, str):
@@ -170,8 +181,14 @@ class Sweep:
         elif callable(objective):
             target = objective
             objective_section["callable"] = "python:callable"
-        else:
+        elif objective is not None:
             objective_section["command"] = list(objective)
+        if isinstance(batch, str):
+            objective_section["batch"] = batch
+        elif batch is not None:
+            # The vectorized objective rides in the plan's target; the spec says which kind it is.
+            target = batch if target is None else target
+            objective_section["batch"] = "python:callable"
         sweep_section: dict[str, Any] = {
             "name": name,
             "metric": metric,
@@ -187,11 +204,20 @@ class Sweep:
             "seed": seed,
             "storage": storage,
             "retry_failed": retry_failed,
-            "fail_fast": fail_fast,
             "heartbeat_interval": heartbeat_interval,
             "grace_period": grace_period,
-            "keep_returns": keep_returns,
+            "mode": mode,
         }
+        # Given only when set: a batch sweep has its own defaults (fail_fast counts chunks there),
+        # and its rules refuse what it cannot do (batch_problems), as for a sweep file.
+        for key, value in (
+            ("fail_fast", fail_fast),
+            ("keep_returns", keep_returns),
+            ("chunk", chunk),
+            ("top_k", top_k),
+        ):
+            if value is not None:
+                sweep_section[key] = value
         if direction is not None:
             # No default (issue 11): a missing direction is reported with the other problems.
             sweep_section["direction"] = direction if isinstance(direction, str) else list(direction)
@@ -212,7 +238,7 @@ class Sweep:
         elif config is not None:
             data["config"] = {"path": config, "model": config_model, "allow_new": allow_new}
         try:
-            spec = SweepFile.model_validate(data)
+            spec = SweepFile.model_validate(data, context={"keywords": True})
         except ValidationError as exc:
             raise SweepFileError("Sweep(...)", format_errors(exc)) from None
         base = Path(directory) if directory is not None else Path.cwd()

@@ -6,28 +6,59 @@
   samplers (TPE, random, CMA-ES, QMC, NSGA-II), built by :func:`search_sampler`.
 """
 
-from fastgrid.samplers._axes import (
-    axis_distribution,
-    decode_choice,
-    encode_choice,
-    exact_in_optuna,
-    single_value,
-)
-from fastgrid.samplers._factory import (
-    PRUNERS,
-    SEARCH_SAMPLERS,
-    constraint_values,
-    make_pruner,
-    search_sampler,
-)
-from fastgrid.samplers._grid import EXHAUSTED_ATTR, FAILED_IN_ATTR, SLOT_ATTR, GridSampler
-from fastgrid.samplers._search import SearchSpace
+from typing import TYPE_CHECKING
+
+from fastgrid.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from fastgrid.samplers._axes import (
+        axis_distribution,
+        decode_choice,
+        encode_choice,
+        exact_in_optuna,
+        single_value,
+    )
+    from fastgrid.samplers._factory import (
+        PRUNERS,
+        SEARCH_SAMPLERS,
+        constraint_values,
+        make_pruner,
+        search_sampler,
+    )
+    from fastgrid.samplers._grid import EXHAUSTED_ATTR, FAILED_IN_ATTR, SLOT_ATTR, GridSampler
+    from fastgrid.samplers._names import PRUNER_NAMES, SEARCH_SAMPLER_NAMES
+    from fastgrid.samplers._search import SearchSpace
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "fastgrid.samplers._axes": [
+                "axis_distribution",
+                "decode_choice",
+                "encode_choice",
+                "exact_in_optuna",
+                "single_value",
+            ],
+            "fastgrid.samplers._factory": [
+                "PRUNERS",
+                "SEARCH_SAMPLERS",
+                "constraint_values",
+                "make_pruner",
+                "search_sampler",
+            ],
+            "fastgrid.samplers._grid": ["EXHAUSTED_ATTR", "FAILED_IN_ATTR", "SLOT_ATTR", "GridSampler"],
+            "fastgrid.samplers._names": ["PRUNER_NAMES", "SEARCH_SAMPLER_NAMES"],
+            "fastgrid.samplers._search": ["SearchSpace"],
+        },
+    )
 
 __all__ = [
     "EXHAUSTED_ATTR",
     "FAILED_IN_ATTR",
     "PRUNERS",
+    "PRUNER_NAMES",
     "SEARCH_SAMPLERS",
+    "SEARCH_SAMPLER_NAMES",
     "SLOT_ATTR",
     "GridSampler",
     "SearchSpace",

@@ -9,19 +9,43 @@ walk-forward analysis: its folds, the rank correlation of in- and out-of-sample 
 compact text form of a returns series for storing it with a trial.
 """
 
-from fastgrid.stats._pbo import PBOResult, pbo
-from fastgrid.stats._ranks import rank_correlation
-from fastgrid.stats._series import pack_returns, returns_series, unpack_returns
-from fastgrid.stats._sharpe import (
-    ReturnsSummary,
-    deflated_sharpe_ratio,
-    describe_returns,
-    expected_maximum_sharpe,
-    probabilistic_sharpe_ratio,
-    sharpe_ratio,
-    sharpe_ratio_standard_error,
-)
-from fastgrid.stats._walkforward import Fold, explicit_folds, walk_forward_folds
+from typing import TYPE_CHECKING
+
+from fastgrid.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from fastgrid.stats._pbo import PBOResult, pbo
+    from fastgrid.stats._ranks import rank_correlation
+    from fastgrid.stats._series import pack_returns, returns_series, unpack_returns
+    from fastgrid.stats._sharpe import (
+        ReturnsSummary,
+        deflated_sharpe_ratio,
+        describe_returns,
+        expected_maximum_sharpe,
+        probabilistic_sharpe_ratio,
+        sharpe_ratio,
+        sharpe_ratio_standard_error,
+    )
+    from fastgrid.stats._walkforward import Fold, explicit_folds, walk_forward_folds
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "fastgrid.stats._pbo": ["PBOResult", "pbo"],
+            "fastgrid.stats._ranks": ["rank_correlation"],
+            "fastgrid.stats._series": ["pack_returns", "returns_series", "unpack_returns"],
+            "fastgrid.stats._sharpe": [
+                "ReturnsSummary",
+                "deflated_sharpe_ratio",
+                "describe_returns",
+                "expected_maximum_sharpe",
+                "probabilistic_sharpe_ratio",
+                "sharpe_ratio",
+                "sharpe_ratio_standard_error",
+            ],
+            "fastgrid.stats._walkforward": ["Fold", "explicit_folds", "walk_forward_folds"],
+        },
+    )
 
 __all__ = [
     "Fold",

@@ -4,6 +4,8 @@ Open it with ``open_storage("fastgrid+postgresql://user:password@host:5432/db")`
 docs/postgres.md). :class:`PostgresJournalBackend` is the log (an Optuna journal backend, also usable
 under a stock ``optuna.storages.JournalStorage``); :class:`PostgresJournalStorage` replays it as the
 embedded store does, with Optuna's heartbeat interface timed by the server's clock.
+:class:`PostgresSession` (:func:`open_session`) is a connection to the same database with the same
+URL rules and reconnects, for the tables of batch sweeps.
 """
 
 from fastgrid.storages.postgres._journal import (
@@ -15,6 +17,7 @@ from fastgrid.storages.postgres._journal import (
     is_journal_url,
     parse_url,
 )
+from fastgrid.storages.postgres._session import PostgresSession, open_session
 from fastgrid.storages.postgres._storage import PostgresJournalStorage, open_postgres_storage
 
 __all__ = [
@@ -23,8 +26,10 @@ __all__ = [
     "SCHEME",
     "PostgresJournalBackend",
     "PostgresJournalStorage",
+    "PostgresSession",
     "PostgresTarget",
     "is_journal_url",
     "open_postgres_storage",
+    "open_session",
     "parse_url",
 ]
