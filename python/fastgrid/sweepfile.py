@@ -537,8 +537,8 @@ def batch_problems(spec: SweepFile, *, keywords: bool = False) -> list[str]:
                 'the next run (retry_failed): drop it or use mode = "trial"'
             )
             problems.append(line(f"objective.{key}", why))
-    for key, given in (("env", bool(objective.env)), ("cwd", objective.cwd is not None)):
-        if given and objective.command is None:
+    for key, is_set in (("env", bool(objective.env)), ("cwd", objective.cwd is not None)):
+        if is_set and objective.command is None:
             problems.append(line(f"objective.{key}", "applies to a command objective: drop it"))
     if spec.validate_ is not None:
         problems.append(
