@@ -465,3 +465,20 @@ def test_a_per_point_callable_that_returns_a_bad_shape_fails_that_point_with_the
     assert table.loc[35, "reason"].startswith("missing metric 'score'")
     ok = table[~table["failed"]]
     assert ok["score"].tolist() == [float(s) for s in ok.index]
+
+
+@pytest.mark.parametrize("name", ["slot", "failed", "feasible", "reason", "duration"])
+def test_a_parameter_named_like_a_result_column_is_refused_before_anything_runs(
+    tmp_path: Path, name: str
+) -> None:
+    calls: list[int] = []
+
+    def fn(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        calls.append(1)
+        return {"score": np.zeros(len(cols[name]))}
+
+    with pytest.raises(ValueError, match=rf"parameters\.{name}: .*rename the parameter"):
+        run_batch({name: {"type": "int", "low": 0, "high": 3}}, batch=fn, metric="score", directory=tmp_path)
+    with pytest.raises(ValueError, match=r"metric 'a': it is the name of a parameter"):
+        run_batch(PARAMS, batch=fn, metric="a", directory=tmp_path)
+    assert calls == []

@@ -675,6 +675,19 @@ def run_batch(
     probe = grid.columns(0, min(total, 1), fixed="scalar")
     constants = {p: v for p, v in probe.items() if not isinstance(v, np.ndarray)}
     paths = list(grid.paths)
+    for p in paths:
+        if p in RESULT_COLUMNS:
+            raise ValueError(
+                f"parameters.{p}: a batch sweep's results table has a column {p!r} of its own "
+                f"({', '.join(RESULT_COLUMNS)}); rename the parameter (a dotted path such as "
+                f"'strategy.{p}' is fine)"
+            )
+    for m in objective_metrics:
+        if m in RESULT_COLUMNS or m in paths:
+            raise ValueError(
+                f"metric {m!r}: it is the name of a {'parameter' if m in paths else 'result column'}, "
+                "and metrics share the results table with both; rename the metric"
+            )
     varying = [p for p in paths if p not in constants]
 
     study = _StudyOpener(
