@@ -701,12 +701,10 @@ def run_batch(
     size = (
         chunk
         if chunk is not None
-        # A capped sweep sizes its chunks by the cap: 1,000 points of a 10^12-point grid are 4 chunks
-        # of 250, not one default chunk of 65,536 points.
         else (
             stored["chunk"]
             if stored is not None
-            else default_chunk(min(total, max_points or total), workers, len(paths) + 4)
+            else _first_chunk(total, workers, len(paths) + 4, max_points)
         )
     )
     if size < 1:
@@ -794,6 +792,16 @@ def run_batch(
         study=study.study,
         seconds=time.perf_counter() - started,
     )
+
+
+def _first_chunk(total: int, workers: int, columns: int, cap: int | None) -> int:
+    """The chunk size of a new sweep without ``chunk``: a capped sweep's by its cap (1,000 points of
+    a 10^12-point grid ran a default chunk of 65,536), but at least 1,024 points, because the size
+    stays with the sweep and a trial run's tiny chunks would slow the whole grid later."""
+    size = default_chunk(total, workers, columns)
+    if cap is None or cap >= total:
+        return size
+    return max(default_chunk(cap, workers, columns), min(size, 1024))
 
 
 def _refuse_changed_objectives(name: str, stored: Mapping[str, Any], now: Mapping[str, Any]) -> None:
