@@ -482,3 +482,17 @@ def test_a_parameter_named_like_a_result_column_is_refused_before_anything_runs(
     with pytest.raises(ValueError, match=r"metric 'a': it is the name of a parameter"):
         run_batch(PARAMS, batch=fn, metric="a", directory=tmp_path)
     assert calls == []
+
+
+def test_a_frame_that_converts_to_arrow_is_read_like_a_polars_dataframe(tmp_path: Path) -> None:
+    class Frame:  # what a polars DataFrame offers
+        def __init__(self, columns: dict[str, Any]) -> None:
+            self.columns = columns
+
+        def to_arrow(self) -> pa.Table:
+            return pa.table(self.columns)
+
+    table = _table(_run(tmp_path, lambda cols, config: Frame({"score": _exact(cols)})))
+    assert np.array_equal(table["score"], table["a"] * 10.0 + table["b"])
+    with pytest.raises(BatchObjectiveError, match=r"returned set; .* polars DataFrame"):
+        _run(tmp_path, lambda cols, config: {1.0}, name="set")

@@ -130,6 +130,8 @@ def _numbers(values: Any, n: int) -> np.ndarray[Any, Any]:
 
 
 def _as_mapping(result: Any, n: int) -> Mapping[str, Any] | None:
+    if not isinstance(result, Mapping) and callable(getattr(result, "to_arrow", None)):
+        result = result.to_arrow()  # a polars DataFrame (or another frame that speaks Arrow)
     columns = getattr(result, "column_names", None)  # pyarrow.Table / RecordBatch
     if columns is not None and hasattr(result, "column"):
         names = [str(c) for c in columns]
@@ -144,6 +146,11 @@ def _as_mapping(result: Any, n: int) -> Mapping[str, Any] | None:
     if isinstance(result, Mapping):
         return result
     return None
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _unique(names: list[str]) -> None:
@@ -179,8 +186,8 @@ def metric_columns(
         raise refuse(f"its metric columns are ambiguous: {exc}", None) from None
     if mapping is None:
         raise refuse(
-            f"returned {type(result).__name__}; a batch objective returns a dict of metric "
-            "columns (name → array of one value per point), a pandas DataFrame or a pyarrow Table",
+            f"returned {_type_name(result)}; a batch objective returns a dict of metric columns "
+            "(name → array of one value per point), a pandas or polars DataFrame or a pyarrow Table",
             None,
         )
     out: dict[str, np.ndarray[Any, Any]] = {}
