@@ -496,3 +496,37 @@ def test_a_frame_that_converts_to_arrow_is_read_like_a_polars_dataframe(tmp_path
     assert np.array_equal(table["score"], table["a"] * 10.0 + table["b"])
     with pytest.raises(BatchObjectiveError, match=r"returned set; .* polars DataFrame"):
         _run(tmp_path, lambda cols, config: {1.0}, name="set")
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"chunk": 1.5}, "chunk: expected a whole number, got 1.5"),
+        ({"chunk": True}, "chunk: expected a whole number, got True"),
+        ({"chunk": "abc"}, "chunk: expected a whole number, got 'abc'"),
+        ({"workers": "2"}, "workers: expected a whole number, got '2'"),
+        ({"top_k": -1}, "top_k: expected at least 0, got -1"),
+        ({"retry_failed": -1}, "retry_failed: expected at least 0, got -1"),
+        ({"heartbeat_interval": 0}, "heartbeat_interval: expected a positive number of seconds, got 0"),
+        ({"timeout": -1}, "timeout: expected a non-negative number of seconds, got -1"),
+        ({"direction": "max"}, "direction: expected 'minimize' or 'maximize', got 'max'"),
+        ({"metric": None}, "metric: expected the name of a metric, got None"),
+        ({"chunk": 10**12, "parameters": "huge"}, "chunk: 1,000,000,000,000 points of 7 columns take"),
+    ],
+)
+def test_run_batch_keywords_are_checked_before_anything_is_stored(
+    tmp_path: Path, keywords: dict[str, Any], message: str
+) -> None:
+    huge = {"a": {"type": "int", "low": 0, "high": 999_999}, "b": {"type": "int", "low": 0, "high": 999_999}}
+    params = huge if keywords.pop("parameters", None) == "huge" else PARAMS
+    options = {"metric": "score", **keywords}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_batch(params, batch=lambda cols, config: {"score": _exact(cols)}, directory=tmp_path, **options)
+    assert not (tmp_path / "fastgrid.db").exists() or keywords.get("chunk") == 10**12
+
+
+def test_a_constraint_or_metric_given_as_one_string_is_one_item(tmp_path: Path) -> None:
+    run = _run(tmp_path, lambda cols, config: {"score": _exact(cols)}, where="a < b", require="score > 1")
+    table = _table(run)
+    assert (table["a"] < table["b"]).all() and not table.empty
+    assert table.loc[table["feasible"], "score"].min() > 1

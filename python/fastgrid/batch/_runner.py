@@ -60,6 +60,9 @@ MODE_ATTR = attrs.STUDY_MODE
 DEFAULT_CHUNK = 65_536
 # A chunk's columns stay under this many bytes (8 per value, parameters + metrics + bookkeeping).
 CHUNK_BYTES = 256 << 20
+# An explicit chunk size whose columns would take more than this is refused (a typo of a few zeros
+# would otherwise end in MemoryError, or the OOM killer, after the sweep was registered).
+CHUNK_LIMIT = 1 << 30
 # How often a `fastgrid worker` with nothing left to claim looks whether the others are done.
 _WAIT_S = 0.05
 
@@ -649,8 +652,23 @@ def run_batch(
         raise ValueError("set exactly one objective: batch=fn(columns, config) or callable=fn(config)")
     if order not in ("sequential", "shuffled"):
         raise ValueError(f"order: expected 'sequential' or 'shuffled', got {order!r}")
-    if workers < 1:
-        raise ValueError(f"workers: expected a positive number, got {workers}")
+    _whole("workers", workers, 1)
+    _whole("chunk", chunk, 1, optional=True)
+    _whole("top_k", top_k, 0)
+    _whole("retry_failed", retry_failed, 0)
+    _whole("fail_fast", fail_fast, 0)
+    _whole("max_chunks", max_chunks, 0, optional=True)
+    _whole("max_points", max_points, 0, optional=True)
+    _whole("seed", seed, 0, optional=True)
+    _seconds("heartbeat_interval", heartbeat_interval)
+    _seconds("grace_period", grace_period, optional=True)
+    _seconds("timeout", timeout, optional=True, zero=True)
+    # One constraint or metric given as a string (not a list) would be read letter by letter.
+    where = [where] if isinstance(where, str) else list(where)
+    require = [require] if isinstance(require, str) else list(require)
+    metrics = [metrics] if isinstance(metrics, str) else metrics
+    if not isinstance(metric, str):
+        raise ValueError(f"metric: expected the name of a metric, got {metric!r}")
     if objective_timeout is not None and batch is None:
         raise ValueError(
             "objective.timeout: in a batch sweep it limits each call of a 'batch' objective on a "
@@ -659,6 +677,9 @@ def run_batch(
     if objective_timeout is not None and not objective_timeout > 0:
         raise ValueError(f"objective.timeout: expected a positive number of seconds, got {objective_timeout}")
     directions = [direction] if isinstance(direction, str) else list(direction)
+    for d in directions:
+        if d not in ("minimize", "maximize"):
+            raise ValueError(f"direction: expected 'minimize' or 'maximize', got {d!r}")
     objective_metrics = _metric_list(metric, metrics)
     if len(directions) != len(objective_metrics):
         raise ValueError(
@@ -709,6 +730,13 @@ def run_batch(
     )
     if size < 1:
         raise ValueError(f"chunk: expected a positive number of points, got {size}")
+    width = len(paths) + len(objective_metrics) + 4  # parameters, metrics and bookkeeping columns
+    if chunk is not None and min(size, total) * 8 * width > CHUNK_LIMIT:
+        raise ValueError(
+            f"chunk: {min(size, total):,} points of {width} columns take "
+            f"{min(size, total) * 8 * width / 2**30:,.1f} GiB per chunk (8 bytes a value); keep it under "
+            f"{CHUNK_LIMIT >> 30} GiB: at most {CHUNK_LIMIT // (8 * width):,} points (or leave chunk unset)"
+        )
     space = {
         "parameters": trial_key({"trees": parameters}),
         "where": list(where),
@@ -792,6 +820,28 @@ def run_batch(
         study=study.study,
         seconds=time.perf_counter() - started,
     )
+
+
+def _whole(name: str, value: Any, minimum: int, *, optional: bool = False) -> None:
+    """A count keyword: a whole number of at least ``minimum`` (true/false and 1.5 are refused)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name}: expected a whole number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected at least {minimum}, got {value}")
+
+
+def _seconds(name: str, value: Any, *, optional: bool = False, zero: bool = False) -> None:
+    """A duration keyword in seconds: a positive number (``zero``: or 0)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not zero):
+        raise ValueError(
+            f"{name}: expected a {'non-negative' if zero else 'positive'} number of seconds, got {value}"
+        )
 
 
 def _first_chunk(total: int, workers: int, columns: int, cap: int | None) -> int:
