@@ -119,18 +119,19 @@ def test_an_objective_that_writes_into_its_columns_cannot_corrupt_the_stored_par
     assert table["failed"].all()
 
 
-@pytest.mark.parametrize("name", ["b", "slot", "failed", "feasible", "reason", "duration"])
+@pytest.mark.parametrize("name", ["b", "slot", "failed", "feasible", "reason", "duration", "", " "])
 def test_a_metric_named_like_a_parameter_or_a_result_column_is_refused(tmp_path: Path, name: str) -> None:
     def shadow(cols: dict[str, Any], config: Any) -> dict[str, Any]:
         return {"score": _exact(cols), name: np.zeros(len(cols["a"]))}
 
-    with pytest.raises(BatchObjectiveError, match=rf"metric '{name}'.*rename"):
+    message = rf"metric '{name}'.*rename" if name.strip() else "a metric name is empty"
+    with pytest.raises(BatchObjectiveError, match=message):
         _run(tmp_path, shadow)
 
     def per_point(config: dict[str, Any]) -> dict[str, float]:
         return {"score": 1.0, name: 0.0}
 
-    with pytest.raises(BatchObjectiveError, match=rf"metric '{name}'.*rename"):
+    with pytest.raises(BatchObjectiveError, match=message):
         run_batch(PARAMS, callable=per_point, metric="score", directory=tmp_path, name="pp", chunk=7)
 
 

@@ -195,6 +195,8 @@ def metric_columns(
         if not isinstance(name, str):
             raise refuse(f"metric names must be strings, got {name!r}", None)
         name = str(name)
+        if not name.strip():
+            raise refuse(f"a metric name is empty ({name!r}): name every metric column", name)
         if name in reserved:
             raise refuse(
                 f"metric {name!r} has the name of a parameter or of a result column (slot, failed, "

@@ -279,7 +279,7 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
     result = evaluate_points(
         ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed, expected=job.metrics
     )
-    clash = sorted(ctx.reserved.intersection(result.metrics))
+    clash = sorted(m for m in result.metrics if m in ctx.reserved or not m.strip())
     if clash:
         metric_columns(
             {clash[0]: ()}, 0, objective=job.objective_name, slots=(start, start + n), reserved=ctx.reserved
