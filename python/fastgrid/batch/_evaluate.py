@@ -574,6 +574,9 @@ def _in_child(
     if pid == 0:  # pragma: no cover - the child (its outcome is what the tests check)
         os.close(read)
         try:
+            # SIGTERM (also sent when the worker dies, below) ends the child at once, even inside a
+            # C loop that never returns to Python: nothing of it is worth a graceful exit.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             follow_parent(os.getppid())
             payload = pickle.dumps(("ok", call(columns, n, start)), protocol=pickle.HIGHEST_PROTOCOL)
         except KeyboardInterrupt:
