@@ -115,13 +115,6 @@ REFUSED = [
         'to prune: drop the pruner or use mode = "trial"',
     ),
     (
-        "keep_returns = 5",
-        {"keep_returns": 5},
-        "sweep.keep_returns",
-        "keep_returns",
-        'a batch sweep does not keep returns series yet: drop it or use mode = "trial"',
-    ),
-    (
         "[objective]\nretries = 2",
         {"retries": 2},
         "objective.retries",
@@ -170,6 +163,26 @@ def test_each_refused_combination_is_one_line_naming_the_key_from_the_file_and_t
     assert str(by_keyword.value).count("\n") == 1  # "Sweep(...): 1 problem:" and the line
 
 
+def test_an_objective_timeout_limits_a_batch_objective_and_is_refused_for_a_per_point_callable(
+    folder: Path,
+) -> None:
+    path = sweep_file(folder)
+    _with(path, "[objective]\ntimeout = 30")
+    Sweep.from_file(path, directory=folder)  # a batch objective's calls are timed
+    Sweep(batch="batchobj:score", objective_timeout=30, **keywords(folder))
+    path.write_text(path.read_text().replace('batch = "batchobj:score"', 'callable = "batchobj:score"'))
+    rule = (
+        "limits each call of a batch objective; a per-point callable in a batch sweep has none: "
+        'drop it, give a batch objective, or use mode = "trial"'
+    )
+    with pytest.raises(SweepFileError) as in_file:
+        Sweep.from_file(path, directory=folder)
+    with pytest.raises(SweepFileError) as by_keyword:
+        Sweep(objective="batchobj:score", objective_timeout=30, **keywords(folder))
+    assert in_file.value.problems == [f"objective.timeout: {rule}"]
+    assert by_keyword.value.problems == [f"objective_timeout: {rule}"]
+
+
 def test_a_command_objective_in_batch_mode_is_refused_from_the_file_and_the_keyword(folder: Path) -> None:
     path = sweep_file(folder)
     path.write_text(path.read_text().replace('batch = "batchobj:score"', 'command = ["python", "bt.py"]'))
@@ -187,8 +200,9 @@ def test_a_command_objective_in_batch_mode_is_refused_from_the_file_and_the_keyw
 
 def test_several_refused_keys_are_listed_together(folder: Path) -> None:
     with pytest.raises(SweepFileError) as info:
-        Sweep(batch="batchobj:score", **keywords(folder, pruner="median", retries=1, keep_returns=3))
-    assert [p.split(":")[0] for p in info.value.problems] == ["pruner", "retries", "keep_returns"]
+        extra = {"pruner": "median", "retries": 1, "validate": {"override": {"data.start": 3000}}}
+        Sweep(batch="batchobj:score", **keywords(folder, **extra))
+    assert [p.split(":")[0] for p in info.value.problems] == ["pruner", "retries", "validate"]
 
 
 @pytest.mark.parametrize(

@@ -138,10 +138,16 @@ def test_fastgrid_workers_share_a_sweep_and_take_over_a_killed_ones_chunk(
         ]
         store = open_batch_store(postgres_url)
         deadline = time.monotonic() + 120
+
+        def first_holds_a_chunk() -> bool:
+            # Kill it while it holds a claim (a worker still starting holds none).
+            held = store.chunks(name, state="claimed")
+            return any((c["owner"] or "").split("/")[1:2] == [str(procs[0].pid)] for c in held)
+
         while time.monotonic() < deadline:
-            if name in store.sweeps() and store.counts(name)["chunks_done"] >= 3:
+            if name in store.sweeps() and store.counts(name)["chunks_done"] >= 3 and first_holds_a_chunk():
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         os.killpg(procs[0].pid, signal.SIGKILL)  # a worker dies holding a chunk
         for p in procs[1:]:
             assert p.wait(timeout=240) == 0, (tmp_path / "w1.log").read_text()

@@ -104,39 +104,49 @@ def test_demo_again_resumes_without_running(demo_dir: tuple[Path, Any]) -> None:
     folder, _ = demo_dir
     out = fastgrid("demo", "--dir", str(folder), "--no-progress", cwd=folder)
     assert "ran 0 trial(s) this run" in out.stderr
-    assert "all 7,860 points were stored by an earlier run (nothing ran)" in out.stdout
+    assert "all 103,728 points were stored by an earlier run (nothing ran)" in out.stdout
     assert "on the 348 points both ran, the per-trial and batch metrics agree" in out.stdout
 
 
 def test_demo_runs_a_batch_sweep_and_shows_its_speed_best_point_and_agreement(
     demo_dir: tuple[Path, Any],
 ) -> None:
+    import numpy as np
     from fastgrid.examples.sma import backtest, load_bars
+    from fastgrid.examples.sma_batch import backtest_many
 
     folder, out = demo_dir
     lines = out.stdout[out.stdout.index("batch mode") :].splitlines()
-    assert lines[1].startswith("  7,860 points in ")
+    assert lines[1].startswith("  103,728 points in ")
     assert " points/s (per trial above: 348 trials in " in lines[1]
-    # Every point of batch.toml, backtested one by one: the best feasible sharpe and its point.
+    # Every point of batch.toml scored outside fastgrid (the vectorized backtest, checked against
+    # the per-point one in test_batch_example.py): the best feasible sharpe and its point.
     close = load_bars("SYNTH", "1h", 5000, 7).window(0, 3000).close
-    scored = [
-        (backtest(close, fast=f, slow=s, mode=m), {"signal.fast": f, "signal.slow": s, "signal.mode": m})
-        for f in range(5, 51)
-        for s in range(20, 201, 2)
+    grid = [
+        (f, s, m, c)
+        for f in range(2, 101)
+        for s in range(10, 401, 2)
         if f < s
         for m in ("long", "long_short")
+        for c in (0.0005, 0.001, 0.002)
     ]
-    feasible = [(m["sharpe"], p) for m, p in scored if m["trades"] >= 10]
-    sharpe, params = max(feasible, key=lambda x: x[0])
-    assert len(scored) == 7_860
-    infeasible = 7_860 - len(feasible)
-    assert f"  7,860 points: {len(feasible):,} feasible, {infeasible:,} infeasible, 0 failed" in lines
+    fast, slow, mode, cost = (np.array(x) for x in zip(*grid, strict=True))
+    metrics = backtest_many(close, fast, slow, mode == "long_short", cost=cost)
+    feasible = metrics["trades"] >= 10
+    best = int(np.flatnonzero(feasible)[np.argmax(metrics["sharpe"][feasible])])
+    f, s, m, c = grid[best]
+    params = {"signal.fast": f, "signal.slow": s, "signal.mode": m, "costs.per_trade": c}
+    sharpe = backtest(close, fast=f, slow=s, mode=m, cost=c)["sharpe"]
+    infeasible = len(grid) - int(feasible.sum())
+    assert f"  103,728 points: {int(feasible.sum()):,} feasible, {infeasible:,} infeasible, 0 failed" in lines
     assert f"sharpe {sharpe:.6g} (per-trial grid's best: " in lines[3]
     assert lines[4] == "    params: " + ", ".join(f"{k}={v}" for k, v in params.items())
     assert lines[5].startswith("  on the 348 points both ran, the per-trial and batch metrics agree")
+    assert lines[6].startswith("  the best of 103,728 points: deflated Sharpe ratio 0.")
+    assert ", PBO 0." in lines[6] and " over its 50 best points" in lines[6]
     fastgrid("report", "batch.toml", "--json", "b.json", cwd=folder)
     report = json.loads((folder / "b.json").read_text())
-    assert report["mode"] == "batch" and report["counts"]["done"] == 7_860
+    assert report["mode"] == "batch" and report["counts"]["done"] == len(grid) == 103_728
     assert report["best"]["params"] == params
     assert report["best"]["values"][0] == pytest.approx(sharpe, rel=1e-9)
 

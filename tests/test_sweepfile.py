@@ -219,5 +219,5 @@ def test_an_objective_key_a_batch_sweep_would_ignore_is_refused(tmp_path: Path, 
         f'[objective]\nbatch = "m:f"\n{line}\n[parameters]\na = {{ type = "int", low = 0, high = 3 }}\n'
     )
     key = line.split(" ", 1)[0]
-    with pytest.raises(SweepFileError, match=rf"objective\.{key}: appl"):
+    with pytest.raises(SweepFileError, match=rf"objective\.{key}: applies to .*: drop it"):
         load_sweep_file(path)

@@ -30,6 +30,7 @@ __all__ = [
     "RUN_PREFIX",
     "SLOT",
     "STUDY_AXES",
+    "STUDY_BATCH_RETURNS",
     "STUDY_FINGERPRINT",
     "STUDY_FIRST_TRIAL",
     "STUDY_METRICS",
@@ -51,6 +52,11 @@ STUDY_METRICS = "fastgrid.metrics"
 STUDY_AXES = "fastgrid.axes"
 """``{"paths": [...], "fixed": {path: value}}``: every parameter path in tree order and the fixed
 values, so that a report rebuilds a trial's params without building the grid."""
+STUDY_BATCH_RETURNS = "fastgrid.batch_returns"
+"""A batch sweep's returns series (issue 16): ``{"points": [{"slot", "stats", "returns"}, ...]}``
+for its best ``keep_returns`` points (``returns`` packed, ``stats`` as ``RETURNS_STATS``), plus
+``n_trials`` (points evaluated), ``sample`` and ``sharpe_variance`` (the variance of the Sharpe
+ratios of a seeded random sample of points), which the deflated Sharpe ratio needs."""
 STUDY_MODE = "fastgrid.mode"
 """``"batch"`` for a batch sweep (its results are chunks of columns); absent for per-trial sweeps."""
 STUDY_VALIDATION = "fastgrid.validation"

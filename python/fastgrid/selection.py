@@ -123,13 +123,26 @@ def _verdict_pbo(value: float) -> str:
     return "the in-sample choice does no better than a random one out of sample"
 
 
-def assess_selection(trials: Sequence[FrozenTrial], winner: int | None) -> Selection:
-    """The selection statistics of ``trials`` (one study) for the trial numbered ``winner``."""
-    trials_run = _trials_run(trials)
+def assess_selection(
+    trials: Sequence[FrozenTrial],
+    winner: int | None,
+    *,
+    population: tuple[int, int, float] | None = None,
+    unit: str = "trial",
+    winner_name: str | None = None,
+) -> Selection:
+    """The selection statistics of ``trials`` (one study) for the trial numbered ``winner``.
+
+    ``population`` (a batch sweep, whose trials are only its best points): ``(points run, points
+    with a returns series, variance of their Sharpe ratios)`` measured elsewhere (a sample); then
+    ``unit`` names what was run (``"point"``) and ``winner_name`` the winner (``"slot 87100"``).
+    """
+    trials_run = _trials_run(trials) if population is None else population[0]
     distinct = _distinct_completed(trials)
     with_stats = [t for t in distinct if isinstance(t.user_attrs.get(attrs.RETURNS_STATS), dict)]
-    n = len(with_stats)
-    notes = [f"{trials_run} trial(s) run."]
+    n = len(with_stats) if population is None else population[1]
+    count = "{:,}".format if population is not None else str  # per-trial notes as they were
+    notes = [f"{count(trials_run)} {unit}(s) run."]
     sharpe = sr0 = dsr = None
     best = _winner_trial(trials, winner) if winner is not None else None
     best_stats = best.user_attrs.get(attrs.RETURNS_STATS) if best is not None else None
@@ -140,10 +153,13 @@ def assess_selection(trials: Sequence[FrozenTrial], winner: int | None) -> Selec
                 "for the winner (return one beside the metrics to get them)."
             )
     elif n >= 1:
-        sharpes = np.array([t.user_attrs[attrs.RETURNS_STATS]["sharpe"] for t in with_stats])
-        variance = float(np.var(sharpes, ddof=1)) if n > 1 else 0.0
+        if population is None:
+            sharpes = np.array([t.user_attrs[attrs.RETURNS_STATS]["sharpe"] for t in with_stats])
+            variance = float(np.var(sharpes, ddof=1)) if n > 1 else 0.0
+        else:
+            variance = population[2]
         if n > 1 and variance == 0.0:
-            notes.append("No deflated Sharpe ratio: every trial's Sharpe ratio is the same.")
+            notes.append(f"No deflated Sharpe ratio: every {unit}'s Sharpe ratio is the same.")
         else:
             sharpe = float(best_stats["sharpe"])
             sr0 = stats.expected_maximum_sharpe(n_trials=n, trials_sharpe_variance=variance)
@@ -155,18 +171,19 @@ def assess_selection(trials: Sequence[FrozenTrial], winner: int | None) -> Selec
                 kurtosis=max(float(best_stats["kurtosis"]), 1.0 + float(best_stats["skew"]) ** 2),
                 periods=int(best_stats["periods"]),
             )
+            name = winner_name or f"trial {best.number if best else winner}"
             notes.append(
-                f"Deflated Sharpe ratio of the winner (trial {best.number if best else winner}): {dsr:.2f}, "
+                f"Deflated Sharpe ratio of the winner ({name}): {dsr:.2f}, "
                 f"the probability that its true Sharpe ratio (measured: {sharpe:.3g} per period) beats "
-                f"{sr0:.3g} per period, the best that {n} trial(s) without skill would show by luck: "
+                f"{sr0:.3g} per period, the best that {count(n)} {unit}(s) without skill would show by luck: "
                 f"{_verdict_dsr(dsr)}."
             )
     pbo_result, pbo_trials, why = _pbo(distinct)
     if pbo_result is not None:
         notes.append(
-            f"PBO {pbo_result.pbo:.2f} over the {pbo_trials} trials whose returns were kept (the best): in "
+            f"PBO {pbo_result.pbo:.2f} over the {pbo_trials} {unit}s whose returns were kept (the best): in "
             f"{pbo_result.pbo:.0%} of {pbo_result.combinations:,} in-/out-of-sample splits the best "
-            f"in-sample trial was at or below the median out of sample: {_verdict_pbo(pbo_result.pbo)}."
+            f"in-sample {unit} was at or below the median out of sample: {_verdict_pbo(pbo_result.pbo)}."
         )
     elif why and isinstance(best_stats, dict):
         notes.append(why)

@@ -525,34 +525,32 @@ def batch_problems(spec: SweepFile, *, keywords: bool = False) -> list[str]:
                 'nothing to prune: drop the pruner or use mode = "trial"',
             )
         )
-    for key in ("timeout", "retries", "backoff"):
-        if key == "timeout" and objective.batch is not None:
-            continue  # it limits each call of the batch objective on a chunk (docs/batch.md)
-        if key in objective.model_fields_set and (objective.callable or objective.batch):
-            why = (
-                "a per-point callable's points are not timed one by one in a batch sweep: give a "
-                'batch objective (fn(columns, config)) or use mode = "trial"'
-                if key == "timeout"
-                else "applies to per-trial objectives; a batch sweep retries failed points on "
-                'the next run (retry_failed): drop it or use mode = "trial"'
+    if "timeout" in objective.model_fields_set and objective.batch is None and objective.callable:
+        problems.append(
+            line(
+                "objective.timeout",
+                "limits each call of a batch objective; a per-point callable in a batch sweep has "
+                'none: drop it, give a batch objective, or use mode = "trial"',
             )
-            problems.append(line(f"objective.{key}", why))
-    for key, is_set in (("env", bool(objective.env)), ("cwd", objective.cwd is not None)):
-        if is_set and objective.command is None:
-            problems.append(line(f"objective.{key}", "applies to a command objective: drop it"))
+        )
+    for key in ("retries", "backoff"):
+        if key in objective.model_fields_set and (objective.callable or objective.batch):
+            problems.append(
+                line(
+                    f"objective.{key}",
+                    "applies to per-trial objectives; a batch sweep retries failed points on "
+                    'the next run (retry_failed): drop it or use mode = "trial"',
+                )
+            )
+    for key, value in (("env", objective.env), ("cwd", objective.cwd)):
+        if value and (objective.callable or objective.batch):
+            problems.append(line(f"objective.{key}", "applies to a command objective only: drop it"))
     if spec.validate_ is not None:
         problems.append(
             line(
                 "validate",
                 "re-runs the top trials with an override, which a batch sweep does not do yet: "
                 'drop it or use mode = "trial"',
-            )
-        )
-    if "keep_returns" in sweep.model_fields_set:
-        problems.append(
-            line(
-                "sweep.keep_returns",
-                'a batch sweep does not keep returns series yet: drop it or use mode = "trial"',
             )
         )
     return problems

@@ -568,7 +568,8 @@ def _child(job: BatchJob, ctx: _Context | None, index: int, stop: Any, results: 
     except BaseException as exc:  # reported to the parent, which raises it
         results.put((index, 0, 0, 0, None, f"{type(exc).__name__}: {exc}"))
         code = 1
-    # os._exit skips the queue's feeder thread: flush it first, or the report can be lost.
+    # A Queue's put hands the message to a feeder thread; os._exit would kill that thread before it
+    # writes, losing the counts, the fail-fast reason or the error the runner must see.
     with contextlib.suppress(Exception):
         results.close()
         results.join_thread()

@@ -20,7 +20,7 @@ from fastgrid.cli._main import main
 @click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
 def demo(directory: str | None, progress: bool | None) -> None:
     """Run the bundled moving-average crossover grid (348 backtests) and show what won, then the
-    same strategy on a finer grid (7,860 points) as a batch sweep: its speed and its best point.
+    same strategy over 103,728 points as a batch sweep: its speed and its best point.
 
     Writes heatmap.png (sharpe over the fast and slow windows) and best_config.json into the
     folder, next to copies of the example sweep files to edit and re-run.
@@ -37,7 +37,7 @@ def demo(directory: str | None, progress: bool | None) -> None:
     click.echo(f"best config: {out.best_config}")
     click.echo(f"next:        cd {out.directory}")
     click.echo("             fastgrid report grid.toml --top 20")
-    click.echo("             fastgrid report batch.toml --top 20   # the batch sweep's 7,860 points")
+    click.echo("             fastgrid report batch.toml --top 20   # the batch sweep's 103,728 points")
     click.echo("             fastgrid plot grid.toml heatmap signal.slow signal.mode --agg mean")
     click.echo("             fastgrid run tpe.toml     # TPE search, then the top 5 re-run on held-out bars")
     click.echo("             fastgrid run command.toml && fastgrid results results/   # a script per trial")

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import optuna
+from optuna.trial import TrialState
+
+from fastgrid import attrs
 from fastgrid.batch import BatchResults, as_row, open_batch_store
 from fastgrid.dotted import nest
 from fastgrid.reporting._common import (
@@ -22,8 +26,11 @@ from fastgrid.reporting._common import (
     print_best,
     print_failures,
     print_header,
+    print_selection,
     print_top,
+    selection_json,
 )
+from fastgrid.selection import Selection, assess_selection
 from fastgrid.study import Row, same_reason
 
 __all__ = ["BatchReport", "load_batch_report", "render_batch_report"]
@@ -89,6 +96,34 @@ class BatchReport:
         """The ``n`` best feasible points by the first objective (ties to the lower slot)."""
         return [as_row(r, self.metrics) for r in self.results.top(n, metric=self.metrics[0])]
 
+    @functools.cached_property
+    def selection(self) -> Selection | None:
+        """The winner's deflated Sharpe ratio and PBO, when the sweep kept returns series (a batch
+        objective that takes ``returns=``; see docs/batch.md); None otherwise."""
+        kept = self.study.user_attrs.get(attrs.STUDY_BATCH_RETURNS) if self.study is not None else None
+        if not isinstance(kept, dict) or self.best is None:
+            return None
+        # The kept points as completed trials (what PBO and the winner's statistics read).
+        trials = [
+            optuna.trial.create_trial(
+                state=TrialState.COMPLETE,
+                values=[0.0] * len(self.directions),
+                user_attrs={attrs.RETURNS_STATS: p["stats"], attrs.RETURNS: p["returns"]},
+            )
+            for p in kept["points"]
+        ]
+        for i, t in enumerate(trials):
+            t.number = i
+        slots = [p["slot"] for p in kept["points"]]
+        winner = slots.index(self.best["number"]) if self.best["number"] in slots else None
+        return assess_selection(
+            trials,
+            winner,
+            population=(self.counts.get("done", 0), int(kept["n_trials"]), float(kept["sharpe_variance"])),
+            unit="point",
+            winner_name=f"slot {self.best['number']}",
+        )
+
     def to_pandas(self, columns: list[str] | None = None) -> Any:
         """Every point as a pandas DataFrame (``columns`` picks some)."""
         return self.results.to_pandas(columns)
@@ -112,6 +147,7 @@ class BatchReport:
             "best": self.best,
             "best_config": self.best_config,
             "failures": [g.to_dict() for g in self.failures],
+            "selection": selection_json(self.selection),
             "top": self.rows,
         }
         Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -188,3 +224,4 @@ def render_batch_report(report: BatchReport, *, top: int = 10, console: Any = No
         metrics=report.metrics,
         none="no feasible point yet",
     )
+    print_selection(console, report.selection)

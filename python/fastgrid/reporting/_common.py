@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastgrid.config import ConfigCache
+from fastgrid.selection import Selection
 from fastgrid.study import Row, flat_metrics
 from fastgrid.sweepfile import SweepFile
 
@@ -23,7 +24,9 @@ __all__ = [
     "print_best",
     "print_failures",
     "print_header",
+    "print_selection",
     "print_top",
+    "selection_json",
 ]
 
 
@@ -189,3 +192,38 @@ def print_best(console: Any, best: Row | None, *, label: str, metrics: Sequence[
         f"{label} " + ", ".join(f"{m}={_fmt(v)}" for m, v in zip(metrics, best["values"] or [], strict=False))
     )
     console.print("  params: " + json.dumps(best["params"], default=str))
+
+
+def print_selection(console: Any, selection: Selection | None) -> None:
+    """The selection statistics' sentences (trials or points run, deflated Sharpe ratio, PBO)."""
+    if selection is None:
+        return
+    console.print("selection:")
+    for sentence in selection.sentences():
+        console.print(f"  {sentence}", highlight=False)
+
+
+def selection_json(selection: Selection | None) -> dict[str, Any] | None:
+    """The selection statistics as JSON (the ``--json`` report's ``selection``)."""
+    if selection is None:
+        return None
+    pbo = selection.pbo
+    return {
+        "trials_run": selection.trials_run,
+        "n_trials": selection.n_trials,
+        "winner": selection.winner,
+        "sharpe": selection.sharpe,
+        "expected_max_sharpe": selection.expected_max_sharpe,
+        "deflated_sharpe": selection.deflated_sharpe,
+        "pbo": None
+        if pbo is None
+        else {
+            "pbo": pbo.pbo,
+            "trials": selection.pbo_trials,
+            "combinations": pbo.combinations,
+            "degradation_slope": pbo.degradation_slope,
+            "degradation_intercept": pbo.degradation_intercept,
+            "probability_of_loss": pbo.probability_of_loss,
+        },
+        "note": selection.note,
+    }

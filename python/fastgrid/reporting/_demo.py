@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from fastgrid import examples
+from fastgrid.dotted import flatten, nest
+from fastgrid.reporting._batch import BatchReport
 from fastgrid.reporting._common import make_console
 from fastgrid.reporting._plot import save_heatmap
 from fastgrid.reporting._report import Report, load_report, render_report
 from fastgrid.runner import BatchSweepResult, Sweep, SweepResult
+from fastgrid.selection import Selection
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -41,6 +44,8 @@ class DemoResult:
     """Points both sweeps evaluated (grid.toml's, inside batch.toml's grid)."""
     largest_difference: float | None = None
     """The largest absolute difference of a metric between the two modes on the shared points."""
+    selection: Selection | None = None
+    """The batch winner's deflated Sharpe ratio and PBO (``keep_returns``: its best points' series)."""
 
 
 def run_demo(directory: str | Path, *, progress: bool | None = None, console: Any = None) -> DemoResult:
@@ -66,6 +71,8 @@ def run_demo(directory: str | Path, *, progress: bool | None = None, console: An
     batch_seconds = time.perf_counter() - started
     assert isinstance(batch, BatchSweepResult) and isinstance(report, Report)
     shared, largest = _agreement(report, batch)
+    batch_report = load_report(folder / examples.BATCH, directory=folder, importance=False)
+    selection = batch_report.selection if isinstance(batch_report, BatchReport) else None
     out = DemoResult(
         folder,
         result,
@@ -76,6 +83,7 @@ def run_demo(directory: str | Path, *, progress: bool | None = None, console: An
         batch_seconds=batch_seconds,
         shared=shared,
         largest_difference=largest,
+        selection=selection,
     )
     _print_batch(console, out)
     return out
@@ -97,7 +105,12 @@ def _agreement(report: Report, batch: BatchSweepResult) -> tuple[int, float | No
     for row in report.rows:
         if row["state"] != "COMPLETE" or row["reused"] is not None:
             continue
-        i = index.get(tuple(row["params"].get(p) for p in paths))
+        point = row["params"]
+        if any(p not in point for p in paths) and report.config is not None:
+            # A batch axis the per-trial grid holds fixed (the cost): its value from the config.
+            merged = flatten(report.config.merged(nest(point)))
+            point = {p: point.get(p, merged.get(p)) for p in paths}
+        i = index.get(tuple(point.get(p) for p in paths))
         if i is None:
             continue
         shared += 1
@@ -117,8 +130,8 @@ def _print_batch(console: Any, out: DemoResult) -> None:
     c = batch.counts
     console.print()
     console.print(
-        f"[bold]batch mode[/bold] ({examples.BATCH}: the same crossover on every fast window 5-50 and "
-        "even slow window 20-200, one vectorized call per chunk)"
+        f"[bold]batch mode[/bold] ({examples.BATCH}: the same crossover over more windows and three costs, "
+        "one vectorized call per chunk of points)"
     )
     if batch.ran:
         console.print(
@@ -150,6 +163,13 @@ def _print_batch(console: Any, out: DemoResult) -> None:
         console.print(
             f"  on the {out.shared} points both ran, the per-trial and batch metrics {agree} "
             f"(largest difference {out.largest_difference:.1e})"
+        )
+    sel = out.selection
+    if sel is not None and sel.deflated_sharpe is not None:
+        pbo = f", PBO {sel.pbo.pbo:.2f} over its {sel.pbo_trials} best points" if sel.pbo is not None else ""
+        console.print(
+            f"  the best of {sel.n_trials:,} points: deflated Sharpe ratio {sel.deflated_sharpe:.2f}{pbo} "
+            f"(fastgrid report {examples.BATCH} says what they mean)"
         )
 
 

@@ -32,7 +32,9 @@ from fastgrid.reporting._common import (
     print_best,
     print_failures,
     print_header,
+    print_selection,
     print_top,
+    selection_json,
 )
 from fastgrid.selection import Selection, assess_selection
 from fastgrid.storages import DEFAULT_STORE_NAME, open_storage, redact_url
@@ -149,7 +151,7 @@ class Report:
             "validation": self.validation,
             "importance": self.importance,
             "failures": [g.to_dict() for g in self.failures],
-            "selection": _selection_json(self.selection),
+            "selection": selection_json(self.selection),
             "trials": self.rows,
         }
         Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -209,31 +211,6 @@ class Report:
         if self.best_config is None:
             raise ValueError(f"sweep {self.name!r} has no completed feasible trial: no best config")
         Path(path).write_text(json.dumps(self.best_config, indent=2, default=str) + "\n")
-
-
-def _selection_json(selection: Selection | None) -> dict[str, Any] | None:
-    if selection is None:
-        return None
-    pbo = selection.pbo
-    return {
-        "trials_run": selection.trials_run,
-        "n_trials": selection.n_trials,
-        "winner": selection.winner,
-        "sharpe": selection.sharpe,
-        "expected_max_sharpe": selection.expected_max_sharpe,
-        "deflated_sharpe": selection.deflated_sharpe,
-        "pbo": None
-        if pbo is None
-        else {
-            "pbo": pbo.pbo,
-            "trials": selection.pbo_trials,
-            "combinations": pbo.combinations,
-            "degradation_slope": pbo.degradation_slope,
-            "degradation_intercept": pbo.degradation_intercept,
-            "probability_of_loss": pbo.probability_of_loss,
-        },
-        "note": selection.note,
-    }
 
 
 def _cell(value: Any) -> Any:
@@ -453,7 +430,4 @@ def render_report(report: Report | BatchReport, *, top: int = 10, console: Any =
         metrics=report.metrics,
         none="no completed feasible trial yet",
     )
-    if report.selection is not None:
-        console.print("selection:")
-        for sentence in report.selection.sentences():
-            console.print(f"  {sentence}", highlight=False)
+    print_selection(console, report.selection)

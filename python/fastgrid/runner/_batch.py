@@ -9,6 +9,7 @@ reason and the whole table as a pandas DataFrame or a pyarrow Table.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import signal
@@ -19,12 +20,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from fastgrid import attrs
 from fastgrid.batch import BatchResults, as_row, batch_options, open_batch_store, run_batch, store_path
 from fastgrid.dotted import nest
+from fastgrid.exceptions import SweepFileError
+from fastgrid.refs import import_object
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._result import SweepResult
 from fastgrid.runner._signals import first_interrupt_only
+from fastgrid.stats import describe_returns, pack_returns, returns_series
 from fastgrid.study import Row
+from fastgrid.sweepfile import key_name
 
 __all__ = ["BatchSweepResult", "run_batch_sweep"]
 
@@ -144,6 +152,22 @@ def run_batch_sweep(
         stored = None if fresh else open_batch_store(path).sweep(options["name"])
         claimed = stored["next_chunk"] * stored["chunk"] if stored is not None else 0
         options["max_points"] = claimed + more
+    objective = options.get("batch")
+    if isinstance(objective, str):
+        objective = import_object(objective, what="batch objective")
+    supports_returns = objective is not None and _takes_returns(objective)
+    asked = "keep_returns" in spec.sweep.model_fields_set and spec.sweep.keep_returns != 0
+    if asked and not supports_returns:
+        key = key_name("sweep.keep_returns", keywords=plan.source == "Sweep(...)")
+        raise SweepFileError(
+            plan.source,
+            [
+                f"{key}: a batch sweep keeps "
+                "returns series when its batch objective takes a 'returns' keyword "
+                "(fn(columns, config, *, returns=False)) and returns a points x periods 'returns' array "
+                "when it is True; add it, or drop keep_returns"
+            ],
+        )
     tty = progress if progress is not None else sys.stderr.isatty()
     show = tty or progress is None  # --no-progress: nothing; not a terminal: a line every 10 s
     received: list[int] = []  # the signal that stopped the run, if one did
@@ -158,6 +182,8 @@ def run_batch_sweep(
             progress=bar.update if show else None,
         )
     assert run.results is not None
+    if run.ran and not run.interrupted and run.study is not None and supports_returns:
+        keep_batch_returns(plan, run, objective)
     objective_metrics = spec.sweep.objective_metrics
     top = [as_row(r, objective_metrics) for r in run.top]
     best = as_row(run.best, objective_metrics) if run.best is not None else None
@@ -188,6 +214,97 @@ def run_batch_sweep(
         top=top,
         seconds=run.seconds,
     )
+
+
+# Points whose Sharpe ratios estimate the variance the deflated Sharpe ratio needs (issue 16).
+SHARPE_SAMPLE = 1000
+# Points per call of the objective for their returns series (a points x periods array each).
+RETURNS_BLOCK = 256
+
+
+def _takes_returns(fn: Any) -> bool:
+    try:
+        return "returns" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def keep_batch_returns(plan: SweepPlan, run: Any, objective: Any) -> None:
+    """Keeps the returns series of a batch sweep's best ``keep_returns`` points (issue 16).
+
+    Scoring every point with its whole series would cost a points x periods array per chunk, so
+    the objective is asked again, with ``returns=True``, for the few points that need one: the
+    best ``keep_returns`` (PBO ranks their series; the winner's gives the deflated Sharpe ratio)
+    and a seeded random sample of up to ``SHARPE_SAMPLE`` points, whose Sharpe ratios estimate
+    the variance across every point the sweep ran. Stored as the study attr
+    ``fastgrid.batch_returns``, which the report reads.
+    """
+    sweep = plan.spec.sweep
+    keep = sweep.top_k if sweep.keep_returns == "all" else min(int(sweep.keep_returns), sweep.top_k)
+    results = run.results
+    if keep == 0 or results is None:
+        return
+    metric = sweep.objective_metrics[0]
+    top = results.top(keep, metric=metric)
+    if not top:
+        return
+    cols = results.columns(["failed"])
+    done = np.flatnonzero(~cols["failed"].astype(bool))
+    rng = np.random.default_rng(sweep.seed or 0)
+    picked = np.sort(rng.choice(done, size=min(SHARPE_SAMPLE, len(done)), replace=False))
+    sample = results.rows_at(picked)
+    cache = plan.config_cache()
+    config = cache.to_dict() if cache is not None else {}
+    series = _returns_of(objective, [r["params"] for r in top + sample], results, config, plan.source)
+    stats = [describe_returns(s) for s in series]
+    sharpes = np.array([float(s.sharpe) for s in stats[len(top) :]])
+    points = [
+        {
+            "slot": int(row["slot"]),
+            "stats": {
+                "periods": int(st.periods),
+                "sharpe": float(st.sharpe),
+                "skew": float(st.skew),
+                "kurtosis": float(st.kurtosis),
+            },
+            "returns": pack_returns(s),
+        }
+        for row, s, st in zip(top, series, stats, strict=False)
+    ]
+    run.study.set_user_attr(
+        attrs.STUDY_BATCH_RETURNS,
+        {
+            "points": points,
+            "n_trials": len(done),
+            "sample": len(sharpes),
+            "sharpe_variance": float(np.var(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0,
+        },
+    )
+
+
+def _returns_of(
+    objective: Any, params: list[dict[str, Any]], results: Any, config: dict[str, Any], source: str
+) -> list[np.ndarray[Any, Any]]:
+    """Each point's returns series, from ``objective(columns, config, returns=True)``."""
+    out: list[np.ndarray[Any, Any]] = []
+    for lo in range(0, len(params), RETURNS_BLOCK):
+        part = params[lo : lo + RETURNS_BLOCK]
+        columns: dict[str, Any] = {p: np.array([row[p] for row in part]) for p in results.paths}
+        columns.update(results.constants)
+        got = objective(columns, config, returns=True)
+        value = got.get("returns") if hasattr(got, "get") else None
+        matrix = np.asarray(value, dtype=float) if value is not None else None
+        if matrix is None or matrix.ndim != 2 or len(matrix) != len(part):
+            shape = "none" if matrix is None else f"shape {matrix.shape}"
+            raise SweepFileError(
+                source,
+                [
+                    "objective.batch: called with returns=True it must return a 'returns' array of one "
+                    f"row per point ({len(part)} x periods), got {shape}"
+                ],
+            )
+        out.extend(returns_series(row, "returns") for row in matrix)
+    return out
 
 
 def _write_best_config(plan: SweepPlan, best: Row) -> tuple[dict[str, Any], Path]:
