@@ -531,3 +531,32 @@ def test_a_constraint_or_metric_given_as_one_string_is_one_item(tmp_path: Path) 
     table = _table(run)
     assert (table["a"] < table["b"]).all() and not table.empty
     assert table.loc[table["feasible"], "score"].min() > 1
+
+
+def test_plain_optuna_sees_the_same_best_point_and_front_after_a_resume(tmp_path: Path) -> None:
+    import fastgrid
+    import optuna
+
+    def two(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        return {"score": _exact(cols), "risk": np.asarray(cols["b"], dtype=float) ** 2}
+
+    for cap in (20, None):  # the best point moves when the rest of the grid runs
+        single = _run(tmp_path, two, name="one", top_k=5, max_points=cap)
+        multi = _run(
+            tmp_path,
+            two,
+            name="two",
+            metrics=["score", "risk"],
+            direction=["maximize", "minimize"],
+            top_k=50,
+            max_points=cap,
+        )
+    storage = fastgrid.open_storage(str(tmp_path / "fastgrid.db"))
+    study = optuna.load_study(study_name="one", storage=storage)
+    assert study.best_trial.user_attrs["slot"] == single.best["slot"]
+    assert study.best_value == single.best["metrics"]["score"] == 94.0
+    frame = study.trials_dataframe()
+    assert frame["user_attrs_slot"].is_unique
+    front = optuna.load_study(study_name="two", storage=storage).best_trials
+    assert {t.user_attrs["slot"] for t in front} == {row["slot"] for row in multi.results.pareto()}
+    assert multi.best["slot"] in {t.user_attrs["slot"] for t in front}
