@@ -560,3 +560,17 @@ def test_plain_optuna_sees_the_same_best_point_and_front_after_a_resume(tmp_path
     front = optuna.load_study(study_name="two", storage=storage).best_trials
     assert {t.user_attrs["slot"] for t in front} == {row["slot"] for row in multi.results.pareto()}
     assert multi.best["slot"] in {t.user_attrs["slot"] for t in front}
+
+
+def test_workers_started_by_a_forkserver_name_an_objective_they_cannot_import(tmp_path: Path) -> None:
+    import threading
+
+    release = threading.Event()
+    busy = threading.Thread(target=release.wait, daemon=True)  # threads run: no fork
+    busy.start()
+    try:
+        with pytest.raises(ValueError, match=r"threads run in this process.*'module:function'"):
+            _run(tmp_path, lambda cols, config: {"score": _exact(cols)}, workers=2)
+    finally:
+        release.set()
+        busy.join()

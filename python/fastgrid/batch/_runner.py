@@ -16,6 +16,7 @@ import importlib
 import math
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -885,6 +886,16 @@ def _run_workers(
     forking = threading.active_count() == 1 and "fork" in mp.get_all_start_methods()
     mpctx: Any = mp.get_context("fork" if forking else "forkserver")
     if not forking:
+        if not isinstance(job.objective, str):
+            try:
+                pickle.dumps(job.objective)
+            except Exception as exc:  # a lambda or a local function: a PicklingError said nothing
+                raise ValueError(
+                    f"objective {job.objective_name!r}: threads run in this process, so its worker "
+                    "processes are started by a forkserver and must import the objective, which cannot "
+                    f"be pickled ({type(exc).__name__}); pass it as 'module:function' or define it at "
+                    "module level"
+                ) from None
         preload = ["fastgrid.batch"]
         if isinstance(job.objective, str):
             preload.append(job.objective.split(":", 1)[0])
