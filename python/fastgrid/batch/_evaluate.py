@@ -366,6 +366,7 @@ def evaluate_points(
 
     def other(i: int, out: dict[str, Any]) -> None:
         """A point whose metrics are not the names so far: new names get columns (NaN before)."""
+        out = {str(k): v for k, v in out.items()}  # {1: 0.5} names a metric "1", as per trial
         for k in out:
             if k not in names:
                 names.append(k)
