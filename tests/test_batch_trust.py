@@ -574,3 +574,23 @@ def test_workers_started_by_a_forkserver_name_an_objective_they_cannot_import(tm
     finally:
         release.set()
         busy.join()
+
+
+def test_fresh_is_refused_while_another_run_holds_a_chunk(tmp_path: Path) -> None:
+    import socket
+
+    from fastgrid.exceptions import SweepInUseError
+
+    fn = _exact_metric
+    _run(tmp_path, fn, max_points=14)
+    store = open_batch_store(tmp_path / "fastgrid.db")
+    me = f"{socket.gethostname()}/{os.getpid()}/test"  # a worker of a live run: this process
+    assert store.claim("sweep", me, grace=20.0) is not None
+    with pytest.raises(SweepInUseError, match=r"being run by another process .*without --fresh"):
+        _run(tmp_path, fn, fresh=True)
+    store.release("sweep", me)  # that run stopped (Ctrl-C): --fresh may delete it now
+    assert _run(tmp_path, fn, fresh=True).counts["done"] == 50
+
+
+def _exact_metric(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    return {"score": _exact(cols)}

@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import socket
 import sys
 import threading
 import time
@@ -42,9 +43,9 @@ from fastgrid.batch._evaluate import (
 )
 from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
-from fastgrid.batch._store import Chunk, ChunkStore, owner_id
+from fastgrid.batch._store import Chunk, ChunkStore, owner_dead, owner_id
 from fastgrid.batch._stores import open_batch_store
-from fastgrid.exceptions import BatchFailedError, StoreMismatchError
+from fastgrid.exceptions import BatchFailedError, StoreMismatchError, SweepInUseError
 from fastgrid.lifeline import follow_parent
 
 __all__ = [
@@ -718,6 +719,7 @@ def run_batch(
     )
     store = open_batch_store(path)
     if fresh:
+        _refuse_fresh_while_running(store, name, grace_period or 2 * heartbeat_interval)
         study.delete()
         store.delete(name)
     stored = store.sweep(name)
@@ -854,6 +856,25 @@ def _first_chunk(total: int, workers: int, columns: int, cap: int | None) -> int
     if cap is None or cap >= total:
         return size
     return max(default_chunk(cap, workers, columns), min(size, 1024))
+
+
+def _refuse_fresh_while_running(store: ChunkStore, name: str, grace: float) -> None:
+    """``--fresh`` deletes the sweep: never under a worker that still holds a chunk of it (its next
+    write failed with a KeyError traceback; the per-trial runner refuses the same way)."""
+    if store.sweep(name) is None:
+        return
+    host, now = socket.gethostname(), time.time()
+    for c in store.chunks(name, state="claimed"):
+        holder = c["owner"]
+        if not holder or owner_dead(holder, host):
+            continue
+        if holder.split("/")[0] != host and (c["beat"] is None or c["beat"] < now - grace):
+            continue  # another machine's worker that stopped beating
+        raise SweepInUseError(
+            f"batch sweep {name!r} is being run by another process (worker {holder}, chunk "
+            f"{c['chunk']}); fresh=True (--fresh) would delete its results under it. Stop that run "
+            "first, or run without --fresh to join it"
+        )
 
 
 def _refuse_changed_objectives(name: str, stored: Mapping[str, Any], now: Mapping[str, Any]) -> None:
