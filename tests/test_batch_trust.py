@@ -594,3 +594,28 @@ def test_fresh_is_refused_while_another_run_holds_a_chunk(tmp_path: Path) -> Non
 
 def _exact_metric(cols: dict[str, Any], config: Any) -> dict[str, Any]:
     return {"score": _exact(cols)}
+
+
+def test_a_stop_signal_while_the_top_points_are_written_waits_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastgrid.batch import _runner
+
+    write = _runner._write_top
+
+    def interrupted_write(*args: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # docker stop, just as the Optuna writes begin
+        write(*args)
+
+    def as_ctrl_c(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # what `fastgrid run` makes of SIGTERM
+
+    monkeypatch.setattr(_runner, "_write_top", interrupted_write)
+    previous = signal.signal(signal.SIGTERM, as_ctrl_c)
+    try:
+        run = _run(tmp_path, _exact_metric, top_k=10)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert run.interrupted and run.signal == signal.SIGTERM
+    slots = [t.user_attrs["slot"] for t in run.study.get_trials()]
+    assert sorted(slots) == list(range(40, 50))  # all ten written, once

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -591,6 +591,8 @@ class BatchRun:
     ran: int = 0
     study: Any = None
     seconds: float = 0.0
+    signal: int | None = None
+    """A stop signal that arrived during the run's closing bookkeeping (it was deferred)."""
 
     def to_pandas(self, columns: Sequence[str] | None = None) -> Any:
         return self.results.to_pandas(columns)
@@ -801,6 +803,23 @@ def run_batch(
     )
     ctx = _Context(job, store)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
+    late: list[int] = []  # a stop signal during the bookkeeping below waits for its end
+    with _stop_signals_deferred(late):
+        return _finish(ctx, study, outcome, child_errors, interrupted, late, top_k, started)
+
+
+def _finish(
+    ctx: _Context,
+    study: Any,
+    outcome: _Outcome,
+    child_errors: list[str],
+    interrupted: bool,
+    late: list[int],
+    top_k: int,
+    started: float,
+) -> BatchRun:
+    """After the chunks: the counts, the fail-fast and worker errors, the top-K Optuna trials."""
+    job, name, objective_metrics = ctx.job, ctx.job.name, ctx.job.metrics
     results = BatchResults(ctx.store, name)
     counts = results.counts()
     if outcome.fail_reason is not None:
@@ -819,11 +838,37 @@ def run_batch(
         counts=counts,
         best=leaders[0] if leaders else None,
         top=leaders[:top_k],
-        interrupted=interrupted or outcome.interrupted,
+        interrupted=interrupted or outcome.interrupted or bool(late),
         ran=outcome.points,
         study=study.study,
         seconds=time.perf_counter() - started,
+        signal=late[0] if late else None,
     )
+
+
+_STOP_SIGNALS = tuple(
+    s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s
+)
+
+
+@contextlib.contextmanager
+def _stop_signals_deferred(received: list[int]) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP during the block are noted in ``received`` instead of raised
+    halfway: an interrupt inside the top-K Optuna writes exited through click's "Aborted!" with
+    status 1, and once left a point written twice on the next run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in _STOP_SIGNALS:
+        if signal.getsignal(signum) in (signal.SIG_IGN, None):
+            continue  # ignored (nohup's SIGHUP) or not installed from Python: left as it is
+        previous[signum] = signal.signal(signum, lambda n, _frame: received.append(n))
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _whole(name: str, value: Any, minimum: int, *, optional: bool = False) -> None:
