@@ -4,10 +4,11 @@
 sleep per chunk (a chunk-sized backtest that waits on something else, so the machine's two cores
 do not cap the comparison). Target: 4 workers >= 3.5x one, whole processes. Storage:
 ``fastgrid+postgresql://`` (the recommended URL: the study in fastgrid's journal) and
-``postgresql://`` (Optuna's RDBStorage for the study). ``extra_info`` holds, per run, the median
-whole-process time (launch to the last exit) and chunk phase (first chunk start to last chunk end,
-from the store), and on the 4-worker run both ratios against the 1-worker run of the same storage
-in the same session, with the load average. Worker processes get a bytecode cache (as an installed
+``postgresql://`` (Optuna's RDBStorage for the study). ``extra_info`` holds, per run, medians of
+the timeline: whole process (launch to the last exit), chunk phase (first chunk start to last chunk
+end, from the store), first chunk (launch to the last worker's first chunk start) and tail (last
+chunk end to the last exit); on the 4-worker run, both ratios against the 1-worker run of the same
+storage in the same session; and the load average. Worker processes get a bytecode cache (as an installed
 package has; this machine's environment sets PYTHONDONTWRITEBYTECODE) warmed by one small run.
 A throwaway server from tests/support/pgserver.py. Measure with:
 python -m pytest benches/test_bench_batch_postgres.py --benchmark-enable --benchmark-only \
@@ -16,6 +17,7 @@ python -m pytest benches/test_bench_batch_postgres.py --benchmark-enable --bench
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import subprocess
@@ -25,6 +27,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,9 @@ from fastgrid.batch import open_batch_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-CHUNKS, SLEEP = 80, 0.25
+CHUNKS = 80
+# A chunk of a quarter second (a 20 s sweep: four start-ups on two cores weigh) and of a second.
+SLEEPS = (0.25, 1.0)
 SMALL = (8, 0.01)
 
 SWEEP = """
@@ -84,56 +89,86 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def _phase(url: str, name: str) -> float:
+@dataclass
+class Round:
+    """One run's timeline, in seconds from the launch of the worker processes."""
+
+    whole: float  # the last process's exit
+    phase: float  # first chunk start to last chunk end
+    first_chunk: float  # the last worker to start its first chunk
+    tail: float  # last chunk end to the last process's exit
+
+
+def _timeline(url: str, name: str, launched: float, exits: list[float]) -> Round:
     chunks = open_batch_store(url).chunks(name)
-    return max(c["beat"] for c in chunks) - min(c["beat"] - c["duration"] for c in chunks)
+    starts: dict[str, float] = {}
+    for c in chunks:
+        pid = c["info"]["owner"].split("/")[1]
+        starts[pid] = min(starts.get(pid, math.inf), c["beat"] - c["duration"])
+    end = max(c["beat"] for c in chunks)
+    return Round(
+        whole=max(exits) - launched,
+        phase=end - min(starts.values()),
+        first_chunk=max(starts.values()) - launched,
+        tail=max(exits) - end,
+    )
 
 
-# (scheme, workers) -> (median whole seconds, median chunk phase seconds), filled as the runs go.
-MEDIANS: dict[tuple[str, int], tuple[float, float]] = {}
+# (scheme, sleep, workers) -> the median Round, filled as the runs go (1 worker first: the anchor).
+MEDIANS: dict[tuple[str, float, int], Round] = {}
 
 
-def _run_workers(folder: Path, url: str, workers: int, chunks: int, env: dict[str, str]) -> tuple[str, float]:
+def _run_workers(folder: Path, url: str, workers: int, chunks: int, env: dict[str, str]) -> Round:
     name = f"pgb-{uuid.uuid4().hex[:8]}"
     (folder / "s.toml").write_text(SWEEP.format(name=name, url=url, points=chunks * 10))
     cmd = [sys.executable, "-m", "fastgrid", "worker", "s.toml", "--no-progress"]
-    start = time.perf_counter()
+    launched = time.time()  # the store's beats are epoch seconds (the server's clock, this host)
     procs = [subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL, env=env) for _ in range(workers)]
-    assert [p.wait(timeout=600) for p in procs] == [0] * workers
-    return name, time.perf_counter() - start
+    exits: dict[int, float] = {}
+    deadline = launched + 600
+    while len(exits) < workers and time.time() < deadline:
+        for i, proc in enumerate(procs):
+            if i not in exits and proc.poll() is not None:
+                exits[i] = time.time()
+        time.sleep(0.002)
+    assert [p.wait(timeout=1) for p in procs] == [0] * workers
+    counts = open_batch_store(url).counts(name)
+    assert counts["done"] == chunks * 10 and counts["chunks_done"] == chunks
+    return _timeline(url, name, launched, list(exits.values()))
 
 
 @pytest.mark.benchmark(group="batch on PostgreSQL: fastgrid worker processes, a sleep per chunk")
 @pytest.mark.parametrize("scheme", ["fastgrid+postgresql", "postgresql"])
+@pytest.mark.parametrize("chunk_seconds", SLEEPS)
 @pytest.mark.parametrize("workers", [1, 4])
 def test_fastgrid_workers_on_postgres(
-    benchmark: Any, postgres_url: str, worker_env: dict[str, str], scheme: str, workers: int
+    benchmark: Any,
+    postgres_url: str,
+    worker_env: dict[str, str],
+    scheme: str,
+    chunk_seconds: float,
+    workers: int,
 ) -> None:
-    chunks, sleep = SMALL if benchmark.disabled else (CHUNKS, SLEEP)
+    if chunk_seconds != SLEEPS[0] and (scheme != "fastgrid+postgresql" or benchmark.disabled):
+        pytest.skip("1 s chunks: the recommended URL only, timed runs only")
+    chunks, sleep = SMALL if benchmark.disabled else (CHUNKS, chunk_seconds)
     folder = Path(tempfile.mkdtemp(prefix="fastgrid-bench-pg-"))
     (folder / "sleepy.py").write_text(textwrap.dedent(OBJECTIVE.format(sleep=sleep)))
     url = postgres_url if scheme == "postgresql" else "fastgrid+" + postgres_url
     _run_workers(folder, url, 1, 2, worker_env)  # warms the bytecode cache, the server and the tables
-    phases: list[float] = []
-    wholes: list[float] = []
+    rounds: list[Round] = []
 
-    def run() -> str:
-        name, whole = _run_workers(folder, url, workers, chunks, worker_env)
-        wholes.append(whole)
-        phases.append(_phase(postgres_url, name))
-        return name
+    def run() -> None:
+        rounds.append(_run_workers(folder, url, workers, chunks, worker_env))
 
-    name = benchmark.pedantic(run, rounds=1 if benchmark.disabled else 3, iterations=1)
-    counts = open_batch_store(postgres_url).counts(name)
-    assert counts["done"] == chunks * 10 and counts["chunks_done"] == chunks
-    whole, phase = statistics.median(wholes), statistics.median(phases)
-    MEDIANS[scheme, workers] = (whole, phase)
+    benchmark.pedantic(run, rounds=1 if benchmark.disabled else 3, iterations=1)
+    median = Round(*(statistics.median(getattr(r, f.name) for r in rounds) for f in fields(Round)))
+    MEDIANS[scheme, chunk_seconds, workers] = median
     info = benchmark.extra_info
-    info.update(
-        whole_s=round(whole, 3), chunk_phase_s=round(phase, 3), ideal_phase_s=chunks * sleep / workers
-    )
+    info.update({f"{k}_s": round(v, 3) for k, v in asdict(median).items()})
+    info["ideal_phase_s"] = chunks * sleep / workers
     info["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    anchor = MEDIANS.get((scheme, 1))
+    anchor = MEDIANS.get((scheme, chunk_seconds, 1))
     if workers > 1 and anchor is not None:
-        info["whole_speedup"] = round(anchor[0] / whole, 2)
-        info["chunk_phase_speedup"] = round(anchor[1] / phase, 2)
+        info["whole_speedup"] = round(anchor.whole / median.whole, 2)
+        info["chunk_phase_speedup"] = round(anchor.phase / median.phase, 2)

@@ -14,11 +14,15 @@ included) each group also times the same command on that code, for a before/afte
 
 The worker group times a whole ``fastgrid worker`` process on a small batch sweep on the embedded
 store; ``extra_info["first_chunk_s"]`` is launch to the objective's first call (median of rounds).
+The run and worker groups add ``deps``: a fresh interpreter importing only the third-party modules
+a run cannot start without (Optuna, numpy, pydantic, sqlite3), the floor of fastgrid's own part.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -79,6 +83,8 @@ def point(config):
 """
 
 VARIANTS = ["floor", "fastgrid"] + (["before"] if BEFORE else [])
+# What a run cannot start without: Optuna (the study), numpy (columns), pydantic (the sweep file).
+DEPS = [sys.executable, "-c", "import optuna, numpy, pydantic, sqlite3"]
 
 
 def _env(variant: str, **extra: str) -> dict[str, str]:
@@ -127,23 +133,21 @@ def test_grid_count(benchmark: Any, variant: str) -> None:
         _time(benchmark, lambda: _run(argv, _env(variant), cwd=folder))
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", [*VARIANTS, "deps"])
 @pytest.mark.benchmark(group="start: fastgrid run --check")
 def test_run_check(benchmark: Any, variant: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "check.toml").write_text(CHECK_SWEEP)
         (folder / "startobj.py").write_text(POINT)
-        argv = (
-            [sys.executable, "-c", "pass"]
-            if variant == "floor"
-            else [*CLI, "run", "check.toml", "--check", "--point", "3"]
+        argv = {"floor": [sys.executable, "-c", "pass"], "deps": DEPS}.get(
+            variant, [*CLI, "run", "check.toml", "--check", "--point", "3"]
         )
         env = _env(variant, PYTHONPATH=os.pathsep.join(filter(None, [_env(variant).get("PYTHONPATH"), tmp])))
         _time(benchmark, lambda: _run(argv, env, cwd=folder))
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", [*VARIANTS, "deps"])
 @pytest.mark.benchmark(group="start: fastgrid worker, batch sweep on the embedded store")
 def test_worker_first_chunk(benchmark: Any, variant: str) -> None:
     """A fresh sweep each round (a finished one would run nothing): 20 points, 2 chunks."""
@@ -160,14 +164,12 @@ def test_worker_first_chunk(benchmark: Any, variant: str) -> None:
             calls = run / "calls.txt"
             path = os.pathsep.join(filter(None, [_env(variant).get("PYTHONPATH"), tmp]))
             env = _env(variant, PYTHONPATH=path, FASTGRID_FIRST_CALL=str(calls))
-            argv = (
-                [sys.executable, "-c", "pass"]
-                if variant == "floor"
-                else [*CLI, "worker", "start.toml", "--no-progress", "-q"]
+            argv = {"floor": [sys.executable, "-c", "pass"], "deps": DEPS}.get(
+                variant, [*CLI, "worker", "start.toml", "--no-progress", "-q"]
             )
             started = time.time()
             _run(argv, env, cwd=run)
-            if variant != "floor":
+            if variant not in ("floor", "deps"):
                 stamps = [float(x) for x in calls.read_text().split()]
                 assert len(stamps) == 2  # two chunks of ten points, each called once
                 firsts.append(min(stamps) - started)
@@ -175,3 +177,67 @@ def test_worker_first_chunk(benchmark: Any, variant: str) -> None:
         _time(benchmark, one)
         if firsts and not benchmark.disabled:
             benchmark.extra_info["first_chunk_s"] = round(statistics.median(firsts), 4)
+
+
+def _commands(folder: Path, variant: str, run: Path) -> dict[str, tuple[list[str], dict[str, str], Path]]:
+    """Each start-up command of the groups above for ``variant``; the worker's sweep lives in ``run``."""
+    path = os.pathsep.join(filter(None, [_env(variant).get("PYTHONPATH"), str(folder)]))
+    env = _env(variant, PYTHONPATH=path, FASTGRID_FIRST_CALL=str(run / "calls.txt"))
+    return {
+        "import fastgrid": ([sys.executable, "-c", "import fastgrid"], env, folder),
+        "fastgrid --help": ([*CLI, "--help"], env, folder),
+        "fastgrid grid --count": ([*CLI, "grid", "check.toml", "--count"], env, folder),
+        "fastgrid run --check": ([*CLI, "run", "check.toml", "--check"], env, folder),
+        "fastgrid worker (whole)": ([*CLI, "worker", "start.toml", "--no-progress", "-q"], env, run),
+    }
+
+
+@pytest.mark.benchmark(group="start: paired, every command and its anchors alternating")
+def test_paired_start(benchmark: Any) -> None:
+    """The groups above run one variant after the other, so a drifting machine skews their ratios;
+    here each round runs the anchors (floor, deps) and every command as fastgrid and before (if
+    given, in alternating order) back to back. ``extra_info`` holds the medians in seconds and
+    before/fastgrid per command, by wall time and by the child's CPU time. Rounds:
+    ``FASTGRID_BENCH_ROUNDS`` (default 15)."""
+    rounds = 1 if benchmark.disabled else int(os.environ.get("FASTGRID_BENCH_ROUNDS", "15"))
+    variants = ["fastgrid"] + (["before"] if BEFORE else [])
+    anchors = {"floor": [sys.executable, "-c", "pass"], "deps": DEPS}
+    times: dict[str, dict[str, list[float]]] = {}
+    cpu: dict[str, dict[str, list[float]]] = {}
+
+    def timed(key: str, variant: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        # Wall time, and the child's CPU time (user + system), which other sessions' load on a
+        # shared machine disturbs far less than wall time.
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        _run(argv, env, cwd)
+        times.setdefault(key, {}).setdefault(variant, []).append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        cpu.setdefault(key, {}).setdefault(variant, []).append(used)
+
+    def run_all() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "check.toml").write_text(CHECK_SWEEP)
+            (folder / "startobj.py").write_text(OBJECTIVE + POINT)
+            for r in range(rounds):
+                for name, argv in anchors.items():
+                    timed("anchors", name, argv, _env(name), folder)
+                for variant in variants if r % 2 == 0 else variants[::-1]:
+                    run = folder / f"{variant}{r}"  # a fresh sweep for each worker
+                    run.mkdir()
+                    (run / "start.toml").write_text(SWEEP.format(points=20))
+                    for command, (argv, env, cwd) in _commands(folder, variant, run).items():
+                        timed(command, variant, argv, env, cwd)
+
+    benchmark.pedantic(run_all, rounds=1, iterations=1)
+    info: dict[str, Any] = {"rounds": rounds}
+    for key, by in times.items():
+        info[key] = {v: round(statistics.median(t), 4) for v, t in by.items()}
+        info[key].update({f"{v} cpu": round(statistics.median(t), 4) for v, t in cpu[key].items()})
+        if "before" in by:
+            info[key]["before/fastgrid"] = round(info[key]["before"] / info[key]["fastgrid"], 2)
+            info[key]["cpu before/fastgrid"] = round(info[key]["before cpu"] / info[key]["fastgrid cpu"], 2)
+    benchmark.extra_info.update(info)
+    print(json.dumps(info, indent=1))

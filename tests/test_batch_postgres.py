@@ -137,21 +137,22 @@ def test_fastgrid_workers_share_a_sweep_and_take_over_a_killed_ones_chunk(
             for log in logs
         ]
         store = open_batch_store(postgres_url)
+        pids = {str(p.pid): i for i, p in enumerate(procs)}
         deadline = time.monotonic() + 120
-
-        def first_holds_a_chunk() -> bool:
-            # Kill it while it holds a claim (a worker still starting holds none).
-            held = store.chunks(name, state="claimed")
-            return any((c["owner"] or "").split("/")[1:2] == [str(procs[0].pid)] for c in held)
-
-        while time.monotonic() < deadline:
-            if name in store.sweeps() and store.counts(name)["chunks_done"] >= 3 and first_holds_a_chunk():
-                break
+        victim = None
+        while victim is None and time.monotonic() < deadline:
+            # A worker that holds a chunk once the sweep is under way (whichever: the one that
+            # registered the sweep creates the study first and may start after the others).
+            if name in store.sweeps() and store.counts(name)["chunks_done"] >= 3:
+                holders = [(c["owner"] or "").split("/")[1:2] for c in store.chunks(name, state="claimed")]
+                victim = next((pids[h[0]] for h in holders if h and h[0] in pids), None)
             time.sleep(0.02)
-        os.killpg(procs[0].pid, signal.SIGKILL)  # a worker dies holding a chunk
-        for p in procs[1:]:
-            assert p.wait(timeout=240) == 0, (tmp_path / "w1.log").read_text()
-        procs[0].wait()
+        assert victim is not None, "no worker held a chunk"
+        os.killpg(procs[victim].pid, signal.SIGKILL)  # a worker dies holding a chunk
+        survivors = [i for i in range(3) if i != victim]
+        for i in survivors:
+            assert procs[i].wait(timeout=240) == 0, (tmp_path / f"w{i}.log").read_text()
+        procs[victim].wait()
     finally:
         for log in logs:
             log.close()
@@ -161,7 +162,7 @@ def test_fastgrid_workers_share_a_sweep_and_take_over_a_killed_ones_chunk(
     assert (cols["score"] == cols["a"] + cols["b"]).all()
     taken_over = [c for c in store.chunks(name) if c["claims"] > 1]
     assert taken_over, "the killed worker's chunk was run again by another worker"
-    done = (tmp_path / "w1.log").read_text() + (tmp_path / "w2.log").read_text()
+    done = "".join((tmp_path / f"w{i}.log").read_text() for i in survivors)
     assert "worker done: sweep" in done
     # Both survivors wrote the top 5 at the end; each point is one trial of the study.
 
@@ -205,7 +206,6 @@ def test_run_batch_on_fastgrid_postgresql_keeps_study_and_chunks_in_one_schema(
     assert cols["slot"].tolist() == list(range(len(grid)))
     assert (cols["score"] == cols["a"] * 10.0 - cols["b"]).all()
     assert r.best is not None and r.best["params"] == {"a": 29, "b": 30}
-    assert len({c["info"]["owner"].split("/")[1] for c in r.results.store.chunks("fg")}) == 2
     # Both stores live in the URL's schema, none in public.
     with psycopg.connect(postgres_url) as conn:
         tables = {
@@ -442,3 +442,45 @@ def test_a_fastgrid_worker_joining_a_registered_sweep_opens_no_optuna_storage(
     study = optuna.load_study(study_name="join", storage=real(url))
     slots = sorted(t.user_attrs["slot"] for t in study.get_trials())
     assert len(slots) == len(set(slots)) and set(slots) >= {r["slot"] for r in late.top}
+
+
+def test_the_worker_that_writes_top_points_refuses_a_study_run_per_trial_since(tmp_path: Path) -> None:
+    kwargs: dict[str, Any] = {"batch": score, "name": "m", "metric": "score", "directory": tmp_path}
+    run_batch(PARAMS, top_k=2, **kwargs)
+    # The study was replaced by a per-trial one (a per-trial run with --fresh does that).
+    storage = open_storage(None, directory=tmp_path)
+    optuna.delete_study(study_name="m", storage=storage)
+    optuna.create_study(study_name="m", storage=storage).optimize(lambda t: 1.0, n_trials=1)
+    # A joining worker runs no Optuna storage work until it must write new top points: then it refuses.
+    with pytest.raises(StoreMismatchError, match="was run per trial"):
+        run_batch(PARAMS, top_k=4, wait_for_others=True, **kwargs)
+    assert len(optuna.load_study(study_name="m", storage=storage).get_trials()) == 1
+
+
+def test_a_server_gone_for_good_ends_a_batch_worker_with_one_clear_line(
+    own_server: Server, tmp_path: Path
+) -> None:
+    url = alice_url(own_server, reconnect_timeout="2")
+    _sweep_file(tmp_path, url, "gone", chunk=10)
+    cmd = [sys.executable, "-m", "fastgrid", "worker", "w.toml", "--no-progress"]
+    with open(tmp_path / "w.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            store = open_batch_store(url)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if "gone" in store.sweeps() and store.counts("gone")["chunks_done"] >= 2:
+                    break
+                time.sleep(0.05)
+            store.close()
+            own_server.stop("fast")
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            own_server.start()
+    text = (tmp_path / "w.log").read_text()
+    assert code == 2, text
+    last = text.strip().splitlines()[-1]
+    assert "lost the connection to the server and could not reconnect within 2 s" in last, last
+    assert "alice:***@127.0.0.1" in last and "hunter2" not in text and "Traceback" not in text

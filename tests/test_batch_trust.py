@@ -119,18 +119,19 @@ def test_an_objective_that_writes_into_its_columns_cannot_corrupt_the_stored_par
     assert table["failed"].all()
 
 
-@pytest.mark.parametrize("name", ["b", "slot", "failed", "feasible", "reason", "duration"])
+@pytest.mark.parametrize("name", ["b", "slot", "failed", "feasible", "reason", "duration", "", " "])
 def test_a_metric_named_like_a_parameter_or_a_result_column_is_refused(tmp_path: Path, name: str) -> None:
     def shadow(cols: dict[str, Any], config: Any) -> dict[str, Any]:
         return {"score": _exact(cols), name: np.zeros(len(cols["a"]))}
 
-    with pytest.raises(BatchObjectiveError, match=rf"metric '{name}'.*rename"):
+    message = rf"metric '{name}'.*rename" if name.strip() else "a metric name is empty"
+    with pytest.raises(BatchObjectiveError, match=message):
         _run(tmp_path, shadow)
 
     def per_point(config: dict[str, Any]) -> dict[str, float]:
         return {"score": 1.0, name: 0.0}
 
-    with pytest.raises(BatchObjectiveError, match=rf"metric '{name}'.*rename"):
+    with pytest.raises(BatchObjectiveError, match=message):
         run_batch(PARAMS, callable=per_point, metric="score", directory=tmp_path, name="pp", chunk=7)
 
 
@@ -405,4 +406,216 @@ def test_a_capped_sweep_of_a_huge_grid_runs_the_cap_not_a_default_chunk(tmp_path
         max_points=1000,
     )
     assert run.counts["total"] == 10**12
-    assert run.counts["done"] == 1000
+    assert 1000 <= run.counts["done"] <= 1024  # chunks of at least 1,024 points, not 65,536
+
+
+def _per_point(tmp_path: Path, fn: Any, **kw: Any) -> pd.DataFrame:
+    run = run_batch(
+        PARAMS,
+        callable=fn,
+        metric="score",
+        direction="maximize",
+        directory=tmp_path,
+        chunk=7,
+        fail_fast=0,
+        **kw,
+    )
+    return _table(run)
+
+
+def _point_slot(config: dict[str, Any]) -> int:
+    return int(config["a"]) * 5 + int(config["b"])
+
+
+def test_a_per_point_callable_returns_what_it_may_return_in_a_per_trial_sweep(tmp_path: Path) -> None:
+    def number(config: dict[str, Any]) -> float:
+        return float(_point_slot(config))
+
+    table = _per_point(tmp_path, number, name="number")
+    assert not table["failed"].any() and table["score"].tolist() == list(range(50))
+
+    def series(config: dict[str, Any]) -> pd.Series:
+        stats = {"score": float(_point_slot(config)), "start": pd.Timestamp("2024-01-01"), "_trades": [1]}
+        return pd.Series(stats)
+
+    table = _per_point(tmp_path, series, name="series")
+    assert not table["failed"].any() and table["score"].tolist() == list(range(50))
+    assert "start" not in table and "_trades" not in table
+
+
+def test_a_per_point_callable_that_returns_a_bad_shape_fails_that_point_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    def odd(config: dict[str, Any]) -> Any:
+        slot = _point_slot(config)
+        if slot == 32:
+            return None
+        if slot == 33:
+            return {"score": [1.0, 2.0]}
+        if slot == 34:
+            return {"score": float("nan")}
+        if slot == 35:
+            return {"other": 1.0}
+        return {"score": float(slot)}
+
+    table = _per_point(tmp_path, odd).set_index("slot")
+    assert table.index[table["failed"]].tolist() == [32, 33, 34, 35]
+    assert table.loc[32, "reason"].startswith("callable returned NoneType")
+    assert table.loc[33, "reason"].startswith("metric 'score' is not a number")
+    assert table.loc[34, "reason"] == "metric 'score' is NaN"
+    assert table.loc[35, "reason"].startswith("missing metric 'score'")
+    ok = table[~table["failed"]]
+    assert ok["score"].tolist() == [float(s) for s in ok.index]
+
+
+@pytest.mark.parametrize("name", ["slot", "failed", "feasible", "reason", "duration"])
+def test_a_parameter_named_like_a_result_column_is_refused_before_anything_runs(
+    tmp_path: Path, name: str
+) -> None:
+    calls: list[int] = []
+
+    def fn(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        calls.append(1)
+        return {"score": np.zeros(len(cols[name]))}
+
+    with pytest.raises(ValueError, match=rf"parameters\.{name}: .*rename the parameter"):
+        run_batch({name: {"type": "int", "low": 0, "high": 3}}, batch=fn, metric="score", directory=tmp_path)
+    with pytest.raises(ValueError, match=r"metric 'a': it is the name of a parameter"):
+        run_batch(PARAMS, batch=fn, metric="a", directory=tmp_path)
+    assert calls == []
+
+
+def test_a_frame_that_converts_to_arrow_is_read_like_a_polars_dataframe(tmp_path: Path) -> None:
+    class Frame:  # what a polars DataFrame offers
+        def __init__(self, columns: dict[str, Any]) -> None:
+            self.columns = columns
+
+        def to_arrow(self) -> pa.Table:
+            return pa.table(self.columns)
+
+    table = _table(_run(tmp_path, lambda cols, config: Frame({"score": _exact(cols)})))
+    assert np.array_equal(table["score"], table["a"] * 10.0 + table["b"])
+    with pytest.raises(BatchObjectiveError, match=r"returned set; .* polars DataFrame"):
+        _run(tmp_path, lambda cols, config: {1.0}, name="set")
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"chunk": 1.5}, "chunk: expected a whole number, got 1.5"),
+        ({"chunk": True}, "chunk: expected a whole number, got True"),
+        ({"chunk": "abc"}, "chunk: expected a whole number, got 'abc'"),
+        ({"workers": "2"}, "workers: expected a whole number, got '2'"),
+        ({"top_k": -1}, "top_k: expected at least 0, got -1"),
+        ({"retry_failed": -1}, "retry_failed: expected at least 0, got -1"),
+        ({"heartbeat_interval": 0}, "heartbeat_interval: expected a positive number of seconds, got 0"),
+        ({"timeout": -1}, "timeout: expected a non-negative number of seconds, got -1"),
+        ({"direction": "max"}, "direction: expected 'minimize' or 'maximize', got 'max'"),
+        ({"metric": None}, "metric: expected the name of a metric, got None"),
+        ({"chunk": 10**12, "parameters": "huge"}, "chunk: 1,000,000,000,000 points of 7 columns take"),
+    ],
+)
+def test_run_batch_keywords_are_checked_before_anything_is_stored(
+    tmp_path: Path, keywords: dict[str, Any], message: str
+) -> None:
+    huge = {"a": {"type": "int", "low": 0, "high": 999_999}, "b": {"type": "int", "low": 0, "high": 999_999}}
+    params = huge if keywords.pop("parameters", None) == "huge" else PARAMS
+    options = {"metric": "score", **keywords}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_batch(params, batch=lambda cols, config: {"score": _exact(cols)}, directory=tmp_path, **options)
+    assert not (tmp_path / "fastgrid.db").exists() or keywords.get("chunk") == 10**12
+
+
+def test_a_constraint_or_metric_given_as_one_string_is_one_item(tmp_path: Path) -> None:
+    run = _run(tmp_path, lambda cols, config: {"score": _exact(cols)}, where="a < b", require="score > 1")
+    table = _table(run)
+    assert (table["a"] < table["b"]).all() and not table.empty
+    assert table.loc[table["feasible"], "score"].min() > 1
+
+
+def test_plain_optuna_sees_the_same_best_point_and_front_after_a_resume(tmp_path: Path) -> None:
+    import fastgrid
+    import optuna
+
+    def two(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        return {"score": _exact(cols), "risk": np.asarray(cols["b"], dtype=float) ** 2}
+
+    for cap in (20, None):  # the best point moves when the rest of the grid runs
+        single = _run(tmp_path, two, name="one", top_k=5, max_points=cap)
+        multi = _run(
+            tmp_path,
+            two,
+            name="two",
+            metrics=["score", "risk"],
+            direction=["maximize", "minimize"],
+            top_k=50,
+            max_points=cap,
+        )
+    storage = fastgrid.open_storage(str(tmp_path / "fastgrid.db"))
+    study = optuna.load_study(study_name="one", storage=storage)
+    assert study.best_trial.user_attrs["slot"] == single.best["slot"]
+    assert study.best_value == single.best["metrics"]["score"] == 94.0
+    frame = study.trials_dataframe()
+    assert frame["user_attrs_slot"].is_unique
+    front = optuna.load_study(study_name="two", storage=storage).best_trials
+    assert {t.user_attrs["slot"] for t in front} == {row["slot"] for row in multi.results.pareto()}
+    assert multi.best["slot"] in {t.user_attrs["slot"] for t in front}
+
+
+def test_workers_started_by_a_forkserver_name_an_objective_they_cannot_import(tmp_path: Path) -> None:
+    import threading
+
+    release = threading.Event()
+    busy = threading.Thread(target=release.wait, daemon=True)  # threads run: no fork
+    busy.start()
+    try:
+        with pytest.raises(ValueError, match=r"threads run in this process.*'module:function'"):
+            _run(tmp_path, lambda cols, config: {"score": _exact(cols)}, workers=2)
+    finally:
+        release.set()
+        busy.join()
+
+
+def test_fresh_is_refused_while_another_run_holds_a_chunk(tmp_path: Path) -> None:
+    import socket
+
+    from fastgrid.exceptions import SweepInUseError
+
+    fn = _exact_metric
+    _run(tmp_path, fn, max_points=14)
+    store = open_batch_store(tmp_path / "fastgrid.db")
+    me = f"{socket.gethostname()}/{os.getpid()}/test"  # a worker of a live run: this process
+    assert store.claim("sweep", me, grace=20.0) is not None
+    with pytest.raises(SweepInUseError, match=r"being run by another process .*without --fresh"):
+        _run(tmp_path, fn, fresh=True)
+    store.release("sweep", me)  # that run stopped (Ctrl-C): --fresh may delete it now
+    assert _run(tmp_path, fn, fresh=True).counts["done"] == 50
+
+
+def _exact_metric(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    return {"score": _exact(cols)}
+
+
+def test_a_stop_signal_while_the_top_points_are_written_waits_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastgrid.batch import _runner
+
+    write = _runner._write_top
+
+    def interrupted_write(*args: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # docker stop, just as the Optuna writes begin
+        write(*args)
+
+    def as_ctrl_c(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # what `fastgrid run` makes of SIGTERM
+
+    monkeypatch.setattr(_runner, "_write_top", interrupted_write)
+    previous = signal.signal(signal.SIGTERM, as_ctrl_c)
+    try:
+        run = _run(tmp_path, _exact_metric, top_k=10)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert run.interrupted and run.signal == signal.SIGTERM
+    slots = [t.user_attrs["slot"] for t in run.study.get_trials()]
+    assert sorted(slots) == list(range(40, 50))  # all ten written, once

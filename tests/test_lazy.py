@@ -172,3 +172,19 @@ def test_a_submodule_resolves_on_first_access_as_with_eager_imports() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["fastgrid.stats._sharpe", "True"]
+
+
+def test_every_name_of_every_lazy_package_resolves() -> None:
+    packages = [".".join(p.relative_to(PACKAGE.parent).parent.parts) for p in _lazy_packages()]
+    code = f"""
+import importlib, json
+missing = []
+for name in {packages!r}:
+    package = importlib.import_module(name)
+    missing += [f"{{name}}.{{n}}" for n in package.__all__ if getattr(package, n, None) is None]
+print(json.dumps(missing))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []
+    assert len(packages) >= 8

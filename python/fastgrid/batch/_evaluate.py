@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import pickle
 import select
@@ -129,6 +130,8 @@ def _numbers(values: Any, n: int) -> np.ndarray[Any, Any]:
 
 
 def _as_mapping(result: Any, n: int) -> Mapping[str, Any] | None:
+    if not isinstance(result, Mapping) and callable(getattr(result, "to_arrow", None)):
+        result = result.to_arrow()  # a polars DataFrame (or another frame that speaks Arrow)
     columns = getattr(result, "column_names", None)  # pyarrow.Table / RecordBatch
     if columns is not None and hasattr(result, "column"):
         names = [str(c) for c in columns]
@@ -143,6 +146,11 @@ def _as_mapping(result: Any, n: int) -> Mapping[str, Any] | None:
     if isinstance(result, Mapping):
         return result
     return None
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _unique(names: list[str]) -> None:
@@ -178,8 +186,8 @@ def metric_columns(
         raise refuse(f"its metric columns are ambiguous: {exc}", None) from None
     if mapping is None:
         raise refuse(
-            f"returned {type(result).__name__}; a batch objective returns a dict of metric "
-            "columns (name → array of one value per point), a pandas DataFrame or a pyarrow Table",
+            f"returned {_type_name(result)}; a batch objective returns a dict of metric columns "
+            "(name → array of one value per point), a pandas or polars DataFrame or a pyarrow Table",
             None,
         )
     out: dict[str, np.ndarray[Any, Any]] = {}
@@ -187,6 +195,8 @@ def metric_columns(
         if not isinstance(name, str):
             raise refuse(f"metric names must be strings, got {name!r}", None)
         name = str(name)
+        if not name.strip():
+            raise refuse(f"a metric name is empty ({name!r}): name every metric column", name)
         if name in reserved:
             raise refuse(
                 f"metric {name!r} has the name of a parameter or of a result column (slot, failed, "
@@ -329,8 +339,14 @@ def evaluate_points(
     *,
     merge: Callable[[dict[str, Any]], Any],
     retry_failed: int = 0,
+    expected: Sequence[str] = (),
 ) -> ChunkResult:
     """Calls a per-point callable on every point of the chunk with its merged config.
+
+    It may return what it returns in a per-trial sweep: a dict of metrics, one number (the one
+    objective metric), or a pandas Series (its scalar numbers). A point that returns something else,
+    lacks an objective metric (``expected``) or gives it a value that is not a number fails with
+    the reason; side metrics that are not numbers are not recorded (the columns hold numbers).
 
     The loop is the whole per-point overhead of batch mode: a dict per point from the columns'
     Python lists, the merge, two clock reads and appending the returned metrics.
@@ -340,13 +356,28 @@ def evaluate_points(
     constants = {k: v for k, v in columns.items() if not isinstance(v, np.ndarray)}
     lists = [columns[k].tolist() for k in varying]
     keys, head = [*constants, *varying], tuple(constants.values())
-    names: list[str] | None = None
+    names: list[str] = []
     values: list[list[Any]] = []
     failed = np.zeros(n, dtype=bool)
     reasons: list[str | None] = [None] * n
     durations: list[float] = []
     clock = time.perf_counter
     rows = zip(*lists, strict=True) if lists else ((),) * n
+
+    def other(i: int, out: dict[str, Any]) -> None:
+        """A point whose metrics are not the names so far: new names get columns (NaN before)."""
+        out = {str(k): v for k, v in out.items()}  # {1: 0.5} names a metric "1", as per trial
+        for k in out:
+            if k not in names:
+                names.append(k)
+                values.append([math.nan] * i)
+        for k, column in zip(names, values, strict=True):
+            column.append(out.get(k, math.nan))
+        missing = [m for m in expected if m not in out]
+        if missing:
+            failed[i] = True
+            reasons[i] = f"missing metric {missing[0]!r} (got {', '.join(map(str, out)) or 'none'})"
+
     # The common path (a dict of the same metrics every time) is kept to the bare minimum: this loop
     # is the per-point overhead of batch mode over calling the function (issue 13: <= 3 us).
     for i, row in enumerate(rows):
@@ -367,41 +398,42 @@ def evaluate_points(
                 continue
         durations.append(clock() - started)
         if type(out) is not dict:
-            out = dict(out) if isinstance(out, Mapping) else {"value": out}
-        if names is None:
-            names = [str(k) for k in out]
-            values = [[math.nan] * i for _ in names]
+            got = _point_metrics(out, expected)
+            if isinstance(got, str):
+                failed[i] = True
+                reasons[i] = got
+                for column in values:
+                    column.append(math.nan)
+                continue
+            out = got
+        if len(out) != len(names):
+            other(i, out)
+            continue
         try:
             for k, column in zip(names, values, strict=True):
                 column.append(out[k])
-        except KeyError as exc:
+        except KeyError:
             for column in values:
                 del column[i:]
-                column.append(math.nan)
-            failed[i] = True
-            reasons[i] = f"missing metric {exc.args[0]!r} (got {', '.join(map(str, out)) or 'none'})"
-            continue
-        if len(out) != len(names):
-            extra = [str(k) for k in out if k not in names]
-            failed[i] = True
-            reasons[i] = f"returned metrics {extra} that the chunk's first point did not"
-    if names is None:
-        names, values = [], []
+            other(i, out)
     metrics: dict[str, np.ndarray[Any, Any]] = {}
+    objective = set(expected)
     for k, column in zip(names, values, strict=True):
-        # Points that failed before metrics were known get NaN; a short list means later failures.
-        column.extend([math.nan] * (n - len(column)))
         try:
-            metrics[k] = np.asarray(column, dtype=np.float64)
+            array = np.asarray(column, dtype=np.float64)
+            if array.ndim != 1:
+                raise ValueError(k)
         except (TypeError, ValueError):
             array = np.full(n, np.nan)
             for i, v in enumerate(column):
-                try:
+                if isinstance(v, numbers.Real):
                     array[i] = float(v)
-                except (TypeError, ValueError):
+                elif k in objective and not failed[i]:
                     failed[i] = True
                     reasons[i] = f"metric {k!r} is not a number: {v!r}"[:200]
-            metrics[k] = array
+            if k not in objective and np.isnan(array).all():
+                continue  # a side metric that never was a number (a note, a trade list)
+        metrics[k] = array
     return ChunkResult(
         n=n,
         metrics=metrics,
@@ -411,6 +443,28 @@ def evaluate_points(
         durations=np.asarray(durations, dtype=np.float32),
         seconds=time.perf_counter() - t0,
     )
+
+
+def _point_metrics(out: Any, expected: Sequence[str]) -> dict[str, Any] | str:
+    """A per-point callable's result that is not a dict, as metrics (or why it cannot be one), as
+    a per-trial sweep reads it."""
+    if isinstance(out, Mapping):
+        return {str(k): v for k, v in out.items()}
+    if (
+        not isinstance(out, str | bytes)
+        and callable(getattr(out, "items", None))
+        and callable(getattr(out, "keys", None))
+    ):
+        # A pandas Series, e.g. backtesting.py's stats: its scalar numbers are the metrics.
+        return {str(k): v for k, v in out.items() if isinstance(v, numbers.Real)}
+    if isinstance(out, numbers.Real) and not isinstance(out, bool):
+        if len(expected) == 1:
+            return {expected[0]: out}
+        return (
+            f"callable returned one number but {len(expected)} metrics are expected "
+            f"({', '.join(expected)}): return a dict"
+        )
+    return f"callable returned {type(out).__name__}; expected a number, a dict of metrics or a pandas Series"
 
 
 def _retry(
@@ -521,6 +575,9 @@ def _in_child(
     if pid == 0:  # pragma: no cover - the child (its outcome is what the tests check)
         os.close(read)
         try:
+            # SIGTERM (also sent when the worker dies, below) ends the child at once, even inside a
+            # C loop that never returns to Python: nothing of it is worth a graceful exit.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             follow_parent(os.getppid())
             payload = pickle.dumps(("ok", call(columns, n, start)), protocol=pickle.HIGHEST_PROTOCOL)
         except KeyboardInterrupt:

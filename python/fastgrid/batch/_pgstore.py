@@ -33,6 +33,11 @@ def is_postgres_url(location: object) -> bool:
 
 
 def _create(conn: Any) -> None:
+    # Every worker's connection comes here: tables already there need no lock (the leaders table
+    # is created last, so it stands for all four).
+    row = conn.execute("SELECT to_regclass('fastgrid_batch_leaders') IS NOT NULL").fetchone()
+    if row is not None and row[0]:
+        return
     # Two workers creating the tables at once would race on the catalog: one at a time.
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('fastgrid_batch_schema'))")
     for statement in schema_statements(int_type="BIGINT", float_type="DOUBLE PRECISION", blob_type="BYTEA"):

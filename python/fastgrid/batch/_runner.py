@@ -16,12 +16,14 @@ import importlib
 import math
 import multiprocessing as mp
 import os
+import pickle
 import signal
+import socket
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +43,9 @@ from fastgrid.batch._evaluate import (
 )
 from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
-from fastgrid.batch._store import Chunk, ChunkStore, owner_id
+from fastgrid.batch._store import Chunk, ChunkStore, owner_dead, owner_id
 from fastgrid.batch._stores import open_batch_store
-from fastgrid.exceptions import BatchFailedError, StoreMismatchError
+from fastgrid.exceptions import BatchFailedError, StoreMismatchError, SweepInUseError
 from fastgrid.lifeline import follow_parent
 
 __all__ = [
@@ -60,6 +62,9 @@ MODE_ATTR = attrs.STUDY_MODE
 DEFAULT_CHUNK = 65_536
 # A chunk's columns stay under this many bytes (8 per value, parameters + metrics + bookkeeping).
 CHUNK_BYTES = 256 << 20
+# An explicit chunk size whose columns would take more than this is refused (a typo of a few zeros
+# would otherwise end in MemoryError, or the OOM killer, after the sweep was registered).
+CHUNK_LIMIT = 1 << 30
 # How often a `fastgrid worker` with nothing left to claim looks whether the others are done.
 _WAIT_S = 0.05
 
@@ -273,8 +278,10 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
             retry_failed=job.retry_failed,
             reserved=ctx.reserved,
         )
-    result = evaluate_points(ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed)
-    clash = sorted(ctx.reserved.intersection(result.metrics))
+    result = evaluate_points(
+        ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed, expected=job.metrics
+    )
+    clash = sorted(m for m in result.metrics if m in ctx.reserved or not m.strip())
     if clash:
         metric_columns(
             {clash[0]: ()}, 0, objective=job.objective_name, slots=(start, start + n), reserved=ctx.reserved
@@ -584,6 +591,8 @@ class BatchRun:
     ran: int = 0
     study: Any = None
     seconds: float = 0.0
+    signal: int | None = None
+    """A stop signal that arrived during the run's closing bookkeeping (it was deferred)."""
 
     def to_pandas(self, columns: Sequence[str] | None = None) -> Any:
         return self.results.to_pandas(columns)
@@ -648,8 +657,23 @@ def run_batch(
         raise ValueError("set exactly one objective: batch=fn(columns, config) or callable=fn(config)")
     if order not in ("sequential", "shuffled"):
         raise ValueError(f"order: expected 'sequential' or 'shuffled', got {order!r}")
-    if workers < 1:
-        raise ValueError(f"workers: expected a positive number, got {workers}")
+    _whole("workers", workers, 1)
+    _whole("chunk", chunk, 1, optional=True)
+    _whole("top_k", top_k, 0)
+    _whole("retry_failed", retry_failed, 0)
+    _whole("fail_fast", fail_fast, 0)
+    _whole("max_chunks", max_chunks, 0, optional=True)
+    _whole("max_points", max_points, 0, optional=True)
+    _whole("seed", seed, 0, optional=True)
+    _seconds("heartbeat_interval", heartbeat_interval)
+    _seconds("grace_period", grace_period, optional=True)
+    _seconds("timeout", timeout, optional=True, zero=True)
+    # One constraint or metric given as a string (not a list) would be read letter by letter.
+    where = [where] if isinstance(where, str) else list(where)
+    require = [require] if isinstance(require, str) else list(require)
+    metrics = [metrics] if isinstance(metrics, str) else metrics
+    if not isinstance(metric, str):
+        raise ValueError(f"metric: expected the name of a metric, got {metric!r}")
     if objective_timeout is not None and batch is None:
         raise ValueError(
             "objective.timeout: in a batch sweep it limits each call of a 'batch' objective on a "
@@ -658,6 +682,9 @@ def run_batch(
     if objective_timeout is not None and not objective_timeout > 0:
         raise ValueError(f"objective.timeout: expected a positive number of seconds, got {objective_timeout}")
     directions = [direction] if isinstance(direction, str) else list(direction)
+    for d in directions:
+        if d not in ("minimize", "maximize"):
+            raise ValueError(f"direction: expected 'minimize' or 'maximize', got {d!r}")
     objective_metrics = _metric_list(metric, metrics)
     if len(directions) != len(objective_metrics):
         raise ValueError(
@@ -674,6 +701,19 @@ def run_batch(
     probe = grid.columns(0, min(total, 1), fixed="scalar")
     constants = {p: v for p, v in probe.items() if not isinstance(v, np.ndarray)}
     paths = list(grid.paths)
+    for p in paths:
+        if p in RESULT_COLUMNS:
+            raise ValueError(
+                f"parameters.{p}: a batch sweep's results table has a column {p!r} of its own "
+                f"({', '.join(RESULT_COLUMNS)}); rename the parameter (a dotted path such as "
+                f"'strategy.{p}' is fine)"
+            )
+    for m in objective_metrics:
+        if m in RESULT_COLUMNS or m in paths:
+            raise ValueError(
+                f"metric {m!r}: it is the name of a {'parameter' if m in paths else 'result column'}, "
+                "and metrics share the results table with both; rename the metric"
+            )
     varying = [p for p in paths if p not in constants]
 
     study = _StudyOpener(
@@ -681,22 +721,28 @@ def run_batch(
     )
     store = open_batch_store(path)
     if fresh:
+        _refuse_fresh_while_running(store, name, grace_period or 2 * heartbeat_interval)
         study.delete()
         store.delete(name)
     stored = store.sweep(name)
     size = (
         chunk
         if chunk is not None
-        # A capped sweep sizes its chunks by the cap: 1,000 points of a 10^12-point grid are 4 chunks
-        # of 250, not one default chunk of 65,536 points.
         else (
             stored["chunk"]
             if stored is not None
-            else default_chunk(min(total, max_points or total), workers, len(paths) + 4)
+            else _first_chunk(total, workers, len(paths) + 4, max_points)
         )
     )
     if size < 1:
         raise ValueError(f"chunk: expected a positive number of points, got {size}")
+    width = len(paths) + len(objective_metrics) + 4  # parameters, metrics and bookkeeping columns
+    if chunk is not None and min(size, total) * 8 * width > CHUNK_LIMIT:
+        raise ValueError(
+            f"chunk: {min(size, total):,} points of {width} columns take "
+            f"{min(size, total) * 8 * width / 2**30:,.1f} GiB per chunk (8 bytes a value); keep it under "
+            f"{CHUNK_LIMIT >> 30} GiB: at most {CHUNK_LIMIT // (8 * width):,} points (or leave chunk unset)"
+        )
     space = {
         "parameters": trial_key({"trees": parameters}),
         "where": list(where),
@@ -757,6 +803,23 @@ def run_batch(
     )
     ctx = _Context(job, store)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
+    late: list[int] = []  # a stop signal during the bookkeeping below waits for its end
+    with _stop_signals_deferred(late):
+        return _finish(ctx, study, outcome, child_errors, interrupted, late, top_k, started)
+
+
+def _finish(
+    ctx: _Context,
+    study: Any,
+    outcome: _Outcome,
+    child_errors: list[str],
+    interrupted: bool,
+    late: list[int],
+    top_k: int,
+    started: float,
+) -> BatchRun:
+    """After the chunks: the counts, the fail-fast and worker errors, the top-K Optuna trials."""
+    job, name, objective_metrics = ctx.job, ctx.job.name, ctx.job.metrics
     results = BatchResults(ctx.store, name)
     counts = results.counts()
     if outcome.fail_reason is not None:
@@ -775,11 +838,88 @@ def run_batch(
         counts=counts,
         best=leaders[0] if leaders else None,
         top=leaders[:top_k],
-        interrupted=interrupted or outcome.interrupted,
+        interrupted=interrupted or outcome.interrupted or bool(late),
         ran=outcome.points,
         study=study.study,
         seconds=time.perf_counter() - started,
+        signal=late[0] if late else None,
     )
+
+
+_STOP_SIGNALS = tuple(
+    s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s
+)
+
+
+@contextlib.contextmanager
+def _stop_signals_deferred(received: list[int]) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP during the block are noted in ``received`` instead of raised
+    halfway: an interrupt inside the top-K Optuna writes exited through click's "Aborted!" with
+    status 1, and once left a point written twice on the next run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in _STOP_SIGNALS:
+        if signal.getsignal(signum) in (signal.SIG_IGN, None):
+            continue  # ignored (nohup's SIGHUP) or not installed from Python: left as it is
+        previous[signum] = signal.signal(signum, lambda n, _frame: received.append(n))
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _whole(name: str, value: Any, minimum: int, *, optional: bool = False) -> None:
+    """A count keyword: a whole number of at least ``minimum`` (true/false and 1.5 are refused)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name}: expected a whole number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected at least {minimum}, got {value}")
+
+
+def _seconds(name: str, value: Any, *, optional: bool = False, zero: bool = False) -> None:
+    """A duration keyword in seconds: a positive number (``zero``: or 0)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not zero):
+        raise ValueError(
+            f"{name}: expected a {'non-negative' if zero else 'positive'} number of seconds, got {value}"
+        )
+
+
+def _first_chunk(total: int, workers: int, columns: int, cap: int | None) -> int:
+    """The chunk size of a new sweep without ``chunk``: a capped sweep's by its cap (1,000 points of
+    a 10^12-point grid ran a default chunk of 65,536), but at least 1,024 points, because the size
+    stays with the sweep and a trial run's tiny chunks would slow the whole grid later."""
+    size = default_chunk(total, workers, columns)
+    if cap is None or cap >= total:
+        return size
+    return max(default_chunk(cap, workers, columns), min(size, 1024))
+
+
+def _refuse_fresh_while_running(store: ChunkStore, name: str, grace: float) -> None:
+    """``--fresh`` deletes the sweep: never under a worker that still holds a chunk of it (its next
+    write failed with a KeyError traceback; the per-trial runner refuses the same way)."""
+    if store.sweep(name) is None:
+        return
+    host, now = socket.gethostname(), time.time()
+    for c in store.chunks(name, state="claimed"):
+        holder = c["owner"]
+        if not holder or owner_dead(holder, host):
+            continue
+        if holder.split("/")[0] != host and (c["beat"] is None or c["beat"] < now - grace):
+            continue  # another machine's worker that stopped beating
+        raise SweepInUseError(
+            f"batch sweep {name!r} is being run by another process (worker {holder}, chunk "
+            f"{c['chunk']}); fresh=True (--fresh) would delete its results under it. Stop that run "
+            "first, or run without --fresh to join it"
+        )
 
 
 def _refuse_changed_objectives(name: str, stored: Mapping[str, Any], now: Mapping[str, Any]) -> None:
@@ -812,7 +952,17 @@ def _run_workers(
     forking = threading.active_count() == 1 and "fork" in mp.get_all_start_methods()
     mpctx: Any = mp.get_context("fork" if forking else "forkserver")
     if not forking:
-        preload = ["fastgrid.batch"]
+        if not isinstance(job.objective, str):
+            try:
+                pickle.dumps(job.objective)
+            except Exception as exc:  # a lambda or a local function: a PicklingError said nothing
+                raise ValueError(
+                    f"objective {job.objective_name!r}: threads run in this process, so its worker "
+                    "processes are started by a forkserver and must import the objective, which cannot "
+                    f"be pickled ({type(exc).__name__}); pass it as 'module:function' or define it at "
+                    "module level"
+                ) from None
+        preload = [__name__]  # this module (the children's entry): the package re-exports lazily
         if isinstance(job.objective, str):
             preload.append(job.objective.split(":", 1)[0])
         mpctx.set_forkserver_preload(preload)

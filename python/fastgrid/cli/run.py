@@ -53,10 +53,10 @@ def run_walkforward_file(sweep_file: str, **options: Any) -> WalkForwardResult |
 
 
 def _timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from fastgrid.sweepfile import parse_duration
-
     if value is None:
         return None
+    from fastgrid.sweepfile import parse_duration
+
     try:
         return parse_duration(value)
     except ValueError as exc:
@@ -114,13 +114,13 @@ def run(
 
     A sweep file with [walkforward] runs one sweep per training window (fold), each resumable.
     """
-    from fastgrid.runner import BatchSweepResult
-
     if quiet and verbose:
         raise click.UsageError("--quiet and --verbose exclude each other")
     if check:
         _check(sweep_file, point)
         return
+    from fastgrid.runner import BatchSweepResult
+
     options: dict[str, Any] = {
         "workers": workers,
         "max_trials": max_trials,

@@ -205,7 +205,7 @@ def run_batch_sweep(
         best_config=best_config,
         best_config_path=best_path,
         interrupted=run.interrupted,
-        signal=(received[0] if received else signal.SIGINT) if run.interrupted else None,
+        signal=(received[0] if received else run.signal or signal.SIGINT) if run.interrupted else None,
         ran=run.ran,
         trials=run.study.get_trials(deepcopy=False) if run.study is not None else [],
         axes={"paths": results.paths, "fixed": results.constants},

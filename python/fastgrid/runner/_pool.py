@@ -96,7 +96,9 @@ def process_context(plan: SweepPlan) -> Any:
         return mp.get_context("fork")
     if "forkserver" in methods:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["fastgrid.runner", "optuna", *([module] if module else [])])
+        # This module, not the package: the package's re-exports are lazy (fastgrid/lazy.py), and
+        # this module holds the workers' entry point with everything it imports.
+        ctx.set_forkserver_preload([__name__, "optuna", *([module] if module else [])])
         return ctx
     return mp.get_context("spawn")
 
