@@ -562,15 +562,28 @@ def test_plain_optuna_sees_the_same_best_point_and_front_after_a_resume(tmp_path
     assert multi.best["slot"] in {t.user_attrs["slot"] for t in front}
 
 
-def test_workers_started_by_a_forkserver_name_an_objective_they_cannot_import(tmp_path: Path) -> None:
+def test_workers_started_by_a_forkserver_get_a_notebook_objective_by_value(tmp_path: Path) -> None:
+    """Threads run (a notebook's kernel has some), so workers come from a forkserver: a lambda is
+    sent by value and both workers run it; one holding a lock cannot cross and is named."""
     import threading
 
     release = threading.Event()
     busy = threading.Thread(target=release.wait, daemon=True)  # threads run: no fork
     busy.start()
     try:
-        with pytest.raises(ValueError, match=r"threads run in this process.*'module:function'"):
-            _run(tmp_path, lambda cols, config: {"score": _exact(cols)}, workers=2)
+        # The child unpickles its job (the lambda with it) before it claims anything: had it
+        # failed, run_batch would raise "a worker process failed".
+        r = _run(tmp_path / "a", lambda cols, config: {"score": _exact(cols)}, workers=2)
+        assert r.counts["done"] == 50 and r.counts["failed"] == 0
+        lock = threading.Lock()
+
+        def holds_a_lock(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+            with lock:
+                return {"score": _exact(cols)}
+
+        refused = r"threads run in this process.*cannot be pickled.*'module:function'"
+        with pytest.raises(ValueError, match=refused):
+            _run(tmp_path / "b", holds_a_lock, workers=2)
     finally:
         release.set()
         busy.join()

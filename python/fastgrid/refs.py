@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import pickle
+from dataclasses import dataclass
 from typing import Any
+
+__all__ = ["ByValue", "by_value", "from_value", "import_object"]
 
 
 def import_object(ref: str, *, what: str, form: str = "module:name") -> Any:
@@ -30,3 +34,25 @@ def import_object(ref: str, *, what: str, form: str = "module:name") -> Any:
                 f"{what} {ref!r}: module {module_name!r} has no attribute {attribute!r}"
             ) from None
     return obj
+
+
+@dataclass(frozen=True)
+class ByValue:
+    """A callable pickled by cloudpickle (plain pickle reads it back; cloudpickle need not be
+    imported by the reader, only installed)."""
+
+    data: bytes
+
+
+def by_value(fn: Any) -> ByValue:
+    """``fn`` for another process: a function defined in a notebook or a script's ``__main__``
+    cannot be imported by a spawned process, so it goes by value; an importable function goes by
+    reference, as pickle sends it. Raises what cloudpickle raises for what cannot cross processes."""
+    import cloudpickle
+
+    return ByValue(cloudpickle.dumps(fn))
+
+
+def from_value(value: Any) -> Any:
+    """The callable ``by_value`` packed (anything else as it is)."""
+    return pickle.loads(value.data) if isinstance(value, ByValue) else value

@@ -12,11 +12,9 @@ sweep's Optuna study, so optuna-dashboard and the per-trial commands keep workin
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 import multiprocessing as mp
 import os
-import pickle
 import signal
 import socket
 import sys
@@ -47,6 +45,7 @@ from fastgrid.batch._store import Chunk, ChunkStore, owner_dead, owner_id
 from fastgrid.batch._stores import open_batch_store
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError, SweepInUseError
 from fastgrid.lifeline import follow_parent
+from fastgrid.refs import by_value, from_value, import_object
 
 __all__ = [
     "MODE_ATTR",
@@ -155,6 +154,18 @@ class BatchJob:
     objective_timeout: float | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A callable objective goes to forkserver children by value when it must (a notebook's or
+        # a script's __main__ function cannot be imported there), as per-trial workers get theirs.
+        state = dict(self.__dict__)
+        if not isinstance(self.objective, str):
+            state["objective"] = by_value(self.objective)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["objective"] = from_value(state["objective"])
+        self.__dict__.update(state)
+
     @property
     def objective_name(self) -> str:
         if isinstance(self.objective, str):
@@ -163,18 +174,7 @@ class BatchJob:
 
 
 def _import(ref: str) -> Any:
-    module, sep, attr = ref.partition(":")
-    if not sep:
-        raise ValueError(f"objective {ref!r}: expected 'module:function'")
-    try:
-        obj: Any = importlib.import_module(module)
-    except Exception as exc:
-        raise ValueError(f"objective {ref!r}: cannot import {module!r}: {type(exc).__name__}: {exc}") from exc
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ValueError(f"objective {ref!r}: module {module!r} has no attribute {attr!r}") from None
+    obj = import_object(ref, what="objective", form="module:function")
     if not callable(obj):
         raise ValueError(f"objective {ref!r}: {type(obj).__name__} is not callable")
     return obj
@@ -954,13 +954,13 @@ def _run_workers(
     if not forking:
         if not isinstance(job.objective, str):
             try:
-                pickle.dumps(job.objective)
-            except Exception as exc:  # a lambda or a local function: a PicklingError said nothing
+                by_value(job.objective)
+            except Exception as exc:  # a lock, an open file or connection: it cannot cross processes
                 raise ValueError(
                     f"objective {job.objective_name!r}: threads run in this process, so its worker "
-                    "processes are started by a forkserver and must import the objective, which cannot "
-                    f"be pickled ({type(exc).__name__}); pass it as 'module:function' or define it at "
-                    "module level"
+                    "processes are started by a forkserver and the objective is sent to them, but it "
+                    f"cannot be pickled ({type(exc).__name__}); pass it as 'module:function', open such "
+                    "resources inside the function, or use workers = 1"
                 ) from None
         preload = [__name__]  # this module (the children's entry): the package re-exports lazily
         if isinstance(job.objective, str):

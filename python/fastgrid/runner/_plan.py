@@ -6,19 +6,18 @@ workers (threads or spawned processes), which rebuild the grid, samplers and obj
 
 from __future__ import annotations
 
-import pickle
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
 import optuna
 
 from fastgrid._core import Expression, Grid, parse_parameters
 from fastgrid.config import ConfigCache
 from fastgrid.exceptions import SweepFileError
+from fastgrid.refs import by_value, from_value
 from fastgrid.samplers import SearchSpace, make_pruner, search_sampler
 from fastgrid.storages import open_heartbeat_storage
 from fastgrid.sweepfile import SweepFile, parameter_problems
@@ -53,13 +52,12 @@ class SweepPlan:
         # Each worker process builds its own grid from the spec (cheaper than pickling one).
         state = {k: v for k, v in self.__dict__.items() if k != "_grid"}
         if self.target is not None:
-            state["target"] = _ByValue(cloudpickle.dumps(self.target))
+            state["target"] = by_value(self.target)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        target = state.get("target")
-        if isinstance(target, _ByValue):
-            state["target"] = pickle.loads(target.data)
+        if "target" in state:
+            state["target"] = from_value(state["target"])
         self.__dict__.update(state)
 
     @property
@@ -156,7 +154,7 @@ class SweepPlan:
                     problems.append(f"sweep.where[{i}]: {exc}")
         if sweep.workers > 1 and self.target is not None:
             try:
-                cloudpickle.dumps(self.target)
+                by_value(self.target)
             except Exception as exc:
                 problems.append(
                     "objective: with workers > 1 the callable is sent to worker processes, and this one "
@@ -186,11 +184,3 @@ class SweepPlan:
             problems.append("sweep.sampler: 'cmaes' supports a single objective only")
         if problems:
             raise SweepFileError(self.source, problems)
-
-
-@dataclass(frozen=True)
-class _ByValue:
-    """A callable pickled by cloudpickle (plain pickle reads it back; cloudpickle need not be
-    imported by the reader, only installed)."""
-
-    data: bytes
