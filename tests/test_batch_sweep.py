@@ -272,6 +272,26 @@ def test_heatmap_cells_equal_a_pandas_groupby(tmp_path: Path, agg: str, feasible
     assert np.isfinite(grid).sum() == len(want)
 
 
+def test_a_minimize_batch_heatmap_shows_the_smallest_value_per_cell_by_default(tmp_path: Path) -> None:
+    sweep_file(tmp_path, chunk=23, direction='"minimize"')
+    Sweep.from_file(tmp_path / "b.toml", directory=tmp_path, progress=False).run()
+    results = BatchResults(BatchStore(tmp_path / "fastgrid.db"), "b")
+    df = results.to_pandas()
+    want = df[~df["failed"] & df["feasible"]].groupby(["mode", "a"])["score"].min()
+    plot = cli(tmp_path, "plot", "b.toml", "heatmap", "mode", "a", "-o", "hm.png")
+    assert plot.exit_code == 0, plot.output
+    from fastgrid.reporting import heatmap_figure, load_report
+
+    figure = heatmap_figure(load_report(tmp_path / "b.toml", directory=tmp_path), "mode", "a")
+    ax = figure.axes[0]
+    xs = [t.get_text() for t in ax.get_xticklabels()]
+    ys = [int(t.get_text()) for t in ax.get_yticklabels()]
+    grid = ax.images[0].get_array()
+    for (mode, a), value in want.items():
+        assert grid[ys.index(a), xs.index(mode)] == pytest.approx(value)
+    assert "score, min over b" in ax.get_title() and figure.axes[1].get_ylabel() == "score (min)"
+
+
 def test_several_objectives_keep_the_pareto_front_in_the_study(tmp_path: Path) -> None:
     path = sweep_file(
         tmp_path,

@@ -99,6 +99,38 @@ def test_the_heatmap_title_names_only_varying_parameters_and_fits_the_figure(tmp
     assert two.replace("\n", " ") == "r: value, mean over 5 parameters (x, y, p2, ...)"
 
 
+def test_the_heatmap_shows_the_best_value_per_cell_by_the_sweeps_direction(tmp_path: Path) -> None:
+    """A minimize sweep's cells hold their smallest value (the best), not the worst; an explicit
+    agg is kept; the title and the colorbar say which."""
+    parameters = {
+        "x": {"type": "int", "low": 0, "high": 1},
+        "y": {"type": "int", "low": 0, "high": 1},
+        "z": {"type": "int", "low": 0, "high": 2},
+    }
+    objective = lambda c: float(10 * c["x"] + c["y"] + 3 * c["z"])  # noqa: E731
+    for direction, best in (("minimize", 0), ("maximize", 2)):
+        name = f"h{direction}"
+        run(
+            tmp_path,
+            name=name,
+            parameters=parameters,
+            objective=objective,
+            metric="value",
+            direction=direction,
+        )
+        report = load_report(storage=str(tmp_path / "fastgrid.db"), study=name)
+        figure = fastgrid.reporting.heatmap_figure(report, "x", "y")
+        grid = figure.axes[0].images[0].get_array()
+        agg = "min" if direction == "minimize" else "max"
+        assert grid.tolist() == [[10 * x + y + 3 * best for x in (0, 1)] for y in (0, 1)]
+        assert f"value, {agg} over z" in figure.axes[0].get_title()
+        assert figure.axes[1].get_ylabel() == f"value ({agg})"
+        explicit = fastgrid.reporting.heatmap_figure(report, "x", "y", agg="mean")
+        assert explicit.axes[0].images[0].get_array().tolist() == [
+            [10 * x + y + 3 for x in (0, 1)] for y in (0, 1)
+        ]
+
+
 # -- 12. a DataFrame, and fastgrid.load ----------------------------------------------------------------
 def test_to_pandas_has_flat_columns(tmp_path: Path) -> None:
     result = run(tmp_path)

@@ -21,9 +21,8 @@ _KINDS = ("heatmap", "overfitting", "history", "importance", "parallel", "contou
 @click.option(
     "--agg",
     type=click.Choice(["max", "mean", "min"]),
-    default="max",
-    show_default=True,
-    help="heatmap: how the other parameters are aggregated in each cell.",
+    help="heatmap: how the other parameters are aggregated in each cell "
+    "(default: the best value, max for a maximized metric, min for a minimized one).",
 )
 @click.option("--storage", help="Optuna storage URL (overrides the sweep file's).")
 def plot(
@@ -32,7 +31,7 @@ def plot(
     axes: tuple[str, ...],
     output: str | None,
     metric: str | None,
-    agg: str,
+    agg: str | None,
     storage: str | None,
 ) -> None:
     """Plot SWEEP_FILE's stored trials.

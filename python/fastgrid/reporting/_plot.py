@@ -2,7 +2,8 @@
 Optuna's interactive plots (plotly, HTML).
 
 The heatmap is the backtesting.py-style view of a grid: one cell per pair of values of two
-parameters, holding the metric aggregated (max or mean) over every other parameter.
+parameters, holding the metric aggregated over every other parameter: by default the best value
+per cell (max for a maximized metric, min for a minimized one), or the mean or the other extreme.
 """
 
 from __future__ import annotations
@@ -61,10 +62,12 @@ def heatmap_figure(
     y: str,
     *,
     metric: str | None = None,
-    agg: str = "max",
+    agg: str | None = None,
     feasible_only: bool = True,
 ) -> Figure:
-    """A heatmap of ``metric`` (default: the first objective) over parameters ``x`` and ``y``.
+    """A heatmap of ``metric`` (default: the first objective) over parameters ``x`` and ``y``;
+    each cell holds ``agg`` (``max``, ``mean`` or ``min``) of its points, by default the best one:
+    see :func:`default_agg`.
 
     Raises:
         ValueError: an unknown parameter, metric or aggregate, or no completed trial to plot.
@@ -77,9 +80,10 @@ def heatmap_figure(
             raise ValueError(f"{axis}: no parameter {name!r} in sweep {report.name!r} (parameters: {names})")
     if x == y:
         raise ValueError("X and Y must be two different parameters")
+    metric = metric or report.metrics[0]
+    agg = agg or default_agg(report, metric)
     if agg not in AGGREGATES:
         raise ValueError(f"--agg: expected one of {', '.join(AGGREGATES)}, got {agg!r}")
-    metric = metric or report.metrics[0]
     if isinstance(report, BatchReport):
         xs, ys, grid = _batch_cells(report, x, y, metric, agg, feasible_only)
     else:
@@ -103,6 +107,15 @@ def heatmap_figure(
     fig.colorbar(image, ax=ax, label=f"{metric} ({agg})")
     fig.tight_layout()
     return fig
+
+
+def default_agg(report: Report | BatchReport, metric: str) -> str:
+    """The best value per cell: ``min`` when ``metric`` is minimized, else ``max``. A metric that
+    is not an objective follows the first objective's direction."""
+    index = report.metrics.index(metric) if metric in report.metrics else 0
+    directions = report.directions
+    direction = directions[index] if index < len(directions) else directions[0]
+    return "min" if direction == "minimize" else "max"
 
 
 def _trial_cells(
