@@ -221,6 +221,27 @@ def test_fastgrid_run_report_plot_and_export_read_a_batch_sweep(tmp_path: Path) 
         assert pd.read_parquet(tmp_path / "points.parquet")["slot"].tolist() == df["slot"].tolist()
 
 
+def test_a_batch_report_dash_writes_json_to_stdout(tmp_path: Path) -> None:
+    sweep_file(tmp_path)
+    Sweep.from_file(tmp_path / "b.toml", directory=tmp_path, progress=False).run()
+    out = subprocess.run(
+        [sys.executable, "-m", "fastgrid", "report", "b.toml", "--json", "-"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["mode"] == "batch" and "best point" in out.stderr
+    csv = subprocess.run(
+        [sys.executable, "-m", "fastgrid", "report", "b.toml", "--csv", "-"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert csv.returncode == 0, csv.stderr
+    assert len(csv.stdout.splitlines()) == len(frame(tmp_path)) + 1 and not (tmp_path / "-").exists()
+
+
 def test_a_sweep_that_fails_the_same_way_from_the_start_exits_1_with_the_reason(tmp_path: Path) -> None:
     sweep_file(tmp_path, fn="broken", chunk=16)
     out = cli(tmp_path, "run", "b.toml", "--no-progress")

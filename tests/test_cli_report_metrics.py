@@ -51,6 +51,36 @@ def test_a_single_metric_study_is_reported_under_its_metric_name(tmp_path: Path)
     assert json.loads((tmp_path / "r.json").read_text())["metrics"] == ["sharpe"]
 
 
+def test_report_dash_writes_json_or_csv_to_stdout_and_the_summary_to_stderr(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    fastgrid.Sweep(
+        name="one",
+        parameters={"fast": {"type": "grid", "values": [1, 2, 3]}},
+        objective=backtest,
+        metric="sharpe",
+        direction="maximize",
+        storage=url,
+        directory=tmp_path,
+        progress=False,
+    ).run()
+    out = fastgrid_cli("report", "--storage", url, "--study", "one", "--json", "-", cwd=tmp_path)
+    assert json.loads(out.stdout)["best"]["params"] == {"fast": 3}
+    assert "best trial: #2 sharpe=0.3" in out.stderr
+    assert not (tmp_path / "-").exists()
+    out = fastgrid_cli("report", "--storage", url, "--study", "one", "--csv", "-", cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("number,state,value,params.fast") and len(lines) == 4
+    assert "best trial: #2" in out.stderr and not (tmp_path / "-").exists()
+    args = ["report", "--storage", url, "--study", "one", "--json", "-", "--csv", "-"]
+    both = subprocess.run(
+        [sys.executable, "-m", "fastgrid", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert both.returncode == 2 and "only one of --json, --csv" in both.stderr, both.stderr
+
+
 def test_a_multi_objective_study_names_every_objective(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     fastgrid.Sweep(

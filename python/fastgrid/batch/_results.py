@@ -7,12 +7,13 @@ the parameters of the 20 winners' chunks only.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -395,11 +396,17 @@ class BatchResults:
 
     # --- exports -----------------------------------------------------------------------------
 
-    def write_csv(self, path: str | os.PathLike[str], columns: Sequence[str] | None = None) -> int:
-        """Every row to a CSV file, a few chunks at a time; returns the rows written."""
+    def write_csv(self, path: str | os.PathLike[str] | IO[str], columns: Sequence[str] | None = None) -> int:
+        """Every row to a CSV file (or a text stream, left open), a few chunks at a time; returns the
+        rows written."""
         names = list(columns) if columns is not None else self.column_names
         rows = 0
-        with open(path, "w", newline="") as fh:
+        with contextlib.ExitStack() as stack:
+            fh = (
+                stack.enter_context(open(path, "w", newline=""))
+                if isinstance(path, str | os.PathLike)
+                else path
+            )
             writer = csv.writer(fh)
             writer.writerow(names)
             for part in self.iter_columns(names):

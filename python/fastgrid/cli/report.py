@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -33,12 +35,33 @@ def load(
         raise
 
 
+STDOUT = "-"
+
+
+def _console(to_stdout: bool) -> Any:
+    """The report's console: standard error when a file goes to standard output (``-``), so that
+    stdout holds only that file (``fastgrid report s.toml --json - | jq``)."""
+    if not to_stdout:
+        return None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return console if console.is_terminal else Console(stderr=True, width=200)
+
+
+def _target(path: str) -> str | IO[str]:
+    return sys.stdout if path == STDOUT else path
+
+
+def _wrote(path: str, to_stdout: bool) -> None:
+    if path != STDOUT:
+        click.echo(f"wrote {path}", err=to_stdout)
+
+
 def _walkforward_report(
-    sweep_file: str, storage: str | None, json_path: str | None, csv_path: str | None
+    sweep_file: str, storage: str | None, json_path: str | None, csv_path: str | None, to_stdout: bool
 ) -> bool:
     """Render the walk-forward report when ``sweep_file`` has [walkforward]; False otherwise."""
-    from pathlib import Path
-
     from fastgrid.reporting import load_walkforward_report, render_walkforward, walkforward_json
     from fastgrid.sweepfile import load_sweep_file
 
@@ -47,10 +70,14 @@ def _walkforward_report(
     if csv_path:
         raise InputError("--csv writes one study's trials; for a fold use --storage URL --study NAME.foldI")
     result = load_walkforward_report(sweep_file, storage=storage)
-    render_walkforward(result)
+    render_walkforward(result, console=_console(to_stdout))
     if json_path:
-        Path(json_path).write_text(walkforward_json(result) + "\n")
-        click.echo(f"wrote {json_path}")
+        text = walkforward_json(result) + "\n"
+        if json_path == STDOUT:
+            click.echo(text, nl=False)
+        else:
+            Path(json_path).write_text(text)
+        _wrote(json_path, to_stdout)
     return True
 
 
@@ -60,11 +87,21 @@ def _walkforward_report(
 @click.option("--study", help="Study name in --storage (instead of a sweep file).")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Trials in the table.")
 @click.option(
-    "--csv", "csv_path", type=click.Path(dir_okay=False), help="Write every trial to this CSV file."
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write every trial to this CSV file (- for standard output).",
 )
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the whole report as JSON.")
 @click.option(
-    "--best-config", type=click.Path(dir_okay=False), help="Write the best trial's merged config (JSON)."
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the whole report as JSON (- for standard output).",
+)
+@click.option(
+    "--best-config",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the best trial's merged config (JSON; - for standard output).",
 )
 def report(
     sweep_file: str | None,
@@ -82,22 +119,32 @@ def report(
     """
     from fastgrid.reporting import render_report
 
+    dashes = [
+        option
+        for option, path in (("--json", json_path), ("--csv", csv_path), ("--best-config", best_config))
+        if path == STDOUT
+    ]
+    if len(dashes) > 1:
+        raise click.UsageError(
+            f"only one of --json, --csv, --best-config can be - (standard output); got {', '.join(dashes)}"
+        )
+    to_stdout = bool(dashes)
     if (
         sweep_file is not None
         and study is None
-        and _walkforward_report(sweep_file, storage, json_path, csv_path)
+        and _walkforward_report(sweep_file, storage, json_path, csv_path, to_stdout)
     ):
         return
     rep = load(sweep_file, storage, study)
-    render_report(rep, top=top)
+    render_report(rep, top=top, console=_console(to_stdout))
     if csv_path:
-        rep.to_csv(csv_path)
-        click.echo(f"wrote {csv_path}")
+        rep.to_csv(_target(csv_path))
+        _wrote(csv_path, to_stdout)
     if json_path:
-        rep.to_json(json_path)
-        click.echo(f"wrote {json_path}")
+        rep.to_json(_target(json_path))
+        _wrote(json_path, to_stdout)
     if best_config:
         if rep.best_config is None:
             raise InputError(f"sweep {rep.name!r} has no completed feasible trial: no best config to write")
-        rep.write_best_config(best_config)
-        click.echo(f"wrote {best_config}")
+        rep.write_best_config(_target(best_config))
+        _wrote(best_config, to_stdout)

@@ -12,7 +12,7 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import optuna
 from optuna.trial import TrialState
@@ -23,6 +23,7 @@ from fastgrid.dotted import nest
 from fastgrid.reporting._common import (
     FailureGroup,
     make_console,
+    open_text,
     print_best,
     print_failures,
     print_header,
@@ -128,7 +129,7 @@ class BatchReport:
         """Every point as a pandas DataFrame (``columns`` picks some)."""
         return self.results.to_pandas(columns)
 
-    def to_csv(self, path: str | Path) -> None:
+    def to_csv(self, path: str | Path | IO[str]) -> None:
         """Every point, a line each: slot, parameters, metrics, failed, feasible, reason, duration."""
         self.results.write_csv(path)
 
@@ -136,7 +137,7 @@ class BatchReport:
         """Every point to a Parquet file (needs pyarrow)."""
         self.results.write_parquet(path)
 
-    def to_json(self, path: str | Path) -> None:
+    def to_json(self, path: str | Path | IO[str]) -> None:
         """The summary (counts, best, failures by reason) and the kept ``rows``, not every point."""
         data = {
             "sweep": self.name,
@@ -150,12 +151,14 @@ class BatchReport:
             "selection": selection_json(self.selection),
             "top": self.rows,
         }
-        Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
+        with open_text(path) as fh:
+            fh.write(json.dumps(data, indent=2, default=str) + "\n")
 
-    def write_best_config(self, path: str | Path) -> None:
+    def write_best_config(self, path: str | Path | IO[str]) -> None:
         if self.best_config is None:
             raise ValueError(f"sweep {self.name!r} has no feasible point: no best config")
-        Path(path).write_text(json.dumps(self.best_config, indent=2, default=str) + "\n")
+        with open_text(path) as fh:
+            fh.write(json.dumps(self.best_config, indent=2, default=str) + "\n")
 
 
 def load_batch_report(

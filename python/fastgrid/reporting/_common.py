@@ -3,10 +3,12 @@ and the rendering (header, failures by reason, the top rows, the best), one home
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from fastgrid.config import ConfigCache
 from fastgrid.selection import Selection
@@ -21,6 +23,7 @@ __all__ = [
     "_fmt",
     "_short_names",
     "make_console",
+    "open_text",
     "print_best",
     "print_failures",
     "print_header",
@@ -90,6 +93,17 @@ def _duration(seconds: Any) -> str:
 
 
 # -- rendering shared by the per-trial and the batch report (rich is imported on first use) ---------
+@contextlib.contextmanager
+def open_text(target: str | os.PathLike[str] | IO[str], *, newline: str | None = None) -> Iterator[IO[str]]:
+    """``target`` opened for writing text, or ``target`` itself when it is already a stream (the
+    CLI passes standard output for a path of ``-``); a stream is left open."""
+    if isinstance(target, str | os.PathLike):
+        with open(target, "w", newline=newline) as fh:
+            yield fh
+    else:
+        yield target
+
+
 def make_console(console: Any = None) -> Any:
     """``console``, or a rich Console: a pipe or file gets the whole table rather than rich's
     80-column default."""

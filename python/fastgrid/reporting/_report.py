@@ -14,7 +14,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import optuna
 from optuna.trial import TrialState
@@ -29,6 +29,7 @@ from fastgrid.reporting._common import (
     _fmt,
     _short_names,
     make_console,
+    open_text,
     print_best,
     print_failures,
     print_header,
@@ -140,7 +141,8 @@ class Report:
         """The ``n`` best completed trials, feasible ones first, then by the first objective."""
         return top_rows(self.rows, self.directions[0], n)
 
-    def to_json(self, path: str | Path) -> None:
+    def to_json(self, path: str | Path | IO[str]) -> None:
+        """The whole report as JSON, to a file or a text stream."""
         data = {
             "sweep": self.name,
             "directions": self.directions,
@@ -154,7 +156,8 @@ class Report:
             "selection": selection_json(self.selection),
             "trials": self.rows,
         }
-        Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
+        with open_text(path) as fh:
+            fh.write(json.dumps(data, indent=2, default=str) + "\n")
 
     def _table(self) -> tuple[list[str], list[list[Any]]]:
         """The header and a line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
@@ -179,10 +182,11 @@ class Report:
             )
         return header, lines
 
-    def to_csv(self, path: str | Path) -> None:
-        """One line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
+    def to_csv(self, path: str | Path | IO[str]) -> None:
+        """One line per trial: number, state, values, params.*, metrics.*, bookkeeping (to a file
+        or a text stream)."""
         header, lines = self._table()
-        with Path(path).open("w", newline="") as fh:
+        with open_text(path, newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
             writer.writerows(lines)
@@ -207,10 +211,11 @@ class Report:
             columns[name] = cells
         pq.write_table(pa.table(columns), str(path))
 
-    def write_best_config(self, path: str | Path) -> None:
+    def write_best_config(self, path: str | Path | IO[str]) -> None:
         if self.best_config is None:
             raise ValueError(f"sweep {self.name!r} has no completed feasible trial: no best config")
-        Path(path).write_text(json.dumps(self.best_config, indent=2, default=str) + "\n")
+        with open_text(path) as fh:
+            fh.write(json.dumps(self.best_config, indent=2, default=str) + "\n")
 
 
 def _cell(value: Any) -> Any:
