@@ -227,6 +227,50 @@ def test_modes_do_not_mix(tmp_path: Path) -> None:
         per_trial.run()
 
 
+def test_a_fresh_per_trial_run_never_deletes_under_a_live_batch_run_and_deletes_a_stopped_one(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    from fastgrid.exceptions import SweepInUseError
+
+    small = {"a": {"type": "int", "low": 1, "high": 3}, "b": {"type": "int", "low": 1, "high": 2}}
+    run(tmp_path, name="b", max_points=97 * 2)  # two chunks done, the rest never claimed
+    store = BatchStore(tmp_path / "fastgrid.db")
+    done = len(store.chunks("b"))
+    me = f"{socket.gethostname()}/{os.getpid()}/test"  # a worker of a live batch run: this process
+    assert done == 2 and store.claim("b", me, grace=20.0) is not None
+
+    def per_trial(fresh: bool) -> Any:
+        return Sweep(
+            parameters=small,
+            objective=lambda cfg: float(cfg["a"]),
+            name="b",
+            directory=tmp_path,
+            progress=False,
+            direction="maximize",
+            fresh=fresh,
+        ).run()
+
+    with pytest.raises(SweepInUseError, match=r"batch sweep 'b' is being run by another process"):
+        per_trial(fresh=True)
+    with pytest.raises(ValueError, match="is a batch sweep"):
+        per_trial(fresh=False)
+    # Nothing was deleted: the batch sweep's chunks and columns, and its study, are whole.
+    assert len(store.chunks("b")) == done and store.sweep("b") is not None
+    assert len(BatchResults(store, "b").columns(["score"])["score"]) == 97 * 2
+    from fastgrid.storages import open_storage
+
+    study = optuna.load_study(study_name="b", storage=open_storage(None, directory=tmp_path))
+    assert study.user_attrs["fastgrid.mode"] == "batch"
+
+    store.release("b", me)  # that run stopped: --fresh deletes the batch sweep, tables included
+    assert per_trial(fresh=True).counts["complete"] == 6
+    assert store.sweep("b") is None and store.chunks("b", state=None) == []
+    with pytest.raises(StoreMismatchError, match="was run per trial"):
+        run(tmp_path, name="b")
+
+
 def test_claims_are_exclusive_stale_ones_are_taken_over_and_a_lost_claim_writes_nothing(
     tmp_path: Path,
 ) -> None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         BatchRun,
         check_study_mode,
         default_chunk,
+        delete_batch_sweep,
         run_batch,
         store_path,
     )
@@ -40,6 +41,7 @@ else:
                 "BatchRun",
                 "check_study_mode",
                 "default_chunk",
+                "delete_batch_sweep",
                 "run_batch",
                 "store_path",
             ],
@@ -64,6 +66,7 @@ __all__ = [
     "batch_options",
     "check_study_mode",
     "default_chunk",
+    "delete_batch_sweep",
     "metric_columns",
     "open_batch_store",
     "run_batch",

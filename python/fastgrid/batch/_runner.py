@@ -53,6 +53,7 @@ __all__ = [
     "BatchRun",
     "check_study_mode",
     "default_chunk",
+    "delete_batch_sweep",
     "run_batch",
     "store_path",
 ]
@@ -901,6 +902,20 @@ def _first_chunk(total: int, workers: int, columns: int, cap: int | None) -> int
     if cap is None or cap >= total:
         return size
     return max(default_chunk(cap, workers, columns), min(size, 1024))
+
+
+def delete_batch_sweep(
+    storage: str | os.PathLike[str] | None, directory: Path, name: str, *, grace: float
+) -> None:
+    """What a per-trial run with ``fresh=True`` deletes of a batch sweep of the same name (its
+    chunks and columns, in one transaction; the caller then deletes the Optuna study). Raises
+    :class:`SweepInUseError`, deleting nothing, while a worker of a batch run holds a chunk."""
+    store = open_batch_store(store_path(storage, directory))
+    try:
+        _refuse_fresh_while_running(store, name, grace)
+        store.delete(name)
+    finally:
+        store.close()
 
 
 def _refuse_fresh_while_running(store: ChunkStore, name: str, grace: float) -> None:

@@ -629,9 +629,7 @@ class Sweep:
         storage = plan.open_storage()
         directions = plan.spec.sweep.all_directions
         if self.fresh:
-            self._refuse_fresh_while_running(storage)
-            with contextlib.suppress(KeyError):
-                optuna.delete_study(study_name=plan.name, storage=storage)
+            self._delete_for_fresh(storage)
         study = optuna.create_study(
             study_name=plan.name,
             storage=storage,
@@ -702,14 +700,18 @@ class Sweep:
             return False
         return True
 
-    def _refuse_fresh_while_running(self, storage: Any) -> None:
+    def _delete_for_fresh(self, storage: Any) -> None:
         """``--fresh`` deletes the stored trials: never under a run that is still writing them
-        (its next write would fail with a KeyError; issue 12, item 4)."""
+        (its next write would fail with a KeyError; issue 12, item 4). A batch sweep of the same
+        name goes too, its chunks and columns first (one transaction, refused while a batch worker
+        holds a chunk), then its study: deleting only the study left the columns behind and
+        deleted it under a live batch run."""
+        sweep = self.plan.spec.sweep
         try:
             study = optuna.load_study(study_name=self.plan.name, storage=storage)
         except KeyError:
             return
-        live = runs_in_progress(study, grace=self.plan.spec.sweep.grace)
+        live = runs_in_progress(study, grace=sweep.grace)
         if live:
             who = "; ".join(describe_run(info) for info in live.values())
             raise SweepInUseError(
@@ -717,6 +719,12 @@ class Sweep:
                 "(--fresh) would delete its trials under it. Stop that run first, or run without "
                 "--fresh to join it"
             )
+        if study.user_attrs.get(attrs.STUDY_MODE) == "batch":
+            from fastgrid.batch import delete_batch_sweep
+
+            delete_batch_sweep(sweep.storage, self.plan.directory, self.plan.name, grace=float(sweep.grace))
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=self.plan.name, storage=storage)
 
     def _check_config(self, state: RunState) -> None:
         """What the default config says of the parameters, before any trial runs: a bare list that
