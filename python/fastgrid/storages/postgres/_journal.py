@@ -286,6 +286,94 @@ def _decode(text: str | None, bodies: list[str] | None = None) -> list[dict[str,
     return logs
 
 
+class RetryWindow:
+    """The one retry loop of fastgrid's PostgreSQL connections (the journal backend and the
+    :class:`PostgresSession` of the batch chunk store): an operation whose connection was lost is
+    run again on a new connection for up to ``reconnect_timeout`` seconds; a wrong password or a
+    missing database, and an error no retry helps with (a dropped table, a revoked privilege), is
+    one ValueError line at once. After the window has run out once, later calls try once without
+    waiting, so a worker that is shutting down after the error does not wait the window again for
+    each statement it still has to send."""
+
+    def __init__(self, target: PostgresTarget) -> None:
+        self.target = target
+        self.gave_up = False  # the last operation exhausted the reconnect window
+
+    def message(self, exc: BaseException, hint: str | None = None) -> str:
+        text = _one_line(exc, self.target.password)
+        return f"storage {self.target.display!r}: {text}" + (f"; {hint}" if hint else "")
+
+    def lost(self, error: BaseException) -> str:
+        text = _one_line(error, self.target.password)
+        return (
+            f"storage {self.target.display!r}: lost the connection to the server and could not "
+            f"reconnect within {self.target.reconnect_timeout:g} s ({text}); what was committed is "
+            "kept: run again once the server is back"
+        )
+
+    def connect(self, *, autocommit: bool, first: bool) -> Any:
+        """A new connection; ``first``: wait (up to the window) while the server says it is starting
+        up, and report an unreachable one at once as a StorageConnectionError. Otherwise a lost
+        server's error is raised as it is, for :meth:`run` to retry and word."""
+        psycopg = _psycopg()
+        start = time.monotonic()
+        while True:
+            try:
+                # Named by pid so that pg_stat_activity tells the workers apart.
+                name = self.target.application_name or f"fastgrid (pid {os.getpid()})"
+                return psycopg.connect(self.target.conninfo, autocommit=autocommit, application_name=name)
+            except psycopg.OperationalError as exc:
+                kind = _kind(exc)
+                if kind is not None:
+                    raise ValueError(self.message(exc, _HINTS[kind])) from None
+                if not first:
+                    raise
+                if not _starting_up(exc) or time.monotonic() - start > self.target.reconnect_timeout:
+                    raise StorageConnectionError(self.message(exc, _unreachable_hint(exc))) from None
+                time.sleep(0.5)
+
+    def run(self, attempt: Callable[[bool], _T], drop: Callable[[], None], *, wait: bool = True) -> _T:
+        """``attempt(first)`` (``first``: the first try of this call), and after a lost connection
+        ``drop()`` and ``attempt(False)`` again until it succeeds or the window runs out; ``wait``
+        False tries once (reconnecting once). The attempt must be safe to run twice: a commit whose
+        reply was lost may have happened."""
+        psycopg = _psycopg()
+        deadline: float | None = None
+        delay = 0.05
+        while True:
+            try:
+                result = attempt(deadline is None)
+            except psycopg.OperationalError as exc:
+                kind = _kind(exc)
+                if kind is not None:
+                    raise ValueError(self.message(exc, _HINTS[kind])) from None
+                error: Exception = exc
+            except psycopg.ProgrammingError as exc:
+                # fastgrid's tables or function dropped, or a privilege revoked: no retry helps.
+                raise ValueError(self.message(exc)) from None
+            else:
+                if deadline is not None:
+                    _logger.warning(f"storage {self.target.display!r}: reconnected")
+                self.gave_up = False
+                return result
+            drop()
+            now = time.monotonic()
+            window = self.target.reconnect_timeout
+            if deadline is None:
+                if self.gave_up or not wait:
+                    raise StorageConnectionError(self.lost(error)) from None
+                deadline = now + window
+                _logger.warning(
+                    f"storage {self.target.display!r}: connection lost "
+                    f"({_one_line(error, self.target.password)}); retrying for up to {window:g} s"
+                )
+            if now >= deadline:
+                self.gave_up = True
+                raise StorageConnectionError(self.lost(error)) from None
+            time.sleep(min(delay * (1 + random.random()), max(deadline - now, 0.0)))
+            delay = min(delay * 2, 2.0)
+
+
 class PostgresJournalBackend(JournalLog):
     """Journal log, snapshots and heartbeats in PostgreSQL; safe for threads, processes and hosts.
 
@@ -303,7 +391,7 @@ class PostgresJournalBackend(JournalLog):
         self._conn: psycopg.Connection[Any] | None = None
         self._closer: weakref.finalize[..., PostgresJournalBackend] | None = None  # per connection
         self._pid = -1
-        self._gave_up = False  # the last operation exhausted the reconnect window
+        self._retries = RetryWindow(target)
         self._local = threading.local()  # .no_wait: this thread's operations try once
         self._dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
         with self._lock:
@@ -329,26 +417,8 @@ class PostgresJournalBackend(JournalLog):
         """This process's connection, (re)connecting if needed; the tables are checked on the first."""
         if self._conn is not None and self._pid == os.getpid() and not self._conn.closed:
             return self._conn
-        psycopg = _psycopg()
         self._conn = None
-        start = time.monotonic()
-        while True:
-            try:
-                # Named by pid so that pg_stat_activity tells the workers apart.
-                name = self._target.application_name or f"fastgrid (pid {os.getpid()})"
-                conn = psycopg.connect(self._target.conninfo, autocommit=True, application_name=name)
-                break
-            except psycopg.OperationalError as exc:
-                kind = _kind(exc)
-                if kind is not None:
-                    raise ValueError(self._message(exc, _HINTS[kind])) from None
-                if not first:
-                    raise  # _run retries, and words the error if it gives up
-                # At first open only a server that says it is starting up is waited for; an
-                # unreachable one is reported at once.
-                if not _starting_up(exc) or time.monotonic() - start > self._window():
-                    raise StorageConnectionError(self._message(exc, _unreachable_hint(exc))) from None
-                time.sleep(0.5)
+        conn = self._retries.connect(autocommit=True, first=first)
         try:
             # Appends rely on each statement of fastgrid_append seeing what committed before it.
             conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
@@ -369,8 +439,7 @@ class PostgresJournalBackend(JournalLog):
         return self._target.reconnect_timeout
 
     def _message(self, exc: BaseException, hint: str | None = None) -> str:
-        text = _one_line(exc, self._target.password)
-        return f"storage {self._target.display!r}: {text}" + (f"; {hint}" if hint else "")
+        return self._retries.message(exc, hint)
 
     def _prepare(self, conn: psycopg.Connection[Any]) -> None:
         """Create the tables in a new database, or check the version of existing ones."""
@@ -417,47 +486,11 @@ class PostgresJournalBackend(JournalLog):
 
     def _run(self, op: Callable[[psycopg.Connection[Any]], _T]) -> _T:
         """Run ``op`` on this process's connection, reconnecting and retrying it while the server
-        is unreachable, for up to ``reconnect_timeout`` seconds. Call with ``self._lock`` held.
-
-        ``op`` must be safe to run twice (appends are, by their batch id). After the window has run
-        out once, later calls try once without waiting, so a worker that is shutting down after the
-        error does not wait the window again for each statement it still has to send.
-        """
-        psycopg = _psycopg()
-        deadline: float | None = None
-        delay = 0.05
-        while True:
-            try:
-                result = op(self._open())
-            except psycopg.OperationalError as exc:
-                kind = _kind(exc)
-                if kind is not None:
-                    raise ValueError(self._message(exc, _HINTS[kind])) from None
-                error: Exception = exc
-            except psycopg.ProgrammingError as exc:
-                # fastgrid's tables or function dropped, or a privilege revoked: no retry helps.
-                raise ValueError(self._message(exc)) from None
-            else:
-                if deadline is not None:
-                    _logger.warning(f"storage {self._target.display!r}: reconnected")
-                self._gave_up = False
-                return result
-            self._drop()
-            now = time.monotonic()
-            if deadline is None:
-                if self._gave_up or getattr(self._local, "no_wait", False):
-                    raise StorageConnectionError(self._lost(error)) from None
-                deadline = now + self._window()
-                _logger.warning(
-                    f"storage {self._target.display!r}: connection lost "
-                    f"({_one_line(error, self._target.password)}); retrying for up to "
-                    f"{self._window():g} s"
-                )
-            if now >= deadline:
-                self._gave_up = True
-                raise StorageConnectionError(self._lost(error)) from None
-            time.sleep(min(delay * (1 + random.random()), max(deadline - now, 0.0)))
-            delay = min(delay * 2, 2.0)
+        is unreachable (:class:`RetryWindow`). Call with ``self._lock`` held. ``op`` must be safe
+        to run twice (appends are, by their batch id)."""
+        return self._retries.run(
+            lambda _first: op(self._open()), self._drop, wait=not getattr(self._local, "no_wait", False)
+        )
 
     @contextlib.contextmanager
     def without_waiting(self) -> Iterator[None]:
@@ -468,14 +501,6 @@ class PostgresJournalBackend(JournalLog):
             yield
         finally:
             self._local.no_wait = False
-
-    def _lost(self, error: BaseException) -> str:
-        text = _one_line(error, self._target.password)
-        return (
-            f"storage {self._target.display!r}: lost the connection to the server and could not "
-            f"reconnect within {self._window():g} s ({text}); what was committed is kept: run again "
-            "once the server is back"
-        )
 
     # -- the log ----------------------------------------------------------------------------------
     def encode(self, log: dict[str, Any]) -> str:

@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastgrid.exceptions import StorageConnectionError
 from fastgrid.storages.postgres._journal import (
-    _HINTS,
     PostgresTarget,
+    RetryWindow,
     _kind,
-    _one_line,
     _psycopg,
-    _starting_up,
     _unreachable_hint,
     parse_url,
 )
@@ -65,15 +61,14 @@ class PostgresSession:
         self._conn: Any = None
         self._pid = -1
         self._lock = threading.RLock()
-        self._gave_up = False
+        self._retries = RetryWindow(target)
 
     @property
     def display(self) -> str:
         return self.target.display
 
     def message(self, exc: BaseException, hint: str | None = None) -> str:
-        text = _one_line(exc, self.target.password)
-        return f"storage {self.target.display!r}: {text}" + (f"; {hint}" if hint else "")
+        return self._retries.message(exc, hint)
 
     def connection(self, *, first: bool = False) -> Any:
         """This process's connection, opened if needed (``first``: also wait while the server
@@ -84,21 +79,7 @@ class PostgresSession:
             _INHERITED.append(self._conn)
         self._conn = None
         psycopg = _psycopg()
-        start = time.monotonic()
-        while True:
-            try:
-                name = self.target.application_name or f"fastgrid (pid {os.getpid()})"
-                conn = psycopg.connect(self.target.conninfo, autocommit=False, application_name=name)
-                break
-            except psycopg.OperationalError as exc:
-                kind = _kind(exc)
-                if kind is not None:
-                    raise ValueError(self.message(exc, _HINTS[kind])) from None
-                if not first:
-                    raise
-                if not _starting_up(exc) or time.monotonic() - start > self.target.reconnect_timeout:
-                    raise StorageConnectionError(self.message(exc, _unreachable_hint(exc))) from None
-                time.sleep(0.5)
+        conn = self._retries.connect(autocommit=False, first=first)
         try:
             if self.setup is not None:
                 with conn.transaction():
@@ -116,54 +97,17 @@ class PostgresSession:
 
     def transact(self, op: Callable[[Any], _T]) -> _T:
         """``op(connection)`` in one transaction, retried on a new connection while the server is
-        unreachable, for up to ``reconnect_timeout`` seconds (a commit whose reply was lost may
-        have happened: ``op`` must be safe to run again)."""
-        psycopg = _psycopg()
-        deadline: float | None = None
-        delay = 0.05
-        with self._lock:
-            while True:
-                try:
-                    conn = self.connection(first=self._conn is None and deadline is None)
-                    with conn.transaction():
-                        result = op(conn)
-                except psycopg.OperationalError as exc:
-                    kind = _kind(exc)
-                    if kind is not None:
-                        raise ValueError(self.message(exc, _HINTS[kind])) from None
-                    error: Exception = exc
-                except psycopg.ProgrammingError as exc:
-                    # fastgrid's tables dropped or a privilege revoked: no retry helps.
-                    raise ValueError(self.message(exc)) from None
-                else:
-                    if deadline is not None:
-                        _logger.warning(f"storage {self.target.display!r}: reconnected")
-                    self._gave_up = False
-                    return result
-                self._drop()
-                now = time.monotonic()
-                window = self.target.reconnect_timeout
-                if deadline is None:
-                    if self._gave_up:
-                        raise StorageConnectionError(self._lost(error)) from None
-                    deadline = now + window
-                    _logger.warning(
-                        f"storage {self.target.display!r}: connection lost "
-                        f"({_one_line(error, self.target.password)}); retrying for up to {window:g} s"
-                    )
-                if now >= deadline:
-                    self._gave_up = True
-                    raise StorageConnectionError(self._lost(error)) from None
-                time.sleep(min(delay * (1 + random.random()), max(deadline - now, 0.0)))
-                delay = min(delay * 2, 2.0)
+        unreachable, for up to ``reconnect_timeout`` seconds (:class:`RetryWindow`, as the journal
+        does; a commit whose reply was lost may have happened: ``op`` must be safe to run again)."""
 
-    def _lost(self, error: BaseException) -> str:
-        return (
-            f"storage {self.target.display!r}: lost the connection to the server and could not "
-            f"reconnect within {self.target.reconnect_timeout:g} s "
-            f"({_one_line(error, self.target.password)}); what was committed is kept: run again once "
-            "the server is back"
-        )
+        def attempt(first: bool) -> _T:
+            # A session's first connection waits while the server starts up, as the journal's does.
+            conn = self.connection(first=first and self._conn is None)
+            with conn.transaction():
+                return op(conn)
+
+        with self._lock:
+            return self._retries.run(attempt, self._drop)
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
