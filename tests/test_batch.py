@@ -425,3 +425,41 @@ def test_sweep_file_model_of_batch_mode(tmp_path: Path) -> None:
     ]:
         with pytest.raises(SweepFileError, match=message):
             load(body + '\n[parameters]\na = { type = "int", low = 1, high = 3 }\n')
+
+
+def test_a_batch_fresh_run_is_refused_while_a_per_trial_run_of_that_name_is_alive(tmp_path: Path) -> None:
+    """--fresh on a batch sweep deletes the Optuna study of that name: never under a live per-trial
+    run (whose registration says it is alive), as a per-trial --fresh refuses."""
+    from fastgrid.exceptions import SweepInUseError
+    from fastgrid.runner._runs import register_run
+    from fastgrid.storages import open_storage
+
+    def per_trial() -> Any:
+        return Sweep(
+            name="shared",
+            direction="maximize",
+            parameters={"a": {"type": "int", "low": 0, "high": 4}},
+            objective=lambda config: float(config["a"]),
+            directory=tmp_path,
+            progress=False,
+        ).run()
+
+    assert per_trial().counts["complete"] == 5
+    storage = open_storage(tmp_path / "fastgrid.db")
+    study = optuna.load_study(study_name="shared", storage=storage)
+    register_run(study, "live", active=True)  # a run of this very process: alive
+
+    def batch_fresh() -> Any:
+        return run_batch(
+            {"a": {"type": "int", "low": 0, "high": 4}},
+            batch=lambda cols, config: {"value": cols["a"] * 1.0},
+            name="shared",
+            directory=tmp_path,
+            fresh=True,
+        )
+
+    with pytest.raises(SweepInUseError, match=r"'shared' is being run by another process .*Stop that run"):
+        batch_fresh()
+    assert len(optuna.load_study(study_name="shared", storage=storage).trials) == 5  # nothing deleted
+    register_run(study, "live", active=False)  # that run ended
+    assert batch_fresh().counts["done"] == 5

@@ -45,6 +45,7 @@ from fastgrid.batch._store import Chunk, ChunkStore, owner_dead, owner_id
 from fastgrid.batch._stores import open_batch_store
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError, SweepInUseError
 from fastgrid.lifeline import follow_parent
+from fastgrid.liveness import describe_run, runs_in_progress
 from fastgrid.refs import by_value, from_value, import_object
 
 __all__ = [
@@ -723,6 +724,7 @@ def run_batch(
     store = open_batch_store(path)
     if fresh:
         _refuse_fresh_while_running(store, name, grace_period or 2 * heartbeat_interval)
+        study.refuse_live_runs(grace_period or 2 * heartbeat_interval)
         study.delete()
         store.delete(name)
     stored = store.sweep(name)
@@ -1067,6 +1069,23 @@ class _StudyOpener:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             self._storage = open_storage(self.storage, directory=self.directory)
         return self._storage
+
+    def refuse_live_runs(self, grace: float) -> None:
+        """Raises :class:`SweepInUseError` while a per-trial run of a stored study of this name is
+        alive (``--fresh`` would delete its trials under it, as the per-trial runner refuses)."""
+        import optuna
+
+        try:
+            study = optuna.load_study(study_name=self.name, storage=self._open_storage())
+        except KeyError:
+            return
+        live = runs_in_progress(study, grace=grace)
+        if live:
+            who = "; ".join(describe_run(info) for info in live.values())
+            raise SweepInUseError(
+                f"sweep {self.name!r} is being run by another process ({who}); fresh=True (--fresh) "
+                "would delete its trials under it. Stop that run first, or use another sweep name"
+            )
 
     def delete(self) -> None:
         import optuna

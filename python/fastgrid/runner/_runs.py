@@ -14,8 +14,6 @@ names it (trial system attr ``fastgrid:run``). A run is alive when:
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import threading
 import time
 from typing import Any
@@ -24,6 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import attrs
+from fastgrid.liveness import Liveness, describe_run, identity, registered_runs, runs_in_progress
 from fastgrid.storages import Heartbeat
 from fastgrid.study import direction_sign
 
@@ -31,6 +30,7 @@ __all__ = [
     "Liveness",
     "RunHeartbeat",
     "describe_run",
+    "identity",
     "progress_start",
     "reap",
     "register_run",
@@ -40,108 +40,6 @@ __all__ = [
 
 STALE_RUN_REASON = "stale: the run that started it stopped (killed or lost)"
 STALE_EARLIER_REASON = "stale: left running by an earlier run"
-
-
-# -- who this process is --------------------------------------------------------------------------
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-def _start_ticks(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot; Linux), None if there is none."""
-    stat = _read(f"/proc/{pid}/stat")
-    if stat is None:
-        return None
-    try:
-        fields = stat.rsplit(")", 1)[1].split()
-        return None if fields[0] == "Z" else int(fields[19])  # a zombie has stopped running
-    except (IndexError, ValueError):
-        return None
-
-
-def _pid_namespace() -> int | None:
-    try:
-        return os.stat("/proc/self/ns/pid").st_ino
-    except OSError:
-        return None
-
-
-_BOOT = _read("/proc/sys/kernel/random/boot_id")
-
-
-def identity() -> dict[str, Any]:
-    """What a run registers about its process."""
-    return {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "boot": _BOOT,
-        "pidns": _pid_namespace(),
-        "ticks": _start_ticks(os.getpid()),
-    }
-
-
-# -- liveness -------------------------------------------------------------------------------------
-class Liveness:
-    """Judges registered runs: alive, dead, or (elsewhere) alive while their heartbeat is fresh."""
-
-    def __init__(self, grace: float) -> None:
-        self.grace = float(grace)
-        self.me = identity()
-
-    def certain(self, info: dict[str, Any]) -> bool | None:
-        """True or False when the run's process can be looked at from here, else None."""
-        me = self.me
-        if me["boot"] is None or me["pidns"] is None or me["ticks"] is None:
-            return None
-        if info.get("boot") != me["boot"] or info.get("pidns") != me["pidns"]:
-            return None
-        try:
-            pid = int(info["pid"])
-        except (KeyError, TypeError, ValueError):
-            return None
-        ticks = _start_ticks(pid)
-        return ticks is not None and ticks == info.get("ticks")
-
-    def alive(self, info: dict[str, Any], now: float | None = None) -> bool:
-        known = self.certain(info)
-        if known is not None:
-            return known
-        beat: Any = info.get("beat", info.get("started"))
-        try:
-            age = (time.time() if now is None else now) - float(beat)
-        except (TypeError, ValueError):
-            return False
-        return age <= self.grace
-
-
-def _registered(study: optuna.Study) -> dict[str, dict[str, Any]]:
-    prefix = attrs.RUN_PREFIX
-    return {
-        name[len(prefix) :]: info
-        for name, info in study._storage.get_study_system_attrs(study._study_id).items()
-        if name.startswith(prefix) and isinstance(info, dict)
-    }
-
-
-def runs_in_progress(
-    study: optuna.Study, *, grace: float, own: str | None = None
-) -> dict[str, dict[str, Any]]:
-    """The other runs of the sweep that are alive (run id -> what they registered)."""
-    judge, now = Liveness(grace), time.time()
-    return {rid: info for rid, info in _registered(study).items() if rid != own and judge.alive(info, now)}
-
-
-def describe_run(info: dict[str, Any]) -> str:
-    beat: Any = info.get("beat", info.get("started"))
-    try:
-        ago = f", last heartbeat {time.time() - float(beat):.0f}s ago"
-    except (TypeError, ValueError):
-        ago = ""
-    return f"host {info.get('host')}, pid {info.get('pid')}{ago}"
 
 
 def register_run(study: optuna.Study, run_id: str, *, active: bool) -> None:
@@ -203,7 +101,7 @@ def reap(study: optuna.Study, *, own: str, heartbeat: Heartbeat, at_start: bool 
     """
     judge = Liveness(heartbeat.grace)
     now = time.time()
-    runs = _registered(study)
+    runs = registered_runs(study)
     live = {rid for rid, info in runs.items() if rid != own and judge.alive(info, now)}
     storage = study._storage
     failed: list[int] = []
@@ -232,7 +130,7 @@ def undecided_trials(study: optuna.Study, *, own: str, grace: float) -> int:
     """RUNNING trials of other runs that cannot be known alive from here (their run is elsewhere,
     or they name none): until they finish or go stale, the sweep is not known to be done."""
     judge = Liveness(grace)
-    runs = _registered(study)
+    runs = registered_runs(study)
     count = 0
     for t in study._storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.system_attrs.get(attrs.RUN)
