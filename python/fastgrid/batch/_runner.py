@@ -670,6 +670,7 @@ def run_batch(
     _seconds("heartbeat_interval", heartbeat_interval)
     _seconds("grace_period", grace_period, optional=True)
     _seconds("timeout", timeout, optional=True, zero=True)
+    grace = grace_period if grace_period is not None else 2 * heartbeat_interval
     # One constraint or metric given as a string (not a list) would be read letter by letter.
     where = [where] if isinstance(where, str) else list(where)
     require = [require] if isinstance(require, str) else list(require)
@@ -723,8 +724,8 @@ def run_batch(
     )
     store = open_batch_store(path)
     if fresh:
-        _refuse_fresh_while_running(store, name, grace_period or 2 * heartbeat_interval)
-        study.refuse_live_runs(grace_period or 2 * heartbeat_interval)
+        _refuse_fresh_while_running(store, name, grace)
+        study.refuse_live_runs(grace)
         study.delete()
         store.delete(name)
     stored = store.sweep(name)
@@ -737,8 +738,6 @@ def run_batch(
             else _first_chunk(total, workers, len(paths) + 4, max_points)
         )
     )
-    if size < 1:
-        raise ValueError(f"chunk: expected a positive number of points, got {size}")
     width = len(paths) + len(objective_metrics) + 4  # parameters, metrics and bookkeeping columns
     if chunk is not None and min(size, total) * 8 * width > CHUNK_LIMIT:
         raise ValueError(
@@ -795,7 +794,7 @@ def run_batch(
         allow_new=allow_new,
         retry_failed=retry_failed,
         heartbeat_interval=heartbeat_interval,
-        grace=grace_period if grace_period is not None else 2 * heartbeat_interval,
+        grace=grace,
         fail_fast=fail_fast,
         max_chunks=max_chunks,
         max_points=max_points,
