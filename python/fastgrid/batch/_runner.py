@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1163,7 +1164,10 @@ def _write_top(
             )
         )
     if trials:
-        with contextlib.suppress(optuna.exceptions.ExperimentalWarning):
+        with warnings.catch_warnings():
+            # An ExperimentalWarning is not a reason to skip the writes: contextlib.suppress here
+            # would have dropped every top-K trial where warnings are errors (pytest's filterwarnings).
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.add_trials(trials)
     # Written: workers that finish within the lease skip these slots without opening the study.
     ctx.store.mark_leaders(ctx.job.name, owner, sorted(mine))
