@@ -44,6 +44,7 @@ from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
 from fastgrid.batch._store import Chunk, ChunkStore, owner_dead, owner_id
 from fastgrid.batch._stores import open_batch_store
+from fastgrid.dotted import nest
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError, SweepInUseError
 from fastgrid.lifeline import follow_parent
 from fastgrid.liveness import describe_run, runs_in_progress
@@ -222,7 +223,7 @@ class _Context:
 
     def merge(self) -> Callable[[dict[str, Any]], Any]:
         if self.config is None:
-            return _nest
+            return nest
         cache = self.config
         if cache.model is None:
             template, allow_new = cache.template, cache.allow_new
@@ -231,17 +232,6 @@ class _Context:
 
     def read_only_config(self) -> Any:
         return self.config.snapshot if self.config is not None else {}
-
-
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path, value in flat.items():
-        *parents, leaf = path.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
 
 
 @dataclass
