@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import numpy as np
@@ -1016,7 +1017,7 @@ def _run_workers(
         # Every child flushed its report before it exited (or died without one): nothing to wait for.
         try:
             _, chunks, points, failed, fail_reason, error = queue.get_nowait()
-        except Exception:
+        except Empty:
             break
         outcome.chunks += chunks
         outcome.points += points
