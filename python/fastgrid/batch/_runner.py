@@ -36,10 +36,10 @@ from fastgrid.batch._codec import encode_codes, encode_positions
 from fastgrid.batch._evaluate import (
     SUSPECT_CLAIMS,
     ChunkResult,
+    check_metric_name,
     evaluate_batch,
     evaluate_isolated,
     evaluate_points,
-    metric_columns,
 )
 from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
@@ -275,11 +275,8 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
     result = evaluate_points(
         ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed, expected=job.metrics
     )
-    clash = sorted(m for m in result.metrics if m in ctx.reserved or not m.strip())
-    if clash:
-        metric_columns(
-            {clash[0]: ()}, 0, objective=job.objective_name, slots=(start, start + n), reserved=ctx.reserved
-        )
+    for m in sorted(result.metrics):
+        check_metric_name(m, objective=job.objective_name, slots=(start, start + n), reserved=ctx.reserved)
     missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
     if missing:
         # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
