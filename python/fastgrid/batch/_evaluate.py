@@ -643,6 +643,9 @@ def _in_child(
     if code == 130:
         raise KeyboardInterrupt
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:  # a signal number Python has no name for
+            name = str(-code)
         return None, f"the objective's process was killed by {name}"
     return None, f"the objective's process exited with code {code} (os._exit in the objective?)"
