@@ -671,8 +671,7 @@ def run_batch(
             "objective.timeout: in a batch sweep it limits each call of a 'batch' objective on a "
             "chunk; a per-point callable's points are not timed one by one there: use mode = 'trial'"
         )
-    if objective_timeout is not None and not objective_timeout > 0:
-        raise ValueError(f"objective.timeout: expected a positive number of seconds, got {objective_timeout}")
+    _seconds("objective.timeout", objective_timeout, optional=True)
     directions = [direction] if isinstance(direction, str) else list(direction)
     for d in directions:
         if d not in ("minimize", "maximize"):
