@@ -510,6 +510,7 @@ def test_a_frame_that_converts_to_arrow_is_read_like_a_polars_dataframe(tmp_path
         ({"retry_failed": -1}, "retry_failed: expected at least 0, got -1"),
         ({"heartbeat_interval": 0}, "heartbeat_interval: expected a positive number of seconds, got 0"),
         ({"timeout": -1}, "timeout: expected a non-negative number of seconds, got -1"),
+        ({"objective_timeout": "5"}, "objective.timeout: expected a number of seconds, got '5'"),
         ({"direction": "max"}, "direction: expected 'minimize' or 'maximize', got 'max'"),
         ({"metric": None}, "metric: expected the name of a metric, got None"),
         ({"chunk": 10**12, "parameters": "huge"}, "chunk: 1,000,000,000,000 points of 7 columns take"),

@@ -16,7 +16,7 @@ import optuna
 import pytest
 from fastgrid import Sweep
 from fastgrid.exceptions import SweepInUseError
-from fastgrid.runner._runs import identity
+from fastgrid.liveness import identity
 from fastgrid.storages import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -38,6 +38,7 @@ from fastgrid.lifeline import follow_parent
 __all__ = [
     "SUSPECT_CLAIMS",
     "ChunkResult",
+    "check_metric_name",
     "evaluate_batch",
     "evaluate_isolated",
     "evaluate_points",
@@ -162,6 +163,28 @@ def _unique(names: list[str]) -> None:
         )
 
 
+def check_metric_name(
+    name: str, *, objective: str, slots: tuple[int, int], reserved: Collection[str]
+) -> None:
+    """Refuses (:class:`BatchObjectiveError`) an empty metric name or one that a parameter or a
+    result column (``slot``, ``failed``, ...) already takes in the results table."""
+    problem = None
+    if not name.strip():
+        problem = f"a metric name is empty ({name!r}): name every metric column"
+    elif name in reserved:
+        problem = (
+            f"metric {name!r} has the name of a parameter or of a result column (slot, failed, "
+            "feasible, reason, duration), which share the results table: rename the metric"
+        )
+    if problem is not None:
+        raise BatchObjectiveError(
+            f"objective {objective!r}, chunk slots {slots[0]}..{slots[1] - 1}: {problem}",
+            objective=objective,
+            metric=name,
+            slots=slots,
+        )
+
+
 def metric_columns(
     result: Any,
     n: int,
@@ -194,15 +217,7 @@ def metric_columns(
     for name, values in mapping.items():
         if not isinstance(name, str):
             raise refuse(f"metric names must be strings, got {name!r}", None)
-        name = str(name)
-        if not name.strip():
-            raise refuse(f"a metric name is empty ({name!r}): name every metric column", name)
-        if name in reserved:
-            raise refuse(
-                f"metric {name!r} has the name of a parameter or of a result column (slot, failed, "
-                "feasible, reason, duration), which share the results table: rename the metric",
-                name,
-            )
+        check_metric_name(name, objective=objective, slots=slots, reserved=reserved)
         try:
             array = _numbers(values, n)
         except _Refused as exc:
@@ -628,6 +643,9 @@ def _in_child(
     if code == 130:
         raise KeyboardInterrupt
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:  # a signal number Python has no name for
+            name = str(-code)
         return None, f"the objective's process was killed by {name}"
     return None, f"the objective's process exited with code {code} (os._exit in the objective?)"

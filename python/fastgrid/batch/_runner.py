@@ -21,9 +21,11 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import numpy as np
@@ -34,15 +36,16 @@ from fastgrid.batch._codec import encode_codes, encode_positions
 from fastgrid.batch._evaluate import (
     SUSPECT_CLAIMS,
     ChunkResult,
+    check_metric_name,
     evaluate_batch,
     evaluate_isolated,
     evaluate_points,
-    metric_columns,
 )
 from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
 from fastgrid.batch._store import Chunk, ChunkStore, owner_dead, owner_id
 from fastgrid.batch._stores import open_batch_store
+from fastgrid.dotted import nest
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError, SweepInUseError
 from fastgrid.lifeline import follow_parent
 from fastgrid.liveness import describe_run, runs_in_progress
@@ -221,7 +224,7 @@ class _Context:
 
     def merge(self) -> Callable[[dict[str, Any]], Any]:
         if self.config is None:
-            return _nest
+            return nest
         cache = self.config
         if cache.model is None:
             template, allow_new = cache.template, cache.allow_new
@@ -230,17 +233,6 @@ class _Context:
 
     def read_only_config(self) -> Any:
         return self.config.snapshot if self.config is not None else {}
-
-
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path, value in flat.items():
-        *parents, leaf = path.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
 
 
 @dataclass
@@ -283,11 +275,8 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
     result = evaluate_points(
         ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed, expected=job.metrics
     )
-    clash = sorted(m for m in result.metrics if m in ctx.reserved or not m.strip())
-    if clash:
-        metric_columns(
-            {clash[0]: ()}, 0, objective=job.objective_name, slots=(start, start + n), reserved=ctx.reserved
-        )
+    for m in sorted(result.metrics):
+        check_metric_name(m, objective=job.objective_name, slots=(start, start + n), reserved=ctx.reserved)
     missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
     if missing:
         # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
@@ -670,6 +659,7 @@ def run_batch(
     _seconds("heartbeat_interval", heartbeat_interval)
     _seconds("grace_period", grace_period, optional=True)
     _seconds("timeout", timeout, optional=True, zero=True)
+    grace = grace_period if grace_period is not None else 2 * heartbeat_interval
     # One constraint or metric given as a string (not a list) would be read letter by letter.
     where = [where] if isinstance(where, str) else list(where)
     require = [require] if isinstance(require, str) else list(require)
@@ -681,8 +671,7 @@ def run_batch(
             "objective.timeout: in a batch sweep it limits each call of a 'batch' objective on a "
             "chunk; a per-point callable's points are not timed one by one there: use mode = 'trial'"
         )
-    if objective_timeout is not None and not objective_timeout > 0:
-        raise ValueError(f"objective.timeout: expected a positive number of seconds, got {objective_timeout}")
+    _seconds("objective.timeout", objective_timeout, optional=True)
     directions = [direction] if isinstance(direction, str) else list(direction)
     for d in directions:
         if d not in ("minimize", "maximize"):
@@ -723,8 +712,8 @@ def run_batch(
     )
     store = open_batch_store(path)
     if fresh:
-        _refuse_fresh_while_running(store, name, grace_period or 2 * heartbeat_interval)
-        study.refuse_live_runs(grace_period or 2 * heartbeat_interval)
+        _refuse_fresh_while_running(store, name, grace)
+        study.refuse_live_runs(grace)
         study.delete()
         store.delete(name)
     stored = store.sweep(name)
@@ -737,8 +726,6 @@ def run_batch(
             else _first_chunk(total, workers, len(paths) + 4, max_points)
         )
     )
-    if size < 1:
-        raise ValueError(f"chunk: expected a positive number of points, got {size}")
     width = len(paths) + len(objective_metrics) + 4  # parameters, metrics and bookkeeping columns
     if chunk is not None and min(size, total) * 8 * width > CHUNK_LIMIT:
         raise ValueError(
@@ -795,7 +782,7 @@ def run_batch(
         allow_new=allow_new,
         retry_failed=retry_failed,
         heartbeat_interval=heartbeat_interval,
-        grace=grace_period if grace_period is not None else 2 * heartbeat_interval,
+        grace=grace,
         fail_fast=fail_fast,
         max_chunks=max_chunks,
         max_points=max_points,
@@ -1026,7 +1013,7 @@ def _run_workers(
         # Every child flushed its report before it exited (or died without one): nothing to wait for.
         try:
             _, chunks, points, failed, fail_reason, error = queue.get_nowait()
-        except Exception:
+        except Empty:
             break
         outcome.chunks += chunks
         outcome.points += points
@@ -1164,7 +1151,10 @@ def _write_top(
             )
         )
     if trials:
-        with contextlib.suppress(optuna.exceptions.ExperimentalWarning):
+        with warnings.catch_warnings():
+            # An ExperimentalWarning is not a reason to skip the writes: contextlib.suppress here
+            # would have dropped every top-K trial where warnings are errors (pytest's filterwarnings).
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.add_trials(trials)
     # Written: workers that finish within the lease skip these slots without opening the study.
     ctx.store.mark_leaders(ctx.job.name, owner, sorted(mine))

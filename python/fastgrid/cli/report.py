@@ -43,10 +43,9 @@ def _console(to_stdout: bool) -> Any:
     stdout holds only that file (``fastgrid report s.toml --json - | jq``)."""
     if not to_stdout:
         return None
-    from rich.console import Console
+    from fastgrid.reporting import make_console
 
-    console = Console(stderr=True)
-    return console if console.is_terminal else Console(stderr=True, width=200)
+    return make_console(stderr=True)
 
 
 def _target(path: str) -> str | IO[str]:

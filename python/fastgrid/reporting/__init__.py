@@ -11,7 +11,7 @@ from fastgrid.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from fastgrid.reporting._batch import BatchReport
-    from fastgrid.reporting._common import FailureGroup
+    from fastgrid.reporting._common import FailureGroup, make_console
     from fastgrid.reporting._demo import DemoResult, run_demo
     from fastgrid.reporting._overfit_plot import overfitting_figure, save_overfitting, walkforward_figure
     from fastgrid.reporting._plot import (
@@ -30,7 +30,7 @@ else:
         __name__,
         {
             "fastgrid.reporting._batch": ["BatchReport"],
-            "fastgrid.reporting._common": ["FailureGroup"],
+            "fastgrid.reporting._common": ["FailureGroup", "make_console"],
             "fastgrid.reporting._demo": ["DemoResult", "run_demo"],
             "fastgrid.reporting._overfit_plot": [
                 "overfitting_figure",
@@ -67,6 +67,7 @@ __all__ = [
     "load",
     "load_report",
     "load_walkforward_report",
+    "make_console",
     "optuna_figure",
     "overfitting_figure",
     "render_report",

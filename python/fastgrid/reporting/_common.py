@@ -104,15 +104,15 @@ def open_text(target: str | os.PathLike[str] | IO[str], *, newline: str | None =
         yield target
 
 
-def make_console(console: Any = None) -> Any:
-    """``console``, or a rich Console: a pipe or file gets the whole table rather than rich's
-    80-column default."""
+def make_console(console: Any = None, *, stderr: bool = False) -> Any:
+    """``console``, or a rich Console (on standard error with ``stderr``): a pipe or file gets the
+    whole table rather than rich's 80-column default."""
     if console is not None:
         return console
     from rich.console import Console
 
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=200)
 
 
 def print_header(

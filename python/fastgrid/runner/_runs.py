@@ -1,14 +1,10 @@
-"""The runs of a sweep registered in its study: which are alive, and what a dead one left RUNNING.
+"""The runs of a sweep registered in its study: registering and renewing a run, and what a dead one
+left RUNNING.
 
 A run registers itself in a study system attr (``fastgrid:run:<id>``) with where it runs and a
 heartbeat that it renews every ``heartbeat_interval`` seconds while it runs; each trial it starts
-names it (trial system attr ``fastgrid:run``). A run is alive when:
-
-- it runs on this machine, in this PID namespace: its process is there (the same pid with the same
-  start time, so a reused pid is not mistaken for it); this is known at once;
-- anywhere else (another host, another container, a restarted container where it was PID 1): its
-  heartbeat is younger than the grace period. A (hostname, pid) pair alone decides nothing
-  (issue 12, item 3): hostnames change with containers and a pid may be anybody's.
+names it (trial system attr ``fastgrid:run``). Which runs are alive is :mod:`fastgrid.liveness`'s
+rule (the batch runner asks it too).
 """
 
 from __future__ import annotations
@@ -22,19 +18,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import attrs
-from fastgrid.liveness import Liveness, describe_run, identity, registered_runs, runs_in_progress
+from fastgrid.liveness import Liveness, identity, registered_runs, runs_in_progress
 from fastgrid.storages import Heartbeat
 from fastgrid.study import direction_sign
 
 __all__ = [
-    "Liveness",
     "RunHeartbeat",
-    "describe_run",
-    "identity",
     "progress_start",
     "reap",
     "register_run",
-    "runs_in_progress",
     "undecided_trials",
 ]
 
@@ -99,10 +91,7 @@ def reap(study: optuna.Study, *, own: str, heartbeat: Heartbeat, at_start: bool 
     otherwise when its own heartbeat (or start) is older than the grace period: later in a run it
     may be a trial of this very run whose name is not committed yet.
     """
-    judge = Liveness(heartbeat.grace)
-    now = time.time()
-    runs = registered_runs(study)
-    live = {rid for rid, info in runs.items() if rid != own and judge.alive(info, now)}
+    live = set(runs_in_progress(study, grace=heartbeat.grace, own=own))
     storage = study._storage
     failed: list[int] = []
     for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,)):

@@ -28,6 +28,7 @@ from fastgrid._core import ConfigError, Grid, parse_parameters
 from fastgrid.config import ConfigCache
 from fastgrid.dotted import nest
 from fastgrid.exceptions import SweepAbortedError, SweepChangedError, SweepFileError, SweepInUseError
+from fastgrid.liveness import describe_run, runs_in_progress
 from fastgrid.plain import plain
 from fastgrid.runner._check import check_point
 from fastgrid.runner._describe import objective_text, start_lines
@@ -36,14 +37,7 @@ from fastgrid.runner._plan import SweepPlan, add_import_path
 from fastgrid.runner._pool import run_worker_processes, run_worker_threads
 from fastgrid.runner._progress import Reporter, choose_mode
 from fastgrid.runner._result import SweepResult
-from fastgrid.runner._runs import (
-    RunHeartbeat,
-    describe_run,
-    progress_start,
-    reap,
-    register_run,
-    runs_in_progress,
-)
+from fastgrid.runner._runs import RunHeartbeat, progress_start, reap, register_run
 from fastgrid.runner._signals import first_interrupt_only, stop_signals_deferred, stray_threads
 from fastgrid.runner._state import RunState, space_changes
 from fastgrid.runner._validate import validate
