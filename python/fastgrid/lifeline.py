@@ -1,18 +1,26 @@
-"""A worker process that dies with its runner, however the runner dies (issue 12, item 2).
+"""A worker process that dies with its runner, however the runner dies (issue 12, item 2), and the
+stop signals a run's bookkeeping defers.
 
-Used by the runner's worker processes and by batch sweeps' (two layers apart, hence a leaf module).
+Used by the per-trial runner and by batch sweeps (two layers apart, hence a leaf module).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 
-__all__ = ["follow_parent"]
+__all__ = ["STOP_SIGNALS", "follow_parent", "stop_signals_deferred"]
+
+STOP_SIGNALS = tuple(
+    s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s
+)
+"""The signals a run treats as Ctrl-C: stop starting work, stop what runs, record it."""
 
 _PR_SET_PDEATHSIG = 1
 _PARENT_POLL = 0.5  # seconds between looks at the runner where the kernel does not tell
@@ -61,3 +69,29 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+@contextlib.contextmanager
+def stop_signals_deferred(received: list[int]) -> Iterator[None]:
+    """While the block runs (a run's bookkeeping after its work: counts, the top-K Optuna writes),
+    SIGINT, SIGTERM and SIGHUP are noted in ``received`` instead of interrupting it halfway (an
+    interrupt inside those writes once left a point written twice by the next run).
+
+    SIGINT is taken even when ignored (a runner forwards it to its workers, as ``first_interrupt_only``
+    takes it); SIGTERM or SIGHUP the process was told to ignore (``nohup``) stays ignored; a handler
+    installed outside Python (``getsignal`` gives None) is left as it is: it could not be restored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in STOP_SIGNALS:
+        current = signal.getsignal(signum)
+        if current is None or (signum != signal.SIGINT and current == signal.SIG_IGN):
+            continue
+        previous[signum] = signal.signal(signum, lambda n, _frame: received.append(n))
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)

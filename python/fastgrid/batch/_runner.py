@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
@@ -47,7 +47,7 @@ from fastgrid.batch._store import Chunk, ChunkStore, owner_dead, owner_id
 from fastgrid.batch._stores import open_batch_store
 from fastgrid.dotted import nest
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError, SweepInUseError
-from fastgrid.lifeline import follow_parent
+from fastgrid.lifeline import follow_parent, stop_signals_deferred
 from fastgrid.liveness import describe_run, runs_in_progress
 from fastgrid.refs import by_value, from_value, import_object
 
@@ -794,7 +794,7 @@ def run_batch(
     ctx = _Context(job, store)
     outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
     late: list[int] = []  # a stop signal during the bookkeeping below waits for its end
-    with _stop_signals_deferred(late):
+    with stop_signals_deferred(late):
         return _finish(ctx, study, outcome, child_errors, interrupted, late, top_k, started)
 
 
@@ -834,31 +834,6 @@ def _finish(
         seconds=time.perf_counter() - started,
         signal=late[0] if late else None,
     )
-
-
-_STOP_SIGNALS = tuple(
-    s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s
-)
-
-
-@contextlib.contextmanager
-def _stop_signals_deferred(received: list[int]) -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP during the block are noted in ``received`` instead of raised
-    halfway: an interrupt inside the top-K Optuna writes exited through click's "Aborted!" with
-    status 1, and once left a point written twice on the next run."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {}
-    for signum in _STOP_SIGNALS:
-        if signal.getsignal(signum) in (signal.SIG_IGN, None):
-            continue  # ignored (nohup's SIGHUP) or not installed from Python: left as it is
-        previous[signum] = signal.signal(signum, lambda n, _frame: received.append(n))
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 def _whole(name: str, value: Any, minimum: int, *, optional: bool = False) -> None:

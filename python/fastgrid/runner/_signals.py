@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-from fastgrid.lifeline import follow_parent
+from fastgrid.lifeline import STOP_SIGNALS, follow_parent, stop_signals_deferred
 
 __all__ = [
     "STOP_SIGNALS",
@@ -30,11 +30,6 @@ __all__ = [
     "stop_signals_deferred",
     "stray_threads",
 ]
-
-STOP_SIGNALS = tuple(
-    s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s
-)
-"""The signals a run treats as Ctrl-C: stop starting trials, stop the running ones, record them."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -74,28 +69,6 @@ def first_interrupt_only(received: list[int] | None = None) -> Iterator[None]:
         if signum != signal.SIGINT and current == signal.SIG_IGN:
             continue
         previous[signum] = signal.signal(signum, handler)
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-@contextlib.contextmanager
-def stop_signals_deferred(received: list[int]) -> Iterator[None]:
-    """While the block runs (a run's bookkeeping after its trials), SIGINT, SIGTERM and SIGHUP
-    are noted in ``received`` instead of interrupting it halfway."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def note(signum: int, frame: Any) -> None:
-        received.append(signum)
-
-    previous = {}
-    for signum in STOP_SIGNALS:
-        if signum == signal.SIGINT or signal.getsignal(signum) != signal.SIG_IGN:
-            previous[signum] = signal.signal(signum, note)
     try:
         yield
     finally:
