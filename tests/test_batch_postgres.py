@@ -5,6 +5,7 @@ A real server (tests/support/pgserver.py); each test uses its own sweep name in 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -44,11 +45,29 @@ def score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
     return {"score": cols["a"] * 10.0 - cols["b"], "trades": cols["b"] * 1}
 
 
+def score_with_two_workers(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    """``score``, once both worker processes have called it (each waits up to 60 s for the other):
+    a trivial objective could finish every chunk before the second process starts."""
+    import os
+    import time
+
+    meeting = Path(config["meeting"])
+    (meeting / str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(list(meeting.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return score(cols, config)
+
+
 def test_run_batch_on_postgres_records_every_point_once(postgres_url: str, tmp_path: Path) -> None:
     name = f"pg-{uuid.uuid4().hex[:8]}"
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    (tmp_path / "config.json").write_text(json.dumps({"meeting": str(meeting)}))
     r = run_batch(
         PARAMS,
-        batch=score,
+        batch=score_with_two_workers,
+        config=tmp_path / "config.json",
         name=name,
         metric="score",
         direction="maximize",
@@ -72,7 +91,8 @@ def test_run_batch_on_postgres_records_every_point_once(postgres_url: str, tmp_p
     # Resumed: nothing to run; the same rows read from a fresh connection.
     again = run_batch(
         PARAMS,
-        batch=score,
+        batch=score_with_two_workers,
+        config=tmp_path / "config.json",
         name=name,
         metric="score",
         direction="maximize",
