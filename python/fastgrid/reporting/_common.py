@@ -17,11 +17,6 @@ from fastgrid.sweepfile import SweepFile
 
 __all__ = [
     "FailureGroup",
-    "_LazyConfig",
-    "_config_of",
-    "_duration",
-    "_fmt",
-    "_short_names",
     "make_console",
     "open_text",
     "print_best",

@@ -183,7 +183,7 @@ def run_batch_sweep(
         )
     assert run.results is not None
     if run.ran and not run.interrupted and run.study is not None and supports_returns:
-        keep_batch_returns(plan, run, objective)
+        _keep_batch_returns(plan, run, objective)
     objective_metrics = spec.sweep.objective_metrics
     top = [as_row(r, objective_metrics) for r in run.top]
     best = as_row(run.best, objective_metrics) if run.best is not None else None
@@ -229,7 +229,7 @@ def _takes_returns(fn: Any) -> bool:
         return False
 
 
-def keep_batch_returns(plan: SweepPlan, run: Any, objective: Any) -> None:
+def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any) -> None:
     """Keeps the returns series of a batch sweep's best ``keep_returns`` points (issue 16).
 
     Scoring every point with its whole series would cost a points x periods array per chunk, so
@@ -269,7 +269,7 @@ def keep_batch_returns(plan: SweepPlan, run: Any, objective: Any) -> None:
             },
             "returns": pack_returns(s),
         }
-        for row, s, st in zip(top, series, stats, strict=False)
+        for row, s, st in zip(top, series[: len(top)], stats[: len(top)], strict=True)  # the sample follows
     ]
     run.study.set_user_attr(
         attrs.STUDY_BATCH_RETURNS,
