@@ -13,12 +13,14 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from fastgrid.batch._store import ChunkStore
-from fastgrid.study import Row
+
+if TYPE_CHECKING:
+    from fastgrid.study import Row
 
 __all__ = ["BatchResults", "as_row"]
 

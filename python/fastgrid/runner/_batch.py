@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,8 +31,10 @@ from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._result import SweepResult
 from fastgrid.runner._signals import first_interrupt_only
 from fastgrid.stats import describe_returns, pack_returns, returns_series
-from fastgrid.study import Row
 from fastgrid.sweepfile import key_name
+
+if TYPE_CHECKING:
+    from fastgrid.study import Row
 
 __all__ = ["BatchSweepResult", "run_batch_sweep"]
 

@@ -10,17 +10,20 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from fastgrid._core import Expression, Grid, parse_parameters
 from fastgrid.config import ConfigCache
 from fastgrid.exceptions import SweepFileError
 from fastgrid.refs import by_value, from_value
-from fastgrid.samplers import SearchSpace, make_pruner, search_sampler
-from fastgrid.storages import open_heartbeat_storage
 from fastgrid.sweepfile import SweepFile, parameter_problems
+
+if TYPE_CHECKING:
+    # Optuna's samplers and the storages are imported where a per-trial run asks for them: a
+    # batch sweep's process never does.
+    import optuna
+
+    from fastgrid.samplers import SearchSpace
 
 __all__ = ["SweepPlan", "add_import_path"]
 
@@ -98,10 +101,14 @@ class SweepPlan:
 
     def search_space(self) -> SearchSpace:
         # problems() refuses a list of trees in search mode before this runs.
+        from fastgrid.samplers import SearchSpace
+
         assert isinstance(self.spec.parameters, dict)
         return SearchSpace(parse_parameters(self.spec.parameters))
 
     def search_sampler(self, *, worker: int = 0) -> optuna.samplers.BaseSampler:
+        from fastgrid.samplers import search_sampler
+
         sweep = self.spec.sweep
         return search_sampler(
             sweep.sampler.name,
@@ -112,11 +119,15 @@ class SweepPlan:
         )
 
     def pruner(self) -> optuna.pruners.BasePruner | None:
+        from fastgrid.samplers import make_pruner
+
         pruner = self.spec.sweep.pruner
         return make_pruner(pruner.name, pruner.options) if pruner is not None else None
 
     def open_storage(self) -> Any:
         """The sweep's storage, with heartbeats where the storage keeps them."""
+        from fastgrid.storages import open_heartbeat_storage
+
         sweep = self.spec.sweep
         return open_heartbeat_storage(
             sweep.storage, directory=self.directory, interval=sweep.heartbeat_interval, grace=sweep.grace

@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
-from optuna.trial import FrozenTrial
+if TYPE_CHECKING:
+    # Imported where used: a batch sweep's result (a subclass) never loads Optuna's trial machinery.
+    import optuna
+    from optuna.trial import FrozenTrial
 
-from fastgrid.selection import Selection, assess_selection
-from fastgrid.study import Row, StoredAxes, rows, stored_metrics, to_pandas
+    from fastgrid.selection import Selection
+    from fastgrid.study import Row, StoredAxes
 
 __all__ = ["SweepResult"]
 
@@ -49,15 +51,21 @@ class SweepResult:
 
     @functools.cached_property
     def rows(self) -> list[Row]:
+        from fastgrid.study import rows
+
         return rows(self.trials, self.axes)
 
     def to_pandas(self) -> Any:
         """The rows as a ``pandas.DataFrame`` with flat columns (see :func:`fastgrid.study.to_pandas`);
         pandas is optional (``pip install pandas``)."""
+        from fastgrid.study import stored_metrics, to_pandas
+
         return to_pandas(self.rows, stored_metrics(self.study))
 
     @functools.cached_property
     def selection(self) -> Selection:
         """Trials run, the winner's deflated Sharpe ratio and PBO, with a plain summary in ``note``
         (see :func:`fastgrid.selection.assess_selection`)."""
+        from fastgrid.selection import assess_selection
+
         return assess_selection(self.trials, self.best["number"] if self.best is not None else None)

@@ -18,9 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import optuna
 from pydantic import ValidationError
 
 from fastgrid import attrs
@@ -28,23 +27,20 @@ from fastgrid._core import ConfigError, Grid, parse_parameters
 from fastgrid.config import ConfigCache
 from fastgrid.dotted import nest
 from fastgrid.exceptions import SweepAbortedError, SweepChangedError, SweepFileError, SweepInUseError
-from fastgrid.liveness import describe_run, runs_in_progress
 from fastgrid.plain import plain
-from fastgrid.runner._check import check_point
-from fastgrid.runner._describe import objective_text, start_lines
-from fastgrid.runner._guard import FailFast, Stopped, trial_evidence
 from fastgrid.runner._plan import SweepPlan, add_import_path
-from fastgrid.runner._pool import run_worker_processes, run_worker_threads
-from fastgrid.runner._progress import Reporter, choose_mode
-from fastgrid.runner._result import SweepResult
-from fastgrid.runner._runs import RunHeartbeat, progress_start, reap, register_run
 from fastgrid.runner._signals import first_interrupt_only, stop_signals_deferred, stray_threads
-from fastgrid.runner._state import RunState, space_changes
-from fastgrid.runner._validate import validate
-from fastgrid.runner._worker import Worker, quiet_optuna
-from fastgrid.storages import SMALL_TAIL, Heartbeat, release_connections
-from fastgrid.study import Row, best_trials, budget_trials, counts, rows
 from fastgrid.sweepfile import SweepFile, bare_lists, format_errors, load_sweep_file, parameter_leaves
+
+if TYPE_CHECKING:
+    # The per-trial machinery (Optuna, the worker, the study readers) is imported where a per-trial
+    # run uses it: a batch sweep's process (a joining `fastgrid worker`) never loads it.
+    import optuna
+
+    from fastgrid.runner._guard import Stopped
+    from fastgrid.runner._result import SweepResult
+    from fastgrid.runner._state import RunState
+    from fastgrid.study import Row
 
 __all__ = ["Sweep"]
 
@@ -401,7 +397,6 @@ class Sweep:
                 a config value) or at its first trial (a ``require`` naming no returned metric).
             SweepAbortedError: the first ``fail_fast`` trials all failed for one reason.
         """
-        quiet_optuna()
         plan = self.plan
         if plan.spec.walkforward is not None:
             raise SweepFileError(
@@ -415,6 +410,15 @@ class Sweep:
             return run_batch_sweep(
                 plan, fresh=self.fresh, progress=False if self.quiet else self.progress, more=self.more
             )
+        from fastgrid.runner._guard import FailFast, Stopped
+        from fastgrid.runner._pool import run_worker_processes, run_worker_threads
+        from fastgrid.runner._progress import Reporter
+        from fastgrid.runner._runs import RunHeartbeat, progress_start, register_run
+        from fastgrid.runner._state import RunState
+        from fastgrid.runner._worker import Worker, quiet_optuna
+        from fastgrid.storages import SMALL_TAIL, release_connections
+
+        quiet_optuna()
         state = RunState.create(plan)
         self._check_config(state)
         study = self._open_study(state)
@@ -504,6 +508,9 @@ class Sweep:
         Returns True when the trial completed and is feasible (what ``fastgrid run --check`` exits
         0 for).
         """
+        from fastgrid.runner._check import check_point
+        from fastgrid.runner._state import RunState
+
         state = RunState.create(self.plan)
         self._check_config(state)
         return check_point(self.plan, state, point, out=out if out is not None else sys.stdout)
@@ -511,6 +518,8 @@ class Sweep:
     def output_mode(self) -> str:
         """What the run prints: ``bar``, ``periodic``, ``trials`` or ``quiet`` (see ``progress``,
         ``quiet`` and ``verbose``; without a terminal the default is a periodic summary line)."""
+        from fastgrid.runner._progress import choose_mode
+
         return choose_mode(
             progress=self.progress, quiet=self.quiet, verbose=self.verbose, tty=sys.stderr.isatty()
         )
@@ -518,6 +527,8 @@ class Sweep:
     def _budget(self, study: optuna.Study, state: RunState) -> _Budget:
         """How many trials this run may start: ``max_trials`` counts the study's trials (issue 11:
         a resumed ``max_trials = 40`` sweep ran 40 more), ``more`` extends it for this run."""
+        from fastgrid.study import budget_trials
+
         sweep = self.spec.sweep
         held = budget_trials(study.get_trials(deepcopy=False))
         if self.more is not None:
@@ -545,6 +556,8 @@ class Sweep:
         return _Budget(held=held, line=line, spent=state.max_trials == 0)
 
     def _start_lines(self, state: RunState, budget: str) -> list[str]:
+        from fastgrid.runner._describe import start_lines
+
         spec = self.spec
         if self.grid_mode:
             grid = self.plan.grid()
@@ -570,6 +583,9 @@ class Sweep:
         )
 
     def _summary_lines(self, result: SweepResult, budget: _Budget) -> list[str]:
+        from fastgrid.runner._describe import objective_text
+        from fastgrid.study import budget_trials
+
         sweep = self.spec.sweep
         what = objective_text(sweep.all_directions, sweep.objective_metrics)
         out = []
@@ -600,6 +616,8 @@ class Sweep:
         return out
 
     def _stopped_error(self, stopped: Stopped) -> Exception:
+        from fastgrid.runner._guard import trial_evidence
+
         if stopped.fatal:
             return SweepFileError(self.source, [f"{stopped.reason} (trial {stopped.trials[0]})"])
         runs = self.plan.runs_dir
@@ -619,6 +637,12 @@ class Sweep:
         )
 
     def _open_study(self, state: RunState) -> optuna.Study:
+        import optuna
+
+        from fastgrid.runner._runs import reap, register_run
+        from fastgrid.runner._state import space_changes
+        from fastgrid.storages import Heartbeat
+
         plan = self.plan
         storage = plan.open_storage()
         directions = plan.spec.sweep.all_directions
@@ -700,6 +724,10 @@ class Sweep:
         name goes too, its chunks and columns first (one transaction, refused while a batch worker
         holds a chunk), then its study: deleting only the study left the columns behind and
         deleted it under a live batch run."""
+        import optuna
+
+        from fastgrid.liveness import describe_run, runs_in_progress
+
         sweep = self.plan.spec.sweep
         try:
             study = optuna.load_study(study_name=self.plan.name, storage=storage)
@@ -743,6 +771,9 @@ class Sweep:
             raise SweepFileError(self.source, problems)
 
     def _result(self, study: optuna.Study, state: RunState, *, interrupted: bool, ran: int) -> SweepResult:
+        from fastgrid.runner._result import SweepResult
+        from fastgrid.study import best_trials, counts, rows
+
         trials = study.get_trials(deepcopy=False)
         axes = {"paths": state.paths, "fixed": state.fixed}
         # Counts and the best trials in passes over the study: a resumed sweep of 10,000 trials
@@ -778,6 +809,8 @@ class Sweep:
 
     def _validate(self, study: optuna.Study, state: RunState, result: SweepResult) -> None:
         """``[validate]``: re-run the top trials with the override; best = best validated."""
+        from fastgrid.runner._validate import validate
+
         try:
             validated = validate(self.plan, state, result.rows)
         except (ValueError, ConfigError) as exc:
