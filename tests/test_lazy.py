@@ -44,8 +44,8 @@ def test_import_fastgrid_loads_no_heavy_module() -> None:
 
 
 def test_the_heavy_modules_are_the_ones_the_api_loads() -> None:
-    # The check above can fail: the same probe sees what a real use of the API imports.
-    assert {"numpy", "optuna", "pydantic"} <= set(_loaded("from fastgrid import Sweep"))
+    # The check above can fail: the same probe sees what reading a study and a sweep file import.
+    assert {"numpy", "optuna", "pydantic"} <= set(_loaded("import fastgrid.study, fastgrid.sweepfile"))
 
 
 def _help(argv: list[str]) -> str:
@@ -188,3 +188,22 @@ print(json.dumps(missing))
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
     assert len(packages) >= 8
+
+
+def test_a_worker_joining_a_batch_sweep_loads_no_optuna(tmp_path: Path) -> None:
+    """A batch sweep's process imports Optuna only to write the study: a `fastgrid worker` joining
+    a registered sweep (which writes no top-K points here) never loads it."""
+    (tmp_path / "vec.py").write_text("def score(cols, config):\n    return {'score': cols['a'] * 1.0}\n")
+    sweep = tmp_path / "b.toml"
+    sweep.write_text(
+        '[sweep]\nname = "b"\nmode = "batch"\nchunk = 10\ndirection = "maximize"\nmetric = "score"\n'
+        'top_k = 0\n[objective]\nbatch = "vec:score"\n'
+        '[parameters]\na = { type = "int", low = 1, high = 50 }\n'
+    )
+    work = (
+        "import contextlib\nfrom fastgrid.cli import main\n"
+        "with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(SystemExit):\n"
+        f"    main(['worker', {str(sweep)!r}, '--no-progress'], prog_name='fastgrid')"
+    )
+    assert "optuna" in _loaded(work)  # the first worker registers the sweep and creates the study
+    assert "optuna" not in _loaded(work)
