@@ -31,10 +31,10 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 """
 
 
-def _loaded(body: str) -> list[str]:
-    """The heavy modules a fresh interpreter holds after running ``body``."""
+def _loaded(body: str, *, cwd: Path | None = None) -> list[str]:
+    """The heavy modules a fresh interpreter holds after running ``body`` (in ``cwd``)."""
     code = LOADED.format(body=body, heavy=HEAVY)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.splitlines()[-1])
 
@@ -205,5 +205,7 @@ def test_a_worker_joining_a_batch_sweep_loads_no_optuna(tmp_path: Path) -> None:
         "with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(SystemExit):\n"
         f"    main(['worker', {str(sweep)!r}, '--no-progress'], prog_name='fastgrid')"
     )
-    assert "optuna" in _loaded(work)  # the first worker registers the sweep and creates the study
-    assert "optuna" not in _loaded(work)
+    # In the sweep's folder: its store is there (fastgrid.db), not in the test's working directory.
+    assert "optuna" in _loaded(work, cwd=tmp_path)  # the first registers the sweep, creates the study
+    assert "optuna" not in _loaded(work, cwd=tmp_path)
+    assert (tmp_path / "fastgrid.db").exists()
