@@ -16,7 +16,6 @@ import math
 import multiprocessing as mp
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -43,7 +42,7 @@ from fastgrid.batch._evaluate import (
 )
 from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
-from fastgrid.batch._store import Chunk, ChunkStore, owner_dead, owner_id
+from fastgrid.batch._store import Chunk, ChunkStore, owner_id
 from fastgrid.batch._stores import open_batch_store
 from fastgrid.dotted import nest
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError, SweepInUseError
@@ -884,18 +883,13 @@ def delete_batch_sweep(
 
 def _refuse_fresh_while_running(store: ChunkStore, name: str, grace: float) -> None:
     """``--fresh`` deletes the sweep: never under a worker that still holds a chunk of it (its next
-    write failed with a KeyError traceback; the per-trial runner refuses the same way)."""
+    write failed with a KeyError traceback; the per-trial runner refuses the same way). A worker
+    counts as alive by the rule that keeps other workers from taking its chunk."""
     if store.sweep(name) is None:
         return
-    host, now = socket.gethostname(), time.time()
-    for c in store.chunks(name, state="claimed"):
-        holder = c["owner"]
-        if not holder or owner_dead(holder, host):
-            continue
-        if holder.split("/")[0] != host and (c["beat"] is None or c["beat"] < now - grace):
-            continue  # another machine's worker that stopped beating
+    for c in store.live_claims(name, grace=grace):
         raise SweepInUseError(
-            f"batch sweep {name!r} is being run by another process (worker {holder}, chunk "
+            f"batch sweep {name!r} is being run by another process (worker {c['owner']}, chunk "
             f"{c['chunk']}); fresh=True (--fresh) would delete its results under it. Stop that run "
             "first, or run without --fresh to join it"
         )

@@ -339,6 +339,25 @@ class ChunkStore:
 
     # --- claims -------------------------------------------------------------------------------
 
+    def _stale(self, holder: str | None, beat: float | None, now: float, grace: float) -> bool:
+        """Whether a claim's worker is gone: its heartbeat is older than ``grace`` seconds by the
+        store's clock, or (this host) its process is dead. ``claim`` takes such a chunk over."""
+        return (beat is not None and float(beat) < now - grace) or owner_dead(holder, self._host)
+
+    def live_claims(self, name: str, *, grace: float) -> list[dict[str, Any]]:
+        """The claimed chunks of sweep ``name`` whose worker is not stale (the rule ``claim`` uses):
+        ``chunk`` and ``owner`` of each, in chunk order."""
+        rows = self._read(
+            f"SELECT chunk, owner, beat, {self._NOW} FROM fastgrid_batch_chunks "
+            "WHERE sweep = ? AND state = 'claimed' ORDER BY chunk",
+            (name,),
+        )
+        return [
+            {"chunk": int(chunk), "owner": holder}
+            for chunk, holder, beat, now in rows
+            if holder and not self._stale(holder, beat, float(now), grace)
+        ]
+
     def claim(self, name: str, owner: str, *, grace: float, limit: int | None = None) -> Chunk | None:
         """The next chunk for ``owner``: a stale claim (its worker stopped beating or died on this
         host) first, then the next never-claimed chunk (only one starting below slot ``limit``,
@@ -362,7 +381,7 @@ class ChunkStore:
             ).fetchall():
                 if holder == owner:
                     continue
-                if (beat is not None and beat < now - grace) or owner_dead(holder, self._host):
+                if self._stale(holder, beat, now, grace):
                     self._exec(
                         conn,
                         "UPDATE fastgrid_batch_chunks SET owner = ?, beat = ?, claims = claims + 1 "
