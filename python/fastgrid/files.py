@@ -14,11 +14,13 @@ Every command reads through :func:`read_document`, so a file is equally strict w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -32,6 +34,7 @@ __all__ = [
     "MAX_NODES",
     "SUFFIXES",
     "document_format",
+    "open_text",
     "parse_document",
     "read_document",
 ]
@@ -274,3 +277,14 @@ def _check_depth(data: Any, file: str, kind: str) -> None:
             stack.extend((v, depth + 1) for v in node.values())
         elif isinstance(node, list):
             stack.extend((v, depth + 1) for v in node)
+
+
+@contextlib.contextmanager
+def open_text(target: str | os.PathLike[str] | IO[str], *, newline: str | None = None) -> Iterator[IO[str]]:
+    """``target`` opened for writing text, or ``target`` itself when it is already a stream (the
+    CLI passes standard output for a path of ``-``); a stream is left open."""
+    if isinstance(target, str | os.PathLike):
+        with open(target, "w", newline=newline) as fh:
+            yield fh
+    else:
+        yield target

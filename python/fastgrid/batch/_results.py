@@ -7,7 +7,6 @@ the parameters of the 20 winners' chunks only.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -18,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from fastgrid.batch._store import ChunkStore
+from fastgrid.files import open_text
 
 if TYPE_CHECKING:
     from fastgrid.study import Row
@@ -403,12 +403,7 @@ class BatchResults:
         rows written."""
         names = list(columns) if columns is not None else self.column_names
         rows = 0
-        with contextlib.ExitStack() as stack:
-            fh = (
-                stack.enter_context(open(path, "w", newline=""))
-                if isinstance(path, str | os.PathLike)
-                else path
-            )
+        with open_text(path, newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(names)
             for part in self.iter_columns(names):

@@ -20,10 +20,10 @@ from optuna.trial import TrialState
 from fastgrid import attrs
 from fastgrid.batch import BatchResults, as_row, open_batch_store
 from fastgrid.dotted import nest
+from fastgrid.files import open_text
 from fastgrid.reporting._common import (
     FailureGroup,
     make_console,
-    open_text,
     print_best,
     print_failures,
     print_header,

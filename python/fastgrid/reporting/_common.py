@@ -3,12 +3,10 @@ and the rendering (header, failures by reason, the top rows, the best), one home
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from fastgrid.config import ConfigCache
 from fastgrid.selection import Selection
@@ -18,7 +16,6 @@ from fastgrid.sweepfile import SweepFile
 __all__ = [
     "FailureGroup",
     "make_console",
-    "open_text",
     "print_best",
     "print_failures",
     "print_header",
@@ -88,17 +85,6 @@ def _duration(seconds: Any) -> str:
 
 
 # -- rendering shared by the per-trial and the batch report (rich is imported on first use) ---------
-@contextlib.contextmanager
-def open_text(target: str | os.PathLike[str] | IO[str], *, newline: str | None = None) -> Iterator[IO[str]]:
-    """``target`` opened for writing text, or ``target`` itself when it is already a stream (the
-    CLI passes standard output for a path of ``-``); a stream is left open."""
-    if isinstance(target, str | os.PathLike):
-        with open(target, "w", newline=newline) as fh:
-            yield fh
-    else:
-        yield target
-
-
 def make_console(console: Any = None, *, stderr: bool = False) -> Any:
     """``console``, or a rich Console (on standard error with ``stderr``): a pipe or file gets the
     whole table rather than rich's 80-column default."""

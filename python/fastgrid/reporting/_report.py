@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from fastgrid import attrs
 from fastgrid.batch import store_path
 from fastgrid.dotted import nest
+from fastgrid.files import open_text
 from fastgrid.reporting._batch import BatchReport, load_batch_report, render_batch_report
 from fastgrid.reporting._common import (
     FailureGroup,
@@ -29,7 +30,6 @@ from fastgrid.reporting._common import (
     _fmt,
     _short_names,
     make_console,
-    open_text,
     print_best,
     print_failures,
     print_header,
