@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,20 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[Any]:
+    """A server of the module's own, with password logins and a role alice (password hunter2):
+    for tests that restart or stop it, or log in with a password."""
+    from support.pgserver import PostgresUnavailable, managed_server
+
+    try:
+        with managed_server(passwords=True) as server:
+            server.psql("CREATE ROLE alice LOGIN PASSWORD 'hunter2'")
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server for this test: {exc}")
 
 
 @pytest.fixture(autouse=True)

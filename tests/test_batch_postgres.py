@@ -14,7 +14,6 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,8 @@ from fastgrid.batch import (
 from fastgrid.cli import main
 from fastgrid.exceptions import StorageConnectionError, StoreMismatchError
 from fastgrid.storages import PostgresJournalStorage, open_storage
-from support.pgjournal import fresh_journal_url, journal_url, schema_of
-from support.pgserver import PostgresUnavailable, Server, managed_server
+from support.pgjournal import alice_url, fresh_journal_url, schema_of
+from support.pgserver import Server
 
 PARAMS = {"a": {"type": "int", "low": 1, "high": 30}, "b": {"type": "int", "low": 1, "high": 30}}
 
@@ -64,21 +63,19 @@ def test_run_batch_on_postgres_records_every_point_once(postgres_url: str, tmp_p
     meeting = tmp_path / "meeting"
     meeting.mkdir()
     (tmp_path / "config.json").write_text(json.dumps({"meeting": str(meeting)}))
-    r = run_batch(
-        PARAMS,
-        batch=score_with_two_workers,
-        config=tmp_path / "config.json",
-        name=name,
-        metric="score",
-        direction="maximize",
-        where=["a < b"],
-        require=["trades >= 3"],
-        chunk=37,
-        workers=2,
-        storage=postgres_url,
-        directory=tmp_path,
-        top_k=5,  # each trial written to Optuna's RDB storage costs a dozen queries
-    )
+    sweep: dict[str, Any] = {
+        "batch": score_with_two_workers,
+        "config": tmp_path / "config.json",
+        "name": name,
+        "metric": "score",
+        "direction": "maximize",
+        "where": ["a < b"],
+        "require": ["trades >= 3"],
+        "storage": postgres_url,
+        "directory": tmp_path,
+        "top_k": 5,  # each trial written to Optuna's RDB storage costs a dozen queries
+    }
+    r = run_batch(PARAMS, chunk=37, workers=2, **sweep)
     assert isinstance(r.results.store, PgBatchStore)
     grid = Grid(PARAMS, constraints="a < b", flat=True)
     cols = r.results.columns(["slot", "a", "b", "score", "feasible"])
@@ -89,19 +86,7 @@ def test_run_batch_on_postgres_records_every_point_once(postgres_url: str, tmp_p
     owners = {c["info"]["owner"].split("/")[1] for c in r.results.store.chunks(name)}
     assert len(owners) == 2
     # Resumed: nothing to run; the same rows read from a fresh connection.
-    again = run_batch(
-        PARAMS,
-        batch=score_with_two_workers,
-        config=tmp_path / "config.json",
-        name=name,
-        metric="score",
-        direction="maximize",
-        where=["a < b"],
-        require=["trades >= 3"],
-        storage=postgres_url,
-        directory=tmp_path,
-        top_k=5,
-    )
+    again = run_batch(PARAMS, **sweep)
     assert again.ran == 0
     assert sorted(t.user_attrs["slot"] for t in again.study.get_trials()) == sorted(
         row["slot"] for row in r.top
@@ -331,24 +316,6 @@ def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 
 # --- a server of our own: password logins, and a restart under running workers ----------------------
-
-
-@pytest.fixture(scope="module")
-def own_server() -> Iterator[Server]:
-    try:
-        with managed_server(passwords=True) as server:
-            server.psql("CREATE ROLE alice LOGIN PASSWORD 'hunter2'")
-            yield server
-    except PostgresUnavailable as exc:
-        pytest.skip(f"no PostgreSQL server for this test: {exc}")
-
-
-def alice_url(server: Server, **query: str) -> str:
-    """A fastgrid+postgresql:// URL logging in as alice (password hunter2) to a fresh schema she owns."""
-    schema = f"b_{time.monotonic_ns()}"
-    server.psql(f"CREATE SCHEMA {schema} AUTHORIZATION alice")
-    url = journal_url(f"postgresql://alice:hunter2@127.0.0.1:{server.port}/{server.database}", schema)
-    return url + "".join(f"&{k}={v}" for k, v in query.items())
 
 
 def test_a_wrong_password_is_one_line_with_the_password_masked(own_server: Server, tmp_path: Path) -> None:

@@ -32,7 +32,8 @@ def header(stdout: str) -> list[str]:
     return line.replace("┃", " ").replace("|", " ").split()
 
 
-def test_a_single_metric_study_is_reported_under_its_metric_name(tmp_path: Path) -> None:
+def one_metric_study(tmp_path: Path) -> str:
+    """A finished study "one" of three trials maximizing "sharpe"; returns its storage URL."""
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     fastgrid.Sweep(
         name="one",
@@ -44,6 +45,11 @@ def test_a_single_metric_study_is_reported_under_its_metric_name(tmp_path: Path)
         directory=tmp_path,
         progress=False,
     ).run()
+    return url
+
+
+def test_a_single_metric_study_is_reported_under_its_metric_name(tmp_path: Path) -> None:
+    url = one_metric_study(tmp_path)
     out = fastgrid_cli("report", "--storage", url, "--study", "one", "--json", "r.json", cwd=tmp_path)
     assert header(out.stdout)[:2] == ["#", "sharpe"]
     assert "(maximize sharpe)" in out.stdout
@@ -52,17 +58,7 @@ def test_a_single_metric_study_is_reported_under_its_metric_name(tmp_path: Path)
 
 
 def test_report_dash_writes_json_or_csv_to_stdout_and_the_summary_to_stderr(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    fastgrid.Sweep(
-        name="one",
-        parameters={"fast": {"type": "grid", "values": [1, 2, 3]}},
-        objective=backtest,
-        metric="sharpe",
-        direction="maximize",
-        storage=url,
-        directory=tmp_path,
-        progress=False,
-    ).run()
+    url = one_metric_study(tmp_path)
     out = fastgrid_cli("report", "--storage", url, "--study", "one", "--json", "-", cwd=tmp_path)
     assert json.loads(out.stdout)["best"]["params"] == {"fast": 3}
     assert "best trial: #2 sharpe=0.3" in out.stderr

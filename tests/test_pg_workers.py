@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -19,8 +18,8 @@ import psycopg
 import pytest
 from fastgrid.storages import open_storage
 from optuna.trial import TrialState
-from support.pgjournal import fresh_journal_url, journal_url, schema_of
-from support.pgserver import PostgresUnavailable, Server, managed_server
+from support.pgjournal import alice_url, fresh_journal_url, schema_of
+from support.pgserver import Server
 from test_workers import (
     GRID,
     assert_each_point_once,
@@ -127,24 +126,6 @@ def test_a_worker_killed_mid_append_leaves_the_log_whole(tmp_path: Path, url: st
 
 
 # --- a server of our own: restarted, stopped, and with password logins ------------------------------
-
-
-@pytest.fixture(scope="module")
-def own_server() -> Iterator[Server]:
-    try:
-        with managed_server(passwords=True) as server:
-            server.psql("CREATE ROLE alice LOGIN PASSWORD 'hunter2'")
-            yield server
-    except PostgresUnavailable as exc:
-        pytest.skip(f"no PostgreSQL server for this test: {exc}")
-
-
-def alice_url(server: Server, **query: str) -> str:
-    """A journal URL logging in as alice (password hunter2) to a fresh schema she owns."""
-    schema = f"a_{time.monotonic_ns()}"
-    server.psql(f"CREATE SCHEMA {schema} AUTHORIZATION alice")
-    url = journal_url(f"postgresql://alice:hunter2@127.0.0.1:{server.port}/{server.database}", schema)
-    return url + "".join(f"&{k}={v}" for k, v in query.items())
 
 
 def test_a_wrong_password_is_one_line_with_the_password_masked(own_server: Server) -> None:

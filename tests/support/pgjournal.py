@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from typing import Any
 
 
 def journal_url(postgres_url: str, schema: str) -> str:
@@ -23,3 +25,12 @@ def fresh_journal_url(postgres_url: str) -> str:
 
 def schema_of(url: str) -> str:
     return url.rsplit("%3D", 1)[1]
+
+
+def alice_url(server: Any, **query: str) -> str:
+    """A journal URL logging in as alice (password hunter2; the ``own_server`` fixture creates her)
+    to a fresh schema she owns, with ``query`` as extra URL parameters."""
+    schema = f"a_{time.monotonic_ns()}"
+    server.psql(f"CREATE SCHEMA {schema} AUTHORIZATION alice")
+    url = journal_url(f"postgresql://alice:hunter2@127.0.0.1:{server.port}/{server.database}", schema)
+    return url + "".join(f"&{k}={v}" for k, v in query.items())
