@@ -40,6 +40,15 @@ import numpy as np
 
 from fastgrid.batch._codec import decode, encode
 from fastgrid.exceptions import StoreMismatchError
+from fastgrid.sqlitefile import (
+    BUSY_TIMEOUT_S,
+    connect,
+    open_file,
+    retry_busy,
+    store_errors,
+    use_wal,
+    write_transaction,
+)
 
 __all__ = ["LEADER_LEASE_S", "BatchStore", "Chunk", "ChunkStore", "owner_dead", "owner_id"]
 
@@ -98,7 +107,6 @@ LEADER_LEASE_S = 120.0
 # The holder of a top-K slot already written to the study (never a worker: no host, no pid).
 WRITTEN = "written"
 
-_BUSY_TIMEOUT_S = 60.0
 # A checkpoint copies the WAL into the database file and fsyncs both. Inside a commit (SQLite's
 # autocheckpoint, every 4 MB) it put an fsync on every chunk's clock: two thirds of the time spent
 # writing columns, measured on this machine (issue 13). The writer turns autocheckpoints off and a
@@ -138,7 +146,10 @@ class _Checkpointer:
         self._wake.set()
 
     def _run(self, path: Path) -> None:
-        conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn = connect(path)
+        except sqlite3.Error:  # the work goes on without checkpoints; SQLite's next open does one
+            return
         try:
             while True:
                 self._wake.wait()
@@ -153,7 +164,7 @@ class _Checkpointer:
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        self._thread.join(timeout=_BUSY_TIMEOUT_S)
+        self._thread.join(timeout=BUSY_TIMEOUT_S)
 
 
 def owner_id() -> str:
@@ -630,21 +641,24 @@ class BatchStore(ChunkStore):
     # Epoch seconds (SQLite's 'now' is UTC to the millisecond).
     _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         super().__init__()
         self.path = Path(path)
+        # Read-only (reports): nothing is created or written, also in a read-only folder.
+        self.readonly = readonly
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._opened = False  # a reconnect (after fork or close) never creates the file again
         self._checkpointer: _Checkpointer | None = None
         self._unchecked = 0  # bytes written since the last checkpoint was asked for
         with self._lock:
             self._connection()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path}
+        return {"path": self.path, "readonly": self.readonly}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
+        self.__init__(state["path"], readonly=state.get("readonly", False))  # type: ignore[misc]
 
     @property
     def label(self) -> str:
@@ -656,41 +670,47 @@ class BatchStore(ChunkStore):
         if self._conn is not None:
             # Forked: the parent's connection must not be closed (or used) here; keep it alive.
             _INHERITED.append(self._conn)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn = open_file(self.path, self._prepare, readonly=self.readonly, create=not self._opened)
+        self._conn, self._pid, self._opened = conn, os.getpid(), True
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        statements = schema_statements(int_type="INTEGER", float_type="REAL", blob_type="BLOB")
+        if self.readonly:
+            # Tables not there yet (no batch sweep stored): empty ones, as a new store would have
+            # (only those: a temporary table would hide a stored one of the same name).
+            stored = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            prefix = "CREATE TABLE IF NOT EXISTS "
+            for statement in statements:
+                if statement[len(prefix) :].split(maxsplit=1)[0] not in stored:
+                    conn.execute("CREATE TEMP TABLE " + statement[len(prefix) :])
+            return
+        use_wal(conn, self.path)
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _Checkpointer
 
         def create(c: sqlite3.Connection) -> None:
-            for statement in schema_statements(int_type="INTEGER", float_type="REAL", blob_type="BLOB"):
+            for statement in statements:
                 c.execute(statement)
 
         self._begin(conn, create)
-        self._conn, self._pid = conn, os.getpid()
-        return conn
 
     def _begin(self, conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], _T]) -> _T:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = op(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return result
+        with write_transaction(conn):
+            return op(conn)
 
+    # A transaction that failed busy was rolled back whole: ChunkStore's operations are safe to run
+    # again (PgBatchStore runs them again after a lost connection too).
     def _transact(self, op: Callable[[Any], _T]) -> _T:
         with self._lock:
-            return self._begin(self._connection(), op)
+            conn = self._connection()
+            with store_errors(self.path):
+                return retry_busy(lambda: self._begin(conn, op))
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
-            return self._connection().execute(sql, args).fetchall()
+            conn = self._connection()
+            with store_errors(self.path):
+                return retry_busy(lambda: conn.execute(sql, args).fetchall())
 
     def _exec(self, conn: Any, sql: str, args: Sequence[Any] = ()) -> Any:
         return conn.execute(sql, args)

@@ -106,7 +106,7 @@ class _Progress:
             return
         self._last = now
         if self._store is None:
-            self._store = open_batch_store(self.path)
+            self._store = open_batch_store(self.path, readonly=True)
         stored = self._store.sweep(self.name)
         if stored is None:
             return
@@ -151,7 +151,13 @@ def run_batch_sweep(
         options["timeout"] = max(left, 0.0) if options["timeout"] is None else min(options["timeout"], left)
     path = store_path(options["storage"], plan.directory)
     if more is not None:
-        stored = None if fresh else open_batch_store(path).sweep(options["name"])
+        stored = None
+        if not fresh:
+            reading = open_batch_store(path, readonly=True)
+            try:
+                stored = reading.sweep(options["name"])
+            finally:
+                reading.close()
         claimed = stored["next_chunk"] * stored["chunk"] if stored is not None else 0
         options["max_points"] = claimed + more
     objective = options.get("batch")
