@@ -223,7 +223,7 @@ BATCH_SWEEP = textwrap.dedent(
     storage = "store.db"
 
     [objective]
-    batch = "batchobj:score"
+    batch = "storefaults_batch:score"
 
     [parameters]
     a = { type = "grid", values = [1, 2, 3, 4, 5, 6] }
@@ -233,7 +233,10 @@ BATCH_SWEEP = textwrap.dedent(
 
 
 def stored_batch_sweep(folder: Path) -> Path:
-    (folder / "batchobj.py").write_text(
+    # A module name of this file's own: the CLI runs in this process, where other test files
+    # leave their `batchobj` imported.
+    sys.modules.pop("storefaults_batch", None)
+    (folder / "storefaults_batch.py").write_text(
         "def score(cols, config):\n    return {'score': cols['a'] * 2.0 - cols['b']}\n"
     )
     (folder / "b.toml").write_text(BATCH_SWEEP)
