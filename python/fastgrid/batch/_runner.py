@@ -44,6 +44,7 @@ from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
 from fastgrid.batch._store import Chunk, ChunkStore, owner_id
 from fastgrid.batch._stores import open_batch_store
+from fastgrid.config import ConfigCache
 from fastgrid.dotted import nest
 from fastgrid.exceptions import BatchFailedError, StoreMismatchError, SweepInUseError
 from fastgrid.lifeline import follow_parent, stop_signals_deferred
@@ -143,9 +144,9 @@ class BatchJob:
     order: str = "sequential"
     seed: int | None = None
     metrics: tuple[str, ...] = ("value",)
-    config: Path | None = None
-    config_model: str | None = None
-    allow_new: bool = False
+    # The default config (a ConfigCache): it pickles with what this process loaded, so every
+    # worker merges into the same config even if the file is edited meanwhile (as per trial).
+    config: Any = None
     retry_failed: int = 1
     heartbeat_interval: float = 10.0
     grace: float = 20.0
@@ -206,11 +207,7 @@ class _Context:
         )
         self.require = [(src, Expression(src)) for src in job.require]
         self.store = store if store is not None else open_batch_store(job.store)
-        self.config: Any = None
-        if job.config is not None:
-            from fastgrid.config import ConfigCache
-
-            self.config = ConfigCache(job.config, model=job.config_model, allow_new=job.allow_new)
+        self.config: Any = job.config
         self.fingerprint = self.config.fingerprint if self.config is not None else "-"
 
     def table(self, path: str) -> Callable[[int, int], Any]:
@@ -612,8 +609,8 @@ def run_batch(
     workers: int = 1,
     storage: str | os.PathLike[str] | None = None,
     directory: str | os.PathLike[str] | None = None,
-    config: str | os.PathLike[str] | None = None,
-    config_model: str | None = None,
+    config: str | os.PathLike[str] | Mapping[str, Any] | ConfigCache | None = None,
+    config_model: str | type | None = None,
     allow_new: bool = False,
     top_k: int = 100,
     retry_failed: int = 1,
@@ -776,9 +773,7 @@ def run_batch(
         order=order,
         seed=seed,
         metrics=objective_metrics,
-        config=Path(config) if config is not None else None,
-        config_model=config_model,
-        allow_new=allow_new,
+        config=_config_cache(config, model=config_model, allow_new=allow_new),
         retry_failed=retry_failed,
         heartbeat_interval=heartbeat_interval,
         grace=grace,
@@ -795,6 +790,24 @@ def run_batch(
     late: list[int] = []  # a stop signal during the bookkeeping below waits for its end
     with stop_signals_deferred(late):
         return _finish(ctx, study, outcome, child_errors, interrupted, late, top_k, started)
+
+
+def _config_cache(
+    config: str | os.PathLike[str] | Mapping[str, Any] | ConfigCache | None,
+    *,
+    model: str | type | None,
+    allow_new: bool,
+) -> ConfigCache | None:
+    """``config`` (a file's path, the config itself as a mapping, or a cache) as a loaded cache."""
+    if config is None or isinstance(config, ConfigCache):
+        cache = config
+    elif isinstance(config, Mapping):
+        cache = ConfigCache.from_mapping(config, model=model, allow_new=allow_new)
+    else:
+        cache = ConfigCache(Path(config), model=model, allow_new=allow_new)
+    if cache is not None:
+        cache.fingerprint  # noqa: B018 - loaded (and checked) here, once, before any worker starts
+    return cache
 
 
 def _finish(
