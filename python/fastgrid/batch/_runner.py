@@ -465,12 +465,14 @@ class _Beat:
     SweepDeletedError once a beat found the sweep, or the run's registration, gone.
     """
 
+    _clock = staticmethod(time.monotonic)
+
     def __init__(
         self, store: ChunkStore, name: str, owner: str, *, interval: float, grace: float, run: bool = False
     ) -> None:
         self.store, self.name, self.owner = store, name, owner
         self.interval, self.grace, self.run = interval, grace, run
-        self._ok = time.monotonic()  # the last beat that worked (or the start)
+        self._ok = self._clock()  # the last beat that worked (or the start)
         self._error: str | None = None  # why the beats since then failed
         self._gone = False
         self._stop = threading.Event()
@@ -504,7 +506,7 @@ class _Beat:
         except Exception as exc:  # the store: down, locked, full, gone (judged in check)
             self._error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             return
-        self._ok, self._error = time.monotonic(), None
+        self._ok, self._error = self._clock(), None
         if not alive:
             self._gone = True
 
@@ -512,7 +514,7 @@ class _Beat:
         """Raises when this worker must stop: see the class."""
         if self._gone:
             raise self.store._deleted(self.name, registration=self.store.sweep(self.name) is not None)
-        error, lapse = self._error, time.monotonic() - self._ok
+        error, lapse = self._error, self._clock() - self._ok
         if error is not None and lapse > self.grace:
             raise HeartbeatLostError(
                 f"batch sweep {self.name!r}: this worker could not renew its heartbeat in "
