@@ -191,6 +191,12 @@ def run_batch_sweep(
     received: list[int] = []  # the signal that stopped the run, if one did
     # SIGTERM and SIGHUP act as Ctrl-C (docker stop, systemd): chunks in flight are released and
     # the run exits 128 + the signal after recording what finished, as a per-trial run does.
+
+    def keep_returns(run: Any) -> None:
+        # Inside run_batch, while the run is registered: --fresh elsewhere waits for its end.
+        if run.ran and not run.interrupted and run.study is not None and supports_returns:
+            _keep_batch_returns(plan, run, objective, config)
+
     with _Progress(options["name"], path, tty) as bar, first_interrupt_only(received):
         run = run_batch(
             spec.parameters,
@@ -198,10 +204,9 @@ def run_batch_sweep(
             fresh=fresh,
             wait_for_others=plan.wait_for_others,
             progress=bar.update if show else None,
+            after=keep_returns,
         )
     assert run.results is not None
-    if run.ran and not run.interrupted and run.study is not None and supports_returns:
-        _keep_batch_returns(plan, run, objective, config)
     objective_metrics = spec.sweep.objective_metrics
     top = [as_row(r, objective_metrics) for r in run.top]
     best = as_row(run.best, objective_metrics) if run.best is not None else None
