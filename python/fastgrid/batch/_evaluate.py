@@ -34,6 +34,7 @@ import numpy as np
 
 from fastgrid.exceptions import BatchObjectiveError
 from fastgrid.lifeline import follow_parent
+from fastgrid.objective import short_message
 
 __all__ = [
     "SUSPECT_CLAIMS",
@@ -74,12 +75,6 @@ class ChunkResult:
     durations: np.ndarray[Any, Any] | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text if len(text) <= 300 else text[:297] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _Refused(Exception):
@@ -301,7 +296,7 @@ def evaluate_batch(
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit too: the piece fails, as a per-trial trial would
-            reason = _short(exc)
+            reason = short_message(exc)
             level_fail.setdefault(depth, set()).add(reason)
             if hi - lo == 1:
                 tried = tries.get((lo, hi), 0)
@@ -497,7 +492,7 @@ def _retry(
             raise
         except BaseException as again:
             exc = again
-    return None, _short(exc)
+    return None, short_message(exc)
 
 
 def evaluate_isolated(
@@ -600,7 +595,7 @@ def _in_child(
         except BatchObjectiveError as exc:
             payload = pickle.dumps(("bad", str(exc), exc.objective, exc.metric, exc.slots))
         except BaseException as exc:
-            payload = pickle.dumps(("error", _short(exc)))
+            payload = pickle.dumps(("error", short_message(exc)))
         try:
             with os.fdopen(write, "wb") as f:
                 f.write(payload)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from fastgrid.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from fastgrid.objective._base import short_message
     from fastgrid.objective._callables import CallableObjective
     from fastgrid.objective._capped import DEFAULT_LOG_LIMIT
     from fastgrid.objective._commands import CommandObjective
@@ -21,6 +22,7 @@ else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            "fastgrid.objective._base": ["short_message"],
             "fastgrid.objective._callables": ["CallableObjective"],
             "fastgrid.objective._capped": ["DEFAULT_LOG_LIMIT"],
             "fastgrid.objective._commands": ["CommandObjective"],
@@ -37,4 +39,5 @@ __all__ = [
     "ResultsSpec",
     "TrialOutcome",
     "lookup_metric",
+    "short_message",
 ]

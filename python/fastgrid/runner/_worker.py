@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover - an Optuna that moved it: the public, c
 from fastgrid import attrs
 from fastgrid._core import ConfigError, Expression, trial_key
 from fastgrid.dotted import flatten, nest
-from fastgrid.objective import CallableObjective
+from fastgrid.objective import CallableObjective, short_message
 from fastgrid.runner._evaluate import (
     Constraints,
     UnknownMetricError,
@@ -337,7 +337,7 @@ class Worker:
             self._finish_fail(trial, "interrupted")
             raise
         except Exception as exc:  # a bug in user code outside the objective must not lose the trial
-            self._finish_fail(trial, f"{type(exc).__name__}: {exc}")
+            self._finish_fail(trial, short_message(exc))
             raise
         self._finish(trial, outcome)
         return True

@@ -1,0 +1,44 @@
+"""Batch sweeps tried as a demanding new user would: odd values, odd objectives, odd exceptions.
+Each test is a place where fastgrid was silently wrong or stopped with a traceback (issue 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastgrid.batch import run_batch
+
+
+def _raises_unreadable(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    if (np.asarray(cols["a"]) == 3).any():
+        raise _Unreadable()
+    return {"score": np.asarray(cols["a"], dtype=float)}
+
+
+class _Unreadable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ failed")
+
+
+def _point_raises_unreadable(config: dict[str, Any]) -> float:
+    if config["a"] == 3:
+        raise _Unreadable()
+    return float(config["a"])
+
+
+@pytest.mark.parametrize("kind", ["batch", "callable"])
+def test_an_exception_whose_message_cannot_be_read_fails_only_its_points(tmp_path: Path, kind: str) -> None:
+    fn = _raises_unreadable if kind == "batch" else _point_raises_unreadable
+    run = run_batch(
+        {"a": {"type": "int", "low": 0, "high": 9}},
+        **{kind: fn},
+        directory=tmp_path,
+        name=kind,
+        metric="score",
+        chunk=4,
+        retry_failed=0,
+    )
+    assert run.counts["done"] == 10
+    assert run.results.failures() == {"_Unreadable: (its message could not be read)": 1}
