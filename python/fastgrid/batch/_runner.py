@@ -48,7 +48,9 @@ from fastgrid.config import ConfigCache
 from fastgrid.dotted import nest
 from fastgrid.exceptions import (
     BatchFailedError,
+    BatchObjectiveError,
     HeartbeatLostError,
+    SpecError,
     StoreMismatchError,
     SweepDeletedError,
     SweepInUseError,
@@ -391,7 +393,10 @@ def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], resul
     if ctx.require and n_failed < n:
         # (A chunk whose points all failed may lack the metrics `require` names: nothing to check.)
         scope: dict[str, Any] = {**cols, **result.metrics}
-        broken = np.stack([~expr.evaluate_columns(scope, length=n) for _, expr in ctx.require])
+        try:
+            broken = np.stack([~expr.evaluate_columns(scope, length=n) for _, expr in ctx.require])
+        except SpecError as exc:
+            raise _require_error(ctx, chunk, scope, result, exc) from None
         infeasible = broken.any(axis=0) & ~failed
         n_infeasible = int(np.count_nonzero(infeasible))
         if n_infeasible:
@@ -437,6 +442,25 @@ def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], resul
         infeasible=n_infeasible,
         duration=result.seconds,
         info=info,
+    )
+
+
+def _require_error(
+    ctx: _Context, chunk: Chunk, scope: Mapping[str, Any], result: ChunkResult, exc: SpecError
+) -> BatchObjectiveError:
+    """A ``require`` constraint that cannot be judged on this chunk's columns (a name that is
+    neither a parameter nor a metric it returned: a typo, or a metric the objective returns for
+    some chunks only), named with the objective and the chunk: the engine's message says which
+    name (and the closest one)."""
+    missing = next((name for _, e in ctx.require for name in e.names if name not in scope), None)
+    got = ", ".join(map(repr, result.metrics)) or "none"
+    return BatchObjectiveError(
+        f"objective {ctx.job.objective_name!r}, chunk slots {chunk.start}..{chunk.stop - 1}: {exc} "
+        f"(this chunk returned the metrics {got}; a metric that `require` names must be in every "
+        "chunk's result, NaN for a point without one)",
+        objective=ctx.job.objective_name,
+        metric=missing,
+        slots=(chunk.start, chunk.stop),
     )
 
 
