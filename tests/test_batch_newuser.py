@@ -3,12 +3,67 @@ Each test is a place where fastgrid was silently wrong or stopped with a traceba
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import fastgrid
 import numpy as np
+import optuna
 import pytest
 from fastgrid.batch import BatchObjectiveError, run_batch
+from fastgrid.samplers import decode_choice
+
+# Values a Python `==` (and so Optuna's categorical index lookup) takes for one another.
+ALIKE = {
+    "flag": {"type": "grid", "values": [True, 1, 1.0, False, 0, 0.0, -0.0]},
+    "n": {"type": "int", "low": 0, "high": 1},
+}
+
+
+def _exact(value: Any) -> str:
+    return f"{type(value).__name__}:{value!r}"
+
+
+def _alike(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    # The score tells the points apart by type and sign, as the stored params must.
+    codes = {_exact(v): i for i, v in enumerate(ALIKE["flag"]["values"])}
+    flag = np.array([codes[_exact(v)] for v in cols["flag"].tolist()], dtype=float)
+    return {"score": flag * 10 + np.asarray(cols["n"], dtype=float)}
+
+
+def test_values_that_compare_equal_keep_their_identity_in_the_optuna_study(tmp_path: Path) -> None:
+    grid = fastgrid.Grid(ALIKE, flat=True)
+    run = run_batch(
+        ALIKE, batch=_alike, directory=tmp_path, name="alike", metric="score", direction="maximize", top_k=14
+    )
+    assert len(run.top) == 14
+    storage = fastgrid.open_storage(str(tmp_path / "fastgrid.db"))
+    study = optuna.load_study(study_name="alike", storage=storage)
+    for t in study.trials:
+        flag = decode_choice(t.params["flag"])
+        assert _exact(flag) == _exact(grid[t.user_attrs["slot"]]["flag"]), t.user_attrs["slot"]
+
+
+def _per_trial_alike(config: dict[str, Any]) -> dict[str, float]:
+    codes = {_exact(v): i for i, v in enumerate(ALIKE["flag"]["values"])}
+    return {"score": codes[_exact(config["flag"])] * 10.0 + config["n"]}
+
+
+def test_a_per_trial_sweep_records_the_value_it_ran_not_an_equal_one(tmp_path: Path) -> None:
+    result = fastgrid.Sweep(
+        name="alike-trials",
+        parameters=ALIKE,
+        objective=_per_trial_alike,
+        metric="score",
+        direction="maximize",
+        directory=tmp_path,
+    ).run()
+    # the best point is -0.0 with n = 1: its params and best config say so, not False or 0
+    assert _exact(result.best["params"]["flag"]) == _exact(-0.0)
+    assert _exact(json.loads(Path(result.best_config_path).read_text())["flag"]) == _exact(-0.0)
+    for row in result.rows:
+        assert row["metrics"]["score"] == _per_trial_alike({**row["params"]})["score"], row
 
 
 def _raises_unreadable(cols: dict[str, Any], config: Any) -> dict[str, Any]:
@@ -79,3 +134,26 @@ def test_a_misspelt_require_name_is_named_with_a_suggestion(tmp_path: Path) -> N
             chunk=5,
             require=["trade >= 2"],
         )
+
+
+def test_a_search_sweep_records_the_value_it_ran_not_an_equal_one(tmp_path: Path) -> None:
+    ran: list[str] = []
+
+    def objective(config: dict[str, Any]) -> dict[str, float]:
+        ran.append(_exact(config["flag"]))
+        return {"score": 1.0}
+
+    result = fastgrid.Sweep(
+        name="alike-search",
+        parameters={"flag": ALIKE["flag"]},
+        objective=objective,
+        sampler="random",
+        seed=1,
+        max_trials=40,
+        metric="score",
+        direction="maximize",
+        directory=tmp_path,
+    ).run()
+    recorded = [_exact(row["params"]["flag"]) for row in result.rows]
+    # every value was suggested; each trial records the one it suggested (repeats are reused)
+    assert sorted(set(recorded)) == sorted(set(ran)) == sorted(_exact(v) for v in ALIKE["flag"]["values"])

@@ -1223,6 +1223,7 @@ def _write_top(
     if not mine:
         return
     import optuna
+    from optuna.distributions import CategoricalDistribution
     from optuna.trial import TrialState, create_trial
 
     from fastgrid.samplers import axis_distribution, encode_choice
@@ -1234,6 +1235,7 @@ def _write_top(
         if t.user_attrs.get("batch")
     }
     distributions = {p: d for p, a in ctx.axes.items() if (d := axis_distribution(a)) is not None}
+    choices = {p: d.choices for p, d in distributions.items() if isinstance(d, CategoricalDistribution)}
     trials = []
     for row in top:
         if row["slot"] not in mine or row["slot"] in written:
@@ -1247,7 +1249,7 @@ def _write_top(
             create_trial(
                 state=TrialState.COMPLETE,
                 values=values,
-                params={p: encode_choice(params[p]) for p in distributions},
+                params={p: encode_choice(params[p], choices.get(p)) for p in distributions},
                 distributions=distributions,
                 user_attrs={
                     "params": params,

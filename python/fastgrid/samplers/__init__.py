@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         axis_distribution,
         decode_choice,
         encode_choice,
+        encode_choices,
         exact_in_optuna,
         single_value,
     )
@@ -36,6 +37,7 @@ else:
                 "axis_distribution",
                 "decode_choice",
                 "encode_choice",
+                "encode_choices",
                 "exact_in_optuna",
                 "single_value",
             ],
@@ -66,6 +68,7 @@ __all__ = [
     "constraint_values",
     "decode_choice",
     "encode_choice",
+    "encode_choices",
     "exact_in_optuna",
     "make_pruner",
     "search_sampler",

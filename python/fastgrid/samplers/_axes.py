@@ -23,6 +23,7 @@ __all__ = [
     "axis_field",
     "decode_choice",
     "encode_choice",
+    "encode_choices",
     "exact_in_optuna",
     "get_path",
     "single_value",
@@ -35,13 +36,45 @@ EXACT_INT = 2**53
 _SCALAR = (type(None), bool, int, float, str)
 
 
-def encode_choice(value: Any) -> CategoricalChoiceType:
+def encode_choice(
+    value: Any, choices: Sequence[CategoricalChoiceType] | None = None
+) -> CategoricalChoiceType:
     """Optuna stores only scalars as categorical choices: lists and dicts travel as JSON text.
 
     Strings that would read back as JSON containers are wrapped too, so decoding is unambiguous.
+    With ``choices`` (an axis's :func:`encode_choices`): the choice that stands for ``value``
+    there, its JSON text when a value equal to it came earlier on the axis.
     """
+    if choices is not None and isinstance(value, bool | int | float):
+        wrapped = _as_json(value)
+        if wrapped in choices:
+            return wrapped
     if isinstance(value, _SCALAR) and not (isinstance(value, str) and value.startswith("\x00json:")):
         return value
+    return _as_json(value)
+
+
+def encode_choices(values: Sequence[Any]) -> list[CategoricalChoiceType]:
+    """An axis's values as Optuna choices (``encode_choice`` of each).
+
+    Optuna records a categorical value as the index of the first choice ``==`` to it, so of
+    ``True``, ``1`` and ``1.0`` (or ``False``, ``0``, ``0.0`` and ``-0.0``) on one axis every trial
+    would record the first: the later ones go as their JSON text, which decodes to them exactly.
+    Axes without such values get their values as they are (a stored study's choices are kept).
+    """
+    out: list[CategoricalChoiceType] = []
+    first: dict[Any, Any] = {}
+    for value in values:
+        choice = encode_choice(value)
+        if isinstance(choice, bool | int | float) and choice == choice:  # NaN equals nothing
+            earlier = first.setdefault(choice, choice)
+            if (type(earlier), repr(earlier)) != (type(choice), repr(choice)):
+                choice = _as_json(value)
+        out.append(choice)
+    return out
+
+
+def _as_json(value: Any) -> str:
     return "\x00json:" + json.dumps(value, sort_keys=False, separators=(",", ":"))
 
 
@@ -83,7 +116,7 @@ def axis_distribution(axis: Any) -> BaseDistribution | None:
             return FloatDistribution(low, stepped_high(low, high, float(step)), step=float(step))
         return FloatDistribution(low, high, log=log)
     values = axis_field(axis, "values")
-    return CategoricalDistribution([encode_choice(v) for v in values])
+    return CategoricalDistribution(encode_choices(values))
 
 
 def single_value(axis: Any) -> tuple[bool, Any]:

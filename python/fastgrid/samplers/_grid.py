@@ -194,7 +194,9 @@ class GridSampler(BaseSampler):
             value = get_path(entry[1], parts)
         except KeyError:
             raise ValueError(f"parameter {param_name!r} is not part of grid point {entry[0]}") from None
-        return encode_choice(value) if isinstance(param_distribution, CategoricalDistribution) else value
+        if isinstance(param_distribution, CategoricalDistribution):
+            return encode_choice(value, param_distribution.choices)
+        return value
 
     def after_trial(
         self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None

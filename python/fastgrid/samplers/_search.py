@@ -18,7 +18,7 @@ from fastgrid.samplers._axes import (
     EXACT_INT,
     axis_field,
     decode_choice,
-    encode_choice,
+    encode_choices,
     exact_in_optuna,
     stepped_high,
 )
@@ -42,7 +42,7 @@ class SearchSpace:
                 exc.path = axis["path"]  # type: ignore[attr-defined]
                 raise exc
             if axis["kind"] == "grid":
-                axis["choices"] = [encode_choice(v) for v in axis["values"]]
+                axis["choices"] = encode_choices(axis["values"])
             elif axis["kind"] == "float" and axis.get("step") is not None and not axis.get("log"):
                 axis["top"] = stepped_high(float(axis["low"]), float(axis["high"]), float(axis["step"]))
             elif axis["kind"] == "float" and axis.get("num") and not axis.get("log"):
