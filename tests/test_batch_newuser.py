@@ -157,3 +157,27 @@ def test_a_search_sweep_records_the_value_it_ran_not_an_equal_one(tmp_path: Path
     recorded = [_exact(row["params"]["flag"]) for row in result.rows]
     # every value was suggested; each trial records the one it suggested (repeats are reused)
     assert sorted(set(recorded)) == sorted(set(ran)) == sorted(_exact(v) for v in ALIKE["flag"]["values"])
+
+
+def _too_large(config: dict[str, Any]) -> dict[str, Any]:
+    huge = 10**400  # a Python int no float holds (an exact count, a product of many terms)
+    score = huge if config["a"] == 2 else float(config["a"])
+    return {"score": score, "side": huge if config["a"] == 4 else 1}
+
+
+def test_a_per_point_metric_too_large_for_a_float_fails_its_point_not_the_run(tmp_path: Path) -> None:
+    run = run_batch(
+        {"a": {"type": "int", "low": 0, "high": 5}},
+        callable=_too_large,
+        directory=tmp_path,
+        name="huge",
+        metric="score",
+        chunk=3,
+        retry_failed=0,
+    )
+    table = run.to_pandas()
+    assert table.loc[table["failed"], "slot"].tolist() == [2]
+    reason = table.loc[table["slot"] == 2, "reason"].item()
+    assert reason.startswith("metric 'score' is too large for a float")
+    assert np.isnan(table.loc[table["slot"] == 4, "side"].item())  # a side metric: not recorded
+    assert table.loc[table["slot"] == 5, "side"].item() == 1.0

@@ -34,7 +34,7 @@ import numpy as np
 
 from fastgrid.exceptions import BatchObjectiveError
 from fastgrid.lifeline import follow_parent
-from fastgrid.objective import short_message
+from fastgrid.objective import pick_value, short_message
 
 __all__ = [
     "SUSPECT_CLAIMS",
@@ -433,14 +433,17 @@ def evaluate_points(
             array = np.asarray(column, dtype=np.float64)
             if array.ndim != 1:
                 raise ValueError(k)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             array = np.full(n, np.nan)
             for i, v in enumerate(column):
-                if isinstance(v, numbers.Real):
-                    array[i] = float(v)
+                number = _real(v)
+                if number is not None:
+                    array[i] = number
                 elif k in objective and not failed[i]:
+                    # why, as a per-trial sweep says it ("is not a number", "is too large for a float")
+                    why = pick_value({k: v}, [k], source="the callable's result")
                     failed[i] = True
-                    reasons[i] = f"metric {k!r} is not a number: {v!r}"[:200]
+                    reasons[i] = why if isinstance(why, str) else f"metric {k!r} is not a number"
             if k not in objective and np.isnan(array).all():
                 continue  # a side metric that never was a number (a note, a trade list)
         metrics[k] = array
@@ -453,6 +456,17 @@ def evaluate_points(
         durations=np.asarray(durations, dtype=np.float32),
         seconds=time.perf_counter() - t0,
     )
+
+
+def _real(value: Any) -> float | None:
+    """A returned metric value as a float, None when it is none (not a number, or an int too large
+    for a float)."""
+    if not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except Exception:  # OverflowError (10**400), or a Real whose __float__ raises
+        return None
 
 
 def _point_metrics(out: Any, expected: Sequence[str]) -> dict[str, Any] | str:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from fastgrid.objective._callables import CallableObjective
     from fastgrid.objective._capped import DEFAULT_LOG_LIMIT
     from fastgrid.objective._commands import CommandObjective
-    from fastgrid.objective._outcome import Objective, TrialOutcome, lookup_metric
+    from fastgrid.objective._outcome import Objective, TrialOutcome, lookup_metric, pick_value
     from fastgrid.objective._results import ResultsSpec
 else:
     __getattr__, __dir__ = lazy_exports(
@@ -26,7 +26,7 @@ else:
             "fastgrid.objective._callables": ["CallableObjective"],
             "fastgrid.objective._capped": ["DEFAULT_LOG_LIMIT"],
             "fastgrid.objective._commands": ["CommandObjective"],
-            "fastgrid.objective._outcome": ["Objective", "TrialOutcome", "lookup_metric"],
+            "fastgrid.objective._outcome": ["Objective", "TrialOutcome", "lookup_metric", "pick_value"],
             "fastgrid.objective._results": ["ResultsSpec"],
         },
     )
@@ -39,5 +39,6 @@ __all__ = [
     "ResultsSpec",
     "TrialOutcome",
     "lookup_metric",
+    "pick_value",
     "short_message",
 ]
