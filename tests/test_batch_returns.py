@@ -124,3 +124,20 @@ def test_a_returns_array_of_the_wrong_shape_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(SweepFileError, match=r"one row per point \(\d+ x periods\), got shape \(64,\)"):
         Sweep(name="w", batch=flat, **common(tmp_path)).run()
+
+
+def test_the_run_result_judges_the_selection_as_the_report_does(tmp_path: Path) -> None:
+    """``result.selection`` of a batch run counted the top-K trials of the study (20 "trials run",
+    not 600 points) and looked for the winner's series on a trial numbered like its slot."""
+    r = Sweep(name="s", batch=objective, keep_returns=8, top_k=20, **common(tmp_path)).run()
+    report = load_report(storage=str(tmp_path / "fastgrid.db"), study="s", directory=tmp_path)
+    assert isinstance(report, BatchReport) and report.selection is not None
+    assert r.selection.trials_run == 600 and r.selection.n_trials == 600
+    assert r.selection.deflated_sharpe is not None
+    assert r.selection.deflated_sharpe == report.selection.deflated_sharpe
+    assert r.selection.pbo is not None and report.selection.pbo is not None
+    assert r.selection.pbo.pbo == report.selection.pbo.pbo
+    assert r.selection.sentences() == report.selection.sentences()
+    plain = Sweep(name="p", batch=no_returns, top_k=20, **common(tmp_path)).run()
+    assert plain.selection.trials_run == 600 and plain.selection.deflated_sharpe is None
+    assert plain.selection.sentences()[0] == "600 point(s) run."

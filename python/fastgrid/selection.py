@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import attrs, stats
 
-__all__ = ["MIN_PBO_TRIALS", "Selection", "assess_selection"]
+__all__ = ["MIN_PBO_TRIALS", "Selection", "assess_batch_selection", "assess_selection"]
 
 MIN_PBO_TRIALS = 4
 """Fewest kept series PBO is computed over (its ranks mean little below that)."""
@@ -197,4 +197,38 @@ def assess_selection(
         pbo=pbo_result,
         pbo_trials=pbo_trials,
         note="\n".join(notes),
+    )
+
+
+def assess_batch_selection(
+    kept: object, winner: int | None, *, points_run: int, n_objectives: int = 1
+) -> Selection:
+    """The selection statistics of a batch sweep: ``kept`` is its study attr
+    ``attrs.STUDY_BATCH_RETURNS`` (the returns series of its best points and the statistics of a
+    sample, or None when it kept none), ``winner`` the best point's grid slot and ``points_run``
+    every point it ran. Its study's trials are only its top points, numbered from 0: the report
+    and a run's result both judge a batch sweep here, from the kept points and the point counts."""
+    name = f"slot {winner}" if winner is not None else None
+    if not isinstance(kept, dict) or winner is None:
+        return assess_selection([], winner, population=(points_run, 0, 0.0), unit="point", winner_name=name)
+    # The kept points as completed trials (what PBO and the winner's statistics read).
+    from optuna.trial import create_trial
+
+    trials = [
+        create_trial(
+            state=TrialState.COMPLETE,
+            values=[0.0] * n_objectives,
+            user_attrs={attrs.RETURNS_STATS: p["stats"], attrs.RETURNS: p["returns"]},
+        )
+        for p in kept["points"]
+    ]
+    for i, t in enumerate(trials):
+        t.number = i
+    slots = [p["slot"] for p in kept["points"]]
+    return assess_selection(
+        trials,
+        slots.index(winner) if winner in slots else None,
+        population=(points_run, int(kept["n_trials"]), float(kept["sharpe_variance"])),
+        unit="point",
+        winner_name=name,
     )

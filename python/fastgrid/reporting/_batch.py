@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import optuna
-from optuna.trial import TrialState
-
 from fastgrid import attrs
 from fastgrid.batch import BatchResults, as_row, open_batch_store
 from fastgrid.dotted import nest
@@ -31,7 +28,7 @@ from fastgrid.reporting._common import (
     print_top,
     selection_json,
 )
-from fastgrid.selection import Selection, assess_selection
+from fastgrid.selection import Selection, assess_batch_selection
 from fastgrid.study import Row, same_reason
 
 __all__ = ["BatchReport", "load_batch_report", "render_batch_report"]
@@ -104,25 +101,11 @@ class BatchReport:
         kept = self.study.user_attrs.get(attrs.STUDY_BATCH_RETURNS) if self.study is not None else None
         if not isinstance(kept, dict) or self.best is None:
             return None
-        # The kept points as completed trials (what PBO and the winner's statistics read).
-        trials = [
-            optuna.trial.create_trial(
-                state=TrialState.COMPLETE,
-                values=[0.0] * len(self.directions),
-                user_attrs={attrs.RETURNS_STATS: p["stats"], attrs.RETURNS: p["returns"]},
-            )
-            for p in kept["points"]
-        ]
-        for i, t in enumerate(trials):
-            t.number = i
-        slots = [p["slot"] for p in kept["points"]]
-        winner = slots.index(self.best["number"]) if self.best["number"] in slots else None
-        return assess_selection(
-            trials,
-            winner,
-            population=(self.counts.get("done", 0), int(kept["n_trials"]), float(kept["sharpe_variance"])),
-            unit="point",
-            winner_name=f"slot {self.best['number']}",
+        return assess_batch_selection(
+            kept,
+            self.best["number"],
+            points_run=self.counts.get("done", 0),
+            n_objectives=len(self.directions),
         )
 
     def to_pandas(self, columns: list[str] | None = None) -> Any:

@@ -36,6 +36,7 @@ from fastgrid.sweepfile import key_name
 
 if TYPE_CHECKING:
     from fastgrid.config import ConfigCache
+    from fastgrid.selection import Selection
     from fastgrid.study import Row
 
 __all__ = ["BatchSweepResult", "run_batch_sweep"]
@@ -65,6 +66,20 @@ class BatchSweepResult(SweepResult):
         if self.results is None:
             raise ValueError(f"sweep {self.name!r}: no batch results")
         return self.results
+
+    @functools.cached_property
+    def selection(self) -> Selection:
+        """Points run, the winner's deflated Sharpe ratio and PBO, as ``fastgrid report`` judges a
+        batch sweep (the study's trials are only its top points; see docs/batch.md)."""
+        from fastgrid.selection import assess_batch_selection  # imports Optuna: only when asked
+
+        kept = self.study.user_attrs.get(attrs.STUDY_BATCH_RETURNS) if self.study is not None else None
+        return assess_batch_selection(
+            kept,
+            self.best["number"] if self.best is not None else None,
+            points_run=self.counts.get("done", 0),
+            n_objectives=len(self.best["values"] or [0]) if self.best is not None else 1,
+        )
 
     def failures(self) -> dict[str, int]:
         """Failed points grouped by reason, most frequent first."""
