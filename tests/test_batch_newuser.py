@@ -181,3 +181,23 @@ def test_a_per_point_metric_too_large_for_a_float_fails_its_point_not_the_run(tm
     assert reason.startswith("metric 'score' is too large for a float")
     assert np.isnan(table.loc[table["slot"] == 4, "side"].item())  # a side metric: not recorded
     assert table.loc[table["slot"] == 5, "side"].item() == 1.0
+
+
+def _every_point_on_the_front(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    a = np.asarray(cols["a"], dtype=float)
+    return {"gain": a, "risk": a}  # more gain costs as much more risk: no point dominates another
+
+
+def test_best_trials_is_the_whole_pareto_front(tmp_path: Path) -> None:
+    result = fastgrid.Sweep(
+        name="front",
+        parameters={"a": {"type": "int", "low": 0, "high": 299}},
+        mode="batch",
+        batch=_every_point_on_the_front,
+        metrics=["gain", "risk"],
+        direction=["maximize", "minimize"],
+        top_k=50,
+        directory=tmp_path,
+    ).run()
+    assert [row["number"] for row in result.best_trials] == list(range(299, -1, -1))
+    assert len(result.rows) == 50  # the study holds top_k of them

@@ -228,7 +228,7 @@ def run_batch_sweep(
     front: list[Row] = []
     if best is not None:
         multi = len(objective_metrics) > 1
-        front = [as_row(r, objective_metrics) for r in run.results.pareto(limit=100)] if multi else [best]
+        front = [as_row(r, objective_metrics) for r in run.results.pareto()] if multi else [best]
     counts = dict(run.counts)
     counts.update(reused=0, pruned=0, running=counts.get("points_in_flight", 0))
     best_config = best_path = None
