@@ -201,3 +201,9 @@ def test_best_trials_is_the_whole_pareto_front(tmp_path: Path) -> None:
     ).run()
     assert [row["number"] for row in result.best_trials] == list(range(299, -1, -1))
     assert len(result.rows) == 50  # the study holds top_k of them
+
+
+def test_a_grid_too_large_to_number_is_one_clear_line(tmp_path: Path) -> None:
+    huge = {f"p{i}": {"type": "int", "low": 0, "high": 999} for i in range(8)}  # 10**24 points
+    with pytest.raises(ValueError, match=r"the grid has 1,000,000,000,000,000,000,000,000 points.*narrow it"):
+        run_batch(huge, batch=_alike, directory=tmp_path, name="huge", metric="score", max_points=2000)

@@ -782,6 +782,12 @@ def run_batch(
     for src in require:
         Expression(src)  # a syntax error names the constraint before anything runs
     grid = Grid(parameters, constraints=tuple(where), flat=True)  # type: ignore[arg-type]
+    if grid.size > sys.maxsize:
+        # The store counts slots in 64-bit integers (SQLite and PostgreSQL alike).
+        raise ValueError(
+            f"parameters: the grid has {grid.size:,} points, more than a batch sweep can number "
+            f"({sys.maxsize:,}); narrow it, or split it into several sweeps (a fixed value per sweep)"
+        )
     total = len(grid)
     # The paths every chunk gets as a scalar (fixed values, single-valued ranges): as the grid says.
     probe = grid.columns(0, min(total, 1), fixed="scalar")
