@@ -207,3 +207,35 @@ def test_a_grid_too_large_to_number_is_one_clear_line(tmp_path: Path) -> None:
     huge = {f"p{i}": {"type": "int", "low": 0, "high": 999} for i in range(8)}  # 10**24 points
     with pytest.raises(ValueError, match=r"the grid has 1,000,000,000,000,000,000,000,000 points.*narrow it"):
         run_batch(huge, batch=_alike, directory=tmp_path, name="huge", metric="score", max_points=2000)
+
+
+def _late_failures(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    i = np.asarray(cols["i"], dtype=float)
+    return {"score": np.where(i >= 18, np.nan, i)}  # the last chunks' points fail
+
+
+@pytest.mark.parametrize("values", [[0], [None, "x"], [1, "a"], [1, 2.5], [True, 2]])
+def test_a_parquet_export_holds_every_row_whatever_the_first_chunks_hold(
+    tmp_path: Path, values: list[Any]
+) -> None:
+    """Parquet was written a few chunks at a time with the types of the first few: a reason (or a
+    parameter of mixed values) that first appeared later broke the export halfway (a traceback and
+    a file with the first 16 chunks only)."""
+    import pyarrow.parquet as pq
+
+    run = run_batch(
+        {"s": {"type": "grid", "values": values}, "i": {"type": "int", "low": 0, "high": 19}},
+        batch=_late_failures,
+        directory=tmp_path,
+        name="pq",
+        metric="score",
+        chunk=1,
+        retry_failed=0,
+    )
+    path = tmp_path / "points.parquet"
+    assert run.results.write_parquet(path) == 20 * len(values)
+    table = pq.read_table(path)
+    assert table.schema == run.to_arrow().schema
+    assert table.to_pandas().equals(run.to_arrow().to_pandas())  # (NaN scores equal too)
+    reasons = table.column("reason").to_pylist()
+    assert reasons.count("metric 'score' is NaN") == 2 * len(values)

@@ -413,18 +413,24 @@ class BatchResults:
         return rows
 
     def write_parquet(self, path: str | os.PathLike[str], columns: Sequence[str] | None = None) -> int:
-        """Every row to a Parquet file (needs pyarrow), a few chunks per row group; returns the rows."""
+        """Every row to a Parquet file (needs pyarrow), a few chunks per row group; returns the rows.
+
+        Each column has one type for the whole file, the one ``to_arrow()`` gives it: the kinds
+        of values a column holds are gathered over every chunk first (parameter columns and
+        ``reason`` only: the others are numbers throughout), so a reason or a parameter value that
+        first appears in a late chunk is written like the rest."""
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
             raise ImportError("Parquet needs pyarrow: pip install pyarrow (or export to .csv)") from None
         names = list(columns) if columns is not None else self.column_names
+        kinds = self._value_kinds([n for n in names if n == "reason" or n in self.paths])
         writer: Any = None
         rows = 0
         try:
             for part in self.iter_columns(names):
-                table = pa.table({n: _arrow_column(part[n]) for n in names})
+                table = pa.table({n: _arrow_column(part[n], kinds.get(n)) for n in names})
                 if writer is None:
                     writer = pq.ParquetWriter(os.fspath(path), table.schema)
                 writer.write_table(table.cast(writer.schema))
@@ -436,6 +442,15 @@ class BatchResults:
             if writer is not None:
                 writer.close()
         return rows
+
+    def _value_kinds(self, names: Sequence[str]) -> dict[str, set[type]]:
+        """Per column: the types of its values over every done chunk (None left out)."""
+        kinds: dict[str, set[type]] = {n: set() for n in names}
+        if names:
+            for part in self.iter_columns(names):
+                for n in names:
+                    kinds[n] |= _kinds(part[n])
+        return kinds
 
     # --- frames ------------------------------------------------------------------------------
 
@@ -567,16 +582,31 @@ def _csv_cells(column: np.ndarray[Any, Any]) -> list[Any]:
     return cells
 
 
-def _arrow_column(column: np.ndarray[Any, Any]) -> Any:
-    """A numpy column for pyarrow: numbers as they are; objects as their JSON text when any value
-    is a list or dict or when types are mixed, else as the values."""
+def _kinds(column: np.ndarray[Any, Any]) -> set[type]:
+    """The types of a column's values (None left out; a numeric column's by its dtype)."""
+    if column.dtype.kind == "b":
+        return {bool}
+    if column.dtype.kind in "iu":
+        return {int}
+    if column.dtype.kind == "f":
+        return {float}
+    return {type(v) for v in column.tolist() if v is not None}
+
+
+def _arrow_column(column: np.ndarray[Any, Any], kinds: set[type] | None = None) -> Any:
+    """A column for pyarrow, typed by the ``kinds`` of values the whole column holds (default:
+    this part's): numbers as they are; text as strings; JSON text when values are lists or dicts
+    or of several types (``True`` and ``1``, ``1`` and ``"a"``), so that no value changes."""
+    import pyarrow as pa
+
+    kinds = _kinds(column) if kinds is None else kinds
+    if len(kinds) > 1 or kinds & {list, dict}:
+        return pa.array([None if v is None else json.dumps(v) for v in column.tolist()], type=pa.string())
     if column.dtype != object:
         return column
-    cells = column.tolist()
-    kinds = {type(v) for v in cells if v is not None}
-    if len(kinds) > 1 or kinds & {list, dict}:
-        return [None if v is None else json.dumps(v) for v in cells]
-    return cells
+    if not kinds or kinds == {str}:
+        return pa.array(column.tolist(), type=pa.string())
+    return column.tolist()
 
 
 def _item(value: Any) -> Any:
