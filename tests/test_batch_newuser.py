@@ -11,7 +11,7 @@ import fastgrid
 import numpy as np
 import optuna
 import pytest
-from fastgrid.batch import BatchObjectiveError, run_batch
+from fastgrid.batch import BatchFailedError, BatchObjectiveError, run_batch
 from fastgrid.samplers import decode_choice
 
 # Values a Python `==` (and so Optuna's categorical index lookup) takes for one another.
@@ -239,3 +239,42 @@ def test_a_parquet_export_holds_every_row_whatever_the_first_chunks_hold(
     assert table.to_pandas().equals(run.to_arrow().to_pandas())  # (NaN scores equal too)
     reasons = table.column("reason").to_pylist()
     assert reasons.count("metric 'score' is NaN") == 2 * len(values)
+
+
+def test_an_objective_whose_metric_is_nan_everywhere_stops_early_like_one_that_raises(
+    tmp_path: Path,
+) -> None:
+    """A NaN objective metric fails its point, but it was judged only when the chunk was recorded,
+    after fail-fast had looked: a bug that makes every point NaN ran the whole grid."""
+    calls: list[int] = []
+
+    def all_nan(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        calls.append(len(cols["a"]))
+        return {"score": np.full(len(cols["a"]), np.nan)}
+
+    def all_inf(config: dict[str, Any]) -> float:
+        return float("inf")
+
+    big = {"a": {"type": "int", "low": 0, "high": 9999}}
+    with pytest.raises(
+        BatchFailedError, match=r"first 3 chunks all failed the same way.*metric 'score' is NaN"
+    ):
+        run_batch(big, batch=all_nan, directory=tmp_path, name="nan", metric="score", chunk=100)
+    assert len(calls) == 3
+    with pytest.raises(BatchFailedError, match=r"metric 'score' is inf"):
+        run_batch(big, callable=all_inf, directory=tmp_path, name="inf", metric="score", chunk=100)
+    # NaN on some points only still fails just those points
+    run = run_batch(
+        {"a": {"type": "int", "low": 0, "high": 9}},
+        batch=_some_nan,
+        directory=tmp_path,
+        name="some",
+        metric="score",
+        chunk=4,
+    )
+    assert run.results.failures() == {"metric 'score' is NaN": 5}
+
+
+def _some_nan(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    a = np.asarray(cols["a"], dtype=float)
+    return {"score": np.where(a % 2 == 0, np.nan, a)}

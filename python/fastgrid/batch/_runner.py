@@ -317,9 +317,24 @@ def _call_guarded(ctx: _Context, chunk: Chunk, cols: dict[str, Any], n: int) -> 
     return result
 
 
+def _fail_not_finite(ctx: _Context, result: ChunkResult) -> ChunkResult:
+    """Fails the points whose objective metric is NaN or infinite (Optuna could not rank them),
+    before fail-fast looks at the chunk: an objective that gives every point NaN is as broken as
+    one that raises."""
+    for m in ctx.job.metrics:
+        values = result.metrics.get(m)
+        if values is None:
+            continue
+        bad = ~np.isfinite(values) & ~result.failed
+        for i in np.flatnonzero(bad).tolist():
+            result.reasons[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
+        result.failed |= bad
+    return result
+
+
 def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
     cols, positions = _columns(ctx, chunk)
-    result = _call_guarded(ctx, chunk, cols, len(chunk))
+    result = _fail_not_finite(ctx, _call_guarded(ctx, chunk, cols, len(chunk)))
     result.extra["positions"] = positions
     return cols, result
 
@@ -361,7 +376,7 @@ def _evaluate_failed(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], Chunk
     )
     result.extra["positions"] = positions
     result.extra["evaluated"] = len(at)
-    return cols, result
+    return cols, _fail_not_finite(ctx, result)
 
 
 def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], result: ChunkResult) -> bool:
@@ -372,21 +387,10 @@ def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], resul
     # constraints.
     vocab: dict[str | None, int] = {None: 0}
     codes = np.zeros(n, dtype=np.uint32)
-    late: dict[int, str] = {}
-    for m in job.metrics:
-        values = result.metrics.get(m)
-        if values is None:
-            continue
-        bad = ~np.isfinite(values)
-        if bad.any():
-            bad &= ~failed
-            for i in np.flatnonzero(bad).tolist():
-                late[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
-            failed |= bad
     n_failed = int(np.count_nonzero(failed))
     if n_failed:
         for i in np.flatnonzero(failed).tolist():
-            reason = late.get(i) or result.reasons[i] or "failed"
+            reason = result.reasons[i] or "failed"
             codes[i] = vocab.setdefault(reason, len(vocab))
     n_infeasible = 0
     feasible = ~failed
