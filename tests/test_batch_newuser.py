@@ -278,3 +278,39 @@ def test_an_objective_whose_metric_is_nan_everywhere_stops_early_like_one_that_r
 def _some_nan(cols: dict[str, Any], config: Any) -> dict[str, Any]:
     a = np.asarray(cols["a"], dtype=float)
     return {"score": np.where(a % 2 == 0, np.nan, a)}
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "message"),
+    [
+        (
+            "objective",
+            42,
+            r"objective: expected a callable, .* or a command argv list, got int",
+        ),
+        (
+            "batch",
+            42,
+            r"batch: expected a callable fn\(columns, config\) or .*, got int",
+        ),
+        ("batch", {"m": 1}, r"batch: expected a callable .*, got dict"),
+    ],
+)
+def test_an_objective_of_the_wrong_kind_is_one_line_before_anything_runs(
+    tmp_path: Path, keyword: str, value: Any, message: str
+) -> None:
+    """objective=42 raised TypeError from list(42); batch=42 ran three chunks to say it."""
+    from fastgrid.exceptions import SweepFileError
+
+    mode = {"mode": "batch"} if keyword == "batch" else {}
+    with pytest.raises(SweepFileError, match=message):
+        fastgrid.Sweep(
+            name="kind",
+            parameters={"a": {"type": "int", "low": 0, "high": 9}},
+            metric="score",
+            direction="maximize",
+            directory=tmp_path,
+            **mode,
+            **{keyword: value},
+        )
+    assert not (tmp_path / "fastgrid.db").exists()

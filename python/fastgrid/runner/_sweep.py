@@ -144,10 +144,26 @@ class Sweep:
         elif callable(objective):
             target = objective
             objective_section["callable"] = "python:callable"
-        elif objective is not None:
+        elif isinstance(objective, list | tuple):
             objective_section["command"] = list(objective)
+        elif objective is not None:
+            raise SweepFileError(
+                "Sweep(...)",
+                [
+                    f"objective: expected a callable, a 'module:function' string or a command argv "
+                    f"list, got {type(objective).__name__}"
+                ],
+            )
         if isinstance(batch, str):
             objective_section["batch"] = batch
+        elif batch is not None and not callable(batch):
+            raise SweepFileError(
+                "Sweep(...)",
+                [
+                    "batch: expected a callable fn(columns, config) or a 'module:function' string, "
+                    f"got {type(batch).__name__}"
+                ],
+            )
         elif batch is not None:
             # The vectorized objective rides in the plan's target; the spec says which kind it is.
             target = batch if target is None else target
