@@ -314,3 +314,45 @@ def test_an_objective_of_the_wrong_kind_is_one_line_before_anything_runs(
             **{keyword: value},
         )
     assert not (tmp_path / "fastgrid.db").exists()
+
+
+def _past_2_53(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    return {"score": (np.asarray(cols["x"]) - 2**60).astype(float)}
+
+
+def test_integers_past_2_53_reach_the_optuna_study_exactly(tmp_path: Path) -> None:
+    """Optuna keeps an int parameter as a float: writing the top points of an int range past 2**53
+    failed after the whole grid ran ('isn't contained in the distribution'), with a traceback."""
+    params = {
+        "x": {"type": "int", "low": 2**60 + 1, "high": 2**60 + 5},
+        "y": {"type": "grid", "values": [1, 2]},
+    }
+    run = run_batch(
+        params, batch=_past_2_53, directory=tmp_path, name="big", metric="score", direction="maximize"
+    )
+    assert run.best["params"] == {"x": 2**60 + 5, "y": 1}
+    study = optuna.load_study(study_name="big", storage=fastgrid.open_storage(str(tmp_path / "fastgrid.db")))
+    assert len(study.trials) == 10
+    assert "x" not in study.best_trial.params  # recorded exactly beside them instead, as per trial
+    report = fastgrid.reporting.load_report(
+        storage=str(tmp_path / "fastgrid.db"), study="big", directory=tmp_path
+    )
+    assert report.best is not None and report.best["params"]["x"] == 2**60 + 5
+
+
+def _x_score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    return {"score": np.asarray(cols["x"], dtype=float)}
+
+
+def test_a_union_whose_trees_share_a_path_writes_its_top_points_to_the_study(tmp_path: Path) -> None:
+    """The top points' params took the distribution of the union's last tree: a point of the
+    first tree failed to be written after the whole grid ran."""
+    union = [{"x": {"type": "grid", "values": [10, 20]}}, {"x": {"type": "grid", "values": [1, 2, 3]}}]
+    run = run_batch(
+        union, batch=_x_score, directory=tmp_path, name="union", metric="score", direction="maximize"
+    )
+    assert [row["params"]["x"] for row in run.top] == [20, 10, 3, 2, 1]
+    study = optuna.load_study(
+        study_name="union", storage=fastgrid.open_storage(str(tmp_path / "fastgrid.db"))
+    )
+    assert sorted(t.user_attrs["params"]["x"] for t in study.trials) == [1, 2, 3, 10, 20]

@@ -1236,7 +1236,7 @@ def _write_top(
     from optuna.distributions import CategoricalDistribution
     from optuna.trial import TrialState, create_trial
 
-    from fastgrid.samplers import axis_distribution, encode_choice
+    from fastgrid.samplers import encode_choice, recorded_distributions
 
     study = opener.get()
     written = {
@@ -1244,7 +1244,7 @@ def _write_top(
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("batch")
     }
-    distributions = {p: d for p, a in ctx.axes.items() if (d := axis_distribution(a)) is not None}
+    distributions = recorded_distributions(ctx.grid.axes)
     choices = {p: d.choices for p, d in distributions.items() if isinstance(d, CategoricalDistribution)}
     trials = []
     for row in top:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         encode_choice,
         encode_choices,
         exact_in_optuna,
+        recorded_distributions,
         single_value,
     )
     from fastgrid.samplers._factory import (
@@ -39,6 +40,7 @@ else:
                 "encode_choice",
                 "encode_choices",
                 "exact_in_optuna",
+                "recorded_distributions",
                 "single_value",
             ],
             "fastgrid.samplers._factory": [
@@ -71,6 +73,7 @@ __all__ = [
     "encode_choices",
     "exact_in_optuna",
     "make_pruner",
+    "recorded_distributions",
     "search_sampler",
     "single_value",
 ]

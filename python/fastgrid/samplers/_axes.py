@@ -26,6 +26,7 @@ __all__ = [
     "encode_choices",
     "exact_in_optuna",
     "get_path",
+    "recorded_distributions",
     "single_value",
     "stepped_high",
 ]
@@ -117,6 +118,22 @@ def axis_distribution(axis: Any) -> BaseDistribution | None:
         return FloatDistribution(low, high, log=log)
     values = axis_field(axis, "values")
     return CategoricalDistribution(encode_choices(values))
+
+
+def recorded_distributions(axes: Sequence[Any]) -> dict[str, BaseDistribution]:
+    """The Optuna distributions a grid's trials record, by path: one per varying axis whose every
+    value Optuna holds exactly. Left out: parameters of one value (a grid of 100,000 constants
+    would record each on every trial), int ranges past ±2**53 (Optuna keeps ints as floats and
+    would round them), and every parameter of a union whose trees share a path (no one
+    distribution describes it). Runners record each point exactly beside (user attr ``params``)."""
+    paths = [axis_field(a, "path") for a in axes]
+    if len(paths) != len(set(paths)):
+        return {}
+    return {
+        axis_field(a, "path"): d
+        for a in axes
+        if not single_value(a)[0] and exact_in_optuna(a) and (d := axis_distribution(a)) is not None
+    }
 
 
 def single_value(axis: Any) -> tuple[bool, Any]:

@@ -28,12 +28,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from fastgrid import attrs
 from fastgrid.samplers._axes import (
-    axis_distribution,
     axis_field,
     encode_choice,
     exact_in_optuna,
     get_path,
-    single_value,
+    recorded_distributions,
 )
 
 __all__ = ["EXHAUSTED_ATTR", "FAILED_IN_ATTR", "SLOT_ATTR", "GridSampler"]
@@ -83,14 +82,8 @@ class GridSampler(BaseSampler):
             for a in grid.axes
             if axis_field(a, "kind") != "fixed"
         }
-        # Parameters of one value are not registered (a trial of a grid with 100,000 constants
-        # would record each); a trial may still suggest them.
-        # Nor are int ranges past ±2**53, whose values Optuna would round (see ``params_exact``).
-        self._distributions = {
-            axis_field(a, "path"): d
-            for a in grid.axes
-            if not single_value(a)[0] and exact_in_optuna(a) and (d := axis_distribution(a)) is not None
-        }
+        # What trials record (a trial may still suggest the rest; see ``params_exact``).
+        self._distributions = recorded_distributions(grid.axes)
         self.params_exact = all(exact_in_optuna(a) for a in grid.axes)
         """False when some values cannot be Optuna params (integers past ±2**53): a runner then
         records each trial's exact point itself, as fastgrid's Sweep does (user attr ``params``)."""
