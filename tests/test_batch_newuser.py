@@ -356,3 +356,28 @@ def test_a_union_whose_trees_share_a_path_writes_its_top_points_to_the_study(tmp
         study_name="union", storage=fastgrid.open_storage(str(tmp_path / "fastgrid.db"))
     )
     assert sorted(t.user_attrs["params"]["x"] for t in study.trials) == [1, 2, 3, 10, 20]
+
+
+def _scalar_math(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    return {"score": cols["a"] * 2.0 + cols["b"]}  # numpy math on the columns as they come
+
+
+def test_a_grid_of_one_point_runs_a_vectorized_objective(tmp_path: Path) -> None:
+    """Every parameter of a one-point grid is fixed and comes as a scalar, so numpy math on the
+    columns gives a scalar: it was refused ('has a scalar, expected 1 values') with no way out."""
+    one = {"a": 3, "b": {"type": "grid", "values": [0.5]}}
+    run = run_batch(one, batch=_scalar_math, directory=tmp_path, name="one", metric="score")
+    assert run.best["metrics"] == {"score": 6.5} and run.counts["done"] == 1
+    with pytest.raises(BatchObjectiveError, match=r"has a scalar, expected 2 values"):
+        run_batch(
+            {"a": 3, "b": {"type": "grid", "values": [0.5, 1.5]}},
+            batch=_mean_only,
+            directory=tmp_path,
+            name="two",
+            metric="score",
+            chunk=2,
+        )
+
+
+def _mean_only(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    return {"score": np.mean(cols["b"])}  # one number for the chunk: a bug past one point

@@ -217,6 +217,10 @@ def metric_columns(
             array = _numbers(values, n)
         except _Refused as exc:
             raise refuse(f"metric {name!r}: {exc}", name) from None
+        if array.ndim == 0 and n == 1 and array.dtype.kind in "biuf":
+            # A chunk of one point: a one-point grid's parameters are all fixed, so they come as
+            # scalars and numpy math on them gives a scalar, which is that point's value.
+            array = array.reshape(1)
         if array.ndim != 1 or len(array) != n:
             if array.ndim == 0:
                 got = "a scalar" if array.dtype.kind != "O" else f"a {type(values).__name__}"
