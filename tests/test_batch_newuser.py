@@ -381,3 +381,19 @@ def test_a_grid_of_one_point_runs_a_vectorized_objective(tmp_path: Path) -> None
 
 def _mean_only(cols: dict[str, Any], config: Any) -> dict[str, Any]:
     return {"score": np.mean(cols["b"])}  # one number for the chunk: a bug past one point
+
+
+def test_fastgrid_run_says_why_a_batch_grid_has_no_point(tmp_path: Path, monkeypatch: Any) -> None:
+    from click.testing import CliRunner
+    from fastgrid.cli import main
+
+    (tmp_path / "s.toml").write_text(
+        '[sweep]\nname = "none"\nmode = "batch"\nmetric = "score"\ndirection = "maximize"\n'
+        'where = ["a > 100"]\n[objective]\nbatch = "test_batch_newuser:_x_score"\n'
+        '[parameters]\na = { type = "int", low = 0, high = 9 }\nx = 1\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(main, ["run", "s.toml", "--no-progress"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert "0 of 0 points done" in out.output
+    assert "the grid has no point: its `where` constraints exclude every one" in out.output

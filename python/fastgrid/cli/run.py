@@ -173,7 +173,10 @@ def _echo_batch(result: BatchSweepResult) -> None:
     )
     for reason, count in list(result.failures().items())[:5] if c["failed"] else []:
         click.echo(f"  {count:,} failed: {reason}")
-    if result.best is None:
+    if c["total"] == 0:
+        # (A grid spec of no point is refused; only `where` can leave none.)
+        click.echo("  the grid has no point: its `where` constraints exclude every one")
+    elif result.best is None:
         click.echo("  no feasible point yet")
     echo_best(result)
 
