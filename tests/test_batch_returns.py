@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fastgrid import Sweep, attrs, stats
+from fastgrid import Grid, Sweep, attrs, stats
 from fastgrid.exceptions import SweepFileError
 from fastgrid.reporting import BatchReport, load_report
 
@@ -141,3 +141,46 @@ def test_the_run_result_judges_the_selection_as_the_report_does(tmp_path: Path) 
     plain = Sweep(name="p", batch=no_returns, top_k=20, **common(tmp_path)).run()
     assert plain.selection.trials_run == 600 and plain.selection.deflated_sharpe is None
     assert plain.selection.sentences()[0] == "600 point(s) run."
+
+
+MIXED = {
+    "a": {"type": "int", "low": 1, "high": 30},
+    "flag": {"type": "grid", "values": [True, 2]},
+    "ladder": {"type": "grid", "values": [[0.5, 0.1], [1.0, 0.2]]},
+    "mode": {"type": "grid", "values": ["long", "short"]},
+}
+CALLS: list[dict[str, Any]] = []
+
+
+def _lever(flag: Any, ladder: Any, mode: Any) -> float:
+    return (1.0 if flag is True else 2.0) * (1 + ladder[0]) * (1.0 if mode == "long" else -1.0)
+
+
+def mixed(cols: dict[str, Any], config: dict[str, Any], *, returns: bool = False) -> dict[str, Any]:
+    CALLS.append({k: (v.dtype.kind, v.ndim) for k, v in cols.items() if isinstance(v, np.ndarray)})
+    points = zip(cols["flag"].tolist(), cols["ladder"].tolist(), cols["mode"].tolist(), strict=True)
+    lever = np.array([_lever(f, lad, m) for f, lad, m in points])
+    r = series(cols["a"], np.ones(len(lever), dtype=int)) * lever[:, None]
+    out: dict[str, Any] = {"sharpe": r.mean(axis=1) / r.std(axis=1)}
+    if returns:
+        out["returns"] = r
+    return out
+
+
+def test_the_points_asked_for_their_series_get_the_columns_their_chunk_got(tmp_path: Path) -> None:
+    """The returns call rebuilt the columns with np.array: True and 2 became 1 and 2, a list value
+    became a row of a 2-D array and strings a '<U5' array, so the kept series (and the deflated
+    Sharpe ratio and PBO) were those of other points than the ones ranked."""
+    CALLS.clear()
+    r = Sweep(
+        name="m", batch=mixed, keep_returns=8, top_k=20, **{**common(tmp_path), "parameters": MIXED}
+    ).run()
+    assert all(call == CALLS[0] for call in CALLS), CALLS  # same dtypes and dimensions every call
+    kept = r.study.user_attrs[attrs.STUDY_BATCH_RETURNS]
+    grid = Grid(MIXED, flat=True)
+    for p in kept["points"]:
+        point = grid[p["slot"]]
+        want = series(np.array([point["a"]]), np.array([1]))[0] * _lever(
+            point["flag"], point["ladder"], point["mode"]
+        )
+        assert np.array_equal(stats.unpack_returns(p["returns"]), want), point

@@ -293,7 +293,7 @@ def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any, cache: Config
     sample = results.rows_at(picked)
     # The read-only view the chunks got (an objective that wrote to it would change later calls).
     config: Mapping[str, Any] = cache.snapshot if cache is not None else {}
-    series = _returns_of(objective, [r["params"] for r in top + sample], results, config, plan.source)
+    series = _returns_of(objective, [int(r["slot"]) for r in top + sample], results, config, plan.source)
     stats = [describe_returns(s) for s in series]
     sharpes = np.array([float(s.sharpe) for s in stats[len(top) :]])
     points = [
@@ -321,15 +321,14 @@ def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any, cache: Config
 
 
 def _returns_of(
-    objective: Any, params: list[dict[str, Any]], results: Any, config: Mapping[str, Any], source: str
+    objective: Any, slots: list[int], results: BatchResults, config: Mapping[str, Any], source: str
 ) -> list[np.ndarray[Any, Any]]:
-    """Each point's returns series, from ``objective(columns, config, returns=True)``."""
+    """Each point's returns series, from ``objective(columns, config, returns=True)``, the points'
+    columns as their chunks gave them (``BatchResults.point_columns``)."""
     out: list[np.ndarray[Any, Any]] = []
-    for lo in range(0, len(params), RETURNS_BLOCK):
-        part = params[lo : lo + RETURNS_BLOCK]
-        columns: dict[str, Any] = {p: np.array([row[p] for row in part]) for p in results.paths}
-        columns.update(results.constants)
-        got = objective(columns, config, returns=True)
+    for lo in range(0, len(slots), RETURNS_BLOCK):
+        part = slots[lo : lo + RETURNS_BLOCK]
+        got = objective(results.point_columns(part), config, returns=True)
         value = got.get("returns") if hasattr(got, "get") else None
         matrix = np.asarray(value, dtype=float) if value is not None else None
         if matrix is None or matrix.ndim != 2 or len(matrix) != len(part):
