@@ -397,3 +397,34 @@ def test_fastgrid_run_says_why_a_batch_grid_has_no_point(tmp_path: Path, monkeyp
     assert out.exit_code == 0, out.output
     assert "0 of 0 points done" in out.output
     assert "the grid has no point: its `where` constraints exclude every one" in out.output
+
+
+def _scaled(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    return {"score": np.asarray(cols["a"], dtype=float) * config["k"]}
+
+
+def test_a_resumed_batch_sweep_with_another_default_config_is_refused_as_per_trial(tmp_path: Path) -> None:
+    """The first half ran with k = 1, the rest with k = 100, and the two were ranked as one."""
+    from fastgrid.exceptions import SweepChangedError
+
+    def sweep(k: int, **kw: Any) -> Any:
+        return fastgrid.Sweep(
+            name="cfg",
+            parameters={"a": {"type": "int", "low": 0, "high": 99}},
+            mode="batch",
+            batch=_scaled,
+            chunk=10,
+            metric="score",
+            direction="maximize",
+            config={"k": k, "a": 0},
+            directory=tmp_path,
+            **kw,
+        )
+
+    assert sweep(1, max_trials=50).run().counts["done"] == 50
+    with pytest.raises(SweepChangedError, match=r"default config \(fingerprint .*, now .*\).*allow-changed"):
+        sweep(100).run()
+    assert sweep(1).run().counts["done"] == 100  # the same config resumes
+    again = sweep(100, allow_changed=True, fresh=False).run()  # asked for: continues, and is the new one
+    assert again.ran == 0
+    assert sweep(100).run().ran == 0

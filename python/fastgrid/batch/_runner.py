@@ -52,6 +52,7 @@ from fastgrid.exceptions import (
     HeartbeatLostError,
     SpecError,
     StoreMismatchError,
+    SweepChangedError,
     SweepDeletedError,
     SweepInUseError,
 )
@@ -718,6 +719,7 @@ def run_batch(
     grace_period: float | None = None,
     fail_fast: int = 3,
     fresh: bool = False,
+    allow_changed: bool = False,
     max_chunks: int | None = None,
     max_points: int | None = None,
     timeout: float | None = None,
@@ -741,6 +743,8 @@ def run_batch(
     until the points that hang are isolated (they fail with ``timeout after ...``).
     ``after(run)``: work on the finished run that must not see the sweep deleted under it (the
     returns series of its best points): done while the run is still registered as live.
+    ``allow_changed`` (``--allow-changed``): resume a sweep whose default config changed since
+    its stored points ran (refused otherwise, as a per-trial sweep refuses it).
     """
     started = time.perf_counter()
     if (batch is None) == (callable is None):
@@ -853,13 +857,14 @@ def run_batch(
         "require": list(require),
         "objective": "batch" if batch is not None else "callable",
     }
+    config_cache = _config_cache(config, model=config_model, allow_new=allow_new)  # loaded once, here
+    meta["config"] = str(config_cache.fingerprint) if config_cache is not None else "-"  # as _Context
     if stored is not None:
-        _refuse_changed_objectives(name, stored.get("meta") or {}, meta)
+        _refuse_changed_objectives(name, stored.get("meta") or {}, meta, allow_changed=allow_changed)
     if not wait_for_others:
         study.get()  # the study's mode is checked before the sweep is registered
     # This run is live from here to its end (between chunks, and while it writes the top points or
     # the returns series after them): --fresh elsewhere is refused until it leaves, or goes stale.
-    config_cache = _config_cache(config, model=config_model, allow_new=allow_new)  # loaded once, here
     run_owner = owner_id()
     registered = store.register(name, total=total, chunk=size, space=space, meta=meta, run=run_owner)
     lease = _Beat(store, name, run_owner, interval=heartbeat_interval, grace=grace, run=True)
@@ -1036,9 +1041,20 @@ def _delete_unless_live(store: ChunkStore, name: str, grace: float) -> None:
         )
 
 
-def _refuse_changed_objectives(name: str, stored: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+def _refuse_changed_objectives(
+    name: str, stored: Mapping[str, Any], now: Mapping[str, Any], *, allow_changed: bool = False
+) -> None:
     """The stored rows were ranked and judged feasible by the stored metrics, directions and
-    ``require``: a run that changed them would mix two rankings in one table and one Optuna study."""
+    ``require``: a run that changed them would mix two rankings in one table and one Optuna study.
+    And they were scored with the stored default config: another one is refused as a per-trial
+    sweep refuses it, unless ``allow_changed``. (Stores older than that check have no ``config``.)"""
+    if not allow_changed and "config" in stored and stored["config"] != now["config"]:
+        raise SweepChangedError(
+            f"batch sweep {name!r} was started with a different default config (fingerprint "
+            f"{stored['config']}, now {now['config']}): its stored points were scored with the other "
+            "one. Pass fresh=True (--fresh) to delete them and start over, or allow_changed=True "
+            "(--allow-changed) to continue with them"
+        )
     problems = []
     for key, label in (
         ("objective_metrics", "metrics"),

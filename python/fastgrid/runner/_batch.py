@@ -217,6 +217,7 @@ def run_batch_sweep(
             spec.parameters,
             **options,
             fresh=fresh,
+            allow_changed=plan.allow_changed,
             wait_for_others=plan.wait_for_others,
             progress=bar.update if show else None,
             after=keep_returns,
