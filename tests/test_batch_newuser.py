@@ -428,3 +428,20 @@ def test_a_resumed_batch_sweep_with_another_default_config_is_refused_as_per_tri
     again = sweep(100, allow_changed=True, fresh=False).run()  # asked for: continues, and is the new one
     assert again.ran == 0
     assert sweep(100).run().ran == 0
+
+
+def test_top_with_a_misspelt_direction_is_refused_not_read_as_minimize(tmp_path: Path) -> None:
+    run = run_batch(
+        {"a": {"type": "int", "low": 0, "high": 9}},
+        batch=_a_score,
+        directory=tmp_path,
+        name="dir",
+        metric="score",
+    )
+    assert [r["slot"] for r in run.results.top(2, direction="maximize")] == [9, 8]
+    with pytest.raises(ValueError, match=r"direction: expected 'minimize' or 'maximize', got 'max'"):
+        run.results.top(2, direction="max")
+
+
+def _a_score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    return {"score": np.asarray(cols["a"], dtype=float)}

@@ -173,6 +173,8 @@ class BatchResults:
         if direction is None:
             idx = self.objective_metrics.index(metric) if metric in self.objective_metrics else 0
             direction = self.directions[idx] if idx < len(self.directions) else "minimize"
+        elif direction not in ("minimize", "maximize"):
+            raise ValueError(f"direction: expected 'minimize' or 'maximize', got {direction!r}")
         if n <= 0:
             return []
         sign = -1.0 if direction == "maximize" else 1.0
