@@ -4,6 +4,7 @@ line naming the key (the file's ``sweep.pruner``, the keyword's ``pruner``) and 
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,3 +237,59 @@ def test_end_at_ends_a_batch_run_from_keywords(folder: Path) -> None:
     assert r.counts["done"] == 0 and r.best is None
     later = Sweep(batch="batchobj:score", end_at="2999-01-01T00:00:00", **keywords(folder)).run()
     assert later.counts["done"] == 324
+
+
+def test_a_config_given_as_a_mapping_reaches_a_batch_sweep_as_its_file_does(folder: Path) -> None:
+    sweep_file(folder)
+    config = json.loads((folder / "config.json").read_text())
+    from_file = Sweep(name="k1", batch="batchobj:score", **keywords(folder)).run()
+    # The objective adds config["bonus"] to every score: a batch sweep that dropped the mapping
+    # (it did) scored every point 1 lower and wrote a best config without the defaults.
+    from_mapping = Sweep(name="k2", batch="batchobj:score", **keywords(folder, config=config)).run()
+    assert _comparable(from_mapping) == _comparable(from_file)
+    assert from_mapping.best_config is not None and from_mapping.best_config["bonus"] == 1
+
+
+def _counting(calls: list[int]) -> Any:
+    def score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        calls.append(len(cols["a"]))
+        return {"score": cols["a"] * 1.0, "trades": cols["b"] * 1}
+
+    return score
+
+
+def test_a_parameter_the_config_lacks_stops_a_batch_sweep_before_its_first_chunk(folder: Path) -> None:
+    sweep_file(folder)
+    (folder / "config.json").write_text(json.dumps({"a": 0, "mode": "x"}))  # no "b"
+    calls: list[int] = []
+    # It ran the whole grid, then failed writing the best config with a ConfigError traceback.
+    with pytest.raises(SweepFileError, match=r'config: b: unknown key "b" at the top level'):
+        Sweep(name="k", batch=_counting(calls), **keywords(folder)).run()
+    assert calls == []
+
+
+def test_a_bare_list_replacing_a_config_number_is_refused_in_batch_mode(folder: Path) -> None:
+    sweep_file(folder)
+    calls: list[int] = []
+    params = {**PARAMS, "bonus": [1, 2]}
+    with pytest.raises(SweepFileError, match=r"parameters\.bonus: a bare list is ONE fixed value"):
+        Sweep(name="k", batch=_counting(calls), **keywords(folder, parameters=params)).run()
+    assert calls == []
+
+
+def test_a_batch_sweep_keeps_the_config_it_started_with_when_the_file_is_edited(folder: Path) -> None:
+    sweep_file(folder)
+    config_file = folder / "config.json"
+    seen: list[int] = []
+
+    def score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+        seen.append(config["bonus"])
+        edited = json.loads(config_file.read_text())
+        edited["bonus"] = 100
+        config_file.write_text(json.dumps(edited))  # an edit while the sweep runs
+        return {"score": cols["a"] * 1.0 + config["bonus"], "trades": cols["b"] * 1}
+
+    result = Sweep(name="k", batch=score, **keywords(folder, chunk=20)).run()
+    assert len(seen) > 1 and set(seen) == {1}
+    assert result.best_config is not None and result.best_config["bonus"] == 1
+    assert json.loads(Path(result.best_config_path).read_text())["bonus"] == 1

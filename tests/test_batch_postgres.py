@@ -32,7 +32,7 @@ from fastgrid.batch import (
     run_batch,
 )
 from fastgrid.cli import main
-from fastgrid.exceptions import StorageConnectionError, StoreMismatchError
+from fastgrid.exceptions import StorageConnectionError, StoreMismatchError, SweepDeletedError
 from fastgrid.storages import PostgresJournalStorage, open_storage
 from support.meeting import meet
 from support.pgjournal import alice_url, fresh_journal_url, schema_of
@@ -173,7 +173,7 @@ def test_fastgrid_workers_share_a_sweep_and_take_over_a_killed_ones_chunk(
 
 
 def test_a_missing_sweep_is_named_and_the_password_never_printed(postgres_url: str) -> None:
-    with pytest.raises(KeyError, match="no batch sweep named 'no-such-sweep' in PgBatchStore"):
+    with pytest.raises(SweepDeletedError, match="no batch sweep named 'no-such-sweep' in PgBatchStore"):
         PgBatchStore(postgres_url).claim("no-such-sweep", "me/1/x", grace=10)
     store = PgBatchStore.__new__(PgBatchStore)
     store.url = "postgresql://fastgrid:hunter2@db.example/sweeps"

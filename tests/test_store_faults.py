@@ -208,3 +208,103 @@ def test_a_full_disk_is_one_line_and_the_store_resumes_afterwards(
         )
     resumed = fastgrid("run", "sweep.toml", "--no-progress", "--fresh", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
+
+
+# -- the same faults for a batch sweep's chunk store (the same fastgrid.db; fastgrid.sqlitefile) --
+
+BATCH_SWEEP = textwrap.dedent(
+    """
+    [sweep]
+    name = "b"
+    direction = "maximize"
+    metric = "score"
+    mode = "batch"
+    chunk = 8
+    storage = "store.db"
+
+    [objective]
+    batch = "storefaults_batch:score"
+
+    [parameters]
+    a = { type = "grid", values = [1, 2, 3, 4, 5, 6] }
+    b = { type = "grid", values = [1, 2, 3, 4, 5] }
+    """
+)
+
+
+def stored_batch_sweep(folder: Path) -> Path:
+    # A module name of this file's own: the CLI runs in this process, where other test files
+    # leave their `batchobj` imported.
+    sys.modules.pop("storefaults_batch", None)
+    (folder / "storefaults_batch.py").write_text(
+        "def score(cols, config):\n    return {'score': cols['a'] * 2.0 - cols['b']}\n"
+    )
+    (folder / "b.toml").write_text(BATCH_SWEEP)
+    proc = fastgrid("run", "b.toml", "--no-progress", cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    gc.collect()
+    return folder / "store.db"
+
+
+@pytest.mark.parametrize("checkpointed", [True, False], ids=["checkpointed", "with-wal"])
+def test_a_read_only_batch_store_reports_and_refuses_to_run_in_one_line(
+    tmp_path: Path, checkpointed: bool
+) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = stored_batch_sweep(folder)
+    if checkpointed:
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+    paths = [*sorted(folder.glob("store.db*")), folder]
+    before = {p: p.read_bytes() for p in paths if p.is_file()}
+    read_only(paths, on=True)
+    try:
+        report = fastgrid("report", "b.toml", cwd=folder)
+        assert report.returncode == 0, report.stderr
+        assert "best point: slot 25 score=11" in report.stdout, report.stdout
+        one_line_error(fastgrid("run", "b.toml", "--no-progress", "--fresh", cwd=folder), str(db))
+    finally:
+        read_only(paths, on=False)
+    assert {p: p.read_bytes() for p in paths if p.is_file()} == before
+
+
+def test_a_full_disk_under_a_batch_sweep_is_one_line_and_it_resumes_afterwards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = stored_batch_sweep(tmp_path)
+    from fastgrid.batch import BatchStore
+
+    real = BatchStore._prepare
+
+    def full(self: BatchStore, conn: sqlite3.Connection) -> None:
+        real(self, conn)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    # A second, bigger sweep in the same store needs pages the first one did not free.
+    bigger = BATCH_SWEEP.replace('name = "b"', 'name = "c"').replace(
+        'b = { type = "grid", values = [1, 2, 3, 4, 5] }', 'b = { type = "int", low = 0, high = 1999 }'
+    )
+    (tmp_path / "c.toml").write_text(bigger)
+    with monkeypatch.context() as patch:
+        patch.setattr(BatchStore, "_prepare", full)
+        one_line_error(fastgrid("run", "c.toml", "--no-progress", cwd=tmp_path), str(db), "disk is full")
+    resumed = fastgrid("run", "c.toml", "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "sweep c: 12,000 of 12,000 points done (0 failed" in resumed.stdout, resumed.stdout
+
+
+def test_a_batch_store_deleted_while_in_use_is_not_silently_made_again(tmp_path: Path) -> None:
+    from fastgrid.batch import BatchStore
+
+    db = stored_batch_sweep(tmp_path)
+    store = BatchStore(db)
+    assert store.sweep("b") is not None
+    store.close()
+    for path in tmp_path.glob("store.db*"):
+        path.unlink()
+    with pytest.raises(StoreError, match="deleted or moved while in use"):
+        store.sweep("b")
+    assert not db.exists()

@@ -16,6 +16,7 @@ __all__ = [
     "ConfigChangedWarning",
     "ConfigError",
     "DocumentError",
+    "HeartbeatLostError",
     "PatternError",
     "SpecError",
     "StorageConnectionError",
@@ -23,6 +24,7 @@ __all__ = [
     "StoreMismatchError",
     "SweepAbortedError",
     "SweepChangedError",
+    "SweepDeletedError",
     "SweepFileError",
     "SweepInUseError",
 ]
@@ -134,6 +136,18 @@ class BatchFailedError(RuntimeError):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class SweepDeletedError(RuntimeError):
+    """A batch sweep was deleted while a run was running it (``--fresh`` of an older fastgrid, by
+    hand, or of a process that found the run stale after its heartbeats stopped): the run stopped,
+    and wrote nothing into a sweep of that name created since."""
+
+
+class HeartbeatLostError(RuntimeError):
+    """A batch worker could not renew its heartbeat for longer than the grace period (the store
+    unreachable, its disk full, its file gone): other workers may have taken its chunks over, so it
+    stopped after its current chunk (recorded only if its claim was still its own)."""
 
 
 class ConfigChangedWarning(UserWarning):

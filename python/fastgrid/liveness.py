@@ -10,7 +10,10 @@ heartbeat that it renews every ``heartbeat_interval`` seconds while it runs. A r
   hostnames change with containers and a pid may be anybody's.
 
 The per-trial runner registers and renews runs (``fastgrid.runner``); whoever is about to delete a
-sweep (``--fresh``, per-trial or batch) asks here first.
+sweep (``--fresh``, per-trial or batch) asks here first. A batch run registers in its chunk store
+instead (``fastgrid_batch_runs``, beside the chunks it claims), judged by the rule that lets
+workers take over a chunk (``ChunkStore._stale``: the heartbeat by the store's clock, so machines
+whose clocks differ agree), and named the same way (``describe_run``).
 """
 
 from __future__ import annotations
@@ -119,10 +122,12 @@ def runs_in_progress(study: Any, *, grace: float, own: str | None = None) -> dic
     }
 
 
-def describe_run(info: dict[str, Any]) -> str:
+def describe_run(info: dict[str, Any], *, age: float | None = None) -> str:
+    """``host H, pid P, last heartbeat Ns ago``: who runs a sweep, for a refused ``--fresh``
+    (``age``: seconds since its heartbeat, when the store's clock said; else by its ``beat``)."""
     beat: Any = info.get("beat", info.get("started"))
     try:
-        ago = f", last heartbeat {time.time() - float(beat):.0f}s ago"
+        ago = f", last heartbeat {age if age is not None else time.time() - float(beat):.0f}s ago"
     except (TypeError, ValueError):
         ago = ""
     return f"host {info.get('host')}, pid {info.get('pid')}{ago}"

@@ -33,9 +33,9 @@ def is_postgres_url(location: object) -> bool:
 
 
 def _create(conn: Any) -> None:
-    # Every worker's connection comes here: tables already there need no lock (the leaders table
-    # is created last, so it stands for all four).
-    row = conn.execute("SELECT to_regclass('fastgrid_batch_leaders') IS NOT NULL").fetchone()
+    # Every worker's connection comes here: tables already there need no lock (the runs table is
+    # created last, so it stands for all five; a database of an older fastgrid lacks it).
+    row = conn.execute("SELECT to_regclass('fastgrid_batch_runs') IS NOT NULL").fetchone()
     if row is not None and row[0]:
         return
     # Two workers creating the tables at once would race on the catalog: one at a time.

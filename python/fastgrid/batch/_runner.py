@@ -44,8 +44,15 @@ from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
 from fastgrid.batch._store import Chunk, ChunkStore, owner_id
 from fastgrid.batch._stores import open_batch_store
+from fastgrid.config import ConfigCache
 from fastgrid.dotted import nest
-from fastgrid.exceptions import BatchFailedError, StoreMismatchError, SweepInUseError
+from fastgrid.exceptions import (
+    BatchFailedError,
+    HeartbeatLostError,
+    StoreMismatchError,
+    SweepDeletedError,
+    SweepInUseError,
+)
 from fastgrid.lifeline import follow_parent, stop_signals_deferred
 from fastgrid.liveness import describe_run, runs_in_progress
 from fastgrid.refs import by_value, from_value, import_object
@@ -143,9 +150,9 @@ class BatchJob:
     order: str = "sequential"
     seed: int | None = None
     metrics: tuple[str, ...] = ("value",)
-    config: Path | None = None
-    config_model: str | None = None
-    allow_new: bool = False
+    # The default config (a ConfigCache): it pickles with what this process loaded, so every
+    # worker merges into the same config even if the file is edited meanwhile (as per trial).
+    config: Any = None
     retry_failed: int = 1
     heartbeat_interval: float = 10.0
     grace: float = 20.0
@@ -157,6 +164,8 @@ class BatchJob:
     wait_for_others: bool = False
     objective_timeout: float | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The run's registration in the store (its owner_id): every worker's claim checks it is there.
+    run_owner: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # A callable objective goes to forkserver children by value when it must (a notebook's or
@@ -206,11 +215,7 @@ class _Context:
         )
         self.require = [(src, Expression(src)) for src in job.require]
         self.store = store if store is not None else open_batch_store(job.store)
-        self.config: Any = None
-        if job.config is not None:
-            from fastgrid.config import ConfigCache
-
-            self.config = ConfigCache(job.config, model=job.config_model, allow_new=job.allow_new)
+        self.config: Any = job.config
         self.fingerprint = self.config.fingerprint if self.config is not None else "-"
 
     def table(self, path: str) -> Callable[[int, int], Any]:
@@ -446,23 +451,80 @@ def _uniform_failure(result: ChunkResult) -> str | None:
 
 
 class _Beat:
-    """A heartbeat thread: marks this worker's claims alive every ``interval`` seconds."""
+    """A heartbeat thread: every ``interval`` seconds it marks ``owner``'s claims alive and, for a
+    run (``run``), the run's registration in the store (see ``ChunkStore.register``).
 
-    def __init__(self, store: ChunkStore, name: str, owner: str, interval: float) -> None:
+    A beat that fails is retried at the next (a store that hiccups, a PostgreSQL reconnect), but
+    not forever: once beats have failed for longer than ``grace``, this worker's claims count as
+    stale and others may take its chunks over, so ``check`` (called between chunks) raises
+    HeartbeatLostError, and the worker stops after its current chunk (``finish`` records that
+    only if the claim is still its own: no point is ever recorded twice). ``check`` also raises
+    SweepDeletedError once a beat found the sweep, or the run's registration, gone.
+    """
+
+    _clock = staticmethod(time.monotonic)
+
+    def __init__(
+        self, store: ChunkStore, name: str, owner: str, *, interval: float, grace: float, run: bool = False
+    ) -> None:
+        self.store, self.name, self.owner = store, name, owner
+        self.interval, self.grace, self.run = interval, grace, run
+        self._ok = self._clock()  # the last beat that worked (or the start)
+        self._error: str | None = None  # why the beats since then failed
+        self._gone = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(store, name, owner, interval), name="fastgrid-batch-beat", daemon=True
-        )
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self.start()
 
-    def _run(self, store: ChunkStore, name: str, owner: str, interval: float) -> None:
-        while not self._stop.wait(interval):
-            with contextlib.suppress(Exception):
-                store.beat(name, owner)
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, args=(self._stop,), name="fastgrid-batch-beat", daemon=True
+            )
+            self._thread.start()
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def pause(self) -> None:
+        """Stops the thread until ``start`` (worker processes are forked while no thread runs)."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            thread.join(timeout=5)
+
+    close = pause
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval):
+            self.beat()
+
+    def beat(self) -> None:
+        try:
+            alive = self.store.beat(self.name, self.owner, run=self.run)
+        except Exception as exc:  # the store: down, locked, full, gone (judged in check)
+            self._error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return
+        self._ok, self._error = self._clock(), None
+        if not alive:
+            self._gone = True
+
+    def check(self) -> None:
+        """Raises when this worker must stop: see the class."""
+        if self._gone:
+            raise self.store._deleted(self.name, registration=self.store.sweep(self.name) is not None)
+        error, lapse = self._error, self._clock() - self._ok
+        if error is not None and lapse > self.grace:
+            raise HeartbeatLostError(
+                f"batch sweep {self.name!r}: this worker could not renew its heartbeat in "
+                f"{self.store.label} for {lapse:.0f}s (grace_period {self.grace:g}s; last error: {error}), "
+                "so other workers may have taken its chunks over; it stopped after its current chunk, "
+                "which is recorded only if its claim was still its own. Run it again once the store "
+                "is back to continue"
+            )
+
+    def verify(self) -> None:
+        """A beat now, then ``check`` (before work that follows the chunks)."""
+        self.beat()
+        self.check()
 
 
 def _work(
@@ -471,12 +533,15 @@ def _work(
     stop: Any,
     progress: Callable[[dict[str, Any]], None] | None = None,
     index: int = 0,
+    lease: _Beat | None = None,
 ) -> _Outcome:
-    """Claims and evaluates chunks until none is left (or ``stop`` is set, or a budget ends)."""
+    """Claims and evaluates chunks until none is left (or ``stop`` is set, or a budget ends).
+
+    ``lease``: the run's heartbeat (the runner's own process claims as the run), else one of its own."""
     job, store = ctx.job, ctx.store
-    owner = owner_id()
+    beat = lease or _Beat(store, job.name, owner_id(), interval=job.heartbeat_interval, grace=job.grace)
+    owner = beat.owner
     outcome = _Outcome()
-    beat = _Beat(store, job.name, owner, job.heartbeat_interval)
     # Chunks that failed whole, held (claimed, unrecorded) until something succeeds: when the
     # first `fail_fast` of them failed the same way the sweep stops without recording them, so a
     # resumed run with the objective fixed evaluates them again.
@@ -499,11 +564,12 @@ def _work(
                 break
             if job.deadline is not None and time.time() >= job.deadline:
                 break
-            chunk = store.claim(job.name, owner, grace=job.grace, limit=job.max_points)
+            beat.check()
+            chunk = store.claim(job.name, owner, grace=job.grace, limit=job.max_points, run=job.run_owner)
             retry = chunk is None and job.retry_failed > 0 and not pending
             if retry:
                 # Every chunk is claimed: retry the failed points an earlier run recorded.
-                chunk = store.claim_failed(job.name, owner, run=job.run_id)
+                chunk = store.claim_failed(job.name, owner, run=job.run_id, registered=job.run_owner)
             if chunk is None:
                 if job.wait_for_others and not pending and store.counts(job.name)["chunks_in_flight"]:
                     # `fastgrid worker`: others still hold chunks; one whose worker dies goes
@@ -538,7 +604,8 @@ def _work(
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
-        beat.close()
+        if lease is None:
+            beat.close()
         with contextlib.suppress(Exception):
             store.release(job.name, owner)
         store.stop_checkpoints()
@@ -558,7 +625,9 @@ def _child(job: BatchJob, ctx: _Context | None, index: int, stop: Any, results: 
         results.put((index, outcome.chunks, outcome.points, outcome.failed, outcome.fail_reason, None))
         code = 130 if outcome.interrupted else 0
     except BaseException as exc:  # reported to the parent, which raises it
-        results.put((index, 0, 0, 0, None, f"{type(exc).__name__}: {exc}"))
+        # These two pickle whole (a message only) and tell the user what happened as they are.
+        told = isinstance(exc, SweepDeletedError | HeartbeatLostError)
+        results.put((index, 0, 0, 0, None, exc if told else f"{type(exc).__name__}: {exc}"))
         code = 1
     # A Queue's put hands the message to a feeder thread; os._exit would kill that thread before it
     # writes, losing the counts, the fail-fast reason or the error the runner must see.
@@ -612,8 +681,8 @@ def run_batch(
     workers: int = 1,
     storage: str | os.PathLike[str] | None = None,
     directory: str | os.PathLike[str] | None = None,
-    config: str | os.PathLike[str] | None = None,
-    config_model: str | None = None,
+    config: str | os.PathLike[str] | Mapping[str, Any] | ConfigCache | None = None,
+    config_model: str | type | None = None,
     allow_new: bool = False,
     top_k: int = 100,
     retry_failed: int = 1,
@@ -628,6 +697,7 @@ def run_batch(
     progress: Callable[[dict[str, Any]], None] | None = None,
     import_path: str | None = None,
     objective_timeout: float | None = None,
+    after: Callable[[BatchRun], None] | None = None,
 ) -> BatchRun:
     """Runs (or resumes) a batch sweep over the grid of ``parameters`` (see docs/batch.md).
 
@@ -641,6 +711,8 @@ def run_batch(
     ``objective_timeout`` (``[objective] timeout``): seconds one call of a ``batch`` objective may
     take; every chunk then runs in a forked child process, and a piece that runs past it is split
     until the points that hang are isolated (they fail with ``timeout after ...``).
+    ``after(run)``: work on the finished run that must not see the sweep deleted under it (the
+    returns series of its best points): done while the run is still registered as live.
     """
     started = time.perf_counter()
     if (batch is None) == (callable is None):
@@ -711,10 +783,9 @@ def run_batch(
     )
     store = open_batch_store(path)
     if fresh:
-        _refuse_fresh_while_running(store, name, grace)
         study.refuse_live_runs(grace)
+        _delete_unless_live(store, name, grace)
         study.delete()
-        store.delete(name)
     stored = store.sweep(name)
     size = (
         chunk
@@ -752,63 +823,95 @@ def run_batch(
         _refuse_changed_objectives(name, stored.get("meta") or {}, meta)
     if not wait_for_others:
         study.get()  # the study's mode is checked before the sweep is registered
-    registered = store.register(name, total=total, chunk=size, space=space, meta=meta)
-    if wait_for_others and registered["new"]:
-        # `fastgrid worker`: the one that registered the sweep creates the study and checks its
-        # mode; the others join without any Optuna storage work (a dozen queries and SQLAlchemy's
-        # set-up on an RDB storage), and only the worker that writes the top-K points opens it, at
-        # the end (checking the mode again, see _write_top).
-        try:
-            study.get()
-        except StoreMismatchError:
-            store.delete(name)
-            raise
-    objective = batch if batch is not None else callable
-    job = BatchJob(
-        name=name,
-        parameters=parameters,
-        objective=objective,
-        vectorized=batch is not None,
-        store=path,
-        chunk=size,
-        where=tuple(where),
-        require=tuple(require),
-        order=order,
-        seed=seed,
-        metrics=objective_metrics,
-        config=Path(config) if config is not None else None,
-        config_model=config_model,
-        allow_new=allow_new,
-        retry_failed=retry_failed,
-        heartbeat_interval=heartbeat_interval,
-        grace=grace,
-        fail_fast=fail_fast,
-        max_chunks=max_chunks,
-        max_points=max_points,
-        deadline=time.time() + timeout if timeout is not None else None,
-        import_path=import_path,
-        wait_for_others=wait_for_others,
-        objective_timeout=objective_timeout,
-    )
-    ctx = _Context(job, store)
-    outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress)
-    late: list[int] = []  # a stop signal during the bookkeeping below waits for its end
-    with stop_signals_deferred(late):
-        return _finish(ctx, study, outcome, child_errors, interrupted, late, top_k, started)
+    # This run is live from here to its end (between chunks, and while it writes the top points or
+    # the returns series after them): --fresh elsewhere is refused until it leaves, or goes stale.
+    config_cache = _config_cache(config, model=config_model, allow_new=allow_new)  # loaded once, here
+    run_owner = owner_id()
+    registered = store.register(name, total=total, chunk=size, space=space, meta=meta, run=run_owner)
+    lease = _Beat(store, name, run_owner, interval=heartbeat_interval, grace=grace, run=True)
+    try:
+        if wait_for_others and registered["new"]:
+            # `fastgrid worker`: the one that registered the sweep creates the study and checks its
+            # mode; the others join without any Optuna storage work (a dozen queries and SQLAlchemy's
+            # set-up on an RDB storage), and only the worker that writes the top-K points opens it, at
+            # the end (checking the mode again, see _write_top).
+            try:
+                study.get()
+            except StoreMismatchError:
+                store.delete(name)
+                raise
+        objective = batch if batch is not None else callable
+        job = BatchJob(
+            name=name,
+            parameters=parameters,
+            objective=objective,
+            vectorized=batch is not None,
+            store=path,
+            chunk=size,
+            where=tuple(where),
+            require=tuple(require),
+            order=order,
+            seed=seed,
+            metrics=objective_metrics,
+            config=config_cache,
+            retry_failed=retry_failed,
+            heartbeat_interval=heartbeat_interval,
+            grace=grace,
+            fail_fast=fail_fast,
+            max_chunks=max_chunks,
+            max_points=max_points,
+            deadline=time.time() + timeout if timeout is not None else None,
+            import_path=import_path,
+            wait_for_others=wait_for_others,
+            objective_timeout=objective_timeout,
+            run_owner=run_owner,
+        )
+        ctx = _Context(job, store)
+        outcome, child_errors, interrupted = _run_workers(ctx, job, workers, progress, lease)
+        late: list[int] = []  # a stop signal during the bookkeeping below waits for its end
+        with stop_signals_deferred(late):
+            run = _finish(ctx, study, outcome, child_errors, interrupted, late, top_k, started, lease)
+        if after is not None:
+            after(run)
+        return run
+    finally:
+        lease.close()
+        with contextlib.suppress(Exception):  # a store gone for good: its registration goes stale
+            store.leave(name, run_owner)
+
+
+def _config_cache(
+    config: str | os.PathLike[str] | Mapping[str, Any] | ConfigCache | None,
+    *,
+    model: str | type | None,
+    allow_new: bool,
+) -> ConfigCache | None:
+    """``config`` (a file's path, the config itself as a mapping, or a cache) as a loaded cache."""
+    if config is None or isinstance(config, ConfigCache):
+        cache = config
+    elif isinstance(config, Mapping):
+        cache = ConfigCache.from_mapping(config, model=model, allow_new=allow_new)
+    else:
+        cache = ConfigCache(Path(config), model=model, allow_new=allow_new)
+    if cache is not None:
+        cache.fingerprint  # noqa: B018 - loaded (and checked) here, once, before any worker starts
+    return cache
 
 
 def _finish(
     ctx: _Context,
     study: Any,
     outcome: _Outcome,
-    child_errors: list[str],
+    child_errors: list[str | BaseException],
     interrupted: bool,
     late: list[int],
     top_k: int,
     started: float,
+    lease: _Beat,
 ) -> BatchRun:
     """After the chunks: the counts, the fail-fast and worker errors, the top-K Optuna trials."""
     job, name, objective_metrics = ctx.job, ctx.job.name, ctx.job.metrics
+    lease.verify()  # the sweep is still this run's (not deleted under it), and its store reachable
     results = BatchResults(ctx.store, name)
     counts = results.counts()
     if outcome.fail_reason is not None:
@@ -817,6 +920,9 @@ def _finish(
             f"stopped (nothing of them was recorded): {outcome.fail_reason}",
             reason=outcome.fail_reason,
         )
+    for error in child_errors:
+        if isinstance(error, BaseException):
+            raise error
     if child_errors:
         raise RuntimeError(f"batch sweep {name!r}: a worker process failed: {child_errors[0]}")
     leaders = results.leaders(max(top_k, 1)) if counts["done"] - counts["failed"] else []
@@ -872,26 +978,27 @@ def delete_batch_sweep(
 ) -> None:
     """What a per-trial run with ``fresh=True`` deletes of a batch sweep of the same name (its
     chunks and columns, in one transaction; the caller then deletes the Optuna study). Raises
-    :class:`SweepInUseError`, deleting nothing, while a worker of a batch run holds a chunk."""
+    :class:`SweepInUseError`, deleting nothing, while a batch run of it is live."""
     store = open_batch_store(store_path(storage, directory))
     try:
-        _refuse_fresh_while_running(store, name, grace)
-        store.delete(name)
+        _delete_unless_live(store, name, grace)
     finally:
         store.close()
 
 
-def _refuse_fresh_while_running(store: ChunkStore, name: str, grace: float) -> None:
-    """``--fresh`` deletes the sweep: never under a worker that still holds a chunk of it (its next
-    write failed with a KeyError traceback; the per-trial runner refuses the same way). A worker
-    counts as alive by the rule that keeps other workers from taking its chunk."""
-    if store.sweep(name) is None:
-        return
-    for c in store.live_claims(name, grace=grace):
+def _delete_unless_live(store: ChunkStore, name: str, grace: float) -> None:
+    """``--fresh`` deletes the sweep: never under a live run of it (a run is registered in the store
+    from its start to its end, between chunks too; one that stopped beating for ``grace`` seconds,
+    or died on this host, is not live: the rule that lets other workers take a chunk over). Raises
+    SweepInUseError naming who runs it, as the per-trial runner refuses."""
+    live = store.delete_unless_live(name, grace=grace)
+    if live:
+        who = "; ".join(
+            describe_run(h, age=h["age"]) + (f", chunk {h['chunk']}" if "chunk" in h else "") for h in live
+        )
         raise SweepInUseError(
-            f"batch sweep {name!r} is being run by another process (worker {c['owner']}, chunk "
-            f"{c['chunk']}); fresh=True (--fresh) would delete its results under it. Stop that run "
-            "first, or run without --fresh to join it"
+            f"batch sweep {name!r} is being run by another process ({who}); fresh=True (--fresh) "
+            "would delete its results under it. Stop that run first, or run without --fresh to join it"
         )
 
 
@@ -914,16 +1021,24 @@ def _refuse_changed_objectives(name: str, stored: Mapping[str, Any], now: Mappin
 
 
 def _run_workers(
-    ctx: _Context, job: BatchJob, workers: int, progress: Callable[[dict[str, Any]], None] | None
-) -> tuple[_Outcome, list[str], bool]:
-    """This process is worker 0; workers 1..N-1 are forked (or forkserver) processes."""
+    ctx: _Context,
+    job: BatchJob,
+    workers: int,
+    progress: Callable[[dict[str, Any]], None] | None,
+    lease: _Beat,
+) -> tuple[_Outcome, list[str | BaseException], bool]:
+    """This process is worker 0 (claiming as the run ``lease`` beats for); workers 1..N-1 are
+    forked (or forkserver) processes."""
     if workers == 1:
-        return _work(ctx, stop=threading.Event(), progress=progress), [], False
+        return _work(ctx, stop=threading.Event(), progress=progress, lease=lease), [], False
+    lease.pause()  # no thread of ours while forking (a fork copies the locks a thread holds)
     # fork copies the parent's imports, grid and objective for free, but is unsafe once threads run
     # (a lock held by another thread stays locked in the child forever); then a forkserver that has
     # preloaded fastgrid and the objective's module starts them almost as fast.
     forking = threading.active_count() == 1 and "fork" in mp.get_all_start_methods()
     mpctx: Any = mp.get_context("fork" if forking else "forkserver")
+    if not forking:
+        lease.start()
     if not forking:
         if not isinstance(job.objective, str):
             try:
@@ -950,13 +1065,16 @@ def _run_workers(
         )
         for i in range(1, workers)
     ]
-    for p in procs:
-        p.start()
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        lease.start()
     interrupted = False
-    errors: list[str] = []
+    errors: list[str | BaseException] = []
     outcome = _Outcome()
     try:
-        outcome = _work(ctx, stop=stop, progress=progress)
+        outcome = _work(ctx, stop=stop, progress=progress, lease=lease)
         if outcome.interrupted:
             # _work stopped this process's share on Ctrl-C (or SIGTERM): stop the others too, or
             # they would run the rest of the grid before the run returns.
@@ -993,7 +1111,7 @@ def _run_workers(
             errors.append(error)
     if not interrupted and not outcome.interrupted and outcome.fail_reason is None and not errors:
         # A worker that died (kill -9) left its chunk claimed: its pid is gone, so claim it now.
-        rest = _work(ctx, stop=threading.Event(), progress=progress)
+        rest = _work(ctx, stop=threading.Event(), progress=progress, lease=lease)
         outcome.chunks += rest.chunks
         outcome.points += rest.points
     interrupted = interrupted or any(p.exitcode == 130 for p in procs)

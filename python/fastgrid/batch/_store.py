@@ -11,7 +11,10 @@ store's ``fastgrid.db``, or the PostgreSQL database):
   claiming worker and its last heartbeat, counts and timing;
 - ``fastgrid_batch_columns``: one BLOB per (chunk, column): parameter, metric, ``feasible``,
   ``status``, ``reason`` and ``duration`` columns of the chunk's rows (see ``_codec``);
-- ``fastgrid_batch_leaders``: which worker writes which top-K point to the Optuna study.
+- ``fastgrid_batch_leaders``: which worker writes which top-K point to the Optuna study;
+- ``fastgrid_batch_runs``: the runs of a sweep in progress (``run_batch`` calls: a ``fastgrid run``
+  or ``fastgrid worker``), each with a heartbeat, from registering the sweep to their end: a run
+  is live for its whole duration (between chunks too), so ``--fresh`` never deletes under it.
 
 A chunk's columns and its ``done`` mark are written in one transaction, by the worker that holds
 the claim (checked inside that transaction), so a chunk is recorded exactly once and a kill -9
@@ -29,7 +32,6 @@ import os
 import socket
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +41,16 @@ from typing import Any, TypeVar
 import numpy as np
 
 from fastgrid.batch._codec import decode, encode
-from fastgrid.exceptions import StoreMismatchError
+from fastgrid.exceptions import StoreMismatchError, SweepDeletedError
+from fastgrid.sqlitefile import (
+    BUSY_TIMEOUT_S,
+    connect,
+    open_file,
+    retry_busy,
+    store_errors,
+    use_wal,
+    write_transaction,
+)
 
 __all__ = ["LEADER_LEASE_S", "BatchStore", "Chunk", "ChunkStore", "owner_dead", "owner_id"]
 
@@ -83,6 +94,13 @@ CREATE TABLE IF NOT EXISTS fastgrid_batch_leaders (
     owner TEXT NOT NULL,
     since {float} NOT NULL,
     PRIMARY KEY (sweep, slot)
+);
+CREATE TABLE IF NOT EXISTS fastgrid_batch_runs (
+    sweep TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    started {float} NOT NULL,
+    beat {float} NOT NULL,
+    PRIMARY KEY (sweep, owner)
 )
 """
 
@@ -98,7 +116,6 @@ LEADER_LEASE_S = 120.0
 # The holder of a top-K slot already written to the study (never a worker: no host, no pid).
 WRITTEN = "written"
 
-_BUSY_TIMEOUT_S = 60.0
 # A checkpoint copies the WAL into the database file and fsyncs both. Inside a commit (SQLite's
 # autocheckpoint, every 4 MB) it put an fsync on every chunk's clock: two thirds of the time spent
 # writing columns, measured on this machine (issue 13). The writer turns autocheckpoints off and a
@@ -138,7 +155,10 @@ class _Checkpointer:
         self._wake.set()
 
     def _run(self, path: Path) -> None:
-        conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn = connect(path)
+        except sqlite3.Error:  # the work goes on without checkpoints; SQLite's next open does one
+            return
         try:
             while True:
                 self._wake.wait()
@@ -153,7 +173,7 @@ class _Checkpointer:
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        self._thread.join(timeout=_BUSY_TIMEOUT_S)
+        self._thread.join(timeout=BUSY_TIMEOUT_S)
 
 
 def owner_id() -> str:
@@ -271,9 +291,18 @@ class ChunkStore:
         return [r[0] for r in self._read("SELECT name FROM fastgrid_batch_sweeps ORDER BY name")]
 
     def register(
-        self, name: str, *, total: int, chunk: int, space: Mapping[str, Any], meta: Mapping[str, Any]
+        self,
+        name: str,
+        *,
+        total: int,
+        chunk: int,
+        space: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        run: str | None = None,
     ) -> dict[str, Any]:
-        """Records the sweep, or checks that the stored one has the same grid and chunk size.
+        """Records the sweep, or checks that the stored one has the same grid and chunk size, and
+        (``run``: an ``owner_id``) registers that run of it in the same transaction, so no
+        ``--fresh`` can delete the sweep between the two (``leave`` ends the registration).
 
         Returns the stored sweep (see ``sweep``) with ``new``: whether this call recorded it.
         Raises StoreMismatchError naming what differs (the caller decides about ``--fresh``).
@@ -309,6 +338,14 @@ class ChunkStore:
             self._exec(
                 conn, "UPDATE fastgrid_batch_sweeps SET meta = ? WHERE name = ?", (json.dumps(meta), name)
             )
+            if run is not None:
+                self._exec(
+                    conn,
+                    "INSERT INTO fastgrid_batch_runs (sweep, owner, started, beat) "
+                    f"VALUES (?, ?, {self._NOW}, {self._NOW}) "
+                    "ON CONFLICT (sweep, owner) DO UPDATE SET beat = excluded.beat",
+                    (name, run),
+                )
             return bool(inserted == 1)
 
         new = self._transact(op)
@@ -324,18 +361,35 @@ class ChunkStore:
         )
 
     def delete(self, name: str) -> None:
-        """Removes the sweep and every chunk and column of it."""
+        """Removes the sweep and every chunk and column of it (and its runs' registrations)."""
+        self._transact(lambda conn: self._delete(conn, name))
 
-        def op(conn: Any) -> None:
-            for table, key in (
-                ("fastgrid_batch_leaders", "sweep"),
-                ("fastgrid_batch_columns", "sweep"),
-                ("fastgrid_batch_chunks", "sweep"),
-                ("fastgrid_batch_sweeps", "name"),
-            ):
-                self._exec(conn, f"DELETE FROM {table} WHERE {key} = ?", (name,))
+    def _delete(self, conn: Any, name: str) -> None:
+        for table, key in (
+            ("fastgrid_batch_runs", "sweep"),
+            ("fastgrid_batch_leaders", "sweep"),
+            ("fastgrid_batch_columns", "sweep"),
+            ("fastgrid_batch_chunks", "sweep"),
+            ("fastgrid_batch_sweeps", "name"),
+        ):
+            self._exec(conn, f"DELETE FROM {table} WHERE {key} = ?", (name,))
 
-        self._transact(op)
+    def delete_unless_live(self, name: str, *, grace: float) -> list[dict[str, Any]]:
+        """What ``--fresh`` does: deletes the sweep (as ``delete``) unless a run of it is live (see
+        ``live_runs``); returns those runs, deleting nothing, when there are. One transaction on
+        the sweep's locked row, so no run registers itself between the check and the delete."""
+
+        def op(conn: Any) -> list[dict[str, Any]]:
+            if self._exec(
+                conn, f"SELECT name FROM fastgrid_batch_sweeps WHERE name = ?{self._LOCK_ROW}", (name,)
+            ).fetchone():
+                live = self._live(conn, name, grace)
+                if live:
+                    return live
+            self._delete(conn, name)
+            return []
+
+        return self._transact(op)
 
     # --- claims -------------------------------------------------------------------------------
 
@@ -344,24 +398,74 @@ class ChunkStore:
         store's clock, or (this host) its process is dead. ``claim`` takes such a chunk over."""
         return (beat is not None and float(beat) < now - grace) or owner_dead(holder, self._host)
 
-    def live_claims(self, name: str, *, grace: float) -> list[dict[str, Any]]:
-        """The claimed chunks of sweep ``name`` whose worker is not stale (the rule ``claim`` uses):
-        ``chunk`` and ``owner`` of each, in chunk order."""
-        rows = self._read(
-            f"SELECT chunk, owner, beat, {self._NOW} FROM fastgrid_batch_chunks "
-            "WHERE sweep = ? AND state = 'claimed' ORDER BY chunk",
-            (name,),
-        )
+    def live_runs(self, name: str, *, grace: float) -> list[dict[str, Any]]:
+        """Who runs sweep ``name`` now: its registered runs that are not stale (the rule ``claim``
+        applies to a chunk's worker), else (an older fastgrid registers no run) the workers of its
+        live claims. Each: ``owner``, ``host``, ``pid``, ``age`` (seconds since its heartbeat, by
+        the store's clock) and, for a claim, ``chunk``."""
+        return self._transact(lambda conn: self._live(conn, name, grace))
+
+    def _live(self, conn: Any, name: str, grace: float) -> list[dict[str, Any]]:
+        def who(holder: str, beat: Any, now: Any) -> dict[str, Any]:
+            host, pid, _ = [*holder.split("/", 2), "", ""][:3]
+            return {"owner": holder, "host": host, "pid": pid, "age": float(now) - float(beat or now)}
+
+        runs = [
+            who(holder, beat, now)
+            for holder, beat, now in self._exec(
+                conn,
+                f"SELECT owner, beat, {self._NOW} FROM fastgrid_batch_runs WHERE sweep = ? ORDER BY started",
+                (name,),
+            ).fetchall()
+            if not self._stale(holder, beat, float(now), grace)
+        ]
+        if runs:
+            return runs
         return [
-            {"chunk": int(chunk), "owner": holder}
-            for chunk, holder, beat, now in rows
+            {**who(holder, beat, now), "chunk": int(chunk)}
+            for chunk, holder, beat, now in self._exec(
+                conn,
+                f"SELECT chunk, owner, beat, {self._NOW} FROM fastgrid_batch_chunks "
+                "WHERE sweep = ? AND state = 'claimed' ORDER BY chunk",
+                (name,),
+            ).fetchall()
             if holder and not self._stale(holder, beat, float(now), grace)
         ]
 
-    def claim(self, name: str, owner: str, *, grace: float, limit: int | None = None) -> Chunk | None:
+    def _deleted(self, name: str, *, registration: bool = False) -> SweepDeletedError:
+        """The error of a run whose sweep (or, ``registration``, whose run's registration) is gone."""
+        if registration:
+            return SweepDeletedError(
+                f"batch sweep {name!r}: this run's registration in {self.label} was removed (its "
+                "heartbeat had stopped for longer than grace_period, so another process took the sweep "
+                "as unused, and may have deleted it with --fresh); this run stopped and wrote nothing "
+                "more. Run it again to continue or start over"
+            )
+        return SweepDeletedError(
+            f"no batch sweep named {name!r} in {self.label}: it was deleted while this run was running "
+            "it (by --fresh of another process or an older fastgrid, or by hand); this run stopped and "
+            "wrote nothing more. Run it again to start over"
+        )
+
+    def _check_run(self, conn: Any, name: str, run: str | None) -> None:
+        """Raises SweepDeletedError when the run ``run`` (None: none to check) is no longer
+        registered: its sweep was deleted, or taken as unused, under it."""
+        if (
+            run is not None
+            and not self._exec(
+                conn, "SELECT 1 FROM fastgrid_batch_runs WHERE sweep = ? AND owner = ?", (name, run)
+            ).fetchone()
+        ):
+            raise self._deleted(name, registration=True)
+
+    def claim(
+        self, name: str, owner: str, *, grace: float, limit: int | None = None, run: str | None = None
+    ) -> Chunk | None:
         """The next chunk for ``owner``: a stale claim (its worker stopped beating or died on this
         host) first, then the next never-claimed chunk (only one starting below slot ``limit``,
-        when given). None when every chunk is done or held. Claims serialize on the sweep's row."""
+        when given). None when every chunk is done or held. Claims serialize on the sweep's row.
+        Raises SweepDeletedError when the sweep is gone, or the run ``owner`` works for (``run``)
+        is no longer registered."""
 
         def op(conn: Any) -> Chunk | None:
             sweep = self._exec(
@@ -371,7 +475,8 @@ class ChunkStore:
                 (name,),
             ).fetchone()
             if sweep is None:
-                raise KeyError(f"no batch sweep named {name!r} in {self.label}")
+                raise self._deleted(name)
+            self._check_run(conn, name, run)
             total, size, index, now = int(sweep[0]), int(sweep[1]), int(sweep[2]), float(sweep[3])
             for chunk, start, stop, claims, holder, beat in self._exec(
                 conn,
@@ -406,11 +511,13 @@ class ChunkStore:
 
         return self._transact(op)
 
-    def claim_failed(self, name: str, owner: str, *, run: str) -> Chunk | None:
+    def claim_failed(self, name: str, owner: str, *, run: str, registered: str | None = None) -> Chunk | None:
         """A recorded chunk with failed points that no worker of run ``run`` recorded, claimed again
-        for ``owner`` (its rows stay until the retry's rows replace them). None when there is none."""
+        for ``owner`` (its rows stay until the retry's rows replace them). None when there is none.
+        ``registered``: as ``claim``'s ``run``."""
 
         def op(conn: Any) -> Chunk | None:
+            self._check_run(conn, name, registered)
             for chunk, start, stop, claims, info in self._exec(
                 conn,
                 "SELECT chunk, start, stop, claims, info FROM fastgrid_batch_chunks "
@@ -440,7 +547,9 @@ class ChunkStore:
             row = self._exec(
                 conn, f"SELECT {self._NOW} FROM fastgrid_batch_sweeps WHERE name = ?{self._LOCK_ROW}", (name,)
             ).fetchone()
-            now = float(row[0]) if row is not None else time.time()
+            if row is None:
+                raise self._deleted(name)
+            now = float(row[0])
             mine = []
             for slot in slots:
                 held = self._exec(
@@ -477,14 +586,37 @@ class ChunkStore:
 
         self._transact(op)
 
-    def beat(self, name: str, owner: str) -> None:
-        """Heartbeat: every claim of ``owner`` is alive now."""
-        self._transact(
-            lambda conn: self._exec(
+    def beat(self, name: str, owner: str, *, run: bool = False) -> bool:
+        """Heartbeat: every claim of ``owner`` (and, ``run``, its registration as a run) is alive
+        now. False when the sweep is gone, or (``run``) the registration: the run must stop."""
+
+        def op(conn: Any) -> bool:
+            self._exec(
                 conn,
                 f"UPDATE fastgrid_batch_chunks SET beat = {self._NOW} "
                 "WHERE sweep = ? AND owner = ? AND state = 'claimed'",
                 (name, owner),
+            )
+            if (
+                run
+                and not self._exec(
+                    conn,
+                    f"UPDATE fastgrid_batch_runs SET beat = {self._NOW} WHERE sweep = ? AND owner = ?",
+                    (name, owner),
+                ).rowcount
+            ):
+                return False
+            return bool(
+                self._exec(conn, "SELECT 1 FROM fastgrid_batch_sweeps WHERE name = ?", (name,)).fetchone()
+            )
+
+        return self._transact(op)
+
+    def leave(self, name: str, owner: str) -> None:
+        """Ends the registration of the run ``owner`` (its clean end)."""
+        self._transact(
+            lambda conn: self._exec(
+                conn, "DELETE FROM fastgrid_batch_runs WHERE sweep = ? AND owner = ?", (name, owner)
             )
         )
 
@@ -527,7 +659,11 @@ class ChunkStore:
                 f"WHERE sweep = ? AND chunk = ?{self._LOCK_ROW}",
                 (name, chunk.index),
             ).fetchone()
-            if row is None or row[0] != owner or row[1] != "claimed":
+            if row is None:
+                # A claimed chunk's row goes only with its sweep: deleted (and perhaps created
+                # again) under this run, which must not write into what stands there now.
+                raise self._deleted(name)
+            if row[0] != owner or row[1] != "claimed":
                 return False
             # A retried or taken-over chunk may hold rows of an earlier attempt: replace them all.
             self._exec(
@@ -630,21 +766,24 @@ class BatchStore(ChunkStore):
     # Epoch seconds (SQLite's 'now' is UTC to the millisecond).
     _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         super().__init__()
         self.path = Path(path)
+        # Read-only (reports): nothing is created or written, also in a read-only folder.
+        self.readonly = readonly
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._opened = False  # a reconnect (after fork or close) never creates the file again
         self._checkpointer: _Checkpointer | None = None
         self._unchecked = 0  # bytes written since the last checkpoint was asked for
         with self._lock:
             self._connection()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path}
+        return {"path": self.path, "readonly": self.readonly}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
+        self.__init__(state["path"], readonly=state.get("readonly", False))  # type: ignore[misc]
 
     @property
     def label(self) -> str:
@@ -656,41 +795,47 @@ class BatchStore(ChunkStore):
         if self._conn is not None:
             # Forked: the parent's connection must not be closed (or used) here; keep it alive.
             _INHERITED.append(self._conn)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn = open_file(self.path, self._prepare, readonly=self.readonly, create=not self._opened)
+        self._conn, self._pid, self._opened = conn, os.getpid(), True
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        statements = schema_statements(int_type="INTEGER", float_type="REAL", blob_type="BLOB")
+        if self.readonly:
+            # Tables not there yet (no batch sweep stored): empty ones, as a new store would have
+            # (only those: a temporary table would hide a stored one of the same name).
+            stored = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            prefix = "CREATE TABLE IF NOT EXISTS "
+            for statement in statements:
+                if statement[len(prefix) :].split(maxsplit=1)[0] not in stored:
+                    conn.execute("CREATE TEMP TABLE " + statement[len(prefix) :])
+            return
+        use_wal(conn, self.path)
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _Checkpointer
 
         def create(c: sqlite3.Connection) -> None:
-            for statement in schema_statements(int_type="INTEGER", float_type="REAL", blob_type="BLOB"):
+            for statement in statements:
                 c.execute(statement)
 
         self._begin(conn, create)
-        self._conn, self._pid = conn, os.getpid()
-        return conn
 
     def _begin(self, conn: sqlite3.Connection, op: Callable[[sqlite3.Connection], _T]) -> _T:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = op(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return result
+        with write_transaction(conn):
+            return op(conn)
 
+    # A transaction that failed busy was rolled back whole: ChunkStore's operations are safe to run
+    # again (PgBatchStore runs them again after a lost connection too).
     def _transact(self, op: Callable[[Any], _T]) -> _T:
         with self._lock:
-            return self._begin(self._connection(), op)
+            conn = self._connection()
+            with store_errors(self.path):
+                return retry_busy(lambda: self._begin(conn, op))
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
-            return self._connection().execute(sql, args).fetchall()
+            conn = self._connection()
+            with store_errors(self.path):
+                return retry_busy(lambda: conn.execute(sql, args).fetchall())
 
     def _exec(self, conn: Any, sql: str, args: Sequence[Any] = ()) -> Any:
         return conn.execute(sql, args)

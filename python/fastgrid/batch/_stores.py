@@ -10,9 +10,10 @@ from fastgrid.batch._store import BatchStore, ChunkStore
 __all__ = ["open_batch_store"]
 
 
-def open_batch_store(location: str | os.PathLike[str]) -> ChunkStore:
+def open_batch_store(location: str | os.PathLike[str], *, readonly: bool = False) -> ChunkStore:
     """The store at ``location``: a ``fastgrid+postgresql://`` or ``postgresql://`` URL
-    (:class:`PgBatchStore`) or an SQLite file (:class:`BatchStore`)."""
+    (:class:`PgBatchStore`) or an SQLite file (:class:`BatchStore`). ``readonly`` (reports): an SQLite
+    file is neither created nor written, and may be in a read-only folder."""
     if is_postgres_url(location):
         return PgBatchStore(str(location))
-    return BatchStore(location)
+    return BatchStore(location, readonly=readonly)

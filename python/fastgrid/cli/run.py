@@ -13,9 +13,11 @@ from fastgrid.cli._echo import echo_best
 from fastgrid.cli._main import InputError, RunError, main
 from fastgrid.exceptions import (
     BatchFailedError,
+    HeartbeatLostError,
     StoreError,
     SweepAbortedError,
     SweepChangedError,
+    SweepDeletedError,
     SweepFileError,
 )
 
@@ -32,7 +34,7 @@ def run_sweep_file(sweep_file: str, **options: Any) -> SweepResult:
         return Sweep.from_file(sweep_file, **options).run()
     except (SweepFileError, SweepChangedError, StoreError) as exc:
         raise InputError(str(exc)) from None
-    except (SweepAbortedError, BatchFailedError) as exc:
+    except (SweepAbortedError, BatchFailedError, SweepDeletedError, HeartbeatLostError) as exc:
         raise RunError(str(exc)) from None
     except (ValueError, OSError) as exc:
         # Config files, models and storage URLs are checked when the run opens them.

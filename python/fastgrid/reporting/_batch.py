@@ -171,7 +171,7 @@ def load_batch_report(
             f"sweep {name!r} is a batch sweep, but its results file {store} does not exist "
             "(run it, or pass the storage it used with --storage)"
         )
-    results = BatchResults(open_batch_store(store), name)
+    results = BatchResults(open_batch_store(store, readonly=True), name)
     counts = results.counts()
     counts.update(reused=0, pruned=0, running=counts.get("points_in_flight", 0))
     return BatchReport(

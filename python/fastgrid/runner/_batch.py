@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from fastgrid.stats import describe_returns, pack_returns, returns_series
 from fastgrid.sweepfile import key_name
 
 if TYPE_CHECKING:
+    from fastgrid.config import ConfigCache
     from fastgrid.study import Row
 
 __all__ = ["BatchSweepResult", "run_batch_sweep"]
@@ -106,7 +108,7 @@ class _Progress:
             return
         self._last = now
         if self._store is None:
-            self._store = open_batch_store(self.path)
+            self._store = open_batch_store(self.path, readonly=True)
         stored = self._store.sweep(self.name)
         if stored is None:
             return
@@ -149,9 +151,23 @@ def run_batch_sweep(
     if spec.sweep.end_at is not None:
         left = (spec.sweep.end_at - datetime.now(spec.sweep.end_at.tzinfo)).total_seconds()
         options["timeout"] = max(left, 0.0) if options["timeout"] is None else min(options["timeout"], left)
+    config = plan.config_cache()
+    if config is not None:
+        # The default config (a file, or Sweep(config={...}), which the options lacked), loaded once
+        # here and checked against the parameters before anything runs, as a per-trial run does.
+        problems = plan.config_problems(config)
+        if problems:
+            raise SweepFileError(plan.source, problems)
+        options.update(config=config, config_model=None, allow_new=False)
     path = store_path(options["storage"], plan.directory)
     if more is not None:
-        stored = None if fresh else open_batch_store(path).sweep(options["name"])
+        stored = None
+        if not fresh:
+            reading = open_batch_store(path, readonly=True)
+            try:
+                stored = reading.sweep(options["name"])
+            finally:
+                reading.close()
         claimed = stored["next_chunk"] * stored["chunk"] if stored is not None else 0
         options["max_points"] = claimed + more
     objective = options.get("batch")
@@ -175,6 +191,12 @@ def run_batch_sweep(
     received: list[int] = []  # the signal that stopped the run, if one did
     # SIGTERM and SIGHUP act as Ctrl-C (docker stop, systemd): chunks in flight are released and
     # the run exits 128 + the signal after recording what finished, as a per-trial run does.
+
+    def keep_returns(run: Any) -> None:
+        # Inside run_batch, while the run is registered: --fresh elsewhere waits for its end.
+        if run.ran and not run.interrupted and run.study is not None and supports_returns:
+            _keep_batch_returns(plan, run, objective, config)
+
     with _Progress(options["name"], path, tty) as bar, first_interrupt_only(received):
         run = run_batch(
             spec.parameters,
@@ -182,10 +204,9 @@ def run_batch_sweep(
             fresh=fresh,
             wait_for_others=plan.wait_for_others,
             progress=bar.update if show else None,
+            after=keep_returns,
         )
     assert run.results is not None
-    if run.ran and not run.interrupted and run.study is not None and supports_returns:
-        _keep_batch_returns(plan, run, objective)
     objective_metrics = spec.sweep.objective_metrics
     top = [as_row(r, objective_metrics) for r in run.top]
     best = as_row(run.best, objective_metrics) if run.best is not None else None
@@ -197,7 +218,7 @@ def run_batch_sweep(
     counts.update(reused=0, pruned=0, running=counts.get("points_in_flight", 0))
     best_config = best_path = None
     if best is not None:
-        best_config, best_path = _write_best_config(plan, best)
+        best_config, best_path = _write_best_config(plan, best, config)
     results = run.results
     return BatchSweepResult(
         name=run.name,
@@ -231,7 +252,7 @@ def _takes_returns(fn: Any) -> bool:
         return False
 
 
-def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any) -> None:
+def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any, cache: ConfigCache | None) -> None:
     """Keeps the returns series of a batch sweep's best ``keep_returns`` points (issue 16).
 
     Scoring every point with its whole series would cost a points x periods array per chunk, so
@@ -255,8 +276,8 @@ def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any) -> None:
     rng = np.random.default_rng(sweep.seed or 0)
     picked = np.sort(rng.choice(done, size=min(SHARPE_SAMPLE, len(done)), replace=False))
     sample = results.rows_at(picked)
-    cache = plan.config_cache()
-    config = cache.to_dict() if cache is not None else {}
+    # The read-only view the chunks got (an objective that wrote to it would change later calls).
+    config: Mapping[str, Any] = cache.snapshot if cache is not None else {}
     series = _returns_of(objective, [r["params"] for r in top + sample], results, config, plan.source)
     stats = [describe_returns(s) for s in series]
     sharpes = np.array([float(s.sharpe) for s in stats[len(top) :]])
@@ -285,7 +306,7 @@ def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any) -> None:
 
 
 def _returns_of(
-    objective: Any, params: list[dict[str, Any]], results: Any, config: dict[str, Any], source: str
+    objective: Any, params: list[dict[str, Any]], results: Any, config: Mapping[str, Any], source: str
 ) -> list[np.ndarray[Any, Any]]:
     """Each point's returns series, from ``objective(columns, config, returns=True)``."""
     out: list[np.ndarray[Any, Any]] = []
@@ -309,15 +330,9 @@ def _returns_of(
     return out
 
 
-def _write_best_config(plan: SweepPlan, best: Row) -> tuple[dict[str, Any], Path]:
-    point = nest(best["params"])
-    section = plan.spec.config
-    if section is not None:
-        from fastgrid.config import ConfigCache
-
-        merged = ConfigCache(section.path, model=section.model, allow_new=section.allow_new).merged(point)
-    else:
-        merged = point
+def _write_best_config(plan: SweepPlan, best: Row, config: ConfigCache | None) -> tuple[dict[str, Any], Path]:
+    # The config the run used (loaded when it started), not the file as it is now.
+    merged = config.merged(best["params"]) if config is not None else nest(best["params"])
     folder = plan.runs_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "best_config.json"

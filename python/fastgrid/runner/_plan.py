@@ -6,6 +6,7 @@ workers (threads or spawned processes), which rebuild the grid, samplers and obj
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from fastgrid._core import Expression, Grid, parse_parameters
 from fastgrid.config import ConfigCache
-from fastgrid.exceptions import SweepFileError
+from fastgrid.exceptions import ConfigError, SweepFileError
 from fastgrid.refs import by_value, from_value
-from fastgrid.sweepfile import SweepFile, parameter_problems
+from fastgrid.sweepfile import SweepFile, bare_lists, parameter_leaves, parameter_problems
 
 if TYPE_CHECKING:
     # Optuna's samplers and the storages are imported where a per-trial run asks for them: a
@@ -26,6 +27,33 @@ if TYPE_CHECKING:
     from fastgrid.samplers import SearchSpace
 
 __all__ = ["SweepPlan", "add_import_path"]
+
+
+def _lookup(tree: Any, path: str) -> tuple[bool, Any]:
+    node = tree
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _bare_list_problem(path: str, current: Any, parameters: Any) -> str:
+    written: Any = next(
+        (leaf for p, leaf in parameter_leaves(parameters) if p.split("].", 1)[-1] == path), []
+    )
+    values = json.dumps(written, default=str)
+    kind = (
+        "a number"
+        if isinstance(current, int | float) and not isinstance(current, bool)
+        else ("a table" if isinstance(current, dict) else f"a {type(current).__name__}")
+    )
+    return (
+        f"parameters.{path}: a bare list is ONE fixed value (every trial would get the list {values}), "
+        f"but the default config's {path} is {kind} ({json.dumps(current, default=str)}). "
+        f'To sweep these values write {path} = {{ type = "grid", values = {values} }}; '
+        f'to pass the list itself write {path} = {{ type = "fixed", value = {values} }}'
+    )
 
 
 def add_import_path(folder: str | None) -> None:
@@ -89,6 +117,28 @@ class SweepPlan:
     def runs_dir(self) -> Path:
         """Where trial folders and the best config go: ``DIRECTORY/runs/NAME``."""
         return self.directory / "runs" / self.name
+
+    def config_problems(self, config: Any) -> list[str]:
+        """What the default config says of the parameters, before anything runs (both modes): a
+        bare list that replaces a value of another type (issue 11: ``stop_loss = [0.03]`` meant as
+        an axis) and, merging the first grid point once, a parameter path the config lacks (a batch
+        sweep ran its whole grid and then failed writing the best config). ``config``: the run's
+        config cache (anything with ``merged``; ``to_dict`` when the sweep has a config)."""
+        problems = []
+        if self.has_config:
+            defaults = config.to_dict()
+            for path in bare_lists(self.spec.parameters):
+                found, current = _lookup(defaults, path)
+                if found and not isinstance(current, list):
+                    problems.append(_bare_list_problem(path, current, self.spec.parameters))
+        if not problems and self.grid_mode:
+            grid = self.grid()
+            if len(grid) > 0:
+                try:
+                    config.merged(grid[0])
+                except ConfigError as exc:
+                    problems.append(f"config: {exc}")
+        return problems
 
     def grid(self) -> Any:
         """The sweep's grid, built once per process (a tree of 100,000 values takes a while)."""

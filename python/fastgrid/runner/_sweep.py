@@ -30,7 +30,7 @@ from fastgrid.exceptions import SweepAbortedError, SweepChangedError, SweepFileE
 from fastgrid.plain import plain
 from fastgrid.runner._plan import SweepPlan, add_import_path
 from fastgrid.runner._signals import first_interrupt_only, stop_signals_deferred, stray_threads
-from fastgrid.sweepfile import SweepFile, bare_lists, format_errors, load_sweep_file, parameter_leaves
+from fastgrid.sweepfile import SweepFile, bare_lists, format_errors, load_sweep_file
 
 if TYPE_CHECKING:
     # The per-trial machinery (Optuna, the worker, the study readers) is imported where a per-trial
@@ -58,33 +58,6 @@ def _seconds(value: float) -> str:
         if value >= size and value % size == 0:
             return f"{int(value // size)}{unit}"
     return f"{value:g}s"
-
-
-def _lookup(tree: Any, path: str) -> tuple[bool, Any]:
-    node = tree
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
-def _bare_list_problem(path: str, current: Any, parameters: Any) -> str:
-    written: Any = next(
-        (leaf for p, leaf in parameter_leaves(parameters) if p.split("].", 1)[-1] == path), []
-    )
-    values = json.dumps(written, default=str)
-    kind = (
-        "a number"
-        if isinstance(current, int | float) and not isinstance(current, bool)
-        else ("a table" if isinstance(current, dict) else f"a {type(current).__name__}")
-    )
-    return (
-        f"parameters.{path}: a bare list is ONE fixed value (every trial would get the list {values}), "
-        f"but the default config's {path} is {kind} ({json.dumps(current, default=str)}). "
-        f'To sweep these values write {path} = {{ type = "grid", values = {values} }}; '
-        f'to pass the list itself write {path} = {{ type = "fixed", value = {values} }}'
-    )
 
 
 class Sweep:
@@ -749,24 +722,7 @@ class Sweep:
             optuna.delete_study(study_name=self.plan.name, storage=storage)
 
     def _check_config(self, state: RunState) -> None:
-        """What the default config says of the parameters, before any trial runs: a bare list that
-        replaces a value of another type (issue 11: ``stop_loss = [0.03]`` meant as an axis) and,
-        merging the first grid point once, a parameter path the config lacks."""
-        problems = []
-        config = state.config()
-        if self.plan.has_config:
-            defaults = config.to_dict()
-            for path in bare_lists(self.spec.parameters):
-                found, current = _lookup(defaults, path)
-                if found and not isinstance(current, list):
-                    problems.append(_bare_list_problem(path, current, self.spec.parameters))
-        if not problems and self.grid_mode:
-            grid = self.plan.grid()
-            if len(grid) > 0:
-                try:
-                    config.merged(grid[0])
-                except ConfigError as exc:
-                    problems.append(f"config: {exc}")
+        problems = self.plan.config_problems(state.config())
         if problems:
             raise SweepFileError(self.source, problems)
 

@@ -15,35 +15,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import sqlite3
 import threading
-import time
-import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from fastgrid.exceptions import StoreError
+from fastgrid.sqlitefile import open_file, retry_busy, store_errors, use_wal, write_transaction
 from fastgrid.storages.embedded._log import JournalLog
 
 __all__ = ["SQLiteJournalBackend"]
 
 _T = TypeVar("_T")
-
-
-@contextlib.contextmanager
-def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """One ``BEGIN IMMEDIATE`` transaction: the write lock is taken up front (so a busy database
-    fails at BEGIN, where the retry loop can wait, not at COMMIT); rolled back on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 # Bumped only if the table layout changes; a file with another version is refused, not misread.
@@ -60,12 +44,6 @@ CREATE TABLE IF NOT EXISTS snapshot (
 );
 """
 
-# SQLite's own busy handler waits this long for a lock before raising "database is locked"; on top of
-# it every statement is retried with jittered backoff, because WAL readers can still hit SQLITE_BUSY
-# while a checkpoint resets the log (https://sqlite.org/wal.html#sometimes_queries_return_sqlite_busy_in_wal_mode).
-_BUSY_TIMEOUT_MS = 30_000
-_RETRIES = 20
-
 
 def _decode(bodies: list[str]) -> list[dict[str, Any]]:
     # One JSON array instead of one document per entry: the decoder's per-call overhead was a third
@@ -77,55 +55,6 @@ def _decode(bodies: list[str]) -> list[dict[str, Any]]:
         # Only a body that is not one JSON value gets here; decode one by one to name it.
         return [json.loads(body) for body in bodies]
     return logs
-
-
-def _retry_busy(op: Callable[[], _T]) -> _T:
-    """``op()``, retried with jittered backoff while SQLite reports the database busy or locked."""
-    delay = 0.001
-    for attempt in range(_RETRIES):
-        try:
-            return op()
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or attempt == _RETRIES - 1:
-                raise
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 0.5)
-    raise AssertionError("unreachable")
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-# SQLite's message (lowercased) → what it means for a store, and what to do.
-_SQLITE_PROBLEMS = (
-    (
-        "file is not a database",
-        "not a fastgrid store: the file is not an SQLite database (or its header is damaged)",
-    ),
-    (
-        "malformed",
-        "the store is damaged (SQLite: database disk image is malformed); move it away and run again",
-    ),
-    ("disk is full", "the disk is full; free some space and run again (what was recorded is kept)"),
-    ("disk i/o error", "a disk I/O error (SQLite); check the disk, then run again"),
-    ("readonly", "cannot write the store: the file or its folder is read-only"),
-    (
-        "unable to open",
-        "cannot open the store: its folder is missing or not writable, or the file is not readable",
-    ),
-)
-
-
-def _describe(exc: sqlite3.DatabaseError, readonly: bool) -> str:
-    text = str(exc).lower()
-    for needle, reason in _SQLITE_PROBLEMS:
-        if needle in text:
-            if needle == "unable to open" and readonly:
-                return "cannot open the store for reading (is the file readable?)"
-            return reason
-    return f"SQLite error: {exc}"
 
 
 _OURS = frozenset({"journal", "snapshot"})
@@ -176,67 +105,12 @@ class SQLiteJournalBackend(JournalLog):
     def _connection(self, *, create: bool = False) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        uri = True
-        if self.readonly:
-            if not self._path.exists():
-                target: str | Path = ":memory:"  # nothing stored yet: an empty store, no file made
-                uri = False
-            else:
-                target = "file:" + urllib.parse.quote(str(self._path.resolve())) + "?mode=ro"
-        elif create:
-            try:
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                why = f"cannot create its folder ({exc.strerror or exc})"
-                raise StoreError(str(self._path), why) from None
-            target, uri = self._path, False
-        else:
-            # Reconnecting (after fork or close) must not silently start an empty store in place of
-            # one that was deleted or moved meanwhile.
-            if not self._path.exists():
-                raise StoreError(str(self._path), "the store was deleted or moved while in use")
-            target = "file:" + urllib.parse.quote(str(self._path.resolve())) + "?mode=rw"
-        with self._errors():
-            conn = self._connect(target, uri=uri)
-            try:
-                _retry_busy(lambda: self._prepare(conn))
-            except sqlite3.OperationalError as exc:
-                conn.close()
-                wal = Path(f"{self._path}-wal")
-                if not (self.readonly and uri and "unable to open" in str(exc)) or (
-                    wal.exists() and wal.stat().st_size > 0
-                ):
-                    raise
-                # A store in a read-only folder, its log fully checkpointed (no -wal file): SQLite
-                # cannot make the shared-memory index next to it, but can read the file as
-                # immutable (with a -wal file that would skip its commits, so not then).
-                conn = self._connect(f"{target}&immutable=1", uri=True)
-                try:
-                    _retry_busy(lambda: self._prepare(conn))
-                except BaseException:
-                    conn.close()
-                    raise
-            except BaseException:
-                conn.close()
-                raise
+        conn = open_file(self._path, self._prepare, readonly=self.readonly, create=create)
         self._conn = conn
         self._pid = os.getpid()
         return conn
 
-    @staticmethod
-    def _connect(target: str | Path, *, uri: bool) -> sqlite3.Connection:
-        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so a writer takes the write lock up
-        # front instead of upgrading a read lock mid-transaction (the classic SQLITE_BUSY deadlock).
-        return sqlite3.connect(
-            target,
-            timeout=_BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-            uri=uri,
-        )
-
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         # Before anything is written (WAL mode changes the file): a file of another program, an
         # Optuna RDB database above all, is refused rather than turned into a store beside its tables.
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -252,13 +126,8 @@ class SQLiteJournalBackend(JournalLog):
             row = conn.execute("SELECT value FROM fastgrid_meta WHERE key = 'schema'").fetchone()
             self._check_schema(row)
             return
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StoreError(
-                str(self._path), f"SQLite refused WAL mode (got {mode!r}); is it on a network filesystem?"
-            )
-        conn.execute("PRAGMA synchronous = NORMAL")
-        with _write_transaction(conn):
+        use_wal(conn, self._path)
+        with write_transaction(conn):
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 conn.execute(statement)
             row = conn.execute("SELECT value FROM fastgrid_meta WHERE key = 'schema'").fetchone()
@@ -275,17 +144,13 @@ class SQLiteJournalBackend(JournalLog):
                 f"version {SCHEMA_VERSION}"
             )
 
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _errors(self) -> contextlib.AbstractContextManager[None]:
         """SQLite's own errors as one StoreError naming the file and what to do (issue 12, item 6)."""
-        try:
-            yield
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(str(self._path), _describe(exc, self.readonly)) from None
+        return store_errors(self._path, readonly=self.readonly)
 
     def _retry(self, op: Callable[[], _T]) -> _T:
         with self._errors():
-            return _retry_busy(op)
+            return retry_busy(op)
 
     def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
         with self._lock:
@@ -306,7 +171,7 @@ class SQLiteJournalBackend(JournalLog):
             conn = self._connection()
 
             def write() -> None:
-                with _write_transaction(conn):
+                with write_transaction(conn):
                     # NULL primary key → max + 1, so numbers stay dense under concurrent writers.
                     conn.executemany("INSERT INTO journal (body) VALUES (?)", bodies)
 
@@ -329,7 +194,7 @@ class SQLiteJournalBackend(JournalLog):
             conn = self._connection()
 
             def write() -> list[tuple[str]]:
-                with _write_transaction(conn):
+                with write_transaction(conn):
                     unread = conn.execute(
                         "SELECT body FROM journal WHERE log_number > ? ORDER BY log_number",
                         (log_number_from,),
@@ -383,7 +248,7 @@ class SQLiteJournalBackend(JournalLog):
             conn = self._connection()
 
             def write() -> None:
-                with _write_transaction(conn):
+                with write_transaction(conn):
                     conn.execute(
                         "INSERT INTO snapshot (slot, log_number, tag, data) VALUES (?, ?, ?, ?) "
                         "ON CONFLICT (slot) DO UPDATE SET log_number = excluded.log_number, "
