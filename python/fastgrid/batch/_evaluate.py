@@ -76,6 +76,81 @@ class ChunkResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Verdict:
+    """What a chunk's rows come to: ``failed`` (the objective's failures, and points whose objective
+    metric is not finite), ``feasible`` (not failed, every ``require`` holds), and per point a
+    ``codes`` index into ``vocab``: why it failed or which requirements it breaks (0: neither)."""
+
+    failed: np.ndarray[Any, Any]
+    feasible: np.ndarray[Any, Any]
+    codes: np.ndarray[Any, Any]
+    vocab: dict[str | None, int]
+    n_failed: int
+    n_infeasible: int
+
+    def reason(self, i: int) -> str | None:
+        """Point ``i``'s reason (None when it is feasible)."""
+        code = int(self.codes[i])
+        return None if code == 0 else list(self.vocab)[code]
+
+
+def judge(
+    result: ChunkResult,
+    cols: Mapping[str, Any],
+    *,
+    metrics: Sequence[str],
+    require: Sequence[tuple[str, Any]],
+) -> Verdict:
+    """The one rule for a chunk's outcome (recorded runs and ``fastgrid run --check`` alike):
+    ``metrics`` are the objective metrics, ``require`` the result constraints as (source,
+    compiled expression), evaluated on the parameter and metric columns at once."""
+    n = result.n
+    failed = result.failed.copy()
+    # Why each point failed or is infeasible, dictionary-encoded (0: neither): failures are few and
+    # get a loop; infeasible points, often half a chunk, get one code per combination of broken
+    # constraints.
+    vocab: dict[str | None, int] = {None: 0}
+    codes = np.zeros(n, dtype=np.uint32)
+    late: dict[int, str] = {}
+    for m in metrics:
+        values = result.metrics.get(m)
+        if values is None:
+            continue
+        bad = ~np.isfinite(values)
+        if bad.any():
+            bad &= ~failed
+            for i in np.flatnonzero(bad).tolist():
+                late[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
+            failed |= bad
+    n_failed = int(np.count_nonzero(failed))
+    if n_failed:
+        for i in np.flatnonzero(failed).tolist():
+            reason = late.get(i) or result.reasons[i] or "failed"
+            codes[i] = vocab.setdefault(reason, len(vocab))
+    n_infeasible = 0
+    feasible = ~failed
+    if require and n_failed < n:
+        # (A chunk whose points all failed may lack the metrics `require` names: nothing to check.)
+        scope: dict[str, Any] = {**cols, **result.metrics}
+        broken = np.stack([~expr.evaluate_columns(scope, length=n) for _, expr in require])
+        infeasible = broken.any(axis=0) & ~failed
+        n_infeasible = int(np.count_nonzero(infeasible))
+        if n_infeasible:
+            combos, inverse = np.unique(broken[:, infeasible].T, axis=0, return_inverse=True)
+            sources = [src for src, _ in require]
+            combo_codes = [
+                vocab.setdefault(
+                    "infeasible: " + "; ".join(src for src, b in zip(sources, combo, strict=True) if b),
+                    len(vocab),
+                )
+                for combo in combos.tolist()
+            ]
+            codes[infeasible] = np.asarray(combo_codes, dtype=np.uint32)[inverse.reshape(-1)]
+            feasible &= ~infeasible
+    return Verdict(failed, feasible, codes, vocab, n_failed, n_infeasible)
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     text = text if len(text) <= 300 else text[:297] + "..."

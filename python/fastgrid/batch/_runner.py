@@ -39,6 +39,7 @@ from fastgrid.batch._evaluate import (
     evaluate_batch,
     evaluate_isolated,
     evaluate_points,
+    judge,
 )
 from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
@@ -61,6 +62,8 @@ __all__ = [
     "MODE_ATTR",
     "BatchJob",
     "BatchRun",
+    "PointCheck",
+    "check_point",
     "check_study_mode",
     "default_chunk",
     "delete_batch_sweep",
@@ -196,7 +199,7 @@ def _import(ref: str) -> Any:
 class _Context:
     """A process's view of the job: grid, objective, config, constraints and store, built once."""
 
-    def __init__(self, job: BatchJob, store: ChunkStore | None = None) -> None:
+    def __init__(self, job: BatchJob, store: ChunkStore | None = None, *, open_store: bool = True) -> None:
         if job.import_path and job.import_path not in sys.path:
             sys.path.insert(0, job.import_path)
         self.job = job
@@ -214,7 +217,8 @@ class _Context:
             _import(job.objective) if isinstance(job.objective, str) else job.objective
         )
         self.require = [(src, Expression(src)) for src in job.require]
-        self.store = store if store is not None else open_batch_store(job.store)
+        # (open_store=False: `fastgrid run --check` evaluates a point and records nothing.)
+        self.store: Any = store if store is not None or not open_store else open_batch_store(job.store)
         self.config: Any = job.config
         self.fingerprint = self.config.fingerprint if self.config is not None else "-"
 
@@ -363,49 +367,10 @@ def _evaluate_failed(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], Chunk
 
 
 def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], result: ChunkResult) -> bool:
-    job, n = ctx.job, result.n
-    failed = result.failed.copy()
-    # Why each point failed or is infeasible, dictionary-encoded (0: neither): failures are few and
-    # get a loop; infeasible points, often half a chunk, get one code per combination of broken
-    # constraints.
-    vocab: dict[str | None, int] = {None: 0}
-    codes = np.zeros(n, dtype=np.uint32)
-    late: dict[int, str] = {}
-    for m in job.metrics:
-        values = result.metrics.get(m)
-        if values is None:
-            continue
-        bad = ~np.isfinite(values)
-        if bad.any():
-            bad &= ~failed
-            for i in np.flatnonzero(bad).tolist():
-                late[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
-            failed |= bad
-    n_failed = int(np.count_nonzero(failed))
-    if n_failed:
-        for i in np.flatnonzero(failed).tolist():
-            reason = late.get(i) or result.reasons[i] or "failed"
-            codes[i] = vocab.setdefault(reason, len(vocab))
-    n_infeasible = 0
-    feasible = ~failed
-    if ctx.require and n_failed < n:
-        # (A chunk whose points all failed may lack the metrics `require` names: nothing to check.)
-        scope: dict[str, Any] = {**cols, **result.metrics}
-        broken = np.stack([~expr.evaluate_columns(scope, length=n) for _, expr in ctx.require])
-        infeasible = broken.any(axis=0) & ~failed
-        n_infeasible = int(np.count_nonzero(infeasible))
-        if n_infeasible:
-            combos, inverse = np.unique(broken[:, infeasible].T, axis=0, return_inverse=True)
-            sources = [src for src, _ in ctx.require]
-            combo_codes = [
-                vocab.setdefault(
-                    "infeasible: " + "; ".join(src for src, b in zip(sources, combo, strict=True) if b),
-                    len(vocab),
-                )
-                for combo in combos.tolist()
-            ]
-            codes[infeasible] = np.asarray(combo_codes, dtype=np.uint32)[inverse.reshape(-1)]
-            feasible &= ~infeasible
+    job = ctx.job
+    verdict = judge(result, cols, metrics=job.metrics, require=ctx.require)
+    failed, feasible, codes, vocab = verdict.failed, verdict.feasible, verdict.codes, verdict.vocab
+    n_failed, n_infeasible = verdict.n_failed, verdict.n_infeasible
     out: dict[str, Any] = {}
     positions = result.extra.get("positions", {})
     for path, values in cols.items():
@@ -635,6 +600,91 @@ def _child(job: BatchJob, ctx: _Context | None, index: int, stop: Any, results: 
         results.close()
         results.join_thread()
     os._exit(code)
+
+
+@dataclass
+class PointCheck:
+    """One grid point evaluated as its chunk would evaluate it (:func:`check_point`)."""
+
+    slot: int
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    reason: str | None
+    """Why it failed or which requirements it breaks (``infeasible: ...``); None when feasible."""
+    failed: bool
+    seconds: float
+
+
+def check_point(
+    parameters: Any,
+    slot: int,
+    *,
+    batch: Callable[..., Any] | str | None = None,
+    callable: Callable[..., Any] | str | None = None,
+    metric: str = "value",
+    metrics: Sequence[str] | None = None,
+    where: Sequence[str] = (),
+    require: Sequence[str] = (),
+    config: str | os.PathLike[str] | Mapping[str, Any] | ConfigCache | None = None,
+    config_model: str | type | None = None,
+    allow_new: bool = False,
+    import_path: str | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+) -> PointCheck:
+    """Evaluates grid point ``slot`` (of the constrained grid, unshuffled) in this process the way
+    a chunk of a batch sweep evaluates it (the same columns, config, result checks, non-finite and
+    ``require`` rules), once, without retries, recording nothing. ``on_error(exc)`` sees an
+    exception the objective raises (to print its whole traceback) before it fails the point.
+    A result of the wrong shape or type raises :class:`BatchObjectiveError`, as in a run.
+    """
+    if (batch is None) == (callable is None):
+        raise ValueError("set exactly one objective: batch=fn(columns, config) or callable=fn(config)")
+    objective = batch if batch is not None else callable
+    where = [where] if isinstance(where, str) else list(where)
+    require = [require] if isinstance(require, str) else list(require)
+    metrics = [metrics] if isinstance(metrics, str) else metrics
+    job = BatchJob(
+        name="check",
+        parameters=parameters,
+        objective=objective,
+        vectorized=batch is not None,
+        store="",
+        chunk=1,
+        where=tuple(where),
+        require=tuple(require),
+        metrics=_metric_list(metric, metrics),
+        config=_config_cache(config, model=config_model, allow_new=allow_new),
+        retry_failed=0,
+        import_path=import_path,
+    )
+    ctx = _Context(job, open_store=False)
+    size = len(ctx.grid)
+    if not 0 <= slot < size:
+        raise IndexError(f"grid point {slot}: the grid has {size} points (0..{size - 1})")
+    if on_error is not None:
+        fn = ctx.fn
+
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                on_error(exc)
+                raise
+
+        ctx.fn = traced
+    cols = ctx.grid.columns(slot, slot + 1, fixed="scalar")
+    params = {p: v[0] if isinstance(v, np.ndarray) else v for p, v in cols.items()}
+    result = _call(ctx, cols, 1, slot)
+    verdict = judge(result, cols, metrics=job.metrics, require=ctx.require)
+    values = {m: float(v[0]) for m, v in result.metrics.items()}
+    return PointCheck(
+        slot=slot,
+        params={p: v.item() if isinstance(v, np.generic) else v for p, v in params.items()},
+        metrics=values,
+        reason=verdict.reason(0),
+        failed=bool(verdict.failed[0]),
+        seconds=result.seconds,
+    )
 
 
 @dataclass

@@ -15,18 +15,27 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from fastgrid import attrs
-from fastgrid.batch import BatchResults, as_row, batch_options, open_batch_store, run_batch, store_path
+from fastgrid.batch import (
+    BatchResults,
+    as_row,
+    batch_options,
+    check_point,
+    open_batch_store,
+    run_batch,
+    store_path,
+)
 from fastgrid.dotted import nest
-from fastgrid.exceptions import SweepFileError
+from fastgrid.exceptions import BatchObjectiveError, SweepFileError
 from fastgrid.refs import import_object
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._result import SweepResult
@@ -38,7 +47,7 @@ if TYPE_CHECKING:
     from fastgrid.config import ConfigCache
     from fastgrid.study import Row
 
-__all__ = ["BatchSweepResult", "run_batch_sweep"]
+__all__ = ["BatchSweepResult", "check_batch_point", "run_batch_sweep"]
 
 
 @dataclass
@@ -237,6 +246,60 @@ def run_batch_sweep(
         top=top,
         seconds=run.seconds,
     )
+
+
+def check_batch_point(plan: SweepPlan, index: int, *, out: TextIO) -> bool:
+    """``fastgrid run --check`` for a batch sweep: grid point ``index`` (negative from the end)
+    scored in the foreground as its chunk would score it, with the objective's whole traceback;
+    nothing is recorded. True when the point completed and is feasible."""
+    grid = plan.grid()
+    size = len(grid)
+    if not -size <= index < size:
+        raise SweepFileError(plan.source, [f"--point {index}: the grid has {size} points (0..{size - 1})"])
+    slot = index % size
+    print(f"checking point {index} of sweep {plan.name}: {json.dumps(grid[slot], default=str)}", file=out)
+    config = plan.config_cache()
+    if config is not None:
+        problems = plan.config_problems(config)
+        if problems:
+            raise SweepFileError(plan.source, problems)
+    options = batch_options(plan.spec, import_path=plan.import_path, directory=plan.directory)
+    vectorized = "batch" in options
+    objective: Any = (
+        plan.target if plan.target is not None else options["batch" if vectorized else "callable"]
+    )
+
+    def show(exc: BaseException) -> None:
+        print("".join(traceback.format_exception(exc)).rstrip("\n"), file=out)
+
+    try:
+        checked = check_point(
+            plan.spec.parameters,
+            slot,
+            batch=objective if vectorized else None,
+            callable=None if vectorized else objective,
+            metric=options["metric"],
+            metrics=options["metrics"],
+            where=options["where"],
+            require=options["require"],
+            config=config,
+            import_path=plan.import_path,
+            on_error=show,
+        )
+    except BatchObjectiveError as exc:  # a result of the wrong shape or type: the chunk's error
+        print(f"FAIL: {exc}", file=out)
+        return False
+    if checked.failed:
+        print(f"FAIL: {checked.reason}", file=out)
+        return False
+    names = plan.spec.sweep.objective_metrics
+    print(f"metrics: {json.dumps(checked.metrics, default=str)}", file=out)
+    values = ", ".join(f"{checked.metrics[m]:g}" for m in names)
+    print(f"value: {values} ({', '.join(names)}) in {checked.seconds:.3f}s", file=out)
+    if checked.reason is not None:
+        print(checked.reason, file=out)  # "infeasible: <the requirements it breaks>"
+    print("nothing was recorded (no storage was opened)", file=out)
+    return checked.reason is None
 
 
 # Points whose Sharpe ratios estimate the variance the deflated Sharpe ratio needs (issue 16).
