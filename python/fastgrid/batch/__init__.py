@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         run_batch,
         store_path,
     )
-    from fastgrid.batch._store import BatchStore, Chunk, ChunkStore
+    from fastgrid.batch._store import BatchStore, Chunk, ChunkStore, owner_id
     from fastgrid.batch._stores import open_batch_store
 else:
     __getattr__, __dir__ = lazy_exports(
@@ -51,7 +51,7 @@ else:
                 "run_batch",
                 "store_path",
             ],
-            "fastgrid.batch._store": ["BatchStore", "Chunk", "ChunkStore"],
+            "fastgrid.batch._store": ["BatchStore", "Chunk", "ChunkStore", "owner_id"],
             "fastgrid.batch._stores": ["open_batch_store"],
         },
     )
@@ -78,6 +78,7 @@ __all__ = [
     "delete_batch_sweep",
     "metric_columns",
     "open_batch_store",
+    "owner_id",
     "run_batch",
     "run_batch_file",
     "store_path",
