@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from fastgrid import attrs
 from fastgrid.batch import as_row, check_columns, owner_id
 from fastgrid.config import ConfigCache
@@ -147,7 +149,9 @@ def _evaluate(
         config = ConfigCache.from_mapping(apply_override(default, override, strict=strict), allow_new=True)
         for path, value in override.items():
             if path in columns:
-                columns[path] = value  # an overridden parameter: its column too, as its config
+                # An overridden parameter: its column too, as in each point's config (same shape).
+                varying = isinstance(columns[path], np.ndarray)
+                columns[path] = np.array([value] * len(chosen)) if varying else value
         checked = check_columns(columns, len(chosen), batch=objective, config=config.snapshot, **options)
     else:
         merged: Callable[[dict[str, Any]], Any] = cache.merged if cache is not None else nest
