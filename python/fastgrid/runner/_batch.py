@@ -37,6 +37,7 @@ from fastgrid.batch import (
 from fastgrid.dotted import nest
 from fastgrid.exceptions import BatchObjectiveError, ConfigError, SweepFileError
 from fastgrid.refs import import_object
+from fastgrid.runner._batchvalidate import point_columns, validate_batch
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._result import SweepResult
 from fastgrid.runner._signals import first_interrupt_only
@@ -269,7 +270,6 @@ def _validate(
 ) -> list[dict[str, Any]]:
     """``[validate]`` of the finished run (see ``_batchvalidate``); a stop signal there stops it
     as in the sweep (the run is then interrupted, without validation rows)."""
-    from fastgrid.runner._batchvalidate import validate_batch
 
     def open_study() -> Any:
         # A joining worker that wrote no top point has not opened the study.
@@ -449,14 +449,6 @@ def _returns_of(
             )
         out.extend(returns_series(row, "returns") for row in matrix)
     return out
-
-
-def point_columns(params: list[dict[str, Any]], results: Any) -> dict[str, Any]:
-    """The parameter columns of the points ``params`` (stored rows' params) as a chunk has them:
-    an array per varying path, the sweep's constants as scalars."""
-    columns: dict[str, Any] = {p: np.array([row[p] for row in params]) for p in results.paths}
-    columns.update(results.constants)
-    return columns
 
 
 def _write_best_config(plan: SweepPlan, best: Row, config: ConfigCache | None) -> tuple[dict[str, Any], Path]:

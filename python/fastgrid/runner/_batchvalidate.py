@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,12 +27,12 @@ from fastgrid import attrs
 from fastgrid.batch import as_row, check_columns, owner_id
 from fastgrid.config import ConfigCache
 from fastgrid.dotted import apply_override, nest
-from fastgrid.runner._batch import point_columns
 from fastgrid.runner._plan import SweepPlan
-from fastgrid.runner._validate import best_validated_first
-from fastgrid.study import Row, top_rows
 
-__all__ = ["validate_batch"]
+if TYPE_CHECKING:
+    from fastgrid.study import Row
+
+__all__ = ["point_columns", "validate_batch"]
 
 # The leaders-table row (a slot no grid point has) whose holder runs the sweep's [validate].
 VALIDATION_SLOT = -1
@@ -40,8 +40,18 @@ VALIDATION_SLOT = -1
 WAIT_S = 0.05
 
 
+def point_columns(params: list[dict[str, Any]], results: Any) -> dict[str, Any]:
+    """The parameter columns of the points ``params`` (stored rows' params) as a chunk has them:
+    an array per varying path, the sweep's constants as scalars."""
+    columns: dict[str, Any] = {p: np.array([row[p] for row in params]) for p in results.paths}
+    columns.update(results.constants)
+    return columns
+
+
 def candidates(results: Any, direction: str, metric: str, top: int) -> list[Row]:
     """The top ``top`` feasible distinct points by ``metric`` (ties to the lower slot), as rows."""
+    from fastgrid.study import top_rows
+
     n = top
     while True:
         got = results.top(n, metric=metric)
@@ -129,6 +139,9 @@ def _evaluate(
     direction: str,
 ) -> list[dict[str, Any]]:
     """The chosen points scored with the override, as validation rows (best validated first)."""
+    # (Imported here: the batch runner imports this module, and a joining worker loads no Optuna.)
+    from fastgrid.runner._validate import best_validated_first
+
     spec = plan.spec
     section = spec.validate_
     assert section is not None
