@@ -220,8 +220,8 @@ def test_render_and_json_of_a_batch_report(folder: Path) -> None:
 
 
 def test_a_new_run_validates_again_and_workers_finishing_together_validate_once(folder: Path) -> None:
-    path = sweep_file(folder, name="join", top=2, objective='batch = "valobj:slow"', extra="chunk = 2")
-    env = {**os.environ, "VAL_SLEEP": "0.2", "PYTHONPATH": str(folder)}
+    path = sweep_file(folder, name="join", top=2, objective='batch = "valobj:slow"', extra="chunk = 1")
+    env = {**os.environ, "VAL_SLEEP": "0.25", "PYTHONPATH": str(folder)}
     command = [sys.executable, "-m", "fastgrid", "worker", str(path), "--no-progress"]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     workers = [subprocess.Popen(command, cwd=folder, env=env, **pipes) for _ in range(2)]
