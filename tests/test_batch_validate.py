@@ -264,3 +264,40 @@ def test_a_run_waits_while_another_worker_holds_the_validation(folder: Path) -> 
     assert time.monotonic() - started >= 0.5
     assert held_out_calls(folder) == 2
     assert result.best is not None and result.best["number"] == 4
+
+
+def test_the_validating_worker_renews_its_claim_while_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from fastgrid.runner import _batchvalidate
+
+    class Store:
+        def __init__(self) -> None:
+            self.claims: list[tuple[str, str, list[int]]] = []
+
+        def claim_leaders(self, name: str, owner: str, slots: list[int]) -> list[int]:
+            self.claims.append((name, owner, slots))
+            return slots
+
+    monkeypatch.setattr(_batchvalidate, "RENEW_S", 0.02)
+    store = Store()
+    with _batchvalidate._Renew(store, "s", "me"):
+        time.sleep(0.3)
+    renewed = len(store.claims)
+    time.sleep(0.1)
+    assert renewed >= 3 and len(store.claims) == renewed  # renewed while running, not after
+    assert set(map(str, store.claims)) == {str(("s", "me", [_batchvalidate.VALIDATION_SLOT]))}
+
+
+def test_batch_validation_on_postgresql(folder: Path, postgres_url: str) -> None:
+    from support.pgjournal import fresh_journal_url
+
+    url = fresh_journal_url(postgres_url)
+    local = Sweep.from_file(sweep_file(folder, name="sq"), directory=folder).run()
+    path = sweep_file(folder, name="pg", extra=f'storage = "{url}"')
+    result = Sweep.from_file(path, directory=folder).run()
+    assert shown(result.validation) == shown(local.validation)
+    assert result.best is not None and result.best["number"] == 2
+    report = load(path, directory=folder)
+    assert report.best is not None and report.best["number"] == 2
+    assert [v["number"] for v in report.validation] == [2, 4, 3, 5, 6, 7]

@@ -16,7 +16,9 @@ its rows (``fastgrid.validation_of`` says what they validated and when) instead 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,8 @@ __all__ = ["point_columns", "validate_batch"]
 VALIDATION_SLOT = -1
 # How often a worker waiting for another one's validation looks for its rows.
 WAIT_S = 0.05
+# How often the validating worker renews its claim (well within the store's leader lease).
+RENEW_S = 30.0
 
 
 def point_columns(params: list[dict[str, Any]], results: Any) -> dict[str, Any]:
@@ -97,11 +101,13 @@ def validate_batch(
     study = run.study if run.study is not None else open_study()
     while True:
         if store.claim_leaders(results.name, owner, [VALIDATION_SLOT]):
+            renew = _Renew(store, results.name, owner)
             try:
                 stored = _stored(study, key, done, started)
                 if stored is not None:
                     return stored
-                rows = _evaluate(plan, results, chosen, objective, cache, metric, direction)
+                with renew:
+                    rows = _evaluate(plan, results, chosen, objective, cache, metric, direction)
                 # The rows first: a reader that finds the key finds its rows.
                 study.set_user_attr(attrs.STUDY_VALIDATION, json.loads(json.dumps(rows, default=str)))
                 study.set_user_attr(attrs.STUDY_VALIDATION_OF, {"key": key, "done": done, "at": time.time()})
@@ -113,6 +119,29 @@ def validate_batch(
         if stored is not None:
             return stored
         time.sleep(WAIT_S)
+
+
+class _Renew:
+    """Claims the validation again every ``RENEW_S`` while it runs: a claim older than the store's
+    leader lease (two minutes) goes to the next worker that asks, which would validate again."""
+
+    def __init__(self, store: Any, name: str, owner: str) -> None:
+        self._store, self._name, self._owner = store, name, owner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fastgrid-validate-lease", daemon=True)
+
+    def __enter__(self) -> _Renew:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(RENEW_S):
+            with contextlib.suppress(Exception):  # a store that does not answer now may later
+                self._store.claim_leaders(self._name, self._owner, [VALIDATION_SLOT])
 
 
 def _stored(study: Any, key: str, done: int, started: float) -> list[dict[str, Any]] | None:
