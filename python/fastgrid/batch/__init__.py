@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         MODE_ATTR,
         BatchRun,
         PointCheck,
+        check_columns,
         check_point,
         check_study_mode,
         default_chunk,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
         run_batch,
         store_path,
     )
-    from fastgrid.batch._store import BatchStore, Chunk, ChunkStore
+    from fastgrid.batch._store import BatchStore, Chunk, ChunkStore, owner_id
     from fastgrid.batch._stores import open_batch_store
 else:
     __getattr__, __dir__ = lazy_exports(
@@ -42,6 +43,7 @@ else:
                 "MODE_ATTR",
                 "BatchRun",
                 "PointCheck",
+                "check_columns",
                 "check_point",
                 "check_study_mode",
                 "default_chunk",
@@ -49,7 +51,7 @@ else:
                 "run_batch",
                 "store_path",
             ],
-            "fastgrid.batch._store": ["BatchStore", "Chunk", "ChunkStore"],
+            "fastgrid.batch._store": ["BatchStore", "Chunk", "ChunkStore", "owner_id"],
             "fastgrid.batch._stores": ["open_batch_store"],
         },
     )
@@ -69,12 +71,14 @@ __all__ = [
     "StoreMismatchError",
     "as_row",
     "batch_options",
+    "check_columns",
     "check_point",
     "check_study_mode",
     "default_chunk",
     "delete_batch_sweep",
     "metric_columns",
     "open_batch_store",
+    "owner_id",
     "run_batch",
     "run_batch_file",
     "store_path",

@@ -263,6 +263,24 @@ def _columns(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], dict[str, Any
 def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResult:
     """The objective on ``n`` points' columns (a chunk, or its failed points on a retry)."""
     job = ctx.job
+    config = ctx.read_only_config() if job.vectorized else None
+    merge = None if job.vectorized else ctx.merge()
+    return _score(job, ctx.fn, cols, n, start, config=config, merge=merge, reserved=ctx.reserved)
+
+
+def _score(
+    job: BatchJob,
+    fn: Callable[..., Any],
+    cols: dict[str, Any],
+    n: int,
+    start: int,
+    *,
+    config: Any,
+    merge: Callable[[dict[str, Any]], Any] | None,
+    reserved: frozenset[str],
+) -> ChunkResult:
+    """``fn`` on ``n`` points' columns: a batch objective gets ``config`` (read-only), a per-point
+    callable each point's config from ``merge``; the result checks of a chunk."""
     if job.vectorized:
         for values in cols.values():
             if isinstance(values, np.ndarray):
@@ -270,21 +288,20 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
                 # place must not rewrite the grid (it gets "assignment destination is read-only").
                 values.flags.writeable = False
         return evaluate_batch(
-            ctx.fn,
+            fn,
             cols,
-            ctx.read_only_config(),
+            config,
             n,
             objective=job.objective_name,
             start=start,
             expected=job.metrics,
             retry_failed=job.retry_failed,
-            reserved=ctx.reserved,
+            reserved=reserved,
         )
-    result = evaluate_points(
-        ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed, expected=job.metrics
-    )
+    assert merge is not None
+    result = evaluate_points(fn, cols, n, merge=merge, retry_failed=job.retry_failed, expected=job.metrics)
     for m in sorted(result.metrics):
-        check_metric_name(m, objective=job.objective_name, slots=(start, start + n), reserved=ctx.reserved)
+        check_metric_name(m, objective=job.objective_name, slots=(start, start + n), reserved=reserved)
     missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
     if missing:
         # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
@@ -685,6 +702,83 @@ def check_point(
         failed=bool(verdict.failed[0]),
         seconds=result.seconds,
     )
+
+
+def check_columns(
+    columns: Mapping[str, Any],
+    n: int,
+    *,
+    batch: Callable[..., Any] | str | None = None,
+    callable: Callable[..., Any] | str | None = None,
+    metric: str = "value",
+    metrics: Sequence[str] | None = None,
+    require: Sequence[str] = (),
+    config: Mapping[str, Any] | None = None,
+    merge: Callable[[dict[str, Any]], Any] | None = None,
+    slots: Sequence[int] | None = None,
+    import_path: str | None = None,
+) -> list[PointCheck]:
+    """``n`` points given by their parameter ``columns`` (path → array of ``n`` values, or a scalar
+    for a fixed path) evaluated once the way a chunk evaluates them — one call of a ``batch``
+    objective with ``config`` as its read-only config, or a per-point ``callable`` on ``merge(point)``
+    (default: the point as a nested dict) — and judged by the rule of a recorded chunk (result
+    checks, non-finite objective metrics, ``require``); nothing is recorded. ``slots`` are the
+    points' numbers (their grid slots; default ``0..n-1``). Used by a batch sweep's ``[validate]``.
+    A result of the wrong shape or type raises :class:`BatchObjectiveError`, as in a run.
+    """
+    if (batch is None) == (callable is None):
+        raise ValueError("set exactly one objective: batch=fn(columns, config) or callable=fn(config)")
+    require = [require] if isinstance(require, str) else list(require)
+    metrics = [metrics] if isinstance(metrics, str) else metrics
+    numbers = list(range(n)) if slots is None else [int(s) for s in slots]
+    if len(numbers) != n:
+        raise ValueError(f"slots: {len(numbers)} numbers for {n} points")
+    job = BatchJob(
+        name="check",
+        parameters=None,
+        objective=batch if batch is not None else callable,
+        vectorized=batch is not None,
+        store="",
+        chunk=max(n, 1),
+        require=tuple(require),
+        metrics=_metric_list(metric, metrics),
+        retry_failed=0,
+        import_path=import_path,
+    )
+    if import_path and import_path not in sys.path:
+        sys.path.insert(0, import_path)
+    fn = _import(job.objective) if isinstance(job.objective, str) else job.objective
+    cols = {p: np.array(v) if isinstance(v, np.ndarray) else v for p, v in columns.items()}  # writable copies
+    result = _score(
+        job,
+        fn,
+        cols,
+        n,
+        numbers[0] if numbers else 0,
+        config=config if config is not None else {},
+        merge=merge if merge is not None else nest,
+        reserved=frozenset([*cols, *RESULT_COLUMNS]),
+    )
+    verdict = judge(result, cols, metrics=job.metrics, require=[(src, Expression(src)) for src in require])
+    out = []
+    for i, number in enumerate(numbers):
+        params = {p: v[i] if isinstance(v, np.ndarray) else v for p, v in cols.items()}
+        out.append(
+            PointCheck(
+                slot=number,
+                params={p: v.item() if isinstance(v, np.generic) else v for p, v in params.items()},
+                # A point whose call failed has no metrics (NaN placeholders in the columns).
+                metrics={
+                    m: float(v[i])
+                    for m, v in result.metrics.items()
+                    if not (result.failed[i] and np.isnan(v[i]))
+                },
+                reason=verdict.reason(i),
+                failed=bool(verdict.failed[i]),
+                seconds=result.seconds / max(n, 1),
+            )
+        )
+    return out
 
 
 @dataclass

@@ -35,8 +35,9 @@ from fastgrid.batch import (
     store_path,
 )
 from fastgrid.dotted import nest
-from fastgrid.exceptions import BatchObjectiveError, SweepFileError
+from fastgrid.exceptions import BatchObjectiveError, ConfigError, SweepFileError
 from fastgrid.refs import import_object
+from fastgrid.runner._batchvalidate import point_columns, validate_batch
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._result import SweepResult
 from fastgrid.runner._signals import first_interrupt_only
@@ -201,10 +202,15 @@ def run_batch_sweep(
     # SIGTERM and SIGHUP act as Ctrl-C (docker stop, systemd): chunks in flight are released and
     # the run exits 128 + the signal after recording what finished, as a per-trial run does.
 
-    def keep_returns(run: Any) -> None:
+    validation: list[dict[str, Any]] = []
+    started = time.time()
+
+    def after(run: Any) -> None:
         # Inside run_batch, while the run is registered: --fresh elsewhere waits for its end.
         if run.ran and not run.interrupted and run.study is not None and supports_returns:
             _keep_batch_returns(plan, run, objective, config)
+        if spec.validate_ is not None and not run.interrupted and run.best is not None:
+            validation[:] = _validate(plan, run, objective, options, config, path, started)
 
     with _Progress(options["name"], path, tty) as bar, first_interrupt_only(received):
         run = run_batch(
@@ -213,7 +219,7 @@ def run_batch_sweep(
             fresh=fresh,
             wait_for_others=plan.wait_for_others,
             progress=bar.update if show else None,
-            after=keep_returns,
+            after=after,
         )
     assert run.results is not None
     objective_metrics = spec.sweep.objective_metrics
@@ -225,6 +231,10 @@ def run_batch_sweep(
         front = [as_row(r, objective_metrics) for r in run.results.pareto(limit=100)] if multi else [best]
     counts = dict(run.counts)
     counts.update(reused=0, pruned=0, running=counts.get("points_in_flight", 0))
+    if validation and validation[0]["validated"] is not None:
+        # [validate] chose it: the best held-out score (its best config is the in-sample one).
+        best = _row_of(run.results, validation[0]["number"], top, objective_metrics)
+        front = [best]
     best_config = best_path = None
     if best is not None:
         best_config, best_path = _write_best_config(plan, best, config)
@@ -245,7 +255,57 @@ def run_batch_sweep(
         results=results,
         top=top,
         seconds=run.seconds,
+        validation=validation,
     )
+
+
+def _validate(
+    plan: SweepPlan,
+    run: Any,
+    objective: Any,
+    options: Mapping[str, Any],
+    config: ConfigCache | None,
+    path: Path | str,
+    started: float,
+) -> list[dict[str, Any]]:
+    """``[validate]`` of the finished run (see ``_batchvalidate``); a stop signal there stops it
+    as in the sweep (the run is then interrupted, without validation rows)."""
+
+    def open_study() -> Any:
+        # A joining worker that wrote no top point has not opened the study.
+        import optuna
+
+        from fastgrid.storages import open_storage
+
+        storage = options["storage"] if options["storage"] is not None else os.fspath(path)
+        return optuna.load_study(
+            study_name=options["name"], storage=open_storage(storage, directory=plan.directory)
+        )
+
+    try:
+        return validate_batch(
+            plan,
+            run,
+            objective if objective is not None else options["callable"],
+            config,
+            started=started,
+            open_study=open_study,
+        )
+    except KeyboardInterrupt:
+        run.interrupted = True
+        return []
+    except (ValueError, ConfigError) as exc:
+        if isinstance(exc, BatchObjectiveError):
+            raise
+        raise SweepFileError(plan.source, [str(exc)]) from None
+
+
+def _row_of(results: Any, slot: int, top: list[Row], metrics: list[str]) -> Row:
+    """Point ``slot`` as a row: from the top-K when it is there, else read from the store."""
+    for row in top:
+        if row["number"] == slot:
+            return row
+    return as_row(results.rows_at(np.flatnonzero(results.slots() == slot)[:1])[0], metrics)
 
 
 def check_batch_point(plan: SweepPlan, index: int, *, out: TextIO) -> bool:
@@ -375,9 +435,7 @@ def _returns_of(
     out: list[np.ndarray[Any, Any]] = []
     for lo in range(0, len(params), RETURNS_BLOCK):
         part = params[lo : lo + RETURNS_BLOCK]
-        columns: dict[str, Any] = {p: np.array([row[p] for row in part]) for p in results.paths}
-        columns.update(results.constants)
-        got = objective(columns, config, returns=True)
+        got = objective(point_columns(part, results), config, returns=True)
         value = got.get("returns") if hasattr(got, "get") else None
         matrix = np.asarray(value, dtype=float) if value is not None else None
         if matrix is None or matrix.ndim != 2 or len(matrix) != len(part):
