@@ -135,3 +135,18 @@ def test_a_point_past_the_grid_is_one_line(folder: Path) -> None:
     done = check(folder, "--point", str(size))
     assert done.exit_code == 2
     assert f"--point {size}: the grid has {size} points (0..{size - 1})" in done.output
+
+
+def test_check_of_a_shuffled_sweep_scores_the_point_its_report_numbers_so(folder: Path) -> None:
+    path = sweep_file(folder, extra='order = "shuffled"\nseed = 11')
+    result = Sweep.from_file(path, directory=folder, progress=False).run()
+    best = result.best
+    assert best is not None
+    done = check(folder, "--point", str(best["number"]))
+    assert done.exit_code == 0, done.output
+    params = best["params"]
+    assert done.output.splitlines()[0] == (
+        f"checking point {best['number']} of sweep b: "
+        f'{{"a": {params["a"]}, "b": {params["b"]}, "mode": "{params["mode"]}"}}'
+    )
+    assert f'"score": {best["metrics"]["score"]}' in done.output

@@ -301,3 +301,38 @@ def test_batch_validation_on_postgresql(folder: Path, postgres_url: str) -> None
     report = load(path, directory=folder)
     assert report.best is not None and report.best["number"] == 2
     assert [v["number"] for v in report.validation] == [2, 4, 3, 5, 6, 7]
+
+
+def _by_type(columns: dict[str, Any], config: Any) -> dict[str, Any]:
+    # An int 1 and a string "1" on one axis score differently; the chunk's object column keeps them
+    # apart (a column rebuilt from the stored params with np.array made both the string "1").
+    import numpy as np
+
+    kind = np.array([10.0 if isinstance(v, str) else 20.0 for v in columns["m"]])
+    return {"score": kind + columns["k"] + config["shift"]}
+
+
+@pytest.mark.parametrize("order", ["sequential", "shuffled"])
+def test_the_re_run_gets_the_columns_its_chunk_got(tmp_path: Path, order: str) -> None:
+    result = Sweep(
+        name="types",
+        mode="batch",
+        batch=_by_type,
+        parameters={
+            "m": {"type": "grid", "values": [1, "1", [1]]},
+            "k": {"type": "int", "low": 0, "high": 4},
+        },
+        config={"shift": 0, "m": 0, "k": 0},
+        order=order,
+        seed=7,
+        validate={"top": 15, "override": {"shift": 0}},  # held out = in sample: scores must repeat
+        direction="maximize",
+        metric="score",
+        directory=tmp_path,
+        progress=False,
+    ).run()
+    rows = result.validation
+    assert len(rows) == 15
+    assert all(r["validated"] == r["value"] for r in rows), [
+        (r["params"], r["value"], r["validated"]) for r in rows
+    ]

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
         default_chunk,
         delete_batch_sweep,
         run_batch,
+        slot_columns,
         store_path,
+        sweep_view,
     )
     from fastgrid.batch._store import BatchStore, Chunk, ChunkStore, owner_id
     from fastgrid.batch._stores import open_batch_store
@@ -49,7 +51,9 @@ else:
                 "default_chunk",
                 "delete_batch_sweep",
                 "run_batch",
+                "slot_columns",
                 "store_path",
+                "sweep_view",
             ],
             "fastgrid.batch._store": ["BatchStore", "Chunk", "ChunkStore", "owner_id"],
             "fastgrid.batch._stores": ["open_batch_store"],
@@ -81,5 +85,7 @@ __all__ = [
     "owner_id",
     "run_batch",
     "run_batch_file",
+    "slot_columns",
     "store_path",
+    "sweep_view",
 ]

@@ -68,7 +68,9 @@ __all__ = [
     "default_chunk",
     "delete_batch_sweep",
     "run_batch",
+    "slot_columns",
     "store_path",
+    "sweep_view",
 ]
 
 MODE_ATTR = attrs.STUDY_MODE
@@ -199,13 +201,13 @@ def _import(ref: str) -> Any:
 class _Context:
     """A process's view of the job: grid, objective, config, constraints and store, built once."""
 
-    def __init__(self, job: BatchJob, store: ChunkStore | None = None, *, open_store: bool = True) -> None:
+    def __init__(self, job: BatchJob, store: ChunkStore | None = None) -> None:
         if job.import_path and job.import_path not in sys.path:
             sys.path.insert(0, job.import_path)
         self.job = job
         grid = Grid(job.parameters, constraints=job.where, flat=True)
         self.grid = grid
-        self.view = grid.shuffled(job.seed or 0) if job.order == "shuffled" else grid
+        self.view = _view(grid, job.order, job.seed)
         self.axes = {a["path"]: a for a in grid.axes}
         # Metrics share the results table with these columns: a metric may not take their names.
         self.reserved = frozenset([*grid.paths, *RESULT_COLUMNS])
@@ -217,8 +219,7 @@ class _Context:
             _import(job.objective) if isinstance(job.objective, str) else job.objective
         )
         self.require = [(src, Expression(src)) for src in job.require]
-        # (open_store=False: `fastgrid run --check` evaluates a point and records nothing.)
-        self.store: Any = store if store is not None or not open_store else open_batch_store(job.store)
+        self.store = store if store is not None else open_batch_store(job.store)
         self.config: Any = job.config
         self.fingerprint = self.config.fingerprint if self.config is not None else "-"
 
@@ -632,6 +633,32 @@ class PointCheck:
     seconds: float
 
 
+def _view(grid: Any, order: str, seed: int | None) -> Any:
+    return grid.shuffled(seed or 0) if order == "shuffled" else grid
+
+
+def sweep_view(
+    parameters: Any, *, where: Sequence[str] = (), order: str = "sequential", seed: int | None = None
+) -> Any:
+    """The grid as a batch sweep numbers its points: slot ``i`` is ``view[i]``, the constrained
+    grid, shuffled by ``seed`` when ``order`` is ``"shuffled"``. Reports, ``fastgrid run --check
+    --point`` and ``[validate]`` name points by these slots."""
+    return _view(Grid(parameters, constraints=tuple(where), flat=True), order, seed)
+
+
+def slot_columns(view: Any, slots: Sequence[int]) -> dict[str, Any]:
+    """The parameter columns of ``slots`` (of :func:`sweep_view`) as a chunk gets them: the grid
+    engine's arrays, with their dtypes (int64, float64, bool, or object for strings, lists and mixed
+    values), per varying path; fixed values as scalars."""
+    parts = [view.columns(int(s), int(s) + 1, fixed="scalar") for s in slots]
+    if not parts:
+        return dict(view.columns(0, 0, fixed="scalar"))
+    return {
+        path: np.concatenate([part[path] for part in parts]) if isinstance(first, np.ndarray) else first
+        for path, first in parts[0].items()
+    }
+
+
 def check_point(
     parameters: Any,
     slot: int,
@@ -641,6 +668,8 @@ def check_point(
     metric: str = "value",
     metrics: Sequence[str] | None = None,
     where: Sequence[str] = (),
+    order: str = "sequential",
+    seed: int | None = None,
     require: Sequence[str] = (),
     config: str | os.PathLike[str] | Mapping[str, Any] | ConfigCache | None = None,
     config_model: str | type | None = None,
@@ -648,60 +677,32 @@ def check_point(
     import_path: str | None = None,
     on_error: Callable[[BaseException], None] | None = None,
 ) -> PointCheck:
-    """Evaluates grid point ``slot`` (of the constrained grid, unshuffled) in this process the way
-    a chunk of a batch sweep evaluates it (the same columns, config, result checks, non-finite and
-    ``require`` rules), once, without retries, recording nothing. ``on_error(exc)`` sees an
-    exception the objective raises (to print its whole traceback) before it fails the point.
-    A result of the wrong shape or type raises :class:`BatchObjectiveError`, as in a run.
+    """Evaluates point ``slot`` (numbered as the sweep's reports number it, see :func:`sweep_view`)
+    in this process the way a chunk of a batch sweep evaluates it (the same columns, config, result
+    checks, non-finite and ``require`` rules), once, without retries, recording nothing.
+    ``on_error(exc)`` sees an exception the objective raises (to print its whole traceback) before
+    it fails the point. A result of the wrong shape or type raises :class:`BatchObjectiveError`.
     """
-    if (batch is None) == (callable is None):
-        raise ValueError("set exactly one objective: batch=fn(columns, config) or callable=fn(config)")
-    objective = batch if batch is not None else callable
     where = [where] if isinstance(where, str) else list(where)
-    require = [require] if isinstance(require, str) else list(require)
-    metrics = [metrics] if isinstance(metrics, str) else metrics
-    job = BatchJob(
-        name="check",
-        parameters=parameters,
-        objective=objective,
-        vectorized=batch is not None,
-        store="",
-        chunk=1,
-        where=tuple(where),
-        require=tuple(require),
-        metrics=_metric_list(metric, metrics),
-        config=_config_cache(config, model=config_model, allow_new=allow_new),
-        retry_failed=0,
-        import_path=import_path,
-    )
-    ctx = _Context(job, open_store=False)
-    size = len(ctx.grid)
+    view = sweep_view(parameters, where=where, order=order, seed=seed)
+    size = len(view)
     if not 0 <= slot < size:
         raise IndexError(f"grid point {slot}: the grid has {size} points (0..{size - 1})")
-    if on_error is not None:
-        fn = ctx.fn
-
-        def traced(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:
-                on_error(exc)
-                raise
-
-        ctx.fn = traced
-    cols = ctx.grid.columns(slot, slot + 1, fixed="scalar")
-    params = {p: v[0] if isinstance(v, np.ndarray) else v for p, v in cols.items()}
-    result = _call(ctx, cols, 1, slot)
-    verdict = judge(result, cols, metrics=job.metrics, require=ctx.require)
-    values = {m: float(v[0]) for m, v in result.metrics.items()}
-    return PointCheck(
-        slot=slot,
-        params={p: v.item() if isinstance(v, np.generic) else v for p, v in params.items()},
-        metrics=values,
-        reason=verdict.reason(0),
-        failed=bool(verdict.failed[0]),
-        seconds=result.seconds,
-    )
+    cache = _config_cache(config, model=config_model, allow_new=allow_new)
+    return check_columns(
+        slot_columns(view, [slot]),
+        1,
+        batch=batch,
+        callable=callable,
+        metric=metric,
+        metrics=metrics,
+        require=require,
+        config=cache.snapshot if cache is not None else None,
+        merge=cache.merged if cache is not None else None,
+        slots=[slot],
+        import_path=import_path,
+        on_error=on_error,
+    )[0]
 
 
 def check_columns(
@@ -717,13 +718,15 @@ def check_columns(
     merge: Callable[[dict[str, Any]], Any] | None = None,
     slots: Sequence[int] | None = None,
     import_path: str | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
 ) -> list[PointCheck]:
     """``n`` points given by their parameter ``columns`` (path → array of ``n`` values, or a scalar
     for a fixed path) evaluated once the way a chunk evaluates them — one call of a ``batch``
     objective with ``config`` as its read-only config, or a per-point ``callable`` on ``merge(point)``
     (default: the point as a nested dict) — and judged by the rule of a recorded chunk (result
     checks, non-finite objective metrics, ``require``); nothing is recorded. ``slots`` are the
-    points' numbers (their grid slots; default ``0..n-1``). Used by a batch sweep's ``[validate]``.
+    points' numbers (their grid slots; default ``0..n-1``). ``on_error(exc)`` sees an exception the
+    objective raises before it fails its points. Used by ``[validate]`` and ``--check``.
     A result of the wrong shape or type raises :class:`BatchObjectiveError`, as in a run.
     """
     if (batch is None) == (callable is None):
@@ -748,6 +751,8 @@ def check_columns(
     if import_path and import_path not in sys.path:
         sys.path.insert(0, import_path)
     fn = _import(job.objective) if isinstance(job.objective, str) else job.objective
+    if on_error is not None:
+        fn = _traced(fn, on_error)
     cols = {p: np.array(v) if isinstance(v, np.ndarray) else v for p, v in columns.items()}  # writable copies
     result = _score(
         job,
@@ -779,6 +784,17 @@ def check_columns(
             )
         )
     return out
+
+
+def _traced(fn: Callable[..., Any], on_error: Callable[[BaseException], None]) -> Callable[..., Any]:
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            on_error(exc)
+            raise
+
+    return traced
 
 
 @dataclass

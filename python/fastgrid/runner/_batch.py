@@ -32,12 +32,14 @@ from fastgrid.batch import (
     check_point,
     open_batch_store,
     run_batch,
+    slot_columns,
     store_path,
+    sweep_view,
 )
 from fastgrid.dotted import nest
 from fastgrid.exceptions import BatchObjectiveError, ConfigError, SweepFileError
 from fastgrid.refs import import_object
-from fastgrid.runner._batchvalidate import point_columns, validate_batch
+from fastgrid.runner._batchvalidate import validate_batch
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._result import SweepResult
 from fastgrid.runner._signals import first_interrupt_only
@@ -308,16 +310,23 @@ def _row_of(results: Any, slot: int, top: list[Row], metrics: list[str]) -> Row:
     return as_row(results.rows_at(np.flatnonzero(results.slots() == slot)[:1])[0], metrics)
 
 
+def _view(plan: SweepPlan) -> Any:
+    """The sweep's points numbered as its chunks and reports number them."""
+    sweep = plan.spec.sweep
+    return sweep_view(plan.spec.parameters, where=sweep.where, order=sweep.order, seed=sweep.seed)
+
+
 def check_batch_point(plan: SweepPlan, index: int, *, out: TextIO) -> bool:
     """``fastgrid run --check`` for a batch sweep: grid point ``index`` (negative from the end)
     scored in the foreground as its chunk would score it, with the objective's whole traceback;
     nothing is recorded. True when the point completed and is feasible."""
-    grid = plan.grid()
-    size = len(grid)
+    view = _view(plan)  # slots as the sweep's reports number them (shuffled grids too)
+    size = len(view)
     if not -size <= index < size:
         raise SweepFileError(plan.source, [f"--point {index}: the grid has {size} points (0..{size - 1})"])
     slot = index % size
-    print(f"checking point {index} of sweep {plan.name}: {json.dumps(grid[slot], default=str)}", file=out)
+    point = nest(dict(view[slot]))
+    print(f"checking point {index} of sweep {plan.name}: {json.dumps(point, default=str)}", file=out)
     config = plan.config_cache()
     if config is not None:
         problems = plan.config_problems(config)
@@ -341,6 +350,8 @@ def check_batch_point(plan: SweepPlan, index: int, *, out: TextIO) -> bool:
             metric=options["metric"],
             metrics=options["metrics"],
             where=options["where"],
+            order=options["order"],
+            seed=options["seed"],
             require=options["require"],
             config=config,
             import_path=plan.import_path,
@@ -401,7 +412,7 @@ def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any, cache: Config
     sample = results.rows_at(picked)
     # The read-only view the chunks got (an objective that wrote to it would change later calls).
     config: Mapping[str, Any] = cache.snapshot if cache is not None else {}
-    series = _returns_of(objective, [r["params"] for r in top + sample], results, config, plan.source)
+    series = _returns_of(objective, [r["slot"] for r in top + sample], _view(plan), config, plan.source)
     stats = [describe_returns(s) for s in series]
     sharpes = np.array([float(s.sharpe) for s in stats[len(top) :]])
     points = [
@@ -429,13 +440,13 @@ def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any, cache: Config
 
 
 def _returns_of(
-    objective: Any, params: list[dict[str, Any]], results: Any, config: Mapping[str, Any], source: str
+    objective: Any, slots: list[int], view: Any, config: Mapping[str, Any], source: str
 ) -> list[np.ndarray[Any, Any]]:
     """Each point's returns series, from ``objective(columns, config, returns=True)``."""
     out: list[np.ndarray[Any, Any]] = []
-    for lo in range(0, len(params), RETURNS_BLOCK):
-        part = params[lo : lo + RETURNS_BLOCK]
-        got = objective(point_columns(part, results), config, returns=True)
+    for lo in range(0, len(slots), RETURNS_BLOCK):
+        part = slots[lo : lo + RETURNS_BLOCK]
+        got = objective(slot_columns(view, part), config, returns=True)
         value = got.get("returns") if hasattr(got, "get") else None
         matrix = np.asarray(value, dtype=float) if value is not None else None
         if matrix is None or matrix.ndim != 2 or len(matrix) != len(part):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fastgrid import attrs
-from fastgrid.batch import as_row, check_columns, owner_id
+from fastgrid.batch import as_row, check_columns, owner_id, slot_columns, sweep_view
 from fastgrid.config import ConfigCache
 from fastgrid.dotted import apply_override, nest
 from fastgrid.runner._plan import SweepPlan
@@ -34,7 +34,7 @@ from fastgrid.runner._plan import SweepPlan
 if TYPE_CHECKING:
     from fastgrid.study import Row
 
-__all__ = ["point_columns", "validate_batch"]
+__all__ = ["validate_batch"]
 
 # The leaders-table row (a slot no grid point has) whose holder runs the sweep's [validate].
 VALIDATION_SLOT = -1
@@ -42,14 +42,6 @@ VALIDATION_SLOT = -1
 WAIT_S = 0.05
 # How often the validating worker renews its claim (well within the store's leader lease).
 RENEW_S = 30.0
-
-
-def point_columns(params: list[dict[str, Any]], results: Any) -> dict[str, Any]:
-    """The parameter columns of the points ``params`` (stored rows' params) as a chunk has them:
-    an array per varying path, the sweep's constants as scalars."""
-    columns: dict[str, Any] = {p: np.array([row[p] for row in params]) for p in results.paths}
-    columns.update(results.constants)
-    return columns
 
 
 def candidates(results: Any, direction: str, metric: str, top: int) -> list[Row]:
@@ -158,6 +150,17 @@ def _stored(study: Any, key: str, done: int, started: float) -> list[dict[str, A
     return None
 
 
+def _filled(value: Any, n: int) -> np.ndarray[Any, Any]:
+    """A column of ``n`` times ``value`` with the grid engine's dtype rule: numbers and booleans as
+    numpy numbers, anything else (strings, lists, tables, None) as objects."""
+    if isinstance(value, bool | int | float):
+        return np.full(n, value)
+    column = np.empty(n, dtype=object)
+    for i in range(n):
+        column[i] = value
+    return column
+
+
 def _evaluate(
     plan: SweepPlan,
     results: Any,
@@ -175,7 +178,6 @@ def _evaluate(
     section = spec.validate_
     assert section is not None
     override, strict = section.override, plan.has_config
-    params = [r["params"] for r in chosen]
     vectorized = spec.objective.batch is not None
     options: dict[str, Any] = {
         "metric": metric,
@@ -184,7 +186,11 @@ def _evaluate(
         "slots": [r["number"] for r in chosen],
         "import_path": plan.import_path,
     }
-    columns = point_columns(params, results)
+    sweep = spec.sweep
+    view = sweep_view(spec.parameters, where=sweep.where, order=sweep.order, seed=sweep.seed)
+    # The columns a chunk gave these points (the grid engine's dtypes; stored params would turn a
+    # column of mixed values into strings).
+    columns = slot_columns(view, options["slots"])
     if vectorized:
         default = cache.to_dict() if cache is not None else {}
         # The read-only view the chunks got, with the override (ConfigCache builds the view).
@@ -193,7 +199,7 @@ def _evaluate(
             if path in columns:
                 # An overridden parameter: its column too, as in each point's config (same shape).
                 varying = isinstance(columns[path], np.ndarray)
-                columns[path] = np.array([value] * len(chosen)) if varying else value
+                columns[path] = _filled(value, len(chosen)) if varying else value
         checked = check_columns(columns, len(chosen), batch=objective, config=config.snapshot, **options)
     else:
         merged: Callable[[dict[str, Any]], Any] = cache.merged if cache is not None else nest
