@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C works as in a terminal, however the suite was started.
+
+    A suite started as a background job (``scripts/test &`` from a script, some CI runners)
+    inherits SIGINT ignored, and so does every process it starts: the tests that press Ctrl-C on
+    fastgrid (or on themselves) then wait out their timeouts. SIGHUP is left alone (a suite under
+    nohup must survive a hang-up); the test that sends one restores it in the run it signals.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

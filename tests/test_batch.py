@@ -24,6 +24,7 @@ from fastgrid.batch import (
     StoreMismatchError,
     run_batch,
 )
+from support.meeting import meet
 
 PARAMS = {
     "a": {"type": "int", "low": 1, "high": 40},
@@ -320,13 +321,17 @@ def test_a_killed_runner_not_yet_reaped_frees_its_claim_at_once(tmp_path: Path) 
         child.wait()
 
 
-def slow_score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
-    time.sleep(0.01)  # long enough that the second worker starts before the first ends (a busy CI box)
+def meeting_score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    """``score``, once both worker processes have called it: a sleep here was not enough, as on
+    a busy CI box the first process could run every chunk before the second one started."""
+    meet(config["meeting"])
     return score(cols, config)
 
 
 def test_two_workers_record_every_chunk_once(tmp_path: Path) -> None:
-    r = run(tmp_path, workers=2, chunk=50, batch=slow_score)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"meeting": str(tmp_path / "meeting")}))
+    r = run(tmp_path, workers=2, chunk=50, batch=meeting_score, config=config)
     cols = r.results.columns(["slot", "score"])
     assert cols["slot"].tolist() == list(range(r.results.total))
     owners = {c["info"]["owner"].split("/")[1] for c in r.results.store.chunks("s")}

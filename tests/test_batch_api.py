@@ -123,14 +123,6 @@ REFUSED = [
         "applies to per-trial objectives; a batch sweep retries failed points on the next run "
         '(retry_failed): drop it or use mode = "trial"',
     ),
-    (
-        '[validate]\noverride = { "data.start" = 3000 }',
-        {"validate": {"override": {"data.start": 3000}}},
-        "validate",
-        "validate",
-        "runs the top trials with an override, which a batch sweep does not do yet: "
-        'drop it or use mode = "trial"',
-    ),
 ]
 
 
@@ -158,7 +150,6 @@ def test_each_refused_combination_is_one_line_naming_the_key_from_the_file_and_t
         Sweep.from_file(path, directory=folder)
     with pytest.raises(SweepFileError) as by_keyword:
         Sweep(batch="batchobj:score", **{**keywords(folder), **extra})
-    rule = rule if keyword != "validate" else "re-" + rule
     assert in_file.value.problems == [f"{key}: {rule}"]
     assert by_keyword.value.problems == [f"{keyword}: {rule}"]
     assert str(by_keyword.value).count("\n") == 1  # "Sweep(...): 1 problem:" and the line
@@ -201,9 +192,9 @@ def test_a_command_objective_in_batch_mode_is_refused_from_the_file_and_the_keyw
 
 def test_several_refused_keys_are_listed_together(folder: Path) -> None:
     with pytest.raises(SweepFileError) as info:
-        extra = {"pruner": "median", "retries": 1, "validate": {"override": {"data.start": 3000}}}
+        extra = {"pruner": "median", "retries": 1, "env": {"A": "1"}}
         Sweep(batch="batchobj:score", **keywords(folder, **extra))
-    assert [p.split(":")[0] for p in info.value.problems] == ["pruner", "retries", "validate"]
+    assert [p.split(":")[0] for p in info.value.problems] == ["pruner", "retries", "env"]
 
 
 @pytest.mark.parametrize(

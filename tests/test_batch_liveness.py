@@ -9,6 +9,7 @@ claim was still its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,7 @@ def test_a_run_whose_sweep_or_registration_is_gone_writes_nothing_more(store: Ch
 # --- real processes: a run between chunks, a sweep deleted under a run ----------------------------
 
 GATE = """
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -159,15 +161,29 @@ def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
         time.sleep(0.02)
 
 
-def _gated(folder: Path, objective: str) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def _gated(folder: Path, objective: str) -> Iterator[subprocess.Popen[str]]:
+    """A ``fastgrid run`` whose objective waits at the gate ``objective`` until the file ``go``
+    exists; killed if the test fails before letting it through."""
     (folder / "gate.py").write_text(GATE)
     (folder / "sweep.toml").write_text(SWEEP.format(objective=objective))
-    return _fastgrid(folder, wait=False)
+    run = _fastgrid(folder, wait=False)
+    try:
+        yield run
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+
+
+def _let_through(folder: Path, run: subprocess.Popen[str]) -> str:
+    """Opens the gate; the run's stderr once it ended."""
+    (folder / "go").write_text("")
+    return run.communicate(timeout=120)[1]
 
 
 def test_fresh_is_refused_while_a_batch_run_holds_no_chunk_and_allowed_after_it_ends(tmp_path: Path) -> None:
-    run = _gated(tmp_path, "between")
-    try:
+    with _gated(tmp_path, "between") as run:
         _wait_for(tmp_path / "between", run)
         store = open_batch_store(tmp_path / "fastgrid.db")
         assert store.counts("g")["chunks_in_flight"] == 0 and store.counts("g")["done"] == 200
@@ -191,12 +207,7 @@ def test_fresh_is_refused_while_a_batch_run_holds_no_chunk_and_allowed_after_it_
                 fresh=True,
             ).run()
         assert store.counts("g")["done"] == 200  # nothing was deleted
-        (tmp_path / "go").write_text("")
-        _, err = run.communicate(timeout=120)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
+        err = _let_through(tmp_path, run)
     assert run.returncode == 0, err
     kept = optuna.load_study(study_name="g", storage=open_storage(tmp_path / "fastgrid.db"))
     assert "fastgrid.batch_returns" in kept.user_attrs  # the work after the chunks went through
@@ -208,8 +219,7 @@ def test_fresh_is_refused_while_a_batch_run_holds_no_chunk_and_allowed_after_it_
 def test_a_run_whose_sweep_is_deleted_by_hand_stops_with_one_line_and_recreates_nothing(
     tmp_path: Path,
 ) -> None:
-    run = _gated(tmp_path, "inside")
-    try:
+    with _gated(tmp_path, "inside") as run:
         _wait_for(tmp_path / "inside", run)  # the run holds chunk 0
         db = sqlite3.connect(tmp_path / "fastgrid.db")
         with db:  # what --fresh of an older fastgrid deleted (it knew no runs table)
@@ -221,12 +231,7 @@ def test_a_run_whose_sweep_is_deleted_by_hand_stops_with_one_line_and_recreates_
             ):
                 db.execute(f"DELETE FROM {table} WHERE {key} = 'g'")
         db.close()
-        (tmp_path / "go").write_text("")
-        _, err = run.communicate(timeout=120)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
+        err = _let_through(tmp_path, run)
     assert run.returncode == 1, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert (

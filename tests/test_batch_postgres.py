@@ -34,6 +34,7 @@ from fastgrid.batch import (
 from fastgrid.cli import main
 from fastgrid.exceptions import StorageConnectionError, StoreMismatchError, SweepDeletedError
 from fastgrid.storages import PostgresJournalStorage, open_storage
+from support.meeting import meet
 from support.pgjournal import alice_url, fresh_journal_url, schema_of
 from support.pgserver import Server
 
@@ -47,14 +48,7 @@ def score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
 def score_with_two_workers(cols: dict[str, Any], config: Any) -> dict[str, Any]:
     """``score``, once both worker processes have called it (each waits up to 60 s for the other):
     a trivial objective could finish every chunk before the second process starts."""
-    import os
-    import time
-
-    meeting = Path(config["meeting"])
-    (meeting / str(os.getpid())).touch()
-    deadline = time.monotonic() + 60
-    while len(list(meeting.iterdir())) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    meet(config["meeting"])
     return score(cols, config)
 
 

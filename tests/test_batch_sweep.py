@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import support.meeting
 from click.testing import CliRunner
 from fastgrid import Grid, Sweep
 from fastgrid.batch import BatchResults, BatchStore, run_batch
@@ -349,10 +350,14 @@ def test_max_trials_caps_the_points_in_whole_chunks(tmp_path: Path) -> None:
 
 def test_two_fastgrid_workers_share_a_batch_sweep(tmp_path: Path) -> None:
     sweep_file(tmp_path, chunk=8)
-    slow = textwrap.dedent(OBJECTIVE).replace(
-        "def score(cols, config):\n", "def score(cols, config):\n    __import__('time').sleep(0.02)\n"
+    # Each process returns its first chunk only once the other has called the objective too: with
+    # a sleep instead, one worker could run every chunk before the other started (a busy CI box).
+    (tmp_path / "meeting.py").write_text(Path(support.meeting.__file__).read_text())
+    met = textwrap.dedent(OBJECTIVE).replace(
+        "def score(cols, config):\n",
+        "def score(cols, config):\n    __import__('meeting').meet(Path(__file__).parent / 'met')\n",
     )
-    (tmp_path / "batchobj.py").write_text(slow)
+    (tmp_path / "batchobj.py").write_text(met)
     cmd = [sys.executable, "-m", "fastgrid", "worker", "b.toml", "--no-progress"]
     procs = [
         subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

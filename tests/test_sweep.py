@@ -520,12 +520,15 @@ def test_ctrl_c_records_the_running_trial_as_interrupted_and_a_rerun_resumes(
     # and exit with 128 + the signal (issue 12, item 1).
     path = command_sweep(tmp_path)
     (tmp_path / "slow").write_text("")
+    # fastgrid rightly keeps a hang-up ignored when it was started so (nohup), and so was this
+    # suite if it runs under nohup: the run gets SIGHUP's default, as in an ssh session.
+    code = (
+        "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+        f"sys.argv = ['fastgrid', 'run', {str(path)!r}, '--no-progress']; "
+        "from fastgrid.cli import main; main()"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fastgrid", "run", str(path), "--no-progress"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     pid_file = tmp_path / "runs" / "cmd" / "trial_0" / "pid"
     _wait_for(pid_file)

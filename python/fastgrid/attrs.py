@@ -37,6 +37,7 @@ __all__ = [
     "STUDY_MODE",
     "STUDY_SPACE",
     "STUDY_VALIDATION",
+    "STUDY_VALIDATION_OF",
     "STUDY_WALKFORWARD",
 ]
 
@@ -61,6 +62,10 @@ STUDY_MODE = "fastgrid.mode"
 """``"batch"`` for a batch sweep (its results are chunks of columns); absent for per-trial sweeps."""
 STUDY_VALIDATION = "fastgrid.validation"
 """The rows of the ``[validate]`` step."""
+STUDY_VALIDATION_OF = "fastgrid.validation_of"
+"""A batch sweep's ``[validate]``: what its rows validated (``key``: the points, their scores, the
+override and the config; ``done``: points recorded then) and when (``at``, a Unix time), so a
+worker finishing with another one reuses its rows instead of running them again."""
 STUDY_WALKFORWARD = "fastgrid.walkforward"
 """A walk-forward fold's study: its windows, the selected trial and the test-window evaluations."""
 

@@ -545,14 +545,6 @@ def batch_problems(spec: SweepFile, *, keywords: bool = False) -> list[str]:
     for key, value in (("env", objective.env), ("cwd", objective.cwd)):
         if value and (objective.callable or objective.batch):
             problems.append(line(f"objective.{key}", "applies to a command objective only: drop it"))
-    if spec.validate_ is not None:
-        problems.append(
-            line(
-                "validate",
-                "re-runs the top trials with an override, which a batch sweep does not do yet: "
-                'drop it or use mode = "trial"',
-            )
-        )
     return problems
 
 

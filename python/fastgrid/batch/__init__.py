@@ -20,13 +20,18 @@ if TYPE_CHECKING:
     from fastgrid.batch._runner import (
         MODE_ATTR,
         BatchRun,
+        PointCheck,
+        check_columns,
+        check_point,
         check_study_mode,
         default_chunk,
         delete_batch_sweep,
         run_batch,
+        slot_columns,
         store_path,
+        sweep_view,
     )
-    from fastgrid.batch._store import BatchStore, Chunk, ChunkStore
+    from fastgrid.batch._store import BatchStore, Chunk, ChunkStore, owner_id
     from fastgrid.batch._stores import open_batch_store
 else:
     __getattr__, __dir__ = lazy_exports(
@@ -39,13 +44,18 @@ else:
             "fastgrid.batch._runner": [
                 "MODE_ATTR",
                 "BatchRun",
+                "PointCheck",
+                "check_columns",
+                "check_point",
                 "check_study_mode",
                 "default_chunk",
                 "delete_batch_sweep",
                 "run_batch",
+                "slot_columns",
                 "store_path",
+                "sweep_view",
             ],
-            "fastgrid.batch._store": ["BatchStore", "Chunk", "ChunkStore"],
+            "fastgrid.batch._store": ["BatchStore", "Chunk", "ChunkStore", "owner_id"],
             "fastgrid.batch._stores": ["open_batch_store"],
         },
     )
@@ -61,15 +71,21 @@ __all__ = [
     "ChunkResult",
     "ChunkStore",
     "PgBatchStore",
+    "PointCheck",
     "StoreMismatchError",
     "as_row",
     "batch_options",
+    "check_columns",
+    "check_point",
     "check_study_mode",
     "default_chunk",
     "delete_batch_sweep",
     "metric_columns",
     "open_batch_store",
+    "owner_id",
     "run_batch",
     "run_batch_file",
+    "slot_columns",
     "store_path",
+    "sweep_view",
 ]

@@ -43,6 +43,7 @@ __all__ = [
     "evaluate_batch",
     "evaluate_isolated",
     "evaluate_points",
+    "fail_not_finite",
     "metric_columns",
 ]
 
@@ -75,6 +76,86 @@ class ChunkResult:
     durations: np.ndarray[Any, Any] | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Verdict:
+    """What a chunk's rows come to: ``failed`` (the objective's failures, and points whose objective
+    metric is not finite), ``feasible`` (not failed, every ``require`` holds), and per point a
+    ``codes`` index into ``vocab``: why it failed or which requirements it breaks (0: neither)."""
+
+    failed: np.ndarray[Any, Any]
+    feasible: np.ndarray[Any, Any]
+    codes: np.ndarray[Any, Any]
+    vocab: dict[str | None, int]
+    n_failed: int
+    n_infeasible: int
+
+    def reason(self, i: int) -> str | None:
+        """Point ``i``'s reason (None when it is feasible)."""
+        code = int(self.codes[i])
+        return None if code == 0 else list(self.vocab)[code]
+
+
+def fail_not_finite(result: ChunkResult, metrics: Sequence[str]) -> ChunkResult:
+    """Fails (in place) the points whose objective metric is NaN or infinite: Optuna could not
+    rank them. A runner does it as soon as a chunk is evaluated, before fail-fast looks at it (an
+    objective that gives every point NaN is as broken as one that raises); ``judge`` again, for
+    results that did not come that way (the same points, the same reasons)."""
+    for m in metrics:
+        values = result.metrics.get(m)
+        if values is None:
+            continue
+        bad = ~np.isfinite(values) & ~result.failed
+        for i in np.flatnonzero(bad).tolist():
+            result.reasons[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
+        result.failed |= bad
+    return result
+
+
+def judge(
+    result: ChunkResult,
+    cols: Mapping[str, Any],
+    *,
+    metrics: Sequence[str],
+    require: Sequence[tuple[str, Any]],
+) -> Verdict:
+    """The one rule for a chunk's outcome (recorded runs and ``fastgrid run --check`` alike):
+    ``metrics`` are the objective metrics, ``require`` the result constraints as (source,
+    compiled expression), evaluated on the parameter and metric columns at once."""
+    n = result.n
+    failed = fail_not_finite(result, metrics).failed.copy()
+    # Why each point failed or is infeasible, dictionary-encoded (0: neither): failures are few and
+    # get a loop; infeasible points, often half a chunk, get one code per combination of broken
+    # constraints.
+    vocab: dict[str | None, int] = {None: 0}
+    codes = np.zeros(n, dtype=np.uint32)
+    n_failed = int(np.count_nonzero(failed))
+    if n_failed:
+        for i in np.flatnonzero(failed).tolist():
+            reason = result.reasons[i] or "failed"
+            codes[i] = vocab.setdefault(reason, len(vocab))
+    n_infeasible = 0
+    feasible = ~failed
+    if require and n_failed < n:
+        # (A chunk whose points all failed may lack the metrics `require` names: nothing to check.)
+        scope: dict[str, Any] = {**cols, **result.metrics}
+        broken = np.stack([~expr.evaluate_columns(scope, length=n) for _, expr in require])
+        infeasible = broken.any(axis=0) & ~failed
+        n_infeasible = int(np.count_nonzero(infeasible))
+        if n_infeasible:
+            combos, inverse = np.unique(broken[:, infeasible].T, axis=0, return_inverse=True)
+            sources = [src for src, _ in require]
+            combo_codes = [
+                vocab.setdefault(
+                    "infeasible: " + "; ".join(src for src, b in zip(sources, combo, strict=True) if b),
+                    len(vocab),
+                )
+                for combo in combos.tolist()
+            ]
+            codes[infeasible] = np.asarray(combo_codes, dtype=np.uint32)[inverse.reshape(-1)]
+            feasible &= ~infeasible
+    return Verdict(failed, feasible, codes, vocab, n_failed, n_infeasible)
 
 
 class _Refused(Exception):
@@ -188,11 +269,14 @@ def metric_columns(
     slots: tuple[int, int],
     expected: Sequence[str] = (),
     reserved: Collection[str] = (),
+    scalars: bool = False,
 ) -> dict[str, np.ndarray[Any, Any]]:
     """Checks a batch objective's result and returns float64 metric columns of length ``n``.
 
     ``reserved``: names a metric may not take (the parameters' paths and the result columns
-    ``slot``, ``failed``, ... share one table with the metrics)."""
+    ``slot``, ``failed``, ... share one table with the metrics). ``scalars``: the objective got
+    only scalars (a one-point grid: every parameter fixed), so numpy math on them gives a scalar,
+    which is then that one point's value; otherwise a scalar is refused (one number for a chunk)."""
     where = f"objective {objective!r}, chunk slots {slots[0]}..{slots[1] - 1}"
 
     def refuse(text: str, metric: str | None) -> BatchObjectiveError:
@@ -217,9 +301,7 @@ def metric_columns(
             array = _numbers(values, n)
         except _Refused as exc:
             raise refuse(f"metric {name!r}: {exc}", name) from None
-        if array.ndim == 0 and n == 1 and array.dtype.kind in "biuf":
-            # A chunk of one point: a one-point grid's parameters are all fixed, so they come as
-            # scalars and numpy math on them gives a scalar, which is that point's value.
+        if array.ndim == 0 and scalars and n == 1 and array.dtype.kind in "biuf":
             array = array.reshape(1)
         if array.ndim != 1 or len(array) != n:
             if array.ndim == 0:
@@ -262,6 +344,7 @@ def evaluate_batch(
 ) -> ChunkResult:
     """Calls a batch objective on the chunk, bisecting pieces that raise (breadth first)."""
     t0 = time.perf_counter()
+    scalars = not any(isinstance(v, np.ndarray) for v in columns.values())
     metrics: dict[str, np.ndarray[Any, Any]] = {}
     failed = np.zeros(n, dtype=bool)
     reasons: list[str | None] = [None] * n
@@ -322,6 +405,7 @@ def evaluate_batch(
             slots=(start + lo, start + hi),
             expected=expected,
             reserved=reserved,
+            scalars=scalars,
         )
         if names is None:
             names = list(got)

@@ -317,32 +317,6 @@ class BatchResults:
             )
         return rows
 
-    def point_columns(self, slots: Sequence[int]) -> dict[str, Any]:
-        """The parameter columns of the done points at ``slots`` (in that order), as the objective
-        got them in their chunk: each varying path's stored array (same dtype: object arrays keep
-        strings, lists and mixed values as they are), each fixed path's scalar."""
-        chunks = self._chunks()
-        starts = np.array([c["start"] for c in chunks], dtype=np.int64)
-        at = np.asarray(slots, dtype=np.int64)
-        which = np.searchsorted(starts, at, side="right") - 1
-        if len(at) and (
-            (which < 0).any() or (at >= np.array([chunks[w]["stop"] for w in which.tolist()])).any()
-        ):
-            raise KeyError(f"batch sweep {self.name!r}: some of slots {list(slots)[:5]} are not done")
-        need = sorted({int(chunks[w]["chunk"]) for w in which.tolist()})
-        out: dict[str, Any] = {}
-        for p in self.paths:
-            if p in self.constants:
-                out[p] = self.constants[p]
-                continue
-            stored = self.store.column(self.name, PARAM + p, need)
-            pieces = [
-                stored[chunks[w]["chunk"]][j : j + 1]
-                for w, j in zip(which.tolist(), (at - starts[which]).tolist(), strict=True)
-            ]
-            out[p] = np.concatenate(pieces) if pieces else np.empty(0, dtype=object)
-        return out
-
     def failures(self) -> dict[str, int]:
         """Failed points grouped by reason, most frequent first (reads only chunks with failures)."""
         return {g["reason"]: g["count"] for g in self.failure_groups()}

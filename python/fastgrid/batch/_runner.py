@@ -39,6 +39,8 @@ from fastgrid.batch._evaluate import (
     evaluate_batch,
     evaluate_isolated,
     evaluate_points,
+    fail_not_finite,
+    judge,
 )
 from fastgrid.batch._pgstore import is_postgres_url
 from fastgrid.batch._results import METRIC, PARAM, RESULT_COLUMNS, BatchResults
@@ -64,11 +66,15 @@ __all__ = [
     "MODE_ATTR",
     "BatchJob",
     "BatchRun",
+    "PointCheck",
+    "check_point",
     "check_study_mode",
     "default_chunk",
     "delete_batch_sweep",
     "run_batch",
+    "slot_columns",
     "store_path",
+    "sweep_view",
 ]
 
 MODE_ATTR = attrs.STUDY_MODE
@@ -205,7 +211,7 @@ class _Context:
         self.job = job
         grid = Grid(job.parameters, constraints=job.where, flat=True)
         self.grid = grid
-        self.view = grid.shuffled(job.seed or 0) if job.order == "shuffled" else grid
+        self.view = _view(grid, job.order, job.seed)
         self.axes = {a["path"]: a for a in grid.axes}
         # Metrics share the results table with these columns: a metric may not take their names.
         self.reserved = frozenset([*grid.paths, *RESULT_COLUMNS])
@@ -262,6 +268,24 @@ def _columns(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], dict[str, Any
 def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResult:
     """The objective on ``n`` points' columns (a chunk, or its failed points on a retry)."""
     job = ctx.job
+    config = ctx.read_only_config() if job.vectorized else None
+    merge = None if job.vectorized else ctx.merge()
+    return _score(job, ctx.fn, cols, n, start, config=config, merge=merge, reserved=ctx.reserved)
+
+
+def _score(
+    job: BatchJob,
+    fn: Callable[..., Any],
+    cols: dict[str, Any],
+    n: int,
+    start: int,
+    *,
+    config: Any,
+    merge: Callable[[dict[str, Any]], Any] | None,
+    reserved: frozenset[str],
+) -> ChunkResult:
+    """``fn`` on ``n`` points' columns: a batch objective gets ``config`` (read-only), a per-point
+    callable each point's config from ``merge``; the result checks of a chunk."""
     if job.vectorized:
         for values in cols.values():
             if isinstance(values, np.ndarray):
@@ -269,21 +293,20 @@ def _call(ctx: _Context, cols: dict[str, Any], n: int, start: int) -> ChunkResul
                 # place must not rewrite the grid (it gets "assignment destination is read-only").
                 values.flags.writeable = False
         return evaluate_batch(
-            ctx.fn,
+            fn,
             cols,
-            ctx.read_only_config(),
+            config,
             n,
             objective=job.objective_name,
             start=start,
             expected=job.metrics,
             retry_failed=job.retry_failed,
-            reserved=ctx.reserved,
+            reserved=reserved,
         )
-    result = evaluate_points(
-        ctx.fn, cols, n, merge=ctx.merge(), retry_failed=job.retry_failed, expected=job.metrics
-    )
+    assert merge is not None
+    result = evaluate_points(fn, cols, n, merge=merge, retry_failed=job.retry_failed, expected=job.metrics)
     for m in sorted(result.metrics):
-        check_metric_name(m, objective=job.objective_name, slots=(start, start + n), reserved=ctx.reserved)
+        check_metric_name(m, objective=job.objective_name, slots=(start, start + n), reserved=reserved)
     missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
     if missing:
         # Every point that returned metrics lacked it: fail them, as a per-trial sweep would.
@@ -318,24 +341,10 @@ def _call_guarded(ctx: _Context, chunk: Chunk, cols: dict[str, Any], n: int) -> 
     return result
 
 
-def _fail_not_finite(ctx: _Context, result: ChunkResult) -> ChunkResult:
-    """Fails the points whose objective metric is NaN or infinite (Optuna could not rank them),
-    before fail-fast looks at the chunk: an objective that gives every point NaN is as broken as
-    one that raises."""
-    for m in ctx.job.metrics:
-        values = result.metrics.get(m)
-        if values is None:
-            continue
-        bad = ~np.isfinite(values) & ~result.failed
-        for i in np.flatnonzero(bad).tolist():
-            result.reasons[i] = f"metric {m!r} is {'NaN' if math.isnan(values[i]) else values[i]}"
-        result.failed |= bad
-    return result
-
-
 def _evaluate(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], ChunkResult]:
     cols, positions = _columns(ctx, chunk)
-    result = _fail_not_finite(ctx, _call_guarded(ctx, chunk, cols, len(chunk)))
+    # Non-finite objective metrics fail their points now, before fail-fast looks at the chunk.
+    result = fail_not_finite(_call_guarded(ctx, chunk, cols, len(chunk)), ctx.job.metrics)
     result.extra["positions"] = positions
     return cols, result
 
@@ -377,45 +386,17 @@ def _evaluate_failed(ctx: _Context, chunk: Chunk) -> tuple[dict[str, Any], Chunk
     )
     result.extra["positions"] = positions
     result.extra["evaluated"] = len(at)
-    return cols, _fail_not_finite(ctx, result)
+    return cols, fail_not_finite(result, ctx.job.metrics)
 
 
 def _record(ctx: _Context, owner: str, chunk: Chunk, cols: dict[str, Any], result: ChunkResult) -> bool:
-    job, n = ctx.job, result.n
-    failed = result.failed.copy()
-    # Why each point failed or is infeasible, dictionary-encoded (0: neither): failures are few and
-    # get a loop; infeasible points, often half a chunk, get one code per combination of broken
-    # constraints.
-    vocab: dict[str | None, int] = {None: 0}
-    codes = np.zeros(n, dtype=np.uint32)
-    n_failed = int(np.count_nonzero(failed))
-    if n_failed:
-        for i in np.flatnonzero(failed).tolist():
-            reason = result.reasons[i] or "failed"
-            codes[i] = vocab.setdefault(reason, len(vocab))
-    n_infeasible = 0
-    feasible = ~failed
-    if ctx.require and n_failed < n:
-        # (A chunk whose points all failed may lack the metrics `require` names: nothing to check.)
-        scope: dict[str, Any] = {**cols, **result.metrics}
-        try:
-            broken = np.stack([~expr.evaluate_columns(scope, length=n) for _, expr in ctx.require])
-        except SpecError as exc:
-            raise _require_error(ctx, chunk, scope, result, exc) from None
-        infeasible = broken.any(axis=0) & ~failed
-        n_infeasible = int(np.count_nonzero(infeasible))
-        if n_infeasible:
-            combos, inverse = np.unique(broken[:, infeasible].T, axis=0, return_inverse=True)
-            sources = [src for src, _ in ctx.require]
-            combo_codes = [
-                vocab.setdefault(
-                    "infeasible: " + "; ".join(src for src, b in zip(sources, combo, strict=True) if b),
-                    len(vocab),
-                )
-                for combo in combos.tolist()
-            ]
-            codes[infeasible] = np.asarray(combo_codes, dtype=np.uint32)[inverse.reshape(-1)]
-            feasible &= ~infeasible
+    job = ctx.job
+    try:
+        verdict = judge(result, cols, metrics=job.metrics, require=ctx.require)
+    except SpecError as exc:
+        raise _require_error(ctx, chunk, {**cols, **result.metrics}, result, exc) from None
+    failed, feasible, codes, vocab = verdict.failed, verdict.feasible, verdict.codes, verdict.vocab
+    n_failed, n_infeasible = verdict.n_failed, verdict.n_infeasible
     out: dict[str, Any] = {}
     positions = result.extra.get("positions", {})
     for path, values in cols.items():
@@ -664,6 +645,183 @@ def _child(job: BatchJob, ctx: _Context | None, index: int, stop: Any, results: 
         results.close()
         results.join_thread()
     os._exit(code)
+
+
+@dataclass
+class PointCheck:
+    """One grid point evaluated as its chunk would evaluate it (:func:`check_point`)."""
+
+    slot: int
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    reason: str | None
+    """Why it failed or which requirements it breaks (``infeasible: ...``); None when feasible."""
+    failed: bool
+    seconds: float
+
+
+def _view(grid: Any, order: str, seed: int | None) -> Any:
+    return grid.shuffled(seed or 0) if order == "shuffled" else grid
+
+
+def sweep_view(
+    parameters: Any, *, where: Sequence[str] = (), order: str = "sequential", seed: int | None = None
+) -> Any:
+    """The grid as a batch sweep numbers its points: slot ``i`` is ``view[i]``, the constrained
+    grid, shuffled by ``seed`` when ``order`` is ``"shuffled"``. Reports, ``fastgrid run --check
+    --point`` and ``[validate]`` name points by these slots."""
+    return _view(Grid(parameters, constraints=tuple(where), flat=True), order, seed)
+
+
+def slot_columns(view: Any, slots: Sequence[int]) -> dict[str, Any]:
+    """The parameter columns of ``slots`` (of :func:`sweep_view`) as a chunk gets them: the grid
+    engine's arrays, with their dtypes (int64, float64, bool, or object for strings, lists and mixed
+    values), per varying path; fixed values as scalars."""
+    parts = [view.columns(int(s), int(s) + 1, fixed="scalar") for s in slots]
+    if not parts:
+        return dict(view.columns(0, 0, fixed="scalar"))
+    return {
+        path: np.concatenate([part[path] for part in parts]) if isinstance(first, np.ndarray) else first
+        for path, first in parts[0].items()
+    }
+
+
+def check_point(
+    parameters: Any,
+    slot: int,
+    *,
+    batch: Callable[..., Any] | str | None = None,
+    callable: Callable[..., Any] | str | None = None,
+    metric: str = "value",
+    metrics: Sequence[str] | None = None,
+    where: Sequence[str] = (),
+    order: str = "sequential",
+    seed: int | None = None,
+    require: Sequence[str] = (),
+    config: str | os.PathLike[str] | Mapping[str, Any] | ConfigCache | None = None,
+    config_model: str | type | None = None,
+    allow_new: bool = False,
+    import_path: str | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+) -> PointCheck:
+    """Evaluates point ``slot`` (numbered as the sweep's reports number it, see :func:`sweep_view`)
+    in this process the way a chunk of a batch sweep evaluates it (the same columns, config, result
+    checks, non-finite and ``require`` rules), once, without retries, recording nothing.
+    ``on_error(exc)`` sees an exception the objective raises (to print its whole traceback) before
+    it fails the point. A result of the wrong shape or type raises :class:`BatchObjectiveError`.
+    """
+    where = [where] if isinstance(where, str) else list(where)
+    view = sweep_view(parameters, where=where, order=order, seed=seed)
+    size = len(view)
+    if not 0 <= slot < size:
+        raise IndexError(f"grid point {slot}: the grid has {size} points (0..{size - 1})")
+    cache = _config_cache(config, model=config_model, allow_new=allow_new)
+    return check_columns(
+        slot_columns(view, [slot]),
+        1,
+        batch=batch,
+        callable=callable,
+        metric=metric,
+        metrics=metrics,
+        require=require,
+        config=cache.snapshot if cache is not None else None,
+        merge=cache.merged if cache is not None else None,
+        slots=[slot],
+        import_path=import_path,
+        on_error=on_error,
+    )[0]
+
+
+def check_columns(
+    columns: Mapping[str, Any],
+    n: int,
+    *,
+    batch: Callable[..., Any] | str | None = None,
+    callable: Callable[..., Any] | str | None = None,
+    metric: str = "value",
+    metrics: Sequence[str] | None = None,
+    require: Sequence[str] = (),
+    config: Mapping[str, Any] | None = None,
+    merge: Callable[[dict[str, Any]], Any] | None = None,
+    slots: Sequence[int] | None = None,
+    import_path: str | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+) -> list[PointCheck]:
+    """``n`` points given by their parameter ``columns`` (path → array of ``n`` values, or a scalar
+    for a fixed path) evaluated once the way a chunk evaluates them — one call of a ``batch``
+    objective with ``config`` as its read-only config, or a per-point ``callable`` on ``merge(point)``
+    (default: the point as a nested dict) — and judged by the rule of a recorded chunk (result
+    checks, non-finite objective metrics, ``require``); nothing is recorded. ``slots`` are the
+    points' numbers (their grid slots; default ``0..n-1``). ``on_error(exc)`` sees an exception the
+    objective raises before it fails its points. Used by ``[validate]`` and ``--check``.
+    A result of the wrong shape or type raises :class:`BatchObjectiveError`, as in a run.
+    """
+    if (batch is None) == (callable is None):
+        raise ValueError("set exactly one objective: batch=fn(columns, config) or callable=fn(config)")
+    require = [require] if isinstance(require, str) else list(require)
+    metrics = [metrics] if isinstance(metrics, str) else metrics
+    numbers = list(range(n)) if slots is None else [int(s) for s in slots]
+    if len(numbers) != n:
+        raise ValueError(f"slots: {len(numbers)} numbers for {n} points")
+    job = BatchJob(
+        name="check",
+        parameters=None,
+        objective=batch if batch is not None else callable,
+        vectorized=batch is not None,
+        store="",
+        chunk=max(n, 1),
+        require=tuple(require),
+        metrics=_metric_list(metric, metrics),
+        retry_failed=0,
+        import_path=import_path,
+    )
+    if import_path and import_path not in sys.path:
+        sys.path.insert(0, import_path)
+    fn = _import(job.objective) if isinstance(job.objective, str) else job.objective
+    if on_error is not None:
+        fn = _traced(fn, on_error)
+    cols = {p: np.array(v) if isinstance(v, np.ndarray) else v for p, v in columns.items()}  # writable copies
+    result = _score(
+        job,
+        fn,
+        cols,
+        n,
+        numbers[0] if numbers else 0,
+        config=config if config is not None else {},
+        merge=merge if merge is not None else nest,
+        reserved=frozenset([*cols, *RESULT_COLUMNS]),
+    )
+    verdict = judge(result, cols, metrics=job.metrics, require=[(src, Expression(src)) for src in require])
+    out = []
+    for i, number in enumerate(numbers):
+        params = {p: v[i] if isinstance(v, np.ndarray) else v for p, v in cols.items()}
+        out.append(
+            PointCheck(
+                slot=number,
+                params={p: v.item() if isinstance(v, np.generic) else v for p, v in params.items()},
+                # A point whose call failed has no metrics (NaN placeholders in the columns).
+                metrics={
+                    m: float(v[i])
+                    for m, v in result.metrics.items()
+                    if not (result.failed[i] and np.isnan(v[i]))
+                },
+                reason=verdict.reason(i),
+                failed=bool(verdict.failed[i]),
+                seconds=result.seconds / max(n, 1),
+            )
+        )
+    return out
+
+
+def _traced(fn: Callable[..., Any], on_error: Callable[[BaseException], None]) -> Callable[..., Any]:
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            on_error(exc)
+            raise
+
+    return traced
 
 
 @dataclass

@@ -586,6 +586,20 @@ class ChunkStore:
 
         self._transact(op)
 
+    def release_leaders(self, name: str, owner: str, slots: Sequence[int]) -> None:
+        """``owner`` gives up ``slots`` it claimed (``claim_leaders``) without marking them written:
+        the next worker to claim them gets them at once."""
+
+        def op(conn: Any) -> None:
+            for slot in slots:
+                self._exec(
+                    conn,
+                    "DELETE FROM fastgrid_batch_leaders WHERE sweep = ? AND slot = ? AND owner = ?",
+                    (name, slot, owner),
+                )
+
+        self._transact(op)
+
     def beat(self, name: str, owner: str, *, run: bool = False) -> bool:
         """Heartbeat: every claim of ``owner`` (and, ``run``, its registration as a run) is alive
         now. False when the sweep is gone, or (``run``) the registration: the run must stop."""

@@ -27,7 +27,8 @@ def echo_best(result: SweepResult, *, compact: bool = False) -> None:
     values = ", ".join(f"{v:.6g}" for v in best["values"] or [])
     params = json.dumps(best["params"], default=str)
     if isinstance(result, BatchSweepResult):
-        title = f"best point (grid slot {best['number']})"
+        chosen = bool(result.validation) and result.validation[0]["validated"] is not None
+        title = f"best {'validated ' if chosen else ''}point (grid slot {best['number']})"
     else:
         title = f"best {'validated ' if result.validation else ''}trial {best['number']}"
         title += "" if compact else f" of sweep {result.name}"

@@ -150,9 +150,10 @@ def run(
         click.echo(f"sweep {result.name}: no completed feasible trial yet")
     else:
         echo_best(result)
+    unit = "point" if isinstance(result, BatchSweepResult) else "trial"
     for v in result.validation:
         held_out = f"{v['validated']:.6g}" if v["validated"] is not None else f"- ({v['reason']})"
-        click.echo(f"  validated trial {v['number']}: search {v['value']:.6g}, held-out {held_out}")
+        click.echo(f"  validated {unit} {v['number']}: search {v['value']:.6g}, held-out {held_out}")
     selection = result.selection if result.best is not None else None
     # Only what the returns series made computable; `fastgrid report` always shows the whole note.
     if selection is not None and (selection.deflated_sharpe is not None or selection.pbo is not None):
@@ -178,6 +179,13 @@ def _echo_batch(result: BatchSweepResult) -> None:
         click.echo("  the grid has no point: its `where` constraints exclude every one")
     elif result.best is None:
         click.echo("  no feasible point yet")
+    first = result.validation[0] if result.validation else None
+    if result.best is not None and first is not None and first["validated"] is not None:
+        # [validate] chose it, as the per-trial summary says: not the search's best.
+        click.echo(
+            f"best validated: point {first['number']}, {first['value']:.6g} in the search, "
+            f"{first['validated']:.6g} held out"
+        )
     echo_best(result)
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from fastgrid import attrs
 from fastgrid.batch import BatchResults, as_row, open_batch_store
 from fastgrid.dotted import nest
@@ -26,6 +28,7 @@ from fastgrid.reporting._common import (
     print_header,
     print_selection,
     print_top,
+    print_validation,
     selection_json,
 )
 from fastgrid.selection import Selection, assess_batch_selection
@@ -62,6 +65,15 @@ class BatchReport:
 
     @functools.cached_property
     def best(self) -> Row | None:
+        """The best feasible point; with a ``[validate]`` step, the one with the best held-out score."""
+        if self.validation and self.validation[0].get("validated") is not None:
+            slot = int(self.validation[0]["number"])
+            for row in self.rows:
+                if row["number"] == slot:
+                    return row
+            at = np.flatnonzero(self.results.slots() == slot)[:1]
+            if len(at):
+                return as_row(self.results.rows_at(at)[0], self.metrics)
         return self.rows[0] if self.rows else None
 
     @functools.cached_property
@@ -132,6 +144,7 @@ class BatchReport:
             "best_config": self.best_config,
             "failures": [g.to_dict() for g in self.failures],
             "selection": selection_json(self.selection),
+            "validation": self.validation,
             "top": self.rows,
         }
         with open_text(path) as fh:
@@ -157,6 +170,7 @@ def load_batch_report(
     results = BatchResults(open_batch_store(store, readonly=True), name)
     counts = results.counts()
     counts.update(reused=0, pruned=0, running=counts.get("points_in_flight", 0))
+    validation = study.user_attrs.get(attrs.STUDY_VALIDATION)
     return BatchReport(
         name=name,
         directions=[d.name.lower() for d in study.directions],
@@ -165,6 +179,7 @@ def load_batch_report(
         counts=counts,
         study=study,
         config=config,
+        validation=list(validation) if isinstance(validation, list) else [],
     )
 
 
@@ -202,11 +217,19 @@ def render_batch_report(report: BatchReport, *, top: int = 10, console: Any = No
         tag=lambda row: str(row["number"]),
         feasible=False,
     )
+    print_validation(
+        console,
+        report.validation,
+        title="validation (held-out re-run of the top points)",
+        number="slot",
+        params=report.param_names,
+    )
     best = report.best
+    label = "best validated point" if report.validation else "best point"
     print_best(
         console,
         best,
-        label=f"best point: slot {best['number']}" if best is not None else "",
+        label=f"{label}: slot {best['number']}" if best is not None else "",
         metrics=report.metrics,
         none="no feasible point yet",
     )

@@ -21,6 +21,7 @@ __all__ = [
     "print_header",
     "print_selection",
     "print_top",
+    "print_validation",
     "selection_json",
 ]
 
@@ -176,6 +177,34 @@ def print_top(
             *[_fmt(flat.get(m)) for m in extra],
             *(["yes" if row["feasible"] else "[red]no[/red]"] if feasible else []),
             _duration(row["duration"]),
+        )
+    console.print(table)
+
+
+def print_validation(
+    console: Any, validation: Sequence[dict[str, Any]], *, title: str, number: str, params: Sequence[str]
+) -> None:
+    """The ``[validate]`` rows (best validated first): number, search score, held-out score, the
+    parameters (short names) and why a re-run has no held-out score."""
+    if not validation:
+        return
+    from rich.table import Table
+
+    names = _short_names(params)
+    table = Table(title=title, title_justify="left")
+    table.add_column(number, justify="right")
+    table.add_column("search score", justify="right")
+    table.add_column("validated", justify="right", style="bold")
+    for p in params:
+        table.add_column(names[p], justify="right")
+    table.add_column("note")
+    for v in validation:
+        table.add_row(
+            str(v["number"]),
+            _fmt(v["value"]),
+            _fmt(v["validated"]),
+            *[_fmt(v["params"].get(p)) for p in params],
+            v.get("reason") or "",
         )
     console.print(table)
 

@@ -27,14 +27,13 @@ from fastgrid.reporting._batch import BatchReport, load_batch_report, render_bat
 from fastgrid.reporting._common import (
     FailureGroup,
     _config_of,
-    _fmt,
-    _short_names,
     make_console,
     print_best,
     print_failures,
     print_header,
     print_selection,
     print_top,
+    print_validation,
     selection_json,
 )
 from fastgrid.selection import Selection, assess_selection
@@ -371,8 +370,6 @@ def render_report(report: Report | BatchReport, *, top: int = 10, console: Any =
     if isinstance(report, BatchReport):
         render_batch_report(report, top=top, console=console)
         return
-    from rich.table import Table
-
     console = make_console(console)
     counts = report.counts
     print_header(
@@ -394,7 +391,6 @@ def render_report(report: Report | BatchReport, *, top: int = 10, console: Any =
     )
     rows = report.top(top)
     params = report.param_names
-    names = _short_names(params)
     print_top(
         console,
         rows,
@@ -405,23 +401,13 @@ def render_report(report: Report | BatchReport, *, top: int = 10, console: Any =
         tag=lambda row: f"{row['number']}" + (f" (={row['reused']})" if row["reused"] is not None else ""),
         feasible=True,
     )
-    if report.validation:
-        vt = Table(title="validation (held-out re-run of the top trials)", title_justify="left")
-        vt.add_column("#", justify="right")
-        vt.add_column("search score", justify="right")
-        vt.add_column("validated", justify="right", style="bold")
-        for p in params:
-            vt.add_column(names[p], justify="right")
-        vt.add_column("note")
-        for v in report.validation:
-            vt.add_row(
-                str(v["number"]),
-                _fmt(v["value"]),
-                _fmt(v["validated"]),
-                *[_fmt(v["params"].get(p)) for p in params],
-                v.get("reason") or "",
-            )
-        console.print(vt)
+    print_validation(
+        console,
+        report.validation,
+        title="validation (held-out re-run of the top trials)",
+        number="#",
+        params=params,
+    )
     if report.importance:
         console.print("parameter importance (Optuna, fANOVA):")
         for name, value in report.importance.items():

@@ -15,19 +15,31 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from fastgrid import attrs
-from fastgrid.batch import BatchResults, as_row, batch_options, open_batch_store, run_batch, store_path
+from fastgrid.batch import (
+    BatchResults,
+    as_row,
+    batch_options,
+    check_point,
+    open_batch_store,
+    run_batch,
+    slot_columns,
+    store_path,
+    sweep_view,
+)
 from fastgrid.dotted import nest
-from fastgrid.exceptions import SweepFileError
+from fastgrid.exceptions import BatchObjectiveError, ConfigError, SweepFileError
 from fastgrid.refs import import_object
+from fastgrid.runner._batchvalidate import validate_batch
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._result import SweepResult
 from fastgrid.runner._signals import first_interrupt_only
@@ -39,7 +51,7 @@ if TYPE_CHECKING:
     from fastgrid.selection import Selection
     from fastgrid.study import Row
 
-__all__ = ["BatchSweepResult", "run_batch_sweep"]
+__all__ = ["BatchSweepResult", "check_batch_point", "run_batch_sweep"]
 
 
 @dataclass
@@ -207,10 +219,15 @@ def run_batch_sweep(
     # SIGTERM and SIGHUP act as Ctrl-C (docker stop, systemd): chunks in flight are released and
     # the run exits 128 + the signal after recording what finished, as a per-trial run does.
 
-    def keep_returns(run: Any) -> None:
+    validation: list[dict[str, Any]] = []
+    started = time.time()
+
+    def after(run: Any) -> None:
         # Inside run_batch, while the run is registered: --fresh elsewhere waits for its end.
         if run.ran and not run.interrupted and run.study is not None and supports_returns:
             _keep_batch_returns(plan, run, objective, config)
+        if spec.validate_ is not None and not run.interrupted and run.best is not None:
+            validation[:] = _validate(plan, run, objective, options, config, path, started)
 
     with _Progress(options["name"], path, tty) as bar, first_interrupt_only(received):
         run = run_batch(
@@ -220,7 +237,7 @@ def run_batch_sweep(
             allow_changed=plan.allow_changed,
             wait_for_others=plan.wait_for_others,
             progress=bar.update if show else None,
-            after=keep_returns,
+            after=after,
         )
     assert run.results is not None
     objective_metrics = spec.sweep.objective_metrics
@@ -232,6 +249,10 @@ def run_batch_sweep(
         front = [as_row(r, objective_metrics) for r in run.results.pareto()] if multi else [best]
     counts = dict(run.counts)
     counts.update(reused=0, pruned=0, running=counts.get("points_in_flight", 0))
+    if validation and validation[0]["validated"] is not None:
+        # [validate] chose it: the best held-out score (its best config is the in-sample one).
+        best = _row_of(run.results, validation[0]["number"], top, objective_metrics)
+        front = [best]
     best_config = best_path = None
     if best is not None:
         best_config, best_path = _write_best_config(plan, best, config)
@@ -252,7 +273,120 @@ def run_batch_sweep(
         results=results,
         top=top,
         seconds=run.seconds,
+        validation=validation,
     )
+
+
+def _validate(
+    plan: SweepPlan,
+    run: Any,
+    objective: Any,
+    options: Mapping[str, Any],
+    config: ConfigCache | None,
+    path: Path | str,
+    started: float,
+) -> list[dict[str, Any]]:
+    """``[validate]`` of the finished run (see ``_batchvalidate``); a stop signal there stops it
+    as in the sweep (the run is then interrupted, without validation rows)."""
+
+    def open_study() -> Any:
+        # A joining worker that wrote no top point has not opened the study.
+        import optuna
+
+        from fastgrid.storages import open_storage
+
+        storage = options["storage"] if options["storage"] is not None else os.fspath(path)
+        return optuna.load_study(
+            study_name=options["name"], storage=open_storage(storage, directory=plan.directory)
+        )
+
+    try:
+        return validate_batch(
+            plan,
+            run,
+            objective if objective is not None else options["callable"],
+            config,
+            started=started,
+            open_study=open_study,
+        )
+    except KeyboardInterrupt:
+        run.interrupted = True
+        return []
+    except (ValueError, ConfigError) as exc:
+        if isinstance(exc, BatchObjectiveError):
+            raise
+        raise SweepFileError(plan.source, [str(exc)]) from None
+
+
+def _row_of(results: Any, slot: int, top: list[Row], metrics: list[str]) -> Row:
+    """Point ``slot`` as a row: from the top-K when it is there, else read from the store."""
+    for row in top:
+        if row["number"] == slot:
+            return row
+    return as_row(results.rows_at(np.flatnonzero(results.slots() == slot)[:1])[0], metrics)
+
+
+def _view(plan: SweepPlan) -> Any:
+    """The sweep's points numbered as its chunks and reports number them."""
+    sweep = plan.spec.sweep
+    return sweep_view(plan.spec.parameters, where=sweep.where, order=sweep.order, seed=sweep.seed)
+
+
+def check_batch_point(plan: SweepPlan, index: int, *, out: TextIO) -> bool:
+    """``fastgrid run --check`` for a batch sweep: grid point ``index`` (negative from the end)
+    scored in the foreground as its chunk would score it, with the objective's whole traceback;
+    nothing is recorded. True when the point completed and is feasible."""
+    view = _view(plan)  # slots as the sweep's reports number them (shuffled grids too)
+    size = len(view)
+    if not -size <= index < size:
+        raise SweepFileError(plan.source, [f"--point {index}: the grid has {size} points (0..{size - 1})"])
+    slot = index % size
+    point = nest(dict(view[slot]))
+    print(f"checking point {index} of sweep {plan.name}: {json.dumps(point, default=str)}", file=out)
+    config = plan.config_cache()
+    if config is not None:
+        problems = plan.config_problems(config)
+        if problems:
+            raise SweepFileError(plan.source, problems)
+    options = batch_options(plan.spec, import_path=plan.import_path, directory=plan.directory)
+    vectorized = "batch" in options
+    objective: Any = (
+        plan.target if plan.target is not None else options["batch" if vectorized else "callable"]
+    )
+
+    def show(exc: BaseException) -> None:
+        print("".join(traceback.format_exception(exc)).rstrip("\n"), file=out)
+
+    try:
+        checked = check_point(
+            plan.spec.parameters,
+            slot,
+            batch=objective if vectorized else None,
+            callable=None if vectorized else objective,
+            metric=options["metric"],
+            metrics=options["metrics"],
+            where=options["where"],
+            order=options["order"],
+            seed=options["seed"],
+            require=options["require"],
+            config=config,
+            import_path=plan.import_path,
+            on_error=show,
+        )
+    except BatchObjectiveError as exc:  # a result of the wrong shape or type: the chunk's error
+        print(f"FAIL: {exc}", file=out)
+        return False
+    if checked.failed:
+        print(f"FAIL: {checked.reason}", file=out)
+        return False
+    names = plan.spec.sweep.objective_metrics
+    print(f"metrics: {json.dumps(checked.metrics, default=str)}", file=out)
+    values = ", ".join(f"{checked.metrics[m]:g}" for m in names)
+    print(f"value: {values} ({', '.join(names)}) in {checked.seconds:.3f}s", file=out)
+    if checked.reason is not None:
+        print(checked.reason, file=out)  # "infeasible: <the requirements it breaks>"
+    print("nothing was recorded (no storage was opened)", file=out)
+    return checked.reason is None
 
 
 # Points whose Sharpe ratios estimate the variance the deflated Sharpe ratio needs (issue 16).
@@ -294,7 +428,7 @@ def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any, cache: Config
     sample = results.rows_at(picked)
     # The read-only view the chunks got (an objective that wrote to it would change later calls).
     config: Mapping[str, Any] = cache.snapshot if cache is not None else {}
-    series = _returns_of(objective, [int(r["slot"]) for r in top + sample], results, config, plan.source)
+    series = _returns_of(objective, [r["slot"] for r in top + sample], _view(plan), config, plan.source)
     stats = [describe_returns(s) for s in series]
     sharpes = np.array([float(s.sharpe) for s in stats[len(top) :]])
     points = [
@@ -322,14 +456,13 @@ def _keep_batch_returns(plan: SweepPlan, run: Any, objective: Any, cache: Config
 
 
 def _returns_of(
-    objective: Any, slots: list[int], results: BatchResults, config: Mapping[str, Any], source: str
+    objective: Any, slots: list[int], view: Any, config: Mapping[str, Any], source: str
 ) -> list[np.ndarray[Any, Any]]:
-    """Each point's returns series, from ``objective(columns, config, returns=True)``, the points'
-    columns as their chunks gave them (``BatchResults.point_columns``)."""
+    """Each point's returns series, from ``objective(columns, config, returns=True)``."""
     out: list[np.ndarray[Any, Any]] = []
     for lo in range(0, len(slots), RETURNS_BLOCK):
         part = slots[lo : lo + RETURNS_BLOCK]
-        got = objective(results.point_columns(part), config, returns=True)
+        got = objective(slot_columns(view, part), config, returns=True)
         value = got.get("returns") if hasattr(got, "get") else None
         matrix = np.asarray(value, dtype=float) if value is not None else None
         if matrix is None or matrix.ndim != 2 or len(matrix) != len(part):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastgrid._core import Expression, Grid, parse_parameters
 from fastgrid.config import ConfigCache
+from fastgrid.dotted import apply_override
 from fastgrid.exceptions import ConfigError, SweepFileError
 from fastgrid.refs import by_value, from_value
 from fastgrid.sweepfile import SweepFile, bare_lists, parameter_leaves, parameter_problems
@@ -123,7 +124,8 @@ class SweepPlan:
         bare list that replaces a value of another type (issue 11: ``stop_loss = [0.03]`` meant as
         an axis) and, merging the first grid point once, a parameter path the config lacks (a batch
         sweep ran its whole grid and then failed writing the best config). ``config``: the run's
-        config cache (anything with ``merged``; ``to_dict`` when the sweep has a config)."""
+        config cache (anything with ``merged``; ``to_dict`` when the sweep has a config). A
+        ``[validate]`` override path the default config lacks is one too, found before the run."""
         problems = []
         if self.has_config:
             defaults = config.to_dict()
@@ -131,6 +133,13 @@ class SweepPlan:
                 found, current = _lookup(defaults, path)
                 if found and not isinstance(current, list):
                     problems.append(_bare_list_problem(path, current, self.spec.parameters))
+            section = self.spec.validate_
+            if section is not None:
+                # A typo in an override path is found now, not after the whole sweep has run.
+                try:
+                    apply_override(defaults, section.override, strict=True)
+                except ValueError as exc:
+                    problems.append(str(exc))
         if not problems and self.grid_mode:
             grid = self.grid()
             if len(grid) > 0:

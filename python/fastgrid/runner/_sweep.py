@@ -497,12 +497,17 @@ class Sweep:
         Returns True when the trial completed and is feasible (what ``fastgrid run --check`` exits
         0 for).
         """
+        out = out if out is not None else sys.stdout
+        if self.plan.spec.sweep.mode == "batch":
+            from fastgrid.runner._batch import check_batch_point
+
+            return check_batch_point(self.plan, point, out=out)
         from fastgrid.runner._check import check_point
         from fastgrid.runner._state import RunState
 
         state = RunState.create(self.plan)
         self._check_config(state)
-        return check_point(self.plan, state, point, out=out if out is not None else sys.stdout)
+        return check_point(self.plan, state, point, out=out)
 
     def output_mode(self) -> str:
         """What the run prints: ``bar``, ``periodic``, ``trials`` or ``quiet`` (see ``progress``,

@@ -8,42 +8,16 @@ they are recorded as the study user attr ``fastgrid.validation`` so reports can 
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
 from typing import Any
 
-from fastgrid.dotted import nest
+from fastgrid.dotted import apply_override, nest
 from fastgrid.runner._evaluate import Constraints, build_objective, objective_values
 from fastgrid.runner._plan import SweepPlan
 from fastgrid.runner._returns import take_returns
 from fastgrid.runner._state import RunState
 from fastgrid.study import Row, direction_sign, top_rows
 
-__all__ = ["apply_override", "validate"]
-
-
-def apply_override(config: Mapping[str, Any], override: Mapping[str, Any], *, strict: bool) -> dict[str, Any]:
-    """A deep copy of ``config`` with each dotted path of ``override`` set.
-
-    With ``strict`` (a default config exists) a path the config lacks is an error: a typo must not
-    silently validate on the training window.
-    """
-    out = copy.deepcopy(dict(config))
-    for path, value in override.items():
-        parts = path.split(".")
-        node: Any = out
-        for depth, part in enumerate(parts[:-1]):
-            nxt = node.get(part) if isinstance(node, dict) else None
-            if not isinstance(nxt, dict):
-                if strict or (nxt is not None):
-                    where = ".".join(parts[: depth + 1])
-                    raise ValueError(f"validate.override[{path!r}]: the config has no table {where!r}")
-                nxt = node[part] = {}
-            node = nxt
-        if strict and parts[-1] not in node:
-            raise ValueError(f"validate.override[{path!r}]: the config has no key {path!r}")
-        node[parts[-1]] = copy.deepcopy(value)
-    return out
+__all__ = ["apply_override", "best_validated_first", "validate"]
 
 
 def validate(plan: SweepPlan, state: RunState, rows: list[Row]) -> list[dict[str, Any]]:
@@ -100,6 +74,12 @@ def validate(plan: SweepPlan, state: RunState, rows: list[Row]) -> list[dict[str
                 "returns": returns.packed() if returns is not None and not isinstance(returns, str) else None,
             }
         )
+    return best_validated_first(out, direction)
+
+
+def best_validated_first(out: list[dict[str, Any]], direction: str) -> list[dict[str, Any]]:
+    """Validation rows ordered as stored: by held-out score (ties to the lower number), then the
+    rows without one (a batch sweep's validation orders its points by the same rule)."""
     sign = direction_sign(direction)
     out.sort(key=lambda r: (r["validated"] is None, sign * (r["validated"] or 0.0), r["number"]))
     return out
