@@ -22,6 +22,7 @@ from fastgrid.dotted import nest
 from fastgrid.files import open_text
 from fastgrid.reporting._common import (
     FailureGroup,
+    json_text,
     make_console,
     print_best,
     print_failures,
@@ -148,12 +149,13 @@ class BatchReport:
             "top": self.rows,
         }
         with open_text(path) as fh:
-            fh.write(json.dumps(data, indent=2, default=str) + "\n")
+            fh.write(json_text(data) + "\n")
 
     def write_best_config(self, path: str | Path | IO[str]) -> None:
         if self.best_config is None:
             raise ValueError(f"sweep {self.name!r} has no feasible point: no best config")
         with open_text(path) as fh:
+            # The config as the objective got it (a NaN stays NaN: it is the user's value).
             fh.write(json.dumps(self.best_config, indent=2, default=str) + "\n")
 
 

@@ -4,7 +4,8 @@ and the rendering (header, failures by reason, the top rows, the best), one home
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from fastgrid.sweepfile import SweepFile
 
 __all__ = [
     "FailureGroup",
+    "json_text",
     "make_console",
     "print_best",
     "print_failures",
@@ -65,6 +67,27 @@ def _short_names(paths: Sequence[str]) -> dict[str, str]:
     """Column titles: the last segment of each dotted path, unless two paths share it."""
     last = [p.rsplit(".", 1)[-1] for p in paths]
     return {p: (s if last.count(s) == 1 else p) for p, s in zip(paths, last, strict=True)}
+
+
+def json_text(data: Any) -> str:
+    """``data`` as strict JSON (RFC 8259), for ``--json`` and ``to_json``: a non-finite number (a NaN
+    or infinite metric) is ``null`` — ``json.dumps`` wrote the bare words ``NaN``/``Infinity``, which
+    jq, JavaScript and most parsers reject or misread; numpy scalars are numbers; other objects
+    their ``str()``."""
+    return json.dumps(_strict(data), indent=2, default=str, allow_nan=False)
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    item = getattr(value, "item", None)  # a numpy scalar: its Python number
+    if item is not None and getattr(value, "shape", None) == ():
+        return _strict(item())
+    return value
 
 
 def _fmt(value: Any) -> str:

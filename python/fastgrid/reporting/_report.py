@@ -27,6 +27,7 @@ from fastgrid.reporting._batch import BatchReport, load_batch_report, render_bat
 from fastgrid.reporting._common import (
     FailureGroup,
     _config_of,
+    json_text,
     make_console,
     print_best,
     print_failures,
@@ -156,7 +157,7 @@ class Report:
             "trials": self.rows,
         }
         with open_text(path) as fh:
-            fh.write(json.dumps(data, indent=2, default=str) + "\n")
+            fh.write(json_text(data) + "\n")
 
     def _table(self) -> tuple[list[str], list[list[Any]]]:
         """The header and a line per trial: number, state, values, params.*, metrics.*, bookkeeping."""
@@ -214,6 +215,7 @@ class Report:
         if self.best_config is None:
             raise ValueError(f"sweep {self.name!r} has no completed feasible trial: no best config")
         with open_text(path) as fh:
+            # The config as the objective got it (a NaN stays NaN: it is the user's value).
             fh.write(json.dumps(self.best_config, indent=2, default=str) + "\n")
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from fastgrid.reporting._common import json_text
 from fastgrid.storages import open_storage
 from fastgrid.sweepfile import load_sweep_file
 from fastgrid.walkforward import WalkForwardResult, load_walkforward
@@ -84,7 +84,7 @@ def render_walkforward(result: WalkForwardResult, *, console: Any = None) -> Non
 
 
 def walkforward_json(result: WalkForwardResult) -> str:
-    return json.dumps(
+    return json_text(
         {
             "walkforward": result.name,
             "metric": result.metric,
@@ -96,7 +96,5 @@ def walkforward_json(result: WalkForwardResult) -> str:
             "parameter_stability": result.parameter_stability,
             "folds": [{**f.record(), "study": f.study, "efficiency": f.efficiency} for f in result.folds],
             "summary": result.sentences(),
-        },
-        indent=2,
-        default=str,
+        }
     )
