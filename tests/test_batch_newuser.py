@@ -445,3 +445,32 @@ def test_top_with_a_misspelt_direction_is_refused_not_read_as_minimize(tmp_path:
 
 def _a_score(cols: dict[str, Any], config: Any) -> dict[str, Any]:
     return {"score": np.asarray(cols["a"], dtype=float)}
+
+
+def test_a_bool_objective_from_a_callable_fails_its_point_in_both_modes(tmp_path: Path) -> None:
+    # The same callable: per trial each point failed "is not a number: True (bool)", in batch mode
+    # numpy read True as 1.0 and ranked it.
+    def verdict(config: dict[str, Any]) -> dict[str, Any]:
+        return {"score": config["a"] > 1 if config["a"] % 2 else float(config["a"]), "side": True}
+
+    failures = {}
+    for mode in ("trial", "batch"):
+        result = fastgrid.Sweep(
+            name=f"b{mode}",
+            mode=mode,
+            objective=verdict,
+            parameters={"a": {"type": "int", "low": 0, "high": 3}},
+            direction="maximize",
+            metric="score",
+            retry_failed=0,
+            fail_fast=0,
+            directory=tmp_path,
+            progress=False,
+        ).run()
+        assert result.best is not None and result.best["params"] == {"a": 2}
+        failures[mode] = result.failures()
+    assert failures["batch"] == {
+        "metric 'score' is not a number: False (bool)": 1,
+        "metric 'score' is not a number: True (bool)": 1,
+    }
+    assert failures["trial"] == failures["batch"]

@@ -517,6 +517,14 @@ def evaluate_points(
     metrics: dict[str, np.ndarray[Any, Any]] = {}
     objective = set(expected)
     for k, column in zip(names, values, strict=True):
+        if k in objective:
+            # A bool is no objective value, as per trial ("is not a number: True (bool)"); numpy
+            # would read it as 1.0 and rank the point (the same callable scored in two modes).
+            for i in [i for i, v in enumerate(column) if type(v) in _BOOLS and not failed[i]]:
+                why = pick_value({k: column[i]}, [k], source="the callable's result")
+                failed[i] = True
+                reasons[i] = why if isinstance(why, str) else f"metric {k!r} is not a number"
+                column[i] = math.nan
         try:
             array = np.asarray(column, dtype=np.float64)
             if array.ndim != 1:
@@ -555,6 +563,9 @@ def _real(value: Any) -> float | None:
         return float(value)
     except Exception:  # OverflowError (10**400), or a Real whose __float__ raises
         return None
+
+
+_BOOLS = (bool, np.bool_)
 
 
 def _point_metrics(out: Any, expected: Sequence[str]) -> dict[str, Any] | str:

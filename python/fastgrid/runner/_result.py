@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,12 @@ class SweepResult:
         from fastgrid.study import rows
 
         return rows(self.trials, self.axes)
+
+    def failures(self) -> dict[str, int]:
+        """Failed trials grouped by reason, most frequent first (a point retried after a failure
+        counts once per failed attempt); a batch sweep's result has the same, per point."""
+        counted = Counter(row["reason"] or "failed" for row in self.rows if row["state"] == "FAIL")
+        return dict(counted.most_common())
 
     def to_pandas(self) -> Any:
         """The rows as a ``pandas.DataFrame`` with flat columns (see :func:`fastgrid.study.to_pandas`);
