@@ -176,11 +176,49 @@ def test_a_per_point_metric_too_large_for_a_float_fails_its_point_not_the_run(tm
         retry_failed=0,
     )
     table = run.to_pandas()
-    assert table.loc[table["failed"], "slot"].tolist() == [2]
+    # A side metric no float holds fails its point too: dropping it would lose the value unseen.
+    assert table.loc[table["failed"], "slot"].tolist() == [2, 4]
     reason = table.loc[table["slot"] == 2, "reason"].item()
     assert reason.startswith("metric 'score' is too large for a float")
-    assert np.isnan(table.loc[table["slot"] == 4, "side"].item())  # a side metric: not recorded
+    assert table.loc[table["slot"] == 4, "reason"].item().startswith("metric 'side' is too large for a float")
     assert table.loc[table["slot"] == 5, "side"].item() == 1.0
+
+
+def _ids_past_2_53(config: dict[str, Any]) -> dict[str, Any]:
+    return {"score": float(config["a"]), "id": 2**53 + 1 if config["a"] == 1 else 2**60}
+
+
+def _id_columns_past_2_53(cols: dict[str, Any], config: Any) -> dict[str, Any]:
+    a = cols["a"]
+    return {"score": a * 1.0, "id": np.where(a == 1, 2**53 + 1, 2**60).astype(np.int64)}
+
+
+def test_integers_a_float64_column_would_round_are_never_stored_rounded(tmp_path: Path) -> None:
+    # 2**53 + 1 became 2**53 without a word; 2**60 is exact in a float64 and is kept.
+    run = run_batch(
+        {"a": {"type": "int", "low": 0, "high": 3}},
+        callable=_ids_past_2_53,
+        directory=tmp_path,
+        name="ids",
+        metric="score",
+        retry_failed=0,
+        fail_fast=0,
+    )
+    table = run.to_pandas()
+    assert table.loc[table["failed"], "slot"].tolist() == [1]
+    assert table.loc[table["slot"] == 1, "reason"].item() == (
+        "metric 'id': integers past 2**53 that a float64 column cannot hold exactly (9007199254740993 "
+        "would be stored as 9007199254740992); return floats if rounding is fine, or smaller units"
+    )
+    assert table.loc[table["slot"] == 2, "id"].item() == 2**60
+    with pytest.raises(BatchObjectiveError, match=r"metric 'id': integers past 2\*\*53 .*9007199254740993"):
+        run_batch(
+            {"a": {"type": "int", "low": 0, "high": 3}},
+            batch=_id_columns_past_2_53,
+            directory=tmp_path,
+            name="ids2",
+            metric="score",
+        )
 
 
 def _every_point_on_the_front(cols: dict[str, Any], config: Any) -> dict[str, Any]:

@@ -162,6 +162,43 @@ class _Refused(Exception):
     """What is wrong with a returned column (the caller adds objective, metric and slots)."""
 
 
+# Metric columns are float64: integers past 2**53 may not survive the conversion.
+_EXACT = 2**53
+
+
+def _inexact(values: Any) -> str | None:
+    """Why integers (a numpy array or a list) cannot become a float64 column exactly, or None.
+
+    A count or an id past 2**53 would be stored rounded (9007199254740993 as ...992) without a
+    word; a per-trial sweep keeps it exactly in the trial's metrics.
+    """
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind not in "iu" or not len(values):
+            return None
+        big = (values > _EXACT) | (values < -_EXACT) if values.dtype.kind == "i" else values > _EXACT
+        candidates: Any = (int(values[i]) for i in np.flatnonzero(big).tolist())
+    else:
+        candidates = (v for v in values if type(v) is int and not -_EXACT <= v <= _EXACT)
+    for v in candidates:
+        why = inexact_integer(v)
+        if why is not None:
+            return why
+    return None
+
+
+def inexact_integer(value: int) -> str | None:
+    """Why the integer ``value`` cannot be a float64 exactly (None when it can)."""
+    try:
+        if int(float(value)) == value:
+            return None
+    except OverflowError:
+        return f"an integer too large for a float ({value}); return floats or smaller units"
+    return (
+        f"integers past 2**53 that a float64 column cannot hold exactly ({value} would be stored "
+        f"as {int(float(value))}); return floats if rounding is fine, or smaller units"
+    )
+
+
 def _row_order(index: Any, n: int) -> np.ndarray[Any, Any] | None:
     """Where each point's row is in a pandas object with this ``index``: None when the rows are in
     point order (an increasing index, e.g. the default one), else the positions to take. Rows that
@@ -187,6 +224,10 @@ def _numbers(values: Any, n: int) -> np.ndarray[Any, Any]:
     if hasattr(values, "index") and hasattr(values, "to_numpy") and hasattr(values, "dtype"):
         order = _row_order(values.index, n)  # a pandas Series
         kind = getattr(values.dtype, "kind", "O")
+        if kind in "iu":
+            inexact = _inexact(values.dropna().to_numpy())
+            if inexact is not None:
+                raise _Refused(inexact)
         array = values.to_numpy(dtype=np.float64, na_value=np.nan) if kind in "biuf" else values.to_numpy()
         return np.asarray(array)[order] if order is not None else np.asarray(array)
     if hasattr(values, "null_count") and hasattr(values, "type") and hasattr(values, "cast"):
@@ -195,6 +236,10 @@ def _numbers(values: Any, n: int) -> np.ndarray[Any, Any]:
         kind = values.type
         if pa.types.is_dictionary(kind):
             values, kind = values.cast(kind.value_type), kind.value_type
+        if pa.types.is_integer(kind):
+            inexact = _inexact(values.drop_null().to_numpy())
+            if inexact is not None:
+                raise _Refused(inexact)
         if (
             pa.types.is_integer(kind)
             or pa.types.is_floating(kind)
@@ -315,6 +360,9 @@ def metric_columns(
                 f"metric {name!r} is not numeric ({kind}); return numbers (int, float or bool arrays)",
                 name,
             )
+        inexact = _inexact(array)
+        if inexact is not None:
+            raise refuse(f"metric {name!r}: {inexact}", name)
         out[name] = array.astype(np.float64, copy=False)
     missing = [m for m in expected if m not in out]
     if missing:
@@ -438,6 +486,8 @@ def evaluate_points(
     merge: Callable[[dict[str, Any]], Any],
     retry_failed: int = 0,
     expected: Sequence[str] = (),
+    objective: str = "?",
+    start: int = 0,
 ) -> ChunkResult:
     """Calls a per-point callable on every point of the chunk with its merged config.
 
@@ -515,32 +565,49 @@ def evaluate_points(
                 del column[i:]
             other(i, out)
     metrics: dict[str, np.ndarray[Any, Any]] = {}
-    objective = set(expected)
+    wanted = set(expected)
+
+    def fail(i: int, why: str) -> None:
+        failed[i] = True
+        reasons[i] = why
+
     for k, column in zip(names, values, strict=True):
-        if k in objective:
+        if k in wanted:
             # A bool is no objective value, as per trial ("is not a number: True (bool)"); numpy
             # would read it as 1.0 and rank the point (the same callable scored in two modes).
             for i in [i for i, v in enumerate(column) if type(v) in _BOOLS and not failed[i]]:
                 why = pick_value({k: column[i]}, [k], source="the callable's result")
-                failed[i] = True
-                reasons[i] = why if isinstance(why, str) else f"metric {k!r} is not a number"
+                fail(i, why if isinstance(why, str) else f"metric {k!r} is not a number")
                 column[i] = math.nan
         try:
             array = np.asarray(column, dtype=np.float64)
             if array.ndim != 1:
                 raise ValueError(k)
+            # An int past 2**53 may have been rounded on its way in (9007199254740993 -> ...992):
+            # its point fails rather than keep a value it did not return.
+            for i in np.flatnonzero(np.abs(array) >= _EXACT).tolist():
+                v = column[i]
+                inexact = inexact_integer(v) if type(v) is int and not failed[i] else None
+                if inexact is not None:
+                    fail(i, f"metric {k!r}: {inexact}")
+                    array[i] = math.nan
         except (TypeError, ValueError, OverflowError):
             array = np.full(n, np.nan)
             for i, v in enumerate(column):
                 number = _real(v)
-                if number is not None:
+                inexact = inexact_integer(v) if number is not None and type(v) is int else None
+                if number is not None and inexact is None:
                     array[i] = number
-                elif k in objective and not failed[i]:
-                    # why, as a per-trial sweep says it ("is not a number", "is too large for a float")
+                elif failed[i]:
+                    continue
+                elif inexact is not None:
+                    fail(i, f"metric {k!r}: {inexact}")
+                elif k in wanted or type(v) is int:
+                    # why, as a per-trial sweep says it ("is not a number", "is too large for a
+                    # float"); an int no float holds fails its point even as a side metric
                     why = pick_value({k: v}, [k], source="the callable's result")
-                    failed[i] = True
-                    reasons[i] = why if isinstance(why, str) else f"metric {k!r} is not a number"
-            if k not in objective and np.isnan(array).all():
+                    fail(i, why if isinstance(why, str) else f"metric {k!r} is not a number")
+            if k not in wanted and np.isnan(array).all():
                 continue  # a side metric that never was a number (a note, a trade list)
         metrics[k] = array
     return ChunkResult(

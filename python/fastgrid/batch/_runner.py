@@ -304,7 +304,16 @@ def _score(
             reserved=reserved,
         )
     assert merge is not None
-    result = evaluate_points(fn, cols, n, merge=merge, retry_failed=job.retry_failed, expected=job.metrics)
+    result = evaluate_points(
+        fn,
+        cols,
+        n,
+        merge=merge,
+        retry_failed=job.retry_failed,
+        expected=job.metrics,
+        objective=job.objective_name,
+        start=start,
+    )
     for m in sorted(result.metrics):
         check_metric_name(m, objective=job.objective_name, slots=(start, start + n), reserved=reserved)
     missing = [m for m in job.metrics if m not in result.metrics and not result.failed.all()]
