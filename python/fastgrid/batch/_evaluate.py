@@ -572,7 +572,7 @@ def evaluate_points(
         reasons[i] = why
 
     for k, column in zip(names, values, strict=True):
-        if k in wanted:
+        if k in wanted and not _BOOLS.isdisjoint(map(type, column)):  # (C-speed scan)
             # A bool is no objective value, as per trial ("is not a number: True (bool)"); numpy
             # would read it as 1.0 and rank the point (the same callable scored in two modes).
             for i in [i for i, v in enumerate(column) if type(v) in _BOOLS and not failed[i]]:
@@ -632,7 +632,7 @@ def _real(value: Any) -> float | None:
         return None
 
 
-_BOOLS = (bool, np.bool_)
+_BOOLS = frozenset((bool, np.bool_))
 
 
 def _point_metrics(out: Any, expected: Sequence[str]) -> dict[str, Any] | str:
