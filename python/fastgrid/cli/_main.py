@@ -35,6 +35,7 @@ class _Main(click.Group):
         # (no traceback); any other exception is a bug and keeps its traceback.
         from fastgrid.exceptions import (
             ConfigError,
+            OutputFolderError,
             PatternError,
             SpecError,
             StorageConnectionError,
@@ -44,7 +45,7 @@ class _Main(click.Group):
 
         try:
             return super().invoke(ctx)
-        except (SweepFileError, SpecError, ConfigError, PatternError, StoreError) as exc:
+        except (SweepFileError, SpecError, ConfigError, PatternError, StoreError, OutputFolderError) as exc:
             raise InputError(str(exc)) from None
         except StorageConnectionError as exc:
             # A server that cannot be reached is no bad input (the same command works once it is
