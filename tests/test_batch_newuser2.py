@@ -99,3 +99,19 @@ def test_the_heatmap_cells_are_a_pandas_pivot_of_every_point(swept: Path) -> Non
                         cell = pivot.loc[key(yv), key(xv)]
                         assert np.isclose(grid[j, i], cell), (x, y, metric, agg, xv, yv)
     assert os.path.exists("fastgrid.db")
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["fixd", "a"], "X: no parameter 'fixd' in sweep 'nu2' (did you mean 'fixed'?"),
+        (["a", "bb"], "Y: no parameter 'bb' in sweep 'nu2' (did you mean 'b'?"),
+        (["a", "b", "--metric", "riks"], "--metric: no metric 'riks' in sweep 'nu2' (did you mean 'risk'?"),
+    ],
+)
+def test_a_misspelt_heatmap_parameter_or_metric_gets_a_did_you_mean(
+    swept: Path, args: list[str], hint: str
+) -> None:
+    out = CliRunner().invoke(main, ["plot", "s.toml", "heatmap", *args, "-o", "h.png"])
+    assert out.exit_code == 2 and hint in out.output, out.output
+    assert not (swept / "h.png").exists()
