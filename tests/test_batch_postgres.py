@@ -465,3 +465,55 @@ def test_a_server_gone_for_good_ends_a_batch_worker_with_one_clear_line(
     last = text.strip().splitlines()[-1]
     assert "lost the connection to the server and could not reconnect within 2 s" in last, last
     assert "alice:***@127.0.0.1" in last and "hunter2" not in text and "Traceback" not in text
+
+
+# --- the reading commands on a store they cannot open: one line, as `fastgrid run` says it ----------
+
+
+@pytest.mark.parametrize("command", ["report", "plot", "export"])
+@pytest.mark.parametrize("scheme", ["fastgrid+postgresql", "postgresql"])
+def test_the_reading_commands_name_an_unreachable_server_in_one_line(
+    command: str, scheme: str, tmp_path: Path
+) -> None:
+    # report and plot of a fastgrid+postgresql:// store printed a StorageConnectionError traceback.
+    url = f"{scheme}://bob:hunter2@127.0.0.1:1/sweeps"
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        f'[sweep]\nname = "s"\nmode = "batch"\nmetric = "score"\ndirection = "maximize"\nstorage = "{url}"\n'
+        '[objective]\nbatch = "m:f"\n[parameters]\na = [1, 2]\nb = [1, 2]\n'
+    )
+    args = {
+        "report": ["report", "--storage", url, "--study", "s"],
+        "plot": ["plot", str(sweep), "heatmap", "a", "b", "-o", str(tmp_path / "h.png")],
+        "export": ["export", "--storage", url, "s", "--to", str(tmp_path / "x.csv")],
+    }[command]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code in (1, 2) and not isinstance(out.exception, StorageConnectionError), out.output
+    assert "Traceback" not in out.output
+    assert_one_clear_line(out.output.strip(), "bob:***@127.0.0.1:1/sweeps", "Connection refused")
+
+
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_the_reading_commands_name_a_missing_database_on_postgresql_urls(
+    command: str, postgres_url: str, tmp_path: Path
+) -> None:
+    # Optuna's RDBStorage (postgresql://) said only "cannot open (OperationalError)".
+    url = postgres_url.rsplit("/", 1)[0] + "/no_such_db"
+    args = {
+        "report": ["report", "--storage", url, "--study", "s"],
+        "export": ["export", "--storage", url, "s", "--to", str(tmp_path / "x.csv")],
+    }[command]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 2, out.output
+    assert_one_clear_line(out.output.strip(), url, 'database "no_such_db" does not exist', "createdb")
+
+
+def test_a_wrong_password_on_a_postgresql_url_is_one_line_for_readers(own_server: Server) -> None:
+    url = alice_url(own_server).replace("alice:hunter2@", "alice:hunter3@")
+    url = url.replace("fastgrid+postgresql://", "postgresql://")
+    with pytest.raises(ValueError) as info:
+        open_storage(url, readonly=True)
+    message = str(info.value)
+    assert "\n" not in message and "hunter3" not in message, message
+    assert "postgresql://alice:***@127.0.0.1" in message and "+psycopg" not in message, message
+    assert 'password authentication failed for user "alice"' in message and "check the user" in message

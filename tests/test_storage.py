@@ -23,7 +23,7 @@ from typing import Any
 import fastgrid
 import optuna
 import pytest
-from fastgrid.exceptions import StoreError
+from fastgrid.exceptions import StorageConnectionError, StoreError
 from fastgrid.storages import (
     DEFAULT_STORE_NAME,
     EmbeddedStorage,
@@ -177,10 +177,11 @@ def test_bad_urls_name_the_url_redacted_and_list_the_forms(url: str, why: str) -
 
 
 def test_unreachable_database_error_is_redacted() -> None:
-    with pytest.raises(ValueError) as info:
+    # As for fastgrid+postgresql://: a StorageConnectionError with libpq's reason.
+    with pytest.raises(StorageConnectionError) as info:
         open_storage("postgresql+psycopg://bob:hunter2@127.0.0.1:1/nowhere")
     assert "hunter2" not in str(info.value)
-    assert "bob:***@127.0.0.1:1/nowhere" in str(info.value)
+    assert "bob:***@127.0.0.1:1/nowhere" in str(info.value) and "Connection refused" in str(info.value)
 
 
 def test_directory_instead_of_file_is_an_error(tmp_path: Path) -> None:

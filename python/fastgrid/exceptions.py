@@ -8,6 +8,9 @@ are defined in Rust and re-exported here, so ``fastgrid.exceptions`` is the one 
 
 from __future__ import annotations
 
+import errno
+import os
+
 from fastgrid._core import ConfigError, PatternError, SpecError
 
 __all__ = [
@@ -17,6 +20,7 @@ __all__ = [
     "ConfigError",
     "DocumentError",
     "HeartbeatLostError",
+    "OutputFolderError",
     "PatternError",
     "SpecError",
     "StorageConnectionError",
@@ -112,6 +116,24 @@ class StoreError(OSError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:
         return (type(self), (self.path, self.reason))
+
+
+class OutputFolderError(FileNotFoundError):
+    """A file to write (``--to x.csv``, ``--csv``, ``--json``, ...) in a folder that does not exist:
+    a typo more often than a wish, so it is not created. ``path`` is the file; ``str()`` is one
+    line naming its folder and the fix."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        folder = os.path.dirname(path)
+        reason = f"{path}: the folder {folder!r} does not exist; create it first, or fix the path"
+        super().__init__(errno.ENOENT, reason, path)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return (type(self), (self.path,))
 
 
 class StoreMismatchError(SweepChangedError):

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import yaml
 
-from fastgrid.exceptions import DocumentError
+from fastgrid.exceptions import DocumentError, OutputFolderError
 
 __all__ = [
     "FORMATS",
@@ -33,6 +33,7 @@ __all__ = [
     "MAX_KEY_PARTS",
     "MAX_NODES",
     "SUFFIXES",
+    "check_output_folder",
     "document_format",
     "open_text",
     "parse_document",
@@ -279,11 +280,21 @@ def _check_depth(data: Any, file: str, kind: str) -> None:
             stack.extend((v, depth + 1) for v in node)
 
 
+def check_output_folder(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`~fastgrid.exceptions.OutputFolderError` when the file ``path`` is to be written
+    in a folder that does not exist (every file fastgrid writes on request checks it first)."""
+    folder = os.path.dirname(os.fspath(path))
+    if folder and not os.path.isdir(folder):
+        raise OutputFolderError(os.fspath(path))
+
+
 @contextlib.contextmanager
 def open_text(target: str | os.PathLike[str] | IO[str], *, newline: str | None = None) -> Iterator[IO[str]]:
     """``target`` opened for writing text, or ``target`` itself when it is already a stream (the
-    CLI passes standard output for a path of ``-``); a stream is left open."""
+    CLI passes standard output for a path of ``-``); a stream is left open. A path in a folder that
+    does not exist is an :class:`~fastgrid.exceptions.OutputFolderError`."""
     if isinstance(target, str | os.PathLike):
+        check_output_folder(target)
         with open(target, "w", newline=newline) as fh:
             yield fh
     else:

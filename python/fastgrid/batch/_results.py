@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from fastgrid.batch._store import ChunkStore
-from fastgrid.files import open_text
+from fastgrid.files import check_output_folder, open_text
 
 if TYPE_CHECKING:
     from fastgrid.study import Row
@@ -426,6 +426,7 @@ class BatchResults:
             import pyarrow.parquet as pq
         except ImportError:
             raise ImportError("Parquet needs pyarrow: pip install pyarrow (or export to .csv)") from None
+        check_output_folder(path)
         names = list(columns) if columns is not None else self.column_names
         kinds = self._value_kinds([n for n in names if n == "reason" or n in self.paths])
         writer: Any = None

@@ -33,12 +33,24 @@ class _Main(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         # The one place where fastgrid's own input errors become a message and exit status 2
         # (no traceback); any other exception is a bug and keeps its traceback.
-        from fastgrid.exceptions import ConfigError, PatternError, SpecError, StoreError, SweepFileError
+        from fastgrid.exceptions import (
+            ConfigError,
+            OutputFolderError,
+            PatternError,
+            SpecError,
+            StorageConnectionError,
+            StoreError,
+            SweepFileError,
+        )
 
         try:
             return super().invoke(ctx)
-        except (SweepFileError, SpecError, ConfigError, PatternError, StoreError) as exc:
+        except (SweepFileError, SpecError, ConfigError, PatternError, StoreError, OutputFolderError) as exc:
             raise InputError(str(exc)) from None
+        except StorageConnectionError as exc:
+            # A server that cannot be reached is no bad input (the same command works once it is
+            # back): its one line, exit status 1.
+            raise RunError(str(exc)) from None
         except FileNotFoundError as exc:
             raise InputError(f"{exc.filename or ''}: file not found".lstrip(": ")) from None
 

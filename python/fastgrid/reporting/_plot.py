@@ -8,6 +8,7 @@ per cell (max for a maximized metric, min for a minimized one), or the mean or t
 
 from __future__ import annotations
 
+import difflib
 import math
 import textwrap
 from collections import defaultdict
@@ -77,7 +78,7 @@ def heatmap_figure(
     names = report.param_names
     for axis, name in (("X", x), ("Y", y)):
         if name not in names:
-            raise ValueError(f"{axis}: no parameter {name!r} in sweep {report.name!r} (parameters: {names})")
+            raise ValueError(_unknown(f"{axis}: no parameter", name, report.name, "parameters", names))
     if x == y:
         raise ValueError("X and Y must be two different parameters")
     metric = metric or report.metrics[0]
@@ -107,6 +108,13 @@ def heatmap_figure(
     fig.colorbar(image, ax=ax, label=f"{metric} ({agg})")
     fig.tight_layout()
     return fig
+
+
+def _unknown(what: str, name: str, sweep: str, kind: str, known: list[str]) -> str:
+    """``what 'name' in sweep 'sweep' (did you mean 'x'? kind: [...])``: the closest known name first."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{what} {name!r} in sweep {sweep!r} ({hint}{kind}: {known})"
 
 
 def default_agg(report: Report | BatchReport, metric: str) -> str:
@@ -148,7 +156,7 @@ def _batch_cells(
     """A batch sweep's cells, aggregated in numpy over every stored point (issue 13)."""
     known = report.results.metric_names
     if metric not in known:
-        raise ValueError(f"--metric: no metric {metric!r} in sweep {report.name!r} (metrics: {known})")
+        raise ValueError(_unknown("--metric: no metric", metric, report.name, "metrics", known))
     xs, ys, grid = report.results.aggregate(x, y, metric, agg=agg, feasible_only=feasible_only)
     if not np.isfinite(grid).any():
         raise ValueError(f"sweep {report.name!r} has no feasible point with a value of {metric!r} to plot")

@@ -24,7 +24,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage, _CachedStor
 from optuna.storages.journal import JournalFileBackend
 
 from fastgrid.storages.embedded import EmbeddedStorage, SQLiteJournalBackend
-from fastgrid.storages.postgres import is_journal_url, open_postgres_storage
+from fastgrid.storages.postgres import is_journal_url, open_postgres_storage, open_session
 
 __all__ = [
     "ACCEPTED_FORMS",
@@ -149,7 +149,9 @@ def open_storage(
             reads as empty instead of being created.
 
     Raises:
-        ValueError: the URL is of no accepted form (the message redacts the password).
+        ValueError: the URL is of no accepted form, or names a PostgreSQL database that refuses
+            the login or does not exist (the message redacts the password).
+        StorageConnectionError: a PostgreSQL server that cannot be reached.
     """
     base = Path.cwd() if directory is None else Path(directory)
     if url is None:
@@ -193,6 +195,7 @@ def open_storage(
     if scheme.split("+", 1)[0] in _RDB_SCHEMES:
         if scheme.split("+", 1)[0] == "sqlite":
             _check_sqlite(text, match.end(), base)
+        given = text
         if scheme.split("+", 1)[0] == "postgres":
             # Heroku and libpq spell it postgres://; SQLAlchemy (>= 1.4) only knows postgresql://.
             text = "postgresql" + text[len("postgres") :]
@@ -204,11 +207,26 @@ def open_storage(
         except ImportError as exc:
             raise _bad_url(text, _missing_driver(scheme, exc)) from None
         except Exception as exc:
+            if scheme.startswith("postgresql"):
+                # SQLAlchemy hides libpq's reason: connect as fastgrid's own PostgreSQL stores do,
+                # which says it in one line (wrong password, missing database, unreachable server).
+                _diagnose_postgres(given)
             # SQLAlchemy's own message can echo the URL; ours redacts it.
-            raise ValueError(f"storage {redact_url(text)!r}: cannot open ({type(exc).__name__})") from None
+            raise ValueError(f"storage {redact_url(given)!r}: cannot open ({type(exc).__name__})") from None
         # What optuna.create_study does with a URL string: the cache saves a query per finished trial.
         return _CachedStorage(rdb)
     raise _bad_url(text, f"unknown scheme {scheme!r}")
+
+
+def _diagnose_postgres(url: str) -> None:
+    """Connect to the PostgreSQL database of ``url`` once and close: raises the one line of
+    :func:`fastgrid.storages.postgres.open_session` (ValueError, or StorageConnectionError for an
+    unreachable server) when that fails, and returns when it works."""
+    session = open_session(url, display=redact_url(url))
+    try:
+        session.transact(lambda conn: None)
+    finally:
+        session.close()
 
 
 def _folder_exists(url: str, path: Path) -> None:
