@@ -36,3 +36,12 @@ def test_export_errors_are_one_line_and_redacted(tmp_path: Path) -> None:
     bad = _fastgrid("export", "sweep", "--storage", "src.db", "--to", "ftp://u:hunter2@h/x", cwd=tmp_path)
     assert bad.returncode == 2
     assert "unknown scheme 'ftp'" in bad.stderr and "hunter2" not in bad.stderr
+
+
+def test_a_to_that_is_neither_a_storage_nor_a_table_names_both(tmp_path: Path) -> None:
+    optuna.create_study(storage=open_storage(tmp_path / "src.db"), study_name="sweep")
+    done = _fastgrid("export", "sweep", "--storage", "src.db", "--to", "points.json", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: --to storage 'points.json': a plain path must end in .db")
+    assert done.stderr.rstrip().endswith("- a file ending .csv or .parquet → the results as a table")
+    assert not (tmp_path / "points.json").exists()

@@ -7,6 +7,7 @@ big is allocated; so must a file nested deeper than any real one and a duplicate
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,27 @@ def test_a_big_tree_with_shared_references_under_the_bound_still_converts() -> N
     grid = Grid({"x": {"type": "grid", "values": [shared, shared]}, "y": {"type": "grid", "values": shared}})
     assert len(grid) == 2 * 150_000
     assert grid[0] == {"x": shared, "y": 0}
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_and_no_half_file(tmp_path: Path) -> None:
+    from fastgrid.files import open_text
+
+    target = tmp_path / "points.csv"
+    target.write_text("the last complete export\n")
+    with pytest.raises(RuntimeError, match="disk gone"), open_text(target) as fh:
+        fh.write("slot,score\n0,1.0\n")
+        raise RuntimeError("disk gone")
+    assert target.read_text() == "the last complete export\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["points.csv"]  # no temporary file left
+    with open_text(target) as fh:
+        fh.write("slot,score\n")
+    assert target.read_text() == "slot,score\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["points.csv"]
+
+
+def test_a_target_that_is_no_regular_file_is_written_in_place(tmp_path: Path) -> None:
+    from fastgrid.files import open_text
+
+    with open_text(os.devnull) as fh:  # /dev/null stays the device: never renamed over
+        fh.write("anything\n")
+    assert Path(os.devnull).exists() and not Path(os.devnull).is_file()

@@ -38,6 +38,7 @@ __all__ = [
     "open_text",
     "parse_document",
     "read_document",
+    "replaced_on_success",
 ]
 
 FORMATS = {".json": "JSON", ".toml": "TOML", ".yaml": "YAML", ".yml": "YAML"}
@@ -294,8 +295,27 @@ def open_text(target: str | os.PathLike[str] | IO[str], *, newline: str | None =
     CLI passes standard output for a path of ``-``); a stream is left open. A path in a folder that
     does not exist is an :class:`~fastgrid.exceptions.OutputFolderError`."""
     if isinstance(target, str | os.PathLike):
-        check_output_folder(target)
-        with open(target, "w", newline=newline) as fh:
+        with replaced_on_success(target) as path, open(path, "w", newline=newline) as fh:
             yield fh
     else:
         yield target
+
+
+@contextlib.contextmanager
+def replaced_on_success(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """A path to write ``target``'s new content to: a temporary file beside it, renamed onto it when
+    the block ends without an exception and removed otherwise, so a failed export or report leaves
+    the old file (or none), never half a file. A target that exists and is not a regular file (a
+    FIFO, ``/dev/stdout``) is written in place. A missing folder is an ``OutputFolderError``."""
+    check_output_folder(target)
+    path = Path(target)
+    if path.exists() and not path.is_file():
+        yield path
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()

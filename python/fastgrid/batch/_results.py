@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from fastgrid.batch._store import ChunkStore
-from fastgrid.files import check_output_folder, open_text
+from fastgrid.files import open_text, replaced_on_success
 
 if TYPE_CHECKING:
     from fastgrid.study import Row
@@ -426,24 +426,25 @@ class BatchResults:
             import pyarrow.parquet as pq
         except ImportError:
             raise ImportError("Parquet needs pyarrow: pip install pyarrow (or export to .csv)") from None
-        check_output_folder(path)
         names = list(columns) if columns is not None else self.column_names
         kinds = self._value_kinds([n for n in names if n == "reason" or n in self.paths])
-        writer: Any = None
         rows = 0
-        try:
-            for part in self.iter_columns(names):
-                table = pa.table({n: _arrow_column(part[n], kinds.get(n)) for n in names})
+        # A file that fails midway (a full disk, an interrupt) must not stay as half the points.
+        with replaced_on_success(path) as out:
+            writer: Any = None
+            try:
+                for part in self.iter_columns(names):
+                    table = pa.table({n: _arrow_column(part[n], kinds.get(n)) for n in names})
+                    if writer is None:
+                        writer = pq.ParquetWriter(os.fspath(out), table.schema)
+                    writer.write_table(table.cast(writer.schema))
+                    rows += table.num_rows
                 if writer is None:
-                    writer = pq.ParquetWriter(os.fspath(path), table.schema)
-                writer.write_table(table.cast(writer.schema))
-                rows += table.num_rows
-            if writer is None:
-                empty = self.columns(names, chunks=[])
-                pq.write_table(pa.table({n: _arrow_column(empty[n]) for n in names}), os.fspath(path))
-        finally:
-            if writer is not None:
-                writer.close()
+                    empty = self.columns(names, chunks=[])
+                    pq.write_table(pa.table({n: _arrow_column(empty[n]) for n in names}), os.fspath(out))
+            finally:
+                if writer is not None:
+                    writer.close()
         return rows
 
     def _value_kinds(self, names: Sequence[str]) -> dict[str, set[type]]:

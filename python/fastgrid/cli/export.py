@@ -54,7 +54,11 @@ def export(source: str, to_url: str, storage: str | None) -> None:
         hint = " (run the sweep first)" if where else ""
         raise InputError(f"{where}{exc.args[0] if exc.args else exc}{hint}") from None
     except (ValueError, OSError) as exc:
-        raise InputError(str(exc)) from None
+        text = str(exc)
+        if "://" not in to_url and text.startswith(f"storage {to_url!r}"):
+            # --to takes a results table too: say so beside the storage forms.
+            text = f"--to {text}\n  - a file ending .csv or .parquet → the results as a table"
+        raise InputError(text) from None
     click.echo(f"exported study {name!r} to {redact_url(to_url)}")
 
 

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from fastgrid import attrs
 from fastgrid.batch import store_path
 from fastgrid.dotted import nest
-from fastgrid.files import check_output_folder, open_text
+from fastgrid.files import open_text, replaced_on_success
 from fastgrid.reporting._batch import BatchReport, load_batch_report, render_batch_report
 from fastgrid.reporting._common import (
     FailureGroup,
@@ -199,7 +199,6 @@ class Report:
             import pyarrow.parquet as pq
         except ImportError:
             raise ImportError("Parquet needs pyarrow: pip install pyarrow (or export to .csv)") from None
-        check_output_folder(path)
         header, lines = self._table()
         columns: dict[str, list[Any]] = {}
         for i, name in enumerate(header):
@@ -210,7 +209,8 @@ class Report:
             elif len(kinds) > 1:
                 cells = [None if v is None else json.dumps(v) for v in cells]
             columns[name] = cells
-        pq.write_table(pa.table(columns), str(path))
+        with replaced_on_success(path) as out:
+            pq.write_table(pa.table(columns), str(out))
 
     def write_best_config(self, path: str | Path | IO[str]) -> None:
         if self.best_config is None:
