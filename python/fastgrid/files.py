@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import tomllib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +41,7 @@ __all__ = [
     "parse_document",
     "read_document",
     "replaced_on_success",
+    "written_whole",
 ]
 
 FORMATS = {".json": "JSON", ".toml": "TOML", ".yaml": "YAML", ".yml": "YAML"}
@@ -303,16 +306,26 @@ def open_text(target: str | os.PathLike[str] | IO[str], *, newline: str | None =
 
 @contextlib.contextmanager
 def replaced_on_success(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """A path to write ``target``'s new content to: a temporary file beside it, renamed onto it when
-    the block ends without an exception and removed otherwise, so a failed export or report leaves
-    the old file (or none), never half a file. A target that exists and is not a regular file (a
-    FIFO, ``/dev/stdout``) is written in place. A missing folder is an ``OutputFolderError``."""
+    """:func:`written_whole` for a file written on request (an export, a report): a missing folder
+    is an ``OutputFolderError`` naming it, not created."""
     check_output_folder(target)
+    with written_whole(target) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def written_whole(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """A path to write ``target``'s new content to: a temporary file beside it, renamed onto it when
+    the block ends without an exception and removed otherwise, so readers (a worker, a report, a
+    user's script) see the old file or the new one, never half a file. The temporary name is this
+    writer's own (process, thread and a random part: workers on several machines may write one
+    file at once). A target that exists and is not a regular file (a FIFO, ``/dev/stdout``) is
+    written in place."""
     path = Path(target)
     if path.exists() and not path.is_file():
         yield path
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -669,6 +669,11 @@ class PointCheck:
     seconds: float
 
 
+def _listed(values: str | Sequence[str]) -> list[str]:
+    """One constraint or metric given as a string, not a list, would be read letter by letter."""
+    return [values] if isinstance(values, str) else list(values)
+
+
 def _view(grid: Any, order: str, seed: int | None) -> Any:
     return grid.shuffled(seed or 0) if order == "shuffled" else grid
 
@@ -719,7 +724,7 @@ def check_point(
     ``on_error(exc)`` sees an exception the objective raises (to print its whole traceback) before
     it fails the point. A result of the wrong shape or type raises :class:`BatchObjectiveError`.
     """
-    where = [where] if isinstance(where, str) else list(where)
+    where = _listed(where)
     view = sweep_view(parameters, where=where, order=order, seed=seed)
     size = len(view)
     if not 0 <= slot < size:
@@ -767,8 +772,8 @@ def check_columns(
     """
     if (batch is None) == (callable is None):
         raise ValueError("set exactly one objective: batch=fn(columns, config) or callable=fn(config)")
-    require = [require] if isinstance(require, str) else list(require)
-    metrics = [metrics] if isinstance(metrics, str) else metrics
+    require = _listed(require)
+    metrics = _listed(metrics) if metrics is not None else None
     numbers = list(range(n)) if slots is None else [int(s) for s in slots]
     if len(numbers) != n:
         raise ValueError(f"slots: {len(numbers)} numbers for {n} points")
@@ -930,10 +935,8 @@ def run_batch(
     _seconds("grace_period", grace_period, optional=True)
     _seconds("timeout", timeout, optional=True, zero=True)
     grace = grace_period if grace_period is not None else 2 * heartbeat_interval
-    # One constraint or metric given as a string (not a list) would be read letter by letter.
-    where = [where] if isinstance(where, str) else list(where)
-    require = [require] if isinstance(require, str) else list(require)
-    metrics = [metrics] if isinstance(metrics, str) else metrics
+    where, require = _listed(where), _listed(require)
+    metrics = _listed(metrics) if metrics is not None else None
     if not isinstance(metric, str):
         raise ValueError(f"metric: expected the name of a metric, got {metric!r}")
     if objective_timeout is not None and batch is None:

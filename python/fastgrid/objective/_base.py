@@ -6,13 +6,13 @@ import datetime as _dt
 import json
 import math
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fastgrid.files import written_whole
 from fastgrid.objective._outcome import TrialOutcome
 
 __all__ = ["Attempt", "TrialFiles", "check_options", "retry", "write_json_atomic"]
@@ -86,14 +86,8 @@ def _json_default(value: Any) -> Any:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temp file and a rename, so readers never see half a file."""
     text = json.dumps(data, indent=2, ensure_ascii=False, default=_json_default)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with written_whole(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 @dataclass(slots=True)

@@ -481,11 +481,4 @@ def _returns_of(
 def _write_best_config(plan: SweepPlan, best: Row, config: ConfigCache | None) -> tuple[dict[str, Any], Path]:
     # The config the run used (loaded when it started), not the file as it is now.
     merged = config.merged(best["params"]) if config is not None else nest(best["params"])
-    folder = plan.runs_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "best_config.json"
-    # Several workers (or machines) may finish at once: each writes its own temporary file.
-    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(merged, indent=2, default=str) + "\n")
-    tmp.replace(path)
-    return merged, path
+    return merged, plan.write_best_config(merged)

@@ -17,6 +17,7 @@ from fastgrid._core import Expression, Grid, parse_parameters
 from fastgrid.config import ConfigCache
 from fastgrid.dotted import apply_override
 from fastgrid.exceptions import ConfigError, SweepFileError
+from fastgrid.files import open_text
 from fastgrid.refs import by_value, from_value
 from fastgrid.sweepfile import SweepFile, bare_lists, parameter_leaves, parameter_problems
 
@@ -148,6 +149,17 @@ class SweepPlan:
                 except ConfigError as exc:
                     problems.append(f"config: {exc}")
         return problems
+
+    def write_best_config(self, config: Any) -> Path:
+        """Writes ``config`` (the best point's merged config) as ``runs/NAME/best_config.json`` and
+        returns its path; several workers (or machines) may finish at once: each writes its own
+        temporary file and renames it into place (``fastgrid.files.open_text``)."""
+        folder = self.runs_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "best_config.json"
+        with open_text(path) as fh:
+            fh.write(json.dumps(config, indent=2, default=str) + "\n")
+        return path
 
     def grid(self) -> Any:
         """The sweep's grid, built once per process (a tree of 100,000 values takes a while)."""

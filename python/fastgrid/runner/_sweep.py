@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import sys
 import threading
@@ -775,14 +774,7 @@ class Sweep:
 
     def _write_best_config(self, state: RunState, best: Row) -> tuple[dict[str, Any], Path]:
         best_config = state.config().merged(nest(best["params"]))
-        folder = self.plan.runs_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        best_path = folder / "best_config.json"
-        # Several workers (or machines) may finish at once: each writes its own temporary file.
-        tmp = best_path.with_suffix(f".json.{os.getpid()}.{state.run_id[:8]}.tmp")
-        tmp.write_text(json.dumps(best_config, indent=2, default=str) + "\n")
-        tmp.replace(best_path)
-        return best_config, best_path
+        return best_config, self.plan.write_best_config(best_config)
 
     def _validate(self, study: optuna.Study, state: RunState, result: SweepResult) -> None:
         """``[validate]``: re-run the top trials with the override; best = best validated."""
